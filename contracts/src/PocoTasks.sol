@@ -1,0 +1,615 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {PocoBase} from "./PocoBase.sol";
+import {AccountWord, TaskWord, ContributionWord, GroupWord} from "./libs/PocoStorage.sol";
+import {Signatures} from "./libs/Signatures.sol";
+
+/// @notice Implemented by contracts that want a deal's results delivered on-chain.
+interface IOracleConsumer {
+    function receiveResult(bytes32 taskid, bytes calldata results) external;
+}
+
+/// @title The task lifecycle of poco: initialize, contribute, reveal, reopen, finalize, claim
+/// @notice Runs only through `Poco`'s fallback (delegatecall), on `Poco`'s storage. Every call
+/// about a task brings its deal, checked against the hash stored at match time, so the deal
+/// costs one storage word however many calls it takes.
+///
+/// Consensus (Sarmenta's credibility, as in iExec PoCo): a worker of score s weighs
+/// w = max(s / 3, 3) - 1; a result's group weighs the product of its voters' weights; the total
+/// is 1 + the sum of all groups; a result is the consensus once group * trust > total * (trust - 1).
+///
+/// Contributors are not kept in a list: the calls that settle a task (finalize, claim, reopen)
+/// take the list as an argument and check it against the stored contributions (sorted, no
+/// stranger, none missing), and a task takes at most `MAX_CONTRIBUTORS` contributions, so every
+/// loop is bounded.
+contract PocoTasks is PocoBase {
+    using AccountWord for uint256;
+    using TaskWord for uint256;
+    using ContributionWord for uint256;
+    using GroupWord for uint256;
+
+    uint8 private constant UNSET = uint8(TaskStatus.UNSET);
+    uint8 private constant ACTIVE = uint8(TaskStatus.ACTIVE);
+    uint8 private constant REVEALING = uint8(TaskStatus.REVEALING);
+    uint8 private constant COMPLETED = uint8(TaskStatus.COMPLETED);
+    uint8 private constant FAILED = uint8(TaskStatus.FAILED);
+
+    uint8 private constant CONTRIBUTED = uint8(ContributionStatus.CONTRIBUTED);
+    uint8 private constant PROVED = uint8(ContributionStatus.PROVED);
+    uint8 private constant REJECTED = uint8(ContributionStatus.REJECTED);
+
+    /// A freshly initialized task: ACTIVE, consensus total 1 (the "every answer is wrong" term).
+    uint256 private constant NEW_TASK = uint256(ACTIVE) | (1 << 72);
+
+    // ================================================================== views
+
+    function viewTask(bytes32 taskid) external view returns (Task memory) {
+        uint256 word = _layout().tasks[taskid];
+        return Task(
+            TaskStatus(word.taskStatus()),
+            word.contributors(),
+            word.reveals(),
+            word.winners(),
+            word.revealDeadline(),
+            word.total(),
+            _layout().resultDigests[taskid]
+        );
+    }
+
+    function viewContribution(bytes32 taskid, address worker)
+        external
+        view
+        returns (Contribution memory)
+    {
+        uint256 word = _layout().contributions[taskid][worker];
+        return Contribution(
+            ContributionStatus(word.contributionStatus()),
+            word.logWeight(),
+            bytes15(uint120(word.hashPrefix())),
+            bytes15(uint120(word.sealPrefix()))
+        );
+    }
+
+    function viewGroup(bytes32 taskid, bytes32 resultHash) external view returns (Group memory) {
+        uint256 word = _layout().groups[taskid][resultHash];
+        return Group(word.groupWeight(), word.groupSize(), word.isConsensus());
+    }
+
+    function resultFor(bytes32 taskid) external view returns (bytes memory) {
+        uint8 status = _layout().tasks[taskid].taskStatus();
+        if (status != COMPLETED) revert WrongTaskStatus(taskid, status);
+        return _layout().resultsCallbacks[taskid];
+    }
+
+    // ================================================================== initialize
+
+    function initialize(Deal calldata deal, uint256 idx) external returns (bytes32 taskid) {
+        bytes32 dealid = _checkDeal(deal);
+        taskid = _initialize(deal, dealid, idx);
+    }
+
+    function initializeArray(Deal calldata deal, uint256[] calldata indexes) external {
+        bytes32 dealid = _checkDeal(deal);
+        for (uint256 i; i < indexes.length; ++i) {
+            _initialize(deal, dealid, indexes[i]);
+        }
+    }
+
+    function _initialize(Deal calldata deal, bytes32 dealid, uint256 idx)
+        private
+        returns (bytes32 taskid)
+    {
+        taskid = _taskOf(deal, dealid, idx);
+        uint256 deadline = _contributionDeadline(deal);
+        if (block.timestamp >= deadline) revert ContributionDeadlineReached(taskid, deadline);
+        mapping(bytes32 => uint256) storage tasks = _layout().tasks;
+        uint256 word = tasks[taskid];
+        if (word != 0) revert WrongTaskStatus(taskid, word.taskStatus());
+        tasks[taskid] = NEW_TASK;
+        emit TaskInitialize(taskid, deal.workerpool);
+    }
+
+    // ================================================================== contribute
+
+    /// Commits a worker's vote. An uninitialized task of the deal is initialized on the way.
+    function contribute(
+        Deal calldata deal,
+        uint256 idx,
+        bytes32 resultHash,
+        bytes32 resultSeal,
+        address enclaveChallenge,
+        bytes calldata enclaveSign,
+        bytes calldata authorizationSign
+    ) external {
+        bytes32 taskid = _taskOf(deal, _checkDeal(deal), idx);
+        uint256 task = _openTask(deal, taskid);
+        if (task.contributors() >= MAX_CONTRIBUTORS) {
+            revert TooManyContributors(taskid, MAX_CONTRIBUTORS);
+        }
+        if (resultHash == 0) revert EmptyResultHash();
+        _checkContributor(
+            deal,
+            taskid,
+            keccak256(abi.encodePacked(resultHash, resultSeal)),
+            enclaveChallenge,
+            enclaveSign,
+            authorizationSign
+        );
+        uint256 weight = _lockStake(msg.sender, deal.workerStake);
+        _layout().contributions[taskid][msg.sender] =
+            ContributionWord.pack(CONTRIBUTED, _log2(weight), resultHash, resultSeal);
+        emit TaskContribute(taskid, msg.sender, resultHash);
+        _vote(deal, taskid, task, resultHash, weight);
+    }
+
+    /// The task word of an ACTIVE task still open to contributions (initialized if UNSET).
+    function _openTask(Deal calldata deal, bytes32 taskid) private view returns (uint256 task) {
+        task = _layout().tasks[taskid];
+        if (task == 0) task = NEW_TASK;
+        else if (task.taskStatus() != ACTIVE) revert WrongTaskStatus(taskid, task.taskStatus());
+        uint256 deadline = _contributionDeadline(deal);
+        if (block.timestamp >= deadline) revert ContributionDeadlineReached(taskid, deadline);
+        if (_layout().contributions[taskid][msg.sender] != 0) {
+            revert AlreadyContributed(taskid, msg.sender);
+        }
+    }
+
+    /// The scheduler authorized the caller; the enclave, if any, signed the result.
+    function _checkContributor(
+        Deal calldata deal,
+        bytes32 taskid,
+        bytes32 enclaveMessage,
+        address enclaveChallenge,
+        bytes calldata enclaveSign,
+        bytes calldata authorizationSign
+    ) private view {
+        if (deal.tag & TEE_BIT != 0 && enclaveChallenge == address(0)) {
+            revert EnclaveChallengeRequired(taskid);
+        }
+        bytes32 authorization = Signatures.toEthSignedMessageHash(
+            keccak256(abi.encodePacked(msg.sender, taskid, enclaveChallenge))
+        );
+        if (!Signatures.isValid(deal.scheduler, authorization, authorizationSign)) {
+            revert InvalidAuthorization(taskid, msg.sender);
+        }
+        if (
+            enclaveChallenge != address(0)
+                && Signatures.recover(
+                        Signatures.toEthSignedMessageHash(enclaveMessage), enclaveSign
+                    ) != enclaveChallenge
+        ) revert InvalidEnclaveSignature(taskid, enclaveChallenge);
+    }
+
+    /// Locks the worker's stake and returns its weight w = max(score / 3, 3) - 1.
+    function _lockStake(address worker, uint256 stake) private returns (uint256 weight) {
+        mapping(address => uint256) storage accounts = _layout().accounts;
+        uint256 word = accounts[worker];
+        uint256 balance = word.balance();
+        if (balance < stake) revert InsufficientBalance(worker, stake, balance);
+        uint256 score = word.score();
+        accounts[worker] = AccountWord.pack(balance - stake, word.frozen() + stake, score);
+        weight = score / 3;
+        if (weight < 3) weight = 3;
+        weight -= 1;
+    }
+
+    /// Adds a vote of `weight` for `resultHash`; opens the reveal phase on consensus.
+    function _vote(
+        Deal calldata deal,
+        bytes32 taskid,
+        uint256 task,
+        bytes32 resultHash,
+        uint256 weight
+    ) private {
+        mapping(bytes32 => uint256) storage groups = _layout().groups[taskid];
+        uint256 group = groups[resultHash];
+        uint256 before = group.groupWeight();
+        uint256 after_ = before == 0 ? weight : before * weight;
+        uint256 total = task.total() + after_ - before;
+        if (total > TaskWord.TOTAL_MAX) revert ConsensusOverflow(taskid);
+        uint256 size = group.groupSize() + 1;
+        uint256 trust = deal.trust;
+
+        uint8 status = ACTIVE;
+        uint256 winners;
+        uint256 revealDeadline;
+        bool consensus = after_ * trust > total * (trust - 1);
+        if (consensus) {
+            status = REVEALING;
+            winners = size;
+            revealDeadline = block.timestamp + REVEAL_DEADLINE_RATIO * deal.timeref;
+            emit TaskConsensus(taskid, resultHash);
+        }
+        groups[resultHash] = GroupWord.pack(consensus, size, after_);
+        _layout().tasks[taskid] =
+            TaskWord.pack(status, task.contributors() + 1, 0, winners, revealDeadline, total);
+    }
+
+    // ================================================================== reveal
+
+    /// Opens a winning contribution: the digest must give both its hash and its seal.
+    function reveal(bytes32 taskid, bytes32 resultDigest) external {
+        mapping(bytes32 => uint256) storage tasks = _layout().tasks;
+        uint256 task = tasks[taskid];
+        if (task.taskStatus() != REVEALING) revert WrongTaskStatus(taskid, task.taskStatus());
+        if (block.timestamp >= task.revealDeadline()) {
+            revert RevealDeadlineReached(taskid, task.revealDeadline());
+        }
+        mapping(address => uint256) storage contributions = _layout().contributions[taskid];
+        uint256 contribution = contributions[msg.sender];
+        if (contribution.contributionStatus() != CONTRIBUTED) {
+            revert NoContribution(taskid, msg.sender);
+        }
+        bytes32 resultHash = keccak256(abi.encodePacked(taskid, resultDigest));
+        bytes32 resultSeal = keccak256(abi.encodePacked(msg.sender, taskid, resultDigest));
+        if (
+            contribution.hashPrefix() != ContributionWord.prefix(resultHash)
+                || contribution.sealPrefix() != ContributionWord.prefix(resultSeal)
+        ) revert RevealMismatch(taskid, msg.sender);
+        if (!_layout().groups[taskid][resultHash].isConsensus()) {
+            revert NotConsensus(taskid, resultHash);
+        }
+        contributions[msg.sender] = contribution.withStatus(PROVED);
+        tasks[taskid] = task + (1 << 16); // one more reveal
+        emit TaskReveal(taskid, msg.sender, resultDigest);
+    }
+
+    // ================================================================== reopen
+
+    /// When nobody revealed in time, rejects the consensus and its voters and reopens the task.
+    /// `winners` are the voters of the consensus, sorted by address.
+    function reopen(Deal calldata deal, uint256 idx, bytes32 consensus, address[] calldata winners)
+        external
+    {
+        bytes32 taskid = _taskOf(deal, _checkDeal(deal), idx);
+        if (msg.sender != deal.scheduler) revert OnlyScheduler(deal.scheduler);
+        mapping(bytes32 => uint256) storage tasks = _layout().tasks;
+        uint256 task = tasks[taskid];
+        if (task.taskStatus() != REVEALING) revert WrongTaskStatus(taskid, task.taskStatus());
+        if (block.timestamp < task.revealDeadline()) {
+            revert RevealDeadlineNotReached(taskid, task.revealDeadline());
+        }
+        uint256 finalDeadline = _finalDeadline(deal);
+        if (block.timestamp >= finalDeadline) revert FinalDeadlineReached(taskid, finalDeadline);
+        if (task.reveals() != 0) revert AlreadyRevealed(taskid);
+        mapping(bytes32 => uint256) storage groups = _layout().groups[taskid];
+        uint256 group = groups[consensus];
+        if (!group.isConsensus()) revert NotConsensus(taskid, consensus);
+        if (winners.length != group.groupSize()) revert WrongContributorList(taskid);
+
+        mapping(address => uint256) storage contributions = _layout().contributions[taskid];
+        uint256 hashPrefix = ContributionWord.prefix(consensus);
+        address previous;
+        for (uint256 i; i < winners.length; ++i) {
+            address winner = winners[i];
+            uint256 contribution = contributions[winner];
+            if (
+                winner <= previous || contribution.contributionStatus() != CONTRIBUTED
+                    || contribution.hashPrefix() != hashPrefix
+            ) revert WrongContributorList(taskid);
+            contributions[winner] = contribution.withStatus(REJECTED);
+            previous = winner;
+        }
+        delete groups[consensus];
+        tasks[taskid] =
+            TaskWord.pack(ACTIVE, task.contributors(), 0, 0, 0, task.total() - group.groupWeight());
+        emit TaskReopen(taskid);
+    }
+
+    // ================================================================== finalize
+
+    /// Closes a task on its consensus: pays the providers and the proved workers, seizes the
+    /// stakes of the others. `contributors` are all the task's contributors, sorted by address.
+    function finalize(
+        Deal calldata deal,
+        uint256 idx,
+        bytes32 resultDigest,
+        bytes calldata results,
+        bytes calldata resultsCallback,
+        address[] calldata contributors
+    ) external {
+        bytes32 taskid = _taskOf(deal, _checkDeal(deal), idx);
+        if (msg.sender != deal.scheduler) revert OnlyScheduler(deal.scheduler);
+        mapping(bytes32 => uint256) storage tasks = _layout().tasks;
+        uint256 task = tasks[taskid];
+        if (task.taskStatus() != REVEALING) revert WrongTaskStatus(taskid, task.taskStatus());
+        uint256 finalDeadline = _finalDeadline(deal);
+        if (block.timestamp >= finalDeadline) revert FinalDeadlineReached(taskid, finalDeadline);
+        if (
+            task.reveals() != task.winners()
+                && (task.reveals() == 0 || block.timestamp < task.revealDeadline())
+        ) revert NotEnoughReveals(taskid, task.reveals(), task.winners());
+        bytes32 resultHash = keccak256(abi.encodePacked(taskid, resultDigest));
+        if (!_layout().groups[taskid][resultHash].isConsensus()) {
+            revert NotConsensus(taskid, resultHash);
+        }
+        _storeResult(deal, taskid, resultDigest, resultsCallback);
+        tasks[taskid] = (task & ~uint256(0xff)) | COMPLETED;
+
+        uint256 schedulerGain = _payProviders(deal);
+        schedulerGain += _rewardWorkers(deal, taskid, task.contributors(), contributors);
+        _credit(deal.scheduler, schedulerGain);
+
+        emit TaskFinalize(taskid, results);
+        _callback(deal, taskid, resultsCallback);
+    }
+
+    /// Pays the workers per protocol §5.4 and returns the scheduler's share of the reward.
+    function _rewardWorkers(
+        Deal calldata deal,
+        bytes32 taskid,
+        uint256 count,
+        address[] calldata contributors
+    ) private returns (uint256 schedulerShare) {
+        uint256[] memory words = _contributionWords(taskid, count, contributors);
+        uint256 stake = deal.workerStake;
+        uint256 totalReward = deal.workerpoolPrice;
+        uint256 totalWeight;
+        for (uint256 i; i < words.length; ++i) {
+            if (words[i].contributionStatus() == PROVED) totalWeight += words[i].logWeight();
+            else totalReward += stake;
+        }
+        uint256 workersReward = _percent(totalReward, 100 - deal.schedulerRewardRatio);
+        uint256 scoreGain = count > 1 ? 1 : 0;
+        uint256 distributed;
+        for (uint256 i; i < words.length; ++i) {
+            address worker = contributors[i];
+            if (words[i].contributionStatus() == PROVED) {
+                uint256 reward = workersReward * words[i].logWeight() / totalWeight;
+                distributed += reward;
+                _settleWorker(worker, stake, stake + reward, scoreGain);
+                emit AccurateContribution(worker, taskid, reward);
+            } else {
+                _penalize(worker, stake);
+                emit FaultyContribution(worker, taskid);
+            }
+        }
+        schedulerShare = totalReward - distributed;
+    }
+
+    // ================================================================== contributeAndFinalize
+
+    /// Trust-1 fast path: one authorized worker contributes, reveals and finalizes at once. No
+    /// stake is locked and no score changes: the answer is not replicated.
+    function contributeAndFinalize(
+        Deal calldata deal,
+        uint256 idx,
+        bytes32 resultDigest,
+        bytes calldata results,
+        bytes calldata resultsCallback,
+        address enclaveChallenge,
+        bytes calldata enclaveSign,
+        bytes calldata authorizationSign
+    ) external {
+        if (deal.trust != 1) revert TrustNotOne(deal.trust);
+        bytes32 taskid = _taskOf(deal, _checkDeal(deal), idx);
+        uint256 task = _openTask(deal, taskid);
+        if (task.contributors() != 0) revert WrongTaskStatus(taskid, task.taskStatus());
+        bytes32 resultHash = keccak256(abi.encodePacked(taskid, resultDigest));
+        _checkContributor(
+            deal,
+            taskid,
+            keccak256(
+                abi.encodePacked(
+                    resultHash, keccak256(abi.encodePacked(msg.sender, taskid, resultDigest))
+                )
+            ),
+            enclaveChallenge,
+            enclaveSign,
+            authorizationSign
+        );
+        _storeResult(deal, taskid, resultDigest, resultsCallback);
+        _layout().tasks[taskid] = TaskWord.pack(
+            COMPLETED,
+            1,
+            1,
+            1,
+            block.timestamp + REVEAL_DEADLINE_RATIO * deal.timeref,
+            task.total() + 1
+        );
+
+        uint256 workerReward = _percent(deal.workerpoolPrice, 100 - deal.schedulerRewardRatio);
+        _credit(msg.sender, workerReward);
+        _credit(deal.scheduler, _payProviders(deal) + deal.workerpoolPrice - workerReward);
+
+        emit TaskContribute(taskid, msg.sender, resultHash);
+        emit TaskFinalize(taskid, results);
+        _callback(deal, taskid, resultsCallback);
+    }
+
+    // ================================================================== claim
+
+    /// Fails a task that was not finalized by its final deadline: the sponsor is refunded, the
+    /// scheduler's stake goes to the kitty, and so do the stakes of contributors who were wrong
+    /// or silent. Anyone may call it. `contributors` are all the task's contributors, sorted.
+    function claim(Deal calldata deal, uint256 idx, address[] calldata contributors) external {
+        _claim(deal, _checkDeal(deal), idx, contributors);
+    }
+
+    function claimArray(
+        Deal calldata deal,
+        uint256[] calldata indexes,
+        address[][] calldata contributors
+    ) external {
+        if (indexes.length != contributors.length) {
+            revert LengthMismatch();
+        }
+        bytes32 dealid = _checkDeal(deal);
+        for (uint256 i; i < indexes.length; ++i) {
+            _claim(deal, dealid, indexes[i], contributors[i]);
+        }
+    }
+
+    function _claim(
+        Deal calldata deal,
+        bytes32 dealid,
+        uint256 idx,
+        address[] calldata contributors
+    ) private {
+        bytes32 taskid = _taskOf(deal, dealid, idx);
+        mapping(bytes32 => uint256) storage tasks = _layout().tasks;
+        uint256 task = tasks[taskid];
+        uint8 status = task.taskStatus();
+        if (status != UNSET && status != ACTIVE && status != REVEALING) {
+            revert WrongTaskStatus(taskid, status);
+        }
+        uint256 finalDeadline = _finalDeadline(deal);
+        if (block.timestamp < finalDeadline) revert FinalDeadlineNotReached(taskid, finalDeadline);
+        tasks[taskid] = (task & ~uint256(0xff)) | FAILED;
+
+        uint256 price = deal.appPrice + deal.datasetPrice + deal.workerpoolPrice;
+        _unlock(deal.sponsor, price);
+        uint256 schedulerStake = _percent(deal.workerpoolPrice, WORKERPOOL_STAKE_RATIO);
+        _seize(deal.scheduler, schedulerStake);
+        uint256 toKitty = schedulerStake;
+
+        uint256[] memory words = _contributionWords(taskid, task.contributors(), contributors);
+        uint256 stake = deal.workerStake;
+        for (uint256 i; i < words.length; ++i) {
+            uint8 contribution = words[i].contributionStatus();
+            // Once a consensus exists, every voter who did not prove it was wrong or silent.
+            // Before it, only voters rejected by a reopen are known to have failed.
+            bool faulty =
+                contribution == REJECTED || (status == REVEALING && contribution == CONTRIBUTED);
+            if (faulty) {
+                _penalize(contributors[i], stake);
+                toKitty += stake;
+                emit FaultyContribution(contributors[i], taskid);
+            } else {
+                _settleWorker(contributors[i], stake, stake, 0);
+            }
+        }
+        _feedKitty(toKitty);
+        emit TaskClaimed(taskid);
+    }
+
+    // ================================================================== shared steps
+
+    /// The deal id, after checking the deal against the hash stored at match time.
+    function _checkDeal(Deal calldata deal) private view returns (bytes32 dealid) {
+        dealid = _dealId(deal.requestHash, deal.botFirst);
+        if (_layout().deals[dealid] != keccak256(abi.encode(deal))) revert UnknownDeal(dealid);
+    }
+
+    /// The task id of index `idx`, which must be in the deal's bag of tasks.
+    function _taskOf(Deal calldata deal, bytes32 dealid, uint256 idx)
+        private
+        pure
+        returns (bytes32)
+    {
+        if (idx < deal.botFirst || idx - deal.botFirst >= deal.botSize) {
+            revert TaskIndexOutOfRange(idx, deal.botFirst, deal.botSize);
+        }
+        return _taskId(dealid, idx);
+    }
+
+    function _contributionDeadline(Deal calldata deal) private pure returns (uint256) {
+        return deal.startTime + CONTRIBUTION_DEADLINE_RATIO * deal.timeref;
+    }
+
+    function _finalDeadline(Deal calldata deal) private pure returns (uint256) {
+        return deal.startTime + FINAL_DEADLINE_RATIO * deal.timeref;
+    }
+
+    /// Reads the contributions of `contributors`, which must be exactly the task's `count`
+    /// contributors sorted by address.
+    function _contributionWords(bytes32 taskid, uint256 count, address[] calldata contributors)
+        private
+        view
+        returns (uint256[] memory words)
+    {
+        if (contributors.length != count) revert WrongContributorList(taskid);
+        mapping(address => uint256) storage contributions = _layout().contributions[taskid];
+        words = new uint256[](count);
+        address previous;
+        for (uint256 i; i < count; ++i) {
+            address worker = contributors[i];
+            uint256 word = contributions[worker];
+            if (worker <= previous || word == 0) revert WrongContributorList(taskid);
+            words[i] = word;
+            previous = worker;
+        }
+    }
+
+    /// Success of a task: the sponsor pays its price, app and dataset owners get theirs, and
+    /// the scheduler's stake is released. Returns what the scheduler gets now: its stake and
+    /// its share of the kitty.
+    function _payProviders(Deal calldata deal) private returns (uint256 schedulerGain) {
+        _seize(deal.sponsor, deal.appPrice + deal.datasetPrice + deal.workerpoolPrice);
+        _credit(deal.appOwner, deal.appPrice);
+        _credit(deal.datasetOwner, deal.datasetPrice);
+        uint256 schedulerStake = _percent(deal.workerpoolPrice, WORKERPOOL_STAKE_RATIO);
+        _seize(deal.scheduler, schedulerStake);
+        return schedulerStake + _kittyShare(deal.workerpoolPrice);
+    }
+
+    /// Takes the scheduler's share out of the kitty: 10% of it, at least 1 RLC, but never more
+    /// than the task's workerpool price, so a self-dealt free task earns nothing from it.
+    function _kittyShare(uint256 workerpoolPrice) private returns (uint256 share) {
+        mapping(address => uint256) storage accounts = _layout().accounts;
+        uint256 kittyFrozen = accounts[KITTY].frozen();
+        if (kittyFrozen == 0 || workerpoolPrice == 0) return 0;
+        share = _percent(kittyFrozen, KITTY_RATIO);
+        if (share < KITTY_MIN) share = KITTY_MIN;
+        if (share > kittyFrozen) share = kittyFrozen;
+        if (share > workerpoolPrice) share = workerpoolPrice;
+        accounts[KITTY] = AccountWord.pack(0, kittyFrozen - share, 0);
+    }
+
+    /// Releases `stake` from the worker's frozen part and credits it `amount` (stake + reward).
+    function _settleWorker(address worker, uint256 stake, uint256 amount, uint256 scoreGain)
+        private
+    {
+        mapping(address => uint256) storage accounts = _layout().accounts;
+        uint256 word = accounts[worker];
+        uint256 balance = word.balance() + amount;
+        if (balance > AccountWord.AMOUNT_MAX) revert AmountOutOfRange(balance);
+        accounts[worker] =
+            AccountWord.pack(balance, word.frozen() - stake, word.score() + scoreGain);
+    }
+
+    /// Seizes the worker's stake and cuts its score by a third.
+    function _penalize(address worker, uint256 stake) private {
+        mapping(address => uint256) storage accounts = _layout().accounts;
+        uint256 word = accounts[worker];
+        accounts[worker] =
+            AccountWord.pack(word.balance(), word.frozen() - stake, word.score() * 2 / 3);
+    }
+
+    /// Checks the callback rule and stores the result.
+    function _storeResult(
+        Deal calldata deal,
+        bytes32 taskid,
+        bytes32 resultDigest,
+        bytes calldata resultsCallback
+    ) private {
+        if (deal.callback == address(0)) {
+            if (resultsCallback.length != 0) revert InvalidResultsCallback(taskid);
+        } else {
+            if (keccak256(resultsCallback) != resultDigest) revert InvalidResultsCallback(taskid);
+            _layout().resultsCallbacks[taskid] = resultsCallback;
+        }
+        _layout().resultDigests[taskid] = resultDigest;
+    }
+
+    /// Calls the deal's callback with `CALLBACK_GAS` gas, ignoring its outcome. The caller must
+    /// leave enough gas for the callback to get its whole allowance (EIP-150 keeps 1/64 back).
+    function _callback(Deal calldata deal, bytes32 taskid, bytes calldata resultsCallback) private {
+        if (deal.callback == address(0)) return;
+        uint256 gasLeft = gasleft();
+        if (gasLeft < CALLBACK_GAS * 64 / 63 + 10_000) revert CallbackGasTooLow(gasLeft);
+        (bool ok,) = deal.callback.call{gas: CALLBACK_GAS}(
+            abi.encodeCall(IOracleConsumer.receiveResult, (taskid, resultsCallback))
+        );
+        ok; // a failing consumer must not block payment
+    }
+
+    /// floor(log2(x)) for x >= 2, which is always at least 1.
+    function _log2(uint256 x) private pure returns (uint256 result) {
+        while (x > 1) {
+            x >>= 1;
+            ++result;
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! The high-level poco client used by the `poco` CLI and by tests.

@@ -1,0 +1,1 @@
+//! The secret management service: releases secrets only to attested enclaves.

@@ -1,0 +1,1 @@
+//! Test harness for poco: a devnet with the deployed contracts, funded accounts and fixtures.

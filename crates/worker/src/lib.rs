@@ -1,0 +1,1 @@
+//! The worker: fetches apps and datasets, runs tasks in a sandbox, contributes and reveals.
