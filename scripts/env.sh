@@ -13,3 +13,20 @@ if [ ! -x "$poco_root/node_modules/.bin/forge" ] \
 fi
 export PATH="$poco_root/node_modules/.bin:$PATH"
 export POCO_ANVIL="$poco_root/node_modules/.bin/anvil"
+
+# Installs Debian packages that are missing (needs root and the Debian registry); returns
+# non-zero, with a message, when they cannot be installed.
+poco_ensure_packages() {
+    local missing=()
+    for package in "$@"; do
+        dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    poco_log "installing ${missing[*]} (apt-get)"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"; } >/dev/null 2>&1; then
+        echo "could not install ${missing[*]}" >&2
+        return 1
+    fi
+}

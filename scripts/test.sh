@@ -13,6 +13,10 @@ cargo fmt --all --check
 poco_log "contract artifacts"
 scripts/artifacts.sh --check
 
+poco_log "example apps (reproducible WASM builds)"
+poco_ensure_packages clang lld wasi-libc libclang-rt-14-dev-wasm32
+apps/build.sh --check
+
 poco_log "contract tests (forge)"
 (cd contracts && forge test)
 

@@ -590,16 +590,21 @@ contract Poco is PocoBase, Ownable {
         if (word.balance() < needed) {
             revert SponsorBalanceTooLow(deal.sponsor, needed, word.balance());
         }
-        accounts[deal.sponsor] =
-            AccountWord.pack(word.balance() - needed, word.frozen() + needed, word.score());
+        accounts[deal.sponsor] = _locked(word, needed);
 
         needed = _mulCapped(_percent(deal.workerpoolPrice, WORKERPOOL_STAKE_RATIO), deal.botSize);
         word = accounts[deal.scheduler];
         if (word.balance() < needed) {
             revert SchedulerStakeTooLow(deal.scheduler, needed, word.balance());
         }
-        accounts[deal.scheduler] =
-            AccountWord.pack(word.balance() - needed, word.frozen() + needed, word.score());
+        accounts[deal.scheduler] = _locked(word, needed);
+    }
+
+    /// The account word with `amount` moved from its balance to its frozen part.
+    function _locked(uint256 word, uint256 amount) private pure returns (uint256) {
+        uint256 frozen = word.frozen() + amount;
+        if (frozen > AccountWord.AMOUNT_MAX) revert AmountOutOfRange(frozen);
+        return AccountWord.pack(word.balance() - amount, frozen, word.score());
     }
 
     /// a * b, or the largest uint256 when that overflows (then no balance can cover it).

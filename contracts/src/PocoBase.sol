@@ -67,8 +67,9 @@ abstract contract PocoBase is IPocoEvents, IPocoErrors {
         if (amount == 0) return;
         mapping(address => uint256) storage accounts = _layout().accounts;
         uint256 word = accounts[account];
-        accounts[account] =
-            AccountWord.pack(word.balance() + amount, word.frozen() - amount, word.score());
+        uint256 balance = word.balance() + amount;
+        if (balance > AccountWord.AMOUNT_MAX) revert AmountOutOfRange(balance);
+        accounts[account] = AccountWord.pack(balance, word.frozen() - amount, word.score());
     }
 
     /// Takes `amount` out of the account's frozen part; the caller rewards it elsewhere.
@@ -83,8 +84,9 @@ abstract contract PocoBase is IPocoEvents, IPocoErrors {
     function _feedKitty(uint256 amount) internal {
         if (amount == 0) return;
         mapping(address => uint256) storage accounts = _layout().accounts;
-        uint256 word = accounts[KITTY];
-        accounts[KITTY] = AccountWord.pack(0, word.frozen() + amount, 0);
+        uint256 frozen = accounts[KITTY].frozen() + amount;
+        if (frozen > AccountWord.AMOUNT_MAX) revert AmountOutOfRange(frozen);
+        accounts[KITTY] = AccountWord.pack(0, frozen, 0);
     }
 
     /// `amount * ratio / 100`, rounded down.

@@ -89,14 +89,23 @@ contract PocoTasks is PocoBase {
         taskid = _initialize(deal, dealid, idx);
     }
 
+    /// Initializes the tasks of `indexes` that are not initialized yet (a task a worker already
+    /// initialized by contributing is skipped, so a batch never fails for it).
     function initializeArray(Deal calldata deal, uint256[] calldata indexes) external {
         bytes32 dealid = _checkDeal(deal);
         for (uint256 i; i < indexes.length; ++i) {
-            _initialize(deal, dealid, indexes[i]);
+            _initialize(deal, dealid, indexes[i], false);
         }
     }
 
     function _initialize(Deal calldata deal, bytes32 dealid, uint256 idx)
+        private
+        returns (bytes32 taskid)
+    {
+        return _initialize(deal, dealid, idx, true);
+    }
+
+    function _initialize(Deal calldata deal, bytes32 dealid, uint256 idx, bool strict)
         private
         returns (bytes32 taskid)
     {
@@ -105,7 +114,10 @@ contract PocoTasks is PocoBase {
         if (block.timestamp >= deadline) revert ContributionDeadlineReached(taskid, deadline);
         mapping(bytes32 => uint256) storage tasks = _layout().tasks;
         uint256 word = tasks[taskid];
-        if (word != 0) revert WrongTaskStatus(taskid, word.taskStatus());
+        if (word != 0) {
+            if (strict) revert WrongTaskStatus(taskid, word.taskStatus());
+            return taskid;
+        }
         tasks[taskid] = NEW_TASK;
         emit TaskInitialize(taskid, deal.workerpool);
     }
@@ -188,7 +200,9 @@ contract PocoTasks is PocoBase {
         uint256 balance = word.balance();
         if (balance < stake) revert InsufficientBalance(worker, stake, balance);
         uint256 score = word.score();
-        accounts[worker] = AccountWord.pack(balance - stake, word.frozen() + stake, score);
+        uint256 frozen = word.frozen() + stake;
+        if (frozen > AccountWord.AMOUNT_MAX) revert AmountOutOfRange(frozen);
+        accounts[worker] = AccountWord.pack(balance - stake, frozen, score);
         weight = score / 3;
         if (weight < 3) weight = 3;
         weight -= 1;
@@ -385,7 +399,7 @@ contract PocoTasks is PocoBase {
         if (deal.trust != 1) revert TrustNotOne(deal.trust);
         bytes32 taskid = _taskOf(deal, _checkDeal(deal), idx);
         uint256 task = _openTask(deal, taskid);
-        if (task.contributors() != 0) revert WrongTaskStatus(taskid, task.taskStatus());
+        if (task.contributors() != 0) revert TaskHasContributions(taskid);
         bytes32 resultHash = keccak256(abi.encodePacked(taskid, resultDigest));
         _checkContributor(
             deal,

@@ -148,6 +148,8 @@ interface IPocoErrors {
     error InvalidResultsCallback(bytes32 taskid);
     /// The contributor list passed is not the task's: wrong length, unsorted, or a stranger.
     error WrongContributorList(bytes32 taskid);
+    /// `contributeAndFinalize` on a task that already has contributions (after a reopen).
+    error TaskHasContributions(bytes32 taskid);
     /// `contributeAndFinalize` on a deal with trust above 1.
     error TrustNotOne(uint256 trust);
     /// Not enough gas left to give the callback its full gas allowance.

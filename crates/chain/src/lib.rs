@@ -1,2 +1,26 @@
-//! Chain access for poco: a JSON-RPC client with a local wallet, transaction sending,
-//! a resumable event follower and the devnet launcher. Every service reaches the chain here.
+//! Chain access for poco: a JSON-RPC client with a local wallet, the event follower, wallets
+//! and the devnet.
+//!
+//! Every service reaches the chain through this crate. It sits on `poco-contracts` (bindings,
+//! deployment, revert decoding) and under the services (market, scheduler, worker, result
+//! store), the SDK and the CLI:
+//! - [`ChainClient`] sends transactions from one wallet without nonce clashes, retries transient
+//!   RPC failures, estimates gas with a margin and waits for a configurable confirmation depth;
+//! - [`EventFollower`] delivers the protocol's events in bounded, confirmed block ranges from a
+//!   checkpoint, exactly once for a consumer that stores the checkpoint with its effects;
+//! - [`devnet`] launches the pinned anvil with the protocol deployed and funded accounts.
+
+pub mod client;
+pub mod devnet;
+mod error;
+pub mod follower;
+pub mod wallet;
+
+pub use client::{ChainClient, ClientConfig};
+pub use devnet::{Devnet, DevnetAccounts, DevnetConfig};
+pub use error::Error;
+pub use follower::{EventBatch, EventFollower, FollowerConfig, LocatedEvent, ProtocolEvent};
+pub use wallet::{
+    KeystoreDir, KeystoreEntry, Mnemonic, Password, PasswordSource, ScryptParams, Wallet,
+    WalletError,
+};

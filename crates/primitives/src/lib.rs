@@ -1,6 +1,48 @@
 //! Protocol types and rules of poco, without I/O.
 //!
-//! The first crate of the data flow (primitives -> contracts -> chain -> services -> sdk -> cli):
-//! orders and their EIP-712 hashing and signing, deal and task ids, tags, categories, the
-//! matching rules, result digests and seals, worker authorizations and the credibility maths of
-//! the consensus. Everything that must agree bit for bit with the contracts lives here, once.
+//! The first crate of the data flow (primitives -> contracts -> chain -> market | scheduler |
+//! worker | results -> sdk -> cli). Everything that must agree bit for bit with the contracts
+//! lives here, once; the services and the SDK call it and never re-implement it:
+//!
+//! * [`order`]: the four orders, their EIP-712 hashing, signing, presign/close digests, JSON;
+//! * [`signature`]: ECDSA signatures as the contracts accept them (low `s`, 65 or 64 bytes);
+//! * [`matching`]: the rules of `matchOrders` as one pure function over a view of the chain;
+//! * [`deal`]: the deal the contract writes, deal and task ids, deadlines;
+//! * [`tag`], [`category`], [`amount`]: feature masks, time budgets, nRLC amounts;
+//! * [`result`]: the result digest of an output tree, the result hash and seal;
+//! * [`authorization`]: the scheduler's worker authorization and the enclave signature;
+//! * [`credibility`]: the consensus maths, reputation scores, contributions still needed;
+//! * [`pool`]: the messages of the workerpool protocol between a scheduler and its workers;
+//! * [`serde_helpers`]: the JSON conventions of the protocol (decimal `uint256`, checksummed
+//!   addresses).
+//!
+//! No async, no network. The only I/O is reading a result directory to digest it
+//! ([`result::result_digest_of_dir`]).
+
+pub mod amount;
+pub mod authorization;
+pub mod category;
+pub mod credibility;
+pub mod deal;
+pub mod error;
+pub mod matching;
+pub mod order;
+pub mod pool;
+pub mod result;
+pub mod serde_helpers;
+pub mod signature;
+pub mod tag;
+
+pub use amount::Amount;
+pub use authorization::WorkerpoolAuthorization;
+pub use category::Category;
+pub use credibility::{Consensus, contributions_needed};
+pub use deal::Deal;
+pub use error::{Error, MatchError, Result};
+pub use matching::{ChainSnapshot, ChainState, MatchOutcome, match_orders};
+pub use order::{
+    AppOrder, DatasetOrder, Order, OrderKind, OrderOperation, PocoDomain, RequestOrder, Signed,
+    WorkerpoolOrder,
+};
+pub use result::{ResultCommitment, result_digest};
+pub use tag::{Tag, TeeFramework};

@@ -1,2 +1,99 @@
-//! The scheduler a workerpool owner runs: turns deals into tasks, hands them to workers and
-//! drives them through consensus to finalization.
+//! The scheduler a workerpool owner runs: it turns the pool's deals into tasks, hands them to
+//! workers with signed authorizations, and drives each task through consensus, reveal, upload
+//! and finalization, or reopens and claims what cannot finish.
+//!
+//! It sits beside the market, the worker and the result store in the data flow, on top of
+//! `poco-chain` (events, transactions) and `poco-primitives` (ids, authorizations, the
+//! credibility maths that decide how many replicas a task needs, the worker protocol). Its
+//! state is in SQLite or PostgreSQL ([`store`]); killed at any moment and restarted, it resumes
+//! every task from there and from the chain.
+//!
+//! Replication: for each task, the scheduler hands out exactly as many replicas as the
+//! credibility maths say are needed to reach the requested trust, given the scores of the
+//! workers already assigned; disagreeing contributions and silent workers make it hand out
+//! more; it never gives a task to the same worker twice.
+
+mod api;
+mod chain;
+mod config;
+mod engine;
+mod error;
+mod metrics;
+pub mod store;
+
+use std::{future::Future, sync::Arc};
+
+use poco_chain::{ChainClient, ClientConfig, EventFollower, FollowerConfig};
+use tokio::{net::TcpListener, sync::Notify};
+use tracing::{error, info};
+
+pub use config::SchedulerConfig;
+pub use error::{Error, Result};
+
+use crate::{engine::Engine, metrics::Metrics};
+
+/// Runs the scheduler until `shutdown` resolves, serving the worker API on `listener`.
+///
+/// It first catches up with the chain from its checkpoint, then follows it, drives its tasks
+/// and answers workers. If following the chain or driving the tasks fails for good, the
+/// scheduler stops with that error rather than staying half alive.
+pub async fn run(
+    config: SchedulerConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let config = Arc::new(config);
+    let store = store::Store::open(&config.database_url).await?;
+    let client_config =
+        ClientConfig { confirmations: config.confirmations, ..ClientConfig::default() };
+    let client =
+        ChainClient::connect(&config.rpc_url, Some(config.wallet.clone()), client_config).await?;
+    let engine =
+        Arc::new(Engine::new(store, config.clone(), client.clone(), Arc::new(Metrics::default())));
+
+    let start = engine.store.checkpoint().await?.unwrap_or(config.deployment.block);
+    let follower_config =
+        FollowerConfig { confirmations: config.confirmations, ..FollowerConfig::default() };
+    let mut follower = EventFollower::protocol(client, &config.deployment, start, follower_config);
+    chain::catch_up(&engine, &mut follower).await?;
+    info!(workerpool = %config.workerpool, next_block = follower.next_block(), "scheduler caught up");
+
+    let wake = Arc::new(Notify::new());
+    let mut following = tokio::spawn(chain::follow(engine.clone(), follower, wake.clone()));
+    let mut driving = tokio::spawn(drive(engine.clone(), wake));
+    let server = axum::serve(listener, api::router(engine)).with_graceful_shutdown(shutdown);
+    let outcome = tokio::select! {
+        served = server => served.map_err(Error::from),
+        followed = &mut following => critical("chain follower", followed),
+        driven = &mut driving => critical("engine", driven),
+    };
+    following.abort();
+    driving.abort();
+    outcome
+}
+
+/// The engine loop: a pass every tick, or at once when the chain brought news.
+async fn drive(engine: Arc<Engine>, wake: Arc<Notify>) -> Result<()> {
+    loop {
+        if let Err(error) = engine.tick().await {
+            match error {
+                Error::Chain(error) => tracing::warn!(%error, "engine pass failed; retrying"),
+                other => return Err(other),
+            }
+        }
+        tokio::select! {
+            () = wake.notified() => {}
+            () = tokio::time::sleep(engine.config.tick) => {}
+        }
+    }
+}
+
+fn critical(name: &str, outcome: Result<Result<()>, tokio::task::JoinError>) -> Result<()> {
+    let error = match outcome {
+        Ok(Ok(())) => return Ok(()),
+        Ok(Err(error)) => error,
+        Err(join) => Error::Corrupt(format!("{name} panicked: {join}")),
+    };
+    error!(%error, "{name} stopped; stopping the scheduler");
+    Err(error)
+}

@@ -1,0 +1,195 @@
+//! A chain client: any EVM JSON-RPC endpoint (HTTP or WebSocket) with an optional local wallet.
+
+use std::time::Duration;
+
+use alloy::{
+    contract::{CallBuilder, CallDecoder},
+    network::{Ethereum, EthereumWallet},
+    primitives::Address,
+    providers::{DynProvider, Provider, ProviderBuilder},
+    rpc::{
+        client::RpcClient,
+        types::{BlockNumberOrTag, TransactionReceipt},
+    },
+    signers::local::PrivateKeySigner,
+    transports::layers::{RateLimitRetryPolicy, RetryBackoffLayer},
+};
+use poco_contracts::{Revert, bindings::IPoco::IPocoInstance};
+use tracing::{debug, warn};
+
+use crate::{Error, error::is_transient_transport};
+
+/// How a [`ChainClient`] sends transactions and retries requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// Blocks to wait on top of the one that includes a transaction before it counts as done
+    /// (0: included is enough).
+    pub confirmations: u64,
+    /// Gas limit = estimate × (100 + margin) / 100.
+    pub gas_margin_percent: u64,
+    /// Attempts after the first for a request that failed for a transient reason.
+    pub max_retries: u32,
+    /// Base delay between retries.
+    pub retry_backoff: Duration,
+    /// How often to poll for receipts and new blocks.
+    pub poll_interval: Duration,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            confirmations: 0,
+            gas_margin_percent: 20,
+            max_retries: 8,
+            retry_backoff: Duration::from_millis(250),
+            poll_interval: Duration::from_millis(250),
+        }
+    }
+}
+
+/// A connection to a chain, and the wallet that signs this client's transactions.
+///
+/// Concurrent transactions from one client never clash on nonces: nonces are assigned locally,
+/// in order, by one cached nonce manager per client. Transient RPC failures are retried with
+/// backoff. Gas limits carry a margin over the estimate. A transaction the chain refuses comes
+/// back as [`Error::Reverted`] with the decoded reason, whether it failed at estimation or
+/// on-chain.
+#[derive(Debug, Clone)]
+pub struct ChainClient {
+    rpc: RpcClient,
+    provider: DynProvider,
+    sender: Option<Address>,
+    config: ClientConfig,
+}
+
+impl ChainClient {
+    /// Connects to `url` (`http(s)://` or `ws(s)://`), signing with `wallet` if given.
+    pub async fn connect(
+        url: &str,
+        wallet: Option<PrivateKeySigner>,
+        config: ClientConfig,
+    ) -> Result<Self, Error> {
+        let parsed = url::Url::parse(url)
+            .map_err(|e| Error::InvalidUrl { url: url.to_owned(), reason: e.to_string() })?;
+        if !matches!(parsed.scheme(), "http" | "https" | "ws" | "wss") {
+            return Err(Error::InvalidUrl {
+                url: url.to_owned(),
+                reason: "the scheme must be http, https, ws or wss".into(),
+            });
+        }
+        let policy = RateLimitRetryPolicy::default().or(is_transient_transport);
+        let retry = RetryBackoffLayer::new_with_policy(
+            config.max_retries,
+            config.retry_backoff.as_millis() as u64,
+            u64::MAX,
+            policy,
+        );
+        let client = RpcClient::builder()
+            .layer(retry)
+            .connect(url)
+            .await?
+            .with_poll_interval(config.poll_interval);
+        let sender = wallet.as_ref().map(|signer| signer.address());
+        let provider = match wallet {
+            Some(signer) => ProviderBuilder::new()
+                .wallet(EthereumWallet::from(signer))
+                .connect_client(client.clone())
+                .erased(),
+            None => ProviderBuilder::new().connect_client(client.clone()).erased(),
+        };
+        Ok(Self { rpc: client, provider, sender, config })
+    }
+
+    /// The same connection, signing with another wallet (its own nonce manager).
+    pub fn with_wallet(&self, signer: PrivateKeySigner) -> Self {
+        let sender = Some(signer.address());
+        let provider = ProviderBuilder::new()
+            .wallet(EthereumWallet::from(signer))
+            .connect_client(self.rpc.clone())
+            .erased();
+        Self { rpc: self.rpc.clone(), provider, sender, config: self.config }
+    }
+
+    /// The underlying provider, for reads and for building contract calls.
+    pub fn provider(&self) -> &DynProvider {
+        &self.provider
+    }
+
+    /// The address that signs this client's transactions.
+    pub fn sender(&self) -> Result<Address, Error> {
+        self.sender.ok_or(Error::NoWallet)
+    }
+
+    /// This client's configuration.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// The protocol at `poco`, bound to this client.
+    pub fn poco(&self, poco: Address) -> IPocoInstance<DynProvider> {
+        IPocoInstance::new(poco, self.provider.clone())
+    }
+
+    /// The chain id.
+    pub async fn chain_id(&self) -> Result<u64, Error> {
+        Ok(self.provider.get_chain_id().await?)
+    }
+
+    /// The latest block number.
+    pub async fn block_number(&self) -> Result<u64, Error> {
+        Ok(self.provider.get_block_number().await?)
+    }
+
+    /// The timestamp of the latest block.
+    pub async fn block_timestamp(&self) -> Result<u64, Error> {
+        let block = self.provider.get_block_by_number(BlockNumberOrTag::Latest).await?;
+        Ok(block.map(|b| b.header.timestamp).unwrap_or_default())
+    }
+
+    /// Sends a contract call as a transaction and waits for it at the configured confirmation
+    /// depth. The gas limit is estimated with a margin; a refusal, at estimation or on-chain,
+    /// returns [`Error::Reverted`].
+    pub async fn send<P, D>(&self, call: CallBuilder<P, D>) -> Result<TransactionReceipt, Error>
+    where
+        P: Provider<Ethereum>,
+        D: CallDecoder,
+    {
+        self.sender()?;
+        let estimate = call.estimate_gas().await?;
+        let gas = estimate.saturating_mul(100 + self.config.gas_margin_percent) / 100;
+        let call = call.gas(gas);
+        let pending = call.send().await?;
+        let hash = *pending.tx_hash();
+        debug!(%hash, gas, "transaction sent");
+        let receipt = pending
+            .with_required_confirmations(self.config.confirmations + 1)
+            .get_receipt()
+            .await?;
+        if receipt.status() {
+            return Ok(receipt);
+        }
+        warn!(%hash, "transaction reverted on-chain");
+        Err(Error::Reverted(self.replay_revert(call, &receipt).await))
+    }
+
+    /// Why a mined transaction reverted: the call replayed on the state before its block.
+    async fn replay_revert<P, D>(
+        &self,
+        call: CallBuilder<P, D>,
+        receipt: &TransactionReceipt,
+    ) -> Revert
+    where
+        P: Provider<Ethereum>,
+        D: CallDecoder,
+    {
+        let before = receipt.block_number.unwrap_or_default().saturating_sub(1);
+        match call.block(before.into()).call_raw().await {
+            Err(error) => Revert::from_contract_error(&error)
+                .unwrap_or_else(|| Revert::Reason(format!("reverted on-chain ({error})"))),
+            Ok(_) => Revert::Reason(format!(
+                "reverted on-chain in transaction {} (out of gas or state changed)",
+                receipt.transaction_hash
+            )),
+        }
+    }
+}

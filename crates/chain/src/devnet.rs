@@ -1,0 +1,379 @@
+//! The devnet: a local anvil chain with the protocol deployed and funded accounts, kept in one
+//! directory so that it can be stopped and reopened where it was.
+
+use std::{
+    io::{BufRead, BufReader, Write},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+use alloy::{
+    primitives::{Address, U256},
+    providers::Provider,
+    signers::local::{MnemonicBuilder, PrivateKeySigner, coins_bip39::English},
+};
+use poco_contracts::{
+    Deployment,
+    bindings::{IPoco, RLC},
+};
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+
+use crate::{ChainClient, ClientConfig, Error};
+
+/// The mnemonic of anvil's development accounts. Public knowledge: devnet keys hold nothing of
+/// value anywhere else.
+pub const DEV_MNEMONIC: &str = "test test test test test test test test test test test junk";
+
+/// One RLC in nRLC.
+const RLC_UNIT: u64 = 1_000_000_000;
+
+/// How to launch a devnet.
+#[derive(Debug, Clone)]
+pub struct DevnetConfig {
+    /// Directory holding the chain state, the deployment and the anvil log.
+    pub dir: PathBuf,
+    /// The anvil binary.
+    pub anvil: PathBuf,
+    /// Seconds between blocks; `None` mines a block per transaction, at once.
+    pub block_time: Option<u64>,
+    /// Number of worker accounts.
+    pub workers: usize,
+    /// RLC each account gets in its wallet.
+    pub wallet_rlc: u64,
+    /// RLC each account gets deposited in its poco account.
+    pub deposit_rlc: u64,
+}
+
+impl DevnetConfig {
+    /// A devnet in `dir`, with the anvil found by [`find_anvil`], instant mining, 4 workers,
+    /// 10,000 RLC in every wallet and 1,000 RLC deposited in every account.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            anvil: find_anvil(),
+            block_time: None,
+            workers: 4,
+            wallet_rlc: 10_000,
+            deposit_rlc: 1_000,
+        }
+    }
+}
+
+/// Where the pinned anvil is: `$POCO_ANVIL`, else `node_modules/.bin/anvil` in the current
+/// directory or one of its parents, else the repository root this crate was built from.
+pub fn find_anvil() -> PathBuf {
+    if let Some(path) = std::env::var_os("POCO_ANVIL") {
+        return PathBuf::from(path);
+    }
+    let relative = Path::new("node_modules/.bin/anvil");
+    if let Ok(cwd) = std::env::current_dir() {
+        for dir in cwd.ancestors() {
+            let candidate = dir.join(relative);
+            if candidate.exists() {
+                return candidate;
+            }
+        }
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(relative)
+}
+
+/// The roles of the devnet's accounts, each a development key of [`DEV_MNEMONIC`].
+#[derive(Debug, Clone)]
+pub struct DevnetAccounts {
+    /// Deploys and owns the protocol; holds the RLC supply.
+    pub owner: PrivateKeySigner,
+    /// Buys computation.
+    pub requester: PrivateKeySigner,
+    /// Sells an app.
+    pub app_provider: PrivateKeySigner,
+    /// Sells a dataset.
+    pub dataset_provider: PrivateKeySigner,
+    /// Owns a workerpool and runs its scheduler.
+    pub scheduler: PrivateKeySigner,
+    /// Run tasks.
+    pub workers: Vec<PrivateKeySigner>,
+}
+
+impl DevnetAccounts {
+    /// Derives the roles from [`DEV_MNEMONIC`]: indices 0 to 4, then one per worker.
+    pub fn derive(workers: usize) -> Self {
+        let key = |index: usize| {
+            MnemonicBuilder::<English>::default()
+                .phrase(DEV_MNEMONIC)
+                .index(index as u32)
+                .expect("a valid derivation index")
+                .build()
+                .expect("the development mnemonic is valid")
+        };
+        Self {
+            owner: key(0),
+            requester: key(1),
+            app_provider: key(2),
+            dataset_provider: key(3),
+            scheduler: key(4),
+            workers: (0..workers).map(|i| key(5 + i)).collect(),
+        }
+    }
+
+    /// Every account but the owner.
+    pub fn users(&self) -> impl Iterator<Item = &PrivateKeySigner> {
+        [&self.requester, &self.app_provider, &self.dataset_provider, &self.scheduler]
+            .into_iter()
+            .chain(&self.workers)
+    }
+
+    fn count(&self) -> usize {
+        5 + self.workers.len()
+    }
+}
+
+/// What a devnet directory records about its chain.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DevnetRecord {
+    deployment: Deployment,
+    workers: usize,
+}
+
+/// A running devnet. Dropping it stops anvil, which saves the chain state in its directory.
+#[derive(Debug)]
+pub struct Devnet {
+    anvil: AnvilProcess,
+    deployment: Deployment,
+    accounts: DevnetAccounts,
+    dir: PathBuf,
+}
+
+impl Devnet {
+    /// Reopens the devnet of `config.dir` if it exists, or creates it: starts anvil, deploys
+    /// the protocol and funds the accounts.
+    pub async fn open_or_create(config: DevnetConfig) -> Result<Self, Error> {
+        std::fs::create_dir_all(&config.dir).map_err(|e| Error::io(&config.dir, e))?;
+        let record_path = config.dir.join("devnet.json");
+        let state_path = config.dir.join("state.json");
+        let record = read_record(&record_path)?;
+        let reopen = record.is_some() && state_path.exists();
+        if !reopen && state_path.exists() {
+            std::fs::remove_file(&state_path).map_err(|e| Error::io(&state_path, e))?;
+        }
+        let workers = record.as_ref().map_or(config.workers, |r| r.workers);
+        let accounts = DevnetAccounts::derive(workers);
+        let anvil = AnvilProcess::spawn(&config, accounts.count(), &state_path)?;
+
+        if let Some(record) = record.filter(|_| reopen) {
+            let client =
+                ChainClient::connect(anvil.endpoint(), None, ClientConfig::default()).await?;
+            let code = client.provider().get_code_at(record.deployment.poco).await?;
+            if !code.is_empty() {
+                info!(dir = %config.dir.display(), "reopened the devnet");
+                return Ok(Self {
+                    anvil,
+                    deployment: record.deployment,
+                    accounts,
+                    dir: config.dir,
+                });
+            }
+            warn!("the devnet state does not hold the protocol any more: deploying again");
+        }
+
+        let owner = ChainClient::connect(
+            anvil.endpoint(),
+            Some(accounts.owner.clone()),
+            ClientConfig::default(),
+        )
+        .await?;
+        let deployment =
+            poco_contracts::deploy(owner.provider(), accounts.owner.address(), None).await?;
+        fund(&owner, &deployment, &accounts, &config).await?;
+        let record = DevnetRecord { deployment, workers };
+        write_file(
+            &record_path,
+            serde_json::to_vec_pretty(&record).expect("the record serializes").as_slice(),
+        )?;
+        info!(dir = %config.dir.display(), poco = %deployment.poco, "created the devnet");
+        Ok(Self { anvil, deployment, accounts, dir: config.dir })
+    }
+
+    /// The JSON-RPC endpoint (HTTP).
+    pub fn rpc_url(&self) -> &str {
+        self.anvil.endpoint()
+    }
+
+    /// The WebSocket endpoint.
+    pub fn ws_url(&self) -> String {
+        self.anvil.endpoint().replacen("http://", "ws://", 1)
+    }
+
+    /// Where the protocol is.
+    pub fn deployment(&self) -> &Deployment {
+        &self.deployment
+    }
+
+    /// The funded accounts.
+    pub fn accounts(&self) -> &DevnetAccounts {
+        &self.accounts
+    }
+
+    /// The devnet's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// A client of this devnet signing with `signer`.
+    pub async fn client(&self, signer: &PrivateKeySigner) -> Result<ChainClient, Error> {
+        ChainClient::connect(self.rpc_url(), Some(signer.clone()), ClientConfig::default()).await
+    }
+
+    /// Stops anvil, saving the chain state.
+    pub fn stop(self) {
+        drop(self);
+    }
+}
+
+async fn fund(
+    owner: &ChainClient,
+    deployment: &Deployment,
+    accounts: &DevnetAccounts,
+    config: &DevnetConfig,
+) -> Result<(), Error> {
+    let token = RLC::new(deployment.token, owner.provider().clone());
+    let poco = IPoco::new(deployment.poco, owner.provider().clone());
+    let wallet = U256::from(config.wallet_rlc) * U256::from(RLC_UNIT);
+    let deposit = U256::from(config.deposit_rlc) * U256::from(RLC_UNIT);
+    let users: Vec<Address> = accounts.users().map(|s| s.address()).collect();
+    let total = deposit * U256::from(users.len());
+    owner.send(token.approve(deployment.poco, total)).await?;
+    for user in users {
+        owner.send(token.transfer(user, wallet)).await?;
+        owner.send(poco.depositFor(deposit, user)).await?;
+    }
+    Ok(())
+}
+
+fn read_record(path: &Path) -> Result<Option<DevnetRecord>, Error> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::DevnetFile { path: path.to_owned(), reason: e.to_string() }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// An anvil process listening on a free port of 127.0.0.1, its output copied to `anvil.log`.
+#[derive(Debug)]
+pub struct AnvilProcess {
+    child: Child,
+    endpoint: String,
+}
+
+impl AnvilProcess {
+    /// Starts anvil with `accounts` development accounts, loading and saving `state` (saved
+    /// every few seconds and when anvil stops).
+    fn spawn(config: &DevnetConfig, accounts: usize, state: &Path) -> Result<Self, Error> {
+        if !config.anvil.exists() {
+            return Err(Error::AnvilNotFound(config.anvil.clone()));
+        }
+        let mut command = Command::new(&config.anvil);
+        command
+            .args(["--host", "127.0.0.1", "--port", "0", "--hardfork", "prague"])
+            .args(["--accounts", &accounts.max(10).to_string()])
+            .args(["--mnemonic", DEV_MNEMONIC])
+            .arg("--state")
+            .arg(state)
+            .args(["--state-interval", "5"]);
+        if let Some(seconds) = config.block_time {
+            command.args(["--block-time", &seconds.to_string()]);
+        }
+        Self::start(command, &config.dir.join("anvil.log"))
+    }
+
+    /// Starts a throwaway anvil (no state file), for tests and benchmarks.
+    pub fn ephemeral(anvil: &Path, accounts: usize, log: &Path) -> Result<Self, Error> {
+        if !anvil.exists() {
+            return Err(Error::AnvilNotFound(anvil.to_owned()));
+        }
+        let mut command = Command::new(anvil);
+        command
+            .args(["--host", "127.0.0.1", "--port", "0", "--hardfork", "prague"])
+            .args(["--accounts", &accounts.max(10).to_string()])
+            .args(["--mnemonic", DEV_MNEMONIC]);
+        Self::start(command, log)
+    }
+
+    fn start(mut command: Command, log_path: &Path) -> Result<Self, Error> {
+        let mut log = std::fs::File::create(log_path).map_err(|e| Error::io(log_path, e))?;
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| Error::AnvilStart(e.to_string()))?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (port_tx, port_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut port_tx = Some(port_tx);
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(address) = line.strip_prefix("Listening on ")
+                    && let Some(tx) = port_tx.take()
+                {
+                    let _ = tx.send(address.trim().to_owned());
+                }
+                let _ = writeln!(log, "{line}");
+            }
+        });
+        let (err_tx, err_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let text: Vec<String> = BufReader::new(stderr).lines().map_while(Result::ok).collect();
+            let _ = err_tx.send(text.join("\n"));
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(address) = port_rx.recv_timeout(Duration::from_millis(50)) {
+                return Ok(Self { child, endpoint: format!("http://{address}") });
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                let stderr = err_rx.recv_timeout(Duration::from_secs(1)).unwrap_or_default();
+                return Err(Error::AnvilStart(format!("exited with {status}: {stderr}")));
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                return Err(Error::AnvilStart("no listening address after 30 s".into()));
+            }
+        }
+    }
+
+    /// The HTTP endpoint.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+}
+
+impl Drop for AnvilProcess {
+    /// Asks anvil to stop (it saves its state on SIGTERM), and kills it if it lingers.
+    fn drop(&mut self) {
+        // SAFETY: sending a signal to our own child process has no memory-safety concern.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

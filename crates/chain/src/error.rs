@@ -1,0 +1,126 @@
+//! Errors of chain access.
+
+use std::path::PathBuf;
+
+use alloy::{contract, providers::PendingTransactionError, transports::TransportError};
+use poco_contracts::Revert;
+
+/// What can go wrong talking to the chain or running the devnet.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The contract refused the call.
+    #[error("{0}")]
+    Reverted(Revert),
+    /// The RPC endpoint failed or could not be reached.
+    #[error("RPC error: {0}")]
+    Rpc(#[from] TransportError),
+    /// Waiting for a transaction failed.
+    #[error("waiting for the transaction failed: {0}")]
+    Pending(#[from] PendingTransactionError),
+    /// A contract call failed for another reason than a revert.
+    #[error("contract call failed: {0}")]
+    Contract(contract::Error),
+    /// The RPC URL is not valid.
+    #[error("invalid RPC URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// The URL given.
+        url: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// A transaction was needed but the client has no wallet.
+    #[error("this needs a wallet to sign transactions, and none is configured")]
+    NoWallet,
+    /// The anvil binary cannot be found.
+    #[error(
+        "anvil not found at {0}: run `npm ci` at the repository root, or set POCO_ANVIL to its path"
+    )]
+    AnvilNotFound(PathBuf),
+    /// anvil did not start.
+    #[error("anvil did not start: {0}")]
+    AnvilStart(String),
+    /// A devnet file is missing, unreadable or corrupt.
+    #[error("devnet file {path}: {reason}")]
+    DevnetFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The contracts layer failed (deployment).
+    #[error(transparent)]
+    Contracts(poco_contracts::Error),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// Whether trying again later may succeed (network trouble, not a refusal).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Rpc(error) => is_transient_transport(error),
+            Self::Pending(PendingTransactionError::TransportError(error)) => {
+                is_transient_transport(error)
+            }
+            Self::Contract(contract::Error::TransportError(error)) => is_transient_transport(error),
+            _ => false,
+        }
+    }
+
+    /// The decoded revert, when the chain refused the call.
+    pub fn revert(&self) -> Option<&Revert> {
+        match self {
+            Self::Reverted(revert) => Some(revert),
+            Self::Contracts(poco_contracts::Error::Reverted(revert)) => Some(revert),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io { path: path.into(), source }
+    }
+}
+
+impl From<contract::Error> for Error {
+    fn from(error: contract::Error) -> Self {
+        match Revert::from_contract_error(&error) {
+            Some(revert) => Self::Reverted(revert),
+            None => Self::Contract(error),
+        }
+    }
+}
+
+impl From<poco_contracts::Error> for Error {
+    fn from(error: poco_contracts::Error) -> Self {
+        match error {
+            poco_contracts::Error::Reverted(revert) => Self::Reverted(revert),
+            other => Self::Contracts(other),
+        }
+    }
+}
+
+/// Network-level failures worth retrying: rate limits, unavailability, dropped connections.
+pub(crate) fn is_transient_transport(error: &TransportError) -> bool {
+    use alloy::transports::{RpcError, TransportErrorKind};
+    match error {
+        RpcError::Transport(kind) => match kind {
+            TransportErrorKind::BackendGone | TransportErrorKind::PubsubUnavailable => true,
+            TransportErrorKind::Custom(inner) => {
+                let message = inner.to_string().to_lowercase();
+                ["connection", "timed out", "timeout", "reset", "broken pipe", "eof"]
+                    .iter()
+                    .any(|needle| message.contains(needle))
+            }
+            other => other.is_retry_err(),
+        },
+        RpcError::ErrorResp(payload) => payload.is_retry_err(),
+        _ => false,
+    }
+}

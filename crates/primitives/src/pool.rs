@@ -1,0 +1,264 @@
+//! The workerpool protocol: what a scheduler and its workers say to each other over HTTP.
+//!
+//! Workers pull: they register, send heartbeats (whose answers carry the actions the scheduler
+//! wants: reveal, upload, abort), ask for work up to their free slots, and report what they did.
+//! Every request is signed by the worker's wallet ([`sign_request`]); the scheduler accepts a
+//! request only from a registered worker, with a fresh timestamp strictly later than the last
+//! one it saw from that worker, so a captured request cannot be replayed.
+
+use alloy::{
+    primitives::{Address, B256, Bytes, U256, keccak256},
+    signers::SignerSync,
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::{Deal, error::Result, signature};
+
+/// Header carrying the signer's address (the worker, or a requester reading its task logs).
+pub const HEADER_ADDRESS: &str = "x-poco-address";
+/// Header carrying the request's timestamp, in milliseconds since the Unix epoch.
+pub const HEADER_TIMESTAMP: &str = "x-poco-timestamp";
+/// Header carrying the worker's signature of the request.
+pub const HEADER_SIGNATURE: &str = "x-poco-signature";
+
+/// The hash a worker personal-signs for a request:
+/// `keccak256("poco-request" ‖ method ‖ " " ‖ path ‖ u64_be(timestamp) ‖ sha256(body))`.
+pub fn request_hash(method: &str, path: &str, timestamp_ms: u64, body: &[u8]) -> B256 {
+    let mut message = Vec::with_capacity(64 + method.len() + path.len());
+    message.extend_from_slice(b"poco-request");
+    message.extend_from_slice(method.as_bytes());
+    message.push(b' ');
+    message.extend_from_slice(path.as_bytes());
+    message.extend_from_slice(&timestamp_ms.to_be_bytes());
+    message.extend_from_slice(&Sha256::digest(body));
+    keccak256(message)
+}
+
+/// The worker's signature of a request (65 bytes).
+pub fn sign_request<S: SignerSync + ?Sized>(
+    worker: &S,
+    method: &str,
+    path: &str,
+    timestamp_ms: u64,
+    body: &[u8],
+) -> Result<Bytes> {
+    let hash = signature::personal_message_hash(request_hash(method, path, timestamp_ms, body));
+    signature::sign_hash(worker, hash)
+}
+
+/// Who signed a request, or why the signature is refused.
+pub fn request_signer(
+    method: &str,
+    path: &str,
+    timestamp_ms: u64,
+    body: &[u8],
+    signature: &[u8],
+) -> Result<Address> {
+    let hash = signature::personal_message_hash(request_hash(method, path, timestamp_ms, body));
+    signature::recover_signer(hash, signature)
+}
+
+/// The hash a scheduler personal-signs to let `worker` upload the result of `task_id`:
+/// `keccak256("poco-upload" ‖ taskid ‖ worker)`.
+pub fn upload_ticket_hash(task_id: B256, worker: Address) -> B256 {
+    let mut message = Vec::with_capacity(63);
+    message.extend_from_slice(b"poco-upload");
+    message.extend_from_slice(task_id.as_slice());
+    message.extend_from_slice(worker.as_slice());
+    keccak256(message)
+}
+
+/// A worker's registration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Registration {
+    /// How many tasks the worker runs at once.
+    pub slots: u32,
+    /// Whether the worker can run TEE tasks.
+    pub tee: bool,
+    /// The worker's software version.
+    pub version: String,
+}
+
+/// What a scheduler tells a registered worker.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolInfo {
+    /// The workerpool.
+    pub workerpool: Address,
+    /// The scheduler's address: it signs authorizations and upload tickets.
+    pub scheduler: Address,
+    /// The protocol contract.
+    pub poco: Address,
+    /// The chain id.
+    pub chain_id: u64,
+    /// Where results are uploaded.
+    pub result_store: String,
+    /// How often to send a heartbeat, in milliseconds.
+    pub heartbeat_interval_ms: u64,
+}
+
+/// A worker's heartbeat: the tasks it is working on.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Heartbeat {
+    /// Tasks in progress on the worker.
+    pub running: Vec<B256>,
+}
+
+/// What the scheduler wants a worker to do next about a task it contributed to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "action")]
+pub enum Action {
+    /// The worker's answer is the consensus: reveal it.
+    Reveal {
+        /// The task.
+        task_id: B256,
+    },
+    /// Upload the result to the result store, with this ticket.
+    Upload {
+        /// The task.
+        task_id: B256,
+        /// The scheduler's signature of [`upload_ticket_hash`].
+        ticket: Bytes,
+    },
+    /// Stop working on the task and forget it.
+    Abort {
+        /// The task.
+        task_id: B256,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The scheduler's answer to a heartbeat.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeartbeatResponse {
+    /// Actions to take, oldest first.
+    pub actions: Vec<Action>,
+}
+
+/// A worker asking for work.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WorkRequest {
+    /// How many more tasks the worker can take now.
+    pub free_slots: u32,
+}
+
+/// How a worker commits its result on-chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ContributionMode {
+    /// `contribute`, then reveal when asked (replicated tasks).
+    Contribute,
+    /// `contributeAndFinalize` in one transaction (trust 1).
+    ContributeAndFinalize,
+}
+
+/// One task handed to a worker, with the scheduler's authorization to contribute.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Assignment {
+    /// The task.
+    pub task_id: B256,
+    /// The task's index in its deal's bag of tasks.
+    pub index: U256,
+    /// The deal (its hash is on-chain: the worker checks it before working).
+    pub deal: Deal,
+    /// The request's parameters (their keccak256 is `deal.paramsHash`).
+    pub params: String,
+    /// The enclave challenge (zero outside a TEE).
+    pub enclave_challenge: Address,
+    /// The scheduler's signature of the authorization.
+    pub authorization: Bytes,
+    /// How to commit the result.
+    pub mode: ContributionMode,
+    /// The `results` to pass to `contributeAndFinalize` (where the result will be).
+    pub results_location: String,
+    /// For `contributeAndFinalize`, the ticket to upload the result right after.
+    pub upload_ticket: Option<Bytes>,
+}
+
+/// The scheduler's answer to a work request.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkResponse {
+    /// Tasks assigned, at most the free slots asked.
+    pub assignments: Vec<Assignment>,
+}
+
+/// What a worker reports about a task.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "status", deny_unknown_fields)]
+pub enum Report {
+    /// The app ran; the worker is about to commit this result hash.
+    Computed {
+        /// The task.
+        task_id: B256,
+        /// `keccak256(taskid ‖ digest)`.
+        result_hash: B256,
+    },
+    /// The result was uploaded to the result store.
+    Uploaded {
+        /// The task.
+        task_id: B256,
+        /// Where it is.
+        location: String,
+        /// The callback data, for deals with a callback (its keccak256 is the digest).
+        callback_data: Bytes,
+    },
+    /// The worker gave up on the task.
+    Failed {
+        /// The task.
+        task_id: B256,
+        /// Why, for the requester's task log.
+        reason: String,
+    },
+}
+
+impl Report {
+    /// The task reported about.
+    pub fn task_id(&self) -> B256 {
+        match self {
+            Self::Computed { task_id, .. }
+            | Self::Uploaded { task_id, .. }
+            | Self::Failed { task_id, .. } => *task_id,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy::signers::local::PrivateKeySigner;
+
+    use super::*;
+
+    #[test]
+    fn signed_requests_recover_their_worker_and_nothing_else() {
+        let worker = PrivateKeySigner::random();
+        let body = br#"{"freeSlots":2}"#;
+        let signature = sign_request(&worker, "POST", "/work", 1_000, body).unwrap();
+        let signer = |method: &str, path: &str, ts: u64, body: &[u8]| {
+            request_signer(method, path, ts, body, &signature).unwrap()
+        };
+        assert_eq!(signer("POST", "/work", 1_000, body), worker.address());
+        assert_ne!(signer("POST", "/work", 1_001, body), worker.address());
+        assert_ne!(signer("POST", "/reports", 1_000, body), worker.address());
+        assert_ne!(signer("GET", "/work", 1_000, body), worker.address());
+        assert_ne!(signer("POST", "/work", 1_000, br#"{"freeSlots":3}"#), worker.address());
+    }
+
+    #[test]
+    fn messages_have_a_stable_json_form() {
+        let action = Action::Reveal { task_id: B256::repeat_byte(1) };
+        let json = serde_json::to_value(&action).unwrap();
+        assert_eq!(json["action"], "reveal");
+        assert_eq!(serde_json::from_value::<Action>(json).unwrap(), action);
+        let report: Result<Report, _> =
+            serde_json::from_str(r#"{"status":"failed","taskId":"0x00","reason":"x","extra":1}"#);
+        assert!(report.is_err(), "unknown fields are refused");
+    }
+}

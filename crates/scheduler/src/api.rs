@@ -1,0 +1,300 @@
+//! The worker API: registration, heartbeats, work and reports, each request signed by the
+//! worker's wallet; task status and logs for requesters; health and metrics.
+
+use std::sync::Arc;
+
+use alloy::primitives::{Address, B256, Bytes};
+use axum::{
+    Json, Router,
+    body::Bytes as Body,
+    extract::{DefaultBodyLimit, Path, State},
+    http::{HeaderMap, Method, StatusCode, Uri},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use poco_primitives::pool::{
+    HEADER_ADDRESS, HEADER_SIGNATURE, HEADER_TIMESTAMP, Heartbeat, PoolInfo, Registration, Report,
+    WorkRequest, request_signer,
+};
+use serde::{Serialize, de::DeserializeOwned};
+use tracing::error;
+
+use crate::{Error, engine::Engine, store::now_ms};
+
+/// Largest request body accepted.
+const BODY_LIMIT: usize = 64 * 1024;
+/// How far a request's timestamp may be from the scheduler's clock.
+const CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
+
+/// The router of the scheduler's HTTP API.
+pub(crate) fn router(engine: Arc<Engine>) -> Router {
+    Router::new()
+        .route("/workers/register", post(register))
+        .route("/workers/heartbeat", post(heartbeat))
+        .route("/work", post(work))
+        .route("/reports", post(report))
+        .route("/tasks/{task_id}", get(task_status))
+        .route("/tasks/{task_id}/logs", get(task_logs))
+        .route("/health", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(engine)
+}
+
+/// An API error: the status and a JSON body `{"error", "code"}`.
+pub(crate) struct ApiError(Error);
+
+impl From<Error> for ApiError {
+    fn from(error: Error) -> Self {
+        Self(error)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self.0 {
+            Error::BadSignature(_) => (StatusCode::UNAUTHORIZED, "bad_signature"),
+            Error::Replayed { .. } => (StatusCode::UNAUTHORIZED, "replayed_request"),
+            Error::UnknownWorker(_) => (StatusCode::FORBIDDEN, "unknown_worker"),
+            Error::WorkerNotAllowed(_) => (StatusCode::FORBIDDEN, "worker_not_allowed"),
+            Error::NotAssigned { .. } => (StatusCode::FORBIDDEN, "not_assigned"),
+            Error::NotRequester => (StatusCode::FORBIDDEN, "not_requester"),
+            Error::UnknownTask(_) => (StatusCode::NOT_FOUND, "unknown_task"),
+            Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            _ => {
+                error!(error = %self.0, "internal error");
+                let body = serde_json::json!({"error": "internal error", "code": "internal"});
+                return (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response();
+            }
+        };
+        (status, Json(serde_json::json!({"error": self.0.to_string(), "code": code})))
+            .into_response()
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// The signer of a request, after checking its signature and freshness.
+fn signed_by(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Address, i64), Error> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| Error::BadSignature(format!("missing header {name}")))
+    };
+    let address: Address = header(HEADER_ADDRESS)?
+        .parse()
+        .map_err(|_| Error::BadSignature(format!("{HEADER_ADDRESS} is not an address")))?;
+    let timestamp: u64 = header(HEADER_TIMESTAMP)?
+        .parse()
+        .map_err(|_| Error::BadSignature(format!("{HEADER_TIMESTAMP} is not a number")))?;
+    let signature: Bytes = header(HEADER_SIGNATURE)?
+        .parse()
+        .map_err(|_| Error::BadSignature(format!("{HEADER_SIGNATURE} is not hex")))?;
+    if (now_ms() - timestamp as i64).abs() > CLOCK_SKEW_MS {
+        return Err(Error::Replayed { timestamp });
+    }
+    let signer = request_signer(method.as_str(), uri.path(), timestamp, body, &signature)
+        .map_err(|e| Error::BadSignature(e.to_string()))?;
+    if signer != address {
+        return Err(Error::BadSignature(format!("signed by {signer}, not {address}")));
+    }
+    Ok((address, timestamp as i64))
+}
+
+/// The registered worker that signed a request, accepted once.
+async fn worker(
+    engine: &Engine,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Address, Error> {
+    engine.metrics.requests.inc();
+    let outcome = async {
+        let (address, timestamp) = signed_by(method, uri, headers, body)?;
+        if engine.store.worker(address).await?.is_none() {
+            return Err(Error::UnknownWorker(address));
+        }
+        if !engine.store.accept_request(address, timestamp).await? {
+            return Err(Error::Replayed { timestamp: timestamp as u64 });
+        }
+        Ok(address)
+    }
+    .await;
+    if outcome.is_err() {
+        engine.metrics.refused.inc();
+    }
+    outcome
+}
+
+fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(body).map_err(|e| Error::BadRequest(format!("invalid JSON body: {e}")))
+}
+
+async fn register(
+    State(engine): State<Arc<Engine>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<PoolInfo>> {
+    engine.metrics.requests.inc();
+    let (address, timestamp) = signed_by(&method, &uri, &headers, &body)?;
+    let registration: Registration = json(&body)?;
+    if let Some(allowed) = &engine.config.allowed_workers
+        && !allowed.contains(&address)
+    {
+        return Err(Error::WorkerNotAllowed(address).into());
+    }
+    if let Some(known) = engine.store.worker(address).await?
+        && known.last_request_ms >= timestamp
+    {
+        return Err(Error::Replayed { timestamp: timestamp as u64 }.into());
+    }
+    if registration.slots == 0 || registration.slots > 1024 {
+        return Err(Error::BadRequest("slots must be between 1 and 1024".into()).into());
+    }
+    engine
+        .store
+        .register_worker(
+            address,
+            registration.slots,
+            registration.tee,
+            &registration.version,
+            timestamp,
+        )
+        .await?;
+    let config = &engine.config;
+    Ok(Json(PoolInfo {
+        workerpool: config.workerpool,
+        scheduler: engine.scheduler(),
+        poco: config.deployment.poco,
+        chain_id: config.deployment.chain_id,
+        result_store: config.result_store.clone(),
+        heartbeat_interval_ms: config.heartbeat_interval.as_millis() as u64,
+    }))
+}
+
+async fn heartbeat(
+    State(engine): State<Arc<Engine>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<impl IntoResponse> {
+    let address = worker(&engine, &method, &uri, &headers, &body).await?;
+    let beat: Heartbeat = json(&body)?;
+    Ok(Json(engine.heartbeat(address, &beat).await?))
+}
+
+async fn work(
+    State(engine): State<Arc<Engine>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<impl IntoResponse> {
+    let address = worker(&engine, &method, &uri, &headers, &body).await?;
+    let request: WorkRequest = json(&body)?;
+    Ok(Json(engine.assign(address, request.free_slots).await?))
+}
+
+async fn report(
+    State(engine): State<Arc<Engine>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    let address = worker(&engine, &method, &uri, &headers, &body).await?;
+    let report: Report = json(&body)?;
+    engine.report(address, &report).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A task as the scheduler sees it: public.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TaskStatus {
+    task_id: B256,
+    deal_id: B256,
+    index: String,
+    stage: String,
+    consensus: Option<B256>,
+    replicas: Vec<ReplicaStatus>,
+    result_location: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReplicaStatus {
+    worker: Address,
+    state: String,
+}
+
+fn task_id(raw: &str) -> Result<B256, Error> {
+    raw.parse().map_err(|_| Error::BadRequest(format!("{raw:?} is not a task id")))
+}
+
+async fn task_status(
+    State(engine): State<Arc<Engine>>,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<TaskStatus>> {
+    let task_id = task_id(&raw)?;
+    let task = engine.store.task(task_id).await?.ok_or(Error::UnknownTask(task_id))?;
+    let replicas = engine
+        .store
+        .replicas(task_id)
+        .await?
+        .into_iter()
+        .map(|r| ReplicaStatus { worker: r.worker, state: format!("{:?}", r.state).to_lowercase() })
+        .collect();
+    Ok(Json(TaskStatus {
+        task_id,
+        deal_id: task.deal_id,
+        index: task.index.to_string(),
+        stage: format!("{:?}", task.stage).to_lowercase(),
+        consensus: task.consensus,
+        replicas,
+        result_location: task.location,
+    }))
+}
+
+/// A task's log, for its requester only (a signed request).
+async fn task_logs(
+    State(engine): State<Arc<Engine>>,
+    Path(raw): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult<impl IntoResponse> {
+    let task_id = task_id(&raw)?;
+    let (address, _) = signed_by(&method, &uri, &headers, &[])?;
+    let task = engine.store.task(task_id).await?.ok_or(Error::UnknownTask(task_id))?;
+    let deal = engine.deal(task.deal_id).await?;
+    if deal.0.requester != address {
+        return Err(Error::NotRequester.into());
+    }
+    let logs: Vec<_> = engine
+        .store
+        .logs(task_id)
+        .await?
+        .into_iter()
+        .map(|(at_ms, message)| serde_json::json!({"atMs": at_ms, "message": message}))
+        .collect();
+    Ok(Json(serde_json::json!({ "taskId": task_id, "logs": logs })))
+}
+
+async fn metrics(State(engine): State<Arc<Engine>>) -> ApiResult<String> {
+    let tasks = engine.store.task_counts().await?;
+    let since = now_ms() - engine.config.worker_timeout.as_millis() as i64;
+    let alive = engine.store.workers_alive(since).await?;
+    let checkpoint = engine.store.checkpoint().await?.unwrap_or_default();
+    Ok(engine.metrics.render(&tasks, alive, checkpoint))
+}

@@ -1,0 +1,578 @@
+//! The engine: drives every task from deal to finalization (or claim), one idempotent step
+//! at a time, from the store and the chain.
+//!
+//! Each tick looks at the tasks that can move and starts the transactions they need:
+//! initialize new deals in batches, ask an uploader once winners revealed, finalize once the
+//! result is uploaded and every winner revealed (or the reveal window closed), reopen when
+//! nobody revealed, claim what passed its final deadline. Transactions run concurrently from
+//! one wallet (nonces never clash); a task's failure is logged and retried later without
+//! stalling the others. Before sending, each step checks the chain, so a transaction that a
+//! restart or a race made pointless is not sent.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use alloy::{
+    primitives::{Address, B256, Bytes, U256},
+    providers::DynProvider,
+};
+use poco_chain::ChainClient;
+use poco_contracts::bindings::{IPoco::IPocoInstance, IPocoTypes};
+use poco_primitives::{
+    Deal, WorkerpoolAuthorization,
+    credibility::{MAX_CONTRIBUTORS, contributions_needed},
+    pool::{
+        Action, Assignment, ContributionMode, Heartbeat, HeartbeatResponse, Report, WorkResponse,
+        upload_ticket_hash,
+    },
+    signature,
+};
+use tracing::{debug, info, warn};
+
+use crate::{
+    Error, Result, SchedulerConfig,
+    metrics::Metrics,
+    store::{ReplicaRecord, ReplicaState, Stage, Store, TaskRecord, now_ms},
+};
+
+/// Most tasks one `initializeArray` covers.
+const INITIALIZE_BATCH: usize = 100;
+/// Seconds before the contribution deadline after which no new replica is handed out.
+const CONTRIBUTION_MARGIN: u64 = 5;
+
+/// What kind of transaction a task is waiting for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum TxKind {
+    Initialize,
+    Finalize,
+    Reopen,
+    Claim,
+}
+
+/// The scheduler's brain, shared by the engine loop and the worker API.
+pub(crate) struct Engine {
+    pub(crate) store: Store,
+    pub(crate) config: Arc<SchedulerConfig>,
+    pub(crate) metrics: Arc<Metrics>,
+    client: ChainClient,
+    poco: IPocoInstance<DynProvider>,
+    deals: Mutex<HashMap<B256, Arc<(Deal, String)>>>,
+    scores: Mutex<HashMap<Address, (u64, Instant)>>,
+    in_flight: Mutex<HashSet<(B256, TxKind)>>,
+    retry_after: Mutex<HashMap<(B256, TxKind), Instant>>,
+    /// Serializes work assignment, so two workers asking at once never over-provision a task.
+    assigning: tokio::sync::Mutex<()>,
+}
+
+impl Engine {
+    pub(crate) fn new(
+        store: Store,
+        config: Arc<SchedulerConfig>,
+        client: ChainClient,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let poco = client.poco(config.deployment.poco);
+        Self {
+            store,
+            config,
+            metrics,
+            client,
+            poco,
+            deals: Mutex::default(),
+            scores: Mutex::default(),
+            in_flight: Mutex::default(),
+            retry_after: Mutex::default(),
+            assigning: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// A deal and its parameters, from the cache or the store.
+    pub(crate) async fn deal(&self, deal_id: B256) -> Result<Arc<(Deal, String)>> {
+        if let Some(deal) = self.deals.lock().expect("lock").get(&deal_id) {
+            return Ok(deal.clone());
+        }
+        let deal = self
+            .store
+            .deal(deal_id)
+            .await?
+            .ok_or_else(|| Error::corrupt(format!("deal {deal_id} of a stored task")))?;
+        let deal = Arc::new(deal);
+        self.deals.lock().expect("lock").insert(deal_id, deal.clone());
+        Ok(deal)
+    }
+
+    /// A worker's reputation score, cached for a minute (it only changes at finalize).
+    async fn score(&self, worker: Address) -> Result<u64> {
+        if let Some((score, at)) = self.scores.lock().expect("lock").get(&worker)
+            && at.elapsed() < Duration::from_secs(60)
+        {
+            return Ok(*score);
+        }
+        let score: u64 = self
+            .poco
+            .viewScore(worker)
+            .call()
+            .await
+            .map_err(poco_chain::Error::from)?
+            .saturating_to();
+        self.scores.lock().expect("lock").insert(worker, (score, Instant::now()));
+        Ok(score)
+    }
+
+    /// The scheduler's signature of an upload ticket for `worker`.
+    fn ticket(&self, task_id: B256, worker: Address) -> Result<Bytes> {
+        let hash = signature::personal_message_hash(upload_ticket_hash(task_id, worker));
+        Ok(signature::sign_hash(&self.config.wallet, hash)?)
+    }
+
+    /// Where a task's result lives in the result store.
+    pub(crate) fn result_location(&self, task_id: B256) -> String {
+        format!("{}/results/{task_id}", self.config.result_store.trim_end_matches('/'))
+    }
+
+    // ============================================================== the worker API's logic
+
+    /// Hands `worker` up to `free_slots` tasks that need one more replica.
+    pub(crate) async fn assign(&self, worker: Address, free_slots: u32) -> Result<WorkResponse> {
+        let record = self.store.worker(worker).await?.ok_or(Error::UnknownWorker(worker))?;
+        let _serial = self.assigning.lock().await;
+        let running = self
+            .store
+            .worker_replicas(worker)
+            .await?
+            .iter()
+            .filter(|r| r.state.is_pending())
+            .count() as u32;
+        let mut room = free_slots.min(record.slots.saturating_sub(running));
+        let mut response = WorkResponse::default();
+        if room == 0 {
+            return Ok(response);
+        }
+        let now = self.client.block_timestamp().await?;
+        let own_score = self.score(worker).await?;
+        for task in self.store.tasks_at(Stage::Open, 500).await? {
+            if room == 0 {
+                break;
+            }
+            let deal = self.deal(task.deal_id).await?;
+            let (deal, params) = (&deal.0, &deal.1);
+            if deal.is_tee() && !record.tee {
+                continue;
+            }
+            let deadline: u64 = deal.contribution_deadline().saturating_to();
+            if now + CONTRIBUTION_MARGIN >= deadline {
+                continue;
+            }
+            let replicas = self.store.replicas(task.task_id).await?;
+            if replicas.iter().any(|r| r.worker == worker)
+                || !self.needs_replica(deal, &replicas, own_score).await?
+            {
+                continue;
+            }
+            if !self.store.add_replica(task.task_id, worker).await? {
+                continue;
+            }
+            let authorization = WorkerpoolAuthorization {
+                worker,
+                task_id: task.task_id,
+                enclave_challenge: Address::ZERO,
+            }
+            .sign(&self.config.wallet)?;
+            let fast = deal.trust <= U256::from(1);
+            response.assignments.push(Assignment {
+                task_id: task.task_id,
+                index: task.index,
+                deal: deal.clone(),
+                params: params.clone(),
+                enclave_challenge: Address::ZERO,
+                authorization,
+                mode: if fast {
+                    ContributionMode::ContributeAndFinalize
+                } else {
+                    ContributionMode::Contribute
+                },
+                results_location: self.result_location(task.task_id),
+                upload_ticket: if fast { Some(self.ticket(task.task_id, worker)?) } else { None },
+            });
+            self.store.log(task.task_id, format!("assigned to worker {worker}")).await?;
+            self.metrics.assignments.inc();
+            room -= 1;
+        }
+        Ok(response)
+    }
+
+    /// Whether a task needs another replica, given its replicas and the candidate's score.
+    async fn needs_replica(
+        &self,
+        deal: &Deal,
+        replicas: &[ReplicaRecord],
+        candidate: u64,
+    ) -> Result<bool> {
+        if replicas.len() >= MAX_CONTRIBUTORS {
+            return Ok(false);
+        }
+        let trust: u64 = deal.trust.saturating_to();
+        let mut contributed = Vec::new();
+        let mut pending = Vec::new();
+        for replica in replicas {
+            match (replica.state, replica.result_hash) {
+                (ReplicaState::Contributed | ReplicaState::Revealed, Some(hash)) => {
+                    contributed.push((hash, self.score(replica.worker).await?));
+                }
+                (state, _) if state.is_pending() => pending.push(self.score(replica.worker).await?),
+                _ => {}
+            }
+        }
+        let mut candidates = pending.clone();
+        candidates.push(candidate);
+        Ok(contributions_needed(trust, &contributed, &candidates)
+            .is_some_and(|needed| needed > pending.len()))
+    }
+
+    /// What `worker` should do next, given the tasks it says it is running.
+    pub(crate) async fn heartbeat(
+        &self,
+        worker: Address,
+        beat: &Heartbeat,
+    ) -> Result<HeartbeatResponse> {
+        let mut actions = Vec::new();
+        let replicas = self.store.worker_replicas(worker).await?;
+        for replica in &replicas {
+            let Some(task) = self.store.task(replica.task_id).await? else { continue };
+            if task.stage == Stage::Revealing
+                && replica.state == ReplicaState::Contributed
+                && replica.result_hash.is_some()
+                && replica.result_hash == task.consensus
+            {
+                actions.push(Action::Reveal { task_id: task.task_id });
+            }
+            if task.uploader == Some(worker) && task.location.is_none() {
+                actions.push(Action::Upload {
+                    task_id: task.task_id,
+                    ticket: self.ticket(task.task_id, worker)?,
+                });
+            }
+        }
+        let live: HashSet<B256> = replicas
+            .iter()
+            .filter(|r| !matches!(r.state, ReplicaState::Expired | ReplicaState::Failed))
+            .map(|r| r.task_id)
+            .collect();
+        for task_id in &beat.running {
+            if !live.contains(task_id) {
+                let reason = match self.store.task(*task_id).await? {
+                    Some(task) if task.stage.is_final() => "the task is over",
+                    Some(_) => "the task was given to another worker",
+                    None => "unknown task",
+                };
+                actions.push(Action::Abort { task_id: *task_id, reason: reason.into() });
+            }
+        }
+        Ok(HeartbeatResponse { actions })
+    }
+
+    /// Records what a worker reports.
+    pub(crate) async fn report(&self, worker: Address, report: &Report) -> Result<()> {
+        let task_id = report.task_id();
+        let replicas = self.store.replicas(task_id).await?;
+        if !replicas.iter().any(|r| r.worker == worker) {
+            return Err(Error::NotAssigned { task: task_id, worker });
+        }
+        match report {
+            Report::Computed { result_hash, .. } => {
+                self.store
+                    .set_replica(task_id, worker, ReplicaState::Computed, Some(*result_hash))
+                    .await?;
+                self.store
+                    .log(task_id, format!("worker {worker} computed result {result_hash}"))
+                    .await?;
+            }
+            Report::Uploaded { location, callback_data, .. } => {
+                let task = self.store.task(task_id).await?.ok_or(Error::UnknownTask(task_id))?;
+                if task.stage == Stage::Revealing && task.uploader != Some(worker) {
+                    return Err(Error::BadRequest(format!(
+                        "worker {worker} was not asked to upload task {task_id}"
+                    )));
+                }
+                self.store.set_uploaded(task_id, location, callback_data).await?;
+                self.store
+                    .log(task_id, format!("result uploaded by {worker} to {location}"))
+                    .await?;
+            }
+            Report::Failed { reason, .. } => {
+                self.store.set_replica(task_id, worker, ReplicaState::Failed, None).await?;
+                self.store.log(task_id, format!("worker {worker} failed: {reason}")).await?;
+            }
+        }
+        Ok(())
+    }
+
+    // ============================================================== the engine loop
+
+    /// One pass over the tasks that can move.
+    pub(crate) async fn tick(self: &Arc<Self>) -> Result<()> {
+        let now_ms = now_ms();
+        let expired = self
+            .store
+            .expire_replicas(
+                now_ms - self.config.replica_timeout.as_millis() as i64,
+                now_ms - self.config.worker_timeout.as_millis() as i64,
+            )
+            .await?;
+        if expired > 0 {
+            debug!(expired, "replicas expired");
+        }
+        let now = self.client.block_timestamp().await?;
+        if self.config.initialize {
+            self.initialize_new_deals().await?;
+        }
+        for task in self.store.tasks_at(Stage::Revealing, 1_000).await? {
+            if let Err(error) = self.advance_revealing(&task, now).await {
+                warn!(task = %task.task_id, %error, "could not advance the task");
+            }
+        }
+        for task in self.store.expired(now, 200).await? {
+            self.spawn(task.task_id, TxKind::Claim, {
+                let engine = self.clone();
+                async move { engine.claim(&task).await }
+            });
+        }
+        Ok(())
+    }
+
+    async fn initialize_new_deals(self: &Arc<Self>) -> Result<()> {
+        let tasks = self.store.uninitialized(10 * INITIALIZE_BATCH as i64).await?;
+        let mut by_deal: HashMap<B256, Vec<TaskRecord>> = HashMap::new();
+        for task in tasks {
+            by_deal.entry(task.deal_id).or_default().push(task);
+        }
+        for (deal_id, tasks) in by_deal {
+            for batch in tasks.chunks(INITIALIZE_BATCH) {
+                let batch = batch.to_vec();
+                let engine = self.clone();
+                self.spawn(batch[0].task_id, TxKind::Initialize, async move {
+                    engine.initialize(deal_id, &batch).await
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn initialize(&self, deal_id: B256, tasks: &[TaskRecord]) -> Result<()> {
+        let deal = self.deal(deal_id).await?;
+        let now = self.client.block_timestamp().await?;
+        let deadline: u64 = deal.0.contribution_deadline().saturating_to();
+        if now + CONTRIBUTION_MARGIN >= deadline {
+            // Too late to matter: workers initialize the tasks they contribute to anyway.
+            return self
+                .store
+                .mark_initialized(&tasks.iter().map(|t| t.task_id).collect::<Vec<_>>())
+                .await;
+        }
+        let indexes: Vec<U256> = tasks.iter().map(|t| t.index).collect();
+        let call = self.poco.initializeArray(IPocoTypes::Deal::from(&deal.0), indexes);
+        self.client.send(call).await?;
+        self.store.mark_initialized(&tasks.iter().map(|t| t.task_id).collect::<Vec<_>>()).await?;
+        self.metrics.transactions.inc();
+        info!(deal = %deal_id, tasks = tasks.len(), "initialized tasks");
+        Ok(())
+    }
+
+    async fn advance_revealing(self: &Arc<Self>, task: &TaskRecord, now: u64) -> Result<()> {
+        let replicas = self.store.replicas(task.task_id).await?;
+        let winners: Vec<&ReplicaRecord> = replicas
+            .iter()
+            .filter(|r| r.result_hash.is_some() && r.result_hash == task.consensus)
+            .filter(|r| matches!(r.state, ReplicaState::Contributed | ReplicaState::Revealed))
+            .collect();
+        let revealed: Vec<&ReplicaRecord> =
+            winners.iter().copied().filter(|r| r.state == ReplicaState::Revealed).collect();
+
+        if revealed.is_empty() {
+            // Nobody revealed: once the reveal window is over, reopen the task.
+            let view =
+                self.poco.viewTask(task.task_id).call().await.map_err(poco_chain::Error::from)?;
+            let reveal_deadline: u64 = view.revealDeadline.saturating_to();
+            if view.status == 2 && view.reveals.is_zero() && now >= reveal_deadline {
+                let engine = self.clone();
+                let task = task.clone();
+                self.spawn(task.task_id, TxKind::Reopen, async move { engine.reopen(&task).await });
+            }
+            return Ok(());
+        }
+
+        // Choose an uploader among the revealers; replace one that takes too long.
+        let upload_late =
+            now_ms() - task.upload_asked_ms > self.config.upload_timeout.as_millis() as i64;
+        if task.location.is_none() && (task.uploader.is_none() || upload_late) {
+            let next = revealed
+                .iter()
+                .map(|r| r.worker)
+                .find(|w| Some(*w) != task.uploader)
+                .or(task.uploader)
+                .expect("someone revealed");
+            if task.uploader != Some(next) || upload_late {
+                self.store.set_uploader(task.task_id, next).await?;
+                self.store
+                    .log(task.task_id, format!("worker {next} asked to upload the result"))
+                    .await?;
+            }
+            return Ok(());
+        }
+        if task.location.is_none() {
+            return Ok(());
+        }
+        let all_revealed = revealed.len() == winners.len();
+        if !all_revealed {
+            let view =
+                self.poco.viewTask(task.task_id).call().await.map_err(poco_chain::Error::from)?;
+            if now < view.revealDeadline.saturating_to::<u64>() {
+                return Ok(());
+            }
+        }
+        let engine = self.clone();
+        let task = task.clone();
+        self.spawn(task.task_id, TxKind::Finalize, async move { engine.finalize(&task).await });
+        Ok(())
+    }
+
+    /// The task's contributors, sorted, as `finalize`, `claim` and `reopen` want them.
+    async fn contributors(&self, task_id: B256) -> Result<Vec<Address>> {
+        let mut contributors: Vec<Address> = self
+            .store
+            .replicas(task_id)
+            .await?
+            .into_iter()
+            .filter(|r| {
+                matches!(
+                    r.state,
+                    ReplicaState::Contributed | ReplicaState::Revealed | ReplicaState::Rejected
+                )
+            })
+            .map(|r| r.worker)
+            .collect();
+        contributors.sort();
+        Ok(contributors)
+    }
+
+    /// Checks the chain agrees with the store on the task's contributors before settling it.
+    async fn check_contributors(&self, task_id: B256, contributors: &[Address]) -> Result<bool> {
+        let view = self.poco.viewTask(task_id).call().await.map_err(poco_chain::Error::from)?;
+        Ok(view.contributors == U256::from(contributors.len()))
+    }
+
+    async fn finalize(&self, task: &TaskRecord) -> Result<()> {
+        let deal = self.deal(task.deal_id).await?;
+        let contributors = self.contributors(task.task_id).await?;
+        if !self.check_contributors(task.task_id, &contributors).await? {
+            debug!(task = %task.task_id, "waiting for the follower to see every contribution");
+            return Ok(());
+        }
+        let digest =
+            task.result_digest.ok_or_else(|| Error::corrupt("revealed task without digest"))?;
+        let callback = if deal.0.callback.is_zero() {
+            Bytes::new()
+        } else {
+            task.callback_data.clone().unwrap_or_default()
+        };
+        let results = Bytes::from(task.location.clone().unwrap_or_default().into_bytes());
+        let call = self.poco.finalize(
+            IPocoTypes::Deal::from(&deal.0),
+            task.index,
+            digest,
+            results,
+            callback,
+            contributors,
+        );
+        self.client.send(call).await?;
+        self.metrics.transactions.inc();
+        self.store.log(task.task_id, "finalized").await?;
+        info!(task = %task.task_id, "finalized");
+        Ok(())
+    }
+
+    async fn reopen(&self, task: &TaskRecord) -> Result<()> {
+        let deal = self.deal(task.deal_id).await?;
+        let consensus =
+            task.consensus.ok_or_else(|| Error::corrupt("revealing task without consensus"))?;
+        let mut winners: Vec<Address> = self
+            .store
+            .replicas(task.task_id)
+            .await?
+            .into_iter()
+            .filter(|r| r.state == ReplicaState::Contributed && r.result_hash == Some(consensus))
+            .map(|r| r.worker)
+            .collect();
+        winners.sort();
+        let call =
+            self.poco.reopen(IPocoTypes::Deal::from(&deal.0), task.index, consensus, winners);
+        self.client.send(call).await?;
+        self.metrics.transactions.inc();
+        self.store.log(task.task_id, "nobody revealed in time: reopened").await?;
+        info!(task = %task.task_id, "reopened");
+        Ok(())
+    }
+
+    async fn claim(&self, task: &TaskRecord) -> Result<()> {
+        let deal = self.deal(task.deal_id).await?;
+        let contributors = self.contributors(task.task_id).await?;
+        if !self.check_contributors(task.task_id, &contributors).await? {
+            return Ok(());
+        }
+        let view =
+            self.poco.viewTask(task.task_id).call().await.map_err(poco_chain::Error::from)?;
+        if view.status >= 3 {
+            return Ok(()); // already over: the follower will see it
+        }
+        let call = self.poco.claim(IPocoTypes::Deal::from(&deal.0), task.index, contributors);
+        self.client.send(call).await?;
+        self.metrics.transactions.inc();
+        self.store
+            .log(task.task_id, "final deadline passed: claimed, the requester is refunded")
+            .await?;
+        info!(task = %task.task_id, "claimed");
+        Ok(())
+    }
+
+    /// Runs a transaction step in the background, once at a time per task and kind; after a
+    /// failure, the step waits a while before it is tried again.
+    fn spawn<F>(self: &Arc<Self>, task_id: B256, kind: TxKind, step: F)
+    where
+        F: std::future::Future<Output = Result<()>> + Send + 'static,
+    {
+        let key = (task_id, kind);
+        if let Some(at) = self.retry_after.lock().expect("lock").get(&key)
+            && Instant::now() < *at
+        {
+            return;
+        }
+        if !self.in_flight.lock().expect("lock").insert(key) {
+            return;
+        }
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let outcome = step.await;
+            if let Err(error) = outcome {
+                warn!(task = %task_id, ?kind, %error, "transaction step failed; will retry");
+                engine.metrics.failures.inc();
+                let _ = engine.store.log(task_id, format!("{kind:?} failed: {error}")).await;
+                engine
+                    .retry_after
+                    .lock()
+                    .expect("lock")
+                    .insert(key, Instant::now() + Duration::from_secs(2));
+            } else {
+                engine.retry_after.lock().expect("lock").remove(&key);
+            }
+            engine.in_flight.lock().expect("lock").remove(&key);
+        });
+    }
+
+    /// The scheduler's address.
+    pub(crate) fn scheduler(&self) -> Address {
+        self.config.wallet.address()
+    }
+}

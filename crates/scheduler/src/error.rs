@@ -1,0 +1,68 @@
+//! Errors of the scheduler.
+
+use alloy::primitives::{Address, B256};
+
+/// What can go wrong in the scheduler.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The store (SQLite or PostgreSQL) failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The store's migrations failed.
+    #[error("database migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// The chain failed or refused a transaction.
+    #[error(transparent)]
+    Chain(#[from] poco_chain::Error),
+    /// A stored value is corrupt.
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+    /// The protocol core refused something.
+    #[error(transparent)]
+    Protocol(#[from] poco_primitives::Error),
+    /// The listener failed.
+    #[error("server error: {0}")]
+    Server(#[from] std::io::Error),
+    /// A request was not signed by who it claims.
+    #[error("bad request signature: {0}")]
+    BadSignature(String),
+    /// A request from a worker that is not registered.
+    #[error("worker {0} is not registered: register first")]
+    UnknownWorker(Address),
+    /// A worker the pool does not accept.
+    #[error("worker {0} is not allowed in this pool")]
+    WorkerNotAllowed(Address),
+    /// A request whose timestamp is stale or not after the previous one (a replay).
+    #[error("stale or replayed request (timestamp {timestamp})")]
+    Replayed {
+        /// The request's timestamp.
+        timestamp: u64,
+    },
+    /// A report about a task the worker was not given.
+    #[error("task {task} was not assigned to {worker}")]
+    NotAssigned {
+        /// The task.
+        task: B256,
+        /// The worker.
+        worker: Address,
+    },
+    /// A task the scheduler does not know.
+    #[error("unknown task {0}")]
+    UnknownTask(B256),
+    /// A request the API refuses as malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Only the requester may read a task's logs.
+    #[error("only the requester of the deal may read this task's logs")]
+    NotRequester,
+}
+
+impl Error {
+    pub(crate) fn corrupt(what: impl std::fmt::Display) -> Self {
+        Self::Corrupt(what.to_string())
+    }
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

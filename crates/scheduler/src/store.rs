@@ -1,0 +1,768 @@
+//! The scheduler's persistent state: deals, tasks, replicas, workers and the chain checkpoint,
+//! in SQLite (default) or PostgreSQL, through one set of portable SQL statements.
+//!
+//! Everything the chain knows is re-derived from its events (applied in the same transaction
+//! as the checkpoint, so a restart neither loses nor repeats one). What only the scheduler
+//! knows is stored before it is acted upon: a replica is recorded before its authorization is
+//! handed out, an uploader before its ticket. A scheduler killed at any moment restarts from
+//! here and from the chain.
+
+use std::str::FromStr;
+
+use alloy::primitives::{Address, B256, Bytes, U256};
+use poco_primitives::Deal;
+use sqlx::{
+    AnyPool, Row,
+    any::{AnyPoolOptions, AnyRow},
+};
+
+use crate::{Error, Result};
+
+/// The stage of a task, as the scheduler drives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Stage {
+    /// Open to contributions (on-chain UNSET or ACTIVE).
+    Open,
+    /// Consensus reached: waiting for reveals, an upload, then finalize.
+    Revealing,
+    /// Finalized: paid.
+    Completed,
+    /// Claimed after its final deadline: refunded.
+    Failed,
+}
+
+impl Stage {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Revealing => "revealing",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Whether the task is over.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed)
+    }
+}
+
+impl FromStr for Stage {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "open" => Self::Open,
+            "revealing" => Self::Revealing,
+            "completed" => Self::Completed,
+            "failed" => Self::Failed,
+            other => return Err(Error::corrupt(format!("task stage {other:?}"))),
+        })
+    }
+}
+
+/// What a replica (one worker's copy of a task) is at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReplicaState {
+    /// Handed out with an authorization; nothing heard since.
+    Assigned,
+    /// The worker computed a result and is committing it.
+    Computed,
+    /// The contribution is on-chain.
+    Contributed,
+    /// The contribution is revealed on-chain.
+    Revealed,
+    /// The contribution was rejected by a reopen.
+    Rejected,
+    /// The worker gave up.
+    Failed,
+    /// The worker went silent before contributing.
+    Expired,
+}
+
+impl ReplicaState {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Assigned => "assigned",
+            Self::Computed => "computed",
+            Self::Contributed => "contributed",
+            Self::Revealed => "revealed",
+            Self::Rejected => "rejected",
+            Self::Failed => "failed",
+            Self::Expired => "expired",
+        }
+    }
+
+    /// Whether the replica may still produce a contribution.
+    pub fn is_pending(self) -> bool {
+        matches!(self, Self::Assigned | Self::Computed)
+    }
+}
+
+impl FromStr for ReplicaState {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "assigned" => Self::Assigned,
+            "computed" => Self::Computed,
+            "contributed" => Self::Contributed,
+            "revealed" => Self::Revealed,
+            "rejected" => Self::Rejected,
+            "failed" => Self::Failed,
+            "expired" => Self::Expired,
+            other => return Err(Error::corrupt(format!("replica state {other:?}"))),
+        })
+    }
+}
+
+/// A task as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskRecord {
+    /// The task id.
+    pub task_id: B256,
+    /// Its deal.
+    pub deal_id: B256,
+    /// Its index in the deal's bag of tasks.
+    pub index: U256,
+    /// Where the scheduler is with it.
+    pub stage: Stage,
+    /// Whether `initialize` was mined (or a contribution initialized it).
+    pub initialized: bool,
+    /// The consensus result hash, once reached.
+    pub consensus: Option<B256>,
+    /// The worker asked to upload the result.
+    pub uploader: Option<Address>,
+    /// When the uploader was asked (ms).
+    pub upload_asked_ms: i64,
+    /// Where the uploaded result is.
+    pub location: Option<String>,
+    /// The callback data of the result, for deals with a callback.
+    pub callback_data: Option<Bytes>,
+    /// The revealed result digest.
+    pub result_digest: Option<B256>,
+}
+
+/// A replica as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicaRecord {
+    /// The task.
+    pub task_id: B256,
+    /// The worker.
+    pub worker: Address,
+    /// Where it is.
+    pub state: ReplicaState,
+    /// The result hash it committed (or announced).
+    pub result_hash: Option<B256>,
+    /// When it was handed out (ms).
+    pub assigned_ms: i64,
+}
+
+/// A registered worker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerRecord {
+    /// The worker's address.
+    pub address: Address,
+    /// How many tasks it runs at once.
+    pub slots: u32,
+    /// Whether it runs TEE tasks.
+    pub tee: bool,
+    /// Last time it was heard from (ms).
+    pub last_seen_ms: i64,
+    /// Timestamp of its last accepted request (ms): later requests must be newer.
+    pub last_request_ms: i64,
+}
+
+/// A change learned from the chain, applied with the checkpoint in one transaction.
+#[derive(Clone, Debug)]
+pub enum ChainChange {
+    /// A deal of this pool: its tasks become open.
+    Deal {
+        /// The deal.
+        deal: Box<Deal>,
+        /// Its request parameters.
+        params: String,
+    },
+    /// A task was initialized.
+    Initialized(B256),
+    /// A worker contributed.
+    Contributed {
+        /// The task.
+        task_id: B256,
+        /// The worker.
+        worker: Address,
+        /// Its result hash.
+        result_hash: B256,
+    },
+    /// Consensus was reached.
+    Consensus {
+        /// The task.
+        task_id: B256,
+        /// The consensus result hash.
+        result_hash: B256,
+    },
+    /// A worker revealed.
+    Revealed {
+        /// The task.
+        task_id: B256,
+        /// The worker.
+        worker: Address,
+        /// The digest revealed.
+        digest: B256,
+    },
+    /// The consensus was rejected: the task is open again.
+    Reopened(B256),
+    /// The task was finalized.
+    Finalized(B256),
+    /// The task was claimed.
+    Claimed(B256),
+}
+
+/// The scheduler's database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+}
+
+/// Schema migrations, in order; each runs once.
+const MIGRATIONS: &[&str] = &[r"
+CREATE TABLE IF NOT EXISTS checkpoint (
+    name TEXT PRIMARY KEY,
+    next_block BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deals (
+    deal_id TEXT PRIMARY KEY,
+    deal TEXT NOT NULL,
+    params TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tasks (
+    task_id TEXT PRIMARY KEY,
+    deal_id TEXT NOT NULL,
+    idx TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    initialized BIGINT NOT NULL,
+    consensus TEXT,
+    uploader TEXT,
+    upload_asked_ms BIGINT NOT NULL,
+    location TEXT,
+    callback_data TEXT,
+    result_digest TEXT,
+    final_deadline BIGINT NOT NULL,
+    created_ms BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tasks_by_stage ON tasks (stage, final_deadline);
+CREATE TABLE IF NOT EXISTS replicas (
+    task_id TEXT NOT NULL,
+    worker TEXT NOT NULL,
+    state TEXT NOT NULL,
+    result_hash TEXT,
+    assigned_ms BIGINT NOT NULL,
+    PRIMARY KEY (task_id, worker)
+);
+CREATE INDEX IF NOT EXISTS replicas_by_worker ON replicas (worker, state);
+CREATE TABLE IF NOT EXISTS workers (
+    address TEXT PRIMARY KEY,
+    slots BIGINT NOT NULL,
+    tee BIGINT NOT NULL,
+    version TEXT NOT NULL,
+    last_seen_ms BIGINT NOT NULL,
+    last_request_ms BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS task_logs (
+    task_id TEXT NOT NULL,
+    at_ms BIGINT NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS task_logs_by_task ON task_logs (task_id, at_ms);
+"];
+
+fn hex<T: std::fmt::LowerHex>(value: &T) -> String {
+    format!("{value:#x}")
+}
+
+fn parse<T: FromStr>(text: &str, what: &str) -> Result<T> {
+    text.parse().map_err(|_| Error::corrupt(format!("{what} {text:?}")))
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and brings its schema up to date.
+    pub async fn open(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let sqlite = url.starts_with("sqlite:");
+        let url = if sqlite && !url.contains("mode=") {
+            format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+        } else {
+            url.to_owned()
+        };
+        let pool =
+            AnyPoolOptions::new().max_connections(if sqlite { 1 } else { 8 }).connect(&url).await?;
+        if sqlite {
+            sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
+            sqlx::query("PRAGMA synchronous = NORMAL").execute(&pool).await?;
+        }
+        sqlx::query("CREATE TABLE IF NOT EXISTS scheduler_schema (version BIGINT NOT NULL)")
+            .execute(&pool)
+            .await?;
+        let version: Option<i64> = sqlx::query("SELECT MAX(version) FROM scheduler_schema")
+            .fetch_one(&pool)
+            .await?
+            .try_get(0)?;
+        let version = version.unwrap_or(0) as usize;
+        for (number, migration) in MIGRATIONS.iter().enumerate().skip(version) {
+            let mut tx = pool.begin().await?;
+            for statement in migration.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+                sqlx::query(statement).execute(&mut *tx).await?;
+            }
+            sqlx::query("INSERT INTO scheduler_schema (version) VALUES ($1)")
+                .bind((number + 1) as i64)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        Ok(Self { pool })
+    }
+
+    /// The first block whose events are not applied yet.
+    pub async fn checkpoint(&self) -> Result<Option<u64>> {
+        let row = sqlx::query("SELECT next_block FROM checkpoint WHERE name = 'chain'")
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?.map(|b| b as u64))
+    }
+
+    /// Applies changes learned from the chain and moves the checkpoint, atomically.
+    pub async fn apply(&self, changes: &[ChainChange], next_block: u64) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let now = now_ms();
+        for change in changes {
+            match change {
+                ChainChange::Deal { deal, params } => {
+                    let deal_id = deal.id();
+                    let json = serde_json::to_string(deal.as_ref()).map_err(Error::corrupt)?;
+                    let inserted = sqlx::query(
+                        "INSERT INTO deals (deal_id, deal, params) VALUES ($1, $2, $3) \
+                         ON CONFLICT (deal_id) DO NOTHING",
+                    )
+                    .bind(hex(&deal_id))
+                    .bind(json)
+                    .bind(params.clone())
+                    .execute(&mut *tx)
+                    .await?;
+                    if inserted.rows_affected() == 0 {
+                        continue;
+                    }
+                    let final_deadline: i64 = deal.final_deadline().saturating_to();
+                    for (index, task_id) in deal.tasks() {
+                        sqlx::query(
+                            "INSERT INTO tasks (task_id, deal_id, idx, stage, initialized, \
+                             upload_asked_ms, final_deadline, created_ms) \
+                             VALUES ($1, $2, $3, 'open', 0, 0, $4, $5) \
+                             ON CONFLICT (task_id) DO NOTHING",
+                        )
+                        .bind(hex(&task_id))
+                        .bind(hex(&deal_id))
+                        .bind(index.to_string())
+                        .bind(final_deadline)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+                ChainChange::Initialized(task_id) => {
+                    sqlx::query("UPDATE tasks SET initialized = 1 WHERE task_id = $1")
+                        .bind(hex(task_id))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                ChainChange::Contributed { task_id, worker, result_hash } => {
+                    sqlx::query(
+                        "INSERT INTO replicas (task_id, worker, state, result_hash, assigned_ms) \
+                         SELECT $1, $2, 'contributed', $3, $4 \
+                         WHERE EXISTS (SELECT 1 FROM tasks WHERE task_id = $1) \
+                         ON CONFLICT (task_id, worker) DO UPDATE SET state = 'contributed', \
+                         result_hash = $3",
+                    )
+                    .bind(hex(task_id))
+                    .bind(hex(worker))
+                    .bind(hex(result_hash))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query("UPDATE tasks SET initialized = 1 WHERE task_id = $1")
+                        .bind(hex(task_id))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                ChainChange::Consensus { task_id, result_hash } => {
+                    sqlx::query(
+                        "UPDATE tasks SET stage = 'revealing', consensus = $2 \
+                         WHERE task_id = $1 AND stage = 'open'",
+                    )
+                    .bind(hex(task_id))
+                    .bind(hex(result_hash))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                ChainChange::Revealed { task_id, worker, digest } => {
+                    sqlx::query(
+                        "UPDATE replicas SET state = 'revealed' WHERE task_id = $1 AND worker = $2",
+                    )
+                    .bind(hex(task_id))
+                    .bind(hex(worker))
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query("UPDATE tasks SET result_digest = $2 WHERE task_id = $1")
+                        .bind(hex(task_id))
+                        .bind(hex(digest))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                ChainChange::Reopened(task_id) => {
+                    sqlx::query(
+                        "UPDATE replicas SET state = 'rejected' WHERE task_id = $1 AND \
+                         result_hash = (SELECT consensus FROM tasks WHERE task_id = $1) \
+                         AND state = 'contributed'",
+                    )
+                    .bind(hex(task_id))
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query(
+                        "UPDATE tasks SET stage = 'open', consensus = NULL, uploader = NULL \
+                         WHERE task_id = $1",
+                    )
+                    .bind(hex(task_id))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                ChainChange::Finalized(task_id) | ChainChange::Claimed(task_id) => {
+                    let stage = if matches!(change, ChainChange::Finalized(_)) {
+                        Stage::Completed
+                    } else {
+                        Stage::Failed
+                    };
+                    sqlx::query("UPDATE tasks SET stage = $2 WHERE task_id = $1")
+                        .bind(hex(task_id))
+                        .bind(stage.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
+        sqlx::query(
+            "INSERT INTO checkpoint (name, next_block) VALUES ('chain', $1) \
+             ON CONFLICT (name) DO UPDATE SET next_block = $1",
+        )
+        .bind(next_block as i64)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A deal and its parameters.
+    pub async fn deal(&self, deal_id: B256) -> Result<Option<(Deal, String)>> {
+        let row = sqlx::query("SELECT deal, params FROM deals WHERE deal_id = $1")
+            .bind(hex(&deal_id))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            let json: String = row.try_get(0)?;
+            let deal = serde_json::from_str(&json).map_err(Error::corrupt)?;
+            Ok((deal, row.try_get(1)?))
+        })
+        .transpose()
+    }
+
+    fn task_of(row: &AnyRow) -> Result<TaskRecord> {
+        let opt = |column: &str| -> Result<Option<String>> { Ok(row.try_get(column)?) };
+        Ok(TaskRecord {
+            task_id: parse(&row.try_get::<String, _>("task_id")?, "task id")?,
+            deal_id: parse(&row.try_get::<String, _>("deal_id")?, "deal id")?,
+            index: parse(&row.try_get::<String, _>("idx")?, "task index")?,
+            stage: row.try_get::<String, _>("stage")?.parse()?,
+            initialized: row.try_get::<i64, _>("initialized")? != 0,
+            consensus: opt("consensus")?.map(|v| parse(&v, "consensus")).transpose()?,
+            uploader: opt("uploader")?.map(|v| parse(&v, "uploader")).transpose()?,
+            upload_asked_ms: row.try_get("upload_asked_ms")?,
+            location: opt("location")?,
+            callback_data: opt("callback_data")?.map(|v| parse(&v, "callback data")).transpose()?,
+            result_digest: opt("result_digest")?.map(|v| parse(&v, "digest")).transpose()?,
+        })
+    }
+
+    /// One task.
+    pub async fn task(&self, task_id: B256) -> Result<Option<TaskRecord>> {
+        let row = sqlx::query("SELECT * FROM tasks WHERE task_id = $1")
+            .bind(hex(&task_id))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(Self::task_of).transpose()
+    }
+
+    /// Tasks at `stage`, earliest final deadline first.
+    pub async fn tasks_at(&self, stage: Stage, limit: i64) -> Result<Vec<TaskRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM tasks WHERE stage = $1 ORDER BY final_deadline, created_ms LIMIT $2",
+        )
+        .bind(stage.as_str())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(Self::task_of).collect()
+    }
+
+    /// Open tasks not initialized yet, grouped by deal.
+    pub async fn uninitialized(&self, limit: i64) -> Result<Vec<TaskRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM tasks WHERE stage = 'open' AND initialized = 0 \
+             ORDER BY deal_id, created_ms LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(Self::task_of).collect()
+    }
+
+    /// Marks tasks initialized.
+    pub async fn mark_initialized(&self, task_ids: &[B256]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for task_id in task_ids {
+            sqlx::query("UPDATE tasks SET initialized = 1 WHERE task_id = $1")
+                .bind(hex(task_id))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Tasks not over whose final deadline is at or before `now` (chain seconds).
+    pub async fn expired(&self, now: u64, limit: i64) -> Result<Vec<TaskRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM tasks WHERE stage IN ('open', 'revealing') AND final_deadline <= $1 \
+             ORDER BY final_deadline LIMIT $2",
+        )
+        .bind(now as i64)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(Self::task_of).collect()
+    }
+
+    fn replica_of(row: &AnyRow) -> Result<ReplicaRecord> {
+        let result_hash: Option<String> = row.try_get("result_hash")?;
+        Ok(ReplicaRecord {
+            task_id: parse(&row.try_get::<String, _>("task_id")?, "task id")?,
+            worker: parse(&row.try_get::<String, _>("worker")?, "worker")?,
+            state: row.try_get::<String, _>("state")?.parse()?,
+            result_hash: result_hash.map(|v| parse(&v, "result hash")).transpose()?,
+            assigned_ms: row.try_get("assigned_ms")?,
+        })
+    }
+
+    /// The replicas of a task.
+    pub async fn replicas(&self, task_id: B256) -> Result<Vec<ReplicaRecord>> {
+        let rows = sqlx::query("SELECT * FROM replicas WHERE task_id = $1 ORDER BY assigned_ms")
+            .bind(hex(&task_id))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Self::replica_of).collect()
+    }
+
+    /// The replicas of a worker in tasks that are not over.
+    pub async fn worker_replicas(&self, worker: Address) -> Result<Vec<ReplicaRecord>> {
+        let rows = sqlx::query(
+            "SELECT r.* FROM replicas r JOIN tasks t ON t.task_id = r.task_id \
+             WHERE r.worker = $1 AND t.stage IN ('open', 'revealing')",
+        )
+        .bind(hex(&worker))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(Self::replica_of).collect()
+    }
+
+    /// Records a new replica, unless the worker already has one for the task. Returns whether
+    /// it was recorded.
+    pub async fn add_replica(&self, task_id: B256, worker: Address) -> Result<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO replicas (task_id, worker, state, assigned_ms) \
+             VALUES ($1, $2, 'assigned', $3) ON CONFLICT (task_id, worker) DO NOTHING",
+        )
+        .bind(hex(&task_id))
+        .bind(hex(&worker))
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(inserted.rows_affected() == 1)
+    }
+
+    /// Moves a pending replica to `state` (a no-op once it is on-chain).
+    pub async fn set_replica(
+        &self,
+        task_id: B256,
+        worker: Address,
+        state: ReplicaState,
+        result_hash: Option<B256>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE replicas SET state = $3, result_hash = COALESCE($4, result_hash) \
+             WHERE task_id = $1 AND worker = $2 AND state IN ('assigned', 'computed')",
+        )
+        .bind(hex(&task_id))
+        .bind(hex(&worker))
+        .bind(state.as_str())
+        .bind(result_hash.map(|h| hex(&h)))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Expires pending replicas assigned before `assigned_before_ms`, or held by workers not
+    /// seen since `seen_before_ms`. Returns how many expired.
+    pub async fn expire_replicas(
+        &self,
+        assigned_before_ms: i64,
+        seen_before_ms: i64,
+    ) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE replicas SET state = 'expired' WHERE state IN ('assigned', 'computed') AND \
+             (assigned_ms < $1 OR worker IN (SELECT address FROM workers WHERE last_seen_ms < $2))",
+        )
+        .bind(assigned_before_ms)
+        .bind(seen_before_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Chooses `worker` to upload the task's result.
+    pub async fn set_uploader(&self, task_id: B256, worker: Address) -> Result<()> {
+        sqlx::query("UPDATE tasks SET uploader = $2, upload_asked_ms = $3 WHERE task_id = $1")
+            .bind(hex(&task_id))
+            .bind(hex(&worker))
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records where the uploaded result is.
+    pub async fn set_uploaded(
+        &self,
+        task_id: B256,
+        location: &str,
+        callback_data: &Bytes,
+    ) -> Result<()> {
+        sqlx::query("UPDATE tasks SET location = $2, callback_data = $3 WHERE task_id = $1")
+            .bind(hex(&task_id))
+            .bind(location.to_owned())
+            .bind(hex(callback_data))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Registers or refreshes a worker.
+    pub async fn register_worker(
+        &self,
+        address: Address,
+        slots: u32,
+        tee: bool,
+        version: &str,
+        request_ms: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO workers (address, slots, tee, version, last_seen_ms, last_request_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (address) DO UPDATE SET slots = $2, \
+             tee = $3, version = $4, last_seen_ms = $5, last_request_ms = $6",
+        )
+        .bind(hex(&address))
+        .bind(i64::from(slots))
+        .bind(i64::from(tee))
+        .bind(version.to_owned())
+        .bind(now_ms())
+        .bind(request_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A registered worker.
+    pub async fn worker(&self, address: Address) -> Result<Option<WorkerRecord>> {
+        let row = sqlx::query("SELECT * FROM workers WHERE address = $1")
+            .bind(hex(&address))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            Ok(WorkerRecord {
+                address,
+                slots: row.try_get::<i64, _>("slots")? as u32,
+                tee: row.try_get::<i64, _>("tee")? != 0,
+                last_seen_ms: row.try_get("last_seen_ms")?,
+                last_request_ms: row.try_get("last_request_ms")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Accepts a request of `worker` stamped `request_ms` if it is newer than the last one,
+    /// atomically (so two copies of one request cannot both pass). Returns whether accepted.
+    pub async fn accept_request(&self, worker: Address, request_ms: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE workers SET last_request_ms = $2, last_seen_ms = $3 \
+             WHERE address = $1 AND last_request_ms < $2",
+        )
+        .bind(hex(&worker))
+        .bind(request_ms)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// How many workers were seen since `since_ms`.
+    pub async fn workers_alive(&self, since_ms: i64) -> Result<i64> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM workers WHERE last_seen_ms >= $1")
+            .bind(since_ms)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?)
+    }
+
+    /// Counts tasks per stage.
+    pub async fn task_counts(&self) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query("SELECT stage, COUNT(*) FROM tasks GROUP BY stage")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect()
+    }
+
+    /// Appends to a task's log.
+    pub async fn log(&self, task_id: B256, message: impl Into<String>) -> Result<()> {
+        sqlx::query("INSERT INTO task_logs (task_id, at_ms, message) VALUES ($1, $2, $3)")
+            .bind(hex(&task_id))
+            .bind(now_ms())
+            .bind(message.into())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A task's log, oldest first.
+    pub async fn logs(&self, task_id: B256) -> Result<Vec<(i64, String)>> {
+        let rows =
+            sqlx::query("SELECT at_ms, message FROM task_logs WHERE task_id = $1 ORDER BY at_ms")
+                .bind(hex(&task_id))
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect()
+    }
+}

@@ -1,0 +1,242 @@
+//! The scheduler against a real chain, driven through its HTTP API by workers written in the
+//! tests (they sign requests and send transactions themselves), so that every decision of the
+//! scheduler can be observed and forced.
+
+mod api;
+mod flow;
+
+use std::{future::Future, time::Duration};
+
+use alloy::{
+    primitives::{Address, B256, Bytes},
+    signers::local::PrivateKeySigner,
+};
+use poco_contracts::bindings::IPocoTypes;
+use poco_primitives::{
+    Deal, ResultCommitment,
+    pool::{
+        Assignment, HEADER_ADDRESS, HEADER_SIGNATURE, HEADER_TIMESTAMP, Heartbeat,
+        HeartbeatResponse, PoolInfo, Registration, Report, WorkRequest, WorkResponse, sign_request,
+    },
+};
+use poco_scheduler::SchedulerConfig;
+use poco_test_utils::{OrderSpec, TestNet};
+use serde::{Serialize, de::DeserializeOwned};
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+
+/// A devnet with an app, a workerpool and a running scheduler.
+struct Pool {
+    net: TestNet,
+    app: Address,
+    workerpool: Address,
+    url: String,
+    database: tempfile::TempDir,
+    scheduler: Option<(JoinHandle<poco_scheduler::Result<()>>, oneshot::Sender<()>)>,
+    salt: std::sync::atomic::AtomicU64,
+}
+
+impl Pool {
+    async fn start(workers: usize) -> Self {
+        let net = TestNet::start(workers).await;
+        let accounts = net.accounts().clone();
+        let app = net.create_app(&accounts.app_provider, "app", B256::ZERO).await;
+        let workerpool = net.create_workerpool(&accounts.scheduler, "pool").await;
+        let mut pool = Self {
+            net,
+            app,
+            workerpool,
+            url: String::new(),
+            database: tempfile::tempdir().unwrap(),
+            scheduler: None,
+            salt: 0.into(),
+        };
+        pool.start_scheduler().await;
+        pool
+    }
+
+    fn config(&self) -> SchedulerConfig {
+        let database = format!("sqlite://{}", self.database.path().join("scheduler.db").display());
+        let mut config = SchedulerConfig::new(
+            self.net.devnet().rpc_url(),
+            *self.net.deployment(),
+            self.workerpool,
+            self.net.accounts().scheduler.clone(),
+            database,
+            "http://results.invalid",
+        );
+        config.tick = Duration::from_millis(50);
+        config
+    }
+
+    /// Starts (or restarts, on the same database) the scheduler.
+    async fn start_scheduler(&mut self) {
+        // A restart listens where the scheduler was, as a real restart would.
+        let address = self.url.strip_prefix("http://").unwrap_or("127.0.0.1:0").to_owned();
+        let listener = TcpListener::bind(&address).await.unwrap();
+        self.url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel();
+        let config = self.config();
+        let handle = tokio::spawn(poco_scheduler::run(config, listener, async {
+            let _ = stopped.await;
+        }));
+        self.scheduler = Some((handle, stop));
+        // Ready once it answers.
+        eventually("the scheduler answers", || async {
+            reqwest::get(format!("{}/health", self.url)).await.is_ok()
+        })
+        .await;
+    }
+
+    /// Kills the scheduler at once, as `kill -9` would: nothing is shut down cleanly.
+    async fn kill_scheduler(&mut self) {
+        if let Some((handle, _stop)) = self.scheduler.take() {
+            handle.abort();
+            let _ = handle.await;
+        }
+    }
+
+    async fn deal(&self, trust: u64, volume: u64) -> Deal {
+        let salt = self.salt.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let spec = OrderSpec {
+            app: self.app,
+            workerpool: self.workerpool,
+            trust,
+            volume,
+            salt,
+            ..OrderSpec::default()
+        };
+        let accounts = self.net.accounts();
+        self.net.match_orders(&accounts.requester, &self.net.orders(&spec)).await.unwrap().0
+    }
+
+    fn worker(&self, index: usize) -> Worker {
+        Worker {
+            key: self.net.accounts().workers[index].clone(),
+            url: self.url.clone(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn task_status(&self, task_id: B256) -> u8 {
+        let poco = self.net.owner().poco(self.net.deployment().poco);
+        poco.viewTask(task_id).call().await.unwrap().status
+    }
+}
+
+/// A worker written by the test: it talks to the scheduler and to the chain itself.
+struct Worker {
+    key: PrivateKeySigner,
+    url: String,
+    http: reqwest::Client,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+impl Worker {
+    fn address(&self) -> Address {
+        self.key.address()
+    }
+
+    /// Sends a signed POST and returns the status and body.
+    async fn post_raw(&self, path: &str, body: &[u8], timestamp: u64) -> (u16, String) {
+        let signature = sign_request(&self.key, "POST", path, timestamp, body).unwrap();
+        let response = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header(HEADER_ADDRESS, self.address().to_string())
+            .header(HEADER_TIMESTAMP, timestamp.to_string())
+            .header(HEADER_SIGNATURE, signature.to_string())
+            .header("content-type", "application/json")
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    async fn post<T: Serialize, R: DeserializeOwned>(&self, path: &str, body: &T) -> R {
+        // Strictly increasing timestamps, even for requests sent within one millisecond.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        let body = serde_json::to_vec(body).unwrap();
+        let (status, text) = self.post_raw(path, &body, now_ms()).await;
+        assert!(status < 300, "POST {path}: {status} {text}");
+        if text.is_empty() {
+            serde_json::from_str("null").unwrap()
+        } else {
+            serde_json::from_str(&text).unwrap()
+        }
+    }
+
+    async fn register(&self, slots: u32) -> PoolInfo {
+        self.post("/workers/register", &Registration { slots, tee: false, version: "test".into() })
+            .await
+    }
+
+    async fn ask(&self, free_slots: u32) -> Vec<Assignment> {
+        let response: WorkResponse = self.post("/work", &WorkRequest { free_slots }).await;
+        response.assignments
+    }
+
+    async fn heartbeat(&self, running: Vec<B256>) -> HeartbeatResponse {
+        self.post("/workers/heartbeat", &Heartbeat { running }).await
+    }
+
+    async fn report(&self, report: Report) {
+        let () = self.post("/reports", &report).await;
+    }
+
+    /// Contributes `digest` on-chain with the assignment's authorization.
+    async fn contribute(&self, net: &TestNet, assignment: &Assignment, digest: B256) {
+        let commitment = ResultCommitment::new(self.address(), assignment.task_id, digest);
+        let (client, poco) = net.poco(&self.key);
+        let call = poco.contribute(
+            IPocoTypes::Deal::from(&assignment.deal),
+            assignment.index,
+            commitment.result_hash,
+            commitment.result_seal,
+            Address::ZERO,
+            Bytes::new(),
+            assignment.authorization.clone(),
+        );
+        client.send(call).await.expect("the scheduler's authorization is accepted");
+    }
+
+    async fn reveal(&self, net: &TestNet, task_id: B256, digest: B256) {
+        let (client, poco) = net.poco(&self.key);
+        client.send(poco.reveal(task_id, digest)).await.expect("reveal");
+    }
+}
+
+/// Waits (bounded: 30 s) until `condition` holds.
+async fn eventually<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while tokio::time::Instant::now() < deadline {
+        if condition().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+/// Polls (bounded: 30 s) until `probe` gives a value.
+async fn until<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while tokio::time::Instant::now() < deadline {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting until {what}");
+}

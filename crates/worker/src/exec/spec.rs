@@ -1,0 +1,242 @@
+//! What to run: [`ExecSpec`] and its [`Limits`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The guest path where the input directory is mounted, read-only.
+pub const GUEST_IN: &str = "/iexec_in";
+/// The guest path where the output directory is mounted, read-write.
+pub const GUEST_OUT: &str = "/iexec_out";
+/// The `argv[0]` every app gets, whatever its file was called: nothing of the host leaks.
+pub const ARGV0: &str = "app";
+
+/// Everything needed to run one task: the app, its arguments, its files, its environment, its
+/// limits, and the values that make the run deterministic (the random seed and the clock).
+///
+/// Built with [`ExecSpec::new`] and the `with_*` methods; the fields stay public to read.
+///
+/// ```
+/// use poco_worker::exec::{split_args, ExecSpec, Limits};
+///
+/// let module: Vec<u8> = std::fs::read("../../apps/pi/pi.wasm").unwrap();
+/// let spec = ExecSpec::new(module, "/tmp/task/in", "/tmp/task/out")
+///     .with_args(split_args("1000000 7").unwrap())
+///     .with_env("IEXEC_TASK_ID", "0xabc")
+///     .with_limits(Limits::default().with_fuel(10_000_000_000))
+///     .with_seed([7; 32]);
+/// assert_eq!(spec.args, ["1000000", "7"]);
+/// ```
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct ExecSpec {
+    /// The app: a WebAssembly module (a WASI preview 1 command, exporting `_start`).
+    pub module: Arc<[u8]>,
+    /// The arguments, without `argv[0]` (which is always [`ARGV0`]). See
+    /// [`split_args`](super::split_args) for the deal's `iexec_args`.
+    pub args: Vec<String>,
+    /// The host directory mounted read-only at [`GUEST_IN`]: the dataset and input files.
+    pub input_dir: PathBuf,
+    /// The host directory mounted read-write at [`GUEST_OUT`], where the app writes its result.
+    pub output_dir: PathBuf,
+    /// Environment variables given to the app besides `IEXEC_IN` and `IEXEC_OUT`. Every name
+    /// starts with `IEXEC_` (task id, dataset file name, input file names, ...). Sorted, so the
+    /// app sees them in the same order on every worker.
+    pub env: BTreeMap<String, String>,
+    /// Memory, fuel, time and output limits.
+    pub limits: Limits,
+    /// The seed of every random source the app can read (`random_get`): replicas of a task
+    /// must get the same seed, for instance one derived from the task id.
+    pub seed: [u8; 32],
+    /// The time the app's clocks show, as a duration since the Unix epoch, frozen for the whole
+    /// run (for instance the deal's start time). The monotonic clock shows the same value.
+    pub clock: Duration,
+}
+
+impl ExecSpec {
+    /// A specification with no argument, no extra environment variable, default [`Limits`], an
+    /// all-zero seed and a clock at the Unix epoch.
+    pub fn new(
+        module: impl Into<Arc<[u8]>>,
+        input_dir: impl Into<PathBuf>,
+        output_dir: impl Into<PathBuf>,
+    ) -> Self {
+        Self {
+            module: module.into(),
+            args: Vec::new(),
+            input_dir: input_dir.into(),
+            output_dir: output_dir.into(),
+            env: BTreeMap::new(),
+            limits: Limits::default(),
+            seed: [0; 32],
+            clock: Duration::ZERO,
+        }
+    }
+
+    /// Sets the arguments (without `argv[0]`).
+    #[must_use]
+    pub fn with_args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args = args.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Adds an environment variable (its name must start with `IEXEC_`; checked when run).
+    #[must_use]
+    pub fn with_env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.insert(name.into(), value.into());
+        self
+    }
+
+    /// Sets the limits.
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets the seed of the random sources.
+    #[must_use]
+    pub fn with_seed(mut self, seed: [u8; 32]) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Sets the time the clocks show, as a duration since the Unix epoch.
+    #[must_use]
+    pub fn with_clock(mut self, since_unix_epoch: Duration) -> Self {
+        self.clock = since_unix_epoch;
+        self
+    }
+}
+
+/// Never prints the module bytes nor the environment's values (they may hold secrets).
+impl fmt::Debug for ExecSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExecSpec")
+            .field("module_len", &self.module.len())
+            .field("args", &self.args)
+            .field("input_dir", &self.input_dir)
+            .field("output_dir", &self.output_dir)
+            .field("env_names", &self.env.keys().collect::<Vec<_>>())
+            .field("limits", &self.limits)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The limits of one run.
+///
+/// Fuel is the deterministic limit: every WebAssembly instruction burns fuel, so an app that
+/// runs out does so at the same instruction on every machine. The wall-clock timeout is only a
+/// safety net (for host calls such as `sleep`, or a machine far slower than expected); a run
+/// that hits it is not deterministic and should not be contributed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// The most linear memory the app may have, in bytes. A `memory.grow` beyond it fails
+    /// (returns -1 to the app, whose `malloc` then returns NULL).
+    pub memory_bytes: u64,
+    /// The instruction budget.
+    pub fuel: u64,
+    /// The wall-clock safety net.
+    pub timeout: Duration,
+    /// How many bytes of stdout, and as many of stderr, are kept; the rest is counted and
+    /// dropped.
+    pub output_bytes: usize,
+}
+
+impl Limits {
+    /// How much fuel one second of computation is worth: the `exec` benchmark
+    /// (`cargo run --release -p poco-bench --bin exec`) measured 4.97e9 fuel/s for the `pi` app
+    /// on a 2-core Xeon VM. A rough figure (it depends on the machine and on the mix of
+    /// instructions) to turn a category's maximum time into a fuel budget: see
+    /// [`Limits::for_max_time`].
+    pub const REFERENCE_FUEL_PER_SECOND: u64 = 5_000_000_000;
+
+    /// Limits for a task whose category allows `max_time`: fuel for `max_time` at
+    /// [`REFERENCE_FUEL_PER_SECOND`](Self::REFERENCE_FUEL_PER_SECOND), and a wall-clock
+    /// timeout of twice `max_time` plus 30 s, so the deterministic fuel limit is what stops a
+    /// long task on any reasonable machine. Memory and output use the defaults.
+    pub fn for_max_time(max_time: Duration) -> Self {
+        let fuel = u64::try_from(
+            max_time.as_nanos() * u128::from(Self::REFERENCE_FUEL_PER_SECOND) / 1_000_000_000,
+        )
+        .unwrap_or(u64::MAX);
+        Self {
+            fuel,
+            timeout: max_time.saturating_mul(2).saturating_add(Duration::from_secs(30)),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the memory limit, in bytes.
+    #[must_use]
+    pub fn with_memory_bytes(mut self, memory_bytes: u64) -> Self {
+        self.memory_bytes = memory_bytes;
+        self
+    }
+
+    /// Sets the fuel budget.
+    #[must_use]
+    pub fn with_fuel(mut self, fuel: u64) -> Self {
+        self.fuel = fuel;
+        self
+    }
+
+    /// Sets the wall-clock timeout.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets how many bytes of stdout (and of stderr) are kept.
+    #[must_use]
+    pub fn with_output_bytes(mut self, output_bytes: usize) -> Self {
+        self.output_bytes = output_bytes;
+        self
+    }
+}
+
+impl Default for Limits {
+    /// 256 MiB of memory, 5×10^11 fuel (about 100 s at the reference rate), a 10 min timeout,
+    /// 1 MiB of stdout and of stderr.
+    fn default() -> Self {
+        Self {
+            memory_bytes: 256 << 20,
+            fuel: 500_000_000_000,
+            timeout: Duration::from_secs(600),
+            output_bytes: 1 << 20,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_module_and_env_values() {
+        let spec = ExecSpec::new(vec![0u8; 1000], "/in", "/out")
+            .with_env("IEXEC_REQUESTER_SECRET_1", "hunter2");
+        let shown = format!("{spec:?}");
+        assert!(shown.contains("module_len: 1000"), "{shown}");
+        assert!(shown.contains("IEXEC_REQUESTER_SECRET_1"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn limits_for_max_time() {
+        let limits = Limits::for_max_time(Duration::from_secs(300));
+        assert_eq!(limits.fuel, 300 * Limits::REFERENCE_FUEL_PER_SECOND);
+        assert_eq!(limits.timeout, Duration::from_secs(630));
+        assert_eq!(limits.memory_bytes, Limits::default().memory_bytes);
+        assert_eq!(Limits::for_max_time(Duration::MAX).fuel, u64::MAX);
+    }
+}

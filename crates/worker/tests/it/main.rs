@@ -1,0 +1,3 @@
+//! Integration tests of poco-worker.
+
+mod exec;
