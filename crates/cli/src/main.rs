@@ -1,5 +1,89 @@
 //! `poco`: the command line of the poco marketplace, one binary with a subcommand per role.
+//!
+//! A thin layer over `poco-sdk` (user commands) and the service crates (`market serve`,
+//! `scheduler run`, `worker run`, `results serve`, `devnet up`): parse, resolve the
+//! configuration, call the library, print, and map errors to documented exit codes.
 
-fn main() {
-    println!("poco {}", env!("CARGO_PKG_VERSION"));
+// The doc comments of the command line are its `--help` text, where `<home>` is a placeholder,
+// not an HTML tag.
+#![allow(rustdoc::invalid_html_tags)]
+
+mod cli;
+mod commands;
+mod context;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::{cli::Cli, output::Output};
+
+/// A failed command: what to tell the user, and the exit code.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    message: String,
+    kind: &'static str,
+    code: u8,
+}
+
+impl Failure {
+    /// A configuration problem (exit code 1).
+    pub(crate) fn config(message: impl Into<String>) -> Self {
+        Self { message: message.into(), kind: "input", code: 1 }
+    }
+}
+
+impl From<poco_sdk::Error> for Failure {
+    fn from(error: poco_sdk::Error) -> Self {
+        let kind = error.code();
+        let code = match kind {
+            "wallet" => 3,
+            "funds" => 4,
+            "no_match" => 5,
+            "not_found" => 6,
+            "chain_unreachable" | "market_unreachable" => 7,
+            "refused" => 8,
+            "result" => 9,
+            _ => 1,
+        };
+        Self { message: error.to_string(), kind, code }
+    }
+}
+
+impl From<poco_chain::Error> for Failure {
+    fn from(error: poco_chain::Error) -> Self {
+        poco_sdk::Error::from(error).into()
+    }
+}
+
+fn init_tracing(services: bool) {
+    let default = if services { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("POCO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(commands::runs_services(&cli.command));
+    let output = Output::new(cli.global.json);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
+    let outcome = match runtime {
+        Ok(runtime) => runtime.block_on(commands::run(cli)),
+        Err(error) => Err(Failure::config(format!("cannot start the async runtime: {error}"))),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            if output.is_json() {
+                let body = serde_json::json!({"error": failure.message, "code": failure.kind});
+                output::stdout_line(&body.to_string());
+            } else {
+                eprintln!("error: {}", failure.message);
+            }
+            ExitCode::from(failure.code)
+        }
+    }
 }

@@ -1,2 +1,60 @@
-//! The result store: keeps result archives, accepts them only from the chosen worker and
-//! serves them only to the beneficiary.
+//! The result store: keeps the result archives of tasks, accepts each only from the worker the
+//! scheduler chose and only if it is the task's on-chain consensus, and serves it only to the
+//! deal's beneficiary (or to anyone when the deal says the result is public).
+//!
+//! # Where it sits
+//!
+//! In the data flow it comes **after the worker** and **before the SDK's download**: a worker
+//! runs a task, commits and reveals the digest of its output tree on-chain, and, when the
+//! scheduler picks it as the uploader, packs `/iexec_out` into a tar archive
+//! ([`archive::pack_dir`]) and uploads it here with [`ResultStoreClient::upload`]; the
+//! scheduler asks whether the result is there ([`ResultStoreClient::exists`]) before it
+//! finalizes; the beneficiary downloads it with [`ResultStoreClient::download`] and checks its
+//! digest against the task's on-chain `resultDigest`. The store itself reads the chain through
+//! `poco-chain` (deals from their `DealCreated` log, consensus from `viewTask`, `viewGroup` and
+//! `viewContribution`) and keeps archives behind `object_store`: a local folder by default, an
+//! S3-compatible bucket in production ([`StorageConfig`]).
+//!
+//! # HTTP API
+//!
+//! | Route | Who | What |
+//! | --- | --- | --- |
+//! | `PUT /results/{taskid}` | the chosen worker | upload the tar archive (body) |
+//! | `HEAD /results/{taskid}` | anyone | whether a result is stored (`x-poco-result-digest` ...) |
+//! | `GET /results/{taskid}/challenge` | anyone | a single-use nonce to sign for a download |
+//! | `GET /results/{taskid}` | the beneficiary, or anyone if public | the archive |
+//! | `GET /health`, `GET /metrics` | anyone | liveness, Prometheus text |
+//!
+//! The signatures (upload ticket, request signature, download challenge) are defined in
+//! [`auth`]; refusals are 4xx with a JSON body `{"error", "code"}` ([`Error::code`]).
+//!
+//! An upload is accepted only when (a) the request is signed by a worker, fresh and not
+//! replayed, and carries an upload ticket signed by the deal's scheduler for that worker and
+//! task; (b) no result is stored for the task yet (409 otherwise, even for the same bytes);
+//! (c) the archive is a clean tar of regular files and directories within the limits, and its
+//! result digest is the task's settled consensus: `viewTask(taskid).resultDigest` once the task
+//! is completed, or, while it is revealing, the group of `keccak256(taskid ‖ digest)` is the
+//! consensus **and** the uploading worker has revealed it (after a reveal the consensus can no
+//! longer be reopened, so a result cannot be swapped after the vote).
+
+pub mod api;
+pub mod archive;
+pub mod auth;
+mod books;
+mod chain;
+pub mod client;
+pub mod config;
+mod error;
+mod metrics;
+mod server;
+mod storage;
+
+pub use api::{Challenge, ResultInfo, TaskRef, UploadReceipt};
+pub use archive::{ArchiveLimits, ArchiveSummary};
+pub use auth::UploadTicket;
+pub use chain::{DealRecord, PUBLIC_RESULT_PARAM, params_make_public};
+pub use client::{DownloadedResult, ResultStoreClient};
+pub use config::{ChainConfig, Config, StorageConfig, UploadLimits};
+pub use error::{Error, ErrorBody, Result};
+pub use server::{ResultStore, serve};
+pub use storage::StoredResult;

@@ -24,7 +24,7 @@ use crate::{Error, engine::Engine, store::now_ms};
 /// Largest request body accepted.
 const BODY_LIMIT: usize = 64 * 1024;
 /// How far a request's timestamp may be from the scheduler's clock.
-const CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
+pub(crate) const CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
 
 /// The router of the scheduler's HTTP API.
 pub(crate) fn router(engine: Arc<Engine>) -> Router {
@@ -152,13 +152,11 @@ async fn register(
     {
         return Err(Error::WorkerNotAllowed(address).into());
     }
-    if let Some(known) = engine.store.worker(address).await?
-        && known.last_request_ms >= timestamp
-    {
-        return Err(Error::Replayed { timestamp: timestamp as u64 }.into());
-    }
     if registration.slots == 0 || registration.slots > 1024 {
         return Err(Error::BadRequest("slots must be between 1 and 1024".into()).into());
+    }
+    if !engine.store.accept_request(address, timestamp).await? {
+        return Err(Error::Replayed { timestamp: timestamp as u64 }.into());
     }
     engine
         .store

@@ -26,7 +26,8 @@ pub struct SchedulerConfig {
     pub heartbeat_interval: Duration,
     /// A worker silent for this long is lost: its unfinished work goes to others.
     pub worker_timeout: Duration,
-    /// A task assigned this long ago and still not contributed goes to another worker too.
+    /// A replica neither contributed nor reported running by its worker for this long goes to
+    /// another worker too (workers report what they run in every heartbeat).
     pub replica_timeout: Duration,
     /// How long the chosen uploader has before another revealer is asked.
     pub upload_timeout: Duration,
@@ -37,6 +38,9 @@ pub struct SchedulerConfig {
     pub tick: Duration,
     /// Workers allowed in the pool; `None`: anyone with a wallet.
     pub allowed_workers: Option<HashSet<Address>>,
+    /// The SMS that creates the enclave challenges of TEE tasks; `None`: the pool serves no
+    /// TEE deal (their tasks are never assigned).
+    pub sms_url: Option<String>,
 }
 
 impl SchedulerConfig {
@@ -66,6 +70,7 @@ impl SchedulerConfig {
             initialize: true,
             tick: Duration::from_millis(100),
             allowed_workers: None,
+            sms_url: None,
         }
     }
 }
@@ -78,6 +83,7 @@ impl std::fmt::Debug for SchedulerConfig {
             .field("scheduler", &self.wallet.address())
             .field("database_url", &self.database_url)
             .field("result_store", &self.result_store)
+            .field("sms_url", &self.sms_url)
             .finish_non_exhaustive()
     }
 }

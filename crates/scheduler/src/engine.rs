@@ -43,6 +43,15 @@ const INITIALIZE_BATCH: usize = 100;
 /// Seconds before the contribution deadline after which no new replica is handed out.
 const CONTRIBUTION_MARGIN: u64 = 5;
 
+/// On-chain task statuses the engine checks before sending a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TaskStatusOnChain {
+    /// REVEALING (finalize, reopen).
+    Revealing = 2,
+    /// UNSET, ACTIVE or REVEALING (claim).
+    Claimable = 0,
+}
+
 /// What kind of transaction a task is waiting for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum TxKind {
@@ -65,6 +74,10 @@ pub(crate) struct Engine {
     retry_after: Mutex<HashMap<(B256, TxKind), Instant>>,
     /// Serializes work assignment, so two workers asking at once never over-provision a task.
     assigning: tokio::sync::Mutex<()>,
+    /// The SMS client, when the pool serves TEE deals.
+    sms: Option<poco_sms::SmsClient>,
+    /// Enclave challenges already obtained, by task (the SMS answers the same one again).
+    challenges: Mutex<HashMap<B256, Address>>,
 }
 
 impl Engine {
@@ -77,7 +90,6 @@ impl Engine {
         let poco = client.poco(config.deployment.poco);
         Self {
             store,
-            config,
             metrics,
             client,
             poco,
@@ -86,6 +98,9 @@ impl Engine {
             in_flight: Mutex::default(),
             retry_after: Mutex::default(),
             assigning: tokio::sync::Mutex::new(()),
+            sms: config.sms_url.as_deref().map(poco_sms::SmsClient::new),
+            challenges: Mutex::default(),
+            config,
         }
     }
 
@@ -172,22 +187,30 @@ impl Engine {
             {
                 continue;
             }
+            let enclave_challenge = if deal.is_tee() {
+                match self.enclave_challenge(deal, task.index, task.task_id).await {
+                    Ok(challenge) => challenge,
+                    Err(error) => {
+                        debug!(task = %task.task_id, %error, "no enclave challenge: not assigned");
+                        continue;
+                    }
+                }
+            } else {
+                Address::ZERO
+            };
             if !self.store.add_replica(task.task_id, worker).await? {
                 continue;
             }
-            let authorization = WorkerpoolAuthorization {
-                worker,
-                task_id: task.task_id,
-                enclave_challenge: Address::ZERO,
-            }
-            .sign(&self.config.wallet)?;
+            let authorization =
+                WorkerpoolAuthorization { worker, task_id: task.task_id, enclave_challenge }
+                    .sign(&self.config.wallet)?;
             let fast = deal.trust <= U256::from(1);
             response.assignments.push(Assignment {
                 task_id: task.task_id,
                 index: task.index,
                 deal: deal.clone(),
                 params: params.clone(),
-                enclave_challenge: Address::ZERO,
+                enclave_challenge,
                 authorization,
                 mode: if fast {
                     ContributionMode::ContributeAndFinalize
@@ -202,6 +225,24 @@ impl Engine {
             room -= 1;
         }
         Ok(response)
+    }
+
+    /// The enclave challenge of a TEE task, from the cache or the SMS (which creates it on the
+    /// first request and answers the same one after).
+    async fn enclave_challenge(&self, deal: &Deal, index: U256, task_id: B256) -> Result<Address> {
+        if let Some(challenge) = self.challenges.lock().expect("lock").get(&task_id) {
+            return Ok(*challenge);
+        }
+        let sms = self.sms.as_ref().ok_or_else(|| {
+            Error::BadRequest("TEE deal but no SMS configured: the pool cannot serve it".into())
+        })?;
+        let response = sms.challenge(&self.config.wallet, deal, index).await?;
+        if response.task_id != task_id {
+            return Err(Error::corrupt("the SMS answered a challenge for another task"));
+        }
+        self.challenges.lock().expect("lock").insert(task_id, response.address);
+        debug!(task = %task_id, challenge = %response.address, "enclave challenge obtained");
+        Ok(response.address)
     }
 
     /// Whether a task needs another replica, given its replicas and the candidate's score.
@@ -239,6 +280,7 @@ impl Engine {
         beat: &Heartbeat,
     ) -> Result<HeartbeatResponse> {
         let mut actions = Vec::new();
+        self.store.renew_replicas(worker, &beat.running).await?;
         let replicas = self.store.worker_replicas(worker).await?;
         for replica in &replicas {
             let Some(task) = self.store.task(replica.task_id).await? else { continue };
@@ -325,6 +367,7 @@ impl Engine {
         if expired > 0 {
             debug!(expired, "replicas expired");
         }
+        self.store.prune_request_stamps(now_ms - 2 * crate::api::CLOCK_SKEW_MS).await?;
         let now = self.client.block_timestamp().await?;
         if self.config.initialize {
             self.initialize_new_deals().await?;
@@ -458,17 +501,31 @@ impl Engine {
         Ok(contributors)
     }
 
-    /// Checks the chain agrees with the store on the task's contributors before settling it.
-    async fn check_contributors(&self, task_id: B256, contributors: &[Address]) -> Result<bool> {
+    /// Whether the chain shows the task as `expected` with exactly these contributors: a step
+    /// is only sent when it cannot fail on a state the store has not caught up with yet (or
+    /// that a previous run already changed).
+    async fn chain_agrees(
+        &self,
+        task_id: B256,
+        expected: TaskStatusOnChain,
+        contributors: &[Address],
+    ) -> Result<bool> {
         let view = self.poco.viewTask(task_id).call().await.map_err(poco_chain::Error::from)?;
-        Ok(view.contributors == U256::from(contributors.len()))
+        let status_ok = match expected {
+            TaskStatusOnChain::Revealing => view.status == TaskStatusOnChain::Revealing as u8,
+            TaskStatusOnChain::Claimable => view.status < 3,
+        };
+        let agrees = status_ok && view.contributors == U256::from(contributors.len());
+        if !agrees {
+            debug!(task = %task_id, status = view.status, "the chain is not where the store is yet");
+        }
+        Ok(agrees)
     }
 
     async fn finalize(&self, task: &TaskRecord) -> Result<()> {
         let deal = self.deal(task.deal_id).await?;
         let contributors = self.contributors(task.task_id).await?;
-        if !self.check_contributors(task.task_id, &contributors).await? {
-            debug!(task = %task.task_id, "waiting for the follower to see every contribution");
+        if !self.chain_agrees(task.task_id, TaskStatusOnChain::Revealing, &contributors).await? {
             return Ok(());
         }
         let digest =
@@ -489,6 +546,7 @@ impl Engine {
         );
         self.client.send(call).await?;
         self.metrics.transactions.inc();
+        self.store.set_stage(task.task_id, Stage::Completed).await?;
         self.store.log(task.task_id, "finalized").await?;
         info!(task = %task.task_id, "finalized");
         Ok(())
@@ -496,6 +554,11 @@ impl Engine {
 
     async fn reopen(&self, task: &TaskRecord) -> Result<()> {
         let deal = self.deal(task.deal_id).await?;
+        let view =
+            self.poco.viewTask(task.task_id).call().await.map_err(poco_chain::Error::from)?;
+        if view.status != TaskStatusOnChain::Revealing as u8 || !view.reveals.is_zero() {
+            return Ok(());
+        }
         let consensus =
             task.consensus.ok_or_else(|| Error::corrupt("revealing task without consensus"))?;
         let mut winners: Vec<Address> = self
@@ -511,6 +574,7 @@ impl Engine {
             self.poco.reopen(IPocoTypes::Deal::from(&deal.0), task.index, consensus, winners);
         self.client.send(call).await?;
         self.metrics.transactions.inc();
+        self.store.set_stage(task.task_id, Stage::Open).await?;
         self.store.log(task.task_id, "nobody revealed in time: reopened").await?;
         info!(task = %task.task_id, "reopened");
         Ok(())
@@ -519,17 +583,13 @@ impl Engine {
     async fn claim(&self, task: &TaskRecord) -> Result<()> {
         let deal = self.deal(task.deal_id).await?;
         let contributors = self.contributors(task.task_id).await?;
-        if !self.check_contributors(task.task_id, &contributors).await? {
+        if !self.chain_agrees(task.task_id, TaskStatusOnChain::Claimable, &contributors).await? {
             return Ok(());
-        }
-        let view =
-            self.poco.viewTask(task.task_id).call().await.map_err(poco_chain::Error::from)?;
-        if view.status >= 3 {
-            return Ok(()); // already over: the follower will see it
         }
         let call = self.poco.claim(IPocoTypes::Deal::from(&deal.0), task.index, contributors);
         self.client.send(call).await?;
         self.metrics.transactions.inc();
+        self.store.set_stage(task.task_id, Stage::Failed).await?;
         self.store
             .log(task.task_id, "final deadline passed: claimed, the requester is refunded")
             .await?;

@@ -53,6 +53,9 @@ pub enum Error {
     /// A request the API refuses as malformed.
     #[error("{0}")]
     BadRequest(String),
+    /// The SMS refused or failed a challenge request.
+    #[error("SMS: {0}")]
+    Sms(#[from] poco_sms::Error),
     /// Only the requester may read a task's logs.
     #[error("only the requester of the deal may read this task's logs")]
     NotRequester,

@@ -59,17 +59,25 @@ pub async fn run(
     info!(workerpool = %config.workerpool, next_block = follower.next_block(), "scheduler caught up");
 
     let wake = Arc::new(Notify::new());
-    let mut following = tokio::spawn(chain::follow(engine.clone(), follower, wake.clone()));
-    let mut driving = tokio::spawn(drive(engine.clone(), wake));
+    // Aborted when `run` returns or is dropped: no part of the scheduler outlives it.
+    let mut following =
+        AbortOnDrop(tokio::spawn(chain::follow(engine.clone(), follower, wake.clone())));
+    let mut driving = AbortOnDrop(tokio::spawn(drive(engine.clone(), wake)));
     let server = axum::serve(listener, api::router(engine)).with_graceful_shutdown(shutdown);
-    let outcome = tokio::select! {
+    tokio::select! {
         served = server => served.map_err(Error::from),
-        followed = &mut following => critical("chain follower", followed),
-        driven = &mut driving => critical("engine", driven),
-    };
-    following.abort();
-    driving.abort();
-    outcome
+        followed = &mut following.0 => critical("chain follower", followed),
+        driven = &mut driving.0 => critical("engine", driven),
+    }
+}
+
+/// A task aborted when its handle is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The engine loop: a pass every tick, or at once when the chain brought news.

@@ -225,7 +225,8 @@ pub struct Store {
 }
 
 /// Schema migrations, in order; each runs once.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE IF NOT EXISTS checkpoint (
     name TEXT PRIMARY KEY,
     next_block BIGINT NOT NULL
@@ -274,7 +275,16 @@ CREATE TABLE IF NOT EXISTS task_logs (
     message TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS task_logs_by_task ON task_logs (task_id, at_ms);
-"];
+CREATE TABLE IF NOT EXISTS request_stamps (
+    worker TEXT NOT NULL,
+    stamp BIGINT NOT NULL,
+    PRIMARY KEY (worker, stamp)
+);
+",
+    r"
+ALTER TABLE replicas ADD COLUMN renewed_ms BIGINT NOT NULL DEFAULT 0;
+",
+];
 
 fn hex<T: std::fmt::LowerHex>(value: &T) -> String {
     format!("{value:#x}")
@@ -625,8 +635,31 @@ impl Store {
         Ok(())
     }
 
-    /// Expires pending replicas assigned before `assigned_before_ms`, or held by workers not
-    /// seen since `seen_before_ms`. Returns how many expired.
+    /// Records that `worker` still runs these tasks, so their replicas are not expired while
+    /// the worker computes (however long the app takes within its category). A replica that
+    /// expired while its worker was unreachable comes back if its task is still open: the
+    /// worker kept computing, and its contribution still counts.
+    pub async fn renew_replicas(&self, worker: Address, task_ids: &[B256]) -> Result<()> {
+        let now = now_ms();
+        for task_id in task_ids {
+            sqlx::query(
+                "UPDATE replicas SET renewed_ms = $3, state = CASE WHEN state <> 'expired' \
+                 THEN state WHEN result_hash IS NULL THEN 'assigned' ELSE 'computed' END \
+                 WHERE task_id = $1 AND worker = $2 AND (state IN ('assigned', 'computed') OR \
+                 (state = 'expired' AND EXISTS (SELECT 1 FROM tasks WHERE \
+                 tasks.task_id = replicas.task_id AND tasks.stage = 'open')))",
+            )
+            .bind(hex(task_id))
+            .bind(hex(&worker))
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Expires pending replicas neither assigned nor renewed since `assigned_before_ms`, or held
+    /// by workers not seen since `seen_before_ms`. Returns how many expired.
     pub async fn expire_replicas(
         &self,
         assigned_before_ms: i64,
@@ -634,13 +667,25 @@ impl Store {
     ) -> Result<u64> {
         let done = sqlx::query(
             "UPDATE replicas SET state = 'expired' WHERE state IN ('assigned', 'computed') AND \
-             (assigned_ms < $1 OR worker IN (SELECT address FROM workers WHERE last_seen_ms < $2))",
+             ((assigned_ms < $1 AND renewed_ms < $1) OR \
+              worker IN (SELECT address FROM workers WHERE last_seen_ms < $2))",
         )
         .bind(assigned_before_ms)
         .bind(seen_before_ms)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())
+    }
+
+    /// Moves a task to `stage`, when a transaction of this scheduler put it there (the chain's
+    /// event confirms it later).
+    pub async fn set_stage(&self, task_id: B256, stage: Stage) -> Result<()> {
+        sqlx::query("UPDATE tasks SET stage = $2 WHERE task_id = $1")
+            .bind(hex(&task_id))
+            .bind(stage.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Chooses `worker` to upload the task's result.
@@ -713,19 +758,37 @@ impl Store {
         .transpose()
     }
 
-    /// Accepts a request of `worker` stamped `request_ms` if it is newer than the last one,
-    /// atomically (so two copies of one request cannot both pass). Returns whether accepted.
+    /// Accepts a request of `worker` stamped `request_ms` unless a request with that stamp was
+    /// already accepted (a replay), atomically (so two copies of one request cannot both pass).
+    /// Returns whether accepted.
     pub async fn accept_request(&self, worker: Address, request_ms: i64) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE workers SET last_request_ms = $2, last_seen_ms = $3 \
-             WHERE address = $1 AND last_request_ms < $2",
+        let inserted = sqlx::query(
+            "INSERT INTO request_stamps (worker, stamp) VALUES ($1, $2) \
+             ON CONFLICT (worker, stamp) DO NOTHING",
         )
         .bind(hex(&worker))
         .bind(request_ms)
-        .bind(now_ms())
         .execute(&self.pool)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if inserted.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE workers SET last_seen_ms = $2 WHERE address = $1")
+            .bind(hex(&worker))
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?;
+        Ok(true)
+    }
+
+    /// Forgets request stamps older than `before_ms`: requests that old are refused as stale
+    /// anyway.
+    pub async fn prune_request_stamps(&self, before_ms: i64) -> Result<()> {
+        sqlx::query("DELETE FROM request_stamps WHERE stamp < $1")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// How many workers were seen since `since_ms`.

@@ -1,1 +1,33 @@
-//! The high-level poco client used by the `poco` CLI and by tests.
+//! The poco client library: everything a user does, as one API over the chain, the market and
+//! the result store. The `poco` CLI is a thin layer over it; tests use it too.
+//!
+//! It sits at the top of the data flow (primitives -> contracts -> chain -> services -> sdk ->
+//! cli): [`Poco`] connects to a chain (and optionally a market) with a wallet, and offers
+//! - accounts: balances, deposit (one `approveAndCall` transaction), withdraw;
+//! - assets: deploy, show, list and transfer apps, datasets and workerpools, pool policies;
+//! - orders: sign, publish, unpublish, cancel on-chain;
+//! - running an app ([`RunSpec`] -> [`Plan`] -> deal): the cheapest compatible orders from
+//!   the market, the costs and who gets what, the match, then following the tasks;
+//! - deals and tasks: their on-chain status, claims, result downloads verified against the
+//!   digest certified on-chain.
+//!
+//! [`devnet`] runs a whole marketplace on one machine (anvil with the protocol, the market, a
+//! scheduler, workers, the result store) for `poco devnet up`.
+
+mod account;
+pub mod assets;
+mod client;
+pub mod devnet;
+mod error;
+pub mod market;
+pub mod orders;
+pub mod run;
+pub mod tasks;
+
+pub use account::Balance;
+pub use assets::{Asset, AssetKind};
+pub use client::{Endpoints, Poco, discover};
+pub use error::{Error, Result};
+pub use orders::AnySigned;
+pub use run::{Costs, Plan, RunSpec};
+pub use tasks::{DealView, TaskStatus, TaskView};

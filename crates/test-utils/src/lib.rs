@@ -23,6 +23,10 @@ use poco_primitives::{
 };
 use tempfile::TempDir;
 
+pub mod cluster;
+pub mod logs;
+pub mod tee;
+
 /// One RLC in nRLC.
 pub const RLC: u64 = 1_000_000_000;
 
@@ -37,6 +41,7 @@ impl TestNet {
     /// Starts a devnet with `workers` worker accounts; every account holds 10,000 RLC in its
     /// wallet and 1,000 RLC in its poco account.
     pub async fn start(workers: usize) -> Self {
+        init_logs();
         let dir = tempfile::tempdir().expect("a temporary directory");
         let config = DevnetConfig { workers, ..DevnetConfig::new(dir.path()) };
         let devnet = Devnet::open_or_create(config).await.expect("the devnet starts");
@@ -91,13 +96,72 @@ impl TestNet {
         name: &str,
         checksum: B256,
     ) -> Address {
+        self.create_app_at(owner, name, &format!("https://apps.example/{name}.wasm"), checksum)
+            .await
+    }
+
+    /// Registers a TEE app owned by `owner`, fetched from `url`, with its enclave measurement
+    /// (`mrenclave`), and returns its address.
+    pub async fn create_tee_app(
+        &self,
+        owner: &PrivateKeySigner,
+        name: &str,
+        url: &str,
+        checksum: B256,
+        mrenclave: Bytes,
+    ) -> Address {
         let client = self.client(owner);
         let registry = AppRegistry::new(self.deployment().app_registry, client.provider().clone());
         let call = registry.createApp(
             owner.address(),
             name.into(),
             "WASM".into(),
-            Bytes::from(format!("https://apps.example/{name}.wasm").into_bytes()),
+            Bytes::from(url.as_bytes().to_vec()),
+            checksum,
+            mrenclave,
+        );
+        let app = call.call().await.expect("createApp simulates");
+        client.send(call).await.expect("createApp succeeds");
+        app
+    }
+
+    /// Registers a dataset owned by `owner`, fetched from `url`, and returns its address.
+    pub async fn create_dataset_at(
+        &self,
+        owner: &PrivateKeySigner,
+        name: &str,
+        url: &str,
+        checksum: B256,
+    ) -> Address {
+        let client = self.client(owner);
+        let registry =
+            DatasetRegistry::new(self.deployment().dataset_registry, client.provider().clone());
+        let call = registry.createDataset(
+            owner.address(),
+            name.into(),
+            Bytes::from(url.as_bytes().to_vec()),
+            checksum,
+        );
+        let dataset = call.call().await.expect("createDataset simulates");
+        client.send(call).await.expect("createDataset succeeds");
+        dataset
+    }
+
+    /// Registers an app owned by `owner`, to be fetched from `url`, and returns its address.
+    pub async fn create_app_at(
+        &self,
+        owner: &PrivateKeySigner,
+        name: &str,
+        url: &str,
+        checksum: B256,
+    ) -> Address {
+        let client = self.client(owner);
+        let registry = AppRegistry::new(self.deployment().app_registry, client.provider().clone());
+        let call = registry.createApp(
+            owner.address(),
+            name.into(),
+            "WASM".into(),
+            Bytes::from(url.as_bytes().to_vec()),
             checksum,
             Bytes::new(),
         );
@@ -295,6 +359,28 @@ impl Default for OrderSpec {
             salt: 0,
         }
     }
+}
+
+/// Shows the services' logs in the test output when `RUST_LOG` is set (e.g.
+/// `RUST_LOG=poco_scheduler=debug`).
+pub fn init_logs() {
+    logs::install();
+}
+
+/// Polls `condition` until it holds, for at most `within`; panics naming `what` otherwise.
+pub async fn wait_until<F, Fut>(what: &str, within: std::time::Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline {
+        if condition().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("timed out after {within:?} waiting until {what}");
 }
 
 /// The four orders of a match, signed.

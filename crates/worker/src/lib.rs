@@ -10,5 +10,18 @@
 //! - [`exec`]: sandboxed execution of one task. The [`exec::Executor`] trait is the execution
 //!   backend; [`exec::WasmExecutor`] runs WebAssembly apps (WASI preview 1) deterministically
 //!   under wasmtime, so that replicas of a task agree bit for bit.
+//! - [`runtime`]: the worker's loop ([`run`]): registration with the scheduler, pulling work up
+//!   to its slots, fetching apps and datasets checked against their on-chain checksums,
+//!   committing results (`contribute`, or `contributeAndFinalize` for trust 1), revealing and
+//!   uploading when asked, and resuming the tasks in flight after a restart.
+//! - [`tee`]: the TEE backend: tasks of TEE deals run inside an enclave boundary that gets its
+//!   secrets from the SMS after attestation, and sign their result with the task's enclave
+//!   challenge key (today an explicitly enabled, INSECURE simulation of an enclave).
 
+mod error;
 pub mod exec;
+pub mod runtime;
+pub mod tee;
+
+pub use error::{Error, Result};
+pub use runtime::{WorkerConfig, run};

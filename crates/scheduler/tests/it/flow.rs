@@ -2,10 +2,12 @@
 //! worker, more on dissent; reveal and upload requests; finalize, reopen, claim; and a kill
 //! and restart in the middle of it all.
 
+use std::time::Duration;
+
 use alloy::primitives::{B256, Bytes};
 use poco_primitives::pool::{Action, ContributionMode, Report};
 
-use crate::{Pool, eventually, until};
+use crate::{Database, Pool, eventually, until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trust_four_takes_two_fresh_workers_and_more_on_dissent() {
@@ -38,9 +40,63 @@ async fn trust_four_takes_two_fresh_workers_and_more_on_dissent() {
     .await;
 }
 
+/// A replica lives as long as its worker reports it running, however long the app takes; one
+/// that expired while its worker was silent comes back when the worker reports it again, instead
+/// of the worker being told to drop work it has nearly done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_lives_while_its_worker_reports_it_running() {
+    let silence = Duration::from_secs(1);
+    let pool = Box::pin(Pool::start_impatient(3, silence)).await;
+    let workers: Vec<_> = (0..3).map(|i| pool.worker(i)).collect();
+    for worker in &workers {
+        worker.register(1).await;
+    }
+    let deal = pool.deal(4, 1).await;
+    let task_id = deal.task_id(deal.botFirst).unwrap();
+    let a = until("the first replica", || async { workers[0].ask(1).await.pop() }).await;
+    assert_eq!(a.task_id, task_id);
+
+    // Three timeouts long, the worker keeps saying it runs the task: it is never aborted and
+    // the task still needs exactly one more worker, not two.
+    let started = tokio::time::Instant::now();
+    while started.elapsed() < 3 * silence {
+        let response = workers[0].heartbeat(vec![task_id]).await;
+        assert!(response.actions.is_empty(), "a running replica is left alone: {response:?}");
+        workers[1].heartbeat(Vec::new()).await;
+        workers[2].heartbeat(Vec::new()).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(workers[1].ask(1).await.len(), 1, "the second replica");
+    assert!(workers[2].ask(1).await.is_empty(), "the first replica did not expire");
+
+    // The first worker goes silent: its replica expires and a third worker gets the task.
+    eventually("the task goes to a third worker", || async {
+        workers[1].heartbeat(vec![task_id]).await;
+        !workers[2].ask(1).await.is_empty()
+    })
+    .await;
+    // It comes back, still computing: its replica lives again rather than being aborted.
+    let response = workers[0].heartbeat(vec![task_id]).await;
+    assert!(
+        !response.actions.iter().any(|action| matches!(action, Action::Abort { .. })),
+        "a task still open is not taken from a worker that kept computing: {response:?}"
+    );
+    pool.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consensus_reveal_upload_and_finalize() {
-    let pool = Pool::start(2).await;
+    consensus_to_finalize(Pool::start(2).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL"]
+async fn consensus_reveal_upload_and_finalize_on_postgres() {
+    consensus_to_finalize(Pool::start_on(2, Database::postgres().await).await).await;
+}
+
+/// Two workers agree on a trust-4 task; both reveal, one uploads, the task is finalized.
+async fn consensus_to_finalize(pool: Pool) {
     let workers: Vec<_> = (0..2).map(|i| pool.worker(i)).collect();
     for worker in &workers {
         worker.register(1).await;
@@ -91,6 +147,7 @@ async fn consensus_reveal_upload_and_finalize() {
         actions.iter().any(|a| matches!(a, Action::Abort { .. }))
     })
     .await;
+    pool.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -129,7 +186,19 @@ async fn silent_winners_get_the_task_reopened_and_expired_tasks_are_claimed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_scheduler_resumes_where_it_was() {
-    let mut pool = Pool::start(2).await;
+    kill_and_resume(Pool::start(2).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL"]
+async fn a_killed_scheduler_resumes_where_it_was_on_postgres() {
+    kill_and_resume(Pool::start_on(2, Database::postgres().await).await).await;
+}
+
+/// The scheduler is killed twice in the middle of a three-task deal (after handing the tasks
+/// out, then after the reveals) and restarted on the same store: nothing is handed out twice,
+/// the uploaders chosen before the kill are remembered, every task is finalized.
+async fn kill_and_resume(mut pool: Pool) {
     let workers: Vec<_> = (0..2).map(|i| pool.worker(i)).collect();
     for worker in &workers {
         worker.register(3).await;
@@ -204,4 +273,19 @@ async fn a_killed_scheduler_resumes_where_it_was() {
     for task_id in &tasks {
         eventually("finalized", || async { pool.task_status(*task_id).await == 3 }).await;
     }
+    pool.finish().await;
+}
+
+#[test]
+fn postgres_urls_get_the_test_database() {
+    use crate::with_database;
+    assert_eq!(
+        with_database("postgres://postgres@127.0.0.1:5432/postgres", "t1"),
+        "postgres://postgres@127.0.0.1:5432/t1"
+    );
+    assert_eq!(
+        with_database("postgres://u:p@db:5432/main?sslmode=disable", "t2"),
+        "postgres://u:p@db:5432/t2?sslmode=disable"
+    );
+    assert_eq!(with_database("postgres://db", "t3"), "postgres://db/t3");
 }

@@ -24,19 +24,83 @@ use poco_test_utils::{OrderSpec, TestNet};
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
+/// Where the scheduler under test keeps its state.
+enum Database {
+    /// A SQLite file in a temporary directory (the default).
+    Sqlite(tempfile::TempDir),
+    /// A database made for the test on the PostgreSQL server of `$POCO_TEST_DATABASE_URL`
+    /// (default: the local server), dropped by [`Pool::finish`].
+    Postgres {
+        /// The server's URL, as given.
+        server: String,
+        /// The test's database on it.
+        name: String,
+    },
+}
+
+/// Replaces the database named by a `postgres://` URL with `name`, keeping its query.
+fn with_database(url: &str, name: &str) -> String {
+    let (url, query) = match url.split_once('?') {
+        Some((url, query)) => (url, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let authority_start = url.find("://").map_or(0, |i| i + 3);
+    let authority_end = url[authority_start..].find('/').map_or(url.len(), |i| authority_start + i);
+    format!("{}/{name}{query}", &url[..authority_end])
+}
+
+impl Database {
+    fn sqlite() -> Self {
+        Self::Sqlite(tempfile::tempdir().unwrap())
+    }
+
+    /// A fresh database on the PostgreSQL server. A server that does not answer fails the
+    /// test: a test asked to run on PostgreSQL never passes without it.
+    async fn postgres() -> Self {
+        use sqlx::{Connection, Executor};
+        let server = std::env::var("POCO_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let connecting = sqlx::PgConnection::connect(&server);
+        let mut admin = tokio::time::timeout(Duration::from_secs(10), connecting)
+            .await
+            .expect("PostgreSQL answers within 10 s")
+            .expect("PostgreSQL at POCO_TEST_DATABASE_URL");
+        let stamp =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros();
+        let name = format!("poco_scheduler_it_{}_{stamp}", std::process::id());
+        admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.unwrap();
+        Self::Postgres { server, name }
+    }
+
+    fn url(&self) -> String {
+        match self {
+            Self::Sqlite(dir) => format!("sqlite://{}", dir.path().join("scheduler.db").display()),
+            Self::Postgres { server, name } => with_database(server, name),
+        }
+    }
+}
+
 /// A devnet with an app, a workerpool and a running scheduler.
 struct Pool {
     net: TestNet,
     app: Address,
     workerpool: Address,
     url: String,
-    database: tempfile::TempDir,
+    database: Database,
     scheduler: Option<(JoinHandle<poco_scheduler::Result<()>>, oneshot::Sender<()>)>,
     salt: std::sync::atomic::AtomicU64,
+    /// How long a replica and a worker may stay silent (the scheduler's defaults otherwise).
+    silence: Option<Duration>,
 }
 
 impl Pool {
+    /// A pool whose scheduler keeps its state in SQLite.
     async fn start(workers: usize) -> Self {
+        Self::start_on(workers, Database::sqlite()).await
+    }
+
+    /// A pool whose scheduler keeps its state in `database`.
+    async fn start_on(workers: usize, database: Database) -> Self {
         let net = TestNet::start(workers).await;
         let accounts = net.accounts().clone();
         let app = net.create_app(&accounts.app_provider, "app", B256::ZERO).await;
@@ -46,25 +110,39 @@ impl Pool {
             app,
             workerpool,
             url: String::new(),
-            database: tempfile::tempdir().unwrap(),
+            database,
             scheduler: None,
             salt: 0.into(),
+            silence: None,
         };
         pool.start_scheduler().await;
         pool
     }
 
+    /// A pool (on SQLite) whose scheduler gives replicas and workers only `silence` before it
+    /// hands their work to others.
+    async fn start_impatient(workers: usize, silence: Duration) -> Self {
+        let mut pool = Self::start(workers).await;
+        pool.silence = Some(silence);
+        pool.kill_scheduler().await;
+        pool.start_scheduler().await;
+        pool
+    }
+
     fn config(&self) -> SchedulerConfig {
-        let database = format!("sqlite://{}", self.database.path().join("scheduler.db").display());
         let mut config = SchedulerConfig::new(
             self.net.devnet().rpc_url(),
             *self.net.deployment(),
             self.workerpool,
             self.net.accounts().scheduler.clone(),
-            database,
+            self.database.url(),
             "http://results.invalid",
         );
         config.tick = Duration::from_millis(50);
+        if let Some(silence) = self.silence {
+            config.replica_timeout = silence;
+            config.worker_timeout = silence;
+        }
         config
     }
 
@@ -92,6 +170,18 @@ impl Pool {
         if let Some((handle, _stop)) = self.scheduler.take() {
             handle.abort();
             let _ = handle.await;
+        }
+    }
+
+    /// Stops the scheduler and drops its PostgreSQL database, if it has one (a failed test
+    /// leaves it behind, under a name of its own, for a look).
+    async fn finish(mut self) {
+        use sqlx::{Connection, Executor};
+        self.kill_scheduler().await;
+        if let Database::Postgres { server, name } = &self.database {
+            let mut admin = sqlx::PgConnection::connect(server).await.unwrap();
+            let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+            admin.execute(sqlx::AssertSqlSafe(drop)).await.unwrap();
         }
     }
 

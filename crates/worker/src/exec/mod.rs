@@ -49,6 +49,7 @@
 
 mod args;
 mod error;
+mod faulty;
 mod outcome;
 mod spec;
 mod wasm;
@@ -58,6 +59,7 @@ use std::pin::Pin;
 
 pub use args::split_args;
 pub use error::{ExecError, Result};
+pub use faulty::FaultyExecutor;
 pub use outcome::{CapturedOutput, ExecOutcome, ExitStatus, TrapKind};
 pub use spec::{ARGV0, ExecSpec, GUEST_IN, GUEST_OUT, Limits};
 pub use wasm::{WasmExecutor, module_sha256};

@@ -1,0 +1,133 @@
+//! `poco app`, `poco dataset`, `poco workerpool`.
+
+use poco_sdk::{Asset, AssetKind, assets};
+
+use crate::{
+    Failure,
+    cli::{AssetCommand, WorkerpoolCommand},
+    context::Context,
+    output::{Output, fields, table},
+};
+
+fn print_asset(output: Output, asset: &Asset) {
+    output.result(asset, || {
+        let mut lines = vec![
+            (asset.kind.name(), asset.address.to_string()),
+            ("owner", asset.owner.to_string()),
+            (
+                if asset.kind == AssetKind::Workerpool { "description" } else { "name" },
+                asset.name.clone(),
+            ),
+        ];
+        if let Some(multiaddr) = &asset.multiaddr {
+            lines.push(("multiaddr", multiaddr.clone()));
+        }
+        if let Some(checksum) = asset.checksum {
+            lines.push(("checksum", checksum.to_string()));
+        }
+        if let (Some(stake), Some(share)) = (asset.worker_stake_ratio, asset.scheduler_reward_ratio)
+        {
+            lines.push(("worker stake", format!("{stake}% of the pool price")));
+            lines.push(("scheduler share", format!("{share}% of the workers' reward")));
+        }
+        fields(&lines)
+    });
+}
+
+fn print_list(output: Output, assets: &[Asset]) {
+    output.result(&assets, || {
+        if assets.is_empty() {
+            return "none\n".into();
+        }
+        let rows: Vec<Vec<String>> =
+            assets.iter().map(|a| vec![a.address.to_string(), a.name.clone()]).collect();
+        table(&["address", "name"], &rows)
+    });
+}
+
+/// `poco app ...` and `poco dataset ...`.
+pub(crate) async fn asset(
+    context: &Context,
+    output: Output,
+    kind: AssetKind,
+    command: AssetCommand,
+) -> Result<(), Failure> {
+    match command {
+        AssetCommand::Deploy { name, file, url } => {
+            let client = context.signing_client().await?;
+            let checksum = assets::file_checksum(&file)?;
+            let url = match url {
+                Some(url) => url,
+                None => assets::file_url(&file)?,
+            };
+            output.progress(format!("registering {} {name} (sha256 {checksum})...", kind.name()));
+            let address = match kind {
+                AssetKind::App => client.deploy_app(&name, &url, checksum).await?,
+                _ => client.deploy_dataset(&name, &url, checksum).await?,
+            };
+            print_asset(output, &client.asset(kind, address).await?);
+        }
+        AssetCommand::Show { address } => {
+            let client = context.client().await?;
+            print_asset(output, &client.asset(kind, address).await?);
+        }
+        AssetCommand::List { owner } => {
+            let client = context.client().await?;
+            let owner = match owner {
+                Some(owner) => owner,
+                None => client.address()?,
+            };
+            print_list(output, &client.assets_of(kind, owner).await?);
+        }
+        AssetCommand::Transfer { address, to } => {
+            let client = context.signing_client().await?;
+            client.transfer_asset(kind, address, to).await?;
+            print_asset(output, &client.asset(kind, address).await?);
+        }
+    }
+    Ok(())
+}
+
+/// `poco workerpool ...`.
+pub(crate) async fn workerpool(
+    context: &Context,
+    output: Output,
+    command: WorkerpoolCommand,
+) -> Result<(), Failure> {
+    let kind = AssetKind::Workerpool;
+    match command {
+        WorkerpoolCommand::Deploy { description } => {
+            let client = context.signing_client().await?;
+            let address = client.deploy_workerpool(&description).await?;
+            print_asset(output, &client.asset(kind, address).await?);
+        }
+        WorkerpoolCommand::Show { address } => {
+            let client = context.client().await?;
+            print_asset(output, &client.asset(kind, address).await?);
+        }
+        WorkerpoolCommand::List { owner } => {
+            let client = context.client().await?;
+            let owner = match owner {
+                Some(owner) => owner,
+                None => client.address()?,
+            };
+            print_list(output, &client.assets_of(kind, owner).await?);
+        }
+        WorkerpoolCommand::Transfer { address, to } => {
+            let client = context.signing_client().await?;
+            client.transfer_asset(kind, address, to).await?;
+            print_asset(output, &client.asset(kind, address).await?);
+        }
+        WorkerpoolCommand::Policy { address, worker_stake, scheduler_share } => {
+            let asset = match (worker_stake, scheduler_share) {
+                (Some(stake), Some(share)) => {
+                    let client = context.signing_client().await?;
+                    client.set_policy(address, stake, share).await?
+                }
+                _ => context.client().await?.asset(kind, address).await?,
+            };
+            print_asset(output, &asset);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,274 @@
+//! `poco devnet`: a whole marketplace on this machine.
+
+use std::{path::Path, process::Stdio, time::Duration};
+
+use alloy::primitives::{Address, U256};
+use poco_primitives::Amount;
+use serde::{Deserialize, Serialize};
+
+use poco_sdk::devnet::{self, DevnetInfo, DevnetOptions};
+
+use crate::{
+    Failure,
+    cli::DevnetCommand,
+    commands::services::shutdown_signal,
+    context::Context,
+    output::{Output, fields, table},
+};
+
+/// How long `--detach` waits for the devnet to be ready.
+const READY_WITHIN: Duration = Duration::from_secs(300);
+
+fn summary(info: &DevnetInfo) -> String {
+    let mut text = fields(&[
+        ("chain (JSON-RPC)", info.rpc_url.clone()),
+        ("market", info.market_url.clone()),
+        ("scheduler", info.scheduler_url.clone()),
+        ("result store", info.results_url.clone()),
+        ("protocol", info.deployment.poco.to_string()),
+        ("RLC token", info.deployment.token.to_string()),
+        ("workerpool", info.workerpool.to_string()),
+    ]);
+    let rows: Vec<Vec<String>> = info
+        .accounts
+        .iter()
+        .map(|(role, address)| vec![role.clone(), address.to_string()])
+        .collect();
+    text += "\naccounts (use with --devnet-account <role>):\n";
+    text += &table(&["role", "address"], &rows);
+    if info.byzantine_workers > 0 {
+        text += &format!(
+            "the last {} worker(s) commit wrong results on purpose\n",
+            info.byzantine_workers
+        );
+    }
+    text
+}
+
+/// `poco devnet ...`.
+pub(crate) async fn run(
+    context: &Context,
+    output: Output,
+    command: DevnetCommand,
+) -> Result<(), Failure> {
+    match command {
+        DevnetCommand::Up { workers, byzantine_workers, slots, detach } => {
+            if detach {
+                return detached(context, output, workers, byzantine_workers, slots).await;
+            }
+            let mut options = DevnetOptions::new(&context.home);
+            options.workers = workers;
+            options.byzantine_workers = byzantine_workers;
+            options.slots = slots;
+            Box::pin(devnet::up(options, shutdown_signal(), |info| {
+                output.result(info, || summary(info));
+                output.progress("devnet running: Ctrl-C stops it (its state is kept)");
+            }))
+            .await?;
+            output.progress("devnet stopped");
+        }
+        DevnetCommand::Down => {
+            let stopped = devnet::down(&context.home).await?;
+            let json = serde_json::json!({"stopped": stopped});
+            output.result(&json, || {
+                if stopped { "devnet stopped".into() } else { "no devnet running".into() }
+            });
+        }
+        DevnetCommand::Reset => {
+            devnet::reset(&context.home).await?;
+            let json = serde_json::json!({"reset": true});
+            output.result(&json, || "devnet deleted".into());
+        }
+        DevnetCommand::Balances { since } => balances(context, output, since.as_deref()).await?,
+        DevnetCommand::Status => match context.devnet() {
+            Some(info) => output.result(&info, || summary(&info)),
+            None => {
+                let json = serde_json::json!({"running": false});
+                output.result(&json, || {
+                    "no devnet running (start one with `poco devnet up --detach`)".into()
+                });
+            }
+        },
+    }
+    Ok(())
+}
+
+/// Starts the devnet as a background process and waits until it is ready.
+async fn detached(
+    context: &Context,
+    output: Output,
+    workers: usize,
+    byzantine: usize,
+    slots: u32,
+) -> Result<(), Failure> {
+    if let Some(info) = context.devnet() {
+        output.result(&info, || summary(&info));
+        output.progress("a devnet was already running");
+        return Ok(());
+    }
+    let dir = devnet::devnet_dir(&context.home);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Failure::config(format!("{}: {e}", dir.display())))?;
+    let log_path = dir.join("devnet.log");
+    let log = std::fs::File::create(&log_path)
+        .map_err(|e| Failure::config(format!("{}: {e}", log_path.display())))?;
+    let program = std::env::current_exe().map_err(|e| Failure::config(e.to_string()))?;
+    let mut child = {
+        use std::os::unix::process::CommandExt;
+        std::process::Command::new(program)
+            .arg("--home")
+            .arg(&context.home)
+            .args(["devnet", "up", "--workers", &workers.to_string()])
+            .args(["--byzantine-workers", &byzantine.to_string(), "--slots", &slots.to_string()])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(|e| Failure::config(e.to_string()))?)
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .map_err(|e| Failure::config(format!("cannot start the devnet: {e}")))?
+    };
+    output.progress(format!("starting the devnet (log: {})...", log_path.display()));
+    let started = tokio::time::Instant::now();
+    loop {
+        if let Some(info) = context.devnet() {
+            output.result(&info, || summary(&info));
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(15).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            return Err(Failure::config(format!(
+                "the devnet exited ({status}):\n{}",
+                tail.join("\n")
+            )));
+        }
+        if started.elapsed() > READY_WITHIN {
+            return Err(Failure::config(format!(
+                "the devnet was not ready within {} s: see {}",
+                READY_WITHIN.as_secs(),
+                log_path.display()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// What one devnet account holds, as `poco devnet balances --json` prints it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RoleBalance {
+    role: String,
+    address: Address,
+    wallet: Amount,
+    free: Amount,
+    frozen: Amount,
+    score: u64,
+}
+
+impl RoleBalance {
+    /// Everything the account owns: tokens in the wallet, free and frozen in poco.
+    fn total(&self) -> i128 {
+        [self.wallet, self.free, self.frozen].iter().map(|a| nrlc(*a)).sum()
+    }
+}
+
+fn nrlc(amount: Amount) -> i128 {
+    i128::try_from(amount.nrlc()).unwrap_or(i128::MAX)
+}
+
+/// A signed change, with its unit: `+1.1 RLC`, `-0.3 RLC`, `0 RLC`.
+fn change(delta: i128) -> String {
+    let magnitude = Amount::from_nrlc(U256::from(delta.unsigned_abs()));
+    match delta.signum() {
+        1 => format!("+{magnitude}"),
+        -1 => format!("-{magnitude}"),
+        _ => magnitude.to_string(),
+    }
+}
+
+/// `poco devnet balances [--since FILE]`.
+async fn balances(context: &Context, output: Output, since: Option<&Path>) -> Result<(), Failure> {
+    let info = context.devnet().ok_or_else(|| {
+        Failure::config("no devnet running: start one with `poco devnet up --detach`")
+    })?;
+    let before: Option<Vec<RoleBalance>> = match since {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Failure::config(format!("{}: {e}", path.display())))?;
+            Some(serde_json::from_str(&text).map_err(|e| {
+                Failure::config(format!(
+                    "{} is not a snapshot of `poco devnet balances --json`: {e}",
+                    path.display()
+                ))
+            })?)
+        }
+        None => None,
+    };
+    let client = context.client().await?;
+    let mut now = Vec::with_capacity(info.accounts.len());
+    for (role, address) in &info.accounts {
+        let balance = client.balance(*address).await?;
+        now.push(RoleBalance {
+            role: role.clone(),
+            address: *address,
+            wallet: balance.wallet,
+            free: balance.free,
+            frozen: balance.frozen,
+            score: balance.score,
+        });
+    }
+    let Some(before) = before else {
+        let rows: Vec<Vec<String>> = now
+            .iter()
+            .map(|b| {
+                vec![
+                    b.role.clone(),
+                    b.address.to_string(),
+                    b.wallet.to_string(),
+                    b.free.to_string(),
+                    b.frozen.to_string(),
+                    b.score.to_string(),
+                ]
+            })
+            .collect();
+        output.result(&now, || {
+            table(&["role", "address", "wallet", "free", "frozen", "score"], &rows)
+        });
+        return Ok(());
+    };
+    let mut changes = Vec::new();
+    let mut rows = Vec::new();
+    for after in &now {
+        let Some(earlier) = before.iter().find(|b| b.address == after.address) else { continue };
+        let gained = after.total() - earlier.total();
+        let frozen = nrlc(after.frozen) - nrlc(earlier.frozen);
+        let verdict = match gained.signum() {
+            1 => "earned",
+            -1 if after.role == "requester" => "paid",
+            -1 => "lost",
+            _ => "",
+        };
+        let byzantine = info.byzantine_workers > 0
+            && info.accounts[info.accounts.len() - info.byzantine_workers..]
+                .iter()
+                .any(|(_, address)| *address == after.address);
+        rows.push(vec![
+            if byzantine { format!("{} (byzantine)", after.role) } else { after.role.clone() },
+            change(gained),
+            verdict.to_owned(),
+            change(frozen),
+            format!("{} -> {}", earlier.score, after.score),
+        ]);
+        changes.push(serde_json::json!({
+            "role": after.role,
+            "address": after.address,
+            "changeNrlc": gained.to_string(),
+            "frozenChangeNrlc": frozen.to_string(),
+            "scoreBefore": earlier.score,
+            "scoreAfter": after.score,
+        }));
+    }
+    output.result(&changes, || table(&["role", "change", "", "frozen change", "score"], &rows));
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! The commands, each a thin call into the SDK or a service crate.
+
+mod account;
+mod assets;
+mod devnet;
+mod orders;
+mod run;
+mod services;
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use crate::{
+    Failure,
+    cli::{Cli, Command},
+    context::Context,
+    output::Output,
+};
+
+/// Whether the command runs long-lived services (their logs are shown at `info`).
+pub(crate) fn runs_services(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Devnet(_)
+            | Command::Market(_)
+            | Command::Scheduler(_)
+            | Command::Worker(_)
+            | Command::Results(_)
+    )
+}
+
+/// Runs a parsed command line.
+pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
+    let context = Context::load(&cli.global)?;
+    let output = Output::new(context.json);
+    match cli.command {
+        Command::Devnet(command) => Box::pin(devnet::run(&context, output, command)).await,
+        Command::Wallet(command) => account::wallet(&context, output, command).await,
+        Command::Account(command) => account::account(&context, output, command).await,
+        Command::App(command) => {
+            assets::asset(&context, output, poco_sdk::AssetKind::App, command).await
+        }
+        Command::Dataset(command) => {
+            assets::asset(&context, output, poco_sdk::AssetKind::Dataset, command).await
+        }
+        Command::Workerpool(command) => assets::workerpool(&context, output, command).await,
+        Command::Order(command) => orders::order(&context, output, command).await,
+        Command::Orderbook(args) => orders::orderbook(&context, output, args).await,
+        Command::Run(args) => run::run(&context, output, args).await,
+        Command::Deal(command) => run::deal(&context, output, command).await,
+        Command::Task(command) => run::task(&context, output, command).await,
+        Command::Result(command) => run::result(&context, output, command).await,
+        Command::Market(command) => services::market(&context, command).await,
+        Command::Scheduler(command) => services::scheduler(&context, command).await,
+        Command::Worker(command) => services::worker(&context, command).await,
+        Command::Results(command) => services::results(&context, command).await,
+    }
+}
+
+/// Asks `question` on the terminal unless `--yes`; refuses when there is no terminal to ask.
+pub(crate) fn confirm(context: &Context, question: &str) -> Result<(), Failure> {
+    if context.yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure::config(format!("{question} Pass --yes to confirm without a prompt.")));
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).map_err(|e| Failure::config(e.to_string()))?;
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        Err(Failure::config("cancelled"))
+    }
+}
+
+/// Parses an amount with its unit (`2 RLC`, `500 nRLC`).
+pub(crate) fn amount(text: &str) -> Result<poco_primitives::Amount, Failure> {
+    text.parse::<poco_primitives::Amount>().map_err(|e| {
+        Failure::config(format!(
+            "{text:?} is not an amount: {e} (write e.g. \"2 RLC\" or \"500 nRLC\")"
+        ))
+    })
+}
+
+/// Parses a tag: names (`tee,gpu`) or hex; empty for none.
+pub(crate) fn tag(text: &str) -> Result<poco_primitives::Tag, Failure> {
+    if text.trim().is_empty() {
+        return Ok(poco_primitives::Tag::NONE);
+    }
+    text.parse::<poco_primitives::Tag>()
+        .map_err(|e| Failure::config(format!("{text:?} is not a tag: {e}")))
+}
+
+/// A unix time, readable.
+pub(crate) fn when(seconds: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    if seconds >= now {
+        format!("{seconds} (in {} min)", (seconds - now).div_ceil(60))
+    } else {
+        format!("{seconds} ({} min ago)", (now - seconds) / 60)
+    }
+}

@@ -1,0 +1,249 @@
+//! `poco run`, `poco deal`, `poco task`, `poco result`.
+
+use std::{path::PathBuf, time::Duration};
+
+use poco_sdk::{DealView, Plan, Poco, RunSpec, TaskStatus, TaskView};
+
+use crate::{
+    Failure,
+    cli::{DealCommand, ResultCommand, RunArgs, TaskCommand},
+    commands::{amount, confirm, tag, when},
+    context::Context,
+    output::{Output, fields, table},
+};
+
+/// How long `--watch` follows tasks at most.
+const WATCH_LIMIT: Duration = Duration::from_secs(3 * 3600);
+
+fn explain(plan: &Plan) -> String {
+    let c = &plan.costs;
+    let mut text = format!(
+        "{} task(s) of app {} on workerpool {}\n",
+        c.volume, plan.app.app, plan.workerpool.workerpool
+    );
+    text += &table(
+        &["who", "gets per task", ""],
+        &[
+            vec!["app owner".into(), c.app.to_string(), String::new()],
+            vec!["dataset owner".into(), c.dataset.to_string(), String::new()],
+            vec![
+                "workerpool (scheduler and workers)".into(),
+                c.workerpool.to_string(),
+                String::new(),
+            ],
+        ],
+    );
+    text += &format!("you pay {} in all", c.total);
+    if !c.to_deposit.nrlc().is_zero() {
+        text += &format!(", of which {} will be deposited from your wallet first", c.to_deposit);
+    }
+    text += &format!("; the scheduler stakes {} until its tasks succeed.\n", c.scheduler_stake);
+    text
+}
+
+fn task_rows(views: &[TaskView]) -> Vec<Vec<String>> {
+    views
+        .iter()
+        .map(|v| {
+            vec![
+                v.index.to_string(),
+                v.task_id.to_string(),
+                v.status.to_string(),
+                v.contributors.to_string(),
+            ]
+        })
+        .collect()
+}
+
+fn tasks_table(views: &[TaskView]) -> String {
+    table(&["index", "task", "status", "contributors"], &task_rows(views))
+}
+
+async fn follow(client: &Poco, output: Output, deal: &DealView) -> Result<Vec<TaskView>, Failure> {
+    let views = client
+        .watch(deal, WATCH_LIMIT, |views| {
+            let done = views.iter().filter(|v| v.status.is_final()).count();
+            let states: Vec<String> = views.iter().map(|v| v.status.to_string()).collect();
+            output.progress(format!("  {done}/{} tasks done: {}", views.len(), states.join(" ")));
+        })
+        .await?;
+    Ok(views)
+}
+
+async fn download_all(
+    client: &Poco,
+    output: Output,
+    views: &[TaskView],
+    dir: &std::path::Path,
+) -> Result<Vec<PathBuf>, Failure> {
+    let mut written = Vec::new();
+    for view in views.iter().filter(|v| v.status == TaskStatus::Completed) {
+        let out =
+            if views.len() == 1 { dir.to_path_buf() } else { dir.join(view.task_id.to_string()) };
+        client.download_result(view.task_id, &out).await?;
+        output.progress(format!(
+            "result of task {} verified and written to {}",
+            view.task_id,
+            out.display()
+        ));
+        written.push(out);
+    }
+    Ok(written)
+}
+
+/// `poco run`.
+pub(crate) async fn run(context: &Context, output: Output, args: RunArgs) -> Result<(), Failure> {
+    let client = context.signing_client().await?;
+    let spec = RunSpec {
+        app: args.app,
+        dataset: args.dataset,
+        workerpool: args.workerpool,
+        args: args.args.clone(),
+        input_files: args.input_files.clone(),
+        category: args.category,
+        trust: args.trust,
+        tag: tag(&args.tag)?,
+        max_price: args.max_price.as_deref().map(amount).transpose()?,
+        volume: args.volume,
+        beneficiary: args.beneficiary,
+        callback: args.callback,
+    };
+    output.progress("looking for the best offers...");
+    let plan = client.plan_run(&spec).await?;
+    output.progress(explain(&plan));
+    confirm(context, &format!("Spend {}?", plan.costs.total))?;
+    let deal = client.execute(&plan, !args.no_deposit).await?;
+    output.progress(format!("deal {} matched: {} task(s)", deal.deal_id, deal.tasks.len()));
+    let watch = args.watch || args.download.is_some();
+    let views = if watch {
+        follow(&client, output, &deal).await?
+    } else {
+        let mut views = Vec::new();
+        for (index, _) in deal.deal.tasks() {
+            views.push(client.task_in(&deal.deal, index).await?);
+        }
+        views
+    };
+    let downloaded = match &args.download {
+        Some(dir) => download_all(&client, output, &views, dir).await?,
+        None => Vec::new(),
+    };
+    let json = serde_json::json!({
+        "dealId": deal.deal_id,
+        "costs": plan.costs,
+        "tasks": views,
+        "downloaded": downloaded,
+    });
+    output.result(&json, || format!("deal {}\n{}", deal.deal_id, tasks_table(&views)));
+    if watch && views.iter().any(|v| v.status != TaskStatus::Completed) {
+        return Err(Failure::config("some tasks did not complete: see `poco task show <task>`"));
+    }
+    Ok(())
+}
+
+/// `poco deal ...`.
+pub(crate) async fn deal(
+    context: &Context,
+    output: Output,
+    command: DealCommand,
+) -> Result<(), Failure> {
+    let DealCommand::Show { deal } = command;
+    let client = context.client().await?;
+    let view = client.deal(deal).await?;
+    let mut tasks = Vec::new();
+    for (index, _) in view.deal.tasks() {
+        tasks.push(client.task_in(&view.deal, index).await?);
+    }
+    let json = serde_json::json!({"deal": view, "tasks": tasks});
+    output.result(&json, || {
+        let d = &view.deal;
+        let mut text = fields(&[
+            ("deal", view.deal_id.to_string()),
+            ("app", d.app.to_string()),
+            ("workerpool", d.workerpool.to_string()),
+            ("requester", d.requester.to_string()),
+            ("beneficiary", d.beneficiary.to_string()),
+            ("trust", d.trust.to_string()),
+            ("category", d.category.to_string()),
+            (
+                "price per task",
+                poco_primitives::Amount::from_nrlc(d.appPrice + d.datasetPrice + d.workerpoolPrice)
+                    .to_string(),
+            ),
+            ("params", view.params.clone()),
+        ]);
+        text += &tasks_table(&tasks);
+        text
+    });
+    Ok(())
+}
+
+fn print_task(output: Output, view: &TaskView) {
+    output.result(view, || {
+        let mut lines = vec![
+            ("task", view.task_id.to_string()),
+            ("deal", view.deal_id.to_string()),
+            ("index", view.index.to_string()),
+            ("status", view.status.to_string()),
+            ("contributors", view.contributors.to_string()),
+            ("contributions close", when(view.contribution_deadline)),
+            ("claimable from", when(view.final_deadline)),
+        ];
+        if let Some(digest) = view.result_digest {
+            lines.push(("result digest", digest.to_string()));
+        }
+        if let Some(results) = &view.results {
+            lines.push(("results", results.clone()));
+        }
+        fields(&lines)
+    });
+}
+
+/// `poco task ...`.
+pub(crate) async fn task(
+    context: &Context,
+    output: Output,
+    command: TaskCommand,
+) -> Result<(), Failure> {
+    match command {
+        TaskCommand::Show { task, watch } => {
+            let client = context.client().await?;
+            let mut view = client.task(task).await?;
+            if watch {
+                let deadline = tokio::time::Instant::now() + WATCH_LIMIT;
+                let mut last = None;
+                while !view.status.is_final() && tokio::time::Instant::now() < deadline {
+                    if last != Some(view.status) {
+                        output.progress(format!("  task {task}: {}", view.status));
+                        last = Some(view.status);
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    view = client.task(task).await?;
+                }
+            }
+            print_task(output, &view);
+        }
+        TaskCommand::Claim { task } => {
+            let client = context.signing_client().await?;
+            print_task(output, &client.claim(task).await?);
+        }
+    }
+    Ok(())
+}
+
+/// `poco result ...`.
+pub(crate) async fn result(
+    context: &Context,
+    output: Output,
+    command: ResultCommand,
+) -> Result<(), Failure> {
+    let ResultCommand::Download { task, out } = command;
+    let client = context.signing_client().await?;
+    let out = out.unwrap_or_else(|| PathBuf::from(task.to_string()));
+    let view = client.download_result(task, &out).await?;
+    let json = serde_json::json!({"task": task, "digest": view.result_digest, "directory": out});
+    output.result(&json, || {
+        format!("result of task {task} verified and written to {}", out.display())
+    });
+    Ok(())
+}

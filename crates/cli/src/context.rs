@@ -1,0 +1,146 @@
+//! Configuration, resolved once in layers: defaults < configuration file < environment <
+//! flags (clap merges the last two). When nothing names a chain, the running devnet of the
+//! home directory is used.
+
+use std::path::{Path, PathBuf};
+
+use alloy::{primitives::Address, signers::local::PrivateKeySigner};
+use poco_chain::wallet::{PASSWORD_ENV, PasswordSource, Wallet};
+use poco_sdk::{Endpoints, Poco, devnet::DevnetInfo};
+use serde::Deserialize;
+
+use crate::{Failure, cli::Global};
+
+/// The configuration file (`<home>/config.toml`): every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    rpc_url: Option<String>,
+    market_url: Option<String>,
+    poco_address: Option<Address>,
+    from_block: Option<u64>,
+    wallet: Option<PathBuf>,
+    password_file: Option<PathBuf>,
+}
+
+/// Everything a command needs to know about its environment.
+#[derive(Debug)]
+pub(crate) struct Context {
+    /// The poco home.
+    pub home: PathBuf,
+    /// Print JSON.
+    pub json: bool,
+    /// Skip confirmations.
+    pub yes: bool,
+    rpc_url: Option<String>,
+    market_url: Option<String>,
+    poco_address: Option<Address>,
+    from_block: u64,
+    wallet: Option<PathBuf>,
+    password_file: Option<PathBuf>,
+    devnet_account: Option<String>,
+}
+
+/// The default home: `$HOME/.poco`.
+fn default_home() -> PathBuf {
+    std::env::var_os("HOME")
+        .map_or_else(|| PathBuf::from(".poco"), |h| PathBuf::from(h).join(".poco"))
+}
+
+impl Context {
+    /// Resolves the configuration.
+    pub(crate) fn load(global: &Global) -> Result<Self, Failure> {
+        let home = global.home.clone().unwrap_or_else(default_home);
+        let file = global.config.clone().unwrap_or_else(|| home.join("config.toml"));
+        let config = read_config(&file, global.config.is_some())?;
+        Ok(Self {
+            json: global.json,
+            yes: global.yes,
+            rpc_url: global.rpc_url.clone().or(config.rpc_url),
+            market_url: global.market_url.clone().or(config.market_url),
+            poco_address: global.poco_address.or(config.poco_address),
+            from_block: config.from_block.unwrap_or(0),
+            wallet: global.wallet.clone().or(config.wallet),
+            password_file: global.password_file.clone().or(config.password_file),
+            devnet_account: global.devnet_account.clone(),
+            home,
+        })
+    }
+
+    /// The running devnet of the home directory.
+    pub(crate) fn devnet(&self) -> Option<DevnetInfo> {
+        poco_sdk::devnet::running(&self.home)
+    }
+
+    /// Where the protocol is: the configured endpoints, else the running devnet's.
+    pub(crate) fn endpoints(&self) -> Result<Endpoints, Failure> {
+        let devnet = self.devnet();
+        let rpc_url = self
+            .rpc_url
+            .clone()
+            .or_else(|| devnet.as_ref().map(|d| d.rpc_url.clone()))
+            .ok_or_else(|| {
+            Failure::config(
+                "no chain configured: start one with `poco devnet up --detach`, or pass \
+                     --rpc.url and --poco.address",
+            )
+        })?;
+        let poco = self
+            .poco_address
+            .or_else(|| devnet.as_ref().map(|d| d.deployment.poco))
+            .ok_or_else(|| Failure::config("no protocol address: pass --poco.address"))?;
+        let from_block = if self.poco_address.is_none() {
+            devnet.as_ref().map_or(self.from_block, |d| d.deployment.block)
+        } else {
+            self.from_block
+        };
+        let market_url = self.market_url.clone().or_else(|| devnet.map(|d| d.market_url));
+        Ok(Endpoints { rpc_url, market_url, poco, from_block })
+    }
+
+    /// The wallet: a devnet account, or an unlocked keystore; `None` when none is configured.
+    pub(crate) fn wallet(&self) -> Result<Option<PrivateKeySigner>, Failure> {
+        if let Some(role) = &self.devnet_account {
+            return Ok(Some(poco_sdk::devnet::role_key(role)?));
+        }
+        let Some(path) = &self.wallet else { return Ok(None) };
+        let source = PasswordSource::choose(self.password_file.clone(), Some(PASSWORD_ENV));
+        let password = source.read().map_err(poco_sdk::Error::from)?;
+        let wallet = Wallet::unlock(path, &password).map_err(poco_sdk::Error::from)?;
+        Ok(Some(wallet.into_signer()))
+    }
+
+    /// A client, with the wallet if one is configured.
+    pub(crate) async fn client(&self) -> Result<Poco, Failure> {
+        let endpoints = self.endpoints()?;
+        Ok(Poco::connect(&endpoints, self.wallet()?).await?)
+    }
+
+    /// A client that must have a wallet.
+    pub(crate) async fn signing_client(&self) -> Result<Poco, Failure> {
+        let wallet = self.wallet()?.ok_or(poco_sdk::Error::NoWallet)?;
+        let endpoints = self.endpoints()?;
+        Ok(Poco::connect(&endpoints, Some(wallet)).await?)
+    }
+
+    /// The password file given, if any.
+    pub(crate) fn password_file(&self) -> Option<&PathBuf> {
+        self.password_file.as_ref()
+    }
+
+    /// The default directory of keystores.
+    pub(crate) fn wallets_dir(&self) -> PathBuf {
+        self.home.join("wallets")
+    }
+}
+
+fn read_config(path: &Path, explicit: bool) -> Result<FileConfig, Failure> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => toml::from_str(&text)
+            .map_err(|e| Failure::config(format!("configuration file {}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+            Ok(FileConfig::default())
+        }
+        Err(e) => Err(Failure::config(format!("configuration file {}: {e}", path.display()))),
+    }
+}

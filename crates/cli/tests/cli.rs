@@ -1,0 +1,292 @@
+//! The `poco` binary driven as a user drives it, against a devnet it starts itself: the whole
+//! journey with `--json` checked field by field, human output compared with snapshots, and
+//! the error paths with their messages and exit codes.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// The repository root.
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
+}
+
+/// Runs `poco --home <home> <args>`.
+fn poco(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_poco"))
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .env_remove("POCO_WALLET")
+        .env_remove("POCO_DEVNET_ACCOUNT")
+        .env_remove("POCO_RPC_URL")
+        .env_remove("POCO_MARKET_URL")
+        .env_remove("POCO_WALLET_PASSWORD")
+        .current_dir(root())
+        .output()
+        .expect("the poco binary runs")
+}
+
+/// Runs a command that must succeed and returns its JSON result.
+fn json(home: &Path, args: &[&str]) -> Value {
+    let mut full = vec!["--json"];
+    full.extend_from_slice(args);
+    let out = poco(home, &full);
+    assert!(
+        out.status.success(),
+        "poco {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+/// Runs a command that must fail with `code`; returns its stderr.
+fn failure(home: &Path, args: &[&str], code: i32) -> String {
+    let out = poco(home, args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(code), "poco {args:?}: {stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error")).collect();
+    assert_eq!(errors.len(), 1, "one clear message: {stderr}");
+    assert!(stderr.trim_end().ends_with(errors[0]), "the message comes last: {stderr}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("0x08c379a0"), "{stderr}");
+    errors[0].to_owned()
+}
+
+/// `who` followed by `args`.
+fn with<'a>(who: &[&'a str], args: &[&'a str]) -> Vec<&'a str> {
+    [who, args].concat()
+}
+
+/// Compares `actual` with the snapshot `name` (written when `POCO_UPDATE_SNAPSHOTS=1`).
+fn snapshot(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots").join(name);
+    if std::env::var_os("POCO_UPDATE_SNAPSHOTS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (POCO_UPDATE_SNAPSHOTS=1 writes it)", path.display()));
+    assert_eq!(actual, expected, "human output changed: {}", path.display());
+}
+
+/// A devnet under a temporary home, stopped when dropped.
+struct DevnetHome {
+    home: TempDir,
+}
+
+impl DevnetHome {
+    fn start(workers: &str) -> Self {
+        let home = tempfile::tempdir().unwrap();
+        let info = json(home.path(), &["devnet", "up", "--detach", "--workers", workers]);
+        assert!(info["rpcUrl"].as_str().unwrap().starts_with("http://127.0.0.1:"));
+        assert!(info["marketUrl"].as_str().unwrap().starts_with("http://127.0.0.1:"));
+        Self { home }
+    }
+
+    fn path(&self) -> &Path {
+        self.home.path()
+    }
+}
+
+impl Drop for DevnetHome {
+    fn drop(&mut self) {
+        let _ = poco(self.home.path(), &["devnet", "down"]);
+    }
+}
+
+#[test]
+fn the_whole_journey_on_a_devnet() {
+    let devnet = DevnetHome::start("2");
+    let home = devnet.path();
+    let requester = ["--devnet-account", "requester"];
+    let provider = ["--devnet-account", "app-provider"];
+
+    let status = json(home, &["devnet", "status"]);
+    assert_eq!(status["deployment"]["chainId"], 31337);
+    let roles: Vec<&str> =
+        status["accounts"].as_array().unwrap().iter().map(|a| a[0].as_str().unwrap()).collect();
+    assert_eq!(
+        roles,
+        [
+            "owner",
+            "requester",
+            "app-provider",
+            "dataset-provider",
+            "scheduler",
+            "worker-0",
+            "worker-1"
+        ]
+    );
+
+    // A fresh devnet account: 10,000 RLC in the wallet, 1,000 deposited.
+    let human = poco(home, &with(&requester, &["account", "balance"]));
+    snapshot("account-balance.txt", &String::from_utf8_lossy(&human.stdout));
+    let balance = json(home, &with(&requester, &["account", "deposit", "2 RLC"]));
+    assert_eq!(balance["address"], "0x70997970c51812dc3a010c7d01b50e0d17dc79c8");
+    assert_eq!(balance["wallet"], "9998000000000");
+    assert_eq!(balance["free"], "1002000000000");
+    assert_eq!(balance["frozen"], "0");
+    assert_eq!(balance["score"], 0);
+    let balance = json(home, &with(&requester, &["account", "withdraw", "500 nRLC"]));
+    assert_eq!(balance["free"], "1001999999500");
+    assert_eq!(balance["wallet"], "9998000000500");
+
+    // The provider registers the pi app and sells it.
+    let app = json(
+        home,
+        &with(&provider, &["app", "deploy", "--name", "pi", "--file", "apps/pi/pi.wasm"]),
+    );
+    let address = app["address"].as_str().unwrap().to_owned();
+    assert_eq!(app["kind"], "app");
+    assert_eq!(app["name"], "pi");
+    assert_eq!(app["owner"], "0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc");
+    let sums = std::fs::read_to_string(root().join("apps/SHA256SUMS")).unwrap();
+    let checksum = sums
+        .lines()
+        .find(|l| l.ends_with("pi/pi.wasm"))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
+    assert_eq!(app["checksum"], format!("0x{checksum}"));
+    assert_eq!(json(home, &["app", "show", &address])["address"], address.as_str());
+
+    let order = json(
+        home,
+        &with(
+            &provider,
+            &[
+                "order", "publish", "app", "--asset", &address, "--price", "0.1 RLC", "--volume",
+                "10",
+            ],
+        ),
+    );
+    assert_eq!(order["kind"], "app");
+    assert_eq!(order["status"], "open");
+    assert_eq!(order["remaining"], "10");
+    assert_eq!(order["order"]["appprice"], "100000000");
+    let hash = order["orderHash"].as_str().unwrap().to_owned();
+    let book = json(home, &["orderbook", "app", "--app", &address]);
+    assert!(book.to_string().contains(&hash), "the published order is in the book: {book}");
+
+    // The requester runs it, waits and downloads the verified result.
+    let out = tempfile::tempdir().unwrap();
+    let out_dir = out.path().join("result");
+    let run = json(
+        home,
+        &with(
+            &requester,
+            &["run", &address, "--args", "1000", "--yes", "--download", out_dir.to_str().unwrap()],
+        ),
+    );
+    assert_eq!(run["costs"]["volume"], 1);
+    assert_eq!(run["costs"]["app"], "100000000");
+    assert_eq!(run["costs"]["workerpool"], "1000000000");
+    assert_eq!(run["costs"]["total"], "1100000000");
+    let task = &run["tasks"][0];
+    assert_eq!(task["status"], "COMPLETED");
+    assert_eq!(task["contributors"], 1);
+    let result = std::fs::read_to_string(out_dir.join("result.txt")).unwrap();
+    assert!(result.starts_with("samples=1000\nseed=42\n"), "{result}");
+
+    let deal_id = run["dealId"].as_str().unwrap();
+    let deal = json(home, &["deal", "show", deal_id]);
+    assert!(deal.to_string().contains(task["taskId"].as_str().unwrap()));
+    let shown = json(home, &["task", "show", task["taskId"].as_str().unwrap()]);
+    assert_eq!(shown["status"], "COMPLETED");
+    assert_eq!(shown["resultDigest"], task["resultDigest"]);
+    // The requester paid 1.1 RLC for the task.
+    let after = json(home, &with(&requester, &["account", "balance"]));
+    assert_eq!(after["free"], "1000899999500");
+
+    // Errors against this devnet: each one message, the right exit code.
+    let stranger = tempfile::tempdir().unwrap();
+    let password = stranger.path().join("password");
+    std::fs::write(&password, "correct horse").unwrap();
+    let created = json(
+        home,
+        &[
+            "--password-file",
+            password.to_str().unwrap(),
+            "wallet",
+            "create",
+            "--out",
+            stranger.path().to_str().unwrap(),
+        ],
+    );
+    let keystore = created["keystore"].as_str().unwrap_or_else(|| panic!("{created}")).to_owned();
+    let broke = ["--wallet", keystore.as_str(), "--password-file", password.to_str().unwrap()];
+    let message = failure(home, &with(&broke, &["run", &address, "--yes", "--no-deposit"]), 4);
+    assert!(
+        message.contains("poco account deposit \"1.1 RLC\""),
+        "says how to add funds: {message}"
+    );
+    let message = failure(home, &with(&broke, &["run", &address, "--yes"]), 4);
+    assert!(message.contains("get RLC tokens"), "says what is missing: {message}");
+    std::fs::write(stranger.path().join("wrong"), "wrong horse").unwrap();
+    let wrong_password = stranger.path().join("wrong");
+    let message = failure(
+        home,
+        &[
+            "--wallet",
+            &keystore,
+            "--password-file",
+            wrong_password.to_str().unwrap(),
+            "account",
+            "balance",
+        ],
+        3,
+    );
+    assert!(message.to_lowercase().contains("password"), "{message}");
+    let message = failure(home, &["account", "deposit", "1 RLC"], 3);
+    assert!(message.contains("wallet"), "{message}");
+    let message =
+        failure(home, &with(&requester, &["run", &address, "--category", "4", "--yes"]), 5);
+    assert!(message.contains("match") || message.contains("order"), "{message}");
+    let message = failure(
+        home,
+        &with(&requester, &["run", "0x00000000000000000000000000000000000000aa", "--yes"]),
+        6,
+    );
+    assert!(
+        message.contains("0x00000000000000000000000000000000000000aA") || message.contains("app"),
+        "{message}"
+    );
+    let message = failure(home, &["--rpc.url", "http://127.0.0.1:9", "app", "show", &address], 7);
+    assert!(message.contains("127.0.0.1:9"), "names the endpoint: {message}");
+    let message = failure(home, &["--market.url", "http://127.0.0.1:9", "orderbook", "app"], 7);
+    assert!(message.contains("127.0.0.1:9"), "names the endpoint: {message}");
+}
+
+#[test]
+fn without_a_devnet_commands_say_how_to_start_one() {
+    let home = tempfile::tempdir().unwrap();
+    let message = failure(home.path(), &["app", "list"], 1);
+    assert!(message.contains("poco devnet up"), "{message}");
+    let status = json(home.path(), &["devnet", "status"]);
+    assert_eq!(status["running"], false);
+}
+
+#[test]
+fn bad_amounts_are_explained() {
+    let home = tempfile::tempdir().unwrap();
+    let message = failure(
+        home.path(),
+        &["--devnet-account", "requester", "account", "deposit", "two RLC"],
+        1,
+    );
+    assert!(message.contains("2 RLC"), "shows the expected form: {message}");
+}
+
+#[test]
+fn top_level_help_is_stable() {
+    let out = poco(Path::new("/nonexistent"), &["--help"]);
+    assert!(out.status.success());
+    snapshot("help.txt", &String::from_utf8_lossy(&out.stdout));
+}

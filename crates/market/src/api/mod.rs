@@ -1,0 +1,579 @@
+//! The HTTP API: a thin axum shell over [`Market`].
+//!
+//! Every handler returns `Result<_, Error>`; [`Error`]'s `IntoResponse` is the one place
+//! where failures become responses. Query strings refuse unknown parameters; bodies are read
+//! with a size limit and parsed by the order types themselves (unknown fields refused). A
+//! middleware applies the per-IP rate limit and the request timeout and records metrics;
+//! publications and unpublications are also rate-limited per address.
+
+use std::{
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    str::FromStr,
+    sync::{Arc, atomic::AtomicUsize},
+    time::Instant,
+};
+
+use alloy::primitives::{Address, B256, U256};
+use axum::{
+    Json, Router,
+    body::Body,
+    extract::{ConnectInfo, MatchedPath, Path, Query, Request, State, rejection::QueryRejection},
+    http::{HeaderValue, StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use poco_primitives::{OrderKind, Tag, serde_helpers};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use tokio::sync::watch;
+
+use crate::{
+    error::{Error, Result},
+    market::{Market, Unpublish},
+    matching::{BestMatch, Wanted},
+    model::{AnyOrder, DealView, OrderView, kind_name},
+    store::{DealQuery, OrderQuery, Page, Published, RoleFilter},
+};
+
+mod limits;
+mod metrics;
+pub mod openapi;
+mod ws;
+
+use limits::RateLimiter;
+use metrics::Metrics;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    market: Arc<Market>,
+    ip_limiter: Arc<RateLimiter<IpAddr>>,
+    address_limiter: Arc<RateLimiter<Address>>,
+    metrics: Arc<Metrics>,
+    websockets: Arc<AtomicUsize>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl ApiState {
+    /// The state of a router over `market`; WebSocket streams end when `shutdown` turns true.
+    pub fn new(market: Arc<Market>, shutdown: watch::Receiver<bool>) -> Self {
+        let limits = *market.limits();
+        Self {
+            market,
+            ip_limiter: Arc::new(RateLimiter::new(limits.ip_rate_per_second, limits.ip_burst)),
+            address_limiter: Arc::new(RateLimiter::new(
+                limits.address_rate_per_second,
+                limits.address_burst,
+            )),
+            metrics: Arc::new(Metrics::default()),
+            websockets: Arc::new(AtomicUsize::new(0)),
+            shutdown,
+        }
+    }
+
+    fn limit_address(&self, address: Address) -> Result<()> {
+        self.address_limiter.check(&address).map_err(|retry_after| Error::RateLimited {
+            who: format!("address {address}"),
+            retry_after,
+        })
+    }
+}
+
+/// The router of the whole API.
+pub fn router(state: ApiState) -> Router {
+    let mut router = Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi_document))
+        .route("/categories", get(categories))
+        .route("/bestmatch", get(best_match))
+        .route("/deals", get(deals))
+        .route("/deals/{deal_id}", get(deal))
+        .route("/ws", get(ws::handler));
+    for kind in crate::model::KINDS {
+        let base = format!("/{}orders", kind_name(kind));
+        router = router
+            .route(
+                &base,
+                get(move |state, query| list_orders(state, kind, query))
+                    .post(move |state, body| publish(state, kind, body)),
+            )
+            .route(
+                &format!("{base}/{{order_hash}}"),
+                get(move |state, path| get_order(state, kind, path)),
+            )
+            .route(
+                &format!("{base}/{{order_hash}}/unpublish"),
+                post(move |state, path, body| unpublish(state, kind, path, body)),
+            );
+    }
+    router
+        .fallback(|| async { Error::NotFound("no such path (see /openapi.json)".into()) })
+        .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .with_state(state)
+}
+
+/// Rate limit per IP, timeout and metrics, around every request.
+async fn guard(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let ip = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
+    let timeout = state.market.limits().request_timeout;
+    let response = match state.ip_limiter.check(&ip) {
+        Err(retry_after) => {
+            Error::RateLimited { who: format!("ip {ip}"), retry_after }.into_response()
+        }
+        Ok(()) => match tokio::time::timeout(timeout, next.run(request)).await {
+            Ok(response) => response,
+            Err(_) => Error::Timeout(timeout).into_response(),
+        },
+    };
+    state.metrics.record(&method, &route, response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// Parses a query string into `T`, refusing unknown parameters.
+struct Params<T>(T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> axum::extract::FromRequestParts<S> for Params<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(Self(value)),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(Error::InvalidQuery(
+                e.body_text().replace("Failed to deserialize query string: ", ""),
+            )),
+            Err(e) => Err(Error::InvalidQuery(e.body_text())),
+        }
+    }
+}
+
+/// Reads a body up to the configured size.
+async fn read_body(state: &ApiState, body: Body) -> Result<axum::body::Bytes> {
+    let limit = state.market.limits().max_body_bytes;
+    axum::body::to_bytes(body, limit).await.map_err(|_| Error::BodyTooLarge { limit })
+}
+
+fn parse_hash(text: &str, what: &str) -> Result<B256> {
+    B256::from_str(text).map_err(|_| {
+        Error::InvalidPath(format!(
+            "{what} must be 0x followed by 64 hexadecimal digits, not {text:?}"
+        ))
+    })
+}
+
+fn address(name: &str, text: &str) -> Result<Address> {
+    serde_helpers::address::parse(text)
+        .map_err(|reason| Error::InvalidQuery(format!("{name}: {reason}")))
+}
+
+fn opt_address(name: &str, text: Option<&String>) -> Result<Option<Address>> {
+    text.map(|t| address(name, t)).transpose()
+}
+
+fn uint(name: &str, text: &str) -> Result<U256> {
+    serde_helpers::uint256::parse(text)
+        .map_err(|reason| Error::InvalidQuery(format!("{name}: {reason}")))
+}
+
+fn small(name: &str, text: Option<&String>) -> Result<Option<u64>> {
+    text.map(|t| {
+        t.parse::<u64>().map_err(|_| {
+            Error::InvalidQuery(format!(
+                "{name}: expected an integer from 0 to 2^64 - 1, got {t:?}"
+            ))
+        })
+    })
+    .transpose()
+}
+
+fn tag(name: &str, text: Option<&String>) -> Result<Option<Tag>> {
+    text.map(|t| Tag::from_str(t).map_err(|e| Error::InvalidQuery(format!("{name}: {e}"))))
+        .transpose()
+}
+
+/// A restriction filter: absent means unrestricted orders only, `any` no filter, an address
+/// the orders allowed for it (restricted to it or unrestricted), strict only those restricted
+/// to it.
+fn restriction(name: &str, text: Option<&String>, strict: Option<bool>) -> Result<RoleFilter> {
+    Ok(match text.map(String::as_str) {
+        None => RoleFilter::Is(Address::ZERO),
+        Some("any") => RoleFilter::Any,
+        Some(text) => {
+            let address = address(name, text)?;
+            if strict == Some(true) {
+                RoleFilter::Is(address)
+            } else {
+                RoleFilter::AllowedFor(address)
+            }
+        }
+    })
+}
+
+fn page_size(state: &ApiState, limit: Option<&String>) -> Result<u32> {
+    let limits = state.market.limits();
+    match small("limit", limit)? {
+        None => Ok(limits.default_page_size),
+        Some(limit) if limit >= 1 && limit <= u64::from(limits.max_page_size) => Ok(limit as u32),
+        Some(limit) => Err(Error::InvalidQuery(format!(
+            "limit: {limit} is outside 1..={}",
+            limits.max_page_size
+        ))),
+    }
+}
+
+/// Query parameters of the four orderbooks (each kind accepts its own subset).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct BookParams {
+    app: Option<String>,
+    dataset: Option<String>,
+    workerpool: Option<String>,
+    requester: Option<String>,
+    owner: Option<String>,
+    category: Option<String>,
+    min_trust: Option<String>,
+    max_trust: Option<String>,
+    min_tag: Option<String>,
+    max_tag: Option<String>,
+    min_volume: Option<String>,
+    app_strict: Option<bool>,
+    dataset_strict: Option<bool>,
+    workerpool_strict: Option<bool>,
+    requester_strict: Option<bool>,
+    cursor: Option<String>,
+    limit: Option<String>,
+}
+
+/// The parameters `kind`'s book does not take.
+fn refused_params(kind: OrderKind, p: &BookParams) -> Option<&'static str> {
+    let present = [
+        ("category", p.category.is_some()),
+        ("minTrust", p.min_trust.is_some()),
+        ("maxTrust", p.max_trust.is_some()),
+        ("appStrict", p.app_strict.is_some()),
+        ("datasetStrict", p.dataset_strict.is_some()),
+        ("requesterStrict", p.requester_strict.is_some()),
+        ("workerpoolStrict", p.workerpool_strict.is_some()),
+    ];
+    let refused: &[&str] = match kind {
+        OrderKind::App => &["category", "minTrust", "maxTrust", "appStrict"],
+        OrderKind::Dataset => &["category", "minTrust", "maxTrust", "datasetStrict"],
+        OrderKind::Workerpool => &["maxTrust", "workerpoolStrict"],
+        OrderKind::Request => &["minTrust", "appStrict", "datasetStrict", "requesterStrict"],
+    };
+    present.into_iter().find(|(name, present)| *present && refused.contains(name)).map(|(n, _)| n)
+}
+
+fn book_query(state: &ApiState, kind: OrderKind, p: &BookParams) -> Result<OrderQuery> {
+    if let Some(name) = refused_params(kind, p) {
+        return Err(Error::InvalidQuery(format!(
+            "unknown field `{name}` for {} orders",
+            kind_name(kind)
+        )));
+    }
+    let mut query = OrderQuery::new(kind, page_size(state, p.limit.as_ref())?);
+    query.owner = opt_address("owner", p.owner.as_ref())?;
+    query.category = small("category", p.category.as_ref())?;
+    query.min_trust = small("minTrust", p.min_trust.as_ref())?;
+    query.max_trust = small("maxTrust", p.max_trust.as_ref())?;
+    query.required_tag = tag("minTag", p.min_tag.as_ref())?;
+    query.allowed_tag = tag("maxTag", p.max_tag.as_ref())?;
+    query.min_remaining = p.min_volume.as_ref().map(|v| uint("minVolume", v)).transpose()?;
+    if let Some(cursor) = &p.cursor {
+        crate::store::OrderCursor::decode(cursor)?;
+        query.after = Some(cursor.clone());
+    }
+    let exact = |name: &str, text: Option<&String>| -> Result<RoleFilter> {
+        Ok(opt_address(name, text)?.map_or(RoleFilter::Any, RoleFilter::Is))
+    };
+    match kind {
+        OrderKind::App => {
+            query.asset = opt_address("app", p.app.as_ref())?;
+            query.dataset = restriction("dataset", p.dataset.as_ref(), p.dataset_strict)?;
+            query.workerpool =
+                restriction("workerpool", p.workerpool.as_ref(), p.workerpool_strict)?;
+            query.requester = restriction("requester", p.requester.as_ref(), p.requester_strict)?;
+        }
+        OrderKind::Dataset => {
+            query.asset = opt_address("dataset", p.dataset.as_ref())?;
+            query.app = restriction("app", p.app.as_ref(), p.app_strict)?;
+            query.workerpool =
+                restriction("workerpool", p.workerpool.as_ref(), p.workerpool_strict)?;
+            query.requester = restriction("requester", p.requester.as_ref(), p.requester_strict)?;
+        }
+        OrderKind::Workerpool => {
+            query.asset = opt_address("workerpool", p.workerpool.as_ref())?;
+            query.app = restriction("app", p.app.as_ref(), p.app_strict)?;
+            query.dataset = restriction("dataset", p.dataset.as_ref(), p.dataset_strict)?;
+            query.requester = restriction("requester", p.requester.as_ref(), p.requester_strict)?;
+        }
+        OrderKind::Request => {
+            query.asset = opt_address("app", p.app.as_ref())?;
+            query.dataset = exact("dataset", p.dataset.as_ref())?;
+            query.requester = exact("requester", p.requester.as_ref())?;
+            query.workerpool =
+                restriction("workerpool", p.workerpool.as_ref(), p.workerpool_strict)?;
+        }
+    }
+    Ok(query)
+}
+
+/// A page of orders.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderPage {
+    /// The orders, best first.
+    pub orders: Vec<OrderView>,
+    /// How many orders this page has.
+    pub count: usize,
+    /// The cursor of the next page (absent on the last).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub next_cursor: Option<String>,
+}
+
+impl From<Page<crate::model::OrderRecord>> for OrderPage {
+    fn from(page: Page<crate::model::OrderRecord>) -> Self {
+        let orders: Vec<OrderView> = page.items.iter().map(|r| r.view()).collect();
+        Self { count: orders.len(), orders, next_cursor: page.next }
+    }
+}
+
+async fn list_orders(
+    State(state): State<ApiState>,
+    kind: OrderKind,
+    Params(params): Params<BookParams>,
+) -> Result<Json<OrderPage>> {
+    let query = book_query(&state, kind, &params)?;
+    Ok(Json(state.market.orders(query).await?.into()))
+}
+
+async fn publish(State(state): State<ApiState>, kind: OrderKind, body: Body) -> Result<Response> {
+    let body = read_body(&state, body).await?;
+    let order = AnyOrder::from_json(kind, &body)?;
+    let key = match &order {
+        AnyOrder::Request(o) => o.requester,
+        other => other.asset(),
+    };
+    state.limit_address(key)?;
+    let (status, record) = match state.market.publish(order).await? {
+        Published::Created(record) | Published::Reopened(record) => (StatusCode::CREATED, record),
+        Published::Existing(record) => (StatusCode::OK, record),
+    };
+    let mut response = (status, Json(record.view())).into_response();
+    if let Ok(location) =
+        HeaderValue::from_str(&format!("/{}orders/{}", kind_name(kind), record.hash))
+    {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+async fn get_order(
+    State(state): State<ApiState>,
+    kind: OrderKind,
+    Path(hash): Path<String>,
+) -> Result<Json<OrderView>> {
+    let hash = parse_hash(&hash, "orderHash")?;
+    Ok(Json(state.market.order(kind, hash).await?.view()))
+}
+
+async fn unpublish(
+    State(state): State<ApiState>,
+    kind: OrderKind,
+    Path(hash): Path<String>,
+    body: Body,
+) -> Result<Json<OrderView>> {
+    let hash = parse_hash(&hash, "orderHash")?;
+    let body = read_body(&state, body).await?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| Error::MalformedJson(e.to_string()))?;
+    let request: Unpublish = serde_json::from_value(value)
+        .map_err(|e| Error::InvalidOrder(format!("unpublish: {e}")))?;
+    let record = state.market.order(kind, hash).await?;
+    state.limit_address(record.owner)?;
+    Ok(Json(state.market.unpublish(hash, &request).await?.view()))
+}
+
+/// Query parameters of `/bestmatch`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BestMatchParams {
+    app: String,
+    dataset: Option<String>,
+    workerpool: Option<String>,
+    requester: String,
+    beneficiary: Option<String>,
+    category: String,
+    trust: Option<String>,
+    tag: Option<String>,
+    appmaxprice: String,
+    datasetmaxprice: Option<String>,
+    workerpoolmaxprice: String,
+    volume: Option<String>,
+}
+
+async fn best_match(
+    State(state): State<ApiState>,
+    Params(p): Params<BestMatchParams>,
+) -> Result<Json<BestMatch>> {
+    let wanted = Wanted {
+        app: address("app", &p.app)?,
+        dataset: opt_address("dataset", p.dataset.as_ref())?.filter(|d| !d.is_zero()),
+        workerpool: opt_address("workerpool", p.workerpool.as_ref())?.filter(|w| !w.is_zero()),
+        requester: address("requester", &p.requester)?,
+        beneficiary: opt_address("beneficiary", p.beneficiary.as_ref())?,
+        category: small("category", Some(&p.category))?.unwrap_or_default(),
+        trust: small("trust", p.trust.as_ref())?.unwrap_or_default(),
+        tag: tag("tag", p.tag.as_ref())?.unwrap_or_default(),
+        app_max_price: uint("appmaxprice", &p.appmaxprice)?,
+        dataset_max_price: p
+            .datasetmaxprice
+            .as_ref()
+            .map(|v| uint("datasetmaxprice", v))
+            .transpose()?
+            .unwrap_or_default(),
+        workerpool_max_price: uint("workerpoolmaxprice", &p.workerpoolmaxprice)?,
+        volume: p.volume.as_ref().map(|v| uint("volume", v)).transpose()?.unwrap_or(U256::from(1)),
+    };
+    if wanted.volume.is_zero() {
+        return Err(Error::InvalidQuery("volume: must be at least 1".into()));
+    }
+    Ok(Json(state.market.best_match(&wanted).await?))
+}
+
+/// Query parameters of `/deals`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct DealParams {
+    requester: Option<String>,
+    app: Option<String>,
+    dataset: Option<String>,
+    workerpool: Option<String>,
+    scheduler: Option<String>,
+    app_owner: Option<String>,
+    dataset_owner: Option<String>,
+    beneficiary: Option<String>,
+    category: Option<String>,
+    cursor: Option<String>,
+    limit: Option<String>,
+}
+
+/// A page of deals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DealPage {
+    /// The deals, newest first.
+    pub deals: Vec<DealView>,
+    /// How many deals this page has.
+    pub count: usize,
+    /// The cursor of the next page (absent on the last).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub next_cursor: Option<String>,
+}
+
+async fn deals(
+    State(state): State<ApiState>,
+    Params(p): Params<DealParams>,
+) -> Result<Json<DealPage>> {
+    let query = DealQuery {
+        requester: opt_address("requester", p.requester.as_ref())?,
+        app: opt_address("app", p.app.as_ref())?,
+        dataset: opt_address("dataset", p.dataset.as_ref())?,
+        workerpool: opt_address("workerpool", p.workerpool.as_ref())?,
+        scheduler: opt_address("scheduler", p.scheduler.as_ref())?,
+        app_owner: opt_address("appOwner", p.app_owner.as_ref())?,
+        dataset_owner: opt_address("datasetOwner", p.dataset_owner.as_ref())?,
+        beneficiary: opt_address("beneficiary", p.beneficiary.as_ref())?,
+        category: small("category", p.category.as_ref())?,
+        after: match &p.cursor {
+            Some(cursor) => {
+                crate::store::decode_deal_cursor(cursor)?;
+                Some(cursor.clone())
+            }
+            None => None,
+        },
+        limit: page_size(&state, p.limit.as_ref())?,
+    };
+    let page = state.market.deals(query).await?;
+    Ok(Json(DealPage { count: page.items.len(), deals: page.items, next_cursor: page.next }))
+}
+
+async fn deal(State(state): State<ApiState>, Path(id): Path<String>) -> Result<Json<DealView>> {
+    let id = parse_hash(&id, "dealId")?;
+    Ok(Json(state.market.deal(id).await?))
+}
+
+/// A category.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CategoryView {
+    /// Its id.
+    pub id: u64,
+    /// Its time reference, in seconds.
+    pub timeref: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoParams {}
+
+async fn categories(
+    State(state): State<ApiState>,
+    Params(NoParams {}): Params<NoParams>,
+) -> Result<Json<Vec<CategoryView>>> {
+    let categories = state.market.categories().await?;
+    Ok(Json(categories.into_iter().map(|(id, timeref)| CategoryView { id, timeref }).collect()))
+}
+
+/// The answer of `/health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+    /// `sqlite` or `postgres`.
+    pub backend: String,
+    /// Whether this instance follows the chain.
+    pub leader: bool,
+    /// First block not applied yet (stored checkpoint).
+    pub checkpoint: u64,
+    /// Newest confirmed block this instance saw.
+    pub confirmed_head: u64,
+}
+
+async fn health(
+    State(state): State<ApiState>,
+    Params(NoParams {}): Params<NoParams>,
+) -> Result<Json<Health>> {
+    let checkpoint = state.market.store().checkpoint().await?.unwrap_or_default();
+    let status = state.market.follower_status();
+    Ok(Json(Health {
+        status: "ok".into(),
+        backend: state.market.store().backend().into(),
+        leader: status.leader.load(std::sync::atomic::Ordering::Relaxed),
+        checkpoint,
+        confirmed_head: status.confirmed_head.load(std::sync::atomic::Ordering::Relaxed),
+    }))
+}
+
+async fn metrics(State(state): State<ApiState>, Params(NoParams {}): Params<NoParams>) -> Response {
+    let websockets = state.websockets.load(std::sync::atomic::Ordering::Relaxed);
+    let text = state.metrics.render(&state.market, websockets).await;
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
+}
+
+async fn openapi_document(Params(NoParams {}): Params<NoParams>) -> Json<serde_json::Value> {
+    Json(openapi::document())
+}

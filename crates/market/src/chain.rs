@@ -1,0 +1,136 @@
+//! What the market reads from the chain, behind a trait so that the HTTP layer can be tested
+//! without a node.
+//!
+//! Reads happen only where the mirror cannot answer: a balance not cached yet (or too low to
+//! accept an order: it may have grown), a presignature, an ERC-1271 signature, and an asset
+//! the follower has not reached yet.
+
+use alloy::{
+    eips::BlockId,
+    primitives::{Address, B256, Bytes, U256},
+    providers::Provider,
+};
+use futures::future::BoxFuture;
+use poco_chain::ChainClient;
+use poco_contracts::{
+    Deployment,
+    bindings::{AppRegistry, DatasetRegistry, IPoco, WorkerpoolRegistry},
+};
+use poco_primitives::OrderKind;
+
+use crate::error::{Error, Result};
+
+/// A future of a chain read.
+pub type ChainFuture<'a, T> = BoxFuture<'a, Result<T>>;
+
+/// The chain reads of the market.
+pub trait ChainReader: Send + Sync + 'static {
+    /// The newest block at the configured confirmation depth.
+    fn confirmed_head(&self) -> ChainFuture<'_, u64>;
+    /// The owner of `asset` in the registry of `kind` at the latest block (zero: not
+    /// registered).
+    fn owner(&self, kind: OrderKind, asset: Address) -> ChainFuture<'_, Address>;
+    /// The free balance of `account` at `block`.
+    fn balance(&self, account: Address, block: u64) -> ChainFuture<'_, U256>;
+    /// Who presigned the order `hash` (zero: nobody).
+    fn presigner(&self, hash: B256) -> ChainFuture<'_, Address>;
+    /// Whether `account` has code (a contract wallet).
+    fn is_contract(&self, account: Address) -> ChainFuture<'_, bool>;
+    /// `Poco.verifySignature(signer, hash, sign)`: ECDSA, then ERC-1271.
+    fn verify_signature(&self, signer: Address, hash: B256, sign: Bytes) -> ChainFuture<'_, bool>;
+}
+
+/// [`ChainReader`] over JSON-RPC.
+#[derive(Debug, Clone)]
+pub struct RpcChain {
+    client: ChainClient,
+    deployment: Deployment,
+    confirmations: u64,
+}
+
+impl RpcChain {
+    /// Reads through `client` the protocol of `deployment`, `confirmations` blocks deep.
+    pub fn new(client: ChainClient, deployment: Deployment, confirmations: u64) -> Self {
+        Self { client, deployment, confirmations }
+    }
+
+    fn poco(&self) -> IPoco::IPocoInstance<alloy::providers::DynProvider> {
+        self.client.poco(self.deployment.poco)
+    }
+}
+
+// By value: it is a `map_err` adapter.
+#[allow(clippy::needless_pass_by_value)]
+fn contract(error: alloy::contract::Error) -> Error {
+    Error::Contract(error.to_string())
+}
+
+impl ChainReader for RpcChain {
+    fn confirmed_head(&self) -> ChainFuture<'_, u64> {
+        Box::pin(async move {
+            let head = self.client.block_number().await?;
+            Ok(head.saturating_sub(self.confirmations))
+        })
+    }
+
+    fn owner(&self, kind: OrderKind, asset: Address) -> ChainFuture<'_, Address> {
+        Box::pin(async move {
+            let provider = self.client.provider().clone();
+            let deployment = &self.deployment;
+            let owner = match kind {
+                OrderKind::App => AppRegistry::new(deployment.app_registry, provider)
+                    .ownerOrZero(asset)
+                    .call()
+                    .await
+                    .map_err(contract)?,
+                OrderKind::Dataset => DatasetRegistry::new(deployment.dataset_registry, provider)
+                    .ownerOrZero(asset)
+                    .call()
+                    .await
+                    .map_err(contract)?,
+                OrderKind::Workerpool => {
+                    WorkerpoolRegistry::new(deployment.workerpool_registry, provider)
+                        .ownerOrZero(asset)
+                        .call()
+                        .await
+                        .map_err(contract)?
+                }
+                OrderKind::Request => Address::ZERO,
+            };
+            Ok(owner)
+        })
+    }
+
+    fn balance(&self, account: Address, block: u64) -> ChainFuture<'_, U256> {
+        Box::pin(async move {
+            self.poco()
+                .balanceOf(account)
+                .block(BlockId::number(block))
+                .call()
+                .await
+                .map_err(contract)
+        })
+    }
+
+    fn presigner(&self, hash: B256) -> ChainFuture<'_, Address> {
+        Box::pin(async move { self.poco().viewPresigned(hash).call().await.map_err(contract) })
+    }
+
+    fn is_contract(&self, account: Address) -> ChainFuture<'_, bool> {
+        Box::pin(async move {
+            let code = self
+                .client
+                .provider()
+                .get_code_at(account)
+                .await
+                .map_err(|e| Error::Contract(e.to_string()))?;
+            Ok(!code.is_empty())
+        })
+    }
+
+    fn verify_signature(&self, signer: Address, hash: B256, sign: Bytes) -> ChainFuture<'_, bool> {
+        Box::pin(async move {
+            self.poco().verifySignature(signer, hash, sign).call().await.map_err(contract)
+        })
+    }
+}

@@ -1,0 +1,657 @@
+//! Best match: the cheapest app, dataset and workerpool orders a requester can match now.
+//!
+//! Candidates come from the book's indexes, best price first, filtered by everything a
+//! request states (app, dataset, category, trust, tag, prices, volume, requester and the
+//! orders' restrictions). Each candidate set is then run through
+//! [`poco_primitives::match_orders`] against a [`ChainSnapshot`] built from the mirror, so a
+//! proposed set is one `matchOrders` accepts (as of the market's view of the chain). When no
+//! set matches, the answer says why, side by side: which filter emptied which book, and what
+//! the closest order offers.
+//!
+//! Restrictions naming an ERC-734 group are not resolved (that needs the chain per order):
+//! such orders are only proposed to their exact restriction.
+
+use std::collections::HashMap;
+
+use alloy::primitives::{Address, B256, U256};
+use poco_primitives::{
+    Category, ChainSnapshot, DatasetOrder, MatchError, OrderKind, RequestOrder, Signed, Tag,
+    match_orders,
+    matching::{RegisteredWorkerpool, WorkerpoolPolicy},
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    error::Result,
+    market::Market,
+    model::{AnyOrder, OrderRecord, OrderView, SignatureKind, now_s},
+    store::{OrderQuery, RoleFilter},
+};
+
+/// How many candidates of each side are tried, best price first.
+const CANDIDATES: u32 = 8;
+
+/// What a requester wants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wanted {
+    /// The app to run.
+    pub app: Address,
+    /// The dataset to use, if any.
+    pub dataset: Option<Address>,
+    /// Only this workerpool, if given.
+    pub workerpool: Option<Address>,
+    /// Who signs the request and pays.
+    pub requester: Address,
+    /// Who gets the results (default: the requester).
+    pub beneficiary: Option<Address>,
+    /// The category.
+    pub category: u64,
+    /// The trust wanted.
+    pub trust: u64,
+    /// The features wanted.
+    pub tag: Tag,
+    /// Highest app price per task.
+    pub app_max_price: U256,
+    /// Highest dataset price per task.
+    pub dataset_max_price: U256,
+    /// Highest workerpool price per task.
+    pub workerpool_max_price: U256,
+    /// Tasks wanted: every proposed order has at least this much volume left.
+    pub volume: U256,
+}
+
+impl Wanted {
+    /// The request order these wishes describe (unsigned, zero salt): what the requester
+    /// signs to match the proposed orders.
+    pub fn request(&self) -> RequestOrder {
+        RequestOrder {
+            app: self.app,
+            appmaxprice: self.app_max_price,
+            dataset: self.dataset.unwrap_or_default(),
+            datasetmaxprice: self.dataset_max_price,
+            workerpool: self.workerpool.unwrap_or_default(),
+            workerpoolmaxprice: self.workerpool_max_price,
+            requester: self.requester,
+            volume: self.volume,
+            tag: self.tag.0,
+            category: U256::from(self.category),
+            trust: U256::from(self.trust),
+            beneficiary: self.beneficiary.unwrap_or(self.requester),
+            callback: Address::ZERO,
+            params: String::new(),
+            salt: B256::ZERO,
+        }
+    }
+}
+
+/// Prices of a match, per task and in total.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PriceBreakdown {
+    /// App price per task.
+    #[serde(with = "poco_primitives::serde_helpers::uint256")]
+    pub app: U256,
+    /// Dataset price per task.
+    #[serde(with = "poco_primitives::serde_helpers::uint256")]
+    pub dataset: U256,
+    /// Workerpool price per task.
+    #[serde(with = "poco_primitives::serde_helpers::uint256")]
+    pub workerpool: U256,
+    /// Sum of the three.
+    #[serde(with = "poco_primitives::serde_helpers::uint256")]
+    pub per_task: U256,
+    /// What the requester pays for the deal's volume.
+    #[serde(with = "poco_primitives::serde_helpers::uint256")]
+    pub total: U256,
+    /// What the scheduler stakes for the deal's volume.
+    #[serde(with = "poco_primitives::serde_helpers::uint256")]
+    pub scheduler_stake: U256,
+}
+
+/// The answer of a best-match query.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BestMatch {
+    /// Whether a set was found.
+    pub found: bool,
+    /// The app order.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub apporder: Option<OrderView>,
+    /// The dataset order (none without a dataset).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub datasetorder: Option<OrderView>,
+    /// The workerpool order.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub workerpoolorder: Option<OrderView>,
+    /// The request order to sign (zero salt, empty params: set them, then sign).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub requestorder: Option<serde_json::Value>,
+    /// Tasks the deal would have.
+    #[serde(skip_serializing_if = "Option::is_none", default, with = "optional_uint256")]
+    pub volume: Option<U256>,
+    /// What it costs.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub price: Option<PriceBreakdown>,
+    /// Why nothing matches (empty when found).
+    pub explanation: Vec<String>,
+}
+
+mod optional_uint256 {
+    use alloy::primitives::U256;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(value: &Option<U256>, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(value) => s.serialize_str(&value.to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<U256>, D::Error> {
+        let text = Option::<String>::deserialize(d)?;
+        text.map(|t| poco_primitives::serde_helpers::uint256::parse(&t))
+            .transpose()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl BestMatch {
+    fn none(explanation: Vec<String>) -> Self {
+        Self {
+            found: false,
+            apporder: None,
+            datasetorder: None,
+            workerpoolorder: None,
+            requestorder: None,
+            volume: None,
+            price: None,
+            explanation,
+        }
+    }
+}
+
+/// A candidate set that passed `match_orders`.
+struct Found {
+    app: OrderRecord,
+    dataset: Option<OrderRecord>,
+    workerpool: OrderRecord,
+    volume: U256,
+    total_per_task: U256,
+    scheduler_stake: U256,
+}
+
+/// What the checks of one best-match search read from the mirror, read once.
+struct CheckMirror {
+    categories: Vec<Category>,
+    policies: HashMap<Address, WorkerpoolPolicy>,
+    balances: HashMap<Address, U256>,
+}
+
+impl CheckMirror {
+    fn new(categories: Vec<(u64, u64)>) -> Self {
+        let mut categories: Vec<Category> = categories
+            .into_iter()
+            .map(|(id, timeref)| Category { id, name: String::new(), timeref })
+            .collect();
+        categories.sort_by_key(|c| c.id);
+        Self { categories, policies: HashMap::new(), balances: HashMap::new() }
+    }
+}
+
+impl Market {
+    /// The cheapest set of orders that `matchOrders` would accept for `wanted`, or why there
+    /// is none.
+    pub async fn best_match(&self, wanted: &Wanted) -> Result<BestMatch> {
+        let dataset = wanted.dataset.unwrap_or_default();
+        let apps = self.orders(self.app_query(wanted, CANDIDATES)).await?.items;
+        if apps.is_empty() {
+            return Ok(BestMatch::none(vec![self.explain_app(wanted).await?]));
+        }
+        let datasets = if dataset.is_zero() {
+            vec![None]
+        } else {
+            let items = self.orders(self.dataset_query(wanted, CANDIDATES)).await?.items;
+            if items.is_empty() {
+                return Ok(BestMatch::none(vec![self.explain_dataset(wanted).await?]));
+            }
+            items.into_iter().map(Some).collect()
+        };
+        // The cheapest pool any combination can get: a floor to stop early.
+        let base = self.pool_query(wanted, wanted.tag, None, 1);
+        let Some(floor) = self.orders(base).await?.items.first().map(|r| r.order.price()) else {
+            return Ok(BestMatch::none(vec![self.explain_pool(wanted).await?]));
+        };
+
+        let mut combos: Vec<(&OrderRecord, Option<&OrderRecord>)> = Vec::new();
+        for app in &apps {
+            for dataset in &datasets {
+                combos.push((app, dataset.as_ref()));
+            }
+        }
+        combos.sort_by_key(|(app, dataset)| {
+            app.order.price().saturating_add(dataset.map(|d| d.order.price()).unwrap_or_default())
+        });
+
+        let requester_balance = self.balance(wanted.requester).await?;
+        let mut mirror = CheckMirror::new(self.categories().await?);
+        let request = Signed::presigned(wanted.request());
+        let mut best: Option<Found> = None;
+        let mut failures: Vec<String> = Vec::new();
+        let mut pools_by_need: HashMap<(Tag, Option<Address>), Vec<OrderRecord>> = HashMap::new();
+        for (app, dataset) in combos {
+            let sellers = app
+                .order
+                .price()
+                .saturating_add(dataset.map(|d| d.order.price()).unwrap_or_default());
+            if let Some(best) = &best
+                && sellers.saturating_add(floor) >= best.total_per_task
+            {
+                break;
+            }
+            let AnyOrder::App(app_order) = &app.order else { continue };
+            let dataset_order = match dataset.map(|d| &d.order) {
+                Some(AnyOrder::Dataset(order)) => Some(order),
+                _ => None,
+            };
+            let dataset_tag = dataset_order.map(|d| Tag(d.tag)).unwrap_or_default();
+            let demand = Tag::deal_demand(Tag(app_order.tag), dataset_tag, wanted.tag);
+            let Some(only) = pool_restriction(
+                wanted.workerpool,
+                [
+                    app_order.workerpoolrestrict,
+                    dataset_order.map(|d| d.workerpoolrestrict).unwrap_or_default(),
+                ],
+            ) else {
+                failures.push(format!(
+                    "app order {} and the dataset order restrict the workerpool in ways no pool satisfies",
+                    app.hash
+                ));
+                continue;
+            };
+            let key = (demand, only);
+            if let std::collections::hash_map::Entry::Vacant(slot) = pools_by_need.entry(key) {
+                let query = self.pool_query(wanted, demand, only, CANDIDATES);
+                slot.insert(self.orders(query).await?.items);
+            }
+            for pool in &pools_by_need[&key] {
+                if let Some(best) = &best
+                    && sellers.saturating_add(pool.order.price()) >= best.total_per_task
+                {
+                    break;
+                }
+                match self
+                    .check(app, dataset, pool, &request, requester_balance, &mut mirror)
+                    .await?
+                {
+                    Ok(found) => {
+                        best = Some(found);
+                        break;
+                    }
+                    Err(error) => failures.push(format!(
+                        "apporder {}{}, workerpoolorder {}: matchOrders would fail: {error}",
+                        app.hash,
+                        dataset.map(|d| format!(", datasetorder {}", d.hash)).unwrap_or_default(),
+                        pool.hash
+                    )),
+                }
+            }
+        }
+        let Some(found) = best else {
+            if failures.is_empty() {
+                failures.push(
+                    "the workerpool orders that fit the request do not fit the cheapest app and \
+                     dataset orders' tags or workerpool restrictions"
+                        .into(),
+                );
+            }
+            failures.truncate(8);
+            return Ok(BestMatch::none(failures));
+        };
+        Ok(BestMatch {
+            found: true,
+            volume: Some(found.volume),
+            price: Some(PriceBreakdown {
+                app: found.app.order.price(),
+                dataset: found.dataset.as_ref().map(|d| d.order.price()).unwrap_or_default(),
+                workerpool: found.workerpool.order.price(),
+                per_task: found.total_per_task,
+                total: found.total_per_task.saturating_mul(found.volume),
+                scheduler_stake: found.scheduler_stake,
+            }),
+            apporder: Some(found.app.view()),
+            datasetorder: found.dataset.as_ref().map(OrderRecord::view),
+            workerpoolorder: Some(found.workerpool.view()),
+            requestorder: Some(serde_json::to_value(wanted.request()).expect("orders serialize")),
+            explanation: vec![],
+        })
+    }
+
+    /// Runs `match_orders` on a candidate set against the mirror.
+    async fn check(
+        &self,
+        app: &OrderRecord,
+        dataset: Option<&OrderRecord>,
+        pool: &OrderRecord,
+        request: &Signed<RequestOrder>,
+        requester_balance: U256,
+        mirror: &mut CheckMirror,
+    ) -> Result<Result<Found, MatchError>> {
+        let (AnyOrder::App(app_order), AnyOrder::Workerpool(pool_order)) =
+            (&app.order, &pool.order)
+        else {
+            return Ok(Err(MatchError::NoVolumeLeft));
+        };
+        let dataset_order = match dataset.map(|d| &d.order) {
+            Some(AnyOrder::Dataset(order)) => order.clone(),
+            _ => Signed::presigned(DatasetOrder::default()),
+        };
+        let mut chain = ChainSnapshot::new(*self.domain(), now_s());
+        chain.categories = mirror.categories.clone();
+        chain.apps.insert(app_order.app, app.owner);
+        if let Some(dataset) = dataset {
+            chain.datasets.insert(dataset.order.asset(), dataset.owner);
+        }
+        let policy = match mirror.policies.get(&pool_order.workerpool) {
+            Some(policy) => *policy,
+            None => {
+                let policy = match self.store().asset(pool_order.workerpool).await? {
+                    Some(entry) => WorkerpoolPolicy {
+                        worker_stake_ratio: entry.worker_stake_ratio,
+                        scheduler_reward_ratio: entry.scheduler_reward_ratio,
+                    },
+                    None => WorkerpoolPolicy::default(),
+                };
+                *mirror.policies.entry(pool_order.workerpool).or_insert(policy)
+            }
+        };
+        chain
+            .workerpools
+            .insert(pool_order.workerpool, RegisteredWorkerpool { owner: pool.owner, policy });
+        for record in [Some(app), dataset, Some(pool)].into_iter().flatten() {
+            let consumed = record.order.volume().saturating_sub(record.remaining);
+            chain.consumed.insert(record.hash, consumed);
+            match record.signature {
+                SignatureKind::Presigned => {
+                    chain.presigned.insert(record.hash, record.owner);
+                }
+                SignatureKind::Contract => {
+                    chain.contract_signatures.insert((record.owner, record.hash));
+                }
+                SignatureKind::Eoa => {}
+            }
+        }
+        let request_hash = request.digest(self.domain());
+        chain.presigned.insert(request_hash, request.requester);
+        if pool.owner == request.requester {
+            chain.balances.insert(request.requester, requester_balance);
+        } else {
+            // The requester's own balance is no reason to refuse an offer: clients deposit
+            // what is missing before they match (and say how much when they cannot).
+            chain.balances.insert(request.requester, U256::MAX);
+            let balance = match mirror.balances.get(&pool.owner) {
+                Some(balance) => *balance,
+                None => {
+                    let balance = self.balance(pool.owner).await?;
+                    *mirror.balances.entry(pool.owner).or_insert(balance)
+                }
+            };
+            chain.balances.insert(pool.owner, balance);
+        }
+        let outcome =
+            match match_orders(app_order, &dataset_order, pool_order, request, None, &chain) {
+                Ok(outcome) => outcome,
+                Err(error) => return Ok(Err(error)),
+            };
+        let per_task =
+            outcome.deal.appPrice + outcome.deal.datasetPrice + outcome.deal.workerpoolPrice;
+        Ok(Ok(Found {
+            app: app.clone(),
+            dataset: dataset.cloned(),
+            workerpool: pool.clone(),
+            volume: outcome.volume,
+            total_per_task: per_task,
+            scheduler_stake: outcome.scheduler_lock,
+        }))
+    }
+
+    fn app_query(&self, wanted: &Wanted, limit: u32) -> OrderQuery {
+        let mut query = OrderQuery::new(OrderKind::App, limit);
+        query.asset = Some(wanted.app);
+        query.dataset = RoleFilter::AllowedFor(wanted.dataset.unwrap_or_default());
+        query.requester = RoleFilter::AllowedFor(wanted.requester);
+        if let Some(pool) = wanted.workerpool {
+            query.workerpool = RoleFilter::AllowedFor(pool);
+        }
+        query.price_limit = Some(wanted.app_max_price);
+        query.min_remaining = Some(wanted.volume);
+        if wanted.tag.is_tee() {
+            query.required_tag = Some(Tag::TEE);
+        }
+        query
+    }
+
+    fn dataset_query(&self, wanted: &Wanted, limit: u32) -> OrderQuery {
+        let mut query = OrderQuery::new(OrderKind::Dataset, limit);
+        query.asset = wanted.dataset;
+        query.app = RoleFilter::AllowedFor(wanted.app);
+        query.requester = RoleFilter::AllowedFor(wanted.requester);
+        if let Some(pool) = wanted.workerpool {
+            query.workerpool = RoleFilter::AllowedFor(pool);
+        }
+        query.price_limit = Some(wanted.dataset_max_price);
+        query.min_remaining = Some(wanted.volume);
+        query
+    }
+
+    fn pool_query(
+        &self,
+        wanted: &Wanted,
+        demand: Tag,
+        only: Option<Address>,
+        limit: u32,
+    ) -> OrderQuery {
+        let mut query = OrderQuery::new(OrderKind::Workerpool, limit);
+        query.category = Some(wanted.category);
+        query.min_trust = Some(wanted.trust);
+        query.required_tag = (!demand.is_empty()).then_some(demand);
+        query.asset = only.or(wanted.workerpool);
+        query.app = RoleFilter::AllowedFor(wanted.app);
+        query.dataset = RoleFilter::AllowedFor(wanted.dataset.unwrap_or_default());
+        query.requester = RoleFilter::AllowedFor(wanted.requester);
+        query.price_limit = Some(wanted.workerpool_max_price);
+        query.min_remaining = Some(wanted.volume);
+        query
+    }
+
+    /// Why no app order fits.
+    async fn explain_app(&self, wanted: &Wanted) -> Result<String> {
+        let mut query = OrderQuery::new(OrderKind::App, 1);
+        query.asset = Some(wanted.app);
+        let what = format!("app {}", wanted.app);
+        let steps = vec![
+            Step::price(wanted.app_max_price, "appmaxprice"),
+            Step::volume(wanted.volume),
+            Step::tag(wanted.tag.is_tee().then_some(Tag::TEE), "the TEE bit the request needs"),
+            Step::restrictions(wanted),
+        ];
+        self.explain(query, &what, steps).await
+    }
+
+    /// Why no dataset order fits.
+    async fn explain_dataset(&self, wanted: &Wanted) -> Result<String> {
+        let mut query = OrderQuery::new(OrderKind::Dataset, 1);
+        query.asset = wanted.dataset;
+        let what = format!("dataset {}", wanted.dataset.unwrap_or_default());
+        let steps = vec![
+            Step::price(wanted.dataset_max_price, "datasetmaxprice"),
+            Step::volume(wanted.volume),
+            Step::restrictions(wanted),
+        ];
+        self.explain(query, &what, steps).await
+    }
+
+    /// Why no workerpool order fits.
+    async fn explain_pool(&self, wanted: &Wanted) -> Result<String> {
+        let mut query = OrderQuery::new(OrderKind::Workerpool, 1);
+        query.category = Some(wanted.category);
+        query.asset = wanted.workerpool;
+        let what = match wanted.workerpool {
+            Some(pool) => format!("workerpool {pool} in category {}", wanted.category),
+            None => format!("category {}", wanted.category),
+        };
+        let steps = vec![
+            Step::trust(wanted.trust),
+            Step::tag(Some(wanted.tag).filter(|t| !t.is_empty()), "the requested tag"),
+            Step::price(wanted.workerpool_max_price, "workerpoolmaxprice"),
+            Step::volume(wanted.volume),
+            Step::restrictions(wanted),
+        ];
+        self.explain(query, &what, steps).await
+    }
+
+    /// Adds the steps' filters one by one and reports the first that empties the book.
+    async fn explain(&self, mut query: OrderQuery, what: &str, steps: Vec<Step>) -> Result<String> {
+        let kind = crate::model::kind_name(query.kind);
+        let Some(mut closest) = self.orders(query.clone()).await?.items.into_iter().next() else {
+            return Ok(format!("no open {kind} order for {what}"));
+        };
+        for step in steps {
+            let mut narrowed = query.clone();
+            (step.apply)(&mut narrowed);
+            match self.orders(narrowed.clone()).await?.items.into_iter().next() {
+                Some(record) => {
+                    closest = record;
+                    query = narrowed;
+                }
+                None => {
+                    return Ok(format!(
+                        "no {kind} order for {what} {}; the closest is {} ({})",
+                        step.description,
+                        closest.hash,
+                        describe(&closest)
+                    ));
+                }
+            }
+        }
+        Ok(format!("the {kind} orders for {what} do not fit the other orders"))
+    }
+}
+
+/// One filter of an explanation and how to say it failed.
+struct Step {
+    description: String,
+    apply: Box<dyn Fn(&mut OrderQuery) + Send + Sync>,
+}
+
+impl Step {
+    fn price(max: U256, field: &str) -> Self {
+        Self {
+            description: format!("at a price within {field} = {max} nRLC"),
+            apply: Box::new(move |q| q.price_limit = Some(max)),
+        }
+    }
+
+    fn volume(volume: U256) -> Self {
+        Self {
+            description: format!("with at least {volume} tasks left"),
+            apply: Box::new(move |q| q.min_remaining = Some(volume)),
+        }
+    }
+
+    fn trust(trust: u64) -> Self {
+        Self {
+            description: format!("with trust >= {trust}"),
+            apply: Box::new(move |q| q.min_trust = Some(trust)),
+        }
+    }
+
+    fn tag(tag: Option<Tag>, what: &str) -> Self {
+        Self {
+            description: match tag {
+                Some(tag) => format!("offering {what} ({tag})"),
+                None => "offering the tag".into(),
+            },
+            apply: Box::new(move |q| q.required_tag = tag),
+        }
+    }
+
+    fn restrictions(wanted: &Wanted) -> Self {
+        let (app, dataset, requester) =
+            (wanted.app, wanted.dataset.unwrap_or_default(), wanted.requester);
+        let pool = wanted.workerpool;
+        Self {
+            description: format!(
+                "whose restrictions allow requester {requester}, app {app} and dataset {dataset}"
+            ),
+            apply: Box::new(move |q| {
+                if q.kind != OrderKind::App {
+                    q.app = RoleFilter::AllowedFor(app);
+                }
+                if q.kind != OrderKind::Dataset {
+                    q.dataset = RoleFilter::AllowedFor(dataset);
+                }
+                if q.kind != OrderKind::Workerpool
+                    && let Some(pool) = pool
+                {
+                    q.workerpool = RoleFilter::AllowedFor(pool);
+                }
+                q.requester = RoleFilter::AllowedFor(requester);
+            }),
+        }
+    }
+}
+
+/// What an order offers, in a few words.
+fn describe(record: &OrderRecord) -> String {
+    let mut text = format!("price {} nRLC, {} tasks left", record.order.price(), record.remaining);
+    if let AnyOrder::Workerpool(order) = &record.order {
+        text.push_str(&format!(", trust {}, tag {}", order.trust, Tag(order.tag)));
+    } else if !record.order.tag().is_empty() {
+        text.push_str(&format!(", tag {}", record.order.tag()));
+    }
+    let roles = record.order.roles();
+    let restrictions: Vec<String> = [
+        ("app", roles.app, record.order.kind() != OrderKind::App),
+        ("dataset", roles.dataset, record.order.kind() != OrderKind::Dataset),
+        ("workerpool", roles.workerpool, record.order.kind() != OrderKind::Workerpool),
+        ("requester", roles.requester, true),
+    ]
+    .into_iter()
+    .filter(|(_, address, relevant)| *relevant && !address.is_zero())
+    .map(|(role, address, _)| format!("{role} {address}"))
+    .collect();
+    if !restrictions.is_empty() {
+        text.push_str(&format!(", restricted to {}", restrictions.join(", ")));
+    }
+    text
+}
+
+/// The one workerpool a set may use given the request's and the orders' restrictions:
+/// `Some(None)` for any, `Some(Some(pool))` for one, `None` when they contradict.
+fn pool_restriction(
+    requested: Option<Address>,
+    restrictions: [Address; 2],
+) -> Option<Option<Address>> {
+    let mut only = requested.filter(|pool| !pool.is_zero());
+    for restriction in restrictions.into_iter().filter(|r| !r.is_zero()) {
+        match only {
+            Some(pool) if pool != restriction => return None,
+            _ => only = Some(restriction),
+        }
+    }
+    Some(only)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_restrictions_combine() {
+        let (a, b) = (Address::repeat_byte(1), Address::repeat_byte(2));
+        assert_eq!(pool_restriction(None, [Address::ZERO; 2]), Some(None));
+        assert_eq!(pool_restriction(Some(a), [Address::ZERO, a]), Some(Some(a)));
+        assert_eq!(pool_restriction(None, [b, Address::ZERO]), Some(Some(b)));
+        assert_eq!(pool_restriction(Some(a), [b, Address::ZERO]), None);
+    }
+}

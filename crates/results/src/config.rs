@@ -1,0 +1,240 @@
+//! The result store's configuration, with defaults fit for a devnet.
+
+use std::{path::PathBuf, str::FromStr, sync::Arc, time::Duration};
+
+use alloy::primitives::Address;
+use object_store::{
+    ObjectStore, aws::AmazonS3Builder, local::LocalFileSystem, path::Path as StorePath,
+    prefix::PrefixStore,
+};
+
+use crate::{
+    archive::ArchiveLimits,
+    error::{Error, Result},
+};
+
+/// Everything [`crate::serve`] needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where archives are kept.
+    pub storage: StorageConfig,
+    /// The chain the deals and tasks are read from.
+    pub chain: ChainConfig,
+    /// Limits on uploads.
+    pub limits: UploadLimits,
+    /// How far a request's timestamp may be from the store's clock (either way).
+    pub max_request_age: Duration,
+    /// How long a download challenge stays valid.
+    pub challenge_ttl: Duration,
+    /// Most download challenges outstanding at once.
+    pub max_pending_challenges: usize,
+    /// Most signed requests remembered to refuse replays (each for `max_request_age`).
+    pub max_replay_records: usize,
+    /// Most uploads processed at once (each holds its archive in memory).
+    pub max_concurrent_uploads: usize,
+    /// Longest time a request may take, body transfer included.
+    pub request_timeout: Duration,
+    /// Most deals kept in the in-memory deal cache.
+    pub deal_cache_size: usize,
+}
+
+impl Config {
+    /// A configuration for the chain at `rpc_url` where the protocol is at `poco`, with the
+    /// defaults for everything else (archives in `./results`).
+    pub fn new(rpc_url: impl Into<String>, poco: Address) -> Self {
+        Self {
+            storage: StorageConfig::default(),
+            chain: ChainConfig::new(rpc_url, poco),
+            limits: UploadLimits::default(),
+            max_request_age: Duration::from_secs(300),
+            challenge_ttl: Duration::from_secs(120),
+            max_pending_challenges: 10_000,
+            max_replay_records: 100_000,
+            max_concurrent_uploads: 8,
+            request_timeout: Duration::from_secs(120),
+            deal_cache_size: 10_000,
+        }
+    }
+}
+
+/// Limits on one upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadLimits {
+    /// The most bytes of a request body (the tar archive).
+    pub max_body_bytes: u64,
+    /// What the archive may hold.
+    pub archive: ArchiveLimits,
+}
+
+impl Default for UploadLimits {
+    fn default() -> Self {
+        Self { max_body_bytes: 64 * 1024 * 1024, archive: ArchiveLimits::default() }
+    }
+}
+
+/// The chain the store checks deals and consensus on.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ChainConfig {
+    /// JSON-RPC endpoint (`http(s)://` or `ws(s)://`).
+    pub rpc_url: String,
+    /// The protocol's address.
+    pub poco: Address,
+    /// The first block to look for `DealCreated` logs in (the protocol's deployment block).
+    pub from_block: u64,
+    /// Most blocks one `eth_getLogs` request covers when looking a deal up (searching back from
+    /// the head); 0 asks for the whole range at once.
+    pub max_log_range: u64,
+}
+
+impl ChainConfig {
+    /// The chain at `rpc_url` with the protocol at `poco`, searched from block 0.
+    pub fn new(rpc_url: impl Into<String>, poco: Address) -> Self {
+        Self { rpc_url: rpc_url.into(), poco, from_block: 0, max_log_range: 50_000 }
+    }
+}
+
+impl std::fmt::Debug for ChainConfig {
+    /// Shows the RPC endpoint's scheme and host only: its path or query may hold an API key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let endpoint = match reqwest::Url::parse(&self.rpc_url) {
+            Ok(url) => format!("{}://{}/…", url.scheme(), url.host_str().unwrap_or("")),
+            Err(_) => "<unparsable>".to_owned(),
+        };
+        f.debug_struct("ChainConfig")
+            .field("rpc_url", &endpoint)
+            .field("poco", &self.poco)
+            .field("from_block", &self.from_block)
+            .field("max_log_range", &self.max_log_range)
+            .finish()
+    }
+}
+
+/// Where archives are kept: a local folder, or an S3-compatible bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageConfig {
+    /// A folder on this machine, created if needed.
+    Local {
+        /// The folder.
+        root: PathBuf,
+    },
+    /// An S3-compatible bucket, `s3://bucket[/prefix]`. Credentials, region and endpoint come
+    /// from the usual `AWS_*` environment variables (`AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT` for a non-AWS store,
+    /// `AWS_ALLOW_HTTP=true` for a plain-HTTP one). Uploads use conditional puts
+    /// (`If-None-Match: *`), which the store must support.
+    S3 {
+        /// The bucket URL.
+        url: String,
+    },
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self::Local { root: PathBuf::from("results") }
+    }
+}
+
+impl FromStr for StorageConfig {
+    type Err = Error;
+
+    /// `s3://bucket[/prefix]` for S3, `file:///path` or a plain path for a local folder.
+    fn from_str(value: &str) -> Result<Self> {
+        if value.is_empty() {
+            return Err(Error::Config("the storage location is empty".into()));
+        }
+        if value.starts_with("s3://") || value.starts_with("s3a://") {
+            return Ok(Self::S3 { url: value.to_owned() });
+        }
+        if let Some(path) = value.strip_prefix("file://") {
+            return Ok(Self::Local { root: PathBuf::from(path) });
+        }
+        if let Some((scheme, _)) = value.split_once("://") {
+            return Err(Error::Config(format!(
+                "unsupported storage scheme {scheme:?}: use a path, file:// or s3://"
+            )));
+        }
+        Ok(Self::Local { root: PathBuf::from(value) })
+    }
+}
+
+impl StorageConfig {
+    /// Opens the store.
+    pub fn open(&self) -> Result<Arc<dyn ObjectStore>> {
+        match self {
+            Self::Local { root } => {
+                std::fs::create_dir_all(root)
+                    .map_err(|source| Error::Io { path: root.clone(), source })?;
+                let store = LocalFileSystem::new_with_prefix(root)?;
+                Ok(Arc::new(store))
+            }
+            Self::S3 { url } => {
+                let parsed = reqwest::Url::parse(url)
+                    .map_err(|e| Error::Config(format!("invalid S3 URL {url:?}: {e}")))?;
+                let bucket = parsed.host_str().unwrap_or_default();
+                if bucket.is_empty() {
+                    return Err(Error::Config(format!("the S3 URL {url:?} names no bucket")));
+                }
+                let store = AmazonS3Builder::from_env().with_bucket_name(bucket).build()?;
+                let prefix = parsed.path().trim_matches('/');
+                if prefix.is_empty() {
+                    Ok(Arc::new(store))
+                } else {
+                    let prefix = StorePath::parse(prefix)
+                        .map_err(|e| Error::Config(format!("invalid S3 prefix in {url:?}: {e}")))?;
+                    Ok(Arc::new(PrefixStore::new(store, prefix)))
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_locations_parse() {
+        assert_eq!(
+            "s3://bucket/some/prefix".parse::<StorageConfig>().unwrap(),
+            StorageConfig::S3 { url: "s3://bucket/some/prefix".into() }
+        );
+        assert_eq!(
+            "file:///var/results".parse::<StorageConfig>().unwrap(),
+            StorageConfig::Local { root: "/var/results".into() }
+        );
+        assert_eq!(
+            "data/results".parse::<StorageConfig>().unwrap(),
+            StorageConfig::Local { root: "data/results".into() }
+        );
+        assert!("gs://bucket".parse::<StorageConfig>().is_err());
+        assert!("".parse::<StorageConfig>().is_err());
+    }
+
+    #[test]
+    fn s3_is_selectable_without_a_network() {
+        // Building the client needs no request; a region and credentials from the config
+        // would normally come from the environment.
+        let store = StorageConfig::S3 { url: "s3://results-bucket".into() }.open().unwrap();
+        assert!(store.to_string().contains("results-bucket"), "{store}");
+        let store = StorageConfig::S3 { url: "s3://results-bucket/poco/".into() }.open().unwrap();
+        assert!(store.to_string().contains("poco"), "{store}");
+        let bad = StorageConfig::S3 { url: "s3:///nothing".into() };
+        assert!(bad.open().is_err());
+    }
+
+    #[test]
+    fn debug_hides_the_rpc_path() {
+        let config = ChainConfig::new("https://rpc.example/v3/secret-key", Address::ZERO);
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("secret-key"), "{shown}");
+        assert!(shown.contains("rpc.example"), "{shown}");
+    }
+
+    #[test]
+    fn local_storage_creates_its_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("a/b");
+        StorageConfig::Local { root: root.clone() }.open().unwrap();
+        assert!(root.is_dir());
+    }
+}

@@ -1,0 +1,473 @@
+//! The crate's one error type, and its mapping to HTTP responses (the only place where that
+//! mapping happens).
+
+use std::path::PathBuf;
+
+use alloy::primitives::{Address, B256, U256};
+use axum::{
+    Json,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde::{Deserialize, Serialize};
+
+/// A `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the result store, on the server side (a refusal or a
+/// failure) and on the client side.
+///
+/// Refusals map to a 4xx response whose JSON body `{"error", "code"}` carries the message and
+/// a stable machine-readable code ([`Error::code`]); the client turns such a response back into
+/// [`Error::Refused`]. Failures of the store itself (chain, storage) map to 5xx responses that
+/// never show their cause, which is logged instead.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    // ---------------------------------------------------------------- 400
+    /// A header or path parameter is malformed.
+    #[error("invalid {what}: {reason}")]
+    BadRequest {
+        /// What is malformed (a header name, the task id...).
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The task index does not belong to the deal, or does not give the task id of the path.
+    #[error(
+        "task {task_id} is not task {index} of deal {deal_id}: the task id must be \
+         keccak256(dealid ‖ idx) with idx in the deal's range"
+    )]
+    TaskMismatch {
+        /// The task id in the path.
+        task_id: B256,
+        /// The deal named by the request.
+        deal_id: B256,
+        /// The task index named by the request.
+        index: U256,
+    },
+
+    // ---------------------------------------------------------------- 401
+    /// An authentication header is missing.
+    #[error("missing {header} header: {hint}")]
+    MissingAuth {
+        /// The header.
+        header: &'static str,
+        /// What it should hold.
+        hint: &'static str,
+    },
+    /// A signature is malformed or does not recover to an address.
+    #[error("bad {what} signature: {reason}")]
+    BadSignature {
+        /// Which signature.
+        what: &'static str,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// The request's timestamp is too far from the store's clock.
+    #[error(
+        "stale request: timestamp {timestamp} is more than {max_age}s away from the store's \
+         clock ({now}); sign each request when sending it"
+    )]
+    StaleRequest {
+        /// The request's timestamp (unix seconds).
+        timestamp: u64,
+        /// The store's clock (unix seconds).
+        now: u64,
+        /// The accepted distance, in seconds.
+        max_age: u64,
+    },
+    /// The same signed request was already received.
+    #[error("replayed request: this signed request was already received; sign a new one")]
+    ReplayedRequest,
+    /// The body is not the one the request signature covers.
+    #[error("the body's sha256 is {actual}, but the signed request says {signed}")]
+    ContentHashMismatch {
+        /// What the signed header says.
+        signed: B256,
+        /// What the body hashes to.
+        actual: B256,
+    },
+    /// The download challenge is unknown or was already used.
+    #[error(
+        "unknown download challenge: it was never issued for this task, or it was already \
+         used; get a new one from GET /results/{{taskid}}/challenge"
+    )]
+    UnknownChallenge,
+    /// The download challenge expired.
+    #[error("the download challenge expired at {expired_at}; get a new one")]
+    ExpiredChallenge {
+        /// When it expired (unix seconds).
+        expired_at: u64,
+    },
+
+    // ---------------------------------------------------------------- 403
+    /// The upload ticket is not the deal's scheduler's signature for this worker and task.
+    #[error(
+        "worker {worker} is not the uploader the scheduler chose for task {task_id}: the upload \
+         ticket must be the signature of the deal's scheduler {scheduler} for this worker and task"
+    )]
+    NotChosenWorker {
+        /// The worker that signed the request.
+        worker: Address,
+        /// The task.
+        task_id: B256,
+        /// The deal's scheduler.
+        scheduler: Address,
+    },
+    /// The download is not signed by the deal's beneficiary.
+    #[error("{signer} is not the beneficiary of task {task_id}; only the beneficiary downloads")]
+    NotBeneficiary {
+        /// Who signed the challenge.
+        signer: Address,
+        /// The task.
+        task_id: B256,
+    },
+
+    // ---------------------------------------------------------------- 404
+    /// No deal with this id on the chain.
+    #[error("unknown deal {deal_id}: no such deal on this chain")]
+    UnknownDeal {
+        /// The deal id.
+        deal_id: B256,
+    },
+    /// No such endpoint.
+    #[error("no such endpoint: {path}")]
+    NoRoute {
+        /// The path requested.
+        path: String,
+    },
+    /// No result stored for this task.
+    #[error("no result stored for task {task_id}")]
+    UnknownResult {
+        /// The task.
+        task_id: B256,
+    },
+
+    // ---------------------------------------------------------------- 409
+    /// A result is already stored for this task.
+    #[error("a result was already uploaded for task {task_id}; a result is uploaded only once")]
+    AlreadyUploaded {
+        /// The task.
+        task_id: B256,
+    },
+    /// Another upload of this task is being processed.
+    #[error("another upload of task {task_id} is in progress")]
+    UploadInProgress {
+        /// The task.
+        task_id: B256,
+    },
+    /// The task has no final consensus yet (or failed), so no result can be checked.
+    #[error("task {task_id} cannot take a result yet: {reason}")]
+    TaskNotReady {
+        /// The task.
+        task_id: B256,
+        /// What the chain says.
+        reason: String,
+    },
+
+    // ---------------------------------------------------------------- 413
+    /// The body or the archive's content is larger than allowed.
+    #[error("{what} is too large: {size} bytes, the limit is {limit}")]
+    TooLarge {
+        /// What is too large.
+        what: &'static str,
+        /// Its size (a lower bound when the reading stopped at the limit).
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The archive holds more entries than allowed.
+    #[error("the archive has more than {limit} entries")]
+    TooManyFiles {
+        /// The limit.
+        limit: usize,
+    },
+
+    // ---------------------------------------------------------------- 422
+    /// The archive is not a tar archive of regular files and directories with clean paths.
+    #[error("invalid result archive: {reason}")]
+    InvalidArchive {
+        /// Why.
+        reason: String,
+    },
+    /// The archive's digest is not the task's on-chain consensus.
+    #[error(
+        "the archive's result digest {digest} does not match the consensus of task {task_id} \
+         on-chain{}",
+        expected.map(|e| format!(" ({e})")).unwrap_or_default()
+    )]
+    DigestMismatch {
+        /// The task.
+        task_id: B256,
+        /// The archive's digest.
+        digest: B256,
+        /// The on-chain digest, when known.
+        expected: Option<B256>,
+    },
+
+    // ---------------------------------------------------------------- 429 / 408
+    /// The store holds too many pending challenges, replay records or uploads right now.
+    #[error("the result store is busy ({what}); try again shortly")]
+    Busy {
+        /// What is full.
+        what: &'static str,
+    },
+    /// The request took longer than the store allows.
+    #[error("the request took longer than {seconds}s")]
+    Timeout {
+        /// The limit, in seconds.
+        seconds: u64,
+    },
+
+    // ---------------------------------------------------------------- 5xx (never shown)
+    /// The chain could not be read.
+    #[error("chain error: {0}")]
+    Chain(#[from] poco_chain::Error),
+    /// The chain's deal log does not match the deal hash the contract stores.
+    #[error("the DealCreated log of deal {deal_id} does not match its on-chain hash")]
+    DealInconsistent {
+        /// The deal.
+        deal_id: B256,
+    },
+    /// The contract knows the deal but its `DealCreated` log was not found.
+    #[error(
+        "no DealCreated log for deal {deal_id} from block {from_block}: is the configured first \
+         block right?"
+    )]
+    DealLogMissing {
+        /// The deal.
+        deal_id: B256,
+        /// The first block searched.
+        from_block: u64,
+    },
+    /// The object store failed.
+    #[error("object store error: {0}")]
+    Storage(#[from] object_store::Error),
+    /// Stored metadata is corrupt.
+    #[error("corrupt metadata for task {task_id}: {reason}")]
+    CorruptMetadata {
+        /// The task.
+        task_id: B256,
+        /// Why.
+        reason: String,
+    },
+
+    // ---------------------------------------------------------------- configuration, files
+    /// A bug or an unexpected state of the store.
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// The configuration is not usable.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// A local file or directory could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+
+    // ---------------------------------------------------------------- client side
+    /// Signing with a local key failed.
+    #[error("signing failed: {0}")]
+    Signing(poco_primitives::Error),
+    /// The store refused a request (a 4xx, or a 5xx without detail).
+    #[error("the result store refused the request ({status} {code}): {message}")]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The store's stable error code.
+        code: String,
+        /// The store's message.
+        message: String,
+    },
+    /// The store could not be reached, or its response could not be read.
+    #[error("HTTP error talking to the result store: {0}")]
+    Http(#[from] reqwest::Error),
+    /// The store answered something this client does not understand.
+    #[error("unexpected response from the result store: {0}")]
+    UnexpectedResponse(String),
+}
+
+/// The JSON body of every error response: `{"error": "<message>", "code": "<code>"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// A human-readable message.
+    pub error: String,
+    /// A stable, machine-readable code.
+    pub code: String,
+}
+
+impl Error {
+    /// The HTTP status this error maps to.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest { .. } | Self::TaskMismatch { .. } => StatusCode::BAD_REQUEST,
+            Self::MissingAuth { .. }
+            | Self::BadSignature { .. }
+            | Self::StaleRequest { .. }
+            | Self::ReplayedRequest
+            | Self::ContentHashMismatch { .. }
+            | Self::UnknownChallenge
+            | Self::ExpiredChallenge { .. } => StatusCode::UNAUTHORIZED,
+            Self::NotChosenWorker { .. } | Self::NotBeneficiary { .. } => StatusCode::FORBIDDEN,
+            Self::UnknownDeal { .. } | Self::NoRoute { .. } | Self::UnknownResult { .. } => {
+                StatusCode::NOT_FOUND
+            }
+            Self::AlreadyUploaded { .. }
+            | Self::UploadInProgress { .. }
+            | Self::TaskNotReady { .. } => StatusCode::CONFLICT,
+            Self::TooLarge { .. } | Self::TooManyFiles { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::InvalidArchive { .. } | Self::DigestMismatch { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Self::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Timeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            Self::Chain(_) => StatusCode::BAD_GATEWAY,
+            Self::Refused { status, .. } => {
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY)
+            }
+            Self::DealInconsistent { .. }
+            | Self::DealLogMissing { .. }
+            | Self::Internal(_)
+            | Self::Storage(_)
+            | Self::CorruptMetadata { .. }
+            | Self::Config(_)
+            | Self::Io { .. }
+            | Self::Signing(_)
+            | Self::Http(_)
+            | Self::UnexpectedResponse(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable code of this error, as sent in error responses.
+    pub fn code(&self) -> &str {
+        match self {
+            Self::BadRequest { .. } => "bad_request",
+            Self::TaskMismatch { .. } => "task_mismatch",
+            Self::MissingAuth { .. } => "missing_auth",
+            Self::BadSignature { .. } => "bad_signature",
+            Self::StaleRequest { .. } => "stale_request",
+            Self::ReplayedRequest => "replayed_request",
+            Self::ContentHashMismatch { .. } => "content_hash_mismatch",
+            Self::UnknownChallenge => "unknown_challenge",
+            Self::ExpiredChallenge { .. } => "expired_challenge",
+            Self::NotChosenWorker { .. } => "not_chosen_worker",
+            Self::NotBeneficiary { .. } => "not_beneficiary",
+            Self::UnknownDeal { .. } => "unknown_deal",
+            Self::NoRoute { .. } => "not_found",
+            Self::UnknownResult { .. } => "unknown_result",
+            Self::AlreadyUploaded { .. } => "already_uploaded",
+            Self::UploadInProgress { .. } => "upload_in_progress",
+            Self::TaskNotReady { .. } => "task_not_ready",
+            Self::TooLarge { .. } => "too_large",
+            Self::TooManyFiles { .. } => "too_many_files",
+            Self::InvalidArchive { .. } => "invalid_archive",
+            Self::DigestMismatch { .. } => "digest_mismatch",
+            Self::Busy { .. } => "busy",
+            Self::Timeout { .. } => "timeout",
+            Self::Chain(_) => "chain_unavailable",
+            Self::Refused { code, .. } => code,
+            Self::DealInconsistent { .. }
+            | Self::DealLogMissing { .. }
+            | Self::Internal(_)
+            | Self::Storage(_)
+            | Self::CorruptMetadata { .. }
+            | Self::Config(_)
+            | Self::Io { .. }
+            | Self::Signing(_)
+            | Self::Http(_)
+            | Self::UnexpectedResponse(_) => "internal",
+        }
+    }
+
+    /// Whether this is a refusal of the request (a 4xx), as opposed to a failure of the store.
+    pub fn is_refusal(&self) -> bool {
+        self.status().is_client_error()
+    }
+
+    /// Whether trying the same thing again later may succeed: the store or the chain was
+    /// unavailable or busy, or the task had no final consensus yet.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Refused { status, code, .. } => {
+                *status >= 500
+                    || matches!(
+                        code.as_str(),
+                        "busy" | "timeout" | "task_not_ready" | "upload_in_progress"
+                    )
+            }
+            Self::Http(error) => error.is_connect() || error.is_timeout(),
+            Self::Busy { .. }
+            | Self::Timeout { .. }
+            | Self::TaskNotReady { .. }
+            | Self::UploadInProgress { .. } => true,
+            Self::Chain(error) => error.is_transient(),
+            _ => false,
+        }
+    }
+
+    /// The JSON body sent for this error. A 5xx carries a generic message only.
+    pub fn body(&self) -> ErrorBody {
+        let status = self.status();
+        let error = if status.is_server_error() {
+            match self {
+                Self::Chain(_) => "the chain could not be read; try again later".to_owned(),
+                _ => "internal error of the result store".to_owned(),
+            }
+        } else {
+            self.to_string()
+        };
+        ErrorBody { error, code: self.code().to_owned() }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, code = self.code(), "request failed");
+        } else {
+            tracing::debug!(error = %self, code = self.code(), "request refused");
+        }
+        let mut response = (status, Json(self.body())).into_response();
+        response.extensions_mut().insert(ErrorCode(self.code().to_owned()));
+        response
+    }
+}
+
+/// The code of an error response, attached to it for the metrics.
+#[derive(Debug, Clone)]
+pub(crate) struct ErrorCode(pub(crate) String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_errors_hide_their_cause() {
+        let error = Error::CorruptMetadata { task_id: B256::ZERO, reason: "secret path".into() };
+        assert_eq!(error.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = error.body();
+        assert_eq!(body.code, "internal");
+        assert!(!body.error.contains("secret"), "{}", body.error);
+    }
+
+    #[test]
+    fn refusals_say_what_was_wrong() {
+        let error = Error::TooLarge { what: "the body", size: 10, limit: 5 };
+        assert_eq!(error.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(error.is_refusal());
+        assert_eq!(error.body().code, "too_large");
+        assert!(error.body().error.contains("limit is 5"));
+        let error = Error::DigestMismatch {
+            task_id: B256::ZERO,
+            digest: B256::repeat_byte(1),
+            expected: Some(B256::repeat_byte(2)),
+        };
+        assert_eq!(error.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(error.to_string().contains(&B256::repeat_byte(2).to_string()));
+    }
+}

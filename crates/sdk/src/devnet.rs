@@ -1,0 +1,408 @@
+//! A whole marketplace on one machine: anvil with the protocol, the market, a workerpool's
+//! scheduler and workers, and the result store, as one process with one data directory.
+//!
+//! Layout of `<home>/devnet/`: `chain/` (anvil state, deployment), `market/`, `scheduler/`,
+//! `results/`, `workers/<n>/`, and `devnet.json` (endpoints and accounts of the running
+//! devnet, removed when it stops). Starting again resumes the same chain and services.
+
+use std::{
+    future::Future,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use alloy::{
+    primitives::{Address, U256},
+    signers::local::PrivateKeySigner,
+};
+use poco_chain::{Devnet, DevnetAccounts, DevnetConfig};
+use poco_contracts::Deployment;
+use poco_primitives::{Amount, Tag, WorkerpoolOrder};
+use serde::{Deserialize, Serialize};
+use tokio::{net::TcpListener, sync::watch, task::JoinSet};
+use tracing::{info, warn};
+
+use crate::{
+    Endpoints, Error, Poco, Result,
+    orders::{AnySigned, new_salt},
+};
+
+/// How to start a devnet.
+#[derive(Debug, Clone)]
+pub struct DevnetOptions {
+    /// The poco home directory; the devnet lives in `<home>/devnet`.
+    pub home: PathBuf,
+    /// Honest workers.
+    pub workers: usize,
+    /// Workers that commit wrong results (to watch consensus catch them).
+    pub byzantine_workers: usize,
+    /// Task slots per worker.
+    pub slots: u32,
+    /// The workerpool's price per task.
+    pub workerpool_price: Amount,
+}
+
+impl DevnetOptions {
+    /// A devnet under `home` with 4 honest workers of 2 slots and a pool at 1 RLC per task.
+    pub fn new(home: impl Into<PathBuf>) -> Self {
+        Self {
+            home: home.into(),
+            workers: 4,
+            byzantine_workers: 0,
+            slots: 2,
+            workerpool_price: Amount::from_rlc(1),
+        }
+    }
+}
+
+/// The roles of the devnet's accounts.
+pub const ROLES: &[&str] = &["owner", "requester", "app-provider", "dataset-provider", "scheduler"];
+
+/// What a running devnet tells its clients (`<home>/devnet/devnet.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DevnetInfo {
+    /// The devnet process.
+    pub pid: u32,
+    /// The chain's JSON-RPC endpoint.
+    pub rpc_url: String,
+    /// The market.
+    pub market_url: String,
+    /// The scheduler of the devnet's workerpool.
+    pub scheduler_url: String,
+    /// The result store.
+    pub results_url: String,
+    /// The protocol.
+    pub deployment: Deployment,
+    /// The devnet's workerpool.
+    pub workerpool: Address,
+    /// Accounts by role (`worker-<n>` for workers; byzantine ones are the last).
+    pub accounts: Vec<(String, Address)>,
+    /// How many workers lie.
+    pub byzantine_workers: usize,
+}
+
+impl DevnetInfo {
+    /// The endpoints clients use.
+    pub fn endpoints(&self) -> Endpoints {
+        Endpoints {
+            rpc_url: self.rpc_url.clone(),
+            market_url: Some(self.market_url.clone()),
+            poco: self.deployment.poco,
+            from_block: self.deployment.block,
+        }
+    }
+}
+
+/// The devnet directory under a poco home.
+pub fn devnet_dir(home: &Path) -> PathBuf {
+    home.join("devnet")
+}
+
+fn info_path(home: &Path) -> PathBuf {
+    devnet_dir(home).join("devnet.json")
+}
+
+/// The running devnet of `home`, if any (its process alive).
+pub fn running(home: &Path) -> Option<DevnetInfo> {
+    let bytes = std::fs::read(info_path(home)).ok()?;
+    let info: DevnetInfo = serde_json::from_slice(&bytes).ok()?;
+    // SAFETY: signal 0 only checks that the process exists.
+    let alive = unsafe { libc::kill(info.pid as libc::pid_t, 0) } == 0;
+    alive.then_some(info)
+}
+
+/// The key of a devnet role: `owner`, `requester`, `app-provider`, `dataset-provider`,
+/// `scheduler` or `worker-<n>` (from 0).
+pub fn role_key(role: &str) -> Result<PrivateKeySigner> {
+    let accounts = DevnetAccounts::derive(64);
+    Ok(match role {
+        "owner" => accounts.owner,
+        "requester" => accounts.requester,
+        "app-provider" => accounts.app_provider,
+        "dataset-provider" => accounts.dataset_provider,
+        "scheduler" => accounts.scheduler,
+        other => {
+            let index = other
+                .strip_prefix("worker-")
+                .and_then(|n| n.parse::<usize>().ok())
+                .filter(|n| *n < 64)
+                .ok_or_else(|| {
+                    Error::Config(format!(
+                        "unknown devnet account {other:?}: use one of {}, or worker-<n>",
+                        ROLES.join(", ")
+                    ))
+                })?;
+            accounts.workers[index].clone()
+        }
+    })
+}
+
+/// Stops the running devnet of `home`; returns whether one was running.
+pub async fn down(home: &Path) -> Result<bool> {
+    let Some(info) = running(home) else { return Ok(false) };
+    // SAFETY: sending a signal to a process this user started.
+    unsafe {
+        libc::kill(info.pid as libc::pid_t, libc::SIGTERM);
+    }
+    for _ in 0..300 {
+        if running(home).is_none() {
+            return Ok(true);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(Error::Devnet(format!("the devnet (pid {}) did not stop within 30 s", info.pid)))
+}
+
+/// Stops the devnet of `home` if it runs and deletes it.
+pub async fn reset(home: &Path) -> Result<()> {
+    down(home).await?;
+    let dir = devnet_dir(home);
+    match std::fs::remove_dir_all(&dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(dir, e)),
+        _ => Ok(()),
+    }
+}
+
+/// What the devnet keeps between runs besides the chain.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Setup {
+    workerpool: Address,
+}
+
+/// Runs a devnet until `shutdown` resolves: calls `ready` once every service answers.
+pub async fn up(
+    options: DevnetOptions,
+    shutdown: impl Future<Output = ()>,
+    ready: impl FnOnce(&DevnetInfo),
+) -> Result<()> {
+    if let Some(info) = running(&options.home) {
+        return Err(Error::Devnet(format!(
+            "a devnet already runs in {} (pid {}): stop it with `poco devnet down`",
+            options.home.display(),
+            info.pid
+        )));
+    }
+    let dir = devnet_dir(&options.home);
+    let workers = options.workers + options.byzantine_workers;
+    let mut config = DevnetConfig::new(dir.join("chain"));
+    config.workers = workers.max(1);
+    let devnet = Devnet::open_or_create(config).await?;
+    let deployment = *devnet.deployment();
+    let accounts = devnet.accounts().clone();
+    let rpc = devnet.rpc_url().to_owned();
+
+    // The workerpool, created once.
+    let setup_path = dir.join("setup.json");
+    let setup = match std::fs::read(&setup_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Setup>(&b).ok())
+    {
+        Some(setup) => setup,
+        None => {
+            let scheduler = connect(&rpc, &deployment, None, accounts.scheduler.clone()).await?;
+            let workerpool = scheduler.deploy_workerpool("devnet workerpool").await?;
+            let setup = Setup { workerpool };
+            write_json(&setup_path, &setup)?;
+            setup
+        }
+    };
+
+    let (stop, stopped) = watch::channel(false);
+    let mut services = JoinSet::new();
+    let wait = |mut stopped: watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+
+    // Result store.
+    let listener = listen().await?;
+    let results_url =
+        format!("http://{}", listener.local_addr().map_err(|e| Error::io("listener", e))?);
+    let mut results = poco_results::Config::new(rpc.clone(), deployment.poco);
+    results.storage = poco_results::StorageConfig::Local { root: dir.join("results") };
+    results.chain.from_block = deployment.block;
+    let s = stopped.clone();
+    services.spawn(async move {
+        poco_results::serve(results, listener, wait(s))
+            .await
+            .map_err(|e| service("result store", e))
+    });
+
+    // Market.
+    let listener = listen().await?;
+    let market_url =
+        format!("http://{}", listener.local_addr().map_err(|e| Error::io("listener", e))?);
+    let market_config = poco_market::MarketConfig::new(dir.join("market"), rpc.clone(), deployment);
+    let market =
+        poco_market::Service::open(market_config).await.map_err(|e| service("market", e))?;
+    let s = stopped.clone();
+    services.spawn(
+        async move { market.run(listener, wait(s)).await.map_err(|e| service("market", e)) },
+    );
+
+    // Scheduler.
+    let listener = listen().await?;
+    let scheduler_url =
+        format!("http://{}", listener.local_addr().map_err(|e| Error::io("listener", e))?);
+    std::fs::create_dir_all(dir.join("scheduler"))
+        .map_err(|e| Error::io(dir.join("scheduler"), e))?;
+    let database = format!("sqlite://{}", dir.join("scheduler/scheduler.db").display());
+    let scheduler_config = poco_scheduler::SchedulerConfig::new(
+        rpc.clone(),
+        deployment,
+        setup.workerpool,
+        accounts.scheduler.clone(),
+        database,
+        results_url.clone(),
+    );
+    let s = stopped.clone();
+    services.spawn(async move {
+        poco_scheduler::run(scheduler_config, listener, wait(s))
+            .await
+            .map_err(|e| service("scheduler", e))
+    });
+    wait_healthy("scheduler", &format!("{scheduler_url}/health")).await?;
+    wait_healthy("market", &format!("{market_url}/health")).await?;
+    wait_healthy("result store", &format!("{results_url}/health")).await?;
+
+    // Workers: the byzantine ones last.
+    for (index, key) in accounts.workers.iter().enumerate().take(workers) {
+        let mut config = poco_worker::WorkerConfig::new(
+            scheduler_url.clone(),
+            rpc.clone(),
+            key.clone(),
+            dir.join(format!("workers/{index}")),
+        );
+        config.slots = options.slots;
+        let byzantine = index >= options.workers;
+        let executor: Arc<dyn poco_worker::exec::Executor> = if byzantine {
+            Arc::new(poco_worker::exec::FaultyExecutor::new().map_err(|e| service("worker", e))?)
+        } else {
+            Arc::new(poco_worker::exec::WasmExecutor::new().map_err(|e| service("worker", e))?)
+        };
+        let s = stopped.clone();
+        services.spawn(async move {
+            poco_worker::run(config, executor, wait(s)).await.map_err(|e| service("worker", e))
+        });
+    }
+
+    // The pool sells its work on the market.
+    let scheduler =
+        connect(&rpc, &deployment, Some(market_url.clone()), accounts.scheduler.clone()).await?;
+    publish_pool_order(&scheduler, setup.workerpool, options.workerpool_price).await?;
+
+    let mut roles: Vec<(String, Address)> = vec![
+        ("owner".into(), accounts.owner.address()),
+        ("requester".into(), accounts.requester.address()),
+        ("app-provider".into(), accounts.app_provider.address()),
+        ("dataset-provider".into(), accounts.dataset_provider.address()),
+        ("scheduler".into(), accounts.scheduler.address()),
+    ];
+    for (index, key) in accounts.workers.iter().enumerate().take(workers) {
+        roles.push((format!("worker-{index}"), key.address()));
+    }
+    let info = DevnetInfo {
+        pid: std::process::id(),
+        rpc_url: rpc.clone(),
+        market_url,
+        scheduler_url,
+        results_url,
+        deployment,
+        workerpool: setup.workerpool,
+        accounts: roles,
+        byzantine_workers: options.byzantine_workers,
+    };
+    write_json(&info_path(&options.home), &info)?;
+    ready(&info);
+
+    // Run until asked to stop, or until a service fails.
+    tokio::pin!(shutdown);
+    let outcome = tokio::select! {
+        () = &mut shutdown => Ok(()),
+        Some(joined) = services.join_next() => match joined {
+            Ok(Ok(())) => Err(Error::Devnet("a service stopped unexpectedly".into())),
+            Ok(Err(error)) => Err(error),
+            Err(panic) => Err(Error::Devnet(format!("a service panicked: {panic}"))),
+        },
+    };
+    info!("stopping the devnet");
+    let _ = stop.send(true);
+    let drained = tokio::time::timeout(Duration::from_secs(10), async {
+        while services.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        warn!("some services did not stop in time");
+        services.abort_all();
+    }
+    let _ = std::fs::remove_file(info_path(&options.home));
+    devnet.stop();
+    outcome
+}
+
+/// Publishes the pool's order unless an open one is already on the market.
+async fn publish_pool_order(scheduler: &Poco, workerpool: Address, price: Amount) -> Result<()> {
+    let market = scheduler.market()?;
+    let query = [("workerpool", workerpool.to_string()), ("category", "0".to_owned())];
+    let open = market.orderbook(poco_primitives::OrderKind::Workerpool, &query).await?;
+    if !open.orders.is_empty() {
+        return Ok(());
+    }
+    let order = WorkerpoolOrder {
+        workerpool,
+        workerpoolprice: price.nrlc(),
+        volume: U256::from(1_000),
+        tag: Tag::NONE.0,
+        category: U256::ZERO,
+        trust: U256::from(100),
+        salt: new_salt(),
+        ..Default::default()
+    };
+    let signed = scheduler.sign(order)?;
+    scheduler.publish(&AnySigned::Workerpool(signed)).await?;
+    Ok(())
+}
+
+async fn connect(
+    rpc: &str,
+    deployment: &Deployment,
+    market: Option<String>,
+    key: PrivateKeySigner,
+) -> Result<Poco> {
+    let endpoints = Endpoints {
+        rpc_url: rpc.to_owned(),
+        market_url: market,
+        poco: deployment.poco,
+        from_block: deployment.block,
+    };
+    Poco::connect(&endpoints, Some(key)).await
+}
+
+async fn listen() -> Result<TcpListener> {
+    TcpListener::bind("127.0.0.1:0").await.map_err(|e| Error::io("127.0.0.1:0", e))
+}
+
+async fn wait_healthy(service_name: &'static str, url: &str) -> Result<()> {
+    for _ in 0..300 {
+        if reqwest::get(url).await.is_ok_and(|r| r.status().is_success()) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(Error::Service { service: service_name, message: "did not answer within 30 s".into() })
+}
+
+fn service(name: &'static str, error: impl std::fmt::Display) -> Error {
+    Error::Service { service: name, message: error.to_string() }
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
+    let partial = path.with_extension("json.part");
+    let json = serde_json::to_vec_pretty(value).expect("serializable");
+    std::fs::write(&partial, json).map_err(|e| Error::io(&partial, e))?;
+    std::fs::rename(&partial, path).map_err(|e| Error::io(path, e))
+}

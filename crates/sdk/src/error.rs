@@ -1,0 +1,165 @@
+//! Errors of the SDK: each names its cause and, where there is one, the fix.
+
+use alloy::primitives::{Address, B256};
+use poco_primitives::Amount;
+
+/// What can go wrong using poco.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A transaction or call needs a wallet and none is configured.
+    #[error(
+        "no wallet: pass --wallet <keystore> (create one with `poco wallet create`), or use a \
+         devnet account with --devnet-account <role>"
+    )]
+    NoWallet,
+    /// A wallet could not be opened.
+    #[error(transparent)]
+    Wallet(#[from] poco_chain::wallet::WalletError),
+    /// The free balance does not cover what is needed.
+    #[error(
+        "{account} has {available} free in its poco account but {needed} is needed: deposit \
+         {missing} more with `poco account deposit \"{missing}\"`"
+    )]
+    InsufficientFunds {
+        /// The account.
+        account: Address,
+        /// What it has.
+        available: Amount,
+        /// What is needed.
+        needed: Amount,
+        /// The difference.
+        missing: Amount,
+    },
+    /// The wallet does not hold enough RLC to deposit.
+    #[error(
+        "{account} holds {available} in its wallet but {needed} is needed in its poco account: \
+         get RLC tokens into the wallet first, then `poco account deposit`"
+    )]
+    InsufficientTokens {
+        /// The account.
+        account: Address,
+        /// What it holds.
+        available: Amount,
+        /// What is needed.
+        needed: Amount,
+    },
+    /// No set of orders can run what was asked.
+    #[error("no matching orders: {0}")]
+    NoMatch(String),
+    /// The address given is not a registered asset of that kind.
+    #[error(
+        "{address} is not a registered {kind}: check the address, or list yours with `poco {kind} list`"
+    )]
+    UnknownAsset {
+        /// App, dataset or workerpool.
+        kind: &'static str,
+        /// The address given.
+        address: Address,
+    },
+    /// A deal that does not exist.
+    #[error("no deal {0} on this chain")]
+    UnknownDeal(B256),
+    /// A task of no known deal.
+    #[error("no task {0} in any deal on this chain")]
+    UnknownTask(B256),
+    /// The chain refused or failed.
+    #[error(transparent)]
+    Chain(#[from] poco_chain::Error),
+    /// The chain endpoint cannot be reached.
+    #[error(
+        "cannot reach the chain at {url}: is the node (or `poco devnet up`) running? \
+         Set another endpoint with --rpc.url"
+    )]
+    ChainDown {
+        /// The endpoint.
+        url: String,
+    },
+    /// The market cannot be reached.
+    #[error(
+        "cannot reach the market at {url}: is it running (`poco devnet up` starts one)? Set \
+         another with --market.url"
+    )]
+    MarketDown {
+        /// The market's URL.
+        url: String,
+    },
+    /// The market refused a request.
+    #[error("the market refused: {message} ({code})")]
+    MarketRefused {
+        /// Its stable error code.
+        code: String,
+        /// Its message.
+        message: String,
+    },
+    /// The result store failed or refused.
+    #[error(transparent)]
+    Results(#[from] poco_results::Error),
+    /// The protocol core refused something (bad amount, bad tag, bad order...).
+    #[error(transparent)]
+    Protocol(#[from] poco_primitives::Error),
+    /// A downloaded result does not match the chain.
+    #[error("the result of task {task} does not match its on-chain digest: refusing to write it")]
+    ResultMismatch {
+        /// The task.
+        task: B256,
+    },
+    /// The result of a task is not available yet.
+    #[error("task {task} has no result yet (status {status})")]
+    NoResultYet {
+        /// The task.
+        task: B256,
+        /// Its status.
+        status: String,
+    },
+    /// A configuration problem.
+    #[error("{0}")]
+    Config(String),
+    /// A devnet problem.
+    #[error("{0}")]
+    Devnet(String),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A service of the devnet failed.
+    #[error("{service}: {message}")]
+    Service {
+        /// Which service.
+        service: &'static str,
+        /// What happened.
+        message: String,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<std::path::PathBuf>, source: std::io::Error) -> Self {
+        Self::Io { path: path.into(), source }
+    }
+
+    /// A short, stable name of the error's kind, for `--json` output and exit codes.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NoWallet | Self::Wallet(_) => "wallet",
+            Self::InsufficientFunds { .. } | Self::InsufficientTokens { .. } => "funds",
+            Self::NoMatch(_) => "no_match",
+            Self::UnknownAsset { .. } | Self::UnknownDeal(_) | Self::UnknownTask(_) => "not_found",
+            Self::ChainDown { .. } => "chain_unreachable",
+            Self::MarketDown { .. } => "market_unreachable",
+            Self::Chain(error) if error.revert().is_some() => "refused",
+            Self::Chain(_) => "chain",
+            Self::MarketRefused { .. } => "market",
+            Self::Results(_) | Self::ResultMismatch { .. } | Self::NoResultYet { .. } => "result",
+            Self::Protocol(_) | Self::Config(_) => "input",
+            Self::Devnet(_) | Self::Service { .. } => "devnet",
+            Self::Io { .. } => "io",
+        }
+    }
+}
+
+/// Shorthand for results of the SDK.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

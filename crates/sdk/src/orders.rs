@@ -1,0 +1,128 @@
+//! Orders: signing, publishing to the market, unpublishing, cancelling on-chain.
+
+use alloy::primitives::{B256, Bytes};
+use poco_contracts::bindings::IPocoTypes;
+use poco_market::{Unpublish, model::OrderView};
+use poco_primitives::{
+    AppOrder, DatasetOrder, Order, OrderKind, RequestOrder, Signed, WorkerpoolOrder,
+};
+use serde::Serialize;
+
+use crate::{Error, Poco, Result};
+
+/// A fresh random salt, so that otherwise identical orders hash differently.
+pub fn new_salt() -> B256 {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the operating system's random source");
+    B256::from(bytes)
+}
+
+/// Any of the four signed orders.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum AnySigned {
+    /// An app order.
+    App(Signed<AppOrder>),
+    /// A dataset order.
+    Dataset(Signed<DatasetOrder>),
+    /// A workerpool order.
+    Workerpool(Signed<WorkerpoolOrder>),
+    /// A request order.
+    Request(Signed<RequestOrder>),
+}
+
+impl AnySigned {
+    /// Which kind of order.
+    pub fn kind(&self) -> OrderKind {
+        match self {
+            Self::App(_) => OrderKind::App,
+            Self::Dataset(_) => OrderKind::Dataset,
+            Self::Workerpool(_) => OrderKind::Workerpool,
+            Self::Request(_) => OrderKind::Request,
+        }
+    }
+
+    /// Reads a signed order of `kind` from its JSON.
+    pub fn from_json(kind: OrderKind, json: &str) -> Result<Self> {
+        let parse = |e: serde_json::Error| Error::Config(format!("invalid {kind} order: {e}"));
+        Ok(match kind {
+            OrderKind::App => Self::App(serde_json::from_str(json).map_err(parse)?),
+            OrderKind::Dataset => Self::Dataset(serde_json::from_str(json).map_err(parse)?),
+            OrderKind::Workerpool => Self::Workerpool(serde_json::from_str(json).map_err(parse)?),
+            OrderKind::Request => Self::Request(serde_json::from_str(json).map_err(parse)?),
+        })
+    }
+}
+
+impl Poco {
+    /// Signs an order with the wallet.
+    pub fn sign<T: Order>(&self, order: T) -> Result<Signed<T>> {
+        Ok(order.sign(self.wallet()?, &self.domain())?)
+    }
+
+    /// The hash of a signed order (its EIP-712 digest, as used on-chain and by the market).
+    pub fn order_hash(&self, order: &AnySigned) -> B256 {
+        let domain = self.domain();
+        match order {
+            AnySigned::App(o) => o.digest(&domain),
+            AnySigned::Dataset(o) => o.digest(&domain),
+            AnySigned::Workerpool(o) => o.digest(&domain),
+            AnySigned::Request(o) => o.digest(&domain),
+        }
+    }
+
+    /// Publishes a signed order to the market.
+    pub async fn publish(&self, order: &AnySigned) -> Result<OrderView> {
+        self.market()?.publish(order.kind(), order).await
+    }
+
+    /// Takes an order of the wallet off the market (it stays valid on-chain: see
+    /// [`Poco::cancel`]).
+    pub async fn unpublish(&self, kind: OrderKind, hash: B256) -> Result<OrderView> {
+        let expiry = self.chain().block_timestamp().await? + 300;
+        let request = Unpublish::sign(self.wallet()?, &self.domain(), hash, expiry, new_salt())
+            .map_err(|e| Error::Config(e.to_string()))?;
+        self.market()?.unpublish(kind, hash, &request).await
+    }
+
+    /// Closes an order on-chain: it can never be matched again.
+    pub async fn cancel(&self, order: &AnySigned) -> Result<B256> {
+        let poco = self.poco();
+        let close = 1u8;
+        let receipt = match order {
+            AnySigned::App(o) => {
+                let op = IPocoTypes::AppOrderOperation {
+                    order: o.into(),
+                    operation: close,
+                    sign: Bytes::new(),
+                };
+                self.chain().send(poco.manageAppOrder(op)).await?
+            }
+            AnySigned::Dataset(o) => {
+                let op = IPocoTypes::DatasetOrderOperation {
+                    order: o.into(),
+                    operation: close,
+                    sign: Bytes::new(),
+                };
+                self.chain().send(poco.manageDatasetOrder(op)).await?
+            }
+            AnySigned::Workerpool(o) => {
+                let op = IPocoTypes::WorkerpoolOrderOperation {
+                    order: o.into(),
+                    operation: close,
+                    sign: Bytes::new(),
+                };
+                self.chain().send(poco.manageWorkerpoolOrder(op)).await?
+            }
+            AnySigned::Request(o) => {
+                let op = IPocoTypes::RequestOrderOperation {
+                    order: o.into(),
+                    operation: close,
+                    sign: Bytes::new(),
+                };
+                self.chain().send(poco.manageRequestOrder(op)).await?
+            }
+        };
+        Ok(receipt.transaction_hash)
+    }
+}

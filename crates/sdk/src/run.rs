@@ -1,0 +1,257 @@
+//! Running an app: find the cheapest compatible orders, explain what it costs and who gets
+//! what, match them on-chain, then follow the tasks until their results are ready.
+
+use std::time::Duration;
+
+use alloy::primitives::{Address, U256};
+use poco_contracts::bindings::IPocoTypes;
+use poco_primitives::{Amount, AppOrder, DatasetOrder, RequestOrder, Signed, Tag, WorkerpoolOrder};
+use serde::Serialize;
+
+use crate::{
+    Error, Poco, Result,
+    tasks::{DealView, TaskStatus, TaskView},
+};
+
+/// What a requester wants run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunSpec {
+    /// The app.
+    pub app: Address,
+    /// The dataset, if any.
+    pub dataset: Option<Address>,
+    /// Only this workerpool, if given.
+    pub workerpool: Option<Address>,
+    /// The app's arguments.
+    pub args: Option<String>,
+    /// URLs of input files.
+    pub input_files: Vec<String>,
+    /// The category (time budget).
+    pub category: u64,
+    /// The trust wanted.
+    pub trust: u64,
+    /// Features needed.
+    pub tag: Tag,
+    /// Most the requester pays per task, all prices together (`None`: any).
+    pub max_price: Option<Amount>,
+    /// How many tasks.
+    pub volume: u64,
+    /// Who gets the results (default: the requester).
+    pub beneficiary: Option<Address>,
+    /// A contract to call with each result.
+    pub callback: Option<Address>,
+}
+
+impl RunSpec {
+    /// The request parameters: `{"iexec_args": ..., "iexec_input_files": [...]}`.
+    pub fn params(&self) -> String {
+        let mut params = serde_json::Map::new();
+        if let Some(args) = &self.args {
+            params.insert("iexec_args".into(), args.clone().into());
+        }
+        if !self.input_files.is_empty() {
+            params.insert("iexec_input_files".into(), self.input_files.clone().into());
+        }
+        if params.is_empty() {
+            String::new()
+        } else {
+            serde_json::Value::Object(params).to_string()
+        }
+    }
+}
+
+/// Who gets what from a run, per task and in total.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Costs {
+    /// Tasks in the deal.
+    pub volume: u64,
+    /// The app owner's price per task.
+    pub app: Amount,
+    /// The dataset owner's price per task.
+    pub dataset: Amount,
+    /// The workerpool's price per task (scheduler and workers).
+    pub workerpool: Amount,
+    /// What the requester pays in all.
+    pub total: Amount,
+    /// What the scheduler stakes, returned when its tasks succeed.
+    pub scheduler_stake: Amount,
+    /// What the requester's account must deposit first.
+    pub to_deposit: Amount,
+}
+
+/// A run ready to be matched: the orders chosen and the request to sign.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The app order.
+    pub app: Signed<AppOrder>,
+    /// The dataset order (zero dataset when none).
+    pub dataset: Signed<DatasetOrder>,
+    /// The workerpool order.
+    pub workerpool: Signed<WorkerpoolOrder>,
+    /// The request, signed by the wallet, at exactly the chosen prices.
+    pub request: Signed<RequestOrder>,
+    /// What it costs.
+    pub costs: Costs,
+}
+
+fn order_from<T: serde::de::DeserializeOwned>(
+    view: Option<poco_market::model::OrderView>,
+    what: &str,
+) -> Result<T> {
+    let view =
+        view.ok_or_else(|| Error::NoMatch(format!("the market proposed no {what} order")))?;
+    serde_json::from_value(view.order)
+        .map_err(|e| Error::Config(format!("the market served an invalid {what} order: {e}")))
+}
+
+impl Poco {
+    /// Finds the cheapest orders that run `spec`, and signs the request that matches them.
+    pub async fn plan_run(&self, spec: &RunSpec) -> Result<Plan> {
+        let requester = self.address()?;
+        // Unknown assets are named as such, not as a missing offer.
+        self.asset(crate::AssetKind::App, spec.app).await?;
+        if let Some(dataset) = spec.dataset {
+            self.asset(crate::AssetKind::Dataset, dataset).await?;
+        }
+        let any_price = U256::from(u64::MAX);
+        let max = spec.max_price.map_or(any_price, |a| a.nrlc());
+        let mut query = vec![
+            ("app", spec.app.to_string()),
+            ("requester", requester.to_string()),
+            ("category", spec.category.to_string()),
+            ("trust", spec.trust.to_string()),
+            ("appmaxprice", max.to_string()),
+            ("workerpoolmaxprice", max.to_string()),
+            ("volume", spec.volume.to_string()),
+        ];
+        if !spec.tag.is_empty() {
+            query.push(("tag", format!("{:#x}", spec.tag.to_u256())));
+        }
+        if let Some(dataset) = spec.dataset {
+            query.push(("dataset", dataset.to_string()));
+            query.push(("datasetmaxprice", max.to_string()));
+        }
+        if let Some(workerpool) = spec.workerpool {
+            query.push(("workerpool", workerpool.to_string()));
+        }
+        let best = self.market()?.best_match(&query).await?;
+        if !best.found {
+            let why = if best.explanation.is_empty() {
+                "nothing compatible is on the market".to_owned()
+            } else {
+                best.explanation.join("; ")
+            };
+            return Err(Error::NoMatch(why));
+        }
+        let app: Signed<AppOrder> = order_from(best.apporder, "app")?;
+        let workerpool: Signed<WorkerpoolOrder> = order_from(best.workerpoolorder, "workerpool")?;
+        let dataset: Signed<DatasetOrder> = match best.datasetorder {
+            Some(view) => order_from(Some(view), "dataset")?,
+            None => Signed::presigned(DatasetOrder::default()),
+        };
+        let volume = best.volume.unwrap_or(U256::from(spec.volume)).min(U256::from(spec.volume));
+        let per_task = app.appprice + dataset.datasetprice + workerpool.workerpoolprice;
+        if let Some(max) = spec.max_price
+            && per_task > max.nrlc()
+        {
+            return Err(Error::NoMatch(format!(
+                "the cheapest offer costs {} per task, above your maximum of {max}",
+                Amount::from_nrlc(per_task)
+            )));
+        }
+        let request = RequestOrder {
+            app: spec.app,
+            appmaxprice: app.appprice,
+            dataset: dataset.dataset,
+            datasetmaxprice: dataset.datasetprice,
+            workerpool: spec.workerpool.unwrap_or_default(),
+            workerpoolmaxprice: workerpool.workerpoolprice,
+            requester,
+            volume,
+            tag: spec.tag.0,
+            category: U256::from(spec.category),
+            trust: U256::from(spec.trust),
+            beneficiary: spec.beneficiary.unwrap_or(requester),
+            callback: spec.callback.unwrap_or_default(),
+            params: spec.params(),
+            salt: crate::orders::new_salt(),
+        };
+        let total = per_task * volume;
+        let free =
+            self.poco().balanceOf(requester).call().await.map_err(|e| Error::Chain(e.into()))?;
+        let costs = Costs {
+            volume: volume.saturating_to(),
+            app: Amount::from_nrlc(app.appprice),
+            dataset: Amount::from_nrlc(dataset.datasetprice),
+            workerpool: Amount::from_nrlc(workerpool.workerpoolprice),
+            total: Amount::from_nrlc(total),
+            scheduler_stake: Amount::from_nrlc(
+                workerpool.workerpoolprice * U256::from(30) / U256::from(100) * volume,
+            ),
+            to_deposit: Amount::from_nrlc(total.saturating_sub(free)),
+        };
+        let request = self.sign(request)?;
+        Ok(Plan { app, dataset, workerpool, request, costs })
+    }
+
+    /// Matches a plan on-chain, depositing what the account lacks first when `deposit` is
+    /// allowed; returns the deal.
+    pub async fn execute(&self, plan: &Plan, deposit: bool) -> Result<DealView> {
+        let requester = self.address()?;
+        if !plan.costs.to_deposit.nrlc().is_zero() {
+            if deposit {
+                self.top_up(plan.costs.total).await?;
+            } else {
+                self.require_free(requester, plan.costs.total).await?;
+            }
+        }
+        let poco = self.poco();
+        let call = poco.matchOrders(
+            IPocoTypes::AppOrder::from(&plan.app),
+            IPocoTypes::DatasetOrder::from(&plan.dataset),
+            IPocoTypes::WorkerpoolOrder::from(&plan.workerpool),
+            IPocoTypes::RequestOrder::from(&plan.request),
+        );
+        let receipt = self.chain().send(call).await?;
+        let deal_id = receipt
+            .inner
+            .logs()
+            .iter()
+            .find_map(|log| {
+                <poco_contracts::bindings::IPoco::DealCreated as alloy::sol_types::SolEvent>::decode_log(&log.inner).ok()
+            })
+            .map(|event| event.data.dealid)
+            .ok_or_else(|| Error::Config("the match emitted no deal".into()))?;
+        self.deal(deal_id).await
+    }
+
+    /// Follows a deal's tasks until each is over (completed, failed, or past its deadline),
+    /// calling `progress` whenever a status changes. Gives up after `timeout`.
+    pub async fn watch(
+        &self,
+        deal: &DealView,
+        timeout: Duration,
+        mut progress: impl FnMut(&[TaskView]),
+    ) -> Result<Vec<TaskView>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut last: Vec<TaskStatus> = Vec::new();
+        loop {
+            let mut views = Vec::new();
+            for (index, _) in deal.deal.tasks() {
+                views.push(self.task_in(&deal.deal, index).await?);
+            }
+            let statuses: Vec<TaskStatus> = views.iter().map(|v| v.status).collect();
+            if statuses != last {
+                progress(&views);
+                last = statuses;
+            }
+            let done = views.iter().all(|v| v.status.is_final())
+                && views.iter().all(|v| v.status != TaskStatus::Completed || v.results.is_some());
+            if done || tokio::time::Instant::now() >= deadline {
+                return Ok(views);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! The SMS's storage, in SQLite (default) or PostgreSQL through one set of portable statements:
+//! sealed secrets, sealed challenge keys, sessions, accepted request stamps and seen quotes.
+//! Secret values and challenge keys only ever reach the database sealed ([`crate::seal`]).
+
+use alloy::primitives::{Address, B256};
+use sqlx::{AnyPool, Row, any::AnyPoolOptions};
+
+use crate::error::{Error, Result};
+
+const MIGRATIONS: &[&str] = &["
+CREATE TABLE IF NOT EXISTS secrets (
+    kind TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    name TEXT NOT NULL,
+    sealed TEXT NOT NULL,
+    created_ms BIGINT NOT NULL,
+    updated_ms BIGINT NOT NULL,
+    PRIMARY KEY (kind, scope, name)
+);
+CREATE TABLE IF NOT EXISTS challenges (
+    task_id TEXT PRIMARY KEY,
+    deal_id TEXT NOT NULL,
+    address TEXT NOT NULL,
+    sealed TEXT NOT NULL,
+    created_ms BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id TEXT PRIMARY KEY,
+    task_id TEXT NOT NULL,
+    worker TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    request TEXT NOT NULL,
+    expires_ms BIGINT NOT NULL,
+    used BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS request_stamps (
+    signer TEXT NOT NULL,
+    stamp BIGINT NOT NULL,
+    PRIMARY KEY (signer, stamp)
+);
+CREATE TABLE IF NOT EXISTS quotes (
+    digest TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    at_ms BIGINT NOT NULL
+)
+"];
+
+/// What a secret is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A dataset's key (scope: the dataset).
+    DatasetKey,
+    /// An app developer's secret (scope: the app).
+    AppSecret,
+    /// A requester's named secret (scope: the requester).
+    RequesterSecret,
+    /// A beneficiary's result encryption key (scope: the beneficiary).
+    ResultKey,
+}
+
+impl Kind {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::DatasetKey => "dataset-key",
+            Self::AppSecret => "app-secret",
+            Self::RequesterSecret => "requester-secret",
+            Self::ResultKey => "result-key",
+        }
+    }
+}
+
+/// An open session as stored.
+#[derive(Clone, Debug)]
+pub(crate) struct SessionRecord {
+    pub(crate) task_id: B256,
+    pub(crate) worker: Address,
+    pub(crate) nonce: B256,
+    /// The session request (deal, index, params, authorization), JSON.
+    pub(crate) request: String,
+    pub(crate) expires_ms: i64,
+    pub(crate) used: bool,
+}
+
+/// The database.
+#[derive(Debug, Clone)]
+pub(crate) struct Store {
+    pool: AnyPool,
+}
+
+fn hex<T: std::fmt::LowerHex>(value: &T) -> String {
+    format!("{value:#x}")
+}
+
+fn parse<T: std::str::FromStr>(text: &str, what: &str) -> Result<T> {
+    text.parse().map_err(|_| Error::corrupt(format!("{what} {text:?}")))
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and brings its schema up to date.
+    pub(crate) async fn open(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let sqlite = url.starts_with("sqlite:");
+        let url = if sqlite && !url.contains("mode=") {
+            format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+        } else {
+            url.to_owned()
+        };
+        let pool =
+            AnyPoolOptions::new().max_connections(if sqlite { 1 } else { 8 }).connect(&url).await?;
+        if sqlite {
+            sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
+        }
+        sqlx::query("CREATE TABLE IF NOT EXISTS sms_schema (version BIGINT NOT NULL)")
+            .execute(&pool)
+            .await?;
+        let version: Option<i64> = sqlx::query("SELECT MAX(version) FROM sms_schema")
+            .fetch_one(&pool)
+            .await?
+            .try_get(0)?;
+        for (number, migration) in MIGRATIONS.iter().enumerate().skip(version.unwrap_or(0) as usize)
+        {
+            let mut tx = pool.begin().await?;
+            for statement in migration.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+                sqlx::query(statement).execute(&mut *tx).await?;
+            }
+            sqlx::query("INSERT INTO sms_schema (version) VALUES ($1)")
+                .bind((number + 1) as i64)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        Ok(Self { pool })
+    }
+
+    /// Closes every connection, waiting until they are closed (SQLite checkpoints its
+    /// write-ahead log into the database file and removes it).
+    pub(crate) async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Stores a secret unless one is there; returns whether it was stored.
+    pub(crate) async fn insert_secret(
+        &self,
+        kind: Kind,
+        scope: Address,
+        name: &str,
+        sealed: &str,
+        now_ms: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO secrets (kind, scope, name, sealed, created_ms, updated_ms) \
+             VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (kind, scope, name) DO NOTHING",
+        )
+        .bind(kind.as_str())
+        .bind(hex(&scope))
+        .bind(name)
+        .bind(sealed)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Stores or replaces a secret.
+    pub(crate) async fn upsert_secret(
+        &self,
+        kind: Kind,
+        scope: Address,
+        name: &str,
+        sealed: &str,
+        now_ms: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO secrets (kind, scope, name, sealed, created_ms, updated_ms) \
+             VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (kind, scope, name) \
+             DO UPDATE SET sealed = excluded.sealed, updated_ms = excluded.updated_ms",
+        )
+        .bind(kind.as_str())
+        .bind(hex(&scope))
+        .bind(name)
+        .bind(sealed)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The sealed value of a secret.
+    pub(crate) async fn secret(
+        &self,
+        kind: Kind,
+        scope: Address,
+        name: &str,
+    ) -> Result<Option<String>> {
+        let row =
+            sqlx::query("SELECT sealed FROM secrets WHERE kind = $1 AND scope = $2 AND name = $3")
+                .bind(kind.as_str())
+                .bind(hex(&scope))
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|row| row.try_get::<String, _>(0)).transpose()?)
+    }
+
+    /// Stores a task's challenge unless one is there; returns the task's challenge address
+    /// (the one stored first wins).
+    pub(crate) async fn insert_challenge(
+        &self,
+        task_id: B256,
+        deal_id: B256,
+        address: Address,
+        sealed: &str,
+        now_ms: i64,
+    ) -> Result<Address> {
+        sqlx::query(
+            "INSERT INTO challenges (task_id, deal_id, address, sealed, created_ms) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (task_id) DO NOTHING",
+        )
+        .bind(hex(&task_id))
+        .bind(hex(&deal_id))
+        .bind(address.to_string())
+        .bind(sealed)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        let (address, _) = self
+            .challenge(task_id)
+            .await?
+            .ok_or_else(|| Error::corrupt("a challenge vanished after its insert"))?;
+        Ok(address)
+    }
+
+    /// A task's challenge: its address and sealed private key.
+    pub(crate) async fn challenge(&self, task_id: B256) -> Result<Option<(Address, String)>> {
+        let row = sqlx::query("SELECT address, sealed FROM challenges WHERE task_id = $1")
+            .bind(hex(&task_id))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            let address: String = row.try_get(0)?;
+            Ok((parse(&address, "challenge address")?, row.try_get(1)?))
+        })
+        .transpose()
+    }
+
+    /// Records a new session.
+    pub(crate) async fn insert_session(
+        &self,
+        session_id: B256,
+        record: &SessionRecord,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sessions (session_id, task_id, worker, nonce, request, expires_ms, used) \
+             VALUES ($1, $2, $3, $4, $5, $6, 0)",
+        )
+        .bind(hex(&session_id))
+        .bind(hex(&record.task_id))
+        .bind(record.worker.to_string())
+        .bind(hex(&record.nonce))
+        .bind(&record.request)
+        .bind(record.expires_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A session.
+    pub(crate) async fn session(&self, session_id: B256) -> Result<Option<SessionRecord>> {
+        let row = sqlx::query(
+            "SELECT task_id, worker, nonce, request, expires_ms, used FROM sessions \
+             WHERE session_id = $1",
+        )
+        .bind(hex(&session_id))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(SessionRecord {
+                task_id: parse(&row.try_get::<String, _>(0)?, "task id")?,
+                worker: parse(&row.try_get::<String, _>(1)?, "worker")?,
+                nonce: parse(&row.try_get::<String, _>(2)?, "nonce")?,
+                request: row.try_get(3)?,
+                expires_ms: row.try_get(4)?,
+                used: row.try_get::<i64, _>(5)? != 0,
+            })
+        })
+        .transpose()
+    }
+
+    /// Marks a session used, atomically: returns whether this call did (a session serves once).
+    pub(crate) async fn use_session(&self, session_id: B256) -> Result<bool> {
+        let done = sqlx::query("UPDATE sessions SET used = 1 WHERE session_id = $1 AND used = 0")
+            .bind(hex(&session_id))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Records a quote; returns whether it is new (a quote is accepted once).
+    pub(crate) async fn insert_quote(
+        &self,
+        digest: B256,
+        session_id: B256,
+        now_ms: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO quotes (digest, session_id, at_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (digest) DO NOTHING",
+        )
+        .bind(hex(&digest))
+        .bind(hex(&session_id))
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Accepts a signed request of `signer` stamped `stamp` unless that stamp was seen.
+    pub(crate) async fn accept_request(&self, signer: Address, stamp: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO request_stamps (signer, stamp) VALUES ($1, $2) \
+             ON CONFLICT (signer, stamp) DO NOTHING",
+        )
+        .bind(signer.to_string())
+        .bind(stamp)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Forgets what no longer matters: request stamps too old to be accepted anyway, sessions
+    /// long expired.
+    pub(crate) async fn prune(&self, stamps_before_ms: i64, sessions_before_ms: i64) -> Result<()> {
+        sqlx::query("DELETE FROM request_stamps WHERE stamp < $1")
+            .bind(stamps_before_ms)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("DELETE FROM sessions WHERE expires_ms < $1")
+            .bind(sessions_before_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,358 @@
+//! The fixture of the SMS tests: a devnet with a TEE app (registered with the simulated
+//! measurement of its module), a dataset, a workerpool, and an SMS on a manual clock trusting a
+//! fresh simulation key; plus the parts a test plays itself (scheduler, worker, enclave).
+
+use std::{fmt::Debug, path::PathBuf, time::Duration};
+
+use alloy::{
+    primitives::{Address, B256, Bytes},
+    signers::local::PrivateKeySigner,
+};
+use poco_contracts::bindings::IPocoTypes;
+use poco_primitives::{
+    Deal, Tag, WorkerpoolAuthorization,
+    pool::{HEADER_ADDRESS, HEADER_SIGNATURE, HEADER_TIMESTAMP, sign_request},
+};
+use poco_sms::{
+    AppMeasurement, AttestRequest, AttestResponse, Clock, DatasetKey, Error, Evidence,
+    ResultKeyPair, SessionRequest, SessionSecrets, SimulatedQuote, SimulationConfig, SmsClient,
+    SmsConfig, open_session_secrets, session_report_data, simulated_measurement,
+};
+use poco_test_utils::{OrderSpec, TestNet, cluster::app_module, wait_until};
+use sha2::{Digest, Sha256};
+use tempfile::TempDir;
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+
+/// The example app the TEE app is registered as.
+pub(crate) const APP: &str = "confidential";
+/// The requester secret the deals name.
+pub(crate) const SECRET_NAME: &str = "api-token";
+/// Params naming [`SECRET_NAME`] as secret 1 and asking for result encryption.
+pub(crate) const PARAMS: &str =
+    r#"{"iexec_secrets":{"1":"api-token"},"iexec_result_encryption":true}"#;
+
+/// The values a test pushed (the dataset key, the requester's, the app developer's and the
+/// beneficiary's).
+pub(crate) struct Pushed {
+    pub(crate) dataset_key: DatasetKey,
+    pub(crate) requester_secret: String,
+    pub(crate) app_secret: String,
+    pub(crate) result_key: ResultKeyPair,
+}
+
+/// A devnet and an SMS.
+pub(crate) struct Fixture {
+    pub(crate) net: TestNet,
+    /// The TEE app.
+    pub(crate) app: Address,
+    /// The module the app's measurement is of.
+    pub(crate) module: Vec<u8>,
+    pub(crate) dataset: Address,
+    pub(crate) workerpool: Address,
+    /// The simulation key the SMS trusts.
+    pub(crate) simulation_key: PrivateKeySigner,
+    /// The SMS's clock.
+    pub(crate) clock: Clock,
+    /// Whether the SMS (re)starts with the INSECURE simulation on.
+    pub(crate) simulation: bool,
+    pub(crate) url: String,
+    address: String,
+    dir: TempDir,
+    running: Option<(JoinHandle<()>, oneshot::Sender<()>)>,
+    salt: u64,
+}
+
+impl Fixture {
+    /// A devnet with two worker accounts, the assets, and a running SMS in simulation mode.
+    pub(crate) async fn start() -> Self {
+        let net = TestNet::start(2).await;
+        let accounts = net.accounts().clone();
+        let module = app_module(APP);
+        let checksum = B256::from(<[u8; 32]>::from(Sha256::digest(&module)));
+        let mrenclave = AppMeasurement::encode(simulated_measurement(&module).as_slice());
+        let app = net
+            .create_tee_app(
+                &accounts.app_provider,
+                "tee-confidential",
+                "https://apps.example/confidential.wasm",
+                checksum,
+                mrenclave,
+            )
+            .await;
+        let dataset =
+            net.create_dataset(&accounts.dataset_provider, "records", B256::repeat_byte(7)).await;
+        let workerpool = net.create_workerpool(&accounts.scheduler, "tee pool").await;
+        let start_ms =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
+                as u64;
+        let mut fixture = Self {
+            net,
+            app,
+            module,
+            dataset,
+            workerpool,
+            simulation_key: PrivateKeySigner::random(),
+            clock: Clock::manual(start_ms),
+            simulation: true,
+            url: String::new(),
+            address: "127.0.0.1:0".into(),
+            dir: tempfile::tempdir().unwrap(),
+            running: None,
+            salt: 0,
+        };
+        fixture.start_sms().await;
+        fixture
+    }
+
+    /// Where the SMS keeps its database and master key.
+    pub(crate) fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("sms")
+    }
+
+    /// The SMS's configuration.
+    pub(crate) fn config(&self) -> SmsConfig {
+        let dir = self.data_dir();
+        let mut config = SmsConfig::new(
+            self.net.devnet().rpc_url(),
+            self.net.deployment().poco,
+            format!("sqlite://{}", dir.join("sms.db").display()),
+            dir.join("master.key"),
+        );
+        config.clock = self.clock.clone();
+        if self.simulation {
+            config.attestation.simulation =
+                Some(SimulationConfig { trusted_signers: vec![self.simulation_key.address()] });
+        }
+        config
+    }
+
+    /// Starts the SMS (again, on the same address and data after [`Self::stop_sms`]).
+    pub(crate) async fn start_sms(&mut self) {
+        std::fs::create_dir_all(self.data_dir()).unwrap();
+        let listener = TcpListener::bind(&self.address).await.unwrap();
+        self.address = listener.local_addr().unwrap().to_string();
+        self.url = format!("http://{}", self.address);
+        let config = self.config();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            poco_sms::serve(config, listener, async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("the SMS runs");
+        });
+        self.running = Some((handle, stop));
+        let client = self.sms();
+        wait_until("the SMS answers", Duration::from_secs(30), || async {
+            client.status().await.is_ok()
+        })
+        .await;
+    }
+
+    /// Stops the SMS and waits until it is gone.
+    pub(crate) async fn stop_sms(&mut self) {
+        if let Some((handle, stop)) = self.running.take() {
+            drop(stop);
+            handle.await.expect("the SMS stops cleanly");
+        }
+    }
+
+    /// A client of the SMS.
+    pub(crate) fn sms(&self) -> SmsClient {
+        SmsClient::new(&self.url)
+    }
+
+    /// The scheduler's key.
+    pub(crate) fn scheduler(&self) -> &PrivateKeySigner {
+        &self.net.accounts().scheduler
+    }
+
+    /// Worker `index`'s key.
+    pub(crate) fn worker(&self, index: usize) -> &PrivateKeySigner {
+        &self.net.accounts().workers[index]
+    }
+
+    /// Matches a deal of the TEE app and the dataset with `tag` and `params`.
+    pub(crate) async fn deal(&mut self, tag: Tag, params: &str) -> Deal {
+        self.salt += 1;
+        let spec = OrderSpec {
+            app: self.app,
+            dataset: Some(self.dataset),
+            workerpool: self.workerpool,
+            tag: tag.0,
+            params: params.to_owned(),
+            salt: self.salt,
+            ..OrderSpec::default()
+        };
+        let orders = self.net.orders(&spec);
+        self.net.match_orders(&self.net.accounts().requester, &orders).await.unwrap().0
+    }
+
+    /// Initializes the first task of `deal` on-chain (ACTIVE); returns it.
+    pub(crate) async fn initialize(&self, deal: &Deal) -> B256 {
+        let (client, poco) = self.net.poco(self.scheduler());
+        client.send(poco.initialize(IPocoTypes::Deal::from(deal), deal.botFirst)).await.unwrap();
+        deal.task_id(deal.botFirst).unwrap()
+    }
+
+    /// Claims the first task of `deal` after its final deadline (FAILED).
+    pub(crate) async fn fail_by_claim(&self, deal: &Deal) {
+        let now = self.net.now().await;
+        let deadline: u64 = deal.final_deadline().saturating_to();
+        self.net.warp(deadline.saturating_sub(now) + 1).await;
+        let (client, poco) = self.net.poco(self.scheduler());
+        client
+            .send(poco.claim(IPocoTypes::Deal::from(deal), deal.botFirst, Vec::new()))
+            .await
+            .unwrap();
+    }
+
+    /// The first task's enclave challenge, asked by the deal's scheduler.
+    pub(crate) async fn challenge(&self, deal: &Deal) -> Address {
+        let response = self.sms().challenge(self.scheduler(), deal, deal.botFirst).await.unwrap();
+        assert_eq!(response.task_id, deal.task_id(deal.botFirst).unwrap());
+        response.address
+    }
+
+    /// The scheduler's authorization of `worker` for `task_id` and `challenge`.
+    pub(crate) fn authorize(&self, worker: Address, task_id: B256, challenge: Address) -> Bytes {
+        WorkerpoolAuthorization { worker, task_id, enclave_challenge: challenge }
+            .sign(self.scheduler())
+            .unwrap()
+    }
+
+    /// The session request of the first task of `deal` with `authorization`.
+    pub(crate) fn session_request(
+        deal: &Deal,
+        params: &str,
+        authorization: Bytes,
+    ) -> SessionRequest {
+        SessionRequest {
+            deal: deal.clone(),
+            index: deal.botFirst,
+            params: params.to_owned(),
+            authorization,
+        }
+    }
+
+    /// A TEE deal with [`PARAMS`], its first task ACTIVE with a challenge, and worker 0's
+    /// session request for it.
+    pub(crate) async fn active_task(&mut self) -> (Deal, Address, SessionRequest) {
+        let deal = self.deal(Tag::TEE, PARAMS).await;
+        let challenge = self.challenge(&deal).await;
+        let task_id = self.initialize(&deal).await;
+        let authorization = self.authorize(self.worker(0).address(), task_id, challenge);
+        let request = Self::session_request(&deal, PARAMS, authorization);
+        (deal, challenge, request)
+    }
+
+    /// Pushes a dataset key, the requester secret, an app developer secret and a result key,
+    /// each signed by its owner.
+    pub(crate) async fn push_secrets(&self) -> Pushed {
+        let accounts = self.net.accounts();
+        let sms = self.sms();
+        let pushed = Pushed {
+            dataset_key: DatasetKey::generate(),
+            requester_secret: "requester-token-5b1f0c".into(),
+            app_secret: "developer-license-93d2e7".into(),
+            result_key: ResultKeyPair::generate(),
+        };
+        sms.push_dataset_key(&accounts.dataset_provider, self.dataset, &pushed.dataset_key)
+            .await
+            .unwrap();
+        sms.push_requester_secret(&accounts.requester, SECRET_NAME, &pushed.requester_secret)
+            .await
+            .unwrap();
+        sms.push_app_secret(&accounts.app_provider, self.app, &pushed.app_secret).await.unwrap();
+        sms.push_result_key(&accounts.requester, &pushed.result_key.recipient()).await.unwrap();
+        pushed
+    }
+
+    /// Sends a request signed with `signer` but claiming to come from `claimed`, stamped
+    /// `timestamp_ms`; returns the status and the refusal code (empty on success).
+    pub(crate) async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        signer: &PrivateKeySigner,
+        claimed: Address,
+        timestamp_ms: u64,
+        body: &[u8],
+    ) -> (u16, String) {
+        let signature = sign_request(signer, method, path, timestamp_ms, body).unwrap();
+        let response = reqwest::Client::new()
+            .request(method.parse().unwrap(), format!("{}{path}", self.url))
+            .header(HEADER_ADDRESS, claimed.to_string())
+            .header(HEADER_TIMESTAMP, timestamp_ms.to_string())
+            .header(HEADER_SIGNATURE, signature.to_string())
+            .header("content-type", "application/json")
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        (status, body.get("code").and_then(|c| c.as_str()).unwrap_or_default().to_owned())
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        if let Some((handle, _)) = self.running.take() {
+            handle.abort();
+        }
+    }
+}
+
+/// The clock of the machine, in milliseconds.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+/// A simulated enclave: a session key and the simulation key it quotes with.
+pub(crate) struct Enclave {
+    pub(crate) key: ResultKeyPair,
+    pub(crate) attestation_key: PrivateKeySigner,
+    pub(crate) module: Vec<u8>,
+}
+
+impl Enclave {
+    /// An enclave running `module`, quoting with `attestation_key`.
+    pub(crate) fn new(attestation_key: &PrivateKeySigner, module: &[u8]) -> Self {
+        Self {
+            key: ResultKeyPair::generate(),
+            attestation_key: attestation_key.clone(),
+            module: module.to_vec(),
+        }
+    }
+
+    /// Its quote for a session of `task_id` with `nonce`, binding its own session key.
+    pub(crate) fn attest_request(&self, task_id: B256, nonce: B256) -> AttestRequest {
+        let enclave_key = self.key.recipient();
+        let report_data = session_report_data(task_id, nonce, &enclave_key);
+        let quote = SimulatedQuote::sign(
+            &self.attestation_key,
+            simulated_measurement(&self.module).as_slice(),
+            report_data,
+        )
+        .unwrap();
+        AttestRequest { evidence: Evidence::Simulated(quote), enclave_key }
+    }
+
+    /// The secrets of an attested session.
+    pub(crate) fn open(&self, response: &AttestResponse) -> SessionSecrets {
+        open_session_secrets(response, &self.key.identity()).unwrap()
+    }
+}
+
+/// Asserts that `outcome` is the SMS refusing with `status` and `code`; returns its message.
+#[track_caller]
+pub(crate) fn refused<T: Debug>(outcome: Result<T, Error>, status: u16, code: &str) -> String {
+    match outcome {
+        Err(Error::Refused { status: got, code: got_code, message }) => {
+            assert_eq!((got, got_code.as_str()), (status, code), "{message}");
+            message
+        }
+        other => panic!("expected a refusal {status} {code}, got {other:?}"),
+    }
+}

@@ -1,0 +1,56 @@
+//! Where TEE tasks run: never on a worker without an enclave, and on a TEE worker even when
+//! the deal asks for no result encryption (the result then leaves the enclave in clear).
+
+use std::time::Duration;
+
+use poco_primitives::Tag;
+use poco_sms::{DatasetKey, dataset_checksum, encrypt_dataset};
+use poco_test_utils::{OrderSpec, tee::TeeCluster};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tee_task_never_goes_to_a_worker_without_an_enclave() {
+    let mut tee = Box::pin(TeeCluster::start(2, "confidential")).await;
+    let accounts = tee.cluster.net.accounts().clone();
+    let plaintext = b"a,1\nb,2\nc,39\n".to_vec();
+    let key = DatasetKey::generate();
+    let encrypted = encrypt_dataset(&plaintext, &key).unwrap();
+    let published = tee.cluster.scratch().join("small.enc");
+    std::fs::create_dir_all(published.parent().unwrap()).unwrap();
+    std::fs::write(&published, &encrypted).unwrap();
+    let dataset = tee
+        .cluster
+        .net
+        .create_dataset_at(
+            &accounts.dataset_provider,
+            "small",
+            &format!("file://{}", published.display()),
+            dataset_checksum(&encrypted),
+        )
+        .await;
+    tee.sms().push_dataset_key(&accounts.dataset_provider, dataset, &key).await.unwrap();
+
+    let plain = accounts.workers[0].address();
+    let enclave = accounts.workers[1].address();
+    let plain_before = tee.cluster.balance(plain).await;
+    let enclave_before = tee.cluster.balance(enclave).await;
+    tee.cluster.start_worker(0);
+    let deal = tee
+        .cluster
+        .deal_with(OrderSpec { dataset: Some(dataset), tag: Tag::TEE.0, ..OrderSpec::default() })
+        .await;
+    let task_id = deal.task_id(deal.botFirst).unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_ne!(tee.cluster.status(task_id).await, 3, "a worker without an enclave ran it");
+
+    tee.start_tee_worker(1);
+    tee.cluster.wait_completed(&deal, Duration::from_secs(120)).await;
+    assert_eq!(tee.cluster.balance(plain).await, plain_before, "the plain worker was not paid");
+    assert!(tee.cluster.balance(enclave).await > enclave_before, "the TEE worker was paid");
+
+    let downloaded = tee.cluster.download(task_id).await;
+    let unpacked = tee.cluster.scratch().join("result");
+    downloaded.unpack_to(&unpacked).unwrap();
+    let result = std::fs::read_to_string(unpacked.join("result.txt")).unwrap();
+    assert!(result.starts_with("lines=3\nbytes=13\nnumbers=3\nsum=42\n"), "{result}");
+    assert!(result.contains("requester_secret_fnv1a=none"), "{result}");
+}

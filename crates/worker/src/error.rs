@@ -1,0 +1,107 @@
+//! Errors of the worker.
+
+use std::path::PathBuf;
+
+use alloy::primitives::B256;
+
+use crate::exec::ExecError;
+
+/// What can go wrong running a worker.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The sandbox could not run the task.
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    /// The chain failed or refused a transaction.
+    #[error(transparent)]
+    Chain(#[from] poco_chain::Error),
+    /// The protocol core refused something.
+    #[error(transparent)]
+    Protocol(#[from] poco_primitives::Error),
+    /// The result store refused or failed an upload.
+    #[error("result store: {0}")]
+    ResultStore(#[from] poco_results::Error),
+    /// The scheduler refused a request or could not be reached.
+    #[error("scheduler at {url}: {message}")]
+    Scheduler {
+        /// The scheduler's URL.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The app or dataset could not be fetched.
+    #[error("could not fetch {url}: {message}")]
+    Fetch {
+        /// Where from.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The app or dataset fetched does not have the checksum registered on-chain.
+    #[error(
+        "{what} at {url} has sha256 {actual}, but {expected} is registered: refusing to use it"
+    )]
+    ChecksumMismatch {
+        /// App or dataset.
+        what: &'static str,
+        /// Where it came from.
+        url: String,
+        /// The registered checksum.
+        expected: B256,
+        /// The checksum of what was fetched.
+        actual: B256,
+    },
+    /// The deal handed out is not the one on-chain.
+    #[error("the deal of task {0} does not match the chain: refusing the assignment")]
+    ForgedDeal(B256),
+    /// The run ended in a way other replicas would not reproduce (a wall-clock timeout): there
+    /// is no result to commit.
+    #[error("no result that replicas could agree on: {0}")]
+    NoAgreedResult(String),
+    /// The request parameters are unusable.
+    #[error("invalid request parameters: {0}")]
+    Params(String),
+    /// The worker's free balance cannot cover the stake a contribution locks.
+    #[error(
+        "the worker's balance {balance} nRLC cannot cover the {stake} nRLC stake: deposit more"
+    )]
+    InsufficientStake {
+        /// The free balance.
+        balance: String,
+        /// The stake needed.
+        stake: String,
+    },
+    /// The SMS refused a request or could not be reached (TEE tasks).
+    #[error("SMS: {0}")]
+    Sms(#[from] poco_sms::Error),
+    /// A TEE task cannot run here (no TEE configured, a framework the enclave cannot serve, a
+    /// challenge key that does not match the authorization...).
+    #[error("TEE task refused: {0}")]
+    Tee(String),
+    /// A file or directory could not be used.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A stored task state is corrupt.
+    #[error("corrupt task state {path}: {reason}")]
+    State {
+        /// The state file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io { path: path.into(), source }
+    }
+}
+
+/// Shorthand for results of the worker.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,653 @@
+//! The worker's main loop: register with the scheduler, pull work up to the free slots, run
+//! each task through fetch, sandboxed execution, commitment, reveal and upload, and recover
+//! the tasks in flight after a restart.
+
+mod fetch;
+pub mod params;
+mod scheduler;
+mod state;
+mod tee;
+
+use std::{
+    collections::{HashMap, HashSet},
+    future::Future,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use alloy::{
+    primitives::{Address, B256, Bytes, keccak256},
+    providers::DynProvider,
+    signers::local::PrivateKeySigner,
+};
+use poco_chain::{ChainClient, ClientConfig};
+use poco_contracts::bindings::{AppRegistry, DatasetRegistry, IPoco::IPocoInstance, IPocoTypes};
+use poco_primitives::{
+    ResultCommitment,
+    pool::{Action, ContributionMode, Heartbeat, PoolInfo, Registration, Report},
+    result::result_digest_of_dir,
+};
+use poco_results::{ResultStoreClient, TaskRef, archive::pack_dir};
+use tracing::{debug, info, warn};
+
+pub use self::params::TaskParams;
+use self::{
+    fetch::Fetcher,
+    scheduler::SchedulerClient,
+    state::{Stage, TaskDir, TaskState},
+};
+use crate::{
+    Error, Result,
+    exec::{ExecSpec, Executor, Limits},
+};
+
+/// How to run a worker.
+#[derive(Clone)]
+pub struct WorkerConfig {
+    /// The scheduler's URL.
+    pub scheduler_url: String,
+    /// The chain's JSON-RPC endpoint.
+    pub rpc_url: String,
+    /// The worker's wallet: signs requests and transactions, holds the stake.
+    pub wallet: PrivateKeySigner,
+    /// Where tasks in progress and the app cache live.
+    pub data_dir: PathBuf,
+    /// How many tasks run at once.
+    pub slots: u32,
+    /// Memory given to one app, in bytes.
+    pub memory_bytes: u64,
+    /// How often to ask for work when slots are free.
+    pub work_poll: Duration,
+    /// Largest app, dataset or input file fetched, in bytes.
+    pub max_fetch_bytes: usize,
+    /// Most fuel (instructions) an app gets, whatever its category allows.
+    pub fuel_cap: Option<u64>,
+    /// How to run TEE tasks; `None` (the default): the worker does not take them.
+    pub tee: Option<crate::tee::TeeConfig>,
+}
+
+impl WorkerConfig {
+    /// A worker with the defaults: 2 slots, 512 MiB per app, asking for work every 200 ms,
+    /// fetching at most 256 MiB per file.
+    pub fn new(
+        scheduler_url: impl Into<String>,
+        rpc_url: impl Into<String>,
+        wallet: PrivateKeySigner,
+        data_dir: impl Into<PathBuf>,
+    ) -> Self {
+        Self {
+            scheduler_url: scheduler_url.into(),
+            rpc_url: rpc_url.into(),
+            wallet,
+            data_dir: data_dir.into(),
+            slots: 2,
+            memory_bytes: 512 << 20,
+            work_poll: Duration::from_millis(200),
+            max_fetch_bytes: 256 << 20,
+            fuel_cap: None,
+            tee: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for WorkerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerConfig")
+            .field("scheduler_url", &self.scheduler_url)
+            .field("worker", &self.wallet.address())
+            .field("data_dir", &self.data_dir)
+            .field("slots", &self.slots)
+            .field("tee", &self.tee)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs a worker with `executor` until `shutdown` resolves. Tasks in flight stay on disk and
+/// are resumed by the next run.
+pub async fn run(
+    config: WorkerConfig,
+    executor: Arc<dyn Executor>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<()> {
+    let worker = Worker::start(config, executor).await?;
+    let _jobs = AbortJobs(worker.clone());
+    worker.serve(shutdown).await
+}
+
+/// Aborts the worker's background steps when its run ends or is dropped: nothing of a stopped
+/// worker keeps running (what was in flight resumes from disk at the next start).
+struct AbortJobs(Arc<Worker>);
+
+impl Drop for AbortJobs {
+    fn drop(&mut self) {
+        self.0.jobs.lock().expect("lock").abort_all();
+    }
+}
+
+struct Worker {
+    config: WorkerConfig,
+    pool: PoolInfo,
+    scheduler: SchedulerClient,
+    chain: ChainClient,
+    poco: IPocoInstance<DynProvider>,
+    apps: Address,
+    datasets: Address,
+    results: ResultStoreClient,
+    executor: Arc<dyn Executor>,
+    fetcher: Fetcher,
+    tasks_dir: PathBuf,
+    tasks: Mutex<HashMap<B256, TaskState>>,
+    busy: Mutex<HashSet<B256>>,
+    jobs: Mutex<tokio::task::JoinSet<()>>,
+}
+
+impl Worker {
+    async fn start(config: WorkerConfig, executor: Arc<dyn Executor>) -> Result<Arc<Self>> {
+        let scheduler = SchedulerClient::new(&config.scheduler_url, config.wallet.clone());
+        let pool = scheduler
+            .register(&Registration {
+                slots: config.slots,
+                tee: config.tee.is_some(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            })
+            .await?;
+        let chain = ChainClient::connect(
+            &config.rpc_url,
+            Some(config.wallet.clone()),
+            ClientConfig::default(),
+        )
+        .await?;
+        let poco = chain.poco(pool.poco);
+        let apps = poco.appregistry().call().await.map_err(poco_chain::Error::from)?;
+        let datasets = poco.datasetregistry().call().await.map_err(poco_chain::Error::from)?;
+        let results = ResultStoreClient::new(&pool.result_store)?;
+        let tasks_dir = config.data_dir.join("tasks");
+        let fetcher = Fetcher::new(config.data_dir.join("cache"), config.max_fetch_bytes);
+        let recovered = state::load_all(&tasks_dir)?;
+        if let Some(tee) = &config.tee {
+            tee::check_config(tee, &config.data_dir)?;
+        }
+        info!(
+            worker = %config.wallet.address(),
+            workerpool = %pool.workerpool,
+            recovered = recovered.len(),
+            "worker registered"
+        );
+        let worker = Arc::new(Self {
+            tasks: Mutex::new(recovered.into_iter().map(|s| (s.assignment.task_id, s)).collect()),
+            busy: Mutex::default(),
+            jobs: Mutex::default(),
+            config,
+            pool,
+            scheduler,
+            chain,
+            poco,
+            apps,
+            datasets,
+            results,
+            executor,
+            fetcher,
+            tasks_dir,
+        });
+        let recovered: Vec<B256> = worker.tasks.lock().expect("lock").keys().copied().collect();
+        for task_id in recovered {
+            worker.spawn_advance(task_id);
+        }
+        Ok(worker)
+    }
+
+    async fn serve(self: Arc<Self>, shutdown: impl Future<Output = ()> + Send) -> Result<()> {
+        let heartbeat = Duration::from_millis(self.pool.heartbeat_interval_ms.max(100));
+        let mut beat = tokio::time::interval(heartbeat);
+        let mut ask = tokio::time::interval(self.config.work_poll);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => return Ok(()),
+                _ = beat.tick() => {
+                    if let Err(error) = self.heartbeat().await {
+                        warn!(%error, "heartbeat failed");
+                    }
+                    self.sweep();
+                }
+                _ = ask.tick() => {
+                    if let Err(error) = self.ask_for_work().await {
+                        warn!(%error, "asking for work failed");
+                    }
+                }
+            }
+        }
+    }
+
+    async fn heartbeat(self: &Arc<Self>) -> Result<()> {
+        let running: Vec<B256> = self.tasks.lock().expect("lock").keys().copied().collect();
+        let response = self.scheduler.heartbeat(&Heartbeat { running }).await?;
+        for action in response.actions {
+            match action {
+                Action::Reveal { task_id } => self.spawn_step(task_id, Step::Reveal),
+                Action::Upload { task_id, ticket } => {
+                    self.spawn_step(task_id, Step::Upload(ticket))
+                }
+                Action::Abort { task_id, reason } => {
+                    // A step in progress finishes first: a trust-1 task is over as soon as
+                    // its contributeAndFinalize is mined, but its result is not uploaded yet.
+                    // The task stays in the running list, so the next heartbeat aborts it, once
+                    // its result is uploaded (a failed upload is retried by the sweep).
+                    let owed = self.state(task_id).is_some_and(|s| owes_upload(&s));
+                    if owed || self.busy.lock().expect("lock").contains(&task_id) {
+                        debug!(task = %task_id, %reason, "abort deferred: step or upload pending");
+                        continue;
+                    }
+                    debug!(task = %task_id, %reason, "task aborted");
+                    self.forget(task_id);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn ask_for_work(self: &Arc<Self>) -> Result<()> {
+        let running = self.tasks.lock().expect("lock").len() as u32;
+        let free = self.config.slots.saturating_sub(running);
+        if free == 0 {
+            return Ok(());
+        }
+        for assignment in self.scheduler.work(free).await?.assignments {
+            let task_id = assignment.task_id;
+            let state = TaskState { assignment, stage: Stage::Received, revealed: false };
+            TaskDir::new(&self.tasks_dir, task_id).save(&state)?;
+            self.tasks.lock().expect("lock").insert(task_id, state);
+            info!(task = %task_id, "task received");
+            self.spawn_advance(task_id);
+        }
+        Ok(())
+    }
+
+    fn forget(&self, task_id: B256) {
+        self.tasks.lock().expect("lock").remove(&task_id);
+        if let Err(error) = TaskDir::new(&self.tasks_dir, task_id).remove() {
+            warn!(task = %task_id, %error, "could not remove the task's files");
+        }
+    }
+
+    fn state(&self, task_id: B256) -> Option<TaskState> {
+        self.tasks.lock().expect("lock").get(&task_id).cloned()
+    }
+
+    fn save(&self, state: TaskState) -> Result<()> {
+        let task_id = state.assignment.task_id;
+        TaskDir::new(&self.tasks_dir, task_id).save(&state)?;
+        self.tasks.lock().expect("lock").insert(task_id, state);
+        Ok(())
+    }
+
+    /// Moves a task as far as it can go on its own: compute, then commit.
+    fn spawn_advance(self: &Arc<Self>, task_id: B256) {
+        self.spawn_step(task_id, Step::Advance);
+    }
+
+    /// Runs one step of a task in the background, one step per task at a time. A step that
+    /// fails for good is reported to the scheduler and the task forgotten.
+    fn spawn_step(self: &Arc<Self>, task_id: B256, step: Step) {
+        if !self.busy.lock().expect("lock").insert(task_id) {
+            return;
+        }
+        let worker = self.clone();
+        let mut jobs = self.jobs.lock().expect("lock");
+        while jobs.try_join_next().is_some() {}
+        jobs.spawn(async move {
+            let outcome = worker.step(task_id, &step).await;
+            worker.busy.lock().expect("lock").remove(&task_id);
+            if let Err(error) = outcome {
+                let transient = matches!(&error, Error::Chain(e) if e.is_transient())
+                    || matches!(&error, Error::Sms(e) if e.is_transient())
+                    || matches!(error, Error::Scheduler { .. } | Error::ResultStore(_));
+                if transient {
+                    // Tried again: by the next heartbeat's sweep, or the scheduler's next ask.
+                    warn!(task = %task_id, %error, "task step failed; will retry");
+                } else {
+                    warn!(task = %task_id, %error, "task failed");
+                    let reason = error.to_string();
+                    let _ = worker.scheduler.report(&Report::Failed { task_id, reason }).await;
+                    worker.forget(task_id);
+                }
+            }
+        });
+    }
+
+    /// Resumes the tasks that stopped short of their commitment, or of the upload of a
+    /// trust-1 result (after a transient failure).
+    fn sweep(self: &Arc<Self>) {
+        let idle: Vec<B256> = {
+            let tasks = self.tasks.lock().expect("lock");
+            let busy = self.busy.lock().expect("lock");
+            tasks
+                .values()
+                .filter(|state| {
+                    matches!(state.stage, Stage::Received | Stage::Computed { .. })
+                        || owes_upload(state)
+                })
+                .map(|state| state.assignment.task_id)
+                .filter(|task_id| !busy.contains(task_id))
+                .collect()
+        };
+        for task_id in idle {
+            self.spawn_advance(task_id);
+        }
+    }
+
+    async fn step(&self, task_id: B256, step: &Step) -> Result<()> {
+        let Some(state) = self.state(task_id) else { return Ok(()) };
+        match step {
+            Step::Advance => {
+                if owes_upload(&state)
+                    && let Some(ticket) = state.assignment.upload_ticket.clone()
+                {
+                    return self.upload(state, &ticket).await;
+                }
+                let state = match state.stage {
+                    Stage::Received => self.compute(state).await?,
+                    _ => state,
+                };
+                if matches!(state.stage, Stage::Computed { .. }) {
+                    self.commit(state).await?;
+                }
+                Ok(())
+            }
+            Step::Reveal => self.reveal(state).await,
+            Step::Upload(ticket) => self.upload(state, ticket).await,
+        }
+    }
+
+    // ------------------------------------------------------------------------ the steps
+
+    /// Fetches, runs and digests the task.
+    async fn compute(&self, mut state: TaskState) -> Result<TaskState> {
+        if state.assignment.deal.is_tee() {
+            return self.compute_tee(state).await;
+        }
+        let assignment = &state.assignment;
+        let deal = &assignment.deal;
+        let task_id = assignment.task_id;
+        let on_chain =
+            self.poco.viewDealHash(deal.id()).call().await.map_err(poco_chain::Error::from)?;
+        if on_chain != deal.hash() || keccak256(assignment.params.as_bytes()) != deal.paramsHash {
+            return Err(Error::ForgedDeal(task_id));
+        }
+        let params = TaskParams::parse(&assignment.params)?;
+        let dir = TaskDir::new(&self.tasks_dir, task_id);
+        dir.reset_io()?;
+
+        let apps = AppRegistry::new(self.apps, self.chain.provider().clone());
+        let app = apps.viewApp(deal.app).call().await.map_err(poco_chain::Error::from)?;
+        let url = String::from_utf8_lossy(&app.multiaddr).into_owned();
+        let module = self.fetcher.fetch_checked("app", &url, app.checksum).await?;
+
+        let mut dataset_name = None;
+        if !deal.dataset.is_zero() {
+            let datasets = DatasetRegistry::new(self.datasets, self.chain.provider().clone());
+            let dataset =
+                datasets.viewDataset(deal.dataset).call().await.map_err(poco_chain::Error::from)?;
+            let url = String::from_utf8_lossy(&dataset.multiaddr).into_owned();
+            let bytes = self.fetcher.fetch_checked("dataset", &url, dataset.checksum).await?;
+            let name = format!("{:#x}", deal.dataset);
+            write_file(&dir.input().join(&name), &bytes)?;
+            dataset_name = Some(name);
+        }
+        let mut input_names = Vec::new();
+        for (i, url) in params.iexec_input_files.iter().enumerate() {
+            let bytes = self.fetcher.fetch(url).await?;
+            let name = input_file_name(url, i);
+            write_file(&dir.input().join(&name), &bytes)?;
+            input_names.push(name);
+        }
+        let spec = task_spec(
+            module,
+            &dir.input(),
+            &dir.output(),
+            deal,
+            task_id,
+            &params,
+            dataset_name,
+            &input_names,
+        )?
+        .with_limits(self.limits(deal));
+
+        let outcome = self.executor.execute(spec).await?;
+        info!(task = %task_id, status = %outcome.status, fuel = outcome.fuel_consumed, "app ran");
+        if !outcome.status.is_deterministic() {
+            return Err(Error::NoAgreedResult(format!(
+                "the app {}; stderr: {}",
+                outcome.status,
+                tail(&outcome.stderr.to_string_lossy())
+            )));
+        }
+        if !outcome.status.success() {
+            // A failure is a result like any other: every replica fails the same way.
+            let failure = serde_json::json!({ "status": outcome.status.to_string() });
+            write_file(&dir.output().join("poco-failure.json"), failure.to_string().as_bytes())?;
+        }
+        let callback_data =
+            if deal.callback.is_zero() { Bytes::new() } else { callback_data(&dir.output()) };
+        let digest = if deal.callback.is_zero() {
+            result_digest_of_dir(&dir.output())?
+        } else {
+            keccak256(&callback_data)
+        };
+        state.stage = Stage::Computed { digest, callback_data, enclave_sign: Bytes::new() };
+        self.save(state.clone())?;
+        let result_hash = ResultCommitment::new(self.address(), task_id, digest).result_hash;
+        self.scheduler.report(&Report::Computed { task_id, result_hash }).await?;
+        Ok(state)
+    }
+
+    /// Commits the result on-chain: `contribute`, or `contributeAndFinalize` then upload.
+    async fn commit(&self, mut state: TaskState) -> Result<()> {
+        let Stage::Computed { digest, callback_data, enclave_sign } = state.stage.clone() else {
+            return Ok(());
+        };
+        let assignment = state.assignment.clone();
+        let deal = IPocoTypes::Deal::from(&assignment.deal);
+        let task_id = assignment.task_id;
+        match assignment.mode {
+            ContributionMode::ContributeAndFinalize => {
+                let task =
+                    self.poco.viewTask(task_id).call().await.map_err(poco_chain::Error::from)?;
+                if task.status != 3 {
+                    let call = self.poco.contributeAndFinalize(
+                        deal,
+                        assignment.index,
+                        digest,
+                        Bytes::from(assignment.results_location.clone().into_bytes()),
+                        callback_data.clone(),
+                        assignment.enclave_challenge,
+                        enclave_sign.clone(),
+                        assignment.authorization.clone(),
+                    );
+                    self.chain.send(call).await?;
+                    info!(task = %task_id, "contributed and finalized");
+                }
+                state.stage = Stage::Committed { digest, callback_data };
+                state.revealed = true;
+                self.save(state.clone())?;
+                if let Some(ticket) = assignment.upload_ticket.clone() {
+                    self.upload(state, &ticket).await?;
+                }
+            }
+            ContributionMode::Contribute => {
+                let mine = self
+                    .poco
+                    .viewContribution(task_id, self.address())
+                    .call()
+                    .await
+                    .map_err(poco_chain::Error::from)?;
+                if mine.status == 0 {
+                    let balance = self
+                        .poco
+                        .balanceOf(self.address())
+                        .call()
+                        .await
+                        .map_err(poco_chain::Error::from)?;
+                    if balance < assignment.deal.workerStake {
+                        return Err(Error::InsufficientStake {
+                            balance: balance.to_string(),
+                            stake: assignment.deal.workerStake.to_string(),
+                        });
+                    }
+                    let commitment = ResultCommitment::new(self.address(), task_id, digest);
+                    let call = self.poco.contribute(
+                        deal,
+                        assignment.index,
+                        commitment.result_hash,
+                        commitment.result_seal,
+                        assignment.enclave_challenge,
+                        enclave_sign.clone(),
+                        assignment.authorization.clone(),
+                    );
+                    self.chain.send(call).await?;
+                    info!(task = %task_id, "contributed");
+                }
+                state.stage = Stage::Committed { digest, callback_data };
+                self.save(state)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn reveal(&self, mut state: TaskState) -> Result<()> {
+        let Stage::Committed { digest, .. } = state.stage else { return Ok(()) };
+        if state.revealed {
+            return Ok(());
+        }
+        let task_id = state.assignment.task_id;
+        let mine = self
+            .poco
+            .viewContribution(task_id, self.address())
+            .call()
+            .await
+            .map_err(poco_chain::Error::from)?;
+        if mine.status == 1 {
+            self.chain.send(self.poco.reveal(task_id, digest)).await?;
+            info!(task = %task_id, "revealed");
+        }
+        state.revealed = true;
+        self.save(state)
+    }
+
+    async fn upload(&self, mut state: TaskState, ticket: &Bytes) -> Result<()> {
+        let Stage::Committed { callback_data, .. } = state.stage.clone() else { return Ok(()) };
+        let assignment = &state.assignment;
+        let task_id = assignment.task_id;
+        let dir = TaskDir::new(&self.tasks_dir, task_id);
+        // A deal with a callback gets its result on-chain, through the callback: nothing to
+        // upload, the scheduler finalizes with the callback data.
+        let location = if assignment.deal.callback.is_zero() {
+            let archive = pack_dir(&dir.output())?;
+            let task = TaskRef { deal_id: assignment.deal.id(), index: assignment.index };
+            match self.results.upload(task, archive.into(), ticket, &self.config.wallet).await {
+                Ok(_) => info!(task = %task_id, "result uploaded"),
+                // Uploaded before a restart: the store keeps the first upload.
+                Err(poco_results::Error::Refused { status: 409, .. }) => {}
+                Err(error) => return Err(error.into()),
+            }
+            assignment.results_location.clone()
+        } else {
+            String::new()
+        };
+        state.stage = Stage::Uploaded;
+        self.save(state)?;
+        self.scheduler.report(&Report::Uploaded { task_id, location, callback_data }).await
+    }
+
+    fn address(&self) -> Address {
+        self.config.wallet.address()
+    }
+
+    /// The limits of a run: fuel for the category's time (capped), the configured memory.
+    fn limits(&self, deal: &poco_primitives::Deal) -> Limits {
+        let limits = Limits::for_max_time(Duration::from_secs(deal.timeref.saturating_to()))
+            .with_memory_bytes(self.config.memory_bytes);
+        match self.config.fuel_cap {
+            Some(cap) if cap < limits.fuel => limits.with_fuel(cap),
+            _ => limits,
+        }
+    }
+}
+
+/// The sandbox run of a task, exactly as every worker makes it so that replicas agree: the
+/// arguments from the request's `iexec_args`, the environment (`IEXEC_TASK_ID`, the dataset
+/// and input file names), the random seed (the task id) and the clock (the deal's start
+/// time). Limits are left at their defaults.
+#[allow(clippy::too_many_arguments)]
+pub fn task_spec(
+    module: Vec<u8>,
+    input_dir: &std::path::Path,
+    output_dir: &std::path::Path,
+    deal: &poco_primitives::Deal,
+    task_id: B256,
+    params: &TaskParams,
+    dataset_name: Option<String>,
+    input_names: &[String],
+) -> Result<ExecSpec> {
+    let mut spec = ExecSpec::new(module, input_dir, output_dir)
+        .with_args(params.args()?)
+        .with_env("IEXEC_TASK_ID", format!("{task_id:#x}"))
+        .with_env("IEXEC_INPUT_FILES_NUMBER", input_names.len().to_string())
+        .with_seed(task_id.0)
+        .with_clock(Duration::from_secs(deal.startTime.saturating_to()));
+    if let Some(name) = dataset_name {
+        spec = spec.with_env("IEXEC_DATASET_FILENAME", name);
+    }
+    for (i, name) in input_names.iter().enumerate() {
+        spec = spec.with_env(format!("IEXEC_INPUT_FILE_NAME_{}", i + 1), name.clone());
+    }
+    Ok(spec)
+}
+
+/// Whether a task still owes its result to the store: committed with
+/// `contributeAndFinalize` (so already finalized), its upload not done.
+fn owes_upload(state: &TaskState) -> bool {
+    matches!(state.stage, Stage::Committed { .. })
+        && state.assignment.mode == ContributionMode::ContributeAndFinalize
+        && state.assignment.upload_ticket.is_some()
+}
+
+/// What a background step does.
+enum Step {
+    Advance,
+    Reveal,
+    Upload(Bytes),
+}
+
+fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
+}
+
+/// The name an input file gets in `/iexec_in`: the last segment of its URL, or `input-<n>`.
+fn input_file_name(url: &str, index: usize) -> String {
+    url.rsplit('/')
+        .next()
+        .filter(|name| !name.is_empty() && !name.starts_with('.') && name.len() < 128)
+        .map(|name| {
+            name.chars()
+                .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' })
+                .collect()
+        })
+        .unwrap_or_else(|| format!("input-{}", index + 1))
+}
+
+/// The callback data an app left in `computed.json` (`"callback-data": "0x..."`); empty if
+/// none.
+fn callback_data(output: &std::path::Path) -> Bytes {
+    std::fs::read(output.join("computed.json"))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .and_then(|json| json.get("callback-data")?.as_str()?.parse::<Bytes>().ok())
+        .unwrap_or_default()
+}
+
+fn tail(text: &str) -> String {
+    let start = text.len().saturating_sub(400);
+    text[text.floor_char_boundary(start)..].trim().to_owned()
+}
