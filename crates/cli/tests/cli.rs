@@ -290,3 +290,232 @@ fn top_level_help_is_stable() {
     assert!(out.status.success());
     snapshot("help.txt", &String::from_utf8_lossy(&out.stdout));
 }
+
+/// The subcommands `poco <path> --help` lists (without `help`).
+fn subcommands(path: &[String]) -> Vec<String> {
+    let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+    args.push("--help");
+    let out = poco(Path::new("/nonexistent"), &args);
+    assert!(out.status.success(), "poco {args:?}");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines()
+        .skip_while(|line| !line.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|line| line.starts_with("  "))
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn every_command_help_ends_with_an_example() {
+    let mut pending = vec![Vec::<String>::new()];
+    let mut leaves = 0;
+    while let Some(path) = pending.pop() {
+        let children = subcommands(&path);
+        if children.is_empty() {
+            let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+            args.push("--help");
+            let help = String::from_utf8_lossy(&poco(Path::new("/nonexistent"), &args).stdout)
+                .into_owned();
+            let examples = help.rfind("Example").unwrap_or_else(|| panic!("poco {args:?}: {help}"));
+            assert!(
+                help[examples..].lines().skip(1).any(|line| line.trim_start().starts_with("poco ")),
+                "poco {args:?}: the example is a poco command line"
+            );
+            leaves += 1;
+        }
+        for child in children {
+            let mut next = path.clone();
+            next.push(child);
+            pending.push(next);
+        }
+    }
+    assert!(leaves > 30, "every command was visited ({leaves})");
+}
+
+/// Providers' commands on a devnet: wallets imported, datasets and workerpools registered,
+/// shown, listed, transferred and configured; orders signed to a file, published from it,
+/// shown, unpublished and cancelled on-chain; a trust-4 run watched until done; a task that
+/// is over cannot be claimed.
+#[test]
+fn providers_orders_and_tasks_on_a_devnet() {
+    let devnet = DevnetHome::start("2");
+    let home = devnet.path();
+    let requester = ["--devnet-account", "requester"];
+    let data_provider = ["--devnet-account", "dataset-provider"];
+    let scheduler = ["--devnet-account", "scheduler"];
+    let app_provider = ["--devnet-account", "app-provider"];
+    let files = tempfile::tempdir().unwrap();
+
+    // A wallet imported from a private key shows the key's address.
+    let key_file = files.path().join("key.txt");
+    std::fs::write(&key_file, "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d")
+        .unwrap();
+    let password = files.path().join("password");
+    std::fs::write(&password, "imported").unwrap();
+    let pass = ["--password-file", password.to_str().unwrap()];
+    let wallets = files.path().join("wallets");
+    let imported = json(
+        home,
+        &with(
+            &pass,
+            &[
+                "wallet",
+                "import",
+                "--private-key-file",
+                key_file.to_str().unwrap(),
+                "--out",
+                wallets.to_str().unwrap(),
+            ],
+        ),
+    );
+    assert_eq!(imported["address"], "0x70997970c51812dc3a010c7d01b50e0d17dc79c8");
+    let keystore = imported["keystore"].as_str().unwrap().to_owned();
+    let shown = json(home, &with(&pass, &["--wallet", &keystore, "wallet", "show"]));
+    assert_eq!(shown["address"], imported["address"]);
+    let key_text = std::fs::read_to_string(&keystore).unwrap();
+    assert!(!key_text.contains("59c6995e998f97a5"), "the keystore holds no plain key");
+
+    // A dataset: registered with the file's sha256, listed, transferred.
+    let data = files.path().join("prices.csv");
+    std::fs::write(&data, "day,price\n1,10\n2,12\n").unwrap();
+    let dataset = json(
+        home,
+        &with(
+            &data_provider,
+            &["dataset", "deploy", "--name", "prices", "--file", data.to_str().unwrap()],
+        ),
+    );
+    assert_eq!(dataset["kind"], "dataset");
+    assert_eq!(dataset["name"], "prices");
+    assert_eq!(dataset["owner"], "0x90f79bf6eb2c4f870365e785982e1f101e93b906");
+    // sha256 of the file's bytes, as `sha256sum` prints it.
+    assert_eq!(
+        dataset["checksum"],
+        "0x10cde8654a4b42632d682c85571f40414b224e43a93732503e06914fae44c3f1"
+    );
+    let address = dataset["address"].as_str().unwrap().to_owned();
+    assert!(dataset["multiaddr"].as_str().unwrap().starts_with("file://"));
+    let listed = json(home, &with(&data_provider, &["dataset", "list"]));
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["address"], address.as_str());
+    let moved = json(
+        home,
+        &with(
+            &data_provider,
+            &["dataset", "transfer", &address, "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"],
+        ),
+    );
+    assert_eq!(moved["owner"], "0x70997970c51812dc3a010c7d01b50e0d17dc79c8");
+    assert_eq!(json(home, &with(&data_provider, &["dataset", "list"])), serde_json::json!([]));
+    let message = failure(
+        home,
+        &with(
+            &data_provider,
+            &["dataset", "transfer", &address, "0x90F79bf6EB2c4f870365E785982E1f101E93b906"],
+        ),
+        1,
+    );
+    assert!(
+        message.contains("is owned by 0x70997970C51812dc3A010C7d01b50e0d17dc79C8"),
+        "{message}"
+    );
+
+    // A workerpool: registered, its policy shown then changed.
+    let pool = json(home, &with(&scheduler, &["workerpool", "deploy", "--description", "second"]));
+    let pool_address = pool["address"].as_str().unwrap().to_owned();
+    assert_eq!(pool["kind"], "workerpool");
+    assert_eq!(pool["name"], "second");
+    let policy = json(home, &["workerpool", "policy", &pool_address]);
+    assert_eq!(policy["workerStakeRatio"], 30);
+    let policy = json(
+        home,
+        &with(
+            &scheduler,
+            &[
+                "workerpool",
+                "policy",
+                &pool_address,
+                "--worker-stake",
+                "40",
+                "--scheduler-share",
+                "5",
+            ],
+        ),
+    );
+    assert_eq!(policy["workerStakeRatio"], 40);
+    assert_eq!(policy["schedulerRewardRatio"], 5);
+
+    // An app order signed to a file, published from it, shown, unpublished, published again
+    // and cancelled on-chain: the market follows the close.
+    let app = json(
+        home,
+        &with(&app_provider, &["app", "deploy", "--name", "pi", "--file", "apps/pi/pi.wasm"]),
+    );
+    let app_address = app["address"].as_str().unwrap().to_owned();
+    let order_file = files.path().join("app-order.json");
+    let signed = json(
+        home,
+        &with(
+            &app_provider,
+            &[
+                "order",
+                "sign",
+                "app",
+                "--asset",
+                &app_address,
+                "--price",
+                "0.2 RLC",
+                "--volume",
+                "5",
+                "--out",
+                order_file.to_str().unwrap(),
+            ],
+        ),
+    );
+    assert_eq!(signed["appprice"], "200000000");
+    assert_eq!(signed["volume"], "5");
+    let file = order_file.to_str().unwrap();
+    let published = json(home, &with(&app_provider, &["order", "publish", "app", "--file", file]));
+    let hash = published["orderHash"].as_str().unwrap().to_owned();
+    assert_eq!(published["status"], "open");
+    assert_eq!(json(home, &["order", "show", "app", &hash])["remaining"], "5");
+    let message = failure(home, &with(&requester, &["order", "unpublish", "app", &hash]), 1);
+    assert!(message.contains("owner") || message.contains("sign"), "{message}");
+    let unpublished = json(home, &with(&app_provider, &["order", "unpublish", "app", &hash]));
+    assert_eq!(unpublished["status"], "unpublished");
+    let again = json(home, &with(&app_provider, &["order", "publish", "app", "--file", file]));
+    assert_eq!(again["status"], "open");
+    let cancelled = json(home, &with(&app_provider, &["order", "cancel", "app", "--file", file]));
+    assert_eq!(cancelled["order"], hash.as_str());
+    assert_eq!(cancelled["cancelled"], true);
+    let mut status = Value::Null;
+    for _ in 0..100 {
+        status = json(home, &["order", "show", "app", &hash])["status"].clone();
+        if status == "cancelled" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(status, "cancelled", "the market saw the on-chain close");
+    let book = json(home, &["orderbook", "app", "--app", &app_address]);
+    assert!(!book.to_string().contains(&hash), "a cancelled order leaves the book: {book}");
+
+    // A trust-4 run on the devnet's pool: two fresh workers agree; the task is watched.
+    json(
+        home,
+        &with(
+            &app_provider,
+            &["order", "publish", "app", "--asset", &app_address, "--volume", "5"],
+        ),
+    );
+    let run = json(home, &with(&requester, &["run", &app_address, "--trust", "4", "--yes"]));
+    let task = run["tasks"][0]["taskId"].as_str().unwrap().to_owned();
+    let watched = json(home, &["task", "show", &task, "--watch"]);
+    assert_eq!(watched["status"], "COMPLETED");
+    assert_eq!(watched["contributors"], 2, "two fresh workers that agree reach trust 4");
+    let message = failure(home, &with(&requester, &["task", "claim", &task]), 1);
+    assert!(message.contains("is COMPLETED and cannot be claimed"), "{message}");
+}
