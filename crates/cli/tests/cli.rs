@@ -519,3 +519,77 @@ fn providers_orders_and_tasks_on_a_devnet() {
     let message = failure(home, &with(&requester, &["task", "claim", &task]), 1);
     assert!(message.contains("is COMPLETED and cannot be claimed"), "{message}");
 }
+
+/// Polls `devnet status` until the devnet runs (bounded: 3 minutes).
+fn wait_running(home: &Path) -> Value {
+    for _ in 0..360 {
+        let status = json(home, &["devnet", "status"]);
+        if status.get("pid").is_some() {
+            return status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    panic!("the devnet did not start within 3 minutes");
+}
+
+/// `poco devnet up` in the foreground: Ctrl-C stops the whole process tree cleanly, and the
+/// next `devnet up` resumes the same chain, with what was registered on it.
+#[test]
+fn a_devnet_stops_on_ctrl_c_and_resumes_where_it_was() {
+    let home = tempfile::tempdir().unwrap();
+    let mut foreground = Command::new(env!("CARGO_BIN_EXE_poco"))
+        .arg("--home")
+        .arg(home.path())
+        .args(["devnet", "up", "--workers", "1"])
+        .current_dir(root())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let status = wait_running(home.path());
+    let rpc = status["rpcUrl"].as_str().unwrap().to_owned();
+    let protocol = status["deployment"]["poco"].clone();
+    let app = json(
+        home.path(),
+        &[
+            "--devnet-account",
+            "app-provider",
+            "app",
+            "deploy",
+            "--name",
+            "pi",
+            "--file",
+            "apps/pi/pi.wasm",
+        ],
+    );
+    let address = app["address"].as_str().unwrap().to_owned();
+
+    let interrupted =
+        Command::new("kill").args(["-INT", &foreground.id().to_string()]).status().unwrap();
+    assert!(interrupted.success());
+    let mut exit = None;
+    for _ in 0..600 {
+        if let Some(status) = foreground.try_wait().unwrap() {
+            exit = Some(status);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let exit = exit.unwrap_or_else(|| {
+        let _ = foreground.kill();
+        panic!("devnet up did not stop within 60 s of Ctrl-C")
+    });
+    assert!(exit.success(), "Ctrl-C is a clean stop: {exit}");
+    assert_eq!(json(home.path(), &["devnet", "status"])["running"], false);
+    let address_of = rpc.trim_start_matches("http://");
+    assert!(
+        std::net::TcpStream::connect(address_of).is_err(),
+        "the chain stopped with the devnet ({address_of})"
+    );
+
+    let devnet = DevnetHome { home };
+    let resumed = json(devnet.path(), &["devnet", "up", "--detach", "--workers", "1"]);
+    assert_eq!(resumed["deployment"]["poco"], protocol, "the same deployment");
+    let shown = json(devnet.path(), &["app", "show", &address]);
+    assert_eq!(shown["name"], "pi", "what was registered before is still there");
+}
