@@ -68,14 +68,23 @@ async fn trust_one_result_is_what_the_app_gives_locally() {
 }
 
 /// (b) Trust 4 with a lying worker among the first two contributions: four honest workers
-/// agree, the liar loses its stake and its score, the honest ones are paid, every balance
-/// exact to the nRLC.
+/// agree, the liar loses its stake and its score goes down, the honest ones are paid, every
+/// balance exact to the nRLC.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_byzantine_worker_is_outvoted_and_slashed() {
     let mut cluster = Cluster::start(5, "pi").await;
     let accounts = cluster.net.accounts().clone();
     let liar = accounts.workers[0].address();
     let honest: Vec<Address> = accounts.workers[1..].iter().map(|w| w.address()).collect();
+    // First the future liar works honestly beside worker 1 and earns a score, so that its
+    // fault can be seen lowering it.
+    cluster.start_worker(0);
+    cluster.start_worker(1);
+    let warm_up = cluster.deal(4, 1, r#"{"iexec_args":"1000 1"}"#).await;
+    cluster.wait_completed(&warm_up, 2 * MINUTE).await;
+    assert_eq!(cluster.score(liar).await, U256::from(1), "a replicated success scores 1");
+    cluster.kill_worker(0).await;
+
     let mut everyone = vec![
         accounts.requester.address(),
         accounts.app_provider.address(),
@@ -90,7 +99,6 @@ async fn a_byzantine_worker_is_outvoted_and_slashed() {
 
     let config = cluster.worker_config(0);
     cluster.start_worker_with(0, config, Arc::new(ByzantineExecutor::new().unwrap()));
-    cluster.start_worker(1);
     let deal = cluster.deal(4, 1, r#"{"iexec_args":"50000 3"}"#).await;
     let task_id = deal.task_id(deal.botFirst).unwrap();
     let poco = cluster.net.owner().poco(cluster.net.deployment().poco);
@@ -126,8 +134,10 @@ async fn a_byzantine_worker_is_outvoted_and_slashed() {
         let expected = if *gain { *before + *change } else { *before - *change };
         assert_eq!(after, expected, "balance of {account}");
     }
-    assert_eq!(cluster.score(liar).await, U256::ZERO, "the liar's score stays at its floor");
-    for worker in &honest {
+    // A fault keeps two thirds of the score, rounded down (protocol §5): 1 -> 0.
+    assert_eq!(cluster.score(liar).await, U256::ZERO, "the liar's score is reduced");
+    assert_eq!(cluster.score(honest[0]).await, U256::from(2), "a second success");
+    for worker in &honest[1..] {
         assert_eq!(cluster.score(*worker).await, U256::from(1), "honest workers gain reputation");
     }
     let downloaded = cluster.download(task_id).await;
