@@ -113,7 +113,15 @@ pub(crate) fn is_transient_transport(error: &TransportError) -> bool {
         RpcError::Transport(kind) => match kind {
             TransportErrorKind::BackendGone | TransportErrorKind::PubsubUnavailable => true,
             TransportErrorKind::Custom(inner) => {
-                let message = inner.to_string().to_lowercase();
+                // The cause is often deep in the chain (reqwest -> hyper: "connection closed
+                // before message completed"), so every level is read.
+                let mut message = String::new();
+                let mut level: Option<&(dyn std::error::Error + 'static)> = Some(inner.as_ref());
+                while let Some(error) = level {
+                    message.push_str(&error.to_string().to_lowercase());
+                    message.push('\n');
+                    level = error.source();
+                }
                 ["connection", "timed out", "timeout", "reset", "broken pipe", "eof"]
                     .iter()
                     .any(|needle| message.contains(needle))

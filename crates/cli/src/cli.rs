@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use alloy::primitives::{Address, B256};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 /// poco: a decentralized marketplace for computing.
 ///
@@ -21,7 +21,8 @@ Examples:
   poco --devnet-account requester run 0xApp --args \"1000000 42\" --trust 4 --watch
 
 Exit codes: 0 success, 1 error, 2 bad usage, 3 wallet, 4 funds, 5 no matching orders,
-6 not found, 7 chain or market unreachable, 8 refused by the contracts, 9 result."
+6 not found, 7 chain, market or SMS unreachable, 8 refused by the contracts or the SMS,
+9 result."
 )]
 pub(crate) struct Cli {
     /// Options every command takes.
@@ -47,6 +48,10 @@ pub(crate) struct Global {
     /// The market's URL (default: the running devnet's).
     #[arg(long = "market.url", global = true, env = "POCO_MARKET_URL", value_name = "URL")]
     pub market_url: Option<String>,
+    /// The secret management service (SMS) of confidential tasks (default: the running
+    /// devnet's).
+    #[arg(long = "sms.url", global = true, env = "POCO_SMS_URL", value_name = "URL")]
+    pub sms_url: Option<String>,
     /// The protocol's address on the chain (default: the running devnet's).
     #[arg(long = "poco.address", global = true, env = "POCO_ADDRESS", value_name = "ADDRESS")]
     pub poco_address: Option<Address>,
@@ -87,10 +92,10 @@ pub(crate) enum Command {
     Account(AccountCommand),
     /// Applications.
     #[command(subcommand)]
-    App(AssetCommand),
-    /// Datasets.
+    App(AppCommand),
+    /// Datasets, plain or encrypted for confidential tasks.
     #[command(subcommand)]
-    Dataset(AssetCommand),
+    Dataset(DatasetCommand),
     /// Workerpools.
     #[command(subcommand)]
     Workerpool(WorkerpoolCommand),
@@ -114,9 +119,12 @@ Examples:
     /// Tasks.
     #[command(subcommand)]
     Task(TaskCommand),
-    /// Results.
+    /// Results: download, and the key of results encrypted for you.
     #[command(subcommand)]
     Result(ResultCommand),
+    /// Secrets of confidential (TEE) tasks, kept by the SMS.
+    #[command(subcommand)]
+    Secret(SecretCommand),
     /// Run the market (orderbook service).
     #[command(subcommand)]
     Market(MarketCommand),
@@ -129,14 +137,18 @@ Examples:
     /// Run the result store.
     #[command(subcommand)]
     Results(ResultsCommand),
+    /// Run the secret management service (SMS) of confidential tasks, or ask it its status.
+    #[command(subcommand)]
+    Sms(SmsCommand),
 }
 
 /// `poco devnet`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum DevnetCommand {
-    /// Start a devnet (or resume the one in the home directory).
+    /// Start a devnet (or resume the one in the home directory). Its SMS runs in the INSECURE
+    /// simulation mode: confidential tasks on a devnet protect nothing from this machine.
     #[command(
-        after_help = "Examples:\n  poco devnet up\n  poco devnet up --detach --workers 4 --byzantine-workers 1"
+        after_help = "Examples:\n  poco devnet up\n  poco devnet up --detach --workers 4 --byzantine-workers 1\n  poco devnet up --detach --workers 2 --tee-workers 1"
     )]
     Up {
         /// Honest workers.
@@ -145,6 +157,9 @@ pub(crate) enum DevnetCommand {
         /// Workers that commit wrong results.
         #[arg(long = "byzantine-workers", default_value_t = 0)]
         byzantine_workers: usize,
+        /// Workers that also run TEE tasks, in INSECURE simulated enclaves.
+        #[arg(long = "tee-workers", default_value_t = 0)]
+        tee_workers: usize,
         /// Task slots per worker.
         #[arg(long, default_value_t = 2)]
         slots: u32,
@@ -234,24 +249,106 @@ pub(crate) enum AccountCommand {
     },
 }
 
-/// `poco app` and `poco dataset`.
+/// What registers an app or a dataset.
+#[derive(Debug, Args)]
+pub(crate) struct DeployArgs {
+    /// Its name.
+    #[arg(long)]
+    pub name: String,
+    /// The file (its sha256 becomes the registered checksum).
+    #[arg(long, value_name = "FILE")]
+    pub file: PathBuf,
+    /// Where workers fetch it (default: a file:// URL of --file, for devnets).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+}
+
+/// `poco app`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum AppCommand {
+    /// Register an app owned by the wallet; with --tee or --mrenclave, a TEE app whose tasks
+    /// run in an enclave that proves it runs this app.
+    #[command(after_help = "\
+Examples:
+  poco app deploy --name pi --file apps/pi/pi.wasm
+  poco app deploy --name confidential --file apps/confidential/confidential.wasm --tee")]
+    Deploy {
+        /// The app.
+        #[command(flatten)]
+        asset: DeployArgs,
+        /// A TEE app, measured as the worker's enclave measures it: the sha256 of its module.
+        #[arg(long, conflicts_with = "mrenclave")]
+        tee: bool,
+        /// A TEE app with this enclave measurement: hexadecimal (MRENCLAVE, MRTD) or JSON
+        /// (`{"measurement": "0x...", "rtmr3": "0x..."}`).
+        #[arg(long, value_name = "MEASUREMENT")]
+        mrenclave: Option<String>,
+    },
+    /// Showing, listing and transferring apps.
+    #[command(flatten)]
+    Common(AssetCommand),
+}
+
+/// `poco dataset`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum DatasetCommand {
+    /// Register a dataset owned by the wallet (for a confidential one, its encrypted file).
+    #[command(after_help = "\
+Examples:
+  poco dataset deploy --name prices --file prices.csv --url https://example.com/prices.csv
+  poco dataset deploy --name records --file records.enc")]
+    Deploy {
+        /// The dataset.
+        #[command(flatten)]
+        asset: DeployArgs,
+    },
+    /// Encrypt a file for a confidential dataset, with a new key kept under the poco home
+    /// (mode 0600, never printed unless --show-key); prints the checksum it registers with.
+    #[command(after_help = "\
+Example:
+  poco dataset encrypt records.csv --out records.enc
+  poco dataset deploy --name records --file records.enc
+  poco dataset push-key --dataset 0xDataset")]
+    Encrypt {
+        /// The plaintext file (read, never copied).
+        file: PathBuf,
+        /// Where to write the encrypted file (what workers fetch).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Also print the key (hexadecimal). Whoever sees it can read the dataset.
+        #[arg(long)]
+        show_key: bool,
+    },
+    /// Push a dataset's key to the SMS, signed by the dataset's owner (write-once); the SMS
+    /// releases it only to attested enclaves running tasks of deals that bought the dataset.
+    #[command(after_help = "\
+Examples:
+  poco --devnet-account dataset-provider dataset push-key --dataset 0xDataset
+  poco dataset push-key --dataset 0xDataset --key-file records.key")]
+    PushKey {
+        /// The dataset.
+        #[arg(long, value_name = "ADDRESS")]
+        dataset: Address,
+        /// The key file (default: the one `poco dataset encrypt` kept for the dataset's
+        /// registered checksum).
+        #[arg(long, value_name = "FILE")]
+        key_file: Option<PathBuf>,
+    },
+    /// Whether the SMS holds a dataset's key (never the key).
+    #[command(after_help = "Example:\n  poco dataset check-key --dataset 0xDataset")]
+    CheckKey {
+        /// The dataset.
+        #[arg(long, value_name = "ADDRESS")]
+        dataset: Address,
+    },
+    /// Showing, listing and transferring datasets.
+    #[command(flatten)]
+    Common(AssetCommand),
+}
+
+/// What `poco app` and `poco dataset` share.
 #[derive(Debug, Subcommand)]
 pub(crate) enum AssetCommand {
-    /// Register an asset owned by the wallet.
-    #[command(
-        after_help = "Examples:\n  poco app deploy --name pi --file apps/pi/pi.wasm\n  poco dataset deploy --name prices --file prices.csv --url https://example.com/prices.csv"
-    )]
-    Deploy {
-        /// Its name.
-        #[arg(long)]
-        name: String,
-        /// The file (its sha256 becomes the registered checksum).
-        #[arg(long, value_name = "FILE")]
-        file: PathBuf,
-        /// Where workers fetch it (default: a file:// URL of --file, for devnets).
-        #[arg(long, value_name = "URL")]
-        url: Option<String>,
-    },
     /// Show an asset.
     #[command(after_help = "Example:\n  poco app show 0xApp")]
     Show {
@@ -488,6 +585,15 @@ pub(crate) struct RunArgs {
     /// Features needed: names (tee, gpu...) or hex.
     #[arg(long, default_value = "")]
     pub tag: String,
+    /// A requester secret the app of a TEE task gets, by the name it was pushed under
+    /// (`poco secret push`): `[INDEX=]NAME`, read by the app as IEXEC_REQUESTER_SECRET_<INDEX>
+    /// (numbered from 1 in order when not given). Repeat for several.
+    #[arg(long = "secret", value_name = "[INDEX=]NAME")]
+    pub secrets: Vec<String>,
+    /// Encrypt each result for the beneficiary, with the result key it pushed to the SMS
+    /// (TEE tasks); downloads decrypt it with the local key.
+    #[arg(long)]
+    pub encrypt_result: bool,
     /// Most you pay per task, all prices together, with its unit.
     #[arg(long)]
     pub max_price: Option<String>,
@@ -547,14 +653,99 @@ pub(crate) enum TaskCommand {
 /// `poco result`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum ResultCommand {
-    /// Download a task's result, checked against the digest certified on-chain.
-    #[command(after_help = "Example:\n  poco result download 0xTaskId --out result/")]
+    /// Download a task's result, checked against the digest certified on-chain; a result
+    /// encrypted for you is then decrypted with your result key.
+    #[command(after_help = "\
+Examples:
+  poco result download 0xTaskId --out result/
+  poco result download 0xTaskId --out result/ --key-file backup/result.key")]
     Download {
         /// The task id.
         task: B256,
         /// Where to unpack it (default: ./<task id>).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// The result key that decrypts it (default: <home>/keys/result.key).
+        #[arg(long, value_name = "FILE")]
+        key_file: Option<PathBuf>,
+        /// Write an encrypted result as it is, without decrypting it.
+        #[arg(long, conflicts_with = "key_file")]
+        no_decrypt: bool,
+    },
+    /// Create your result key (an age X25519 identity, kept with mode 0600): results of deals
+    /// asking for encryption are encrypted for it. Prints its public half.
+    #[command(after_help = "\
+Example:
+  poco result keygen
+  poco --devnet-account requester result push-key")]
+    Keygen {
+        /// Where to keep it (default: <home>/keys/result.key).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Replace an existing key (results encrypted for it can then not be opened with the
+        /// new one).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Push the public half of your result key to the SMS, signed by the wallet (the
+    /// beneficiary); it replaces the one pushed before.
+    #[command(after_help = "Example:\n  poco --devnet-account requester result push-key")]
+    PushKey {
+        /// The result key (default: <home>/keys/result.key).
+        #[arg(long, value_name = "FILE")]
+        key_file: Option<PathBuf>,
+    },
+    /// Whether the SMS holds a result key for a beneficiary.
+    #[command(after_help = "Example:\n  poco result check-key 0xBeneficiary")]
+    CheckKey {
+        /// The beneficiary (default: the wallet).
+        beneficiary: Option<Address>,
+    },
+}
+
+/// `poco secret`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum SecretCommand {
+    /// Push a secret to the SMS (write-once): a requester secret by name, signed by the
+    /// requester, or with --app the app developer secret, signed by the app's owner. The
+    /// value comes from a file, an environment variable, or a prompt; it is never printed.
+    #[command(
+        group(ArgGroup::new("target").required(true).args(["name", "app"])),
+        after_help = "\
+Examples:
+  poco --devnet-account requester secret push warehouse-token --value-file token.txt
+  poco --devnet-account app-provider secret push --app 0xApp --value-env LICENSE_KEY"
+    )]
+    Push {
+        /// The requester secret's name: 1 to 64 letters, digits, '.', '_' or '-'.
+        name: Option<String>,
+        /// Push the developer secret of this app instead.
+        #[arg(long, value_name = "ADDRESS")]
+        app: Option<Address>,
+        /// Read the value from this file (one trailing newline dropped).
+        #[arg(long, value_name = "FILE", conflicts_with = "value_env")]
+        value_file: Option<PathBuf>,
+        /// Read the value from this environment variable.
+        #[arg(long, value_name = "VAR")]
+        value_env: Option<String>,
+    },
+    /// Whether the SMS holds a secret (never its value).
+    #[command(
+        group(ArgGroup::new("target").required(true).args(["name", "app"])),
+        after_help = "\
+Examples:
+  poco --devnet-account requester secret check warehouse-token
+  poco secret check --app 0xApp"
+    )]
+    Check {
+        /// The requester secret's name.
+        name: Option<String>,
+        /// Check the developer secret of this app instead.
+        #[arg(long, value_name = "ADDRESS")]
+        app: Option<Address>,
+        /// Whose requester secret (default: the wallet's).
+        #[arg(long, value_name = "ADDRESS", conflicts_with = "app")]
+        requester: Option<Address>,
     },
 }
 
@@ -581,9 +772,10 @@ pub(crate) enum MarketCommand {
 /// `poco scheduler`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum SchedulerCommand {
-    /// Run the scheduler of a workerpool (the wallet must own it).
+    /// Run the scheduler of a workerpool (the wallet must own it). With --sms.url, its TEE
+    /// deals get enclave challenges from that SMS; without, they are never assigned.
     #[command(
-        after_help = "Example:\n  poco --wallet pool-owner.json scheduler run --workerpool 0xPool --results.url http://127.0.0.1:8090"
+        after_help = "Examples:\n  poco --wallet pool-owner.json scheduler run --workerpool 0xPool --results.url http://127.0.0.1:8090\n  poco --wallet pool-owner.json --sms.url http://127.0.0.1:8060 scheduler run --workerpool 0xPool --results.url http://127.0.0.1:8090"
     )]
     Run {
         /// The workerpool.
@@ -608,10 +800,12 @@ pub(crate) enum SchedulerCommand {
 /// `poco worker`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum WorkerCommand {
-    /// Run a worker for a scheduler.
-    #[command(
-        after_help = "Example:\n  poco --wallet worker.json worker run --scheduler.url http://127.0.0.1:8070 --slots 2"
-    )]
+    /// Run a worker for a scheduler. With --insecure-simulation it also runs TEE tasks, in
+    /// a simulated enclave that protects nothing from this machine's owner.
+    #[command(after_help = "\
+Examples:
+  poco --wallet worker.json worker run --scheduler.url http://127.0.0.1:8070 --slots 2
+  poco --wallet worker.json --sms.url http://127.0.0.1:8060 worker run --scheduler.url http://127.0.0.1:8070 --insecure-simulation --simulation.key-file sim.key")]
     Run {
         /// The scheduler's URL.
         #[arg(long = "scheduler.url")]
@@ -622,6 +816,16 @@ pub(crate) enum WorkerCommand {
         /// Data directory (tasks in flight, app cache).
         #[arg(long = "data.dir", default_value = "worker-data")]
         data_dir: PathBuf,
+        /// Run TEE tasks in an INSECURE simulated enclave, quoting with the simulation key of
+        /// --simulation.key-file (the SMS of --sms.url must trust it). For tests and demos.
+        #[arg(long, requires = "simulation_key_file")]
+        insecure_simulation: bool,
+        /// The simulation key (a private key in hexadecimal) of --insecure-simulation.
+        #[arg(long = "simulation.key-file", value_name = "FILE", requires = "insecure_simulation")]
+        simulation_key_file: Option<PathBuf>,
+        /// Where simulated enclaves work (RAM-backed; outside --data.dir).
+        #[arg(long = "enclave.dir", value_name = "DIR", default_value = "/dev/shm")]
+        enclave_dir: PathBuf,
     },
 }
 
@@ -640,6 +844,50 @@ pub(crate) enum ResultsCommand {
         #[arg(long, default_value = "results")]
         storage: String,
     },
+}
+
+/// `poco sms`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum SmsCommand {
+    /// Serve the SMS: it keeps dataset keys, requester and app developer secrets and result
+    /// keys, sealed at rest, and releases them only to attested enclaves of active TEE tasks.
+    #[command(after_help = "\
+Examples:
+  poco sms serve --listen 127.0.0.1:8060 --data.dir sms-data --dcap.collateral-dir collateral/
+  poco sms serve --insecure-simulation --simulation.signer 0xSimulationKeyAddress")]
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8060")]
+        listen: String,
+        /// Data directory (SQLite database, master key).
+        #[arg(long = "data.dir", default_value = "sms-data")]
+        data_dir: PathBuf,
+        /// PostgreSQL URL instead of SQLite.
+        #[arg(long = "db.url", env = "POCO_SMS_DATABASE_URL", value_name = "URL")]
+        database_url: Option<String>,
+        /// The master key sealing every secret at rest (created, mode 0600, on first start;
+        /// default: <data.dir>/master.key).
+        #[arg(long = "master-key", value_name = "FILE")]
+        master_key: Option<PathBuf>,
+        /// Cached DCAP collateral files (*.json) to verify SGX and TDX quotes with.
+        #[arg(long = "dcap.collateral-dir", value_name = "DIR")]
+        collateral_dir: Option<PathBuf>,
+        /// Also accept INSECURE simulated quotes signed by --simulation.signer keys: they
+        /// prove nothing about the hardware. For tests and demos; never with real secrets.
+        #[arg(long, requires = "simulation_signers")]
+        insecure_simulation: bool,
+        /// The address of a simulation key whose quotes are trusted (repeat for several).
+        #[arg(
+            long = "simulation.signer",
+            value_name = "ADDRESS",
+            requires = "insecure_simulation"
+        )]
+        simulation_signers: Vec<Address>,
+    },
+    /// What the SMS says about itself: its attestation modes, and whether it runs the INSECURE
+    /// simulation.
+    #[command(after_help = "Example:\n  poco sms status --json")]
+    Status,
 }
 
 #[cfg(test)]
@@ -682,5 +930,82 @@ mod tests {
         assert_eq!(cli.global.rpc_url.as_deref(), Some("http://127.0.0.1:1"));
         assert!(cli.global.json);
         assert!(matches!(cli.command, Command::Account(AccountCommand::Balance { address: None })));
+    }
+
+    #[test]
+    fn confidential_options_parse() {
+        let cli = Cli::try_parse_from([
+            "poco",
+            "--sms.url",
+            "http://127.0.0.1:8060",
+            "run",
+            "0x0000000000000000000000000000000000000001",
+            "--tag",
+            "tee",
+            "--secret",
+            "token",
+            "--secret",
+            "3=db.password",
+            "--encrypt-result",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.sms_url.as_deref(), Some("http://127.0.0.1:8060"));
+        let Command::Run(run) = cli.command else { panic!("run") };
+        assert_eq!(run.secrets, ["token", "3=db.password"]);
+        assert!(run.encrypt_result);
+
+        let serve = Cli::try_parse_from(["poco", "sms", "serve", "--insecure-simulation"]);
+        assert!(serve.is_err(), "the simulation needs its trusted keys");
+        let serve = Cli::try_parse_from([
+            "poco",
+            "sms",
+            "serve",
+            "--insecure-simulation",
+            "--simulation.signer",
+            "0x0000000000000000000000000000000000000002",
+        ])
+        .unwrap();
+        let Command::Sms(SmsCommand::Serve { insecure_simulation, simulation_signers, .. }) =
+            serve.command
+        else {
+            panic!("sms serve")
+        };
+        assert!(insecure_simulation);
+        assert_eq!(simulation_signers.len(), 1);
+
+        let worker =
+            ["poco", "worker", "run", "--scheduler.url", "http://s", "--insecure-simulation"];
+        assert!(Cli::try_parse_from(worker).is_err(), "the simulated enclave needs its key");
+        assert!(Cli::try_parse_from(["poco", "secret", "push"]).is_err(), "a name or --app");
+        assert!(
+            Cli::try_parse_from([
+                "poco",
+                "secret",
+                "push",
+                "x",
+                "--app",
+                "0x0000000000000000000000000000000000000001"
+            ])
+            .is_err(),
+            "not both"
+        );
+        let push = Cli::try_parse_from(["poco", "secret", "push", "x", "--value-env", "X"]);
+        assert!(push.is_ok());
+        let deploy = Cli::try_parse_from([
+            "poco", "app", "deploy", "--name", "c", "--file", "c.wasm", "--tee",
+        ])
+        .unwrap();
+        assert!(matches!(deploy.command, Command::App(AppCommand::Deploy { tee: true, .. })));
+        let show = Cli::try_parse_from([
+            "poco",
+            "dataset",
+            "show",
+            "0x0000000000000000000000000000000000000001",
+        ])
+        .unwrap();
+        assert!(matches!(
+            show.command,
+            Command::Dataset(DatasetCommand::Common(AssetCommand::Show { .. }))
+        ));
     }
 }

@@ -6,7 +6,11 @@ use std::path::{Path, PathBuf};
 
 use alloy::{primitives::Address, signers::local::PrivateKeySigner};
 use poco_chain::wallet::{PASSWORD_ENV, PasswordSource, Wallet};
-use poco_sdk::{Endpoints, Poco, devnet::DevnetInfo};
+use poco_sdk::{
+    Endpoints, Poco,
+    confidential::{LocalKeys, SecretsClient},
+    devnet::DevnetInfo,
+};
 use serde::Deserialize;
 
 use crate::{Failure, cli::Global};
@@ -17,6 +21,7 @@ use crate::{Failure, cli::Global};
 struct FileConfig {
     rpc_url: Option<String>,
     market_url: Option<String>,
+    sms_url: Option<String>,
     poco_address: Option<Address>,
     from_block: Option<u64>,
     wallet: Option<PathBuf>,
@@ -34,6 +39,7 @@ pub(crate) struct Context {
     pub yes: bool,
     rpc_url: Option<String>,
     market_url: Option<String>,
+    sms_url: Option<String>,
     poco_address: Option<Address>,
     from_block: u64,
     wallet: Option<PathBuf>,
@@ -58,6 +64,7 @@ impl Context {
             yes: global.yes,
             rpc_url: global.rpc_url.clone().or(config.rpc_url),
             market_url: global.market_url.clone().or(config.market_url),
+            sms_url: global.sms_url.clone().or(config.sms_url),
             poco_address: global.poco_address.or(config.poco_address),
             from_block: config.from_block.unwrap_or(0),
             wallet: global.wallet.clone().or(config.wallet),
@@ -96,6 +103,29 @@ impl Context {
         };
         let market_url = self.market_url.clone().or_else(|| devnet.map(|d| d.market_url));
         Ok(Endpoints { rpc_url, market_url, poco, from_block })
+    }
+
+    /// The SMS: the configured one, else the running devnet's; `None` when there is none.
+    pub(crate) fn sms_url(&self) -> Option<String> {
+        self.sms_url.clone().or_else(|| self.devnet().and_then(|d| d.sms_url))
+    }
+
+    /// A client of the SMS; with the wallet (which must be configured) when `signing`.
+    pub(crate) fn secrets(&self, signing: bool) -> Result<SecretsClient, Failure> {
+        let url = self.sms_url().ok_or_else(|| {
+            Failure::config(
+                "no SMS configured: pass --sms.url, or start a devnet (`poco devnet up --detach`), \
+                 which runs one",
+            )
+        })?;
+        let wallet =
+            if signing { Some(self.wallet()?.ok_or(poco_sdk::Error::NoWallet)?) } else { None };
+        Ok(SecretsClient::new(&url, wallet))
+    }
+
+    /// The local keys of the home (dataset keys, the result key).
+    pub(crate) fn keys(&self) -> LocalKeys {
+        LocalKeys::new(&self.home)
     }
 
     /// The wallet: a devnet account, or an unlocked keystore; `None` when none is configured.

@@ -1,7 +1,7 @@
 //! `poco`: the command line of the poco marketplace, one binary with a subcommand per role.
 //!
 //! A thin layer over `poco-sdk` (user commands) and the service crates (`market serve`,
-//! `scheduler run`, `worker run`, `results serve`, `devnet up`): parse, resolve the
+//! `scheduler run`, `worker run`, `results serve`, `sms serve`, `devnet up`): parse, resolve the
 //! configuration, call the library, print, and map errors to documented exit codes.
 
 // The doc comments of the command line are its `--help` text, where `<home>` is a placeholder,
@@ -42,7 +42,7 @@ impl From<poco_sdk::Error> for Failure {
             "funds" => 4,
             "no_match" => 5,
             "not_found" => 6,
-            "chain_unreachable" | "market_unreachable" => 7,
+            "chain_unreachable" | "market_unreachable" | "sms_unreachable" => 7,
             "refused" => 8,
             "result" => 9,
             _ => 1,

@@ -54,6 +54,9 @@ pub struct Asset {
     /// Its sha256 (apps, datasets).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checksum: Option<B256>,
+    /// The enclave measurement a TEE app registered (`mrenclave`), as text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mrenclave: Option<String>,
     /// Worker stake per contribution, % of the pool price (workerpools).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub worker_stake_ratio: Option<u64>,
@@ -66,6 +69,33 @@ pub struct Asset {
 pub fn file_checksum(path: &Path) -> Result<B256> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     Ok(B256::from(<[u8; 32]>::from(Sha256::digest(bytes))))
+}
+
+/// The `mrenclave` a TEE app registers to run in the worker's simulated enclave: the
+/// measurement that enclave reports for the module in `path` (its sha256), in the JSON form
+/// the SMS reads.
+pub fn simulated_mrenclave(path: &Path) -> Result<Bytes> {
+    let module = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let measurement = poco_sms::simulated_measurement(&module);
+    Ok(poco_sms::AppMeasurement::encode(measurement.as_slice()))
+}
+
+/// The `mrenclave` bytes of a measurement given as text: a JSON object (`{"measurement":
+/// "0x..."}`, with TDX `rtmr0`..`rtmr3` if needed) or the measurement in hexadecimal (32
+/// bytes for MRENCLAVE, 48 for MRTD). Checked as the SMS will read it.
+pub fn parse_mrenclave(text: &str) -> Result<Bytes> {
+    let text = text.trim();
+    let bytes = if text.starts_with('{') {
+        Bytes::from(text.as_bytes().to_vec())
+    } else {
+        let digits = text.strip_prefix("0x").unwrap_or(text);
+        let raw = Bytes::from(alloy::primitives::hex::decode(digits).map_err(|_| {
+            Error::Config(format!("{text:?} is not a measurement: hexadecimal or JSON"))
+        })?);
+        poco_sms::AppMeasurement::encode(&raw)
+    };
+    poco_sms::AppMeasurement::parse(&bytes).map_err(|e| Error::Config(e.to_string()))?;
+    Ok(bytes)
 }
 
 /// A `file://` URL of a local file (for devnets, where workers share the machine).
@@ -89,6 +119,18 @@ impl Poco {
 
     /// Registers an app owned by the wallet and returns its address.
     pub async fn deploy_app(&self, name: &str, multiaddr: &str, checksum: B256) -> Result<Address> {
+        self.deploy_tee_app(name, multiaddr, checksum, Bytes::new()).await
+    }
+
+    /// Registers an app owned by the wallet with the enclave measurement its TEE tasks must
+    /// attest (`mrenclave`; empty for an app that is not a TEE app), and returns its address.
+    pub async fn deploy_tee_app(
+        &self,
+        name: &str,
+        multiaddr: &str,
+        checksum: B256,
+        mrenclave: Bytes,
+    ) -> Result<Address> {
         let owner = self.address()?;
         let registry =
             AppRegistry::new(self.deployment().app_registry, self.chain().provider().clone());
@@ -98,7 +140,7 @@ impl Poco {
             "WASM".into(),
             Bytes::from(multiaddr.as_bytes().to_vec()),
             checksum,
-            Bytes::new(),
+            mrenclave,
         );
         let address = call.call().await.map_err(chain)?;
         self.chain().send(call).await?;
@@ -157,6 +199,7 @@ impl Poco {
             name: String::new(),
             multiaddr: None,
             checksum: None,
+            mrenclave: None,
             worker_stake_ratio: None,
             scheduler_reward_ratio: None,
         };
@@ -170,6 +213,12 @@ impl Poco {
                 asset.name = app.name;
                 asset.multiaddr = Some(String::from_utf8_lossy(&app.multiaddr).into_owned());
                 asset.checksum = Some(app.checksum);
+                if !app.mrenclave.is_empty() {
+                    asset.mrenclave = Some(match std::str::from_utf8(&app.mrenclave) {
+                        Ok(text) => text.to_owned(),
+                        Err(_) => app.mrenclave.to_string(),
+                    });
+                }
             }
             AssetKind::Dataset => {
                 let dataset = DatasetRegistry::new(self.registry(kind), provider)

@@ -1,9 +1,20 @@
 //! A whole marketplace on one machine: anvil with the protocol, the market, a workerpool's
-//! scheduler and workers, and the result store, as one process with one data directory.
+//! scheduler and workers, the result store and the secret management service (SMS), as one
+//! process with one data directory.
 //!
 //! Layout of `<home>/devnet/`: `chain/` (anvil state, deployment), `market/`, `scheduler/`,
-//! `results/`, `workers/<n>/`, and `devnet.json` (endpoints and accounts of the running
-//! devnet, removed when it stops). Starting again resumes the same chain and services.
+//! `results/`, `sms/` (its database and master key), `workers/<n>/`, and `devnet.json`
+//! (endpoints and accounts of the running devnet, removed when it stops). Starting again
+//! resumes the same chain and services.
+//!
+//! # Confidential tasks: INSECURE simulation
+//!
+//! The devnet's SMS runs in the INSECURE simulation mode: it trusts quotes signed by a
+//! simulation key the devnet makes at each start, and the TEE workers (`tee_workers`) run TEE
+//! tasks in simulated enclaves (a RAM-backed directory of this machine) quoting with that key.
+//! It exercises the whole confidential path (encrypted datasets, secrets, encrypted results)
+//! and protects nothing from whoever runs the devnet. The workerpool then also sells
+//! TEE-tagged work, which its scheduler hands to TEE workers only.
 
 use std::{
     future::Future,
@@ -13,7 +24,7 @@ use std::{
 };
 
 use alloy::{
-    primitives::{Address, U256},
+    primitives::{Address, B256, U256},
     signers::local::PrivateKeySigner,
 };
 use poco_chain::{Devnet, DevnetAccounts, DevnetConfig};
@@ -39,18 +50,22 @@ pub struct DevnetOptions {
     pub byzantine_workers: usize,
     /// Task slots per worker.
     pub slots: u32,
+    /// Workers that also run TEE tasks, in INSECURE simulated enclaves.
+    pub tee_workers: usize,
     /// The workerpool's price per task.
     pub workerpool_price: Amount,
 }
 
 impl DevnetOptions {
-    /// A devnet under `home` with 4 honest workers of 2 slots and a pool at 1 RLC per task.
+    /// A devnet under `home` with 4 honest workers of 2 slots, no TEE worker, and a pool at
+    /// 1 RLC per task.
     pub fn new(home: impl Into<PathBuf>) -> Self {
         Self {
             home: home.into(),
             workers: 4,
             byzantine_workers: 0,
             slots: 2,
+            tee_workers: 0,
             workerpool_price: Amount::from_rlc(1),
         }
     }
@@ -73,17 +88,39 @@ pub struct DevnetInfo {
     pub scheduler_url: String,
     /// The result store.
     pub results_url: String,
+    /// The secret management service of confidential tasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sms_url: Option<String>,
+    /// Whether the SMS accepts INSECURE simulated enclaves (always, on a devnet).
+    #[serde(default)]
+    pub insecure_simulation: bool,
     /// The protocol.
     pub deployment: Deployment,
     /// The devnet's workerpool.
     pub workerpool: Address,
-    /// Accounts by role (`worker-<n>` for workers; byzantine ones are the last).
+    /// Accounts by role (`worker-<n>` for workers: the honest ones, then the TEE ones, then
+    /// the byzantine ones).
     pub accounts: Vec<(String, Address)>,
     /// How many workers lie.
     pub byzantine_workers: usize,
+    /// How many workers run TEE tasks (in INSECURE simulated enclaves).
+    #[serde(default)]
+    pub tee_workers: usize,
 }
 
 impl DevnetInfo {
+    /// The roles of the workers that run TEE tasks.
+    pub fn tee_worker_roles(&self) -> Vec<&str> {
+        let workers: Vec<&str> = self
+            .accounts
+            .iter()
+            .map(|(role, _)| role.as_str())
+            .filter(|role| role.starts_with("worker-"))
+            .collect();
+        let honest = workers.len().saturating_sub(self.tee_workers + self.byzantine_workers);
+        workers.into_iter().skip(honest).take(self.tee_workers).collect()
+    }
+
     /// The endpoints clients use.
     pub fn endpoints(&self) -> Endpoints {
         Endpoints {
@@ -185,10 +222,20 @@ pub async fn up(
         )));
     }
     let dir = devnet_dir(&options.home);
-    let workers = options.workers + options.byzantine_workers;
+    let workers = options.workers + options.tee_workers + options.byzantine_workers;
     let mut config = DevnetConfig::new(dir.join("chain"));
     config.workers = workers.max(1);
     let devnet = Devnet::open_or_create(config).await?;
+    let available = devnet.accounts().workers.len();
+    if workers > available {
+        // Dropping the devnet stops its chain.
+        return Err(Error::Devnet(format!(
+            "this devnet was created with {available} worker account(s), and {workers} workers \
+             are asked for ({} honest, {} TEE, {} byzantine): ask for at most {available}, or \
+             start afresh with `poco devnet reset`",
+            options.workers, options.tee_workers, options.byzantine_workers
+        )));
+    }
     let deployment = *devnet.deployment();
     let accounts = devnet.accounts().clone();
     let rpc = devnet.rpc_url().to_owned();
@@ -241,6 +288,26 @@ pub async fn up(
         async move { market.run(listener, wait(s)).await.map_err(|e| service("market", e)) },
     );
 
+    // The SMS, in INSECURE simulation mode: it trusts this run's simulation key, which the TEE
+    // workers' simulated enclaves quote with.
+    let listener = listen().await?;
+    let sms_url =
+        format!("http://{}", listener.local_addr().map_err(|e| Error::io("listener", e))?);
+    let simulation_key = PrivateKeySigner::random();
+    let sms_dir = dir.join("sms");
+    let mut sms = poco_sms::SmsConfig::new(
+        rpc.clone(),
+        deployment.poco,
+        format!("sqlite://{}", sms_dir.join("sms.db").display()),
+        sms_dir.join("master.key"),
+    );
+    sms.attestation.simulation =
+        Some(poco_sms::SimulationConfig { trusted_signers: vec![simulation_key.address()] });
+    let s = stopped.clone();
+    services.spawn(async move {
+        poco_sms::serve(sms, listener, wait(s)).await.map_err(|e| service("SMS", e))
+    });
+
     // Scheduler.
     let listener = listen().await?;
     let scheduler_url =
@@ -248,7 +315,7 @@ pub async fn up(
     std::fs::create_dir_all(dir.join("scheduler"))
         .map_err(|e| Error::io(dir.join("scheduler"), e))?;
     let database = format!("sqlite://{}", dir.join("scheduler/scheduler.db").display());
-    let scheduler_config = poco_scheduler::SchedulerConfig::new(
+    let mut scheduler_config = poco_scheduler::SchedulerConfig::new(
         rpc.clone(),
         deployment,
         setup.workerpool,
@@ -256,6 +323,7 @@ pub async fn up(
         database,
         results_url.clone(),
     );
+    scheduler_config.sms_url = Some(sms_url.clone());
     let s = stopped.clone();
     services.spawn(async move {
         poco_scheduler::run(scheduler_config, listener, wait(s))
@@ -265,8 +333,16 @@ pub async fn up(
     wait_healthy("scheduler", &format!("{scheduler_url}/health")).await?;
     wait_healthy("market", &format!("{market_url}/health")).await?;
     wait_healthy("result store", &format!("{results_url}/health")).await?;
+    wait_healthy("SMS", &format!("{sms_url}/health")).await?;
 
-    // Workers: the byzantine ones last.
+    // Workers: the honest ones, the TEE ones, the byzantine ones last.
+    let tee_workers = options.workers..options.workers + options.tee_workers;
+    if !tee_workers.is_empty() {
+        warn!(
+            tee_workers = options.tee_workers,
+            "TEE workers run in INSECURE simulated enclaves: for trying the confidential path only"
+        );
+    }
     for (index, key) in accounts.workers.iter().enumerate().take(workers) {
         let mut config = poco_worker::WorkerConfig::new(
             scheduler_url.clone(),
@@ -275,7 +351,13 @@ pub async fn up(
             dir.join(format!("workers/{index}")),
         );
         config.slots = options.slots;
-        let byzantine = index >= options.workers;
+        if tee_workers.contains(&index) {
+            let mut tee =
+                poco_worker::tee::TeeConfig::simulation(sms_url.clone(), simulation_key.clone());
+            tee.workspace_root = enclave_root();
+            config.tee = Some(tee);
+        }
+        let byzantine = index >= options.workers + options.tee_workers;
         let executor: Arc<dyn poco_worker::exec::Executor> = if byzantine {
             Arc::new(poco_worker::exec::FaultyExecutor::new().map_err(|e| service("worker", e))?)
         } else {
@@ -290,7 +372,10 @@ pub async fn up(
     // The pool sells its work on the market.
     let scheduler =
         connect(&rpc, &deployment, Some(market_url.clone()), accounts.scheduler.clone()).await?;
-    publish_pool_order(&scheduler, setup.workerpool, options.workerpool_price).await?;
+    let price = options.workerpool_price;
+    sync_pool_order(&scheduler, setup.workerpool, price, Tag::NONE, true).await?;
+    // TEE work is sold only while TEE workers run to serve it.
+    sync_pool_order(&scheduler, setup.workerpool, price, Tag::TEE, options.tee_workers > 0).await?;
 
     let mut roles: Vec<(String, Address)> = vec![
         ("owner".into(), accounts.owner.address()),
@@ -308,10 +393,13 @@ pub async fn up(
         market_url,
         scheduler_url,
         results_url,
+        sms_url: Some(sms_url),
+        insecure_simulation: true,
         deployment,
         workerpool: setup.workerpool,
         accounts: roles,
         byzantine_workers: options.byzantine_workers,
+        tee_workers: options.tee_workers,
     };
     write_json(&info_path(&options.home), &info)?;
     ready(&info);
@@ -341,19 +429,44 @@ pub async fn up(
     outcome
 }
 
-/// Publishes the pool's order unless an open one is already on the market.
-async fn publish_pool_order(scheduler: &Poco, workerpool: Address, price: Amount) -> Result<()> {
+/// The RAM-backed directory simulated enclaves work in (`/dev/shm`), or the system's temporary
+/// directory where there is none; never inside the devnet's data directory.
+fn enclave_root() -> PathBuf {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() { shm.to_path_buf() } else { std::env::temp_dir() }
+}
+
+/// Makes the market show an open order of the pool with `tag` when `wanted` (publishing one
+/// unless one is open) and none when not (unpublishing those left by an earlier run).
+async fn sync_pool_order(
+    scheduler: &Poco,
+    workerpool: Address,
+    price: Amount,
+    tag: Tag,
+    wanted: bool,
+) -> Result<()> {
     let market = scheduler.market()?;
     let query = [("workerpool", workerpool.to_string()), ("category", "0".to_owned())];
     let open = market.orderbook(poco_primitives::OrderKind::Workerpool, &query).await?;
-    if !open.orders.is_empty() {
+    let same_tag = |view: &poco_market::model::OrderView| {
+        view.order.get("tag").and_then(|t| serde_json::from_value::<B256>(t.clone()).ok())
+            == Some(tag.0)
+    };
+    let mut tagged = open.orders.iter().filter(|view| same_tag(view)).peekable();
+    if !wanted {
+        for view in tagged {
+            scheduler.unpublish(poco_primitives::OrderKind::Workerpool, view.order_hash).await?;
+        }
+        return Ok(());
+    }
+    if tagged.peek().is_some() {
         return Ok(());
     }
     let order = WorkerpoolOrder {
         workerpool,
         workerpoolprice: price.nrlc(),
         volume: U256::from(1_000),
-        tag: Tag::NONE.0,
+        tag: tag.0,
         category: U256::ZERO,
         trust: U256::from(100),
         salt: new_salt(),

@@ -134,6 +134,78 @@ pub enum Error {
         /// What happened.
         message: String,
     },
+    /// The secret management service (SMS) cannot be reached.
+    #[error(
+        "cannot reach the SMS at {url}: is it running (`poco devnet up` starts one)? Set \
+         another with --sms.url"
+    )]
+    SmsDown {
+        /// The SMS's URL.
+        url: String,
+    },
+    /// The SMS refused a request (its JSON error, never a secret value).
+    #[error("the SMS refused: {message}")]
+    SmsRefused {
+        /// The HTTP status.
+        status: u16,
+        /// The SMS's stable error code (`not_owner`, `already_set`...).
+        code: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// The SMS, or a crypto helper of the confidential path, failed otherwise.
+    #[error(transparent)]
+    Sms(poco_sms::Error),
+    /// Something a confidential task needs is not set at the SMS.
+    #[error("{what} is not set at the SMS: {hint}")]
+    NotSetAtSms {
+        /// What is missing.
+        what: String,
+        /// How to set it.
+        hint: String,
+    },
+    /// A local key file that does not exist.
+    #[error("no {what} at {}: {hint}", path.display())]
+    MissingKey {
+        /// Which key.
+        what: &'static str,
+        /// Where it was looked for.
+        path: std::path::PathBuf,
+        /// How to get one.
+        hint: String,
+    },
+    /// A local key file that exists but does not hold a key of the expected kind.
+    #[error("{}: {reason}", path.display())]
+    BadKeyFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An encrypted result that the local result key cannot open.
+    #[error("the result of task {task} is encrypted for its beneficiary, and {reason}")]
+    ResultKey {
+        /// The task.
+        task: B256,
+        /// Why it cannot be opened, and what to do.
+        reason: String,
+    },
+}
+
+impl From<poco_sms::Error> for Error {
+    fn from(error: poco_sms::Error) -> Self {
+        match error {
+            poco_sms::Error::Transport { url, message }
+                if !message.starts_with("unexpected answer") =>
+            {
+                Self::SmsDown { url }
+            }
+            poco_sms::Error::Refused { status, code, message } => {
+                Self::SmsRefused { status, code, message }
+            }
+            other => Self::Sms(other),
+        }
+    }
 }
 
 impl Error {
@@ -157,6 +229,17 @@ impl Error {
             Self::Protocol(_) | Self::Config(_) => "input",
             Self::Devnet(_) | Self::Service { .. } => "devnet",
             Self::Io { .. } => "io",
+            Self::SmsDown { .. } => "sms_unreachable",
+            Self::SmsRefused { status, .. } => match status {
+                401 | 403 | 409 => "refused",
+                404 => "not_found",
+                400 | 413 | 422 => "input",
+                _ => "sms",
+            },
+            Self::Sms(_) => "sms",
+            Self::NotSetAtSms { .. } | Self::MissingKey { .. } => "not_found",
+            Self::BadKeyFile { .. } => "input",
+            Self::ResultKey { .. } => "result",
         }
     }
 }

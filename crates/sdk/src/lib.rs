@@ -9,14 +9,19 @@
 //! - running an app ([`RunSpec`] -> [`Plan`] -> deal): the cheapest compatible orders from
 //!   the market, the costs and who gets what, the match, then following the tasks;
 //! - deals and tasks: their on-chain status, claims, result downloads verified against the
-//!   digest certified on-chain.
+//!   digest certified on-chain (and decrypted with the beneficiary's key when encrypted);
+//! - the confidential path ([`confidential`]): datasets encrypted with their key kept locally,
+//!   the beneficiary's result key, and what the secret management service (SMS) holds for TEE
+//!   tasks (dataset keys, requester and app developer secrets, result keys).
 //!
 //! [`devnet`] runs a whole marketplace on one machine (anvil with the protocol, the market, a
-//! scheduler, workers, the result store) for `poco devnet up`.
+//! scheduler, workers, the result store, and an SMS in INSECURE simulation mode with workers
+//! running TEE tasks in simulated enclaves) for `poco devnet up`.
 
 mod account;
 pub mod assets;
 mod client;
+pub mod confidential;
 pub mod devnet;
 mod error;
 pub mod market;
@@ -30,4 +35,4 @@ pub use client::{Endpoints, Poco, discover};
 pub use error::{Error, Result};
 pub use orders::AnySigned;
 pub use run::{Costs, Plan, RunSpec};
-pub use tasks::{DealView, TaskStatus, TaskView};
+pub use tasks::{DealView, Decryption, DownloadedResult, TaskStatus, TaskView};

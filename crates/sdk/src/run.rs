@@ -1,7 +1,7 @@
 //! Running an app: find the cheapest compatible orders, explain what it costs and who gets
 //! what, match them on-chain, then follow the tasks until their results are ready.
 
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
 use alloy::primitives::{Address, U256};
 use poco_contracts::bindings::IPocoTypes;
@@ -40,10 +40,56 @@ pub struct RunSpec {
     pub beneficiary: Option<Address>,
     /// A contract to call with each result.
     pub callback: Option<Address>,
+    /// Requester secrets handed to the app of a TEE task, by the index it reads them under
+    /// (`IEXEC_REQUESTER_SECRET_<index>`, from 1): the names of secrets pushed to the SMS.
+    pub secrets: BTreeMap<u32, String>,
+    /// Encrypt each result for the beneficiary (TEE tasks; the beneficiary pushed a result key).
+    pub encrypt_result: bool,
 }
 
 impl RunSpec {
-    /// The request parameters: `{"iexec_args": ..., "iexec_input_files": [...]}`.
+    /// A run of `app` with the defaults: no dataset, any workerpool, no arguments, category 0,
+    /// trust 1, no tag, any price, one task, the requester as beneficiary, no secret.
+    pub fn new(app: Address) -> Self {
+        Self {
+            app,
+            dataset: None,
+            workerpool: None,
+            args: None,
+            input_files: Vec::new(),
+            category: 0,
+            trust: 1,
+            tag: Tag::NONE,
+            max_price: None,
+            volume: 1,
+            beneficiary: None,
+            callback: None,
+            secrets: BTreeMap::new(),
+            encrypt_result: false,
+        }
+    }
+
+    /// Checks what only TEE tasks can have: requester secrets and result encryption, and the
+    /// secrets' indices and names.
+    pub fn check(&self) -> Result<()> {
+        if (!self.secrets.is_empty() || self.encrypt_result) && !self.tag.is_tee() {
+            return Err(Error::Config(
+                "requester secrets and result encryption only reach TEE tasks: ask for the tee \
+                 tag (--tag tee)"
+                    .into(),
+            ));
+        }
+        for (index, name) in &self.secrets {
+            if *index == 0 {
+                return Err(Error::Config("requester secrets are numbered from 1".into()));
+            }
+            crate::confidential::check_name(name)?;
+        }
+        Ok(())
+    }
+
+    /// The request parameters: `{"iexec_args": ..., "iexec_input_files": [...],
+    /// "iexec_secrets": {"1": "name"}, "iexec_result_encryption": true}`, each only when set.
     pub fn params(&self) -> String {
         let mut params = serde_json::Map::new();
         if let Some(args) = &self.args {
@@ -51,6 +97,17 @@ impl RunSpec {
         }
         if !self.input_files.is_empty() {
             params.insert("iexec_input_files".into(), self.input_files.clone().into());
+        }
+        if !self.secrets.is_empty() {
+            let secrets: serde_json::Map<String, serde_json::Value> = self
+                .secrets
+                .iter()
+                .map(|(index, name)| (index.to_string(), name.clone().into()))
+                .collect();
+            params.insert("iexec_secrets".into(), secrets.into());
+        }
+        if self.encrypt_result {
+            params.insert(poco_sms::crypto::RESULT_ENCRYPTION_PARAM.into(), true.into());
         }
         if params.is_empty() {
             String::new()
@@ -108,6 +165,7 @@ fn order_from<T: serde::de::DeserializeOwned>(
 impl Poco {
     /// Finds the cheapest orders that run `spec`, and signs the request that matches them.
     pub async fn plan_run(&self, spec: &RunSpec) -> Result<Plan> {
+        spec.check()?;
         let requester = self.address()?;
         // Unknown assets are named as such, not as a missing offer.
         self.asset(crate::AssetKind::App, spec.app).await?;
@@ -253,5 +311,36 @@ impl Poco {
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_name_the_secrets_and_ask_for_encryption_as_the_sms_reads_them() {
+        let mut spec = RunSpec::new(Address::repeat_byte(1));
+        assert_eq!(spec.params(), "");
+        spec.args = Some("10 20".into());
+        spec.secrets.insert(1, "warehouse-token".into());
+        spec.secrets.insert(2, "db.password".into());
+        spec.encrypt_result = true;
+        let refused = spec.check().unwrap_err();
+        assert!(refused.to_string().contains("--tag tee"), "{refused}");
+        spec.tag = Tag::TEE;
+        spec.check().unwrap();
+        let params = spec.params();
+        let names = poco_sms::api::requester_secret_names(&params).unwrap();
+        assert_eq!(names[&1], "warehouse-token");
+        assert_eq!(names[&2], "db.password");
+        assert!(poco_sms::api::wants_result_encryption(&params));
+        let parsed: serde_json::Value = serde_json::from_str(&params).unwrap();
+        assert_eq!(parsed["iexec_args"], "10 20");
+        spec.secrets.insert(3, "bad name".into());
+        assert!(spec.check().is_err());
+        spec.secrets.clear();
+        spec.secrets.insert(0, "zero".into());
+        assert!(spec.check().is_err());
     }
 }

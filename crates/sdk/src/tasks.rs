@@ -9,10 +9,31 @@ use alloy::{
 };
 use poco_contracts::bindings::{IPoco, IPocoTypes};
 use poco_primitives::Deal;
-use poco_results::ResultStoreClient;
+use poco_results::{ArchiveLimits, ResultStoreClient, archive::unpack_to_dir};
 use serde::Serialize;
 
 use crate::{Error, Poco, Result};
+
+/// What [`Poco::download_result`] does with a result encrypted for its beneficiary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decryption {
+    /// Decrypt it with the age identity in this file (`poco result keygen` writes one).
+    KeyFile(std::path::PathBuf),
+    /// Write it as it was downloaded: the encrypted file.
+    Keep,
+}
+
+/// What [`Poco::download_result`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DownloadedResult {
+    /// The task, completed.
+    pub task: TaskView,
+    /// Whether the result was encrypted for its beneficiary.
+    pub encrypted: bool,
+    /// Whether it was decrypted (what was written is the app's output).
+    pub decrypted: bool,
+}
 
 /// A task's status, one vocabulary for the chain and the CLI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -248,8 +269,18 @@ impl Poco {
     }
 
     /// Downloads a completed task's result as its beneficiary (the wallet), checks it against
-    /// the digest certified on-chain, and unpacks it into `out` (created if needed).
-    pub async fn download_result(&self, task_id: B256, out: &Path) -> Result<TaskView> {
+    /// the digest certified on-chain, and unpacks it into `out` (created if needed, and empty).
+    ///
+    /// A result encrypted for the beneficiary (its archive holds only
+    /// [`poco_sms::ENCRYPTED_RESULT_FILE`]) is decrypted as `decryption` says, after the digest
+    /// check: what is unpacked is then the app's output itself. Nothing is written when the key
+    /// is missing or does not open it.
+    pub async fn download_result(
+        &self,
+        task_id: B256,
+        out: &Path,
+        decryption: &Decryption,
+    ) -> Result<DownloadedResult> {
         let wallet = self.wallet()?.clone();
         let view = self.task(task_id).await?;
         let (Some(digest), Some(location)) = (view.result_digest, view.results.clone()) else {
@@ -272,8 +303,28 @@ impl Poco {
         if downloaded.digest != digest {
             return Err(Error::ResultMismatch { task: task_id });
         }
+        let encrypted = matches!(
+            downloaded.summary.files.as_slice(),
+            [(name, _)] if name == poco_sms::ENCRYPTED_RESULT_FILE
+        );
+        let opened = match decryption {
+            Decryption::KeyFile(key_file) if encrypted => {
+                Some(crate::confidential::open_result(task_id, &downloaded.archive, key_file)?)
+            }
+            _ => None,
+        };
         std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-        downloaded.unpack_to(out)?;
-        Ok(view)
+        match &opened {
+            Some(archive) => {
+                let limits = ArchiveLimits {
+                    max_content_bytes: u64::MAX,
+                    max_entries: usize::MAX,
+                    max_path_bytes: usize::MAX,
+                };
+                unpack_to_dir(archive, out, &limits)?;
+            }
+            None => downloaded.unpack_to(out)?,
+        }
+        Ok(DownloadedResult { task: view, encrypted, decrypted: opened.is_some() })
     }
 }

@@ -83,4 +83,4 @@ pub use crypto::{
     decrypt_result, encrypt_dataset, encrypt_result,
 };
 pub use error::{Error, ErrorBody, Result};
-pub use server::{Sms, serve};
+pub use server::{Sms, check_secret_name, serve};

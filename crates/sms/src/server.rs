@@ -319,7 +319,7 @@ fn describe(kind: Kind, scope: Address, name: &str) -> String {
 }
 
 /// Checks a requester secret's name: 1 to 64 characters among letters, digits, `.`, `_`, `-`.
-pub(crate) fn check_secret_name(name: &str) -> Result<()> {
+pub fn check_secret_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));

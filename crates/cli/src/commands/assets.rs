@@ -1,10 +1,12 @@
 //! `poco app`, `poco dataset`, `poco workerpool`.
 
+use alloy::primitives::Bytes;
 use poco_sdk::{Asset, AssetKind, assets};
 
 use crate::{
     Failure,
-    cli::{AssetCommand, WorkerpoolCommand},
+    cli::{AppCommand, AssetCommand, DatasetCommand, DeployArgs, WorkerpoolCommand},
+    commands::confidential,
     context::Context,
     output::{Output, fields, table},
 };
@@ -24,6 +26,9 @@ fn print_asset(output: Output, asset: &Asset) {
         }
         if let Some(checksum) = asset.checksum {
             lines.push(("checksum", checksum.to_string()));
+        }
+        if let Some(mrenclave) = &asset.mrenclave {
+            lines.push(("TEE measurement", mrenclave.clone()));
         }
         if let (Some(stake), Some(share)) = (asset.worker_stake_ratio, asset.scheduler_reward_ratio)
         {
@@ -45,28 +50,82 @@ fn print_list(output: Output, assets: &[Asset]) {
     });
 }
 
-/// `poco app ...` and `poco dataset ...`.
-pub(crate) async fn asset(
+/// Registers an app (with its enclave measurement, for a TEE app) or a dataset.
+async fn deploy(
+    context: &Context,
+    output: Output,
+    kind: AssetKind,
+    args: DeployArgs,
+    mrenclave: Bytes,
+) -> Result<(), Failure> {
+    let DeployArgs { name, file, url } = args;
+    let client = context.signing_client().await?;
+    let checksum = assets::file_checksum(&file)?;
+    let url = match url {
+        Some(url) => url,
+        None => assets::file_url(&file)?,
+    };
+    output.progress(format!("registering {} {name} (sha256 {checksum})...", kind.name()));
+    let address = match kind {
+        AssetKind::App => client.deploy_tee_app(&name, &url, checksum, mrenclave).await?,
+        _ => client.deploy_dataset(&name, &url, checksum).await?,
+    };
+    print_asset(output, &client.asset(kind, address).await?);
+    Ok(())
+}
+
+/// `poco app ...`.
+pub(crate) async fn app(
+    context: &Context,
+    output: Output,
+    command: AppCommand,
+) -> Result<(), Failure> {
+    match command {
+        AppCommand::Deploy { asset, tee, mrenclave } => {
+            let mrenclave = match (tee, mrenclave) {
+                (true, _) => assets::simulated_mrenclave(&asset.file)?,
+                (false, Some(text)) => assets::parse_mrenclave(&text)?,
+                (false, None) => Bytes::new(),
+            };
+            deploy(context, output, AssetKind::App, asset, mrenclave).await
+        }
+        AppCommand::Common(command) => asset(context, output, AssetKind::App, command).await,
+    }
+}
+
+/// `poco dataset ...`.
+pub(crate) async fn dataset(
+    context: &Context,
+    output: Output,
+    command: DatasetCommand,
+) -> Result<(), Failure> {
+    match command {
+        DatasetCommand::Deploy { asset } => {
+            deploy(context, output, AssetKind::Dataset, asset, Bytes::new()).await
+        }
+        DatasetCommand::Encrypt { file, out, show_key } => {
+            confidential::encrypt_dataset(context, output, &file, &out, show_key)
+        }
+        DatasetCommand::PushKey { dataset, key_file } => {
+            confidential::push_dataset_key(context, output, dataset, key_file).await
+        }
+        DatasetCommand::CheckKey { dataset } => {
+            confidential::check_dataset_key(context, output, dataset).await
+        }
+        DatasetCommand::Common(command) => {
+            asset(context, output, AssetKind::Dataset, command).await
+        }
+    }
+}
+
+/// What `poco app ...` and `poco dataset ...` share.
+async fn asset(
     context: &Context,
     output: Output,
     kind: AssetKind,
     command: AssetCommand,
 ) -> Result<(), Failure> {
     match command {
-        AssetCommand::Deploy { name, file, url } => {
-            let client = context.signing_client().await?;
-            let checksum = assets::file_checksum(&file)?;
-            let url = match url {
-                Some(url) => url,
-                None => assets::file_url(&file)?,
-            };
-            output.progress(format!("registering {} {name} (sha256 {checksum})...", kind.name()));
-            let address = match kind {
-                AssetKind::App => client.deploy_app(&name, &url, checksum).await?,
-                _ => client.deploy_dataset(&name, &url, checksum).await?,
-            };
-            print_asset(output, &client.asset(kind, address).await?);
-        }
         AssetCommand::Show { address } => {
             let client = context.client().await?;
             print_asset(output, &client.asset(kind, address).await?);

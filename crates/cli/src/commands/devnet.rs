@@ -19,16 +19,31 @@ use crate::{
 /// How long `--detach` waits for the devnet to be ready.
 const READY_WITHIN: Duration = Duration::from_secs(300);
 
+/// What a devnet with an SMS in simulation mode says, loudly.
+const SIMULATION_WARNING: &str = "\
+WARNING: INSECURE simulation. This devnet's SMS trusts simulated enclave quotes, and its TEE
+workers (--tee-workers) run confidential tasks in plain directories of this machine: datasets,
+secrets and results of TEE tasks here are readable by whoever runs it. Try the confidential
+path with it; never give it real secrets.
+";
+
 fn summary(info: &DevnetInfo) -> String {
-    let mut text = fields(&[
+    let mut lines = vec![
         ("chain (JSON-RPC)", info.rpc_url.clone()),
         ("market", info.market_url.clone()),
         ("scheduler", info.scheduler_url.clone()),
         ("result store", info.results_url.clone()),
+    ];
+    if let Some(sms) = &info.sms_url {
+        let mode = if info.insecure_simulation { " (INSECURE simulation)" } else { "" };
+        lines.push(("SMS (secrets)", format!("{sms}{mode}")));
+    }
+    lines.extend([
         ("protocol", info.deployment.poco.to_string()),
         ("RLC token", info.deployment.token.to_string()),
         ("workerpool", info.workerpool.to_string()),
     ]);
+    let mut text = fields(&lines);
     let rows: Vec<Vec<String>> = info
         .accounts
         .iter()
@@ -42,6 +57,18 @@ fn summary(info: &DevnetInfo) -> String {
             info.byzantine_workers
         );
     }
+    let tee = info.tee_worker_roles();
+    if !tee.is_empty() {
+        let verb = if tee.len() == 1 { "runs" } else { "run" };
+        text += &format!(
+            "{} {verb} TEE tasks (`poco run --tag tee`) in simulated enclaves\n",
+            tee.join(", ")
+        );
+    }
+    if info.insecure_simulation {
+        text += "\n";
+        text += SIMULATION_WARNING;
+    }
     text
 }
 
@@ -52,14 +79,15 @@ pub(crate) async fn run(
     command: DevnetCommand,
 ) -> Result<(), Failure> {
     match command {
-        DevnetCommand::Up { workers, byzantine_workers, slots, detach } => {
-            if detach {
-                return detached(context, output, workers, byzantine_workers, slots).await;
-            }
+        DevnetCommand::Up { workers, byzantine_workers, tee_workers, slots, detach } => {
             let mut options = DevnetOptions::new(&context.home);
             options.workers = workers;
             options.byzantine_workers = byzantine_workers;
+            options.tee_workers = tee_workers;
             options.slots = slots;
+            if detach {
+                return detached(context, output, &options).await;
+            }
             Box::pin(devnet::up(options, shutdown_signal(), |info| {
                 output.result(info, || summary(info));
                 output.progress("devnet running: Ctrl-C stops it (its state is kept)");
@@ -97,9 +125,7 @@ pub(crate) async fn run(
 async fn detached(
     context: &Context,
     output: Output,
-    workers: usize,
-    byzantine: usize,
-    slots: u32,
+    options: &DevnetOptions,
 ) -> Result<(), Failure> {
     if let Some(info) = context.devnet() {
         output.result(&info, || summary(&info));
@@ -118,8 +144,10 @@ async fn detached(
         std::process::Command::new(program)
             .arg("--home")
             .arg(&context.home)
-            .args(["devnet", "up", "--workers", &workers.to_string()])
-            .args(["--byzantine-workers", &byzantine.to_string(), "--slots", &slots.to_string()])
+            .args(["devnet", "up", "--workers", &options.workers.to_string()])
+            .args(["--byzantine-workers", &options.byzantine_workers.to_string()])
+            .args(["--tee-workers", &options.tee_workers.to_string()])
+            .args(["--slots", &options.slots.to_string()])
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(|e| Failure::config(e.to_string()))?)
             .stderr(log)

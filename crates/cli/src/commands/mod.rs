@@ -2,6 +2,7 @@
 
 mod account;
 mod assets;
+mod confidential;
 mod devnet;
 mod orders;
 mod run;
@@ -11,7 +12,7 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use crate::{
     Failure,
-    cli::{Cli, Command},
+    cli::{Cli, Command, SmsCommand},
     context::Context,
     output::Output,
 };
@@ -25,6 +26,7 @@ pub(crate) fn runs_services(command: &Command) -> bool {
             | Command::Scheduler(_)
             | Command::Worker(_)
             | Command::Results(_)
+            | Command::Sms(SmsCommand::Serve { .. })
     )
 }
 
@@ -36,12 +38,8 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Devnet(command) => Box::pin(devnet::run(&context, output, command)).await,
         Command::Wallet(command) => account::wallet(&context, output, command).await,
         Command::Account(command) => account::account(&context, output, command).await,
-        Command::App(command) => {
-            assets::asset(&context, output, poco_sdk::AssetKind::App, command).await
-        }
-        Command::Dataset(command) => {
-            assets::asset(&context, output, poco_sdk::AssetKind::Dataset, command).await
-        }
+        Command::App(command) => assets::app(&context, output, command).await,
+        Command::Dataset(command) => assets::dataset(&context, output, command).await,
         Command::Workerpool(command) => assets::workerpool(&context, output, command).await,
         Command::Order(command) => orders::order(&context, output, command).await,
         Command::Orderbook(args) => orders::orderbook(&context, output, args).await,
@@ -49,10 +47,13 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Deal(command) => run::deal(&context, output, command).await,
         Command::Task(command) => run::task(&context, output, command).await,
         Command::Result(command) => run::result(&context, output, command).await,
+        Command::Secret(command) => confidential::secret(&context, output, command).await,
         Command::Market(command) => services::market(&context, command).await,
         Command::Scheduler(command) => services::scheduler(&context, command).await,
         Command::Worker(command) => services::worker(&context, command).await,
         Command::Results(command) => services::results(&context, command).await,
+        Command::Sms(command @ SmsCommand::Serve { .. }) => services::sms(&context, command).await,
+        Command::Sms(SmsCommand::Status) => confidential::sms_status(&context, output).await,
     }
 }
 

@@ -1,13 +1,13 @@
 //! `poco run`, `poco deal`, `poco task`, `poco result`.
 
-use std::{path::PathBuf, time::Duration};
+use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
-use poco_sdk::{DealView, Plan, Poco, RunSpec, TaskStatus, TaskView};
+use poco_sdk::{DealView, Decryption, Plan, Poco, RunSpec, TaskStatus, TaskView};
 
 use crate::{
     Failure,
     cli::{DealCommand, ResultCommand, RunArgs, TaskCommand},
-    commands::{amount, confirm, tag, when},
+    commands::{amount, confidential, confirm, tag, when},
     context::Context,
     output::{Output, fields, table},
 };
@@ -70,25 +70,58 @@ async fn follow(client: &Poco, output: Output, deal: &DealView) -> Result<Vec<Ta
     Ok(views)
 }
 
+/// What a download says it did.
+fn downloaded(task: impl std::fmt::Display, out: &std::path::Path, decrypted: bool) -> String {
+    let how = if decrypted { "verified, decrypted" } else { "verified" };
+    format!("result of task {task} {how} and written to {}", out.display())
+}
+
 async fn download_all(
     client: &Poco,
     output: Output,
     views: &[TaskView],
     dir: &std::path::Path,
+    decryption: &Decryption,
 ) -> Result<Vec<PathBuf>, Failure> {
     let mut written = Vec::new();
     for view in views.iter().filter(|v| v.status == TaskStatus::Completed) {
         let out =
             if views.len() == 1 { dir.to_path_buf() } else { dir.join(view.task_id.to_string()) };
-        client.download_result(view.task_id, &out).await?;
-        output.progress(format!(
-            "result of task {} verified and written to {}",
-            view.task_id,
-            out.display()
-        ));
+        let result = client.download_result(view.task_id, &out, decryption).await?;
+        output.progress(downloaded(view.task_id, &out, result.decrypted));
         written.push(out);
     }
     Ok(written)
+}
+
+/// The requester secrets of `--secret [INDEX=]NAME` options: numbered from 1 in order when
+/// no index is given.
+fn secrets(options: &[String]) -> Result<BTreeMap<u32, String>, Failure> {
+    let mut secrets = BTreeMap::new();
+    let mut next = 1;
+    for option in options {
+        let (index, name) = match option.split_once('=') {
+            Some((index, name)) => {
+                let index =
+                    index.trim().parse::<u32>().ok().filter(|i| *i >= 1).ok_or_else(|| {
+                        Failure::config(format!(
+                            "--secret {option:?}: the index before '=' is a number from 1"
+                        ))
+                    })?;
+                (index, name)
+            }
+            None => {
+                while secrets.contains_key(&next) {
+                    next += 1;
+                }
+                (next, option.as_str())
+            }
+        };
+        if secrets.insert(index, name.to_owned()).is_some() {
+            return Err(Failure::config(format!("two secrets are given for index {index}")));
+        }
+    }
+    Ok(secrets)
 }
 
 /// `poco run`.
@@ -107,7 +140,17 @@ pub(crate) async fn run(context: &Context, output: Output, args: RunArgs) -> Res
         volume: args.volume,
         beneficiary: args.beneficiary,
         callback: args.callback,
+        secrets: secrets(&args.secrets)?,
+        encrypt_result: args.encrypt_result,
     };
+    spec.check()?;
+    if spec.tag.is_tee()
+        && let Some(url) = context.sms_url()
+    {
+        output.progress(format!("checking what the TEE tasks need at the SMS ({url})..."));
+        let sms = poco_sdk::confidential::SecretsClient::new(&url, None);
+        sms.check_run(&spec, client.address()?).await?;
+    }
     output.progress("looking for the best offers...");
     let plan = client.plan_run(&spec).await?;
     output.progress(explain(&plan));
@@ -125,7 +168,10 @@ pub(crate) async fn run(context: &Context, output: Output, args: RunArgs) -> Res
         views
     };
     let downloaded = match &args.download {
-        Some(dir) => download_all(&client, output, &views, dir).await?,
+        Some(dir) => {
+            let decryption = Decryption::KeyFile(context.keys().result_key());
+            download_all(&client, output, &views, dir, &decryption).await?
+        }
         None => Vec::new(),
     };
     let json = serde_json::json!({
@@ -237,13 +283,32 @@ pub(crate) async fn result(
     output: Output,
     command: ResultCommand,
 ) -> Result<(), Failure> {
-    let ResultCommand::Download { task, out } = command;
-    let client = context.signing_client().await?;
-    let out = out.unwrap_or_else(|| PathBuf::from(task.to_string()));
-    let view = client.download_result(task, &out).await?;
-    let json = serde_json::json!({"task": task, "digest": view.result_digest, "directory": out});
-    output.result(&json, || {
-        format!("result of task {task} verified and written to {}", out.display())
-    });
+    match command {
+        ResultCommand::Download { task, out, key_file, no_decrypt } => {
+            let client = context.signing_client().await?;
+            let out = out.unwrap_or_else(|| PathBuf::from(task.to_string()));
+            let decryption = if no_decrypt {
+                Decryption::Keep
+            } else {
+                Decryption::KeyFile(key_file.unwrap_or_else(|| context.keys().result_key()))
+            };
+            let result = client.download_result(task, &out, &decryption).await?;
+            let json = serde_json::json!({
+                "task": task,
+                "digest": result.task.result_digest,
+                "directory": out,
+                "encrypted": result.encrypted,
+                "decrypted": result.decrypted,
+            });
+            output.result(&json, || downloaded(task, &out, result.decrypted));
+        }
+        ResultCommand::Keygen { out, force } => confidential::keygen(context, output, out, force)?,
+        ResultCommand::PushKey { key_file } => {
+            confidential::push_result_key(context, output, key_file).await?;
+        }
+        ResultCommand::CheckKey { beneficiary } => {
+            confidential::check_result_key(context, output, beneficiary).await?;
+        }
+    }
     Ok(())
 }

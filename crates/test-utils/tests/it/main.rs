@@ -2,6 +2,7 @@
 //! hashing, the matching rules, ids, result commitments, authorizations, the consensus maths,
 //! and the event follower.
 
+mod client;
 mod credibility;
 mod follower;
 mod hashing;

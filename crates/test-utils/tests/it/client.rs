@@ -1,0 +1,227 @@
+//! The chain client against a real anvil: concurrent transactions from one wallet, the gas
+//! margin, the confirmation depth, and retries of transient RPC failures.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use alloy::{
+    primitives::{Address, U256},
+    providers::Provider,
+};
+use poco_chain::{ChainClient, ClientConfig};
+use poco_contracts::bindings::RLC;
+use poco_test_utils::TestNet;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+};
+
+/// Twenty transactions sent at once from one wallet all land, with consecutive nonces.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sends_from_one_wallet_all_land() {
+    let net = TestNet::start(0).await;
+    let client = net.client(&net.accounts().requester);
+    let token = RLC::new(net.deployment().token, client.provider().clone());
+    let start = client.provider().get_transaction_count(client.sender().unwrap()).await.unwrap();
+    let sends = (1..=20u64).map(|i| {
+        let (client, address) = (client.clone(), net.deployment().token);
+        async move {
+            let token = RLC::new(address, client.provider().clone());
+            client.send(token.approve(Address::with_last_byte(i as u8), U256::from(i))).await
+        }
+    });
+    let receipts = futures_all(sends).await;
+    let mut nonces = Vec::new();
+    for receipt in receipts {
+        let receipt = receipt.expect("every transaction lands");
+        let tx = client
+            .provider()
+            .get_transaction_by_hash(receipt.transaction_hash)
+            .await
+            .unwrap()
+            .unwrap();
+        nonces.push(alloy::consensus::Transaction::nonce(&tx));
+    }
+    nonces.sort_unstable();
+    assert_eq!(nonces, (start..start + 20).collect::<Vec<_>>(), "no nonce reused or skipped");
+    for i in 1..=20u64 {
+        let allowance = token
+            .allowance(client.sender().unwrap(), Address::with_last_byte(i as u8))
+            .call()
+            .await
+            .unwrap();
+        assert_eq!(allowance, U256::from(i));
+    }
+}
+
+/// Runs every future concurrently and returns their outputs in order.
+async fn futures_all<F, T>(futures: impl IntoIterator<Item = F>) -> Vec<T>
+where
+    F: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    let mut outputs = Vec::new();
+    for handle in handles {
+        outputs.push(handle.await.expect("the task completes"));
+    }
+    outputs
+}
+
+/// The gas limit is the estimate plus the configured margin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gas_limit_is_the_estimate_plus_the_margin() {
+    let net = TestNet::start(0).await;
+    let signer = net.accounts().requester.clone();
+    let config = ClientConfig { gas_margin_percent: 35, ..ClientConfig::default() };
+    let client = ChainClient::connect(net.devnet().rpc_url(), Some(signer), config).await.unwrap();
+    let token = RLC::new(net.deployment().token, client.provider().clone());
+    let call = token.approve(Address::with_last_byte(7), U256::from(5));
+    let estimate = call.estimate_gas().await.unwrap();
+    let receipt = client.send(call).await.unwrap();
+    let tx =
+        client.provider().get_transaction_by_hash(receipt.transaction_hash).await.unwrap().unwrap();
+    assert_eq!(alloy::consensus::Transaction::gas_limit(&tx), estimate * 135 / 100);
+    assert!(receipt.gas_used < estimate * 135 / 100);
+}
+
+/// With a confirmation depth of 2, `send` returns only once two blocks sit on top of the one
+/// that includes the transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_waits_for_the_confirmation_depth() {
+    let net = TestNet::start(0).await;
+    let signer = net.accounts().requester.clone();
+    let config = ClientConfig {
+        confirmations: 2,
+        poll_interval: Duration::from_millis(50),
+        ..ClientConfig::default()
+    };
+    let client = ChainClient::connect(net.devnet().rpc_url(), Some(signer), config).await.unwrap();
+    let address = net.deployment().token;
+    let sending = tokio::spawn(async move {
+        let token = RLC::new(address, client.provider().clone());
+        client.send(token.approve(Address::with_last_byte(9), U256::from(1))).await
+    });
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert!(!sending.is_finished(), "included is not confirmed");
+    net.mine(1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!sending.is_finished(), "one block on top is not two");
+    net.mine(1).await;
+    let receipt = tokio::time::timeout(Duration::from_secs(10), sending)
+        .await
+        .expect("confirmed once two blocks are on top")
+        .unwrap()
+        .unwrap();
+    let head = net.owner().block_number().await.unwrap();
+    assert!(head >= receipt.block_number.unwrap() + 2);
+}
+
+/// A JSON-RPC endpoint in front of anvil that refuses its first `failures` requests (HTTP 429,
+/// as a rate-limited provider does) and drops the next connection without an answer, then
+/// forwards everything. Returns its URL and the count of requests it saw.
+async fn flaky_endpoint(upstream: String, failures: usize) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    tokio::spawn(async move {
+        let http = reqwest::Client::new();
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { return };
+            let number = counter.fetch_add(1, Ordering::SeqCst);
+            let (http, upstream) = (http.clone(), upstream.clone());
+            tokio::spawn(async move {
+                let _ = answer(stream, number, failures, &http, &upstream).await;
+            });
+        }
+    });
+    (url, seen)
+}
+
+/// Answers one HTTP/1.1 request (one per connection).
+async fn answer(
+    mut stream: TcpStream,
+    number: usize,
+    failures: usize,
+    http: &reqwest::Client,
+    upstream: &str,
+) -> std::io::Result<()> {
+    let mut request = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let body_start = loop {
+        let read = stream.read(&mut buffer).await?;
+        if read == 0 {
+            return Ok(());
+        }
+        request.extend_from_slice(&buffer[..read]);
+        if let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&request[..body_start]).to_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0);
+    while request.len() < body_start + length {
+        let read = stream.read(&mut buffer).await?;
+        if read == 0 {
+            return Ok(());
+        }
+        request.extend_from_slice(&buffer[..read]);
+    }
+    if number < failures {
+        let refusal =
+            "HTTP/1.1 429 Too Many Requests\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+        return stream.write_all(refusal.as_bytes()).await;
+    }
+    if number == failures {
+        // Dropped without an answer: the client sees the connection close.
+        return Ok(());
+    }
+    let body = request[body_start..body_start + length].to_vec();
+    let response = http
+        .post(upstream)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .map_err(std::io::Error::other)?
+        .bytes()
+        .await
+        .map_err(std::io::Error::other)?;
+    let head = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        response.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(&response).await
+}
+
+/// Rate limits and dropped connections are retried with backoff: the call succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_rpc_failures_are_retried() {
+    let net = TestNet::start(0).await;
+    let (url, seen) = flaky_endpoint(net.devnet().rpc_url().to_owned(), 2).await;
+    let config = ClientConfig {
+        retry_backoff: Duration::from_millis(20),
+        max_retries: 5,
+        ..ClientConfig::default()
+    };
+    let client = ChainClient::connect(&url, None, config).await.unwrap();
+    assert_eq!(client.chain_id().await.expect("retried until it succeeds"), 31337);
+    assert!(seen.load(Ordering::SeqCst) >= 4, "two refusals, one drop, then the answer");
+
+    // Without retries the first refusal is the answer.
+    let (url, _) = flaky_endpoint(net.devnet().rpc_url().to_owned(), 2).await;
+    let config = ClientConfig { max_retries: 0, ..ClientConfig::default() };
+    let client = ChainClient::connect(&url, None, config).await.unwrap();
+    assert!(client.chain_id().await.is_err());
+}
