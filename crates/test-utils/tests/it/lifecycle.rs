@@ -178,3 +178,101 @@ fn orders_signed_for_another_chain_are_refused() {
         assert_eq!(error.revert().and_then(|r| r.matching_rule()), Some(0x21), "{error}");
     });
 }
+
+/// Property: for random deals (volume, trust, category, params, salt), a random task of the
+/// deal, a random result digest and a random enclave challenge, the task id, the result hash
+/// and seal and the scheduler's authorization computed in Rust are what the contract accepts
+/// and records.
+#[test]
+fn random_task_ids_commitments_and_authorizations_are_accepted() {
+    use proptest::{
+        prelude::*,
+        test_runner::{Config as ProptestConfig, TestCaseError, TestRunner},
+    };
+
+    let rt = runtime();
+    let net = rt.block_on(TestNet::start(1));
+    let accounts = net.accounts().clone();
+    let worker = accounts.workers[0].clone();
+    let (app, workerpool) = rt.block_on(async {
+        (
+            net.create_app(&accounts.app_provider, "random-ids", B256::ZERO).await,
+            net.create_workerpool(&accounts.scheduler, "random ids pool").await,
+        )
+    });
+    let salt = std::cell::Cell::new(1_000u64);
+    let cases = (
+        1u64..=16,
+        prop_oneof![Just(0u64), Just(1), Just(2), Just(4), Just(100)],
+        0u64..5,
+        "[a-z0-9 ]{0,24}",
+        any::<u64>(),
+        any::<[u8; 32]>(),
+        any::<bool>(),
+    );
+    let mut runner = TestRunner::new(ProptestConfig { cases: 24, ..ProptestConfig::default() });
+    runner
+        .run(&cases, |(volume, trust, category, args, pick, digest, with_challenge)| {
+            salt.set(salt.get() + 1);
+            rt.block_on(async {
+                let params = format!(r#"{{"iexec_args":"{args}"}}"#);
+                let spec = OrderSpec {
+                    app,
+                    workerpool,
+                    volume,
+                    trust,
+                    category,
+                    params,
+                    salt: salt.get(),
+                    ..OrderSpec::default()
+                };
+                let (deal, _) =
+                    net.match_orders(&accounts.requester, &net.orders(&spec)).await.unwrap();
+                let idx = deal.botFirst + U256::from(pick % volume);
+                let task_id = deal.task_id(idx).unwrap();
+                let digest = B256::from(digest);
+                let challenge = if with_challenge {
+                    PrivateKeySigner::random().address()
+                } else {
+                    Address::ZERO
+                };
+                let commitment = ResultCommitment::new(worker.address(), task_id, digest);
+                let authorization = WorkerpoolAuthorization {
+                    worker: worker.address(),
+                    task_id,
+                    enclave_challenge: challenge,
+                }
+                .sign(&accounts.scheduler)
+                .unwrap();
+                let (client, poco) = net.poco(&worker);
+                // Only a non-TEE contribution can go without the enclave's signature: with a
+                // challenge, the authorization must be refused for lacking it, not accepted.
+                let sent = client
+                    .send(poco.contribute(
+                        IPocoTypes::Deal::from(&deal),
+                        idx,
+                        commitment.result_hash,
+                        commitment.result_seal,
+                        challenge,
+                        Bytes::new(),
+                        authorization,
+                    ))
+                    .await;
+                if with_challenge {
+                    prop_assert!(sent.is_err(), "a contribution without its enclave signature");
+                    return Ok(());
+                }
+                sent.map_err(|e| TestCaseError::fail(format!("refused: {e}")))?;
+                // The authorization signs the Rust task id and the contract checked it against
+                // the id it derives from (deal, index): the contribution is recorded there.
+                let task = poco.viewTask(task_id).call().await.unwrap();
+                prop_assert_eq!(task.contributors, U256::from(1));
+                let recorded =
+                    poco.viewContribution(task_id, worker.address()).call().await.unwrap();
+                prop_assert_eq!(&recorded.resultHashPrefix[..], &commitment.result_hash[..15]);
+                prop_assert_eq!(&recorded.resultSealPrefix[..], &commitment.result_seal[..15]);
+                Ok(())
+            })
+        })
+        .unwrap();
+}
