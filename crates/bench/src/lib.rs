@@ -1,8 +1,13 @@
-//! Benchmark programs of poco: each prints its figures and the conditions it ran in.
+//! Benchmark programs of poco: each runs the real parts (anvil with the contracts, the
+//! services, the wasmtime sandbox) and prints its figures with the conditions it ran in. They
+//! sit beside the data flow, not in it: nothing else depends on this crate.
 //!
-//! The programs are under `src/bin/`: `gas` (gas per step of the task lifecycle, on a real
-//! anvil), `exec` (WebAssembly execution time against the same program built natively). This
-//! library holds what they share.
+//! The programs are under `src/bin/`, each run with `cargo run --release -p poco-bench --bin
+//! NAME`: `gas` (gas per step of the task lifecycle), `exec` (WebAssembly execution against
+//! the same program built natively), `market` (orderbook publish rate and query latency at
+//! 10^5 and 10^6 orders, SQLite and PostgreSQL), `pool` (workerpool latency from matchOrders to
+//! a downloadable result, and finalized tasks per second) and `tee` (the confidential path in
+//! simulation against the plain one). This library holds what they share.
 
 mod lifecycle;
 

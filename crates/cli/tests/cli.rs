@@ -2,65 +2,13 @@
 //! journey with `--json` checked field by field, human output compared with snapshots, and
 //! the error paths with their messages and exit codes.
 
-use std::{
-    path::{Path, PathBuf},
-    process::{Command, Output},
-};
+mod common;
+
+use std::{path::Path, process::Command};
 
 use serde_json::Value;
-use tempfile::TempDir;
 
-/// The repository root.
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
-}
-
-/// Runs `poco --home <home> <args>`.
-fn poco(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_poco"))
-        .arg("--home")
-        .arg(home)
-        .args(args)
-        .env_remove("POCO_WALLET")
-        .env_remove("POCO_DEVNET_ACCOUNT")
-        .env_remove("POCO_RPC_URL")
-        .env_remove("POCO_MARKET_URL")
-        .env_remove("POCO_WALLET_PASSWORD")
-        .current_dir(root())
-        .output()
-        .expect("the poco binary runs")
-}
-
-/// Runs a command that must succeed and returns its JSON result.
-fn json(home: &Path, args: &[&str]) -> Value {
-    let mut full = vec!["--json"];
-    full.extend_from_slice(args);
-    let out = poco(home, &full);
-    assert!(
-        out.status.success(),
-        "poco {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
-}
-
-/// Runs a command that must fail with `code`; returns its stderr.
-fn failure(home: &Path, args: &[&str], code: i32) -> String {
-    let out = poco(home, args);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(code), "poco {args:?}: {stderr}");
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error")).collect();
-    assert_eq!(errors.len(), 1, "one clear message: {stderr}");
-    assert!(stderr.trim_end().ends_with(errors[0]), "the message comes last: {stderr}");
-    assert!(!stderr.contains("panicked") && !stderr.contains("0x08c379a0"), "{stderr}");
-    errors[0].to_owned()
-}
-
-/// `who` followed by `args`.
-fn with<'a>(who: &[&'a str], args: &[&'a str]) -> Vec<&'a str> {
-    [who, args].concat()
-}
+use crate::common::{DevnetHome, failure, json, poco, root, with};
 
 /// Compares `actual` with the snapshot `name` (written when `POCO_UPDATE_SNAPSHOTS=1`).
 fn snapshot(name: &str, actual: &str) {
@@ -75,34 +23,9 @@ fn snapshot(name: &str, actual: &str) {
     assert_eq!(actual, expected, "human output changed: {}", path.display());
 }
 
-/// A devnet under a temporary home, stopped when dropped.
-struct DevnetHome {
-    home: TempDir,
-}
-
-impl DevnetHome {
-    fn start(workers: &str) -> Self {
-        let home = tempfile::tempdir().unwrap();
-        let info = json(home.path(), &["devnet", "up", "--detach", "--workers", workers]);
-        assert!(info["rpcUrl"].as_str().unwrap().starts_with("http://127.0.0.1:"));
-        assert!(info["marketUrl"].as_str().unwrap().starts_with("http://127.0.0.1:"));
-        Self { home }
-    }
-
-    fn path(&self) -> &Path {
-        self.home.path()
-    }
-}
-
-impl Drop for DevnetHome {
-    fn drop(&mut self) {
-        let _ = poco(self.home.path(), &["devnet", "down"]);
-    }
-}
-
 #[test]
 fn the_whole_journey_on_a_devnet() {
-    let devnet = DevnetHome::start("2");
+    let devnet = DevnetHome::start(&["--workers", "2"]);
     let home = devnet.path();
     let requester = ["--devnet-account", "requester"];
     let provider = ["--devnet-account", "app-provider"];
@@ -341,7 +264,7 @@ fn every_command_help_ends_with_an_example() {
 /// is over cannot be claimed.
 #[test]
 fn providers_orders_and_tasks_on_a_devnet() {
-    let devnet = DevnetHome::start("2");
+    let devnet = DevnetHome::start(&["--workers", "2"]);
     let home = devnet.path();
     let requester = ["--devnet-account", "requester"];
     let data_provider = ["--devnet-account", "dataset-provider"];

@@ -5,105 +5,21 @@
 //! one clear message and its exit code. No secret value ever reaches stdout, stderr or the
 //! devnet's log.
 
+mod common;
+
 use std::{
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
-    process::{Command, Output},
+    process::Command,
 };
 
 use serde_json::Value;
-use tempfile::TempDir;
 
-/// The repository root.
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
-}
-
-/// Runs `poco --home <home> <args>` with the extra environment `env`.
-fn poco_env(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_poco"));
-    command
-        .arg("--home")
-        .arg(home)
-        .args(args)
-        .env_remove("POCO_WALLET")
-        .env_remove("POCO_DEVNET_ACCOUNT")
-        .env_remove("POCO_RPC_URL")
-        .env_remove("POCO_MARKET_URL")
-        .env_remove("POCO_SMS_URL")
-        .env_remove("POCO_WALLET_PASSWORD")
-        .current_dir(root());
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    command.output().expect("the poco binary runs")
-}
-
-/// Runs `poco --home <home> <args>`.
-fn poco(home: &Path, args: &[&str]) -> Output {
-    poco_env(home, args, &[])
-}
-
-/// Both output streams of a run, as text.
-fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
-
-/// Runs a command that must succeed and returns its JSON result.
-fn json(home: &Path, args: &[&str]) -> Value {
-    let mut full = vec!["--json"];
-    full.extend_from_slice(args);
-    let out = poco(home, &full);
-    assert!(out.status.success(), "poco {args:?} failed: {}", text(&out));
-    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
-}
-
-/// Runs a command that must fail with `code`; returns its one error line.
-fn failure(home: &Path, args: &[&str], code: i32) -> String {
-    let out = poco(home, args);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(code), "poco {args:?}: {stderr}");
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error")).collect();
-    assert_eq!(errors.len(), 1, "one clear message: {stderr}");
-    assert!(stderr.trim_end().ends_with(errors[0]), "the message comes last: {stderr}");
-    assert!(!stderr.contains("panicked") && !stderr.contains("0x08c379a0"), "{stderr}");
-    errors[0].to_owned()
-}
-
-/// `who` followed by `args`.
-fn with<'a>(who: &[&'a str], args: &[&'a str]) -> Vec<&'a str> {
-    [who, args].concat()
-}
+use crate::common::{DevnetHome, failure, json, poco, poco_env, root, text, with};
 
 /// The permission bits of a file.
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
-}
-
-/// A devnet under a temporary home, stopped when dropped.
-struct DevnetHome {
-    home: TempDir,
-}
-
-impl DevnetHome {
-    fn start(args: &[&str]) -> Self {
-        let home = tempfile::tempdir().unwrap();
-        let mut full = vec!["devnet", "up", "--detach"];
-        full.extend_from_slice(args);
-        let info = json(home.path(), &full);
-        assert!(info["rpcUrl"].as_str().unwrap().starts_with("http://127.0.0.1:"));
-        Self { home }
-    }
-
-    fn path(&self) -> &Path {
-        self.home.path()
-    }
-}
-
-impl Drop for DevnetHome {
-    fn drop(&mut self) {
-        let _ = poco(self.home.path(), &["devnet", "down"]);
-    }
 }
 
 /// The 64-bit FNV-1a hash `apps/confidential` prints for a secret.

@@ -79,6 +79,14 @@ impl RunSpec {
                     .into(),
             ));
         }
+        if self.encrypt_result && self.trust > 1 {
+            return Err(Error::Config(
+                "an encrypted result cannot be replicated: each enclave encrypts it afresh, so \
+                 the replicas' results never agree; run with --trust 1 (the enclave's \
+                 attestation stands in for replication) or without --encrypt-result"
+                    .into(),
+            ));
+        }
         for (index, name) in &self.secrets {
             if *index == 0 {
                 return Err(Error::Config("requester secrets are numbered from 1".into()));
@@ -329,6 +337,10 @@ mod tests {
         let refused = spec.check().unwrap_err();
         assert!(refused.to_string().contains("--tag tee"), "{refused}");
         spec.tag = Tag::TEE;
+        spec.trust = 4;
+        let refused = spec.check().unwrap_err();
+        assert!(refused.to_string().contains("--trust 1"), "{refused}");
+        spec.trust = 1;
         spec.check().unwrap();
         let params = spec.params();
         let names = poco_sms::api::requester_secret_names(&params).unwrap();

@@ -25,6 +25,7 @@ use tempfile::TempDir;
 
 pub mod cluster;
 pub mod logs;
+pub mod postgres;
 pub mod tee;
 
 /// One RLC in nRLC.

@@ -275,17 +275,3 @@ async fn kill_and_resume(mut pool: Pool) {
     }
     pool.finish().await;
 }
-
-#[test]
-fn postgres_urls_get_the_test_database() {
-    use crate::with_database;
-    assert_eq!(
-        with_database("postgres://postgres@127.0.0.1:5432/postgres", "t1"),
-        "postgres://postgres@127.0.0.1:5432/t1"
-    );
-    assert_eq!(
-        with_database("postgres://u:p@db:5432/main?sslmode=disable", "t2"),
-        "postgres://u:p@db:5432/t2?sslmode=disable"
-    );
-    assert_eq!(with_database("postgres://db", "t3"), "postgres://db/t3");
-}

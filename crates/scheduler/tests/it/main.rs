@@ -20,7 +20,7 @@ use poco_primitives::{
     },
 };
 use poco_scheduler::SchedulerConfig;
-use poco_test_utils::{OrderSpec, TestNet};
+use poco_test_utils::{OrderSpec, TestNet, postgres::TestDatabase};
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
@@ -28,25 +28,9 @@ use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 enum Database {
     /// A SQLite file in a temporary directory (the default).
     Sqlite(tempfile::TempDir),
-    /// A database made for the test on the PostgreSQL server of `$POCO_TEST_DATABASE_URL`
-    /// (default: the local server), dropped by [`Pool::finish`].
-    Postgres {
-        /// The server's URL, as given.
-        server: String,
-        /// The test's database on it.
-        name: String,
-    },
-}
-
-/// Replaces the database named by a `postgres://` URL with `name`, keeping its query.
-fn with_database(url: &str, name: &str) -> String {
-    let (url, query) = match url.split_once('?') {
-        Some((url, query)) => (url, format!("?{query}")),
-        None => (url, String::new()),
-    };
-    let authority_start = url.find("://").map_or(0, |i| i + 3);
-    let authority_end = url[authority_start..].find('/').map_or(url.len(), |i| authority_start + i);
-    format!("{}/{name}{query}", &url[..authority_end])
+    /// A database made for the test on the PostgreSQL test server, dropped by
+    /// [`Pool::finish`].
+    Postgres(TestDatabase),
 }
 
 impl Database {
@@ -57,25 +41,13 @@ impl Database {
     /// A fresh database on the PostgreSQL server. A server that does not answer fails the
     /// test: a test asked to run on PostgreSQL never passes without it.
     async fn postgres() -> Self {
-        use sqlx::{Connection, Executor};
-        let server = std::env::var("POCO_TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let connecting = sqlx::PgConnection::connect(&server);
-        let mut admin = tokio::time::timeout(Duration::from_secs(10), connecting)
-            .await
-            .expect("PostgreSQL answers within 10 s")
-            .expect("PostgreSQL at POCO_TEST_DATABASE_URL");
-        let stamp =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros();
-        let name = format!("poco_scheduler_it_{}_{stamp}", std::process::id());
-        admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.unwrap();
-        Self::Postgres { server, name }
+        Self::Postgres(TestDatabase::create("scheduler_it").await)
     }
 
     fn url(&self) -> String {
         match self {
             Self::Sqlite(dir) => format!("sqlite://{}", dir.path().join("scheduler.db").display()),
-            Self::Postgres { server, name } => with_database(server, name),
+            Self::Postgres(database) => database.url.clone(),
         }
     }
 }
@@ -176,12 +148,9 @@ impl Pool {
     /// Stops the scheduler and drops its PostgreSQL database, if it has one (a failed test
     /// leaves it behind, under a name of its own, for a look).
     async fn finish(mut self) {
-        use sqlx::{Connection, Executor};
         self.kill_scheduler().await;
-        if let Database::Postgres { server, name } = &self.database {
-            let mut admin = sqlx::PgConnection::connect(server).await.unwrap();
-            let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-            admin.execute(sqlx::AssertSqlSafe(drop)).await.unwrap();
+        if let Database::Postgres(database) = &self.database {
+            database.clone().drop_database().await;
         }
     }
 

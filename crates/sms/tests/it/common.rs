@@ -56,6 +56,8 @@ pub(crate) struct Fixture {
     /// Whether the SMS (re)starts with the INSECURE simulation on.
     pub(crate) simulation: bool,
     pub(crate) url: String,
+    /// The SMS's PostgreSQL database; `None`: SQLite in [`Self::data_dir`].
+    database: Option<poco_test_utils::postgres::TestDatabase>,
     address: String,
     dir: TempDir,
     running: Option<(JoinHandle<()>, oneshot::Sender<()>)>,
@@ -63,8 +65,19 @@ pub(crate) struct Fixture {
 }
 
 impl Fixture {
-    /// A devnet with two worker accounts, the assets, and a running SMS in simulation mode.
+    /// A devnet with two worker accounts, the assets, and a running SMS in simulation mode,
+    /// its secrets in SQLite.
     pub(crate) async fn start() -> Self {
+        Self::start_on(None).await
+    }
+
+    /// The same, its secrets in a PostgreSQL database of its own.
+    pub(crate) async fn start_on_postgres() -> Self {
+        let database = poco_test_utils::postgres::TestDatabase::create("sms_it").await;
+        Self::start_on(Some(database)).await
+    }
+
+    async fn start_on(database: Option<poco_test_utils::postgres::TestDatabase>) -> Self {
         let net = TestNet::start(2).await;
         let accounts = net.accounts().clone();
         let module = app_module(APP);
@@ -95,6 +108,7 @@ impl Fixture {
             clock: Clock::manual(start_ms),
             simulation: true,
             url: String::new(),
+            database,
             address: "127.0.0.1:0".into(),
             dir: tempfile::tempdir().unwrap(),
             running: None,
@@ -115,7 +129,10 @@ impl Fixture {
         let mut config = SmsConfig::new(
             self.net.devnet().rpc_url(),
             self.net.deployment().poco,
-            format!("sqlite://{}", dir.join("sms.db").display()),
+            match &self.database {
+                Some(database) => database.url.clone(),
+                None => format!("sqlite://{}", dir.join("sms.db").display()),
+            },
             dir.join("master.key"),
         );
         config.clock = self.clock.clone();
@@ -154,6 +171,14 @@ impl Fixture {
         if let Some((handle, stop)) = self.running.take() {
             drop(stop);
             handle.await.expect("the SMS stops cleanly");
+        }
+    }
+
+    /// Stops the SMS and drops its PostgreSQL database, if it has one.
+    pub(crate) async fn finish(mut self) {
+        self.stop_sms().await;
+        if let Some(database) = self.database.take() {
+            database.drop_database().await;
         }
     }
 

@@ -3,5 +3,6 @@
 //! that every refusal can be provoked on purpose.
 
 mod common;
+mod dcap;
 mod secrets;
 mod sessions;

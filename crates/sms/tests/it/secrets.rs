@@ -137,7 +137,17 @@ async fn signed_writes_are_fresh_and_never_replayed() {
 /// master key opens nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_sms_keeps_its_secrets_sealed() {
-    let mut fixture = Fixture::start().await;
+    restarted_sms_keeps_secrets(Fixture::start().await).await;
+}
+
+/// The same with the secrets in PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL"]
+async fn a_restarted_sms_keeps_its_secrets_sealed_on_postgres() {
+    restarted_sms_keeps_secrets(Fixture::start_on_postgres().await).await;
+}
+
+async fn restarted_sms_keeps_secrets(mut fixture: Fixture) {
     let pushed = fixture.push_secrets().await;
     let accounts = fixture.net.accounts().clone();
     let (deal, challenge, request) = fixture.active_task().await;
@@ -204,6 +214,7 @@ async fn a_restarted_sms_keeps_its_secrets_sealed() {
         .await;
     let message = refused(outcome, 500, "internal");
     assert!(!message.contains(&pushed.requester_secret), "{message}");
+    fixture.finish().await;
 }
 
 /// Every file under `dir`, recursively.

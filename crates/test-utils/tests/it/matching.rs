@@ -53,7 +53,7 @@ fn case() -> impl Strategy<Value = Case> {
         (any::<bool>(), 0u64..4, 0u64..3, 0u64..6),
         (prop::array::uniform4(0u64..6), 0u64..9, 0u64..4, 0u8..4, 0u8..4),
         (prop::bool::weighted(0.1), prop::collection::vec(0..FAULTS, 0..3), any::<u64>()),
-        prop::bool::weighted(0.25),
+        prop::bool::weighted(0.5),
     )
         .prop_map(
             |(

@@ -1,0 +1,100 @@
+//! What the CLI tests share: running the built `poco` binary under a home of their own, its
+//! JSON results and failures, and devnets stopped when dropped.
+
+// Each test binary uses its own subset of these helpers.
+#![allow(dead_code)]
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// The repository root.
+pub(crate) fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
+}
+
+/// Runs `poco --home <home> <args>` with the extra environment `env`.
+pub(crate) fn poco_env(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_poco"));
+    command
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .env_remove("POCO_WALLET")
+        .env_remove("POCO_DEVNET_ACCOUNT")
+        .env_remove("POCO_RPC_URL")
+        .env_remove("POCO_MARKET_URL")
+        .env_remove("POCO_SMS_URL")
+        .env_remove("POCO_WALLET_PASSWORD")
+        .current_dir(root());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().expect("the poco binary runs")
+}
+
+/// Runs `poco --home <home> <args>`.
+pub(crate) fn poco(home: &Path, args: &[&str]) -> Output {
+    poco_env(home, args, &[])
+}
+
+/// Both output streams of a run, as text.
+pub(crate) fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// Runs a command that must succeed and returns its JSON result.
+pub(crate) fn json(home: &Path, args: &[&str]) -> Value {
+    let mut full = vec!["--json"];
+    full.extend_from_slice(args);
+    let out = poco(home, &full);
+    assert!(out.status.success(), "poco {args:?} failed: {}", text(&out));
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+/// Runs a command that must fail with `code`; returns its one error line.
+pub(crate) fn failure(home: &Path, args: &[&str], code: i32) -> String {
+    let out = poco(home, args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(code), "poco {args:?}: {stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error")).collect();
+    assert_eq!(errors.len(), 1, "one clear message: {stderr}");
+    assert!(stderr.trim_end().ends_with(errors[0]), "the message comes last: {stderr}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("0x08c379a0"), "{stderr}");
+    errors[0].to_owned()
+}
+
+/// `who` followed by `args`.
+pub(crate) fn with<'a>(who: &[&'a str], args: &[&'a str]) -> Vec<&'a str> {
+    [who, args].concat()
+}
+
+/// A devnet under a temporary home, stopped when dropped.
+pub(crate) struct DevnetHome {
+    pub(crate) home: TempDir,
+}
+
+impl DevnetHome {
+    pub(crate) fn start(args: &[&str]) -> Self {
+        let home = tempfile::tempdir().unwrap();
+        let mut full = vec!["devnet", "up", "--detach"];
+        full.extend_from_slice(args);
+        let info = json(home.path(), &full);
+        assert!(info["rpcUrl"].as_str().unwrap().starts_with("http://127.0.0.1:"));
+        Self { home }
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        self.home.path()
+    }
+}
+
+impl Drop for DevnetHome {
+    fn drop(&mut self) {
+        let _ = poco(self.home.path(), &["devnet", "down"]);
+    }
+}
