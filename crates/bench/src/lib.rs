@@ -11,4 +11,15 @@
 
 mod lifecycle;
 
+use std::time::Duration;
+
 pub use lifecycle::Lifecycle;
+
+/// The value at percentile `p` (0 to 1, nearest rank) of durations sorted in ascending order.
+///
+/// # Panics
+/// When `sorted` is empty.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let rank = (p * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}

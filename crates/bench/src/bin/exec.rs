@@ -8,6 +8,7 @@
 //! `Limits::REFERENCE_FUEL_PER_SECOND`). Without a C compiler (`$CC`, `cc`, `gcc` or `clang`)
 //! the native side is skipped, and said so.
 
+use poco_bench::percentile;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -67,11 +68,7 @@ impl Summary {
     fn of(times: &[Duration]) -> Self {
         let mut sorted = times.to_vec();
         sorted.sort_unstable();
-        let rank = |p: f64| {
-            let index = (p * sorted.len() as f64).ceil() as usize;
-            sorted[index.clamp(1, sorted.len()) - 1]
-        };
-        Self { median: rank(0.5), p90: rank(0.9), min: sorted[0] }
+        Self { median: percentile(&sorted, 0.5), p90: percentile(&sorted, 0.9), min: sorted[0] }
     }
 }
 

@@ -23,6 +23,7 @@
 //! follower fills it; no chain node is involved, as in the steady state where the mirror
 //! answers every read.
 
+use poco_bench::percentile;
 use std::{
     collections::HashMap,
     sync::Arc,
@@ -413,9 +414,11 @@ struct Latency {
 
 fn latency(mut samples: Vec<Duration>) -> Latency {
     samples.sort_unstable();
-    let at =
-        |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1];
-    Latency { p50: at(0.50), p99: at(0.99), max: *samples.last().expect("samples") }
+    Latency {
+        p50: percentile(&samples, 0.50),
+        p99: percentile(&samples, 0.99),
+        max: *samples.last().expect("samples"),
+    }
 }
 
 fn ms(d: Duration) -> String {

@@ -20,6 +20,7 @@
 //! Prints the conditions (cores, anvil mining, build, slots, the services' polling periods)
 //! with the figures.
 
+use poco_bench::percentile;
 use std::{
     process::Command,
     sync::Arc,
@@ -99,12 +100,6 @@ impl Options {
 
 fn ms(d: Duration) -> String {
     format!("{:.0} ms", d.as_secs_f64() * 1e3)
-}
-
-/// The value at percentile `p` (nearest rank) of sorted durations.
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let rank = (p * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 /// A client of the requester that polls for receipts every few milliseconds, so that the

@@ -44,6 +44,7 @@
 //! Prints the conditions (machine, build, versions, where each path writes) with the median and
 //! p90 of every stage and their difference.
 
+use poco_bench::percentile;
 use std::{
     path::Path,
     process::Command,
@@ -141,11 +142,7 @@ impl Summary {
     fn of(times: &[Duration]) -> Self {
         let mut sorted = times.to_vec();
         sorted.sort_unstable();
-        let rank = |p: f64| {
-            let index = (p * sorted.len() as f64).ceil() as usize;
-            sorted[index.clamp(1, sorted.len()) - 1]
-        };
-        Self { median: rank(0.5), p90: rank(0.9) }
+        Self { median: percentile(&sorted, 0.5), p90: percentile(&sorted, 0.9) }
     }
 }
 
