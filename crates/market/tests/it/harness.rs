@@ -1,10 +1,7 @@
 //! The test harness: databases (SQLite files, fresh PostgreSQL databases), the real service on
 //! port 0 with HTTP and WebSocket clients, and a devnet with registered assets.
 
-use std::{
-    sync::atomic::{AtomicU64, Ordering},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use alloy::{
     primitives::{Address, B256, U256},
@@ -12,10 +9,9 @@ use alloy::{
 };
 use futures::StreamExt;
 use poco_market::{Limits, MarketConfig};
-use poco_test_utils::TestNet;
+use poco_test_utils::{TestNet, postgres::TestDatabase};
 use reqwest::StatusCode;
 use serde_json::Value;
-use sqlx::{Connection, Executor};
 use tempfile::TempDir;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
@@ -25,7 +21,7 @@ pub(crate) const WAIT: Duration = Duration::from_secs(60);
 /// A database for one test.
 pub(crate) struct Db {
     pub(crate) url: String,
-    admin: Option<(String, String)>,
+    postgres: Option<TestDatabase>,
     _dir: Option<TempDir>,
 }
 
@@ -33,51 +29,21 @@ pub(crate) struct Db {
 pub(crate) fn sqlite() -> Db {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let url = format!("sqlite://{}", dir.path().join("market.sqlite").display());
-    Db { url, admin: None, _dir: Some(dir) }
+    Db { url, postgres: None, _dir: Some(dir) }
 }
 
-/// The PostgreSQL server of `$POCO_TEST_DATABASE_URL` (default: the local one).
-pub(crate) fn postgres_url() -> String {
-    std::env::var("POCO_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// A fresh database on the PostgreSQL server. Panics when the server does not answer: a test
-/// asked to run against PostgreSQL must not pass without it.
+/// A fresh database on the PostgreSQL test server. Panics when the server does not answer: a
+/// test asked to run against PostgreSQL must not pass without it.
 pub(crate) async fn postgres() -> Db {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let base = postgres_url();
-    let mut admin =
-        tokio::time::timeout(Duration::from_secs(10), sqlx::PgConnection::connect(&base))
-            .await
-            .expect("PostgreSQL answers within 10 s")
-            .expect("PostgreSQL answers at POCO_TEST_DATABASE_URL");
-    let name = format!(
-        "poco_market_test_{}_{}_{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
-            % 1_000_000
-    );
-    admin
-        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .await
-        .expect("CREATE DATABASE");
-    let (prefix, _) = base.rsplit_once('/').expect("a database URL with a path");
-    Db { url: format!("{prefix}/{name}"), admin: Some((base, name)), _dir: None }
+    let database = TestDatabase::create("market_test").await;
+    Db { url: database.url.clone(), postgres: Some(database), _dir: None }
 }
 
 impl Db {
-    /// Drops a PostgreSQL test database (best effort).
+    /// Drops a PostgreSQL test database.
     pub(crate) async fn cleanup(self) {
-        if let Some((base, name)) = self.admin
-            && let Ok(mut admin) = sqlx::PgConnection::connect(&base).await
-        {
-            let _ = admin
-                .execute(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                )))
-                .await;
+        if let Some(database) = self.postgres {
+            database.drop_database().await;
         }
     }
 }
