@@ -166,8 +166,15 @@ impl Context {
 
 fn read_config(path: &Path, explicit: bool) -> Result<FileConfig, Failure> {
     match std::fs::read_to_string(path) {
-        Ok(text) => toml::from_str(&text)
-            .map_err(|e| Failure::config(format!("configuration file {}: {e}", path.display()))),
+        Ok(text) => toml::from_str(&text).map_err(|e| {
+            // One line: where, then what (the parser's own text quotes the file over lines).
+            let line = e.span().map_or(1, |span| text[..span.start].matches('\n').count() + 1);
+            Failure::config(format!(
+                "configuration file {}, line {line}: {}",
+                path.display(),
+                e.message().trim_end()
+            ))
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
             Ok(FileConfig::default())
         }

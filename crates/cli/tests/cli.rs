@@ -516,3 +516,35 @@ fn a_devnet_stops_on_ctrl_c_and_resumes_where_it_was() {
     let shown = json(devnet.path(), &["app", "show", &address]);
     assert_eq!(shown["name"], "pi", "what was registered before is still there");
 }
+
+/// Configuration layers: the file beats the defaults, the environment beats the file, a flag
+/// beats the environment (the endpoint used is the one the error names).
+#[test]
+fn flags_beat_the_environment_which_beats_the_configuration_file() {
+    let home = tempfile::tempdir().unwrap();
+    let app = "0x00000000000000000000000000000000000000aa";
+    std::fs::write(
+        home.path().join("config.toml"),
+        "rpc_url = \"http://127.0.0.1:9\"\n\
+         poco_address = \"0x00000000000000000000000000000000000000bb\"\n",
+    )
+    .unwrap();
+    let from_file = failure(home.path(), &["app", "show", app], 7);
+    assert!(from_file.contains("127.0.0.1:9"), "the file's endpoint: {from_file}");
+
+    let env = [("POCO_RPC_URL", "http://127.0.0.1:8")];
+    let out = common::poco_env(home.path(), &["app", "show", app], &env);
+    let from_env = common::text(&out);
+    assert_eq!(out.status.code(), Some(7), "{from_env}");
+    assert!(from_env.contains("127.0.0.1:8"), "the environment's endpoint: {from_env}");
+
+    let args = ["--rpc.url", "http://127.0.0.1:7", "app", "show", app];
+    let out = common::poco_env(home.path(), &args, &env);
+    let from_flag = common::text(&out);
+    assert_eq!(out.status.code(), Some(7), "{from_flag}");
+    assert!(from_flag.contains("127.0.0.1:7"), "the flag's endpoint: {from_flag}");
+
+    std::fs::write(home.path().join("config.toml"), "rpc_ulr = \"http://127.0.0.1:9\"\n").unwrap();
+    let message = failure(home.path(), &["app", "show", app], 1);
+    assert!(message.contains("rpc_ulr"), "an unknown key is named: {message}");
+}
