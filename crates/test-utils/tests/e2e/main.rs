@@ -199,6 +199,23 @@ async fn every_task_completes_across_a_scheduler_kill() {
     cluster.wait_completed(&deal, 3 * MINUTE).await;
 }
 
+/// The demo's pool: four honest workers and a liar, one slot each, a trust-4 deal of three
+/// tasks. A worker that contributed waits for the consensus without holding its slot, so the
+/// tasks the liar's dissent keeps open still find the workers they need, and the deal
+/// completes (holding the slots deadlocked it: every worker waiting on a consensus that needed
+/// another one's slot).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_slot_workers_complete_a_replicated_deal_despite_a_liar() {
+    let mut cluster = Cluster::start(5, "pi").await;
+    let config = cluster.worker_config(4);
+    cluster.start_worker_with(4, config, Arc::new(ByzantineExecutor::new().unwrap()));
+    for index in 0..4 {
+        cluster.start_worker(index);
+    }
+    let deal = cluster.deal(4, 3, r#"{"iexec_args":"2000 1"}"#).await;
+    cluster.wait_completed(&deal, 2 * MINUTE).await;
+}
+
 /// (e) A deal nobody works on: after its final deadline the scheduler claims it and the
 /// requester gets exactly its money back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -248,8 +248,18 @@ impl Worker {
     }
 
     async fn ask_for_work(self: &Arc<Self>) -> Result<()> {
-        let running = self.tasks.lock().expect("lock").len() as u32;
-        let free = self.config.slots.saturating_sub(running);
+        // A slot is taken while a task computes or waits to contribute; a contributed task only
+        // waits for the chain (consensus, reveal, upload) and leaves its slot to the next one,
+        // as the scheduler counts it. Holding it would deadlock replicated deals: every worker
+        // waiting on a consensus that needs another worker's slot.
+        let computing = self
+            .tasks
+            .lock()
+            .expect("lock")
+            .values()
+            .filter(|task| matches!(task.stage, Stage::Received | Stage::Computed { .. }))
+            .count() as u32;
+        let free = self.config.slots.saturating_sub(computing);
         if free == 0 {
             return Ok(());
         }
