@@ -301,6 +301,21 @@ pub async fn serve(
     Ok(served?)
 }
 
+/// Refuses a write whose signer is not `expected` (the asset's owner, the requester, the
+/// deal's scheduler): `action` is what was refused, `reason` says who may.
+fn ensure_signer(
+    signer: Address,
+    expected: Address,
+    action: &'static str,
+    reason: impl FnOnce() -> String,
+) -> Result<()> {
+    if signer == expected {
+        Ok(())
+    } else {
+        Err(Error::NotOwner { signer, action, reason: reason() })
+    }
+}
+
 fn context(kind: Kind, scope: Address, name: &str) -> String {
     format!("{}|{scope:#x}|{name}", kind.as_str())
 }
@@ -368,13 +383,9 @@ async fn push_dataset_key(
     let value = sms.secret_value(&body)?;
     DatasetKey::from_hex(value.expose())?;
     let owner = sms.chain.dataset_owner(dataset).await?;
-    if owner != signer {
-        return Err(Error::NotOwner {
-            signer,
-            action: "push this dataset's key",
-            reason: format!("dataset {dataset} is owned by {owner}"),
-        });
-    }
+    ensure_signer(signer, owner, "push this dataset's key", || {
+        format!("dataset {dataset} is owned by {owner}")
+    })?;
     sms.write_once(Kind::DatasetKey, dataset, SINGLE, &value).await?;
     Ok(StatusCode::CREATED)
 }
@@ -395,13 +406,9 @@ async fn push_app_secret(
     let signer = sms.signed(&method, &uri, &headers, &body).await?;
     let value = sms.secret_value(&body)?;
     let owner = sms.chain.app_owner(app).await?;
-    if owner != signer {
-        return Err(Error::NotOwner {
-            signer,
-            action: "push this app's developer secret",
-            reason: format!("app {app} is owned by {owner}"),
-        });
-    }
+    ensure_signer(signer, owner, "push this app's developer secret", || {
+        format!("app {app} is owned by {owner}")
+    })?;
     sms.write_once(Kind::AppSecret, app, SINGLE, &value).await?;
     Ok(StatusCode::CREATED)
 }
@@ -422,13 +429,9 @@ async fn push_requester_secret(
     check_secret_name(&name)?;
     let signer = sms.signed(&method, &uri, &headers, &body).await?;
     let value = sms.secret_value(&body)?;
-    if requester != signer {
-        return Err(Error::NotOwner {
-            signer,
-            action: "push this secret",
-            reason: format!("only {requester} writes its own secrets"),
-        });
-    }
+    ensure_signer(signer, requester, "push this secret", || {
+        format!("only {requester} writes its own secrets")
+    })?;
     sms.write_once(Kind::RequesterSecret, requester, &name, &value).await?;
     Ok(StatusCode::CREATED)
 }
@@ -453,13 +456,9 @@ async fn push_result_key(
     let signer = sms.signed(&method, &uri, &headers, &body).await?;
     let value = sms.secret_value(&body)?;
     parse_recipient(value.expose())?;
-    if beneficiary != signer {
-        return Err(Error::NotOwner {
-            signer,
-            action: "push this result key",
-            reason: format!("only {beneficiary} sets its own result key"),
-        });
-    }
+    ensure_signer(signer, beneficiary, "push this result key", || {
+        format!("only {beneficiary} sets its own result key")
+    })?;
     // A public key: replacing it is safe (it only changes who can read later results) and
     // only its owner can, with a fresh signed request.
     let sealed = sms.seal(Kind::ResultKey, beneficiary, SINGLE, &value)?;
@@ -485,13 +484,9 @@ async fn challenge(
     let request: ChallengeRequest = json(&body)?;
     let deal = &request.deal;
     let deal_id = sms.chain.check_deal(deal, None).await?;
-    if deal.scheduler != signer {
-        return Err(Error::NotOwner {
-            signer,
-            action: "ask for an enclave challenge",
-            reason: format!("only the deal's scheduler {} may", deal.scheduler),
-        });
-    }
+    ensure_signer(signer, deal.scheduler, "ask for an enclave challenge", || {
+        format!("only the deal's scheduler {} may", deal.scheduler)
+    })?;
     if !deal.is_tee() {
         return Err(Error::NotTee(deal_id));
     }
