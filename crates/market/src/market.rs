@@ -128,6 +128,7 @@ pub struct Market {
     writer: mpsc::Sender<Pending>,
     status: Arc<FollowerStatus>,
     categories: RwLock<HashMap<u64, u64>>,
+    hints: MirrorHints,
 }
 
 impl std::fmt::Debug for Market {
@@ -141,6 +142,9 @@ impl std::fmt::Debug for Market {
 
 /// Most publications committed in one transaction.
 const PUBLISH_BATCH: usize = 512;
+
+/// How long the writer waits for more publications before it commits a batch.
+const GATHER_WINDOW: std::time::Duration = std::time::Duration::from_millis(1);
 
 impl Market {
     /// A market over `store` and `chain`, for orders of `domain`. Starts the task that
@@ -161,6 +165,7 @@ impl Market {
             writer,
             status: Arc::new(FollowerStatus::default()),
             categories: RwLock::new(HashMap::new()),
+            hints: MirrorHints::default(),
         })
     }
 
@@ -195,30 +200,64 @@ impl Market {
     pub async fn publish(&self, order: AnyOrder) -> Result<Published> {
         self.check_values(&order).await?;
         let hash = order.hash(&self.domain);
-        // The same order with the same signature: nothing to check again. (Another signature
-        // of a known order is checked like a new one, then answered with the stored order.)
-        if let Some(existing) = self.store.order(hash).await?
-            && !existing.status.can_reopen()
-            && existing.order == order
-        {
-            return Ok(Published::Existing(existing));
+        match self.publication(&order, hash).await {
+            Ok((publication, balance_hinted)) => {
+                let outcome = self.commit(publication.clone()).await;
+                match (outcome, publication.coverage) {
+                    // The remembered balance was higher than the mirror's: the mirror (or,
+                    // when it is behind, the chain) decides.
+                    (Err(Error::InsufficientStake { .. }), Some((account, per_task)))
+                        if balance_hinted =>
+                    {
+                        self.hints.forget_balance(account);
+                        self.ensure_balance(account, per_task.saturating_mul(order.volume()))
+                            .await?;
+                        self.commit(publication).await
+                    }
+                    (outcome, _) => outcome,
+                }
+            }
+            // The same order, already in the book or done with, is answered as it is even
+            // when it would not pass again (its asset changed hands since, say).
+            Err(refusal) => match self.store.order(hash).await? {
+                Some(existing) if !existing.status.can_reopen() && existing.order == order => {
+                    Ok(Published::Existing(existing))
+                }
+                _ => Err(refusal),
+            },
         }
+    }
+
+    /// Checks the signer and the stake of an order; returns what to commit and whether the
+    /// stake check trusted a remembered balance.
+    async fn publication(&self, order: &AnyOrder, hash: B256) -> Result<(Publication, bool)> {
         let kind = order.kind();
+        let recovered =
+            (!order.sign().is_empty()).then(|| signature::recover_signer(hash, order.sign()));
         let owner = match kind {
             OrderKind::Request => order.roles().requester,
-            _ => self.asset_owner(kind, order.asset()).await?,
+            _ => {
+                let signer = recovered.as_ref().and_then(|r| r.as_ref().ok()).copied();
+                self.asset_owner(kind, order.asset(), signer).await?
+            }
         };
-        let signature = self.check_signature(&order, hash, owner).await?;
+        let signature = self.check_signature(order, hash, owner, recovered).await?;
+        let mut balance_hinted = false;
         let coverage = match order.coverage_per_task() {
             Some(per_task) => {
-                self.ensure_balance_cached(owner, per_task.saturating_mul(order.volume())).await?;
+                let wanted = per_task.saturating_mul(order.volume());
+                if self.hints.balance(owner).is_some_and(|balance| balance >= wanted) {
+                    balance_hinted = true;
+                } else {
+                    self.ensure_balance(owner, wanted).await?;
+                }
                 Some((owner, per_task))
             }
             None => None,
         };
         let record = OrderRecord {
             hash,
-            order,
+            order: order.clone(),
             status: Status::Open,
             remaining: U256::ZERO,
             owner,
@@ -233,6 +272,11 @@ impl Market {
             coverage,
             cap: self.limits.max_open_orders_per_wallet,
         };
+        Ok((publication, balance_hinted))
+    }
+
+    /// Hands a checked publication to the batch writer and waits for its outcome.
+    async fn commit(&self, publication: Publication) -> Result<Published> {
         let (reply, outcome) = oneshot::channel();
         self.writer
             .send((publication, reply))
@@ -297,11 +341,24 @@ impl Market {
         Ok(categories)
     }
 
-    /// The current owner of an asset, from the mirror.
-    async fn asset_owner(&self, kind: OrderKind, asset: Address) -> Result<Address> {
+    /// The current owner of an asset, from the mirror. The remembered owner is trusted only
+    /// when it is the order's `signer`: any other answer is read again, so a transfer the
+    /// mirror has seen is never missed.
+    async fn asset_owner(
+        &self,
+        kind: OrderKind,
+        asset: Address,
+        signer: Option<Address>,
+    ) -> Result<Address> {
+        if let Some(owner) = self.hints.owner(kind, asset)
+            && Some(owner) == signer
+        {
+            return Ok(owner);
+        }
         if let Some(entry) = self.store.asset(asset).await?
             && entry.kind == kind
         {
+            self.hints.remember_owner(kind, asset, entry.owner);
             return Ok(entry.owner);
         }
         if !asset.is_zero() && !self.chain.owner(kind, asset).await?.is_zero() {
@@ -310,15 +367,17 @@ impl Market {
         Err(Error::AssetNotRegistered { kind: kind_name(kind), asset })
     }
 
-    /// Checks that `owner` signed (or presigned) the order.
+    /// Checks that `owner` signed (or presigned) the order; `recovered` is the ECDSA signer
+    /// of a non-empty signature.
     async fn check_signature(
         &self,
         order: &AnyOrder,
         hash: B256,
         owner: Address,
+        recovered: Option<Result<Address, poco_primitives::Error>>,
     ) -> Result<SignatureKind> {
         let sign = order.sign();
-        if sign.is_empty() {
+        let Some(recovered) = recovered else {
             let presigner = self.chain.presigner(hash).await?;
             if presigner == owner && !owner.is_zero() {
                 return Ok(SignatureKind::Presigned);
@@ -328,8 +387,7 @@ impl Market {
                  presign it with manage{}Order",
                 capitalized(order.kind())
             )));
-        }
-        let recovered = signature::recover_signer(hash, sign);
+        };
         if recovered.as_ref().is_ok_and(|signer| *signer == owner) {
             return Ok(SignatureKind::Eoa);
         }
@@ -351,17 +409,19 @@ impl Market {
         }
     }
 
-    /// Makes sure `account`'s balance is cached, and fresh if the cache says it is below
-    /// `wanted` (it may have grown since).
-    async fn ensure_balance_cached(&self, account: Address, wanted: U256) -> Result<U256> {
+    /// Makes sure the mirror holds `account`'s balance, and reads it from the chain again
+    /// when the mirror's is below `wanted` (it may have grown since).
+    async fn ensure_balance(&self, account: Address, wanted: U256) -> Result<U256> {
         if let Some((balance, _)) = self.store.balance(account).await?
             && balance >= wanted
         {
+            self.hints.remember_balance(account, balance);
             return Ok(balance);
         }
         let block = self.chain.confirmed_head().await?;
         let balance = self.chain.balance(account, block).await?;
         self.store.store_balance(account, balance, block).await?;
+        self.hints.remember_balance(account, balance);
         Ok(balance)
     }
 
@@ -369,7 +429,7 @@ impl Market {
     pub async fn balance(&self, account: Address) -> Result<U256> {
         match self.store.balance(account).await? {
             Some((balance, _)) => Ok(balance),
-            None => self.ensure_balance_cached(account, U256::MAX).await,
+            None => self.ensure_balance(account, U256::MAX).await,
         }
     }
 
@@ -424,6 +484,49 @@ impl Market {
     }
 }
 
+/// What publications remember of the chain mirror: asset owners and free balances, so that
+/// a publication usually reads nothing before its batched write. They are hints only: every
+/// batch reads owners and balances again in its own transaction and decides on those, so a
+/// stale hint can cost a refusal's retry, never let a wrong order in.
+#[derive(Debug, Default)]
+struct MirrorHints {
+    owners: RwLock<HashMap<(OrderKind, Address), Address>>,
+    balances: RwLock<HashMap<Address, U256>>,
+}
+
+/// Most entries of each hint map; past it, a map starts again empty.
+const MAX_HINTS: usize = 1 << 20;
+
+impl MirrorHints {
+    fn owner(&self, kind: OrderKind, asset: Address) -> Option<Address> {
+        self.owners.read().expect("not poisoned").get(&(kind, asset)).copied()
+    }
+
+    fn remember_owner(&self, kind: OrderKind, asset: Address, owner: Address) {
+        remember(&self.owners, (kind, asset), owner);
+    }
+
+    fn balance(&self, account: Address) -> Option<U256> {
+        self.balances.read().expect("not poisoned").get(&account).copied()
+    }
+
+    fn remember_balance(&self, account: Address, balance: U256) {
+        remember(&self.balances, account, balance);
+    }
+
+    fn forget_balance(&self, account: Address) {
+        self.balances.write().expect("not poisoned").remove(&account);
+    }
+}
+
+fn remember<K: std::hash::Hash + Eq, V>(map: &RwLock<HashMap<K, V>>, key: K, value: V) {
+    let mut map = map.write().expect("not poisoned");
+    if map.len() >= MAX_HINTS && !map.contains_key(&key) {
+        map.clear();
+    }
+    map.insert(key, value);
+}
+
 fn capitalized(kind: OrderKind) -> &'static str {
     match kind {
         OrderKind::App => "App",
@@ -437,6 +540,22 @@ fn capitalized(kind: OrderKind) -> &'static str {
 async fn commit_publications(store: Arc<dyn Store>, mut pending: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(PUBLISH_BATCH);
     while pending.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
+        // Publications checked at the same moment arrive a few microseconds apart: gathering
+        // them for a moment makes fewer, larger transactions, which write each index page
+        // once for many orders.
+        let gather = tokio::time::sleep(GATHER_WINDOW);
+        tokio::pin!(gather);
+        while batch.len() < PUBLISH_BATCH {
+            let room = PUBLISH_BATCH - batch.len();
+            tokio::select! {
+                () = &mut gather => break,
+                received = pending.recv_many(&mut batch, room) => {
+                    if received == 0 {
+                        break;
+                    }
+                }
+            }
+        }
         let (publications, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
         match store.publish(publications).await {
             Ok(outcomes) => {

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     error::Result,
     market::Market,
-    model::{AnyOrder, OrderRecord, OrderView, SignatureKind, now_s},
+    model::{AnyOrder, OrderRecord, OrderView, now_s},
     store::{OrderQuery, RoleFilter},
 };
 
@@ -367,19 +367,16 @@ impl Market {
         chain
             .workerpools
             .insert(pool_order.workerpool, RegisteredWorkerpool { owner: pool.owner, policy });
+        // Every signature in the book was checked at publication (and an owner's change kills
+        // its orders): the check takes them as authentic instead of recovering them again.
         for record in [Some(app), dataset, Some(pool)].into_iter().flatten() {
             let consumed = record.order.volume().saturating_sub(record.remaining);
             chain.consumed.insert(record.hash, consumed);
-            match record.signature {
-                SignatureKind::Presigned => {
-                    chain.presigned.insert(record.hash, record.owner);
-                }
-                SignatureKind::Contract => {
-                    chain.contract_signatures.insert((record.owner, record.hash));
-                }
-                SignatureKind::Eoa => {}
-            }
+            chain.presigned.insert(record.hash, record.owner);
         }
+        let app_order = Signed::presigned(app_order.order.clone());
+        let pool_order = Signed::presigned(pool_order.order.clone());
+        let dataset_order = Signed::presigned(dataset_order.order);
         let request_hash = request.digest(self.domain());
         chain.presigned.insert(request_hash, request.requester);
         if pool.owner == request.requester {
@@ -398,7 +395,7 @@ impl Market {
             chain.balances.insert(pool.owner, balance);
         }
         let outcome =
-            match match_orders(app_order, &dataset_order, pool_order, request, None, &chain) {
+            match match_orders(&app_order, &dataset_order, &pool_order, request, None, &chain) {
                 Ok(outcome) => outcome,
                 Err(error) => return Ok(Err(error)),
             };

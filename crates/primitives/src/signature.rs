@@ -11,9 +11,11 @@
 //! [`crate::authorization`]).
 
 use alloy::{
-    primitives::{Address, B256, Bytes, Signature, U256, eip191_hash_message},
+    primitives::{Address, B256, Bytes, U256, eip191_hash_message},
     signers::SignerSync,
 };
+
+use std::sync::LazyLock;
 
 use crate::error::{Error, Result};
 
@@ -56,9 +58,28 @@ pub fn recover_signer(hash: B256, signature: &[u8]) -> Result<Address> {
     if s > SECP256K1_HALF_ORDER {
         return Err(Error::MalleableSignature);
     }
-    Signature::new(r, s, y_parity)
-        .recover_address_from_prehash(&hash)
-        .map_err(|_| Error::UnrecoverableSignature)
+    recover_address(hash, r, s, y_parity)
+}
+
+/// ECDSA public key recovery with libsecp256k1, hashed into an address.
+fn recover_address(hash: B256, r: U256, s: U256, y_parity: bool) -> Result<Address> {
+    use secp256k1::{
+        Message, Secp256k1, VerifyOnly,
+        ecdsa::{RecoverableSignature, RecoveryId},
+    };
+    static CONTEXT: LazyLock<Secp256k1<VerifyOnly>> = LazyLock::new(Secp256k1::verification_only);
+
+    let mut compact = [0u8; 64];
+    compact[..32].copy_from_slice(&r.to_be_bytes::<32>());
+    compact[32..].copy_from_slice(&s.to_be_bytes::<32>());
+    let id = if y_parity { RecoveryId::One } else { RecoveryId::Zero };
+    let signature = RecoverableSignature::from_compact(&compact, id)
+        .map_err(|_| Error::UnrecoverableSignature)?;
+    let key = CONTEXT
+        .recover_ecdsa(Message::from_digest(hash.0), &signature)
+        .map_err(|_| Error::UnrecoverableSignature)?;
+    let uncompressed = key.serialize_uncompressed();
+    Ok(Address::from_raw_public_key(&uncompressed[1..]))
 }
 
 /// Whether `signature` is `signer`'s ECDSA signature of `hash` (never true for the zero address).
@@ -80,7 +101,7 @@ fn word(bytes: &[u8]) -> U256 {
 mod tests {
     use super::*;
     use alloy::{
-        primitives::{b256, keccak256},
+        primitives::{Signature, b256, keccak256},
         signers::local::PrivateKeySigner,
     };
 
@@ -136,6 +157,28 @@ mod tests {
         let mut zero = [0u8; 65];
         zero[64] = 27;
         assert!(matches!(recover_signer(HASH, &zero), Err(Error::UnrecoverableSignature)));
+    }
+
+    proptest::proptest! {
+        /// libsecp256k1 recovers what the pure-Rust curve (the signer's own) recovers, for
+        /// valid signatures and for arbitrary `r` and `s` words alike.
+        #[test]
+        fn recovery_agrees_with_the_reference_curve(
+            key in proptest::array::uniform32(1u8..),
+            hash in proptest::array::uniform32(proptest::num::u8::ANY),
+            r in proptest::array::uniform32(proptest::num::u8::ANY),
+            s in proptest::array::uniform32(proptest::num::u8::ANY),
+            y_parity: bool,
+        ) {
+            let hash = B256::from(hash);
+            let signer = PrivateKeySigner::from_bytes(&B256::from(key)).unwrap();
+            let signature = sign_hash(&signer, hash).unwrap();
+            proptest::prop_assert_eq!(recover_signer(hash, &signature).unwrap(), signer.address());
+
+            let (r, s) = (U256::from_be_bytes(r), U256::from_be_bytes(s) & (U256::MAX >> 2));
+            let reference = Signature::new(r, s, y_parity).recover_address_from_prehash(&hash).ok();
+            proptest::prop_assert_eq!(recover_address(hash, r, s, y_parity).ok(), reference);
+        }
     }
 
     #[test]

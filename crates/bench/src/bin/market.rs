@@ -592,11 +592,17 @@ async fn run_backend(options: &Options, world: &Arc<World>, backend: &str) -> Re
         let mut library = Vec::with_capacity(options.queries);
         let mut over_http = Vec::with_capacity(options.queries);
         let mut found = 0usize;
+        let mut slowest: Option<(Duration, Wanted, bool)> = None;
         for _ in 0..options.queries {
             let wanted = wanted(world, &mut rng);
             let started = Instant::now();
-            found += usize::from(market.best_match(&wanted).await?.found);
-            library.push(started.elapsed());
+            let answer = market.best_match(&wanted).await?;
+            let took = started.elapsed();
+            found += usize::from(answer.found);
+            library.push(took);
+            if slowest.as_ref().is_none_or(|(most, ..)| took > *most) {
+                slowest = Some((took, wanted.clone(), answer.found));
+            }
             let mut path = format!(
                 "/bestmatch?app={}&requester={}&category={}&trust={}&appmaxprice={}&datasetmaxprice={}&workerpoolmaxprice={}",
                 wanted.app,
@@ -632,6 +638,18 @@ async fn run_backend(options: &Options, world: &Arc<World>, backend: &str) -> Re
             ms(web.p99),
             100.0 * found as f64 / options.queries as f64
         );
+        if let Some((took, wanted, found)) = slowest {
+            println!(
+                "             slowest: {} (found: {found}) for app {} dataset {:?} category {} \
+                 trust {} tag {:?}",
+                ms(took),
+                wanted.app,
+                wanted.dataset,
+                wanted.category,
+                wanted.trust,
+                wanted.tag
+            );
+        }
     }
     server.abort();
     drop(market);

@@ -560,7 +560,10 @@ pub(crate) fn order_query_sql(query: &OrderQuery) -> Result<Sql> {
     }
     if let Some(category) = query.category {
         let p = sql.bind(Param::Int(i64::try_from(category).unwrap_or(i64::MAX)));
-        sql.push(&format!(" AND category = {p}"));
+        // With an asset, its index is the narrow one: `+` keeps SQLite's planner (which has
+        // no statistics) from walking a whole category in price order instead.
+        let column = if query.asset.is_some() { "+category" } else { "category" };
+        sql.push(&format!(" AND {column} = {p}"));
     }
     if let Some(trust) = query.min_trust {
         let p = sql.bind(Param::Int(i64::try_from(trust).unwrap_or(i64::MAX)));

@@ -1,6 +1,7 @@
-//! The SQLite backend: one file, one writer connection, several read-only readers (WAL).
+//! The SQLite backend: one file, one writer connection, several read-only readers (WAL) and a
+//! checkpointing connection.
 
-use std::{str::FromStr, time::Duration};
+use std::{str::FromStr, sync::Arc, time::Duration};
 
 use sqlx::{
     Sqlite,
@@ -9,7 +10,8 @@ use sqlx::{
         SqliteSynchronous,
     },
 };
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, oneshot};
+use tracing::warn;
 
 use crate::{
     error::Result,
@@ -28,6 +30,42 @@ pub struct SqliteStore {
     reader: SqlitePool,
     writer: SqlitePool,
     events: broadcast::Sender<MarketEvent>,
+    _checkpoints: Arc<CheckpointGuard>,
+}
+
+/// How often committed pages are copied from the write-ahead log into the database.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Checkpoints the write-ahead log on its own connection until `stopped`.
+///
+/// The writer never checkpoints (`wal_autocheckpoint = 0`): a checkpoint copies pages and
+/// waits for the disk, and on the writer it would stall every publication behind it. Passive
+/// checkpoints here run beside the writer and its readers without blocking either; the log is
+/// rewound from its start once a checkpoint has caught up.
+async fn checkpoint_until(connection: SqlitePool, mut stopped: oneshot::Receiver<()>) {
+    loop {
+        tokio::select! {
+            _ = &mut stopped => break,
+            () = tokio::time::sleep(CHECKPOINT_INTERVAL) => {}
+        }
+        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&connection).await
+        {
+            warn!(target: "poco_market::store", %error, "a checkpoint of the SQLite log failed");
+        }
+    }
+    connection.close().await;
+}
+
+/// Stops the checkpoints when the last handle on the store goes.
+#[derive(Debug)]
+struct CheckpointGuard(Option<oneshot::Sender<()>>);
+
+impl Drop for CheckpointGuard {
+    fn drop(&mut self) {
+        if let Some(stop) = self.0.take() {
+            let _ = stop.send(());
+        }
+    }
 }
 
 impl SqliteStore {
@@ -41,8 +79,10 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30))
-            .pragma("cache_size", "-65536")
-            .pragma("temp_store", "memory");
+            .pragma("cache_size", "-8192")
+            .pragma("temp_store", "memory")
+            .pragma("mmap_size", "1073741824")
+            .pragma("journal_size_limit", "67108864");
         if let Some(dir) = options.get_filename().parent()
             && !dir.as_os_str().is_empty()
         {
@@ -51,15 +91,19 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
-            .connect_with(options.clone())
+            .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
             .await?;
         migrator().run(&writer).await?;
+        let checkpointer =
+            SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(readers.max(1))
             .connect_with(options.read_only(true))
             .await?;
         let (events, _) = broadcast::channel(4_096);
-        Ok(Self { reader, writer, events })
+        let (stop, stopped) = oneshot::channel();
+        tokio::spawn(checkpoint_until(checkpointer, stopped));
+        Ok(Self { reader, writer, events, _checkpoints: Arc::new(CheckpointGuard(Some(stop))) })
     }
 
     fn reader(&self) -> &SqlitePool {
@@ -109,3 +153,42 @@ fn placeholders(sql: &super::Sql) -> (String, Vec<&super::Param>) {
 }
 
 super::sql::sql_store!(SqliteStore, Sqlite, SqliteRow);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store as _;
+    use alloy::primitives::{Address, U256};
+    use sqlx::{Connection as _, Row as _, SqliteConnection};
+
+    /// The rows in the database file itself, the write-ahead log ignored (`immutable`); none
+    /// while the schema is still only in the log.
+    async fn accounts_in_the_file(path: &std::path::Path) -> i64 {
+        let url = format!("sqlite://{}?immutable=1", path.display());
+        let mut connection = SqliteConnection::connect(&url).await.unwrap();
+        let row =
+            sqlx::query("SELECT COUNT(*) AS n FROM accounts").fetch_one(&mut connection).await;
+        row.map_or(0, |row| row.get("n"))
+    }
+
+    #[tokio::test]
+    async fn committed_writes_reach_the_database_file_without_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("market.sqlite");
+        let store = SqliteStore::open(&format!("sqlite://{}", path.display()), 1).await.unwrap();
+        for i in 0..100u64 {
+            store.store_balance(Address::with_last_byte(i as u8), U256::from(i), i).await.unwrap();
+        }
+        // The writer never checkpoints: the rows are in the log until the checkpointer runs.
+        let mut copied = 0;
+        for _ in 0..50 {
+            copied = accounts_in_the_file(&path).await;
+            if copied == 100 {
+                break;
+            }
+            tokio::time::sleep(CHECKPOINT_INTERVAL).await;
+        }
+        assert_eq!(copied, 100);
+        drop(store);
+    }
+}

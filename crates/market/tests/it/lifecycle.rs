@@ -278,11 +278,28 @@ async fn lifecycle(db: Db) {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
     assert_eq!(refused["code"], "insufficient_stake");
+    // Funded again (by someone else), the same order is accepted at once: the market reads
+    // the grown balance instead of what it remembered.
+    let (client, poco) = net.poco(&net.accounts().owner);
+    let token =
+        poco_contracts::bindings::RLC::new(net.deployment().token, client.provider().clone());
+    client.send(token.approve(net.deployment().poco, rlc(10.0))).await.expect("approve");
+    client.send(poco.depositFor(rlc(10.0), accounts.scheduler.address())).await.expect("deposit");
+    let (status, accepted) = market
+        .publish(
+            "workerpool",
+            &net.sign(
+                WorkerpoolOrder { salt: U256::from(7).into(), ..pricier.order.clone() },
+                &accounts.scheduler,
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{accepted}");
 
     // Metrics show the book and the follower.
     let response = reqwest::get(format!("{}/metrics", market.base)).await.unwrap();
     let text = response.text().await.unwrap();
-    assert!(text.contains("poco_market_open_orders{kind=\"workerpool\"} 1"), "{text}");
+    assert!(text.contains("poco_market_open_orders{kind=\"workerpool\"} 2"), "{text}");
     assert!(text.contains("poco_market_follower_checkpoint"), "{text}");
     assert!(
         text.contains(
