@@ -1,18 +1,21 @@
 //! A chain client: any EVM JSON-RPC endpoint (HTTP or WebSocket) with an optional local wallet.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use alloy::{
     contract::{CallBuilder, CallDecoder},
-    network::{Ethereum, EthereumWallet},
+    network::{Ethereum, EthereumWallet, Network},
     primitives::Address,
-    providers::{DynProvider, Provider, ProviderBuilder},
+    providers::{DynProvider, Provider, ProviderBuilder, fillers::NonceManager},
     rpc::{
         client::RpcClient,
         types::{BlockNumberOrTag, TransactionReceipt},
     },
     signers::local::PrivateKeySigner,
-    transports::layers::{RateLimitRetryPolicy, RetryBackoffLayer},
+    transports::{
+        TransportResult,
+        layers::{RateLimitRetryPolicy, RetryBackoffLayer},
+    },
 };
 use poco_contracts::{Revert, bindings::IPoco::IPocoInstance};
 use tracing::{debug, warn};
@@ -50,7 +53,8 @@ impl Default for ClientConfig {
 /// A connection to a chain, and the wallet that signs this client's transactions.
 ///
 /// Concurrent transactions from one client never clash on nonces: nonces are assigned locally,
-/// in order, by one cached nonce manager per client. Transient RPC failures are retried with
+/// in order, by one nonce manager per client, which reads the node's count again after a
+/// transaction that could not be sent. Transient RPC failures are retried with
 /// backoff. Gas limits carry a margin over the estimate. A transaction the chain refuses comes
 /// back as [`Error::Reverted`] with the decoded reason, whether it failed at estimation or
 /// on-chain.
@@ -59,7 +63,51 @@ pub struct ChainClient {
     rpc: RpcClient,
     provider: DynProvider,
     sender: Option<Address>,
+    nonces: Nonces,
     config: ClientConfig,
+}
+
+/// The nonces of one wallet: handed out locally, in order, so that concurrent transactions
+/// never take the same one. After a transaction that did not reach the node,
+/// [`Nonces::resync`] makes the next one read the node's count again: otherwise the nonce it
+/// held would stay a gap that holds every later transaction out of the chain.
+#[derive(Clone, Debug, Default)]
+struct Nonces {
+    next: Arc<tokio::sync::Mutex<Option<u64>>>,
+}
+
+impl Nonces {
+    async fn resync(&self) {
+        *self.next.lock().await = None;
+    }
+}
+
+#[async_trait::async_trait]
+impl NonceManager for Nonces {
+    async fn get_next_nonce<P, N>(&self, provider: &P, address: Address) -> TransportResult<u64>
+    where
+        P: Provider<N>,
+        N: Network,
+    {
+        let mut next = self.next.lock().await;
+        let nonce = match *next {
+            Some(nonce) => nonce,
+            None => provider.get_transaction_count(address).pending().await?,
+        };
+        *next = Some(nonce + 1);
+        Ok(nonce)
+    }
+}
+
+/// A provider over `client` that fills gas, nonce and chain id, and signs with `signer`.
+fn signing_provider(client: RpcClient, signer: PrivateKeySigner, nonces: &Nonces) -> DynProvider {
+    ProviderBuilder::default()
+        .with_gas_estimation()
+        .with_nonce_management(nonces.clone())
+        .fetch_chain_id()
+        .wallet(EthereumWallet::from(signer))
+        .connect_client(client)
+        .erased()
 }
 
 impl ChainClient {
@@ -90,24 +138,20 @@ impl ChainClient {
             .await?
             .with_poll_interval(config.poll_interval);
         let sender = wallet.as_ref().map(|signer| signer.address());
+        let nonces = Nonces::default();
         let provider = match wallet {
-            Some(signer) => ProviderBuilder::new()
-                .wallet(EthereumWallet::from(signer))
-                .connect_client(client.clone())
-                .erased(),
+            Some(signer) => signing_provider(client.clone(), signer, &nonces),
             None => ProviderBuilder::new().connect_client(client.clone()).erased(),
         };
-        Ok(Self { rpc: client, provider, sender, config })
+        Ok(Self { rpc: client, provider, sender, nonces, config })
     }
 
     /// The same connection, signing with another wallet (its own nonce manager).
     pub fn with_wallet(&self, signer: PrivateKeySigner) -> Self {
         let sender = Some(signer.address());
-        let provider = ProviderBuilder::new()
-            .wallet(EthereumWallet::from(signer))
-            .connect_client(self.rpc.clone())
-            .erased();
-        Self { rpc: self.rpc.clone(), provider, sender, config: self.config }
+        let nonces = Nonces::default();
+        let provider = signing_provider(self.rpc.clone(), signer, &nonces);
+        Self { rpc: self.rpc.clone(), provider, sender, nonces, config: self.config }
     }
 
     /// The underlying provider, for reads and for building contract calls.
@@ -158,7 +202,14 @@ impl ChainClient {
         let estimate = call.estimate_gas().await?;
         let gas = estimate.saturating_mul(100 + self.config.gas_margin_percent) / 100;
         let call = call.gas(gas);
-        let pending = call.send().await?;
+        let pending = match call.send().await {
+            Ok(pending) => pending,
+            Err(error) => {
+                // The nonce it took may never reach the node.
+                self.nonces.resync().await;
+                return Err(error.into());
+            }
+        };
         let hash = *pending.tx_hash();
         debug!(%hash, gas, "transaction sent");
         let receipt = pending

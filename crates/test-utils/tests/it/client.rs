@@ -1,5 +1,6 @@
 //! The chain client against a real anvil: concurrent transactions from one wallet, the gas
-//! margin, the confirmation depth, and retries of transient RPC failures.
+//! margin, the confirmation depth, retries of transient RPC failures, and nonces after a
+//! refused broadcast.
 
 use std::{
     sync::{
@@ -122,25 +123,56 @@ async fn a_send_waits_for_the_confirmation_depth() {
     assert!(head >= receipt.block_number.unwrap() + 2);
 }
 
-/// A JSON-RPC endpoint in front of anvil that refuses its first `failures` requests (HTTP 429,
-/// as a rate-limited provider does) and drops the next connection without an answer, then
-/// forwards everything. Returns its URL and the count of requests it saw.
-async fn flaky_endpoint(upstream: String, failures: usize) -> (String, Arc<AtomicUsize>) {
+/// What a [`proxy`] does with one request.
+enum Reply {
+    /// Passes it to anvil and its answer back.
+    Forward,
+    /// Answers HTTP 429, as a rate-limited provider does.
+    RateLimited,
+    /// Closes the connection without an answer.
+    Drop,
+    /// Answers a JSON-RPC error with the request's id.
+    RpcError(&'static str),
+}
+
+/// A JSON-RPC endpoint in front of anvil that answers each request (its number, its body) as
+/// `decide` says. Returns its URL.
+async fn proxy(
+    upstream: String,
+    decide: impl Fn(usize, &serde_json::Value) -> Reply + Send + Sync + 'static,
+) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let seen = Arc::new(AtomicUsize::new(0));
-    let counter = seen.clone();
+    let decide = Arc::new(decide);
     tokio::spawn(async move {
         let http = reqwest::Client::new();
+        let seen = AtomicUsize::new(0);
         loop {
             let Ok((stream, _)) = listener.accept().await else { return };
-            let number = counter.fetch_add(1, Ordering::SeqCst);
-            let (http, upstream) = (http.clone(), upstream.clone());
+            let number = seen.fetch_add(1, Ordering::SeqCst);
+            let (http, upstream, decide) = (http.clone(), upstream.clone(), decide.clone());
             tokio::spawn(async move {
-                let _ = answer(stream, number, failures, &http, &upstream).await;
+                let _ = answer(stream, number, &*decide, &http, &upstream).await;
             });
         }
     });
+    url
+}
+
+/// A [`proxy`] that rate-limits its first `failures` requests and drops the next connection
+/// without an answer, then forwards everything. Returns its URL and the count of requests.
+async fn flaky_endpoint(upstream: String, failures: usize) -> (String, Arc<AtomicUsize>) {
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    let url = proxy(upstream, move |number, _| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        match number.cmp(&failures) {
+            std::cmp::Ordering::Less => Reply::RateLimited,
+            std::cmp::Ordering::Equal => Reply::Drop,
+            std::cmp::Ordering::Greater => Reply::Forward,
+        }
+    })
+    .await;
     (url, seen)
 }
 
@@ -148,7 +180,7 @@ async fn flaky_endpoint(upstream: String, failures: usize) -> (String, Arc<Atomi
 async fn answer(
     mut stream: TcpStream,
     number: usize,
-    failures: usize,
+    decide: &(dyn Fn(usize, &serde_json::Value) -> Reply + Send + Sync),
     http: &reqwest::Client,
     upstream: &str,
 ) -> std::io::Result<()> {
@@ -177,32 +209,77 @@ async fn answer(
         }
         request.extend_from_slice(&buffer[..read]);
     }
-    if number < failures {
-        let refusal =
-            "HTTP/1.1 429 Too Many Requests\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
-        return stream.write_all(refusal.as_bytes()).await;
-    }
-    if number == failures {
-        // Dropped without an answer: the client sees the connection close.
-        return Ok(());
-    }
     let body = request[body_start..body_start + length].to_vec();
-    let response = http
-        .post(upstream)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .map_err(std::io::Error::other)?
-        .bytes()
-        .await
-        .map_err(std::io::Error::other)?;
+    let call: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let response = match decide(number, &call) {
+        Reply::RateLimited => {
+            let refusal =
+                "HTTP/1.1 429 Too Many Requests\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+            return stream.write_all(refusal.as_bytes()).await;
+        }
+        // The client sees the connection close.
+        Reply::Drop => return Ok(()),
+        Reply::RpcError(message) => serde_json::to_vec(&serde_json::json!({
+            "jsonrpc": "2.0",
+            "id": call["id"],
+            "error": { "code": -32000, "message": message },
+        }))
+        .unwrap()
+        .into(),
+        Reply::Forward => http
+            .post(upstream)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(std::io::Error::other)?
+            .bytes()
+            .await
+            .map_err(std::io::Error::other)?,
+    };
     let head = format!(
         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
         response.len()
     );
     stream.write_all(head.as_bytes()).await?;
     stream.write_all(&response).await
+}
+
+/// A transaction the node refused to take leaves no gap behind it: the next one from the same
+/// client takes its nonce and lands (instead of waiting forever behind a missing nonce).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_broadcast_leaves_no_nonce_gap() {
+    let net = TestNet::start(0).await;
+    let refused = Arc::new(AtomicUsize::new(0));
+    let counter = refused.clone();
+    let url = proxy(net.devnet().rpc_url().to_owned(), move |_, call| {
+        if call["method"] == "eth_sendRawTransaction" && counter.fetch_add(1, Ordering::SeqCst) == 0
+        {
+            Reply::RpcError("transaction pool is full")
+        } else {
+            Reply::Forward
+        }
+    })
+    .await;
+    let signer = net.accounts().requester.clone();
+    let config = ClientConfig { max_retries: 0, ..ClientConfig::default() };
+    let client = ChainClient::connect(&url, Some(signer), config).await.unwrap();
+    let token = RLC::new(net.deployment().token, client.provider().clone());
+    let start = client.provider().get_transaction_count(client.sender().unwrap()).await.unwrap();
+
+    let error = client.send(token.approve(Address::with_last_byte(1), U256::from(1))).await;
+    assert!(error.is_err(), "the first broadcast is refused");
+    let receipt = tokio::time::timeout(
+        Duration::from_secs(20),
+        client.send(token.approve(Address::with_last_byte(2), U256::from(2))),
+    )
+    .await
+    .expect("the next transaction is mined, not held behind a nonce gap")
+    .expect("the next transaction lands");
+    let tx =
+        client.provider().get_transaction_by_hash(receipt.transaction_hash).await.unwrap().unwrap();
+    assert_eq!(alloy::consensus::Transaction::nonce(&tx), start);
+    assert_eq!(refused.load(Ordering::SeqCst), 2);
 }
 
 /// Rate limits and dropped connections are retried with backoff: the call succeeds.
