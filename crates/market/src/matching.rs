@@ -202,23 +202,36 @@ impl Market {
     /// The cheapest set of orders that `matchOrders` would accept for `wanted`, or why there
     /// is none.
     pub async fn best_match(&self, wanted: &Wanted) -> Result<BestMatch> {
-        let dataset = wanted.dataset.unwrap_or_default();
-        let apps = self.orders(self.app_query(wanted, CANDIDATES)).await?.items;
+        // The books and the mirror's categories, read at once.
+        let dataset_query = wanted
+            .dataset
+            .filter(|dataset| !dataset.is_zero())
+            .map(|_| self.dataset_query(wanted, CANDIDATES));
+        let (apps, datasets, floor, categories) = futures::future::try_join4(
+            self.orders(self.app_query(wanted, CANDIDATES)),
+            async {
+                match dataset_query {
+                    Some(query) => self.orders(query).await.map(|page| Some(page.items)),
+                    None => Ok(None),
+                }
+            },
+            // The cheapest pool any combination can get: a floor to stop early.
+            self.orders(self.pool_query(wanted, wanted.tag, None, 1)),
+            self.categories(),
+        )
+        .await?;
+        let apps = apps.items;
         if apps.is_empty() {
             return Ok(BestMatch::none(vec![self.explain_app(wanted).await?]));
         }
-        let datasets = if dataset.is_zero() {
-            vec![None]
-        } else {
-            let items = self.orders(self.dataset_query(wanted, CANDIDATES)).await?.items;
-            if items.is_empty() {
+        let datasets = match datasets {
+            None => vec![None],
+            Some(items) if items.is_empty() => {
                 return Ok(BestMatch::none(vec![self.explain_dataset(wanted).await?]));
             }
-            items.into_iter().map(Some).collect()
+            Some(items) => items.into_iter().map(Some).collect(),
         };
-        // The cheapest pool any combination can get: a floor to stop early.
-        let base = self.pool_query(wanted, wanted.tag, None, 1);
-        let Some(floor) = self.orders(base).await?.items.first().map(|r| r.order.price()) else {
+        let Some(floor) = floor.items.first().map(|r| r.order.price()) else {
             return Ok(BestMatch::none(vec![self.explain_pool(wanted).await?]));
         };
 
@@ -233,7 +246,7 @@ impl Market {
         });
 
         let requester_balance = self.balance(wanted.requester).await?;
-        let mut mirror = CheckMirror::new(self.categories().await?);
+        let mut mirror = CheckMirror::new(categories);
         let request = Signed::presigned(wanted.request());
         let mut best: Option<Found> = None;
         let mut failures: Vec<String> = Vec::new();
@@ -326,6 +339,36 @@ impl Market {
         })
     }
 
+    /// Reads the policies of `pools` and their owners' balances into `mirror`, those it does
+    /// not hold yet, all at once.
+    async fn prefetch(&self, pools: &[OrderRecord], mirror: &mut CheckMirror) -> Result<()> {
+        let mut workerpools: Vec<Address> = pools.iter().map(|p| p.order.asset()).collect();
+        workerpools.sort_unstable();
+        workerpools.dedup();
+        workerpools.retain(|pool| !mirror.policies.contains_key(pool));
+        let mut owners: Vec<Address> = pools.iter().map(|p| p.owner).collect();
+        owners.sort_unstable();
+        owners.dedup();
+        owners.retain(|owner| !mirror.balances.contains_key(owner));
+        let (entries, balances) = futures::future::try_join(
+            futures::future::try_join_all(workerpools.iter().map(|p| self.store().asset(*p))),
+            futures::future::try_join_all(owners.iter().map(|owner| self.balance(*owner))),
+        )
+        .await?;
+        for (pool, entry) in workerpools.into_iter().zip(entries) {
+            let policy = match entry {
+                Some(entry) => WorkerpoolPolicy {
+                    worker_stake_ratio: entry.worker_stake_ratio,
+                    scheduler_reward_ratio: entry.scheduler_reward_ratio,
+                },
+                None => WorkerpoolPolicy::default(),
+            };
+            mirror.policies.insert(pool, policy);
+        }
+        mirror.balances.extend(owners.into_iter().zip(balances));
+        Ok(())
+    }
+
     /// Runs `match_orders` on a candidate set against the mirror.
     async fn check(
         &self,
@@ -351,19 +394,8 @@ impl Market {
         if let Some(dataset) = dataset {
             chain.datasets.insert(dataset.order.asset(), dataset.owner);
         }
-        let policy = match mirror.policies.get(&pool_order.workerpool) {
-            Some(policy) => *policy,
-            None => {
-                let policy = match self.store().asset(pool_order.workerpool).await? {
-                    Some(entry) => WorkerpoolPolicy {
-                        worker_stake_ratio: entry.worker_stake_ratio,
-                        scheduler_reward_ratio: entry.scheduler_reward_ratio,
-                    },
-                    None => WorkerpoolPolicy::default(),
-                };
-                *mirror.policies.entry(pool_order.workerpool).or_insert(policy)
-            }
-        };
+        self.prefetch(std::slice::from_ref(pool), mirror).await?;
+        let policy = mirror.policies[&pool_order.workerpool];
         chain
             .workerpools
             .insert(pool_order.workerpool, RegisteredWorkerpool { owner: pool.owner, policy });
@@ -385,13 +417,7 @@ impl Market {
             // The requester's own balance is no reason to refuse an offer: clients deposit
             // what is missing before they match (and say how much when they cannot).
             chain.balances.insert(request.requester, U256::MAX);
-            let balance = match mirror.balances.get(&pool.owner) {
-                Some(balance) => *balance,
-                None => {
-                    let balance = self.balance(pool.owner).await?;
-                    *mirror.balances.entry(pool.owner).or_insert(balance)
-                }
-            };
+            let balance = mirror.balances[&pool.owner];
             chain.balances.insert(pool.owner, balance);
         }
         let outcome =

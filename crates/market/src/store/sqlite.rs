@@ -79,6 +79,7 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30))
+            .pragma("page_size", "2048")
             .pragma("cache_size", "-8192")
             .pragma("temp_store", "memory")
             .pragma("mmap_size", "1073741824")
