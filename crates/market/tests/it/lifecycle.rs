@@ -267,15 +267,11 @@ async fn lifecycle(db: Db) {
     assert!(dead["order"]["reason"].as_str().unwrap().contains("no longer covered"), "{dead}");
     assert_eq!(market.order("workerpool", pool_hash).await["status"], "open");
     // And a new order it cannot cover is refused.
-    let (status, refused) = market
-        .publish(
-            "workerpool",
-            &net.sign(
-                WorkerpoolOrder { salt: U256::from(7).into(), ..pricier.order.clone() },
-                &accounts.scheduler,
-            ),
-        )
-        .await;
+    let uncovered = net.sign(
+        WorkerpoolOrder { salt: U256::from(7).into(), ..pricier.order.clone() },
+        &accounts.scheduler,
+    );
+    let (status, refused) = market.publish("workerpool", &uncovered).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
     assert_eq!(refused["code"], "insufficient_stake");
     // Funded again (by someone else), the same order is accepted at once: the market reads
@@ -285,15 +281,7 @@ async fn lifecycle(db: Db) {
         poco_contracts::bindings::RLC::new(net.deployment().token, client.provider().clone());
     client.send(token.approve(net.deployment().poco, rlc(10.0))).await.expect("approve");
     client.send(poco.depositFor(rlc(10.0), accounts.scheduler.address())).await.expect("deposit");
-    let (status, accepted) = market
-        .publish(
-            "workerpool",
-            &net.sign(
-                WorkerpoolOrder { salt: U256::from(7).into(), ..pricier.order.clone() },
-                &accounts.scheduler,
-            ),
-        )
-        .await;
+    let (status, accepted) = market.publish("workerpool", &uncovered).await;
     assert_eq!(status, StatusCode::CREATED, "{accepted}");
 
     // Metrics show the book and the follower.
