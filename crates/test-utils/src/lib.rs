@@ -102,7 +102,7 @@ impl TestNet {
     }
 
     /// Registers a TEE app owned by `owner`, fetched from `url`, with its enclave measurement
-    /// (`mrenclave`), and returns its address.
+    /// (`mrenclave`; empty for an app that runs outside enclaves), and returns its address.
     pub async fn create_tee_app(
         &self,
         owner: &PrivateKeySigner,
@@ -156,19 +156,7 @@ impl TestNet {
         url: &str,
         checksum: B256,
     ) -> Address {
-        let client = self.client(owner);
-        let registry = AppRegistry::new(self.deployment().app_registry, client.provider().clone());
-        let call = registry.createApp(
-            owner.address(),
-            name.into(),
-            "WASM".into(),
-            Bytes::from(url.as_bytes().to_vec()),
-            checksum,
-            Bytes::new(),
-        );
-        let app = call.call().await.expect("createApp simulates");
-        client.send(call).await.expect("createApp succeeds");
-        app
+        self.create_tee_app(owner, name, url, checksum, Bytes::new()).await
     }
 
     /// Registers a dataset owned by `owner` and returns its address.
@@ -178,18 +166,7 @@ impl TestNet {
         name: &str,
         checksum: B256,
     ) -> Address {
-        let client = self.client(owner);
-        let registry =
-            DatasetRegistry::new(self.deployment().dataset_registry, client.provider().clone());
-        let call = registry.createDataset(
-            owner.address(),
-            name.into(),
-            Bytes::from(format!("https://data.example/{name}").into_bytes()),
-            checksum,
-        );
-        let dataset = call.call().await.expect("createDataset simulates");
-        client.send(call).await.expect("createDataset succeeds");
-        dataset
+        self.create_dataset_at(owner, name, &format!("https://data.example/{name}"), checksum).await
     }
 
     /// Registers a workerpool owned by `owner` and returns its address.
