@@ -9,52 +9,30 @@
 //! the native side is skipped, and said so.
 
 use poco_bench::percentile;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use eyre::{Result, WrapErr, bail, eyre};
+use clap::{Parser, builder::RangedU64ValueParser};
+use eyre::{Result, WrapErr, bail};
 use poco_worker::exec::{ExecSpec, Limits, WasmExecutor, module_sha256};
 
+/// The pi app in the WebAssembly sandbox against the same C source built natively.
+#[derive(Debug, Parser)]
 struct Options {
+    /// Monte-Carlo samples of each run.
+    #[arg(long, default_value_t = 20_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     samples: u64,
+    /// Runs on each side.
+    #[arg(long, default_value_t = 11, value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     runs: usize,
+    /// Seed of the app's generator.
+    #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Where the example apps are.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../apps"))]
     apps_dir: PathBuf,
-}
-
-impl Options {
-    fn parse() -> Result<Self> {
-        let mut options = Self {
-            samples: 20_000_000,
-            runs: 11,
-            seed: 42,
-            apps_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("../../apps"),
-        };
-        let mut args = std::env::args().skip(1);
-        while let Some(flag) = args.next() {
-            let mut value = || args.next().ok_or_else(|| eyre!("{flag} needs a value"));
-            match flag.as_str() {
-                "--samples" => options.samples = value()?.parse().wrap_err("--samples")?,
-                "--runs" => options.runs = value()?.parse().wrap_err("--runs")?,
-                "--seed" => options.seed = value()?.parse().wrap_err("--seed")?,
-                "--apps-dir" => options.apps_dir = PathBuf::from(value()?),
-                "-h" | "--help" => {
-                    println!(
-                        "usage: exec [--samples N (20000000)] [--runs N (11)] [--seed N (42)] \
-                         [--apps-dir DIR]"
-                    );
-                    std::process::exit(0);
-                }
-                other => bail!("unknown argument {other} (try --help)"),
-            }
-        }
-        if options.runs == 0 || options.samples == 0 {
-            bail!("--runs and --samples must be positive");
-        }
-        Ok(options)
-    }
 }
 
 /// Median and p90 (nearest rank) of a set of durations.
@@ -99,7 +77,7 @@ fn find_c_compiler() -> Option<String> {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
-    let options = Options::parse()?;
+    let options = Options::parse();
     let source = options.apps_dir.join("pi/pi.c");
     let module_path = options.apps_dir.join("pi/pi.wasm");
     let module: Arc<[u8]> = std::fs::read(&module_path)

@@ -34,6 +34,7 @@ use alloy::{
     primitives::{Address, B256, Bytes, U256, keccak256},
     signers::local::PrivateKeySigner,
 };
+use clap::{Parser, builder::RangedU64ValueParser};
 use eyre::{Result, WrapErr, eyre};
 use futures::{StreamExt, future::BoxFuture, stream};
 use poco_market::{
@@ -58,39 +59,24 @@ const DATASETS: usize = 200;
 const POOLS: usize = 300;
 const CATEGORIES: u64 = 5;
 
+/// Orderbook publish rate and query latency at each book size, on each backend.
+#[derive(Debug, Parser)]
 struct Options {
+    /// Book sizes to measure at (ascending).
+    #[arg(long, value_delimiter = ',', default_value = "100000,1000000")]
     sizes: Vec<usize>,
+    /// Backends: `sqlite`, `postgres` (at `$POCO_TEST_DATABASE_URL`).
+    #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
     backends: Vec<String>,
+    /// Orders published for the throughput figure, at each size.
+    #[arg(long, default_value_t = 20_000)]
     publish: usize,
+    /// Publications in flight.
+    #[arg(long, default_value_t = 64, value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     concurrency: usize,
+    /// Queries of each sort for the latency figures.
+    #[arg(long, default_value_t = 2_000, value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     queries: usize,
-}
-
-fn options() -> Result<Options> {
-    let mut options = Options {
-        sizes: vec![100_000, 1_000_000],
-        backends: vec!["sqlite".into(), "postgres".into()],
-        publish: 20_000,
-        concurrency: 64,
-        queries: 2_000,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args.next().ok_or_else(|| eyre!("{flag} needs a value"))?;
-        let list = || value.split(',').map(str::to_owned).collect::<Vec<_>>();
-        match flag.as_str() {
-            "--sizes" => {
-                options.sizes = list().iter().map(|s| s.parse()).collect::<Result<_, _>>()?;
-                options.sizes.sort_unstable();
-            }
-            "--backends" => options.backends = list(),
-            "--publish" => options.publish = value.parse()?,
-            "--concurrency" => options.concurrency = value.parse()?,
-            "--queries" => options.queries = value.parse()?,
-            _ => return Err(eyre!("unknown option {flag} (see the doc at the top of market.rs)")),
-        }
-    }
-    Ok(options)
 }
 
 /// A small deterministic generator (xorshift64*), so that every run sees the same book.
@@ -711,7 +697,8 @@ fn conditions(options: &Options) {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> Result<()> {
-    let options = options()?;
+    let mut options = Options::parse();
+    options.sizes.sort_unstable();
     conditions(&options);
     let world = Arc::new(World::new());
     breakdown(&world).await?;

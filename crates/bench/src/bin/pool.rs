@@ -28,6 +28,7 @@ use std::{
 };
 
 use alloy::{primitives::B256, providers::Provider, rpc::types::Filter, sol_types::SolEvent};
+use clap::{Parser, builder::RangedU64ValueParser};
 use eyre::{Result, WrapErr, bail, eyre};
 use poco_chain::{ChainClient, ClientConfig};
 use poco_contracts::bindings::IPoco;
@@ -43,59 +44,30 @@ const PARAMS: &str = r#"{"iexec_args":"hello"}"#;
 /// How often the benchmark looks for the result or the chain's events.
 const PROBE: Duration = Duration::from_millis(10);
 
+/// Workerpool latency (matchOrders to downloaded result) and throughput (finalized tasks/s).
+#[derive(Debug, Parser)]
 struct Options {
+    /// Measured latency runs at each trust level (after one warm-up run).
+    #[arg(long, default_value_t = 10, value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     runs: usize,
+    /// Tasks of the throughput deal.
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..))]
     tasks: u64,
+    /// Workers of the throughput pool.
+    #[arg(long, default_value_t = 8, value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     workers: usize,
+    /// Slots of each throughput worker.
+    #[arg(long, default_value_t = 8, value_parser = RangedU64ValueParser::<u32>::new().range(1..))]
     slots: u32,
+    /// Workers of the latency pool (trust 4 with fresh scores needs at least 2).
+    #[arg(long, default_value_t = 4, value_parser = RangedU64ValueParser::<usize>::new().range(2..))]
     latency_workers: usize,
+    /// Skips the latency runs.
+    #[arg(long = "skip-latency", action = clap::ArgAction::SetFalse)]
     latency: bool,
+    /// Skips the throughput deal.
+    #[arg(long = "skip-throughput", action = clap::ArgAction::SetFalse)]
     throughput: bool,
-}
-
-impl Options {
-    fn parse() -> Result<Self> {
-        let mut options = Self {
-            runs: 10,
-            tasks: 1_000,
-            workers: 8,
-            slots: 8,
-            latency_workers: 4,
-            latency: true,
-            throughput: true,
-        };
-        let mut args = std::env::args().skip(1);
-        while let Some(flag) = args.next() {
-            let mut value = || args.next().ok_or_else(|| eyre!("{flag} needs a value"));
-            match flag.as_str() {
-                "--runs" => options.runs = value()?.parse().wrap_err("--runs")?,
-                "--tasks" => options.tasks = value()?.parse().wrap_err("--tasks")?,
-                "--workers" => options.workers = value()?.parse().wrap_err("--workers")?,
-                "--slots" => options.slots = value()?.parse().wrap_err("--slots")?,
-                "--latency-workers" => {
-                    options.latency_workers = value()?.parse().wrap_err("--latency-workers")?;
-                }
-                "--skip-latency" => options.latency = false,
-                "--skip-throughput" => options.throughput = false,
-                "-h" | "--help" => {
-                    println!(
-                        "usage: pool [--runs N (10)] [--tasks N (1000)] [--workers N (8)] \
-                         [--slots N (8)] [--latency-workers N (4)] [--skip-latency] \
-                         [--skip-throughput]"
-                    );
-                    std::process::exit(0);
-                }
-                other => bail!("unknown argument {other} (try --help)"),
-            }
-        }
-        if options.runs == 0 || options.tasks == 0 || options.workers == 0 || options.slots == 0 {
-            bail!("--runs, --tasks, --workers and --slots must be positive");
-        }
-        if options.latency_workers < 2 {
-            bail!("--latency-workers must be at least 2 (trust 4 with fresh scores)");
-        }
-        Ok(options)
-    }
 }
 
 fn ms(d: Duration) -> String {
@@ -374,7 +346,7 @@ fn anvil_version() -> String {
 }
 
 fn main() -> Result<()> {
-    let options = Options::parse()?;
+    let options = Options::parse();
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let threads = cores.max(2);
     let runtime =

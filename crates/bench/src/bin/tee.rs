@@ -56,6 +56,7 @@ use alloy::{
     primitives::{Address, B256},
     signers::local::PrivateKeySigner,
 };
+use clap::{Parser, builder::RangedU64ValueParser};
 use eyre::{Result, WrapErr, bail, ensure, eyre};
 use poco_chain::{ChainClient, ClientConfig};
 use poco_contracts::bindings::IPocoTypes;
@@ -89,44 +90,24 @@ const SECRET_NAME: &str = "bench-token";
 /// How often the end-to-end part looks for the result.
 const PROBE: Duration = Duration::from_millis(10);
 
+/// The confidential path in simulation against the plain one.
+#[derive(Debug, Parser)]
 struct Options {
+    /// Runs of the stage-by-stage comparison.
+    #[arg(long, default_value_t = 20, value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     runs: usize,
+    /// Runs of the end-to-end comparison.
+    #[arg(long, default_value_t = 20, value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     e2e_runs: usize,
+    /// Size of the generated dataset, in KiB.
+    #[arg(long, default_value_t = 1024, value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     dataset_kib: usize,
+    /// Skips the stage-by-stage comparison.
+    #[arg(long = "skip-stages", action = clap::ArgAction::SetFalse)]
     stages: bool,
+    /// Skips the end-to-end comparison.
+    #[arg(long = "skip-e2e", action = clap::ArgAction::SetFalse)]
     e2e: bool,
-}
-
-impl Options {
-    fn parse() -> Result<Self> {
-        let mut options =
-            Self { runs: 20, e2e_runs: 20, dataset_kib: 1024, stages: true, e2e: true };
-        let mut args = std::env::args().skip(1);
-        while let Some(flag) = args.next() {
-            let mut value = || args.next().ok_or_else(|| eyre!("{flag} needs a value"));
-            match flag.as_str() {
-                "--runs" => options.runs = value()?.parse().wrap_err("--runs")?,
-                "--e2e-runs" => options.e2e_runs = value()?.parse().wrap_err("--e2e-runs")?,
-                "--dataset-kib" => {
-                    options.dataset_kib = value()?.parse().wrap_err("--dataset-kib")?;
-                }
-                "--skip-stages" => options.stages = false,
-                "--skip-e2e" => options.e2e = false,
-                "-h" | "--help" => {
-                    println!(
-                        "usage: tee [--runs N (20)] [--e2e-runs N (20)] [--dataset-kib N (1024)] \
-                         [--skip-stages] [--skip-e2e]"
-                    );
-                    std::process::exit(0);
-                }
-                other => bail!("unknown argument {other} (try --help)"),
-            }
-        }
-        if options.runs == 0 || options.e2e_runs == 0 || options.dataset_kib == 0 {
-            bail!("--runs, --e2e-runs and --dataset-kib must be positive");
-        }
-        Ok(options)
-    }
 }
 
 // ------------------------------------------------------------------------ figures
@@ -838,7 +819,7 @@ async fn e2e(bench: &mut Bench, options: &Options) -> Result<()> {
 }
 
 fn main() -> Result<()> {
-    let options = Options::parse()?;
+    let options = Options::parse();
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let threads = cores.max(2);
     let runtime =
