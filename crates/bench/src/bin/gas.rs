@@ -24,8 +24,14 @@ mod reference {
     pub(crate) const CLAIM: u64 = 1_054_536;
 }
 
+/// Gas per step of the task lifecycle on the deployed contracts (anvil), against the
+/// reference's figures and the targets.
+#[derive(Debug, clap::Parser)]
+struct Options {}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
+    <Options as clap::Parser>::parse();
     let dir = tempfile::tempdir()?;
     let anvil = AnvilProcess::ephemeral(&find_anvil(), 40, &dir.path().join("anvil.log"))
         .wrap_err("starting anvil")?;
