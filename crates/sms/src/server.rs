@@ -1,7 +1,11 @@
 //! The SMS's HTTP service: secret pushes checked against the chain, enclave challenges for the
 //! scheduler, attested sessions for enclaves.
 
-use std::{future::Future, path::Path as FsPath, sync::Arc};
+use std::{
+    future::Future,
+    path::{Path as FsPath, PathBuf},
+    sync::Arc,
+};
 
 use alloy::{
     primitives::{Address, B256, Bytes},
@@ -213,14 +217,23 @@ impl Sms {
                         "no collateral sent and no cached collateral configured".into(),
                     ));
                 };
-                let mut last = Error::Attestation("no cached collateral file".into());
-                for collateral in cached_collateral(dir)? {
-                    match verify_dcap(quote, &collateral, now, dcap) {
+                // Each file is tried; a malformed one is one refusal among others, not a
+                // reason to refuse every quote.
+                let mut refusals = Vec::new();
+                for (path, collateral) in cached_collateral(dir)? {
+                    match collateral.and_then(|c| verify_dcap(quote, &c, now, dcap)) {
                         Ok(attested) => return Ok(attested),
-                        Err(error) => last = error,
+                        Err(Error::Attestation(reason)) => {
+                            refusals.push(format!("{}: {reason}", path.display()));
+                        }
+                        Err(other) => return Err(other),
                     }
                 }
-                Err(last)
+                Err(Error::Attestation(if refusals.is_empty() {
+                    format!("no collateral sent and no *.json collateral file in {}", dir.display())
+                } else {
+                    format!("no cached collateral verifies the quote: {}", refusals.join("; "))
+                }))
             }
         }
     }
@@ -355,15 +368,23 @@ fn address(raw: &str) -> Result<Address> {
     raw.parse().map_err(|_| Error::BadRequest(format!("{raw:?} is not an address")))
 }
 
-fn cached_collateral(dir: &FsPath) -> Result<Vec<dcap_qvl::QuoteCollateralV3>> {
-    let read = |e: std::io::Error| Error::Attestation(format!("{}: {e}", dir.display()));
+/// The `*.json` files of `dir`, in name order, each parsed or with why it could not be.
+fn cached_collateral(dir: &FsPath) -> Result<Vec<(PathBuf, Result<dcap_qvl::QuoteCollateralV3>)>> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
-        .map_err(read)?
+        .map_err(|e| Error::Attestation(format!("{}: {e}", dir.display())))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
         .collect();
     files.sort();
-    files.iter().map(|path| parse_collateral(&std::fs::read(path).map_err(read)?)).collect()
+    Ok(files
+        .into_iter()
+        .map(|path| {
+            let collateral = std::fs::read(&path)
+                .map_err(|e| Error::Attestation(e.to_string()))
+                .and_then(|json| parse_collateral(&json));
+            (path, collateral)
+        })
+        .collect())
 }
 
 type Shared = State<Arc<Sms>>;

@@ -416,6 +416,11 @@ struct DcapSms {
 
 impl DcapSms {
     async fn start(fixture: &Fixture) -> Self {
+        Self::with_cache(fixture, &samples_dir()).await
+    }
+
+    /// The same SMS with the collateral files of `cache`.
+    async fn with_cache(fixture: &Fixture, cache: &std::path::Path) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let base = fixture.config();
         let mut config = SmsConfig::new(
@@ -426,7 +431,7 @@ impl DcapSms {
         );
         config.clock = fixture.clock.clone();
         config.attestation.dcap.verification_time = Some(SAMPLES_VALID_AT);
-        config.attestation.dcap.collateral_dir = Some(samples_dir());
+        config.attestation.dcap.collateral_dir = Some(cache.to_path_buf());
         assert!(config.attestation.simulation.is_none());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -578,4 +583,37 @@ async fn the_sms_refuses_a_genuine_quote_of_the_apps_enclave_that_does_not_bind_
         "attestation_refused",
     );
     assert!(message.contains("no collateral"), "{message}");
+}
+
+/// Every cached collateral file is tried: a malformed one does not keep the others from
+/// verifying, and when none verifies, the refusal names each file with its reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_collateral_files_are_each_tried_and_each_refusal_named() {
+    let mut fixture = Fixture::start().await;
+    let cache = tempfile::tempdir().unwrap();
+    std::fs::write(cache.path().join("0-broken.json"), b"{ not json").unwrap();
+    std::fs::write(cache.path().join("1-tdx.json"), TDX_COLLATERAL).unwrap();
+    let sms = DcapSms::with_cache(&fixture, cache.path()).await;
+    let client = sms.client();
+    register_app(&mut fixture, "tee-sgx-sample", &unhex(SGX_SAMPLE_MRENCLAVE)).await;
+    let session = open_session(&mut fixture, &client, Tag::SCONE).await;
+    let worker = fixture.worker(0).clone();
+
+    let message = refused(
+        client.attest(&worker, session, &dcap(SGX_QUOTE, None)).await,
+        403,
+        "attestation_refused",
+    );
+    assert!(message.contains("0-broken.json: collateral is not QuoteCollateralV3"), "{message}");
+    assert!(message.contains("1-tdx.json: "), "{message}");
+
+    // The SGX sample's collateral, after the broken file: the quote verifies, and is refused
+    // only because it does not bind this session.
+    std::fs::write(cache.path().join("2-sgx.json"), SGX_COLLATERAL).unwrap();
+    let message = refused(
+        client.attest(&worker, session, &dcap(SGX_QUOTE, None)).await,
+        403,
+        "attestation_refused",
+    );
+    assert!(message.contains("report data"), "{message}");
 }
