@@ -11,9 +11,71 @@
 
 mod lifecycle;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use alloy::primitives::B256;
+use eyre::{Result, bail};
+use poco_results::{DownloadedResult, ResultStoreClient};
+use poco_test_utils::cluster::Cluster;
 
 pub use lifecycle::Lifecycle;
+
+/// The machine's CPU model, as `/proc/cpuinfo` names it.
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|line| line.starts_with("model name"))
+                .and_then(|line| line.split_once(':'))
+                .map(|(_, model)| model.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned())
+}
+
+/// One deal's milestones, from the moment its `matchOrders` was sent.
+#[derive(Debug, Clone, Copy)]
+pub struct Milestones {
+    /// The deal mined.
+    pub mined: Duration,
+    /// Its task COMPLETED on-chain.
+    pub completed: Duration,
+    /// Its result downloaded by the requester.
+    pub downloaded: Duration,
+}
+
+/// Watches `task_id` of `cluster`, looking every `probe`, until it is COMPLETED on-chain and
+/// its result downloaded (trust 1 completes first, then uploads; trust > 1 the other way);
+/// at most 120 s after `start`. Returns when each came, counted from `start`, and the result.
+pub async fn watch_task(
+    cluster: &Cluster,
+    task_id: B256,
+    start: Instant,
+    probe: Duration,
+) -> Result<(Duration, Duration, DownloadedResult)> {
+    let results = ResultStoreClient::new(&cluster.results_url)?;
+    let poco = cluster.net.owner().poco(cluster.net.deployment().poco);
+    let (mut completed, mut downloaded) = (None, None);
+    let deadline = start + Duration::from_secs(120);
+    loop {
+        if completed.is_none() && poco.viewTask(task_id).call().await?.status == 3 {
+            completed = Some(start.elapsed());
+        }
+        if downloaded.is_none() && matches!(results.exists(task_id).await, Ok(Some(_))) {
+            let result = results.download(task_id, &cluster.net.accounts().requester).await?;
+            downloaded = Some((start.elapsed(), result));
+        }
+        if let Some(completed) = completed
+            && let Some((downloaded, result)) = downloaded.take()
+        {
+            return Ok((completed, downloaded, result));
+        }
+        if Instant::now() > deadline {
+            bail!("task {task_id} not done after 120 s");
+        }
+        tokio::time::sleep(probe).await;
+    }
+}
 
 /// The value at percentile `p` (0 to 1, nearest rank) of durations sorted in ascending order.
 ///

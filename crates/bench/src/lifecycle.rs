@@ -29,7 +29,6 @@ pub struct Lifecycle {
     deployment: Deployment,
     owner: ChainClient,
     requester: ChainClient,
-    app_provider: ChainClient,
     scheduler: ChainClient,
     scheduler_key: PrivateKeySigner,
     requester_key: PrivateKeySigner,
@@ -78,7 +77,6 @@ impl Lifecycle {
             deployment,
             requester: owner.with_wallet(accounts.requester.clone()),
             owner,
-            app_provider,
             scheduler,
             scheduler_key: accounts.scheduler.clone(),
             requester_key: accounts.requester.clone(),
@@ -277,16 +275,7 @@ impl Lifecycle {
     pub async fn conditions(&self) -> Result<String> {
         let version: String =
             self.owner.provider().raw_request("web3_clientVersion".into(), ()).await?;
-        let cpu = std::fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(|info| {
-                info.lines()
-                    .find(|l| l.starts_with("model name"))
-                    .and_then(|l| l.split(':').nth(1))
-                    .map(|m| m.trim().to_owned())
-            })
-            .unwrap_or_else(|| "unknown CPU".into());
-        let _ = &self.app_provider;
+        let cpu = crate::cpu_model();
         Ok(format!(
             "node: {version}, hardfork prague, automine; machine: {cpu}; prices: app 1 RLC, \
              workerpool 2 RLC, no dataset; every order fresh; every actor already holds an \

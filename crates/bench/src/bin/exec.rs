@@ -8,7 +8,7 @@
 //! `Limits::REFERENCE_FUEL_PER_SECOND`). Without a C compiler (`$CC`, `cc`, `gcc` or `clang`)
 //! the native side is skipped, and said so.
 
-use poco_bench::percentile;
+use poco_bench::{cpu_model, percentile};
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
@@ -52,18 +52,6 @@ impl Summary {
 
 fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1e3)
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|line| line.starts_with("model name"))
-                .and_then(|line| line.split_once(':'))
-                .map(|(_, model)| model.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// The first C compiler found: `$CC`, then `cc`, `gcc`, `clang`.

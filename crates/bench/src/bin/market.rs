@@ -673,14 +673,7 @@ async fn breakdown(world: &Arc<World>) -> Result<()> {
 }
 
 fn conditions(options: &Options) {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
+    let cpu = poco_bench::cpu_model();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("poco market benchmark");
     println!("machine: {cpu}, {cores} cores");

@@ -20,7 +20,7 @@
 //! Prints the conditions (cores, anvil mining, build, slots, the services' polling periods)
 //! with the figures.
 
-use poco_bench::percentile;
+use poco_bench::{Milestones, percentile, watch_task};
 use std::{
     process::Command,
     sync::Arc,
@@ -102,48 +102,23 @@ fn start_workers(cluster: &mut Cluster, count: usize, slots: u32) -> Result<()> 
     Ok(())
 }
 
-/// One latency run's milestones, from the moment `matchOrders` is sent.
-struct Run {
-    mined: Duration,
-    completed: Duration,
-    downloaded: Duration,
-}
-
 async fn latency_run(
     cluster: &Cluster,
     client: &ChainClient,
     trust: u64,
     salt: u64,
-) -> Result<Run> {
-    let results = ResultStoreClient::new(&cluster.results_url)?;
-    let poco = cluster.net.owner().poco(cluster.net.deployment().poco);
+) -> Result<Milestones> {
     let spec = OrderSpec { trust, volume: 1, params: PARAMS.into(), salt, ..OrderSpec::default() };
     let start = Instant::now();
     let deal = match_deal(cluster, client, spec).await?;
     let mined = start.elapsed();
     let task_id = deal.task_id(deal.botFirst)?;
-    // Trust 1: finalized by the worker's contributeAndFinalize, then uploaded. Trust > 1:
-    // uploaded first, then finalized by the scheduler. Both milestones are watched.
-    let (mut completed, mut downloaded) = (None, None);
-    let deadline = start + Duration::from_secs(120);
-    while completed.is_none() || downloaded.is_none() {
-        if completed.is_none() && poco.viewTask(task_id).call().await?.status == 3 {
-            completed = Some(start.elapsed());
-        }
-        if downloaded.is_none() && matches!(results.exists(task_id).await, Ok(Some(_))) {
-            let result = results.download(task_id, &cluster.net.accounts().requester).await?;
-            downloaded = Some(start.elapsed());
-            if result.digest == B256::ZERO {
-                bail!("an empty result");
-            }
-        }
-        if Instant::now() > deadline {
-            bail!("trust {trust}: task {task_id} not done after 120 s");
-        }
-        tokio::time::sleep(PROBE).await;
+    let (completed, downloaded, result) =
+        watch_task(cluster, task_id, start, PROBE).await.wrap_err(format!("trust {trust}"))?;
+    if result.digest == B256::ZERO {
+        bail!("an empty result");
     }
-    let (completed, downloaded) = (completed.unwrap_or_default(), downloaded.unwrap_or_default());
-    Ok(Run { mined, completed, downloaded })
+    Ok(Milestones { mined, completed, downloaded })
 }
 
 async fn latency(options: &Options) -> Result<()> {
@@ -179,7 +154,7 @@ async fn latency(options: &Options) -> Result<()> {
             // Let the pool settle (heartbeats free the slots) before the next deal.
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        let summary = |pick: fn(&Run) -> Duration| {
+        let summary = |pick: fn(&Milestones) -> Duration| {
             let mut values: Vec<Duration> = runs.iter().map(pick).collect();
             values.sort_unstable();
             format!(

@@ -44,7 +44,7 @@
 //! Prints the conditions (machine, build, versions, where each path writes) with the median and
 //! p90 of every stage and their difference.
 
-use poco_bench::percentile;
+use poco_bench::{Milestones, cpu_model, percentile, watch_task};
 use std::{
     path::Path,
     process::Command,
@@ -65,7 +65,7 @@ use poco_primitives::{
     authorization::{is_enclave_signature, sign_enclave_message},
     result::result_digest_of_dir,
 };
-use poco_results::{ArchiveLimits, ResultStoreClient, archive::pack_dir, archive::unpack_to_dir};
+use poco_results::{ArchiveLimits, archive::pack_dir, archive::unpack_to_dir};
 use poco_sms::{
     AttestRequest, DatasetKey, DcapConfig, ENCRYPTED_RESULT_FILE, ResultKeyPair, SessionRequest,
     SimulatedQuote, SmsClient,
@@ -156,18 +156,6 @@ fn header() {
 }
 
 // ------------------------------------------------------------------------ conditions
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|line| line.starts_with("model name"))
-                .and_then(|line| line.split_once(':'))
-                .map(|(_, model)| model.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown".to_owned())
-}
 
 /// The 1, 5 and 15-minute load averages (other processes share the cores).
 fn load() -> String {
@@ -703,49 +691,24 @@ async fn requester(tee: &TeeCluster) -> Result<ChainClient> {
     Ok(ChainClient::connect(tee.cluster.net.devnet().rpc_url(), Some(wallet), config).await?)
 }
 
-/// One deal's milestones, from the moment `matchOrders` is sent.
-struct Run {
-    mined: Duration,
-    completed: Duration,
-    downloaded: Duration,
-}
-
-async fn e2e_run(bench: &mut Bench, client: &ChainClient, tee: bool) -> Result<Run> {
+async fn e2e_run(bench: &mut Bench, client: &ChainClient, tee: bool) -> Result<Milestones> {
     let spec = bench.spec(tee, bench.tee.cluster.workerpool);
     let cluster = &bench.tee.cluster;
-    let results = ResultStoreClient::new(&cluster.results_url)?;
-    let poco = cluster.net.owner().poco(cluster.net.deployment().poco);
     let orders = cluster.net.orders(&spec);
     let start = Instant::now();
     let receipt = client.send(orders.call(&client.poco(cluster.net.deployment().poco))).await?;
     let deal = deal_of(&receipt).ok_or_else(|| eyre!("matchOrders created no deal"))?;
     let mined = start.elapsed();
     let task_id = deal.task_id(deal.botFirst)?;
-    let (mut completed, mut downloaded) = (None, None);
-    let deadline = start + Duration::from_secs(120);
-    while completed.is_none() || downloaded.is_none() {
-        if completed.is_none() && poco.viewTask(task_id).call().await?.status == 3 {
-            completed = Some(start.elapsed());
-        }
-        if downloaded.is_none() && matches!(results.exists(task_id).await, Ok(Some(_))) {
-            let result = results.download(task_id, &cluster.net.accounts().requester).await?;
-            downloaded = Some(start.elapsed());
-            let files: Vec<&str> =
-                result.summary.files.iter().map(|(path, _)| path.as_str()).collect();
-            if tee && files != [ENCRYPTED_RESULT_FILE] {
-                bail!("a TEE result of {files:?}, not only the encrypted result");
-            }
-            if !tee && !files.contains(&"result.txt") {
-                bail!("a plain result of {files:?}, without result.txt");
-            }
-        }
-        if Instant::now() > deadline {
-            bail!("task {task_id} not done after 120 s");
-        }
-        tokio::time::sleep(PROBE).await;
+    let (completed, downloaded, result) = watch_task(cluster, task_id, start, PROBE).await?;
+    let files: Vec<&str> = result.summary.files.iter().map(|(path, _)| path.as_str()).collect();
+    if tee && files != [ENCRYPTED_RESULT_FILE] {
+        bail!("a TEE result of {files:?}, not only the encrypted result");
     }
-    let (completed, downloaded) = (completed.unwrap_or_default(), downloaded.unwrap_or_default());
-    Ok(Run { mined, completed, downloaded })
+    if !tee && !files.contains(&"result.txt") {
+        bail!("a plain result of {files:?}, without result.txt");
+    }
+    Ok(Milestones { mined, completed, downloaded })
 }
 
 async fn e2e(bench: &mut Bench, options: &Options) -> Result<()> {
@@ -789,7 +752,7 @@ async fn e2e(bench: &mut Bench, options: &Options) -> Result<()> {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
-    let summary = |runs: &[Run], pick: fn(&Run) -> Duration| {
+    let summary = |runs: &[Milestones], pick: fn(&Milestones) -> Duration| {
         Summary::of(&runs.iter().map(pick).collect::<Vec<_>>())
     };
     header();
@@ -812,7 +775,8 @@ async fn e2e(bench: &mut Bench, options: &Options) -> Result<()> {
         ClientConfig::default().poll_interval.as_millis(),
         worker.work_poll.as_millis(),
     );
-    let every = |runs: &[Run]| runs.iter().map(|r| ms(r.downloaded)).collect::<Vec<_>>().join(", ");
+    let every =
+        |runs: &[Milestones]| runs.iter().map(|r| ms(r.downloaded)).collect::<Vec<_>>().join(", ");
     println!("  every plain run: {}", every(&plain));
     println!("  every TEE run:   {}", every(&tee));
     Ok(())
