@@ -202,16 +202,17 @@ impl Market {
         let hash = order.hash(&self.domain);
         match self.publication(&order, hash).await {
             Ok((publication, balance_hinted)) => {
-                let outcome = self.commit(publication.clone()).await;
-                match (outcome, publication.coverage) {
+                // Kept only when a remembered balance was trusted: the one case of a retry.
+                let retry = balance_hinted.then(|| publication.clone());
+                match (self.commit(publication).await, retry) {
                     // The remembered balance was higher than the mirror's: the mirror (or,
                     // when it is behind, the chain) decides.
-                    (Err(Error::InsufficientStake { .. }), Some((account, per_task)))
-                        if balance_hinted =>
-                    {
-                        self.hints.forget_balance(account);
-                        self.ensure_balance(account, per_task.saturating_mul(order.volume()))
-                            .await?;
+                    (Err(Error::InsufficientStake { .. }), Some(publication)) => {
+                        if let Some((account, per_task)) = publication.coverage {
+                            self.hints.forget_balance(account);
+                            let wanted = per_task.saturating_mul(order.volume());
+                            self.ensure_balance(account, wanted).await?;
+                        }
                         self.commit(publication).await
                     }
                     (outcome, _) => outcome,
