@@ -339,34 +339,29 @@ impl Market {
         })
     }
 
-    /// Reads the policies of `pools` and their owners' balances into `mirror`, those it does
-    /// not hold yet, all at once.
-    async fn prefetch(&self, pools: &[OrderRecord], mirror: &mut CheckMirror) -> Result<()> {
-        let mut workerpools: Vec<Address> = pools.iter().map(|p| p.order.asset()).collect();
-        workerpools.sort_unstable();
-        workerpools.dedup();
-        workerpools.retain(|pool| !mirror.policies.contains_key(pool));
-        let mut owners: Vec<Address> = pools.iter().map(|p| p.owner).collect();
-        owners.sort_unstable();
-        owners.dedup();
-        owners.retain(|owner| !mirror.balances.contains_key(owner));
-        let (entries, balances) = futures::future::try_join(
-            futures::future::try_join_all(workerpools.iter().map(|p| self.store().asset(*p))),
-            futures::future::try_join_all(owners.iter().map(|owner| self.balance(*owner))),
-        )
-        .await?;
-        for (pool, entry) in workerpools.into_iter().zip(entries) {
-            let policy = match entry {
-                Some(entry) => WorkerpoolPolicy {
-                    worker_stake_ratio: entry.worker_stake_ratio,
-                    scheduler_reward_ratio: entry.scheduler_reward_ratio,
-                },
-                None => WorkerpoolPolicy::default(),
-            };
-            mirror.policies.insert(pool, policy);
+    /// The policy of `pool`'s workerpool and its owner's balance, read into `mirror` the
+    /// first time a search needs them.
+    async fn pool_facts(
+        &self,
+        pool: &OrderRecord,
+        mirror: &mut CheckMirror,
+    ) -> Result<(WorkerpoolPolicy, U256)> {
+        let workerpool = pool.order.asset();
+        if let (Some(policy), Some(balance)) =
+            (mirror.policies.get(&workerpool), mirror.balances.get(&pool.owner))
+        {
+            return Ok((*policy, *balance));
         }
-        mirror.balances.extend(owners.into_iter().zip(balances));
-        Ok(())
+        let (entry, balance) =
+            futures::future::try_join(self.store().asset(workerpool), self.balance(pool.owner))
+                .await?;
+        let policy = entry.map_or_else(WorkerpoolPolicy::default, |entry| WorkerpoolPolicy {
+            worker_stake_ratio: entry.worker_stake_ratio,
+            scheduler_reward_ratio: entry.scheduler_reward_ratio,
+        });
+        mirror.policies.insert(workerpool, policy);
+        mirror.balances.insert(pool.owner, balance);
+        Ok((policy, balance))
     }
 
     /// Runs `match_orders` on a candidate set against the mirror.
@@ -394,8 +389,7 @@ impl Market {
         if let Some(dataset) = dataset {
             chain.datasets.insert(dataset.order.asset(), dataset.owner);
         }
-        self.prefetch(std::slice::from_ref(pool), mirror).await?;
-        let policy = mirror.policies[&pool_order.workerpool];
+        let (policy, owner_balance) = self.pool_facts(pool, mirror).await?;
         chain
             .workerpools
             .insert(pool_order.workerpool, RegisteredWorkerpool { owner: pool.owner, policy });
@@ -417,8 +411,7 @@ impl Market {
             // The requester's own balance is no reason to refuse an offer: clients deposit
             // what is missing before they match (and say how much when they cannot).
             chain.balances.insert(request.requester, U256::MAX);
-            let balance = mirror.balances[&pool.owner];
-            chain.balances.insert(pool.owner, balance);
+            chain.balances.insert(pool.owner, owner_balance);
         }
         let outcome =
             match match_orders(&app_order, &dataset_order, &pool_order, request, None, &chain) {
