@@ -6,7 +6,7 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 
 import {PocoBase} from "./PocoBase.sol";
-import {PocoStorage, AccountWord} from "./libs/PocoStorage.sol";
+import {PocoStorage, AccountWord, MembershipWord, DrawWord} from "./libs/PocoStorage.sol";
 import {Orders} from "./libs/Orders.sol";
 import {Signatures} from "./libs/Signatures.sol";
 import {AppRegistry} from "./registries/Apps.sol";
@@ -25,6 +25,7 @@ interface IERC734 {
 /// same storage. Nothing here is upgradeable.
 contract Poco is PocoBase, Ownable {
     using AccountWord for uint256;
+    using MembershipWord for uint256;
     using SafeERC20 for IERC20;
 
     uint256 private constant GROUP_MEMBER_PURPOSE = 4;
@@ -195,6 +196,76 @@ contract Poco is PocoBase, Ownable {
         _debit(msg.sender, amount);
         _token.safeTransfer(target, amount);
         emit Withdraw(msg.sender, amount);
+    }
+
+    // ================================================================== committees
+
+    /// Any worker may join any workerpool: the scheduler neither admits nor refuses members,
+    /// so it cannot fill a pool with its own workers unopposed.
+    function joinWorkerpool(address workerpool) external {
+        if (!_workerpools.isRegistered(workerpool)) revert UnknownAsset(workerpool);
+        mapping(address => uint256) storage memberships = _layout().memberships[workerpool];
+        if (memberships[msg.sender] != 0) revert AlreadyMember(workerpool, msg.sender);
+        mapping(address => uint256) storage accounts = _layout().accounts;
+        uint256 word = accounts[msg.sender];
+        if (word.balance() < MEMBER_BOND) {
+            revert InsufficientBalance(msg.sender, MEMBER_BOND, word.balance());
+        }
+        accounts[msg.sender] = _locked(word, MEMBER_BOND);
+        address[] storage members = _layout().members[workerpool];
+        uint256 position = members.length;
+        members.push(msg.sender);
+        memberships[msg.sender] = MembershipWord.pack(position, 0);
+        emit MemberJoined(workerpool, msg.sender, position);
+    }
+
+    function leaveWorkerpool(address workerpool) external {
+        mapping(address => uint256) storage memberships = _layout().memberships[workerpool];
+        uint256 membership = memberships[msg.sender];
+        if (membership == 0 || membership.leftAt() != 0) revert NotMember(workerpool, msg.sender);
+        memberships[msg.sender] = MembershipWord.pack(membership.position(), block.timestamp);
+        emit MemberLeft(workerpool, msg.sender);
+    }
+
+    function releaseBond(address workerpool) external {
+        mapping(address => uint256) storage memberships = _layout().memberships[workerpool];
+        uint256 membership = memberships[msg.sender];
+        if (membership == 0) revert NotMember(workerpool, msg.sender);
+        uint256 until = membership.leftAt() + MEMBER_EXIT_DELAY;
+        if (membership.leftAt() == 0 || block.timestamp < until) {
+            revert BondLocked(workerpool, msg.sender, membership.leftAt() == 0 ? 0 : until);
+        }
+        delete memberships[msg.sender];
+        _unlock(msg.sender, MEMBER_BOND);
+        emit BondReleased(workerpool, msg.sender, MEMBER_BOND);
+    }
+
+    function memberBond() external pure returns (uint256) {
+        return MEMBER_BOND;
+    }
+
+    function memberExitDelay() external pure returns (uint256) {
+        return MEMBER_EXIT_DELAY;
+    }
+
+    function countMembers(address workerpool) external view returns (uint256) {
+        return _layout().members[workerpool].length;
+    }
+
+    function viewMember(address workerpool, uint256 position)
+        external
+        view
+        returns (address worker, bool active)
+    {
+        address[] storage members = _layout().members[workerpool];
+        if (position >= members.length) return (address(0), false);
+        worker = members[position];
+        uint256 membership = _layout().memberships[workerpool][worker];
+        active = membership != 0 && membership.position() == position && membership.leftAt() == 0;
+    }
+
+    function committeeSize(uint256 trust) external pure returns (uint256) {
+        return _committeeSize(trust);
     }
 
     // ================================================================== categories
@@ -426,6 +497,13 @@ contract Poco is PocoBase, Ownable {
 
         dealid = _dealId(m.requestHash, deal.botFirst);
         $.deals[dealid] = keccak256(abi.encode(deal));
+        if (deal.tag & COMMITTEE_BIT != 0) {
+            // Only the members of now can be drawn, from the hash of this block, which nobody
+            // knows while it is being built.
+            uint256 memberCount = $.members[deal.workerpool].length;
+            if (memberCount == 0) revert EmptyCommittee(deal.workerpool);
+            $.draws[dealid] = DrawWord.pack(memberCount, block.number);
+        }
 
         emit OrdersMatched(
             dealid, m.appHash, m.datasetHash, m.workerpoolHash, m.requestHash, m.volume
@@ -470,6 +548,9 @@ contract Poco is PocoBase, Ownable {
         bytes32 missing = tag & ~workerpool.tag;
         if (missing != 0) revert TagNotOffered(missing);
         if ((tag ^ app.tag) & TEE_BIT != 0) revert TeeAppRequired();
+        if (tag & COMMITTEE_BIT != 0 && request.trust > MAX_COMMITTEE_TRUST) {
+            revert TrustBeyondCommittee(request.trust, MAX_COMMITTEE_TRUST);
+        }
         deal.tag = tag;
         deal.timeref = categories[request.category].workClockTimeRef;
     }

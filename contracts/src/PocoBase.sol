@@ -34,12 +34,37 @@ abstract contract PocoBase is IPocoEvents, IPocoErrors {
     /// Tag bits 1-3: TEE frameworks (Scone, Gramine, TDX), ignored in dataset tags.
     bytes32 internal constant TEE_FRAMEWORK_BITS = bytes32(uint256(0xe));
 
+    /// Tag bit 9: the deal's contributors are drawn by the contract from the workerpool's
+    /// bonded members (a committee), so the scheduler cannot choose who votes (see `PocoTasks`).
+    bytes32 internal constant COMMITTEE_BIT = bytes32(uint256(1 << 9));
+    /// Bond a worker freezes to become a member of a workerpool.
+    uint256 internal constant MEMBER_BOND = 10e9;
+    /// How long a leaving member's bond stays frozen.
+    uint256 internal constant MEMBER_EXIT_DELAY = 7 days;
+    /// The largest trust each committee size serves, 16 bits per size, for the sizes 1, 3, 5,
+    /// ..., 31 from the lowest bits up: 3, 6, 9, 14, 20, 29, 41, 57, 80, 112, 155, 215, 296,
+    /// 408, 560, 768. A committee of size c serves trust t when an attacker holding a quarter
+    /// of the pool's members wins a majority of its c independently drawn seats with a
+    /// probability below 1 / t (the binomial tail; `CommitteeSizes.t.sol` recomputes it).
+    uint256 internal constant COMMITTEE_TRUSTS =
+        0x030002300198012800d7009b0070005000390029001d0014000e000900060003;
+    /// Highest trust a committee deal may ask for.
+    uint256 internal constant MAX_COMMITTEE_TRUST = 768;
+
     /// Highest trust a request may ask for.
     uint256 internal constant MAX_TRUST = type(uint64).max;
     /// Highest number of contributions a task accepts: bounds every loop over contributors.
     uint256 internal constant MAX_CONTRIBUTORS = 32;
     /// Gas given to a deal's callback at finalize.
     uint256 internal constant CALLBACK_GAS = 200_000;
+
+    /// The committee size serving `trust` (odd, 1 to 31); zero above `MAX_COMMITTEE_TRUST`.
+    function _committeeSize(uint256 trust) internal pure returns (uint256) {
+        for (uint256 i; i < 16; ++i) {
+            if (trust <= (COMMITTEE_TRUSTS >> (16 * i)) & 0xffff) return 2 * i + 1;
+        }
+        return 0;
+    }
 
     function _layout() internal pure returns (PocoStorage.Layout storage) {
         return PocoStorage.main();

@@ -2,7 +2,14 @@
 pragma solidity ^0.8.28;
 
 import {PocoBase} from "./PocoBase.sol";
-import {AccountWord, TaskWord, ContributionWord, GroupWord} from "./libs/PocoStorage.sol";
+import {
+    AccountWord,
+    TaskWord,
+    ContributionWord,
+    GroupWord,
+    MembershipWord,
+    DrawWord
+} from "./libs/PocoStorage.sol";
 import {Signatures} from "./libs/Signatures.sol";
 
 /// @notice Implemented by contracts that want a deal's results delivered on-chain.
@@ -23,11 +30,26 @@ interface IOracleConsumer {
 /// take the list as an argument and check it against the stored contributions (sorted, no
 /// stranger, none missing), and a task takes at most `MAX_CONTRIBUTORS` contributions, so every
 /// loop is bounded.
+///
+/// Committee deals (tag bit 9) close protocol §9 item 12, a scheduler authorizing its own
+/// fresh workers to carry any trust level: their contributors are drawn by the contract from
+/// the workerpool's bonded members, which anyone may join. A task has `_committeeSize(trust)`
+/// seats; seat j goes to member keccak256(seed, taskid, j) mod n, where n is the member count
+/// at match and the seed the hash of the match's block: unknown while the block is built, so
+/// a matcher cannot try the draw inside its own transaction and revert when it dislikes it.
+/// A result is the consensus once its voters hold a majority of the seats, so certifying a
+/// wrong result takes a majority of a task's seats, drawn at random: an attacker holding a
+/// quarter of the members wins a task with a probability below 1 / trust. The scheduler still
+/// authorizes each contribution; refusing a drawn member can only stall the task, which then
+/// fails at the scheduler's cost. The block's proposer can bias its hash: a committee is as
+/// strong as the chain's block hashes.
 contract PocoTasks is PocoBase {
     using AccountWord for uint256;
     using TaskWord for uint256;
     using ContributionWord for uint256;
     using GroupWord for uint256;
+    using MembershipWord for uint256;
+    using DrawWord for uint256;
 
     uint8 private constant UNSET = uint8(TaskStatus.UNSET);
     uint8 private constant ACTIVE = uint8(TaskStatus.ACTIVE);
@@ -82,10 +104,29 @@ contract PocoTasks is PocoBase {
         return _layout().resultsCallbacks[taskid];
     }
 
+    function viewCommittee(Deal calldata deal, uint256 idx)
+        external
+        view
+        returns (address[] memory seats)
+    {
+        bytes32 dealid = _checkDeal(deal);
+        bytes32 taskid = _taskOf(deal, dealid, idx);
+        if (deal.tag & COMMITTEE_BIT == 0) return seats;
+        bytes32 seed = _layout().drawSeeds[dealid];
+        if (seed == 0) seed = _pendingSeed(dealid);
+        uint256 memberCount = _layout().draws[dealid].memberCount();
+        address[] storage members = _layout().members[deal.workerpool];
+        seats = new address[](_committeeSize(deal.trust));
+        for (uint256 j; j < seats.length; ++j) {
+            seats[j] = members[_seat(seed, taskid, j, memberCount)];
+        }
+    }
+
     // ================================================================== initialize
 
     function initialize(Deal calldata deal, uint256 idx) external returns (bytes32 taskid) {
         bytes32 dealid = _checkDeal(deal);
+        _fixSeedIfReady(deal, dealid);
         taskid = _initialize(deal, dealid, idx);
     }
 
@@ -93,6 +134,7 @@ contract PocoTasks is PocoBase {
     /// initialized by contributing is skipped, so a batch never fails for it).
     function initializeArray(Deal calldata deal, uint256[] calldata indexes) external {
         bytes32 dealid = _checkDeal(deal);
+        _fixSeedIfReady(deal, dealid);
         for (uint256 i; i < indexes.length; ++i) {
             _initialize(deal, dealid, indexes[i], false);
         }
@@ -134,7 +176,8 @@ contract PocoTasks is PocoBase {
         bytes calldata enclaveSign,
         bytes calldata authorizationSign
     ) external {
-        bytes32 taskid = _taskOf(deal, _checkDeal(deal), idx);
+        bytes32 dealid = _checkDeal(deal);
+        bytes32 taskid = _taskOf(deal, dealid, idx);
         uint256 task = _openTask(deal, taskid);
         if (task.contributors() >= MAX_CONTRIBUTORS) {
             revert TooManyContributors(taskid, MAX_CONTRIBUTORS);
@@ -148,11 +191,14 @@ contract PocoTasks is PocoBase {
             enclaveSign,
             authorizationSign
         );
+        // A committee member votes with its seats, and is paid by them.
+        uint256 seats = _seatsOf(deal, dealid, taskid);
         uint256 weight = _lockStake(msg.sender, deal.workerStake);
+        uint256 rewardWeight = seats == 0 ? _log2(weight) : seats;
         _layout().contributions[taskid][msg.sender] =
-            ContributionWord.pack(CONTRIBUTED, _log2(weight), resultHash, resultSeal);
+            ContributionWord.pack(CONTRIBUTED, rewardWeight, resultHash, resultSeal);
         emit TaskContribute(taskid, msg.sender, resultHash);
-        _vote(deal, taskid, task, resultHash, weight);
+        _vote(deal, taskid, task, resultHash, seats == 0 ? weight : seats);
     }
 
     /// The task word of an ACTIVE task still open to contributions (initialized if UNSET).
@@ -208,7 +254,8 @@ contract PocoTasks is PocoBase {
         weight -= 1;
     }
 
-    /// Adds a vote of `weight` for `resultHash`; opens the reveal phase on consensus.
+    /// Adds a vote of `weight` for `resultHash`; opens the reveal phase on consensus. A group
+    /// weighs the product of its voters' weights, or in a committee deal the sum of their seats.
     function _vote(
         Deal calldata deal,
         bytes32 taskid,
@@ -219,7 +266,8 @@ contract PocoTasks is PocoBase {
         mapping(bytes32 => uint256) storage groups = _layout().groups[taskid];
         uint256 group = groups[resultHash];
         uint256 before = group.groupWeight();
-        uint256 after_ = before == 0 ? weight : before * weight;
+        bool committee = deal.tag & COMMITTEE_BIT != 0;
+        uint256 after_ = committee || before == 0 ? before + weight : before * weight;
         uint256 total = task.total() + after_ - before;
         if (total > TaskWord.TOTAL_MAX) revert ConsensusOverflow(taskid);
         uint256 size = group.groupSize() + 1;
@@ -228,7 +276,8 @@ contract PocoTasks is PocoBase {
         uint8 status = ACTIVE;
         uint256 winners;
         uint256 revealDeadline;
-        bool consensus = after_ * trust > total * (trust - 1);
+        bool consensus =
+            committee ? after_ * 2 > _committeeSize(trust) : after_ * trust > total * (trust - 1);
         if (consensus) {
             status = REVEALING;
             winners = size;
@@ -397,9 +446,11 @@ contract PocoTasks is PocoBase {
         bytes calldata authorizationSign
     ) external {
         if (deal.trust != 1) revert TrustNotOne(deal.trust);
-        bytes32 taskid = _taskOf(deal, _checkDeal(deal), idx);
+        bytes32 dealid = _checkDeal(deal);
+        bytes32 taskid = _taskOf(deal, dealid, idx);
         uint256 task = _openTask(deal, taskid);
         if (task.contributors() != 0) revert TaskHasContributions(taskid);
+        _seatsOf(deal, dealid, taskid); // a committee deal's single seat, if any
         bytes32 resultHash = keccak256(abi.encodePacked(taskid, resultDigest));
         _checkContributor(
             deal,
@@ -496,6 +547,64 @@ contract PocoTasks is PocoBase {
         }
         _feedKitty(toKitty);
         emit TaskClaimed(taskid);
+    }
+
+    // ================================================================== committees
+
+    /// The seats the caller holds in the task's committee; zero when the deal has none. Fixes
+    /// the deal's seed on the first call that can.
+    function _seatsOf(Deal calldata deal, bytes32 dealid, bytes32 taskid)
+        private
+        returns (uint256 seats)
+    {
+        if (deal.tag & COMMITTEE_BIT == 0) return 0;
+        bytes32 seed = _layout().drawSeeds[dealid];
+        if (seed == 0) {
+            seed = _pendingSeed(dealid);
+            _layout().drawSeeds[dealid] = seed;
+        }
+        uint256 membership = _layout().memberships[deal.workerpool][msg.sender];
+        uint256 memberCount = _layout().draws[dealid].memberCount();
+        uint256 leftAt = membership.leftAt();
+        // Drawn only if a member at match time, still a member when the deal started.
+        if (
+            membership != 0 && membership.position() < memberCount
+                && (leftAt == 0 || leftAt > deal.startTime)
+        ) {
+            uint256 position = membership.position();
+            uint256 size = _committeeSize(deal.trust);
+            for (uint256 j; j < size; ++j) {
+                if (_seat(seed, taskid, j, memberCount) == position) ++seats;
+            }
+        }
+        if (seats == 0) revert NotDrawn(taskid, msg.sender);
+    }
+
+    /// Stores the deal's seed when it is a committee deal and the seeding block is available,
+    /// so that tasks initialized promptly never lose their draw to the 256-block window.
+    function _fixSeedIfReady(Deal calldata deal, bytes32 dealid) private {
+        if (deal.tag & COMMITTEE_BIT == 0 || _layout().drawSeeds[dealid] != 0) return;
+        uint256 seedBlock = _layout().draws[dealid].matchBlock();
+        if (block.number <= seedBlock) return;
+        bytes32 seed = blockhash(seedBlock);
+        if (seed != 0) _layout().drawSeeds[dealid] = seed;
+    }
+
+    /// The seed of a committee deal not stored yet: the hash of the match's block.
+    function _pendingSeed(bytes32 dealid) private view returns (bytes32 seed) {
+        uint256 seedBlock = _layout().draws[dealid].matchBlock();
+        if (block.number <= seedBlock) revert DrawNotReady(dealid, seedBlock + 1);
+        seed = blockhash(seedBlock);
+        if (seed == 0) revert DrawExpired(dealid);
+    }
+
+    /// The member position drawn for seat `j` of a task.
+    function _seat(bytes32 seed, bytes32 taskid, uint256 j, uint256 memberCount)
+        private
+        pure
+        returns (uint256)
+    {
+        return uint256(keccak256(abi.encode(seed, taskid, j))) % memberCount;
     }
 
     // ================================================================== shared steps

@@ -362,4 +362,162 @@ contract AttacksTest is PocoFixture {
         assertEq(frz(scheduler), 0);
         assertEq(bal(scheduler), INITIAL_DEPOSIT - STAKE);
     }
+
+    // ================================================================== §9.12 Sybil workers
+
+    /// The pool of the committee attacks: six honest members and the scheduler's two Sybil
+    /// workers, a quarter of the members.
+    function _sybilPool() internal returns (address[] memory honest, address[] memory sybils) {
+        honest = newWorkers(3000, 6);
+        sybils = newWorkers(3100, 2);
+        joinPool(honest);
+        joinPool(sybils);
+    }
+
+    /// The first seed (from `label`) for which the Sybils hold exactly `wanted` of the `size`
+    /// seats of task 0 of the committee deal `matchCommittee(trust, ...)` will make.
+    function _seedGivingSybils(
+        string memory label,
+        uint256 trust,
+        address[] memory sybils,
+        uint256 wanted
+    ) internal view returns (bytes32 seed) {
+        bytes32 taskid = taskIdOf(dealIdOf(hashRequest(committeeOrders(trust).request), 0), 0);
+        uint256 size = poco.committeeSize(trust);
+        uint256 count = poco.countMembers(workerpool);
+        for (uint256 i;; ++i) {
+            seed = keccak256(abi.encode(label, i));
+            uint256 held;
+            for (uint256 k; k < sybils.length; ++k) {
+                held += seatsOf(seed, taskid, size, count, sybils[k]);
+            }
+            if (held == wanted) return seed;
+        }
+    }
+
+    /// Without the committee tag a deal keeps the reference's trust model, where the scheduler
+    /// picks the contributors: two fresh workers of its own carry trust 4 on a wrong result.
+    /// This is why a requester who does not trust the scheduler asks for a committee.
+    function test_attack12_withoutACommitteeTheSchedulerPicksTheVoters() public {
+        (, Deal memory deal) = matchDefault(4, 1);
+        address[] memory sybils = newWorkers(3100, 2);
+        contributeAs(deal, 0, sybils[0], DIGEST_B);
+        bytes32 taskid = contributeAs(deal, 0, sybils[1], DIGEST_B);
+        assertEq(status(taskid), REVEALING);
+        assertTrue(poco.viewGroup(taskid, resultHashOf(taskid, DIGEST_B)).consensus);
+    }
+
+    /// The same attack on a committee deal: the scheduler authorizes its own workers, but only
+    /// drawn members may vote, and Sybils bonded after the match are never drawn for it.
+    function test_attack12_schedulerChosenWorkersAreRefusedOnACommitteeDeal() public {
+        (address[] memory honest, address[] memory sybils) = _sybilPool();
+        bytes32 seed = _seedGivingSybils("no sybil seat", 4, sybils, 0);
+        (, Deal memory deal) = matchCommittee(4, seed);
+        bytes32 taskid = taskIdOf(deal, 0);
+        for (uint256 k; k < sybils.length; ++k) {
+            expectContributeRevert(
+                deal, 0, sybils[k], abi.encodeWithSelector(NotDrawn.selector, taskid, sybils[k])
+            );
+        }
+        address[] memory late = newWorkers(3200, 4);
+        joinPool(late);
+        for (uint256 k; k < late.length; ++k) {
+            expectContributeRevert(
+                deal, 0, late[k], abi.encodeWithSelector(NotDrawn.selector, taskid, late[k])
+            );
+        }
+        // The drawn honest members carry the task.
+        address[] memory seats = poco.viewCommittee(deal, 0);
+        for (uint256 j; j < seats.length && status(taskid) != REVEALING; ++j) {
+            if (uint8(poco.viewContribution(taskid, seats[j]).status) == 0) {
+                contributeAs(deal, 0, seats[j], DIGEST_A);
+            }
+        }
+        assertEq(status(taskid), REVEALING);
+        assertTrue(poco.viewGroup(taskid, resultHashOf(taskid, DIGEST_A)).consensus);
+        honest; // the seats went to them
+    }
+
+    /// A Sybil that is drawn holds one seat of three: its wrong answer, sent first, is no
+    /// consensus; the honest majority's is, and the Sybil loses its stake and a third of its
+    /// score at finalize.
+    function test_attack12_aDrawnSybilWithoutAMajorityLosesItsStake() public {
+        (, address[] memory sybils) = _sybilPool();
+        bytes32 seed = _seedGivingSybils("one sybil seat", 4, sybils, 1);
+        (, Deal memory deal) = matchCommittee(4, seed);
+        address[] memory seats = poco.viewCommittee(deal, 0);
+        address sybil = _isIn(seats, sybils[0]) ? sybils[0] : sybils[1];
+        setScore(sybil, 30);
+
+        bytes32 taskid = contributeAs(deal, 0, sybil, DIGEST_B);
+        assertEq(status(taskid), ACTIVE);
+        address[] memory voters = new address[](3);
+        voters[0] = sybil;
+        uint256 count = 1;
+        for (uint256 j; j < seats.length && status(taskid) != REVEALING; ++j) {
+            if (uint8(poco.viewContribution(taskid, seats[j]).status) == 0) {
+                contributeAs(deal, 0, seats[j], DIGEST_A);
+                voters[count++] = seats[j];
+            }
+        }
+        assertEq(status(taskid), REVEALING);
+        assertTrue(poco.viewGroup(taskid, resultHashOf(taskid, DIGEST_A)).consensus);
+        assertFalse(poco.viewGroup(taskid, resultHashOf(taskid, DIGEST_B)).consensus);
+        voters = _first(voters, count); // sorted, as finalize wants them
+        for (uint256 i; i < count; ++i) {
+            if (voters[i] != sybil) revealAs(taskid, voters[i], DIGEST_A);
+        }
+        vm.expectEmit(address(poco));
+        emit FaultyContribution(sybil, taskid);
+        finalizeAs(deal, 0, DIGEST_A, sorted(voters));
+        assertEq(status(taskid), COMPLETED);
+        assertEq(bal(sybil), INITIAL_DEPOSIT - MEMBER_BOND - STAKE);
+        assertEq(frz(sybil), MEMBER_BOND);
+        assertEq(poco.viewScore(sybil), 20);
+        for (uint256 i; i < count; ++i) {
+            if (voters[i] != sybil) assertGt(bal(voters[i]), INITIAL_DEPOSIT - MEMBER_BOND);
+        }
+    }
+
+    /// For any draw, the Sybils' wrong answer becomes the consensus exactly when they hold a
+    /// majority of the seats (trust 20: 9 seats), never through the scheduler's choice; else
+    /// the honest seats carry the right answer.
+    function testFuzz_attack12_aWrongResultNeedsAMajorityOfTheSeats(bytes32 seed) public {
+        vm.assume(seed != 0);
+        (address[] memory honest, address[] memory sybils) = _sybilPool();
+        (, Deal memory deal) = matchCommittee(20, seed);
+        bytes32 taskid = taskIdOf(deal, 0);
+        uint256 size = poco.committeeSize(20);
+        assertEq(size, 9);
+        uint256 count = poco.countMembers(workerpool);
+        uint256 sybilSeats;
+        for (uint256 k; k < sybils.length; ++k) {
+            sybilSeats += seatsOf(seed, taskid, size, count, sybils[k]);
+        }
+        for (uint256 k; k < sybils.length && status(taskid) != REVEALING; ++k) {
+            if (seatsOf(seed, taskid, size, count, sybils[k]) != 0) {
+                contributeAs(deal, 0, sybils[k], DIGEST_B);
+            }
+        }
+        if (sybilSeats * 2 > size) {
+            assertEq(status(taskid), REVEALING);
+            assertTrue(poco.viewGroup(taskid, resultHashOf(taskid, DIGEST_B)).consensus);
+            return;
+        }
+        if (sybilSeats != 0) assertEq(status(taskid), ACTIVE);
+        for (uint256 k; k < honest.length && status(taskid) != REVEALING; ++k) {
+            if (seatsOf(seed, taskid, size, count, honest[k]) != 0) {
+                contributeAs(deal, 0, honest[k], DIGEST_A);
+            }
+        }
+        assertEq(status(taskid), REVEALING);
+        assertTrue(poco.viewGroup(taskid, resultHashOf(taskid, DIGEST_A)).consensus);
+    }
+
+    function _isIn(address[] memory list, address worker) internal pure returns (bool) {
+        for (uint256 i; i < list.length; ++i) {
+            if (list[i] == worker) return true;
+        }
+        return false;
+    }
 }

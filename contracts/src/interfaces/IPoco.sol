@@ -56,6 +56,14 @@ interface IPocoEvents is IPocoTypes {
     event AccurateContribution(address indexed worker, bytes32 indexed taskid, uint256 reward);
     /// @notice A contributor that was wrong or silent: stake seized, score cut by a third.
     event FaultyContribution(address indexed worker, bytes32 indexed taskid);
+
+    // committees
+    /// @notice A worker bonded `MEMBER_BOND` and became member `position` of the workerpool.
+    event MemberJoined(address indexed workerpool, address indexed worker, uint256 position);
+    /// @notice A member asked to leave: drawn no more for later deals, bond frozen a while.
+    event MemberLeft(address indexed workerpool, address indexed worker);
+    /// @notice A former member's bond went back to its balance.
+    event BondReleased(address indexed workerpool, address indexed worker, uint256 amount);
 }
 
 /// @title The poco protocol: escrow, orders, matching and the task lifecycle, at one address
@@ -124,6 +132,27 @@ interface IPoco is IPocoEvents, IPocoErrors {
     ) external returns (bytes32 dealid);
     function viewDealHash(bytes32 dealid) external view returns (bytes32);
 
+    // ------------------------------------------------------------------ committees
+    /// @notice Bonds `memberBond()` of the caller's balance to become a member of `workerpool`,
+    /// which committee deals draw their contributors from.
+    function joinWorkerpool(address workerpool) external;
+    /// @notice Stops being drawn for deals matched from now on; the bond is released by
+    /// `releaseBond` once `memberExitDelay()` has passed.
+    function leaveWorkerpool(address workerpool) external;
+    function releaseBond(address workerpool) external;
+    function memberBond() external pure returns (uint256);
+    function memberExitDelay() external pure returns (uint256);
+    /// @notice How many workers ever joined `workerpool` (former members included).
+    function countMembers(address workerpool) external view returns (uint256);
+    /// @notice The worker at `position` in the workerpool's member list, and whether it is still
+    /// a member at that position (it may have left, or left and joined again elsewhere).
+    function viewMember(address workerpool, uint256 position)
+        external
+        view
+        returns (address worker, bool active);
+    /// @notice The committee size that serves `trust`: zero when no committee serves it.
+    function committeeSize(uint256 trust) external pure returns (uint256);
+
     // ------------------------------------------------------------------ task lifecycle
     function initialize(Deal calldata deal, uint256 idx) external returns (bytes32 taskid);
     function initializeArray(Deal calldata deal, uint256[] calldata indexes) external;
@@ -170,6 +199,12 @@ interface IPoco is IPocoEvents, IPocoErrors {
         view
         returns (Contribution memory);
     function viewGroup(bytes32 taskid, bytes32 resultHash) external view returns (Group memory);
+    /// @notice The seats of a committee task: one member per seat, drawn with replacement; a
+    /// worker holding k seats casts k votes. Reverts while the draw cannot be made.
+    function viewCommittee(Deal calldata deal, uint256 idx)
+        external
+        view
+        returns (address[] memory seats);
     /// @notice ERC-1154: the callback data of a completed task.
     function resultFor(bytes32 taskid) external view returns (bytes memory);
 }

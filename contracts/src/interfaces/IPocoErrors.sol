@@ -28,6 +28,8 @@ interface IPocoErrors {
     error TagNotOffered(bytes32 missing);
     /// [0x07] The dataset or the request needs TEE but the app order does not carry the TEE bit.
     error TeeAppRequired();
+    /// [0x0a] A committee deal asks for more trust than the largest committee serves.
+    error TrustBeyondCommittee(uint256 trust, uint256 maxTrust);
 
     // ---------------------------------------------------------------- matching: restrictions
     /// [0x10] The request names another app than the app order.
@@ -78,6 +80,9 @@ interface IPocoErrors {
     error SponsorBalanceTooLow(address sponsor, uint256 needed, uint256 available);
     /// [0x71] The scheduler's free balance does not cover its stake on the deal.
     error SchedulerStakeTooLow(address scheduler, uint256 needed, uint256 available);
+    /// [0x80] A committee deal on a workerpool that has no member to draw (checked last, and
+    /// only on-chain: orders do not say who the members are).
+    error EmptyCommittee(address workerpool);
 
     // ---------------------------------------------------------------- escrow
     /// An amount does not fit in an account (above 2^96 - 1 nRLC).
@@ -156,6 +161,21 @@ interface IPocoErrors {
     error CallbackGasTooLow(uint256 gasLeft);
     /// Array arguments of different lengths.
     error LengthMismatch();
+
+    // ---------------------------------------------------------------- committees
+    /// The worker is already a member of the workerpool.
+    error AlreadyMember(address workerpool, address worker);
+    /// The worker is not a member of the workerpool (or has already asked to leave).
+    error NotMember(address workerpool, address worker);
+    /// The member's bond stays frozen until `until`.
+    error BondLocked(address workerpool, address worker, uint256 until);
+    /// The committee of a deal cannot be drawn before block `readyAt`.
+    error DrawNotReady(bytes32 dealid, uint256 readyAt);
+    /// Nobody drew the committee within 256 blocks of the match: the block hash that seeds it
+    /// is gone, so the deal's tasks can only be claimed.
+    error DrawExpired(bytes32 dealid);
+    /// The worker holds no seat in the task's committee.
+    error NotDrawn(bytes32 taskid, address worker);
 
     // ---------------------------------------------------------------- registries
     /// A workerpool policy out of bounds.

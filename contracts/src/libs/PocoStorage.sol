@@ -10,7 +10,8 @@ import {IPocoTypes} from "../interfaces/IPocoTypes.sol";
 /// - a deal is one word: the hash of the `Deal` struct;
 /// - a task is one word: status, counters, reveal deadline and the consensus total;
 /// - a contribution is one word: status, weight, and 120-bit prefixes of its hash and seal;
-/// - a consensus group is one word: consensus flag, size and the product of weights.
+/// - a consensus group is one word: consensus flag, size and the product of weights;
+/// - a pool membership is one word: position in the pool's member list and leaving time.
 library PocoStorage {
     /// @custom:storage-location erc7201:poco.storage.main
     struct Layout {
@@ -24,6 +25,15 @@ library PocoStorage {
         mapping(bytes32 => mapping(address => uint256)) contributions;
         mapping(bytes32 => mapping(bytes32 => uint256)) groups;
         IPocoTypes.Category[] categories;
+        /// Every worker that ever bonded to a workerpool, in joining order; never reordered,
+        /// so that a position drawn for a committee always names the same worker.
+        mapping(address => address[]) members;
+        /// workerpool => worker => `MembershipWord` (zero: not a member).
+        mapping(address => mapping(address => uint256)) memberships;
+        /// Committee deals: the `DrawWord` written at match.
+        mapping(bytes32 => uint256) draws;
+        /// Committee deals: the random seed of the draw, once fixed.
+        mapping(bytes32 => bytes32) drawSeeds;
     }
 
     // keccak256(abi.encode(uint256(keccak256("poco.storage.main")) - 1)) & ~bytes32(uint256(0xff))
@@ -160,5 +170,39 @@ library GroupWord {
 
     function pack(bool consensus_, uint256 size_, uint256 weight_) internal pure returns (uint256) {
         return (consensus_ ? 1 : 0) | (size_ << 8) | (weight_ << 16);
+    }
+}
+
+/// @title Packing of a pool membership word: [leftAt 40][position + 1 64]
+library MembershipWord {
+    /// Position of the worker in the pool's member list.
+    function position(uint256 word) internal pure returns (uint256) {
+        return (word & type(uint64).max) - 1;
+    }
+
+    /// When the worker asked to leave (zero while it stays).
+    function leftAt(uint256 word) internal pure returns (uint256) {
+        return word >> 64;
+    }
+
+    function pack(uint256 position_, uint256 leftAt_) internal pure returns (uint256) {
+        return (position_ + 1) | (leftAt_ << 64);
+    }
+}
+
+/// @title Packing of a committee deal's draw word: [match block 64][members at match 64]
+library DrawWord {
+    /// How many members the pool had at match: only they can be drawn.
+    function memberCount(uint256 word) internal pure returns (uint256) {
+        return word & type(uint64).max;
+    }
+
+    /// The block of the match, whose hash seeds the draw.
+    function matchBlock(uint256 word) internal pure returns (uint256) {
+        return word >> 64;
+    }
+
+    function pack(uint256 memberCount_, uint256 matchBlock_) internal pure returns (uint256) {
+        return memberCount_ | (matchBlock_ << 64);
     }
 }

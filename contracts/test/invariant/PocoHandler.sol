@@ -20,6 +20,7 @@ contract PocoHandler is CommonBase, StdUtils, IPocoTypes {
     address internal constant KITTY = 0x99c2268479b93fDe36232351229815DF80837e23;
     uint256 internal constant T = 300;
     uint256 internal constant KITTY_MIN = 1e9;
+    uint256 internal constant MEMBER_BOND = 10e9;
     bytes32 internal constant DIGEST_A = keccak256("handler A");
     bytes32 internal constant DIGEST_B = keccak256("handler B");
 
@@ -76,6 +77,8 @@ contract PocoHandler is CommonBase, StdUtils, IPocoTypes {
     bytes32[] internal _orders;
     mapping(bytes32 => uint256) public orderVolume;
     mapping(address => uint256) public ghostFrozen;
+    mapping(address => bool) internal _member;
+    mapping(address => uint256) internal _leftAt;
 
     bytes32[] internal _tasks;
     mapping(bytes32 => bool) internal _taskKnown;
@@ -189,13 +192,44 @@ contract PocoHandler is CommonBase, StdUtils, IPocoTypes {
         calls["matchDeal"]++;
     }
 
-    /// One of the rarer actions: close an offer, change the pool policy, deposit or withdraw.
+    /// One of the rarer actions: close an offer, change the pool policy, deposit, withdraw, or
+    /// a worker's next step in the pool's membership.
     function misc(uint256 seed, uint256 actorSeed, uint256 amountSeed) external {
-        uint256 action = seed % 4;
+        uint256 action = seed % 5;
         if (action == 0) closeOffer(seed >> 8);
         else if (action == 1) changePolicy(seed >> 8);
         else if (action == 2) deposit(actorSeed, amountSeed);
-        else withdraw(actorSeed, amountSeed);
+        else if (action == 3) withdraw(actorSeed, amountSeed);
+        else membership(actorSeed);
+    }
+
+    /// A worker joins the pool (bonding), asks to leave, or releases its bond once the exit
+    /// delay has passed (sometimes waiting for it first).
+    function membership(uint256 seed) public {
+        address worker = _workers[seed % _workers.length];
+        uint256 leftAt = _leftAt[worker];
+        if (!_member[worker]) {
+            _ensureBalance(worker, MEMBER_BOND);
+            vm.prank(worker);
+            poco.joinWorkerpool(a.workerpool);
+            _member[worker] = true;
+            ghostFrozen[worker] += MEMBER_BOND;
+        } else if (leftAt == 0) {
+            vm.prank(worker);
+            poco.leaveWorkerpool(a.workerpool);
+            _leftAt[worker] = block.timestamp;
+        } else {
+            if ((seed >> 8) % 4 == 0 && block.timestamp < leftAt + 7 days) {
+                vm.warp(leftAt + 7 days);
+            }
+            if (block.timestamp < leftAt + 7 days) return;
+            vm.prank(worker);
+            poco.releaseBond(a.workerpool);
+            _member[worker] = false;
+            _leftAt[worker] = 0;
+            ghostFrozen[worker] -= MEMBER_BOND;
+        }
+        calls["membership"]++;
     }
 
     function closeOffer(uint256 seed) public {

@@ -48,6 +48,8 @@ abstract contract PocoFixture is
     bytes32 internal constant STORAGE_LOCATION =
         0xead258fb6175f388339f52c25147b390ee515d7673a97ddadff4ce845ca04f00;
     bytes32 internal constant TEE_TAG = bytes32(uint256(1));
+    bytes32 internal constant COMMITTEE_TAG = bytes32(uint256(1 << 9));
+    uint256 internal constant MEMBER_BOND = 10 * RLC_UNIT;
     uint256 internal constant MAX_CONTRIBUTORS = 32;
     uint256 internal constant CALLBACK_GAS = 200_000;
     uint256 internal constant AMOUNT_MAX = type(uint96).max;
@@ -422,6 +424,61 @@ abstract contract PocoFixture is
         revert("DealCreated not found");
     }
 
+    // ================================================================== committees
+
+    /// Each worker of `list` bonds to the default workerpool.
+    function joinPool(address[] memory list) internal {
+        for (uint256 i; i < list.length; ++i) {
+            vm.prank(list[i]);
+            poco.joinWorkerpool(workerpool);
+        }
+    }
+
+    /// The default orders with the committee tag, for `trust`, signed.
+    function committeeOrders(uint256 trust) internal view returns (OrderSet memory s) {
+        s = defaultOrders();
+        s.workerpool.tag = COMMITTEE_TAG;
+        s.request.tag = COMMITTEE_TAG;
+        s.request.trust = trust;
+        signAll(s);
+    }
+
+    /// Matches a committee deal of `trust`, gives the match's block the hash `seed` and moves
+    /// the chain to the next block, where the committee can be drawn.
+    function matchCommittee(uint256 trust, bytes32 seed)
+        internal
+        returns (bytes32 dealid, Deal memory deal)
+    {
+        uint256 matchBlock = vm.getBlockNumber();
+        (dealid, deal) = matchSet(committeeOrders(trust));
+        vm.roll(matchBlock + 1);
+        vm.setBlockhash(matchBlock, seed);
+    }
+
+    /// The member of the default workerpool holding seat `j` of `taskid`, drawn as the
+    /// contract draws it, from the first `memberCount` members.
+    function seatHolder(bytes32 seed, bytes32 taskid, uint256 j, uint256 memberCount)
+        internal
+        view
+        returns (address worker)
+    {
+        uint256 position = uint256(keccak256(abi.encode(seed, taskid, j))) % memberCount;
+        (worker,) = poco.viewMember(workerpool, position);
+    }
+
+    /// How many of the `size` seats of `taskid` the worker holds.
+    function seatsOf(
+        bytes32 seed,
+        bytes32 taskid,
+        uint256 size,
+        uint256 memberCount,
+        address worker
+    ) internal view returns (uint256 seats) {
+        for (uint256 j; j < size; ++j) {
+            if (seatHolder(seed, taskid, j, memberCount) == worker) ++seats;
+        }
+    }
+
     // ================================================================== ids and results
 
     function dealIdOf(bytes32 requestHash, uint256 botFirst) internal pure returns (bytes32) {
@@ -488,6 +545,26 @@ abstract contract PocoFixture is
             idx,
             resultHashOf(taskid, digest),
             resultSealOf(worker, taskid, digest),
+            address(0),
+            "",
+            auth
+        );
+    }
+
+    /// Expects `worker`'s (authorized) contribution to task `idx` of `deal` to revert with
+    /// exactly `err`.
+    function expectContributeRevert(Deal memory deal, uint256 idx, address worker, bytes memory err)
+        internal
+    {
+        bytes32 taskid = taskIdOf(deal, idx);
+        bytes memory auth = authorization(worker, taskid, address(0));
+        vm.prank(worker);
+        vm.expectRevert(err);
+        poco.contribute(
+            deal,
+            idx,
+            resultHashOf(taskid, DIGEST_B),
+            resultSealOf(worker, taskid, DIGEST_B),
             address(0),
             "",
             auth

@@ -74,7 +74,7 @@ impl Revert {
     }
 
     /// The number of the `matchOrders` rule this revert reports, as in `IPocoErrors.sol`
-    /// (0x00 to 0x71); `None` for anything that is not a matching refusal.
+    /// (0x00 to 0x80); `None` for anything that is not a matching refusal.
     pub fn matching_rule(&self) -> Option<u8> {
         let Self::Poco(error) = self else { return None };
         use IPocoErrors as E;
@@ -89,6 +89,7 @@ impl Revert {
             E::TeeAppRequired(_) => 0x07,
             E::TrustOutOfRange(_) => 0x08,
             E::PriceOutOfRange(_) => 0x09,
+            E::TrustBeyondCommittee(_) => 0x0a,
             E::AppMismatch(_) => 0x10,
             E::DatasetMismatch(_) => 0x11,
             E::RequestWorkerpoolRestricted(_) => 0x12,
@@ -111,6 +112,7 @@ impl Revert {
             E::NoVolumeLeft(_) => 0x60,
             E::SponsorBalanceTooLow(_) => 0x70,
             E::SchedulerStakeTooLow(_) => 0x71,
+            E::EmptyCommittee(_) => 0x80,
             _ => return None,
         })
     }
@@ -196,6 +198,14 @@ fn describe_poco(error: &IPocoErrors, f: &mut fmt::Formatter<'_>) -> fmt::Result
         }
         E::TeeAppRequired(_) => {
             f.write_str("the deal needs a TEE but the app order does not carry the TEE tag")
+        }
+        E::TrustBeyondCommittee(e) => write!(
+            f,
+            "a committee deal serves trust up to {}, not {}: ask for less trust",
+            e.maxTrust, e.trust
+        ),
+        E::EmptyCommittee(e) => {
+            write!(f, "workerpool {} has no bonded member to draw a committee from", e.workerpool)
         }
         E::AppMismatch(e) => {
             write!(
@@ -294,6 +304,36 @@ fn describe_poco(error: &IPocoErrors, f: &mut fmt::Formatter<'_>) -> fmt::Result
         E::ZeroAddress(_) => f.write_str("the zero address cannot hold an account"),
         E::NotOrderOwner(e) => {
             write!(f, "only the order's owner {} (or its signature) may manage it", e.owner)
+        }
+        E::AlreadyMember(e) => {
+            write!(f, "{} is already a member of workerpool {}", e.worker, e.workerpool)
+        }
+        E::NotMember(e) => write!(
+            f,
+            "{} is not a member of workerpool {} (or has already asked to leave)",
+            e.worker, e.workerpool
+        ),
+        E::BondLocked(e) if e.until.is_zero() => write!(
+            f,
+            "{} is still a member of workerpool {}: leave it first, then release the bond",
+            e.worker, e.workerpool
+        ),
+        E::BondLocked(e) => write!(
+            f,
+            "the bond of {} in workerpool {} stays frozen until {}",
+            e.worker, e.workerpool, e.until
+        ),
+        E::DrawNotReady(e) => {
+            write!(f, "the committee of deal {} can be drawn from block {} on", e.dealid, e.readyAt)
+        }
+        E::DrawExpired(e) => write!(
+            f,
+            "the committee of deal {} was not drawn within 256 blocks of the match: its tasks \
+             can only be claimed",
+            e.dealid
+        ),
+        E::NotDrawn(e) => {
+            write!(f, "worker {} holds no seat in the committee of task {}", e.worker, e.taskid)
         }
         E::InvalidTimeRef(e) => write!(f, "invalid category time reference {}", e.timeref),
         E::UnknownDeal(e) => write!(f, "deal {} does not exist or was altered", e.dealid),

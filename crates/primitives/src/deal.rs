@@ -142,6 +142,12 @@ impl Deal {
         self.demand().is_tee()
     }
 
+    /// Whether the deal's contributors are drawn by the contracts from the workerpool's bonded
+    /// members (tag bit 9): only the holders of a task's seats may contribute to it.
+    pub fn is_committee(&self) -> bool {
+        self.demand().is_superset_of(Tag::COMMITTEE)
+    }
+
     /// The end (exclusive) of the deal's task indices: `botFirst + botSize`.
     pub fn bot_end(&self) -> U256 {
         self.botFirst.saturating_add(self.botSize)

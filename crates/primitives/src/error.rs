@@ -171,6 +171,14 @@ pub enum MatchError {
         /// The request's trust.
         trust: U256,
     },
+    /// \[0x0a\] A committee deal asks for more trust than the largest committee serves.
+    #[error("[0x0a] a committee deal serves trust up to {max_trust}, the request wants {trust}")]
+    TrustBeyondCommittee {
+        /// The request's trust.
+        trust: U256,
+        /// The largest trust a committee serves.
+        max_trust: U256,
+    },
     /// \[0x03\] The app price is above the request's maximum.
     #[error("[0x03] the app costs {price} nRLC, the request pays at most {max_price}")]
     AppPriceTooHigh {
@@ -394,7 +402,7 @@ pub enum MatchError {
 
 impl MatchError {
     /// The rule number, as in brackets in IPocoErrors.sol and in iExec's
-    /// `iExecV5-matchOrders-0xNN` revert strings (0x08 and 0x09 are poco's own rules).
+    /// `iExecV5-matchOrders-0xNN` revert strings (0x08 to 0x0a are poco's own rules).
     pub const fn code(&self) -> u8 {
         match self {
             Self::CategoryMismatch { .. } => 0x00,
@@ -407,6 +415,7 @@ impl MatchError {
             Self::TeeAppRequired => 0x07,
             Self::TrustOutOfRange { .. } => 0x08,
             Self::PriceOutOfRange { .. } => 0x09,
+            Self::TrustBeyondCommittee { .. } => 0x0a,
             Self::AppMismatch { .. } => 0x10,
             Self::DatasetMismatch { .. } => 0x11,
             Self::RequestWorkerpoolRestricted { .. } => 0x12,
@@ -445,6 +454,7 @@ impl MatchError {
             Self::PriceOutOfRange { .. } => "PriceOutOfRange",
             Self::TagNotOffered { .. } => "TagNotOffered",
             Self::TeeAppRequired => "TeeAppRequired",
+            Self::TrustBeyondCommittee { .. } => "TrustBeyondCommittee",
             Self::AppMismatch { .. } => "AppMismatch",
             Self::DatasetMismatch { .. } => "DatasetMismatch",
             Self::RequestWorkerpoolRestricted { .. } => "RequestWorkerpoolRestricted",

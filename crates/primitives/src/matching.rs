@@ -36,6 +36,8 @@ use crate::{
 
 /// The highest trust a request may ask for (rule 0x08).
 pub const MAX_TRUST: U256 = U256::from_limbs([u64::MAX, 0, 0, 0]);
+/// The highest trust a committee deal may ask for (rule 0x0a): what 31 drawn seats serve.
+pub const MAX_COMMITTEE_TRUST: U256 = U256::from_limbs([768, 0, 0, 0]);
 /// The highest price an order may carry, in nRLC (rule 0x09): what an account can hold.
 pub const MAX_PRICE: U256 = U256::from_limbs([u64::MAX, u32::MAX as u64, 0, 0]);
 /// Percentage of the workerpool price the scheduler stakes per task.
@@ -271,6 +273,14 @@ fn check_compatibility<C: ChainState + ?Sized>(
     }
     if (demand ^ app_tag).is_tee() {
         return Err(MatchError::TeeAppRequired);
+    }
+    // Rule 0x80 (a committee deal needs a pool with members) depends on chain state that
+    // orders do not carry: only the contract checks it, after every other rule.
+    if demand.is_superset_of(Tag::COMMITTEE) && request.trust > MAX_COMMITTEE_TRUST {
+        return Err(MatchError::TrustBeyondCommittee {
+            trust: request.trust,
+            max_trust: MAX_COMMITTEE_TRUST,
+        });
     }
     Ok((demand, timeref))
 }
@@ -903,6 +913,26 @@ mod tests {
         assert_eq!(f.run(), Err(MatchError::TrustOutOfRange { trust: MAX_TRUST + U256::from(1) }));
         f.request.trust = MAX_TRUST;
         assert!(f.run().is_ok());
+    }
+
+    #[test]
+    fn committee_deals_serve_trust_up_to_768() {
+        let mut f = fixture();
+        f.workerpool.tag = (Tag(f.workerpool.tag) | Tag::COMMITTEE).0;
+        f.workerpool.trust = U256::from(1000);
+        f.request.tag = (Tag(f.request.tag) | Tag::COMMITTEE).0;
+        f.request.trust = U256::from(768);
+        assert!(Tag(f.run().unwrap().deal.tag).is_superset_of(Tag::COMMITTEE));
+        f.request.trust = U256::from(769);
+        let refused = f.run().unwrap_err();
+        assert_eq!(
+            refused,
+            MatchError::TrustBeyondCommittee {
+                trust: U256::from(769),
+                max_trust: MAX_COMMITTEE_TRUST
+            }
+        );
+        assert_eq!((refused.code(), refused.solidity_name()), (0x0a, "TrustBeyondCommittee"));
     }
 
     #[test]

@@ -5,10 +5,12 @@
 //! ([`Tag::deal_demand`]), and the pool must offer every demanded bit (rule 0x06). The low
 //! nibble is reserved for TEE: bit 0 means "runs in a TEE" (the only bit the contracts
 //! interpret), bits 1 to 3 name the framework, which always comes with bit 0: Scone = `0x3`,
-//! Gramine = `0x5`, TDX = `0x9`. Bits 4 to 255 are free features; poco names bit 8 `gpu`.
+//! Gramine = `0x5`, TDX = `0x9`. Bits 4 to 255 are features; poco names bit 8 `gpu` and bit 9
+//! `committee` (the contracts draw the deal's contributors from the pool's bonded members).
 //!
 //! Text form ([`std::str::FromStr`] and [`std::fmt::Display`]): a comma-separated list of
-//! names (`tee`, `scone`, `gramine`, `tdx`, `gpu`) and `0x`-hex masks, OR-ed together, e.g.
+//! names (`tee`, `scone`, `gramine`, `tdx`, `gpu`, `committee`) and `0x`-hex masks, OR-ed
+//! together, e.g.
 //! `"scone,gpu"` or `"tee,0x10"`; `"none"` or an empty string is the empty tag. JSON is the
 //! bytes32 hexadecimal form, as in orders.
 
@@ -34,12 +36,13 @@ pub enum TeeFramework {
 }
 
 /// Names of single-meaning tags, in display order.
-const NAMED: [(&str, Tag); 5] = [
+const NAMED: [(&str, Tag); 6] = [
     ("tee", Tag::TEE),
     ("scone", Tag::SCONE),
     ("gramine", Tag::GRAMINE),
     ("tdx", Tag::TDX),
     ("gpu", Tag::GPU),
+    ("committee", Tag::COMMITTEE),
 ];
 
 impl Tag {
@@ -55,6 +58,9 @@ impl Tag {
     pub const TDX: Self = Self::from_low_bits(0x9);
     /// Bit 8: the app needs, or the pool offers, a GPU.
     pub const GPU: Self = Self::from_low_bits(0x100);
+    /// Bit 9: the deal's contributors are drawn by the contracts from the workerpool's bonded
+    /// members, so the scheduler cannot choose who votes.
+    pub const COMMITTEE: Self = Self::from_low_bits(0x200);
     /// Bits 1 to 3, the TEE frameworks: ignored in dataset tags (since iExec v6.2.0).
     pub const TEE_FRAMEWORK_BITS: Self = Self::from_low_bits(0xe);
 
@@ -238,9 +244,11 @@ impl fmt::Display for Tag {
             }
             rest = rest & !Self::TEE;
         }
-        if rest.is_superset_of(Self::GPU) {
-            terms.push("gpu".to_owned());
-            rest = rest & !Self::GPU;
+        for (name, tag) in [("gpu", Self::GPU), ("committee", Self::COMMITTEE)] {
+            if rest.is_superset_of(tag) {
+                terms.push(name.to_owned());
+                rest = rest & !tag;
+            }
         }
         if !rest.is_empty() {
             terms.push(format!("{:#x}", rest.to_u256()));
@@ -364,6 +372,8 @@ mod tests {
         assert_eq!(Tag::NONE.to_string(), "none");
         assert_eq!(Tag::TEE.to_string(), "tee");
         assert_eq!((Tag::SCONE | Tag::GPU).to_string(), "scone,gpu");
+        assert_eq!((Tag::GPU | Tag::COMMITTEE).to_string(), "gpu,committee");
+        assert_eq!(Tag::COMMITTEE, Tag::bit(9));
         assert_eq!((Tag::SCONE | Tag::GRAMINE).to_string(), "scone,gramine");
         assert_eq!((Tag::TDX | Tag::bit(4)).to_string(), "tdx,0x10");
         assert_eq!(Tag::bit(1).to_string(), "0x2");

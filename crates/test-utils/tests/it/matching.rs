@@ -102,6 +102,10 @@ impl World {
             .send(poco.depositFor(U256::from(100_000 * RLC), accounts.requester.address()))
             .await
             .expect("deposit");
+        // A member, so that committee deals (feature bit 9) can match: an empty pool is refused
+        // by a rule only the contract knows (0x80, checked last).
+        let (client, poco) = net.poco(&accounts.app_provider);
+        client.send(poco.joinWorkerpool(workerpool)).await.expect("joinWorkerpool");
         let poor = accounts.workers[0].clone();
         let (client, poco) = net.poco(&poor);
         client.send(poco.withdraw(U256::from(999 * RLC))).await.expect("withdraw");
