@@ -78,6 +78,8 @@ pub(crate) struct Engine {
     sms: Option<poco_sms::SmsClient>,
     /// Enclave challenges already obtained, by task (the SMS answers the same one again).
     challenges: Mutex<HashMap<B256, Address>>,
+    /// The seats of committee tasks, by task, once the contract can draw them.
+    committees: Mutex<HashMap<B256, Arc<Vec<Address>>>>,
 }
 
 impl Engine {
@@ -100,6 +102,7 @@ impl Engine {
             assigning: tokio::sync::Mutex::new(()),
             sms: config.sms_url.as_deref().map(poco_sms::SmsClient::new),
             challenges: Mutex::default(),
+            committees: Mutex::default(),
             config,
         }
     }
@@ -182,9 +185,18 @@ impl Engine {
                 continue;
             }
             let replicas = self.store.replicas(task.task_id).await?;
-            if replicas.iter().any(|r| r.worker == worker)
-                || !self.needs_replica(deal, &replicas, own_score).await?
-            {
+            if replicas.iter().any(|r| r.worker == worker) {
+                continue;
+            }
+            let needed = if deal.is_committee() {
+                // Only seat holders can vote, so each of them gets the task.
+                self.committee(deal, task.index, task.task_id)
+                    .await?
+                    .is_some_and(|seats| seats.contains(&worker))
+            } else {
+                self.needs_replica(deal, &replicas, own_score).await?
+            };
+            if !needed {
                 continue;
             }
             let enclave_challenge = if deal.is_tee() {
@@ -243,6 +255,32 @@ impl Engine {
         self.challenges.lock().expect("lock").insert(task_id, response.address);
         debug!(task = %task_id, challenge = %response.address, "enclave challenge obtained");
         Ok(response.address)
+    }
+
+    /// The seats of a committee task, drawn by the contract; `None` while the draw cannot be
+    /// made (in the match's own block) or can no more (then the task ends by claim).
+    async fn committee(
+        &self,
+        deal: &Deal,
+        index: U256,
+        task_id: B256,
+    ) -> Result<Option<Arc<Vec<Address>>>> {
+        if let Some(seats) = self.committees.lock().expect("lock").get(&task_id) {
+            return Ok(Some(seats.clone()));
+        }
+        let seats = match self.poco.viewCommittee(IPocoTypes::Deal::from(deal), index).call().await
+        {
+            Ok(seats) => Arc::new(seats),
+            Err(error) => {
+                if let Some(revert) = poco_contracts::Revert::from_contract_error(&error) {
+                    debug!(task = %task_id, %revert, "committee not drawn");
+                    return Ok(None);
+                }
+                return Err(poco_chain::Error::from(error).into());
+            }
+        };
+        self.committees.lock().expect("lock").insert(task_id, seats.clone());
+        Ok(Some(seats))
     }
 
     /// Whether a task needs another replica, given its replicas and the candidate's score.

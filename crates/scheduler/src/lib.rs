@@ -11,7 +11,8 @@
 //! Replication: for each task, the scheduler hands out exactly as many replicas as the
 //! credibility maths say are needed to reach the requested trust, given the scores of the
 //! workers already assigned; disagreeing contributions and silent workers make it hand out
-//! more; it never gives a task to the same worker twice.
+//! more; it never gives a task to the same worker twice. A committee deal's task goes to the
+//! members the contract drew for its seats, and to them only.
 
 mod api;
 mod chain;

@@ -11,9 +11,9 @@ use std::{
 };
 
 use alloy::primitives::{Address, B256, U256};
-use poco_primitives::result::result_digest_of_dir;
+use poco_primitives::{result::result_digest_of_dir, tag::Tag};
 use poco_test_utils::{
-    RLC,
+    OrderSpec, RLC,
     cluster::{ByzantineExecutor, Cluster, app_module},
     wait_until,
 };
@@ -214,6 +214,70 @@ async fn one_slot_workers_complete_a_replicated_deal_despite_a_liar() {
     }
     let deal = cluster.deal(4, 3, r#"{"iexec_args":"2000 1"}"#).await;
     cluster.wait_completed(&deal, 2 * MINUTE).await;
+}
+
+/// A committee deal: the contract draws each task's seats from the pool's bonded members and
+/// the scheduler hands the task to the seat holders only. Four workers bond, a fifth does not:
+/// the deal completes, the scheduler gave each task to seat holders only, nobody else
+/// contributed, and the seat holders who proved the result hold a majority of the seats and
+/// weigh as many votes as they hold seats.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_committee_deal_runs_on_the_drawn_members_only() {
+    let mut cluster = Cluster::start(5, "pi").await;
+    let accounts = cluster.net.accounts().clone();
+    let members: Vec<Address> = accounts.workers[..4].iter().map(|w| w.address()).collect();
+    for worker in &accounts.workers[..4] {
+        let (client, poco) = cluster.net.poco(worker);
+        client.send(poco.joinWorkerpool(cluster.workerpool)).await.expect("joinWorkerpool");
+    }
+    // The worker that did not bond asks for work alone first: it must get nothing.
+    cluster.start_worker(4);
+    let spec = OrderSpec {
+        trust: 4,
+        volume: 2,
+        tag: Tag::COMMITTEE.0,
+        params: r#"{"iexec_args":"2000 1"}"#.into(),
+        ..OrderSpec::default()
+    };
+    let deal = cluster.deal_with(spec).await;
+    for (_, task_id) in deal.tasks() {
+        wait_until("the scheduler initialized the task", MINUTE, || async {
+            cluster.status(task_id).await == 1
+        })
+        .await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for index in 0..4 {
+        cluster.start_worker(index);
+    }
+    cluster.wait_completed(&deal, 2 * MINUTE).await;
+
+    let poco = cluster.net.owner().poco(cluster.net.deployment().poco);
+    let outsider = accounts.workers[4].address();
+    for (index, task_id) in deal.tasks() {
+        let seats = poco.viewCommittee((&deal).into(), index).call().await.unwrap();
+        assert_eq!(seats.len(), 3, "trust 4 takes a committee of 3 seats");
+        assert!(seats.iter().all(|seat| members.contains(seat)));
+        let status = format!("{}/tasks/{task_id}", cluster.scheduler_url());
+        let body = reqwest::get(&status).await.unwrap().text().await.unwrap();
+        let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+        for replica in status["replicas"].as_array().unwrap() {
+            let worker: Address = replica["worker"].as_str().unwrap().parse().unwrap();
+            assert!(seats.contains(&worker), "the task was given to {worker}, who holds no seat");
+        }
+        let mut proved_seats = 0;
+        for worker in members.iter().chain([&outsider]) {
+            let contribution = poco.viewContribution(task_id, *worker).call().await.unwrap();
+            let held = seats.iter().filter(|seat| *seat == worker).count();
+            if held == 0 {
+                assert_eq!(contribution.status, 0, "{worker} holds no seat but contributed");
+            } else if contribution.status == 2 {
+                assert_eq!(contribution.weight, U256::from(held), "a vote per seat");
+                proved_seats += held;
+            }
+        }
+        assert!(proved_seats * 2 > seats.len(), "the result is proved by a majority of seats");
+    }
 }
 
 /// (e) A deal nobody works on: after its final deadline the scheduler claims it and the
