@@ -417,6 +417,25 @@ pub(crate) enum WorkerpoolCommand {
         #[arg(long, requires = "worker_stake")]
         scheduler_share: Option<u64>,
     },
+    /// Become a member of a workerpool, bonding 10 RLC of the free balance: committee deals
+    /// (tag `committee`) draw their contributors from the members.
+    #[command(after_help = "Example:\n  poco --wallet worker.json workerpool join 0xPool")]
+    Join {
+        /// The workerpool.
+        address: Address,
+    },
+    /// Stop being drawn for the workerpool's committee deals; the bond stays frozen 7 days.
+    #[command(after_help = "Example:\n  poco --wallet worker.json workerpool leave 0xPool")]
+    Leave {
+        /// The workerpool.
+        address: Address,
+    },
+    /// Take back the bond of a workerpool left at least 7 days ago.
+    #[command(after_help = "Example:\n  poco --wallet worker.json workerpool release-bond 0xPool")]
+    ReleaseBond {
+        /// The workerpool.
+        address: Address,
+    },
 }
 
 /// The four kinds of order.
@@ -444,7 +463,7 @@ pub(crate) struct OrderFields {
     /// How many tasks.
     #[arg(long, default_value_t = 1)]
     pub volume: u64,
-    /// Features: names (tee, scone, gramine, tdx, gpu) or hex.
+    /// Features: names (tee, scone, gramine, tdx, gpu, committee) or hex.
     #[arg(long, default_value = "")]
     pub tag: String,
     /// Category (workerpool and request orders).
@@ -582,7 +601,7 @@ pub(crate) struct RunArgs {
     /// Trust: 1 for one worker, more for replication until that confidence.
     #[arg(long, default_value_t = 1)]
     pub trust: u64,
-    /// Features needed: names (tee, gpu...) or hex.
+    /// Features needed: names (tee, gpu, committee...) or hex.
     #[arg(long, default_value = "")]
     pub tag: String,
     /// A requester secret the app of a TEE task gets, by the name it was pushed under

@@ -371,6 +371,27 @@ fn providers_orders_and_tasks_on_a_devnet() {
     assert_eq!(policy["workerStakeRatio"], 40);
     assert_eq!(policy["schedulerRewardRatio"], 5);
 
+    // A worker joins the pool, bonding 10 RLC of its free balance; joining twice, releasing
+    // the bond while still a member or during the exit delay, and joining what is not a pool
+    // are refused with the contract's reason.
+    let worker = ["--devnet-account", "worker-1"];
+    let before = json(home, &with(&worker, &["account", "balance"]));
+    let joined = json(home, &with(&worker, &["workerpool", "join", &pool_address]));
+    let nrlc = |balance: &Value, field: &str| -> u128 {
+        balance[field].as_str().unwrap().parse().unwrap()
+    };
+    assert_eq!(nrlc(&joined, "frozen"), nrlc(&before, "frozen") + 10_000_000_000);
+    assert_eq!(nrlc(&joined, "free"), nrlc(&before, "free") - 10_000_000_000);
+    let message = failure(home, &with(&worker, &["workerpool", "join", &pool_address]), 8);
+    assert!(message.contains("is already a member of workerpool"), "{message}");
+    let message = failure(home, &with(&worker, &["workerpool", "release-bond", &pool_address]), 8);
+    assert!(message.contains("leave it first"), "{message}");
+    json(home, &with(&worker, &["workerpool", "leave", &pool_address]));
+    let message = failure(home, &with(&worker, &["workerpool", "release-bond", &pool_address]), 8);
+    assert!(message.contains("stays frozen until"), "{message}");
+    let message = failure(home, &with(&worker, &["workerpool", "join", &address]), 8);
+    assert!(message.contains("not registered"), "{message}");
+
     // An app order signed to a file, published from it, shown, unpublished, published again
     // and cancelled on-chain: the market follows the close.
     let app = json(

@@ -1,4 +1,5 @@
-//! Accounts: RLC in the wallet, and the poco account (free balance, frozen, score).
+//! Accounts: RLC in the wallet, and the poco account (free balance, frozen, score); a
+//! worker's bond to the workerpools it is a member of.
 
 use alloy::primitives::{Address, Bytes};
 use poco_primitives::Amount;
@@ -64,6 +65,32 @@ impl Poco {
         let address = self.address()?;
         self.require_free(address, value).await?;
         self.chain().send(self.poco().withdraw(value.nrlc())).await?;
+        self.balance(address).await
+    }
+
+    /// Bonds the protocol's member bond (10 RLC) of the wallet's free balance to `workerpool`:
+    /// the worker may then be drawn for the seats of the pool's committee deals (tag
+    /// `committee`). Returns the balances after.
+    pub async fn join_workerpool(&self, workerpool: Address) -> Result<Balance> {
+        let address = self.address()?;
+        let bond = self.poco().memberBond().call().await.map_err(|e| Error::Chain(e.into()))?;
+        self.require_free(address, amount(bond)).await?;
+        self.chain().send(self.poco().joinWorkerpool(workerpool)).await?;
+        self.balance(address).await
+    }
+
+    /// Stops being drawn for the committee deals of `workerpool` matched from now on; the bond
+    /// can be released once the exit delay (7 days) has passed.
+    pub async fn leave_workerpool(&self, workerpool: Address) -> Result<Balance> {
+        let address = self.address()?;
+        self.chain().send(self.poco().leaveWorkerpool(workerpool)).await?;
+        self.balance(address).await
+    }
+
+    /// Moves the bond of a workerpool the wallet left back to its free balance.
+    pub async fn release_bond(&self, workerpool: Address) -> Result<Balance> {
+        let address = self.address()?;
+        self.chain().send(self.poco().releaseBond(workerpool)).await?;
         self.balance(address).await
     }
 

@@ -67,7 +67,7 @@ fn print_wallet(output: Output, wallet: &Wallet, path: &std::path::Path) {
     });
 }
 
-fn print_balance(output: Output, balance: &Balance) {
+pub(crate) fn print_balance(output: Output, balance: &Balance) {
     output.result(balance, || {
         fields(&[
             ("address", balance.address.to_string()),

@@ -6,7 +6,7 @@ use poco_sdk::{Asset, AssetKind, assets};
 use crate::{
     Failure,
     cli::{AppCommand, AssetCommand, DatasetCommand, DeployArgs, WorkerpoolCommand},
-    commands::confidential,
+    commands::{account::print_balance, confidential},
     context::Context,
     output::{Output, fields, table},
 };
@@ -186,6 +186,21 @@ pub(crate) async fn workerpool(
                 _ => context.client().await?.asset(kind, address).await?,
             };
             print_asset(output, &asset);
+        }
+        WorkerpoolCommand::Join { address } => {
+            let client = context.signing_client().await?;
+            output.progress(format!("joining workerpool {address}..."));
+            print_balance(output, &client.join_workerpool(address).await?);
+        }
+        WorkerpoolCommand::Leave { address } => {
+            let client = context.signing_client().await?;
+            output.progress(format!("leaving workerpool {address}..."));
+            print_balance(output, &client.leave_workerpool(address).await?);
+        }
+        WorkerpoolCommand::ReleaseBond { address } => {
+            let client = context.signing_client().await?;
+            output.progress(format!("releasing the bond of workerpool {address}..."));
+            print_balance(output, &client.release_bond(address).await?);
         }
     }
     Ok(())
