@@ -4,7 +4,9 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$poco_root/contracts"
-forge build --quiet
+# A full build: an incremental one can lay the code out differently (via-IR compiles the
+# changed files alone), and the artifacts must be what a fresh clone builds.
+forge build --force --quiet
 dest="$poco_root/crates/contracts/artifacts"
 mkdir -p "$dest"
 tmp="$(mktemp -d)"

@@ -6,7 +6,7 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 
 import {PocoBase} from "./PocoBase.sol";
-import {PocoStorage, AccountWord, MembershipWord, DrawWord} from "./libs/PocoStorage.sol";
+import {PocoStorage, AccountWord, MembershipWord, PoolWord, DrawWord} from "./libs/PocoStorage.sol";
 import {Orders} from "./libs/Orders.sol";
 import {Signatures} from "./libs/Signatures.sol";
 import {AppRegistry} from "./registries/Apps.sol";
@@ -18,6 +18,11 @@ interface IERC734 {
     function keyHasPurpose(bytes32 key, uint256 purpose) external view returns (bool);
 }
 
+/// @notice What `Poco` reads from its task module at construction.
+interface ITasksModule {
+    function committeeSeedDelay() external view returns (uint256);
+}
+
 /// @title poco: escrow, categories, orders and matching; the task lifecycle by delegation
 /// @notice The single address users talk to. Calls this contract does not implement (the task
 /// lifecycle: initialize, contribute, reveal, reopen, finalize, claim, contributeAndFinalize and
@@ -26,6 +31,7 @@ interface IERC734 {
 contract Poco is PocoBase, Ownable {
     using AccountWord for uint256;
     using MembershipWord for uint256;
+    using PoolWord for uint256;
     using SafeERC20 for IERC20;
 
     uint256 private constant GROUP_MEMBER_PURPOSE = 4;
@@ -37,6 +43,8 @@ contract Poco is PocoBase, Ownable {
     address private immutable _tasksModule;
     uint256 private immutable _cachedChainId;
     bytes32 private immutable _cachedSeparator;
+    /// Blocks between a committee deal's match and the block whose hash seeds its draw.
+    uint256 private immutable _seedDelay;
 
     /// Everything `matchOrders` computes before it writes, kept in memory to spare the stack.
     struct Match {
@@ -61,6 +69,7 @@ contract Poco is PocoBase, Ownable {
         _datasets = datasets_;
         _workerpools = workerpools_;
         _tasksModule = tasksModule_;
+        _seedDelay = ITasksModule(tasksModule_).committeeSeedDelay();
         _cachedChainId = block.chainid;
         _cachedSeparator = Orders.domainSeparator(block.chainid, address(this));
         _createCategory("XS", "{}", 300);
@@ -105,8 +114,8 @@ contract Poco is PocoBase, Ownable {
         return _tasksModule;
     }
 
-    function kitty() external pure returns (address) {
-        return KITTY;
+    function burnAccount() external pure returns (address) {
+        return BURN_ACCOUNT;
     }
 
     function callbackGas() external pure returns (uint256) {
@@ -186,6 +195,7 @@ contract Poco is PocoBase, Ownable {
 
     function _deposit(address from, address target, uint256 amount) private {
         if (target == address(0)) revert ZeroAddress();
+        if (target == BURN_ACCOUNT) revert BurnAccountDeposit();
         _credit(target, amount);
         _token.safeTransferFrom(from, address(this), amount);
         emit Deposit(target, amount);
@@ -201,47 +211,46 @@ contract Poco is PocoBase, Ownable {
     // ================================================================== committees
 
     /// Any worker may join any workerpool: the scheduler neither admits nor refuses members,
-    /// so it cannot fill a pool with its own workers unopposed.
+    /// so it cannot fill a pool with its own workers unopposed. The worker becomes the last
+    /// active member and bonds `MEMBER_BOND` of its balance.
     function joinWorkerpool(address workerpool) external {
         if (!_workerpools.isRegistered(workerpool)) revert UnknownAsset(workerpool);
-        mapping(address => uint256) storage memberships = _layout().memberships[workerpool];
-        if (memberships[msg.sender] != 0) revert AlreadyMember(workerpool, msg.sender);
-        mapping(address => uint256) storage accounts = _layout().accounts;
-        uint256 word = accounts[msg.sender];
-        if (word.balance() < MEMBER_BOND) {
-            revert InsufficientBalance(msg.sender, MEMBER_BOND, word.balance());
+        if (_layout().memberships[workerpool][msg.sender] != 0) {
+            revert AlreadyMember(workerpool, msg.sender);
         }
-        accounts[msg.sender] = _locked(word, MEMBER_BOND);
-        address[] storage members = _layout().members[workerpool];
-        uint256 position = members.length;
-        members.push(msg.sender);
-        memberships[msg.sender] = MembershipWord.pack(position, 0);
-        emit MemberJoined(workerpool, msg.sender, position);
+        _addMember(workerpool, msg.sender);
     }
 
+    /// Leaves the active set at once: deals matched from now on never draw the worker. Seats
+    /// it holds in deals matched before stay its own (and may still be penalized), which is
+    /// why the bond stays frozen for `MEMBER_EXIT_DELAY`.
     function leaveWorkerpool(address workerpool) external {
-        mapping(address => uint256) storage memberships = _layout().memberships[workerpool];
-        uint256 membership = memberships[msg.sender];
-        if (membership == 0 || membership.leftAt() != 0) revert NotMember(workerpool, msg.sender);
-        memberships[msg.sender] = MembershipWord.pack(membership.position(), block.timestamp);
+        uint256 membership = _layout().memberships[workerpool][msg.sender];
+        if (!membership.isActive()) revert NotMember(workerpool, msg.sender);
+        _removeMember(workerpool, msg.sender, membership);
         emit MemberLeft(workerpool, msg.sender);
     }
 
+    /// Returns what is left of the bond, `MEMBER_EXIT_DELAY` after leaving (or being expelled).
     function releaseBond(address workerpool) external {
         mapping(address => uint256) storage memberships = _layout().memberships[workerpool];
         uint256 membership = memberships[msg.sender];
         if (membership == 0) revert NotMember(workerpool, msg.sender);
         uint256 until = membership.leftAt() + MEMBER_EXIT_DELAY;
-        if (membership.leftAt() == 0 || block.timestamp < until) {
-            revert BondLocked(workerpool, msg.sender, membership.leftAt() == 0 ? 0 : until);
+        if (membership.isActive() || block.timestamp < until) {
+            revert BondLocked(workerpool, msg.sender, membership.isActive() ? 0 : until);
         }
         delete memberships[msg.sender];
-        _unlock(msg.sender, MEMBER_BOND);
-        emit BondReleased(workerpool, msg.sender, MEMBER_BOND);
+        _unlock(msg.sender, membership.bond());
+        emit BondReleased(workerpool, msg.sender, membership.bond());
     }
 
     function memberBond() external pure returns (uint256) {
         return MEMBER_BOND;
+    }
+
+    function seatPenalty() external pure returns (uint256) {
+        return SEAT_PENALTY;
     }
 
     function memberExitDelay() external pure returns (uint256) {
@@ -249,7 +258,11 @@ contract Poco is PocoBase, Ownable {
     }
 
     function countMembers(address workerpool) external view returns (uint256) {
-        return _layout().members[workerpool].length;
+        return _layout().members[workerpool].state.activeCount();
+    }
+
+    function membershipEpoch(address workerpool) external view returns (uint256) {
+        return _layout().members[workerpool].state.epoch();
     }
 
     function viewMember(address workerpool, uint256 position)
@@ -257,15 +270,35 @@ contract Poco is PocoBase, Ownable {
         view
         returns (address worker, bool active)
     {
-        address[] storage members = _layout().members[workerpool];
-        if (position >= members.length) return (address(0), false);
-        worker = members[position];
-        uint256 membership = _layout().memberships[workerpool][worker];
-        active = membership != 0 && membership.position() == position && membership.leftAt() == 0;
+        uint256 state = _layout().members[workerpool].state;
+        if (position >= state.activeCount()) return (address(0), false);
+        return (_holderAt(workerpool, position, state.epoch()), true);
+    }
+
+    function viewMemberAt(address workerpool, uint256 position, uint256 epoch)
+        external
+        view
+        returns (address)
+    {
+        return _holderAt(workerpool, position, epoch);
+    }
+
+    function viewMembership(address workerpool, address worker)
+        external
+        view
+        returns (Membership memory)
+    {
+        uint256 word = _layout().memberships[workerpool][worker];
+        if (word == 0) return Membership(false, 0, 0, 0);
+        return Membership(word.isActive(), word.position(), word.bond(), word.leftAt());
     }
 
     function committeeSize(uint256 trust) external pure returns (uint256) {
         return _committeeSize(trust);
+    }
+
+    function minCommitteeMembers(uint256 trust) external pure returns (uint256) {
+        return _minCommitteeMembers(trust);
     }
 
     // ================================================================== categories
@@ -292,7 +325,11 @@ contract Poco is PocoBase, Ownable {
         private
         returns (uint256 catid)
     {
-        if (timeref == 0 || timeref > type(uint32).max) revert InvalidTimeRef(timeref);
+        // A deal ends 10 T after its match: bounding T keeps every deal shorter than a
+        // leaving member's bond delay, so a seat can always be penalized.
+        if (timeref == 0 || timeref > MEMBER_EXIT_DELAY / FINAL_DEADLINE_RATIO) {
+            revert InvalidTimeRef(timeref);
+        }
         Category[] storage categories = _layout().categories;
         catid = categories.length;
         categories.push(Category(name, description, timeref));
@@ -498,11 +535,15 @@ contract Poco is PocoBase, Ownable {
         dealid = _dealId(m.requestHash, deal.botFirst);
         $.deals[dealid] = keccak256(abi.encode(deal));
         if (deal.tag & COMMITTEE_BIT != 0) {
-            // Only the members of now can be drawn, from the hash of this block, which nobody
-            // knows while it is being built.
-            uint256 memberCount = $.members[deal.workerpool].length;
-            if (memberCount == 0) revert EmptyCommittee(deal.workerpool);
-            $.draws[dealid] = DrawWord.pack(memberCount, block.number);
+            // Only the members active now can be drawn, from the hash of a block that does not
+            // exist yet (see `PocoTasks`).
+            uint256 state = $.members[deal.workerpool].state;
+            uint256 needed = _minCommitteeMembers(deal.trust);
+            if (state.activeCount() < needed) {
+                revert CommitteeTooSmall(deal.workerpool, state.activeCount(), needed);
+            }
+            $.draws[dealid] =
+                DrawWord.pack(state.activeCount(), state.epoch(), block.number + _seedDelay);
         }
 
         emit OrdersMatched(
@@ -548,8 +589,15 @@ contract Poco is PocoBase, Ownable {
         bytes32 missing = tag & ~workerpool.tag;
         if (missing != 0) revert TagNotOffered(missing);
         if ((tag ^ app.tag) & TEE_BIT != 0) revert TeeAppRequired();
-        if (tag & COMMITTEE_BIT != 0 && request.trust > MAX_COMMITTEE_TRUST) {
-            revert TrustBeyondCommittee(request.trust, MAX_COMMITTEE_TRUST);
+        if (tag & COMMITTEE_BIT != 0) {
+            if (request.trust > MAX_COMMITTEE_TRUST) {
+                revert TrustBeyondCommittee(request.trust, MAX_COMMITTEE_TRUST);
+            }
+            // A committee is as honest as its pool's members: only the requester may choose
+            // the pool, so that nobody can match its request with a pool of their own.
+            if (request.workerpool != workerpool.workerpool) {
+                revert CommitteePoolNotChosen(request.workerpool, workerpool.workerpool);
+            }
         }
         deal.tag = tag;
         deal.timeref = categories[request.category].workClockTimeRef;
@@ -671,21 +719,14 @@ contract Poco is PocoBase, Ownable {
         if (word.balance() < needed) {
             revert SponsorBalanceTooLow(deal.sponsor, needed, word.balance());
         }
-        accounts[deal.sponsor] = _locked(word, needed);
+        accounts[deal.sponsor] = _locked(deal.sponsor, word, needed);
 
         needed = _mulCapped(_percent(deal.workerpoolPrice, WORKERPOOL_STAKE_RATIO), deal.botSize);
         word = accounts[deal.scheduler];
         if (word.balance() < needed) {
             revert SchedulerStakeTooLow(deal.scheduler, needed, word.balance());
         }
-        accounts[deal.scheduler] = _locked(word, needed);
-    }
-
-    /// The account word with `amount` moved from its balance to its frozen part.
-    function _locked(uint256 word, uint256 amount) private pure returns (uint256) {
-        uint256 frozen = word.frozen() + amount;
-        if (frozen > AccountWord.AMOUNT_MAX) revert AmountOutOfRange(frozen);
-        return AccountWord.pack(word.balance() - amount, frozen, word.score());
+        accounts[deal.scheduler] = _locked(deal.scheduler, word, needed);
     }
 
     /// a * b, or the largest uint256 when that overflows (then no balance can cover it).

@@ -20,29 +20,42 @@ interface IOracleConsumer {
 /// @title The task lifecycle of poco: initialize, contribute, reveal, reopen, finalize, claim
 /// @notice Runs only through `Poco`'s fallback (delegatecall), on `Poco`'s storage. Every call
 /// about a task brings its deal, checked against the hash stored at match time, so the deal
-/// costs one storage word however many calls it takes.
+/// costs one storage word however many calls it takes. The rules and why they hold are in
+/// docs/protocol.md; the ones that close an attack are summed up here.
 ///
 /// Consensus (Sarmenta's credibility, as in iExec PoCo): a worker of score s weighs
 /// w = max(s / 3, 3) - 1; a result's group weighs the product of its voters' weights; the total
 /// is 1 + the sum of all groups; a result is the consensus once group * trust > total * (trust - 1).
+/// Votes are grouped by the 120-bit prefix of their result hash, which is what a contribution
+/// stores and what a reveal opens: a vote for a look-alike hash (same prefix) is a vote for
+/// the same result, and a vote with another prefix can never be revealed as the consensus.
 ///
 /// Contributors are not kept in a list: the calls that settle a task (finalize, claim, reopen)
 /// take the list as an argument and check it against the stored contributions (sorted, no
 /// stranger, none missing), and a task takes at most `MAX_CONTRIBUTORS` contributions, so every
 /// loop is bounded.
 ///
-/// Committee deals (tag bit 9) close protocol §9 item 12, a scheduler authorizing its own
-/// fresh workers to carry any trust level: their contributors are drawn by the contract from
-/// the workerpool's bonded members, which anyone may join. A task has `_committeeSize(trust)`
-/// seats; seat j goes to member keccak256(seed, taskid, j) mod n, where n is the member count
-/// at match and the seed the hash of the match's block: unknown while the block is built, so
-/// a matcher cannot try the draw inside its own transaction and revert when it dislikes it.
-/// A result is the consensus once its voters hold a majority of the seats, so certifying a
-/// wrong result takes a majority of a task's seats, drawn at random: an attacker holding a
-/// quarter of the members wins a task with a probability below 1 / trust. The scheduler still
-/// authorizes each contribution; refusing a drawn member can only stall the task, which then
-/// fails at the scheduler's cost. The block's proposer can bias its hash: a committee is as
-/// strong as the chain's block hashes.
+/// Money: a successful task pays its providers and its proved workers, and the stakes of wrong
+/// or silent workers go to the same task's reward. A claimed task refunds its sponsor; what it
+/// seizes (the scheduler's stake, the stakes of wrong or silent voters, the bonds of silent
+/// seats) goes to the task's proved workers when there are some, and is burned otherwise. No
+/// seized amount is ever kept for later tasks: whoever finalizes next could be a self-dealer.
+/// A score rises only on a replicated task, with at least `MIN_SCORED_STAKE` at risk, and at
+/// most once per `SCORE_PERIOD`.
+///
+/// Committee deals (tag bit 9) take the choice of contributors from the scheduler: a task has
+/// `_committeeSize(trust)` seats, seat j goes to the member at position
+/// keccak256(seed, taskid, j) mod n, where n is the pool's active member count at match and a
+/// position resolves to whoever held it at the match's membership epoch. A result is the
+/// consensus once its voters hold a majority of the seats. The seed is the hash of the block
+/// `committeeSeedDelay()` blocks after the match: it does not exist when the match is made,
+/// so no matcher can try the draw and revert, nor choose who produces that block. It is read
+/// with `blockhash` or, beyond 256 blocks, from the EIP-2935 history contract; when it cannot
+/// be read any more, `drawCommittee` (or `initialize`) seeds the deal again from a later
+/// block, so a deal never dies of the window. A seat needs no scheduler authorization (except
+/// in TEE deals, where the authorization binds the enclave): a seat holder's silence is its
+/// own, and a seat that is wrong, or silent while a task fails for want of a majority, costs
+/// its member `SEAT_PENALTY` of its bond and its membership.
 contract PocoTasks is PocoBase {
     using AccountWord for uint256;
     using TaskWord for uint256;
@@ -63,6 +76,21 @@ contract PocoTasks is PocoBase {
 
     /// A freshly initialized task: ACTIVE, consensus total 1 (the "every answer is wrong" term).
     uint256 private constant NEW_TASK = uint256(ACTIVE) | (1 << 72);
+
+    /// EIP-2935: the system contract that serves the hashes of the last 8191 blocks.
+    address private constant BLOCK_HASH_HISTORY = 0x0000F90827F1C53a10cb7A02335B175320002935;
+    uint256 private constant BLOCK_HASH_HISTORY_WINDOW = 8191;
+
+    /// Blocks between a committee deal's match and the block whose hash seeds its draw.
+    uint256 private immutable _seedDelay;
+
+    constructor(uint256 seedDelay) {
+        _seedDelay = seedDelay;
+    }
+
+    function committeeSeedDelay() external view returns (uint256) {
+        return _seedDelay;
+    }
 
     // ================================================================== views
 
@@ -93,8 +121,9 @@ contract PocoTasks is PocoBase {
         );
     }
 
+    /// The group of `resultHash`, which is the group of every hash sharing its 120-bit prefix.
     function viewGroup(bytes32 taskid, bytes32 resultHash) external view returns (Group memory) {
-        uint256 word = _layout().groups[taskid][resultHash];
+        uint256 word = _layout().groups[taskid][ContributionWord.prefix(resultHash)];
         return Group(word.groupWeight(), word.groupSize(), word.isConsensus());
     }
 
@@ -113,20 +142,26 @@ contract PocoTasks is PocoBase {
         bytes32 taskid = _taskOf(deal, dealid, idx);
         if (deal.tag & COMMITTEE_BIT == 0) return seats;
         bytes32 seed = _layout().drawSeeds[dealid];
-        if (seed == 0) seed = _pendingSeed(dealid);
-        uint256 memberCount = _layout().draws[dealid].memberCount();
-        address[] storage members = _layout().members[deal.workerpool];
+        if (seed == 0) seed = _readySeed(dealid);
+        uint256 draw = _layout().draws[dealid];
         seats = new address[](_committeeSize(deal.trust));
         for (uint256 j; j < seats.length; ++j) {
-            seats[j] = members[_seat(seed, taskid, j, memberCount)];
+            seats[j] = _holderAt(
+                deal.workerpool, _seat(seed, taskid, j, draw.memberCount()), draw.epoch()
+            );
         }
+    }
+
+    function viewDraw(bytes32 dealid) external view returns (Draw memory) {
+        uint256 word = _layout().draws[dealid];
+        return Draw(word.memberCount(), word.epoch(), word.seedBlock(), _layout().drawSeeds[dealid]);
     }
 
     // ================================================================== initialize
 
     function initialize(Deal calldata deal, uint256 idx) external returns (bytes32 taskid) {
         bytes32 dealid = _checkDeal(deal);
-        _fixSeedIfReady(deal, dealid);
+        _drawIfReady(deal, dealid);
         taskid = _initialize(deal, dealid, idx);
     }
 
@@ -134,7 +169,7 @@ contract PocoTasks is PocoBase {
     /// initialized by contributing is skipped, so a batch never fails for it).
     function initializeArray(Deal calldata deal, uint256[] calldata indexes) external {
         bytes32 dealid = _checkDeal(deal);
-        _fixSeedIfReady(deal, dealid);
+        _drawIfReady(deal, dealid);
         for (uint256 i; i < indexes.length; ++i) {
             _initialize(deal, dealid, indexes[i], false);
         }
@@ -192,7 +227,7 @@ contract PocoTasks is PocoBase {
             authorizationSign
         );
         // A committee member votes with its seats, and is paid by them.
-        uint256 seats = _seatsOf(deal, dealid, taskid);
+        uint256 seats = deal.tag & COMMITTEE_BIT == 0 ? 0 : _seatsOf(deal, dealid, taskid);
         uint256 weight = _lockStake(msg.sender, deal.workerStake);
         uint256 rewardWeight = seats == 0 ? _log2(weight) : seats;
         _layout().contributions[taskid][msg.sender] =
@@ -213,7 +248,8 @@ contract PocoTasks is PocoBase {
         }
     }
 
-    /// The scheduler authorized the caller; the enclave, if any, signed the result.
+    /// The scheduler authorized the caller (a committee seat is its own authorization, except
+    /// in a TEE deal); the enclave, if any, signed the result.
     function _checkContributor(
         Deal calldata deal,
         bytes32 taskid,
@@ -222,14 +258,15 @@ contract PocoTasks is PocoBase {
         bytes calldata enclaveSign,
         bytes calldata authorizationSign
     ) private view {
-        if (deal.tag & TEE_BIT != 0 && enclaveChallenge == address(0)) {
-            revert EnclaveChallengeRequired(taskid);
-        }
-        bytes32 authorization = Signatures.toEthSignedMessageHash(
-            keccak256(abi.encodePacked(msg.sender, taskid, enclaveChallenge))
-        );
-        if (!Signatures.isValid(deal.scheduler, authorization, authorizationSign)) {
-            revert InvalidAuthorization(taskid, msg.sender);
+        bool tee = deal.tag & TEE_BIT != 0;
+        if (tee && enclaveChallenge == address(0)) revert EnclaveChallengeRequired(taskid);
+        if (tee || deal.tag & COMMITTEE_BIT == 0) {
+            bytes32 authorization = Signatures.toEthSignedMessageHash(
+                keccak256(abi.encodePacked(msg.sender, taskid, enclaveChallenge))
+            );
+            if (!Signatures.isValid(deal.scheduler, authorization, authorizationSign)) {
+                revert InvalidAuthorization(taskid, msg.sender);
+            }
         }
         if (
             enclaveChallenge != address(0)
@@ -245,11 +282,10 @@ contract PocoTasks is PocoBase {
         uint256 word = accounts[worker];
         uint256 balance = word.balance();
         if (balance < stake) revert InsufficientBalance(worker, stake, balance);
-        uint256 score = word.score();
         uint256 frozen = word.frozen() + stake;
         if (frozen > AccountWord.AMOUNT_MAX) revert AmountOutOfRange(frozen);
-        accounts[worker] = AccountWord.pack(balance - stake, frozen, score);
-        weight = score / 3;
+        accounts[worker] = word.withAmounts(balance - stake, frozen);
+        weight = word.score() / 3;
         if (weight < 3) weight = 3;
         weight -= 1;
     }
@@ -263,8 +299,9 @@ contract PocoTasks is PocoBase {
         bytes32 resultHash,
         uint256 weight
     ) private {
-        mapping(bytes32 => uint256) storage groups = _layout().groups[taskid];
-        uint256 group = groups[resultHash];
+        mapping(uint256 => uint256) storage groups = _layout().groups[taskid];
+        uint256 key = ContributionWord.prefix(resultHash);
+        uint256 group = groups[key];
         uint256 before = group.groupWeight();
         bool committee = deal.tag & COMMITTEE_BIT != 0;
         uint256 after_ = committee || before == 0 ? before + weight : before * weight;
@@ -284,7 +321,7 @@ contract PocoTasks is PocoBase {
             revealDeadline = block.timestamp + REVEAL_DEADLINE_RATIO * deal.timeref;
             emit TaskConsensus(taskid, resultHash);
         }
-        groups[resultHash] = GroupWord.pack(consensus, size, after_);
+        groups[key] = GroupWord.pack(consensus, size, after_);
         _layout().tasks[taskid] =
             TaskWord.pack(status, task.contributors() + 1, 0, winners, revealDeadline, total);
     }
@@ -306,13 +343,12 @@ contract PocoTasks is PocoBase {
         }
         bytes32 resultHash = keccak256(abi.encodePacked(taskid, resultDigest));
         bytes32 resultSeal = keccak256(abi.encodePacked(msg.sender, taskid, resultDigest));
+        uint256 key = ContributionWord.prefix(resultHash);
         if (
-            contribution.hashPrefix() != ContributionWord.prefix(resultHash)
+            contribution.hashPrefix() != key
                 || contribution.sealPrefix() != ContributionWord.prefix(resultSeal)
         ) revert RevealMismatch(taskid, msg.sender);
-        if (!_layout().groups[taskid][resultHash].isConsensus()) {
-            revert NotConsensus(taskid, resultHash);
-        }
+        if (!_layout().groups[taskid][key].isConsensus()) revert NotConsensus(taskid, resultHash);
         contributions[msg.sender] = contribution.withStatus(PROVED);
         tasks[taskid] = task + (1 << 16); // one more reveal
         emit TaskReveal(taskid, msg.sender, resultDigest);
@@ -336,13 +372,13 @@ contract PocoTasks is PocoBase {
         uint256 finalDeadline = _finalDeadline(deal);
         if (block.timestamp >= finalDeadline) revert FinalDeadlineReached(taskid, finalDeadline);
         if (task.reveals() != 0) revert AlreadyRevealed(taskid);
-        mapping(bytes32 => uint256) storage groups = _layout().groups[taskid];
-        uint256 group = groups[consensus];
+        mapping(uint256 => uint256) storage groups = _layout().groups[taskid];
+        uint256 hashPrefix = ContributionWord.prefix(consensus);
+        uint256 group = groups[hashPrefix];
         if (!group.isConsensus()) revert NotConsensus(taskid, consensus);
         if (winners.length != group.groupSize()) revert WrongContributorList(taskid);
 
         mapping(address => uint256) storage contributions = _layout().contributions[taskid];
-        uint256 hashPrefix = ContributionWord.prefix(consensus);
         address previous;
         for (uint256 i; i < winners.length; ++i) {
             address winner = winners[i];
@@ -354,7 +390,7 @@ contract PocoTasks is PocoBase {
             contributions[winner] = contribution.withStatus(REJECTED);
             previous = winner;
         }
-        delete groups[consensus];
+        delete groups[hashPrefix];
         tasks[taskid] =
             TaskWord.pack(ACTIVE, task.contributors(), 0, 0, 0, task.total() - group.groupWeight());
         emit TaskReopen(taskid);
@@ -384,7 +420,7 @@ contract PocoTasks is PocoBase {
                 && (task.reveals() == 0 || block.timestamp < task.revealDeadline())
         ) revert NotEnoughReveals(taskid, task.reveals(), task.winners());
         bytes32 resultHash = keccak256(abi.encodePacked(taskid, resultDigest));
-        if (!_layout().groups[taskid][resultHash].isConsensus()) {
+        if (!_layout().groups[taskid][ContributionWord.prefix(resultHash)].isConsensus()) {
             revert NotConsensus(taskid, resultHash);
         }
         _storeResult(deal, taskid, resultDigest, resultsCallback);
@@ -398,7 +434,9 @@ contract PocoTasks is PocoBase {
         _callback(deal, taskid, resultsCallback);
     }
 
-    /// Pays the workers per protocol §5.4 and returns the scheduler's share of the reward.
+    /// Pays the workers per protocol §5.4 and returns the scheduler's share of the reward. The
+    /// stakes of wrong or silent voters, and in a committee deal the penalties of their seats,
+    /// join the reward of this task.
     function _rewardWorkers(
         Deal calldata deal,
         bytes32 taskid,
@@ -407,26 +445,28 @@ contract PocoTasks is PocoBase {
     ) private returns (uint256 schedulerShare) {
         uint256[] memory words = _contributionWords(taskid, count, contributors);
         uint256 stake = deal.workerStake;
+        bool committee = deal.tag & COMMITTEE_BIT != 0;
         uint256 totalReward = deal.workerpoolPrice;
         uint256 totalWeight;
         for (uint256 i; i < words.length; ++i) {
-            if (words[i].contributionStatus() == PROVED) totalWeight += words[i].logWeight();
-            else totalReward += stake;
+            if (words[i].contributionStatus() == PROVED) {
+                totalWeight += words[i].logWeight();
+            } else {
+                totalReward += _penalizeContribution(
+                    deal, taskid, contributors[i], words[i].logWeight(), committee
+                );
+            }
         }
         uint256 workersReward = _percent(totalReward, 100 - deal.schedulerRewardRatio);
-        uint256 scoreGain = count > 1 ? 1 : 0;
+        bool scored = count > 1 && stake >= MIN_SCORED_STAKE;
         uint256 distributed;
         for (uint256 i; i < words.length; ++i) {
+            if (words[i].contributionStatus() != PROVED) continue;
             address worker = contributors[i];
-            if (words[i].contributionStatus() == PROVED) {
-                uint256 reward = workersReward * words[i].logWeight() / totalWeight;
-                distributed += reward;
-                _settleWorker(worker, stake, stake + reward, scoreGain);
-                emit AccurateContribution(worker, taskid, reward);
-            } else {
-                _penalize(worker, stake);
-                emit FaultyContribution(worker, taskid);
-            }
+            uint256 reward = workersReward * words[i].logWeight() / totalWeight;
+            distributed += reward;
+            _settleWorker(worker, stake, stake + reward, scored);
+            emit AccurateContribution(worker, taskid, reward);
         }
         schedulerShare = totalReward - distributed;
     }
@@ -450,7 +490,7 @@ contract PocoTasks is PocoBase {
         bytes32 taskid = _taskOf(deal, dealid, idx);
         uint256 task = _openTask(deal, taskid);
         if (task.contributors() != 0) revert TaskHasContributions(taskid);
-        _seatsOf(deal, dealid, taskid); // a committee deal's single seat, if any
+        if (deal.tag & COMMITTEE_BIT != 0) _seatsOf(deal, dealid, taskid); // its single seat
         bytes32 resultHash = keccak256(abi.encodePacked(taskid, resultDigest));
         _checkContributor(
             deal,
@@ -485,9 +525,11 @@ contract PocoTasks is PocoBase {
 
     // ================================================================== claim
 
-    /// Fails a task that was not finalized by its final deadline: the sponsor is refunded, the
-    /// scheduler's stake goes to the kitty, and so do the stakes of contributors who were wrong
-    /// or silent. Anyone may call it. `contributors` are all the task's contributors, sorted.
+    /// Fails a task that was not finalized by its final deadline: the sponsor is refunded. The
+    /// scheduler's stake, the stakes of voters known to be wrong or silent and, in a committee
+    /// deal, the penalties of their seats and of silent seats are seized: they go to the task's
+    /// proved workers if it has some, and are burned otherwise. Anyone may call it.
+    /// `contributors` are all the task's contributors, sorted.
     function claim(Deal calldata deal, uint256 idx, address[] calldata contributors) external {
         _claim(deal, _checkDeal(deal), idx, contributors);
     }
@@ -523,79 +565,166 @@ contract PocoTasks is PocoBase {
         if (block.timestamp < finalDeadline) revert FinalDeadlineNotReached(taskid, finalDeadline);
         tasks[taskid] = (task & ~uint256(0xff)) | FAILED;
 
-        uint256 price = deal.appPrice + deal.datasetPrice + deal.workerpoolPrice;
-        _unlock(deal.sponsor, price);
-        uint256 schedulerStake = _percent(deal.workerpoolPrice, WORKERPOOL_STAKE_RATIO);
-        _seize(deal.scheduler, schedulerStake);
-        uint256 toKitty = schedulerStake;
+        _unlock(deal.sponsor, deal.appPrice + deal.datasetPrice + deal.workerpoolPrice);
+        uint256 seized = _percent(deal.workerpoolPrice, WORKERPOOL_STAKE_RATIO);
+        _seize(deal.scheduler, seized);
 
         uint256[] memory words = _contributionWords(taskid, task.contributors(), contributors);
         uint256 stake = deal.workerStake;
+        bool committee = deal.tag & COMMITTEE_BIT != 0;
+        uint256 provedWeight;
         for (uint256 i; i < words.length; ++i) {
             uint8 contribution = words[i].contributionStatus();
             // Once a consensus exists, every voter who did not prove it was wrong or silent.
             // Before it, only voters rejected by a reopen are known to have failed.
-            bool faulty =
-                contribution == REJECTED || (status == REVEALING && contribution == CONTRIBUTED);
-            if (faulty) {
-                _penalize(contributors[i], stake);
-                toKitty += stake;
-                emit FaultyContribution(contributors[i], taskid);
+            if (contribution == PROVED) {
+                provedWeight += words[i].logWeight();
+            } else if (
+                contribution == REJECTED || (status == REVEALING && contribution == CONTRIBUTED)
+            ) {
+                seized += _penalizeContribution(
+                    deal, taskid, contributors[i], words[i].logWeight(), committee
+                );
             } else {
-                _settleWorker(contributors[i], stake, stake, 0);
+                _settleWorker(contributors[i], stake, stake, false);
             }
         }
-        _feedKitty(toKitty);
+        // Seats nobody voted with, while others did, kept the task from a majority.
+        if (committee && deal.tag & TEE_BIT == 0 && status == ACTIVE && words.length != 0) {
+            seized += _penalizeSilentSeats(deal, dealid, taskid);
+        }
+
+        uint256 paid;
+        for (uint256 i; i < words.length && provedWeight != 0; ++i) {
+            if (words[i].contributionStatus() != PROVED) continue;
+            uint256 reward = seized * words[i].logWeight() / provedWeight;
+            paid += reward;
+            _settleWorker(contributors[i], stake, stake + reward, false);
+            emit AccurateContribution(contributors[i], taskid, reward);
+        }
+        _burn(seized - paid);
         emit TaskClaimed(taskid);
+    }
+
+    /// Seizes a wrong or silent voter's stake, cuts its score and, in a committee deal,
+    /// penalizes its seats. Returns the amount seized.
+    function _penalizeContribution(
+        Deal calldata deal,
+        bytes32 taskid,
+        address worker,
+        uint256 seats,
+        bool committee
+    ) private returns (uint256 seized) {
+        seized = deal.workerStake;
+        mapping(address => uint256) storage accounts = _layout().accounts;
+        uint256 word = accounts[worker];
+        accounts[worker] = word.withAmounts(word.balance(), word.frozen() - seized)
+            .withScore(word.score() * 2 / 3);
+        if (committee) seized += _penalizeMember(deal.workerpool, worker, seats);
+        emit FaultyContribution(worker, taskid);
+    }
+
+    /// Penalizes every seat of the task whose holder did not contribute. Returns the amount
+    /// seized.
+    function _penalizeSilentSeats(Deal calldata deal, bytes32 dealid, bytes32 taskid)
+        private
+        returns (uint256 seized)
+    {
+        bytes32 seed = _layout().drawSeeds[dealid];
+        uint256 draw = _layout().draws[dealid];
+        mapping(address => uint256) storage contributions = _layout().contributions[taskid];
+        uint256 size = _committeeSize(deal.trust);
+        for (uint256 j; j < size; ++j) {
+            address holder = _holderAt(
+                deal.workerpool, _seat(seed, taskid, j, draw.memberCount()), draw.epoch()
+            );
+            if (contributions[holder] != 0) continue;
+            seized += _penalizeMember(deal.workerpool, holder, 1);
+            emit SilentSeat(taskid, holder);
+        }
     }
 
     // ================================================================== committees
 
-    /// The seats the caller holds in the task's committee; zero when the deal has none. Fixes
-    /// the deal's seed on the first call that can.
+    /// Fixes the seed of a committee deal once its seed block is past, or seeds it again from
+    /// a later block when that block's hash can no longer be read. Anyone may call it; the
+    /// scheduler's `initialize` does it too.
+    function drawCommittee(Deal calldata deal) external {
+        _drawIfReady(deal, _checkDeal(deal));
+    }
+
+    /// The seats the caller holds in the task's committee (at least one, or the call reverts).
+    /// Fixes the deal's seed on the first call that can.
     function _seatsOf(Deal calldata deal, bytes32 dealid, bytes32 taskid)
         private
         returns (uint256 seats)
     {
-        if (deal.tag & COMMITTEE_BIT == 0) return 0;
         bytes32 seed = _layout().drawSeeds[dealid];
         if (seed == 0) {
-            seed = _pendingSeed(dealid);
+            seed = _readySeed(dealid);
             _layout().drawSeeds[dealid] = seed;
+            emit CommitteeDrawn(dealid, seed);
         }
+        uint256 draw = _layout().draws[dealid];
+        uint256 memberCount = draw.memberCount();
+        uint256 epoch = draw.epoch();
+        uint256 size = _committeeSize(deal.trust);
         uint256 membership = _layout().memberships[deal.workerpool][msg.sender];
-        uint256 memberCount = _layout().draws[dealid].memberCount();
-        uint256 leftAt = membership.leftAt();
-        // Drawn only if a member at match time, still a member when the deal started.
+        uint256 leftEpoch = membership.leftEpoch();
         if (
-            membership != 0 && membership.position() < memberCount
-                && (leftAt == 0 || leftAt > deal.startTime)
+            membership != 0 && membership.movedEpoch() <= epoch
+                && (leftEpoch == 0 || leftEpoch > epoch)
         ) {
+            // The caller held the same position from before the match until after it.
             uint256 position = membership.position();
-            uint256 size = _committeeSize(deal.trust);
             for (uint256 j; j < size; ++j) {
                 if (_seat(seed, taskid, j, memberCount) == position) ++seats;
+            }
+        } else if (membership != 0 && membership.movedEpoch() > epoch) {
+            // The caller moved (or joined again) since: resolve every seat at the match.
+            for (uint256 j; j < size; ++j) {
+                address holder =
+                    _holderAt(deal.workerpool, _seat(seed, taskid, j, memberCount), epoch);
+                if (holder == msg.sender) ++seats;
             }
         }
         if (seats == 0) revert NotDrawn(taskid, msg.sender);
     }
 
-    /// Stores the deal's seed when it is a committee deal and the seeding block is available,
-    /// so that tasks initialized promptly never lose their draw to the 256-block window.
-    function _fixSeedIfReady(Deal calldata deal, bytes32 dealid) private {
+    /// Stores the seed of a committee deal when its seed block's hash can be read, or moves
+    /// the seed block past the current one when it can no longer be.
+    function _drawIfReady(Deal calldata deal, bytes32 dealid) private {
         if (deal.tag & COMMITTEE_BIT == 0 || _layout().drawSeeds[dealid] != 0) return;
-        uint256 seedBlock = _layout().draws[dealid].matchBlock();
+        uint256 draw = _layout().draws[dealid];
+        uint256 seedBlock = draw.seedBlock();
         if (block.number <= seedBlock) return;
-        bytes32 seed = blockhash(seedBlock);
-        if (seed != 0) _layout().drawSeeds[dealid] = seed;
+        bytes32 seed = _blockHash(seedBlock);
+        if (seed != 0) {
+            _layout().drawSeeds[dealid] = seed;
+            emit CommitteeDrawn(dealid, seed);
+        } else {
+            seedBlock = block.number + _seedDelay;
+            _layout().draws[dealid] = draw.withSeedBlock(seedBlock);
+            emit CommitteeReseeded(dealid, seedBlock);
+        }
     }
 
-    /// The seed of a committee deal not stored yet: the hash of the match's block.
-    function _pendingSeed(bytes32 dealid) private view returns (bytes32 seed) {
-        uint256 seedBlock = _layout().draws[dealid].matchBlock();
+    /// The seed of a committee deal not stored yet: the hash of its seed block.
+    function _readySeed(bytes32 dealid) private view returns (bytes32 seed) {
+        uint256 seedBlock = _layout().draws[dealid].seedBlock();
         if (block.number <= seedBlock) revert DrawNotReady(dealid, seedBlock + 1);
-        seed = blockhash(seedBlock);
+        seed = _blockHash(seedBlock);
         if (seed == 0) revert DrawExpired(dealid);
+    }
+
+    /// The hash of a past block: from `blockhash` for the last 256, from the EIP-2935 history
+    /// contract (where the chain has it) for the last 8191; zero otherwise.
+    function _blockHash(uint256 number) private view returns (bytes32 hash) {
+        hash = blockhash(number);
+        if (hash != 0 || number >= block.number) return hash;
+        if (block.number - number > BLOCK_HASH_HISTORY_WINDOW) return 0;
+        (bool ok, bytes memory answer) = BLOCK_HASH_HISTORY.staticcall(abi.encode(number));
+        if (ok && answer.length == 32) hash = abi.decode(answer, (bytes32));
     }
 
     /// The member position drawn for seat `j` of a task.
@@ -656,48 +785,28 @@ contract PocoTasks is PocoBase {
     }
 
     /// Success of a task: the sponsor pays its price, app and dataset owners get theirs, and
-    /// the scheduler's stake is released. Returns what the scheduler gets now: its stake and
-    /// its share of the kitty.
-    function _payProviders(Deal calldata deal) private returns (uint256 schedulerGain) {
+    /// the scheduler's stake is released. Returns the stake, which the scheduler gets back.
+    function _payProviders(Deal calldata deal) private returns (uint256 schedulerStake) {
         _seize(deal.sponsor, deal.appPrice + deal.datasetPrice + deal.workerpoolPrice);
         _credit(deal.appOwner, deal.appPrice);
         _credit(deal.datasetOwner, deal.datasetPrice);
-        uint256 schedulerStake = _percent(deal.workerpoolPrice, WORKERPOOL_STAKE_RATIO);
+        schedulerStake = _percent(deal.workerpoolPrice, WORKERPOOL_STAKE_RATIO);
         _seize(deal.scheduler, schedulerStake);
-        return schedulerStake + _kittyShare(deal.workerpoolPrice);
-    }
-
-    /// Takes the scheduler's share out of the kitty: 10% of it, at least 1 RLC, but never more
-    /// than the task's workerpool price, so a self-dealt free task earns nothing from it.
-    function _kittyShare(uint256 workerpoolPrice) private returns (uint256 share) {
-        mapping(address => uint256) storage accounts = _layout().accounts;
-        uint256 kittyFrozen = accounts[KITTY].frozen();
-        if (kittyFrozen == 0 || workerpoolPrice == 0) return 0;
-        share = _percent(kittyFrozen, KITTY_RATIO);
-        if (share < KITTY_MIN) share = KITTY_MIN;
-        if (share > kittyFrozen) share = kittyFrozen;
-        if (share > workerpoolPrice) share = workerpoolPrice;
-        accounts[KITTY] = AccountWord.pack(0, kittyFrozen - share, 0);
     }
 
     /// Releases `stake` from the worker's frozen part and credits it `amount` (stake + reward).
-    function _settleWorker(address worker, uint256 stake, uint256 amount, uint256 scoreGain)
-        private
-    {
+    /// A `scored` contribution raises the score by one, if it has not risen yet this period.
+    function _settleWorker(address worker, uint256 stake, uint256 amount, bool scored) private {
         mapping(address => uint256) storage accounts = _layout().accounts;
         uint256 word = accounts[worker];
         uint256 balance = word.balance() + amount;
         if (balance > AccountWord.AMOUNT_MAX) revert AmountOutOfRange(balance);
-        accounts[worker] =
-            AccountWord.pack(balance, word.frozen() - stake, word.score() + scoreGain);
-    }
-
-    /// Seizes the worker's stake and cuts its score by a third.
-    function _penalize(address worker, uint256 stake) private {
-        mapping(address => uint256) storage accounts = _layout().accounts;
-        uint256 word = accounts[worker];
-        accounts[worker] =
-            AccountWord.pack(word.balance(), word.frozen() - stake, word.score() * 2 / 3);
+        word = word.withAmounts(balance, word.frozen() - stake);
+        uint256 period = block.timestamp / SCORE_PERIOD + 1; // periods count from 1
+        if (scored && word.scoredPeriod() < period) {
+            word = word.withScore(word.score() + 1, period);
+        }
+        accounts[worker] = word;
     }
 
     /// Checks the callback rule and stores the result.
@@ -716,16 +825,20 @@ contract PocoTasks is PocoBase {
         _layout().resultDigests[taskid] = resultDigest;
     }
 
-    /// Calls the deal's callback with `CALLBACK_GAS` gas, ignoring its outcome. The caller must
-    /// leave enough gas for the callback to get its whole allowance (EIP-150 keeps 1/64 back).
+    /// Calls the deal's callback with `CALLBACK_GAS` gas, ignoring its outcome and never
+    /// copying what it returns, so a consumer cannot make the finalizer pay for return data.
+    /// The caller must leave enough gas for the callback to get its whole allowance (EIP-150
+    /// keeps 1/64 back).
     function _callback(Deal calldata deal, bytes32 taskid, bytes calldata resultsCallback) private {
-        if (deal.callback == address(0)) return;
+        address consumer = deal.callback;
+        if (consumer == address(0)) return;
         uint256 gasLeft = gasleft();
         if (gasLeft < CALLBACK_GAS * 64 / 63 + 10_000) revert CallbackGasTooLow(gasLeft);
-        (bool ok,) = deal.callback.call{gas: CALLBACK_GAS}(
-            abi.encodeCall(IOracleConsumer.receiveResult, (taskid, resultsCallback))
-        );
-        ok; // a failing consumer must not block payment
+        bytes memory data = abi.encodeCall(IOracleConsumer.receiveResult, (taskid, resultsCallback));
+        assembly ("memory-safe") {
+            // A failing consumer must not block payment: the outcome is ignored.
+            pop(call(CALLBACK_GAS, consumer, 0, add(data, 0x20), mload(data), 0, 0))
+        }
     }
 
     /// floor(log2(x)) for x >= 2, which is always at least 1.

@@ -271,8 +271,8 @@ contract FuzzTest is PocoFixture {
         uint256 mode = (step >> 16) % 4;
         if (mode < 2) return bound(step & 0xffff, 0, 11); // weight 2
         if (mode == 2) return bound(step & 0xffff, 0, 400);
-        // Rarely, a score near the 64-bit limit: weights up to 2^62 can overflow the total.
-        if ((step >> 20) % 4 == 1) return bound(step >> 64, 0, type(uint64).max);
+        // Rarely, a score near the 32-bit limit: weights up to 2^30 can overflow the total.
+        if ((step >> 20) % 4 == 1) return bound(step >> 64, 0, type(uint32).max);
         return step & 0xffff;
     }
 

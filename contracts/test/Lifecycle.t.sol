@@ -45,19 +45,6 @@ contract LifecycleTest is PocoFixture {
         signAll(s);
     }
 
-    /// Claims every task of a fresh deal of `volume` tasks priced `wpPrice`, which feeds the
-    /// kitty with the scheduler's stakes.
-    function _feedKitty(uint256 wpPrice, uint256 volume) internal {
-        OrderSet memory s = _ordersWithPrices(0, 0, wpPrice, 1, volume);
-        s.request.salt = keccak256(abi.encode("kitty", wpPrice, volume, block.timestamp));
-        signAll(s);
-        (, Deal memory deal) = matchSet(s);
-        vm.warp(finalDeadline(deal));
-        for (uint256 i; i < volume; ++i) {
-            poco.claim(deal, i, emptyList());
-        }
-    }
-
     // ================================================================== initialize
 
     function test_initialize() public {
@@ -310,7 +297,7 @@ contract LifecycleTest is PocoFixture {
         assertEq(bal(third), INITIAL_DEPOSIT + r3);
         assertEq(bal(loser), INITIAL_DEPOSIT - 7 * RLC_UNIT);
         assertEq(frz(second) + frz(third) + frz(loser), 0);
-        // Scheduler: its 6 RLC stake back plus 27 - r2 - r3 = 1.350000001 RLC (no kitty yet).
+        // Scheduler: its 6 RLC stake back plus 27 - r2 - r3 = 1.350000001 RLC.
         assertEq(bal(scheduler), schedulerBefore + 6 * RLC_UNIT + 1_350_000_001);
         assertEq(frz(scheduler), 0);
         assertEq(bal(datasetOwner), INITIAL_DEPOSIT + RLC_UNIT);
@@ -345,40 +332,19 @@ contract LifecycleTest is PocoFixture {
         assertEq(poco.viewScore(w1), 6);
     }
 
-    /// The kitty pays the scheduler of a successful task 10% of itself, at least 1 RLC, never
-    /// more than the kitty, nor than the task's workerpool price.
-    function test_finalize_kittyShare() public {
-        uint256 fastShare = WP_PRICE - WP_PRICE * 99 / 100;
-        // Kitty of 6.000000002 RLC: 10% is below 1 RLC, so 1 RLC.
-        _feedKitty(WP_PRICE, 1);
-        assertEq(frz(KITTY), STAKE);
-        Deal memory deal = _freshDeal("first");
+    /// No bonus comes out of failed tasks: after a claim burned a scheduler's stake, the next
+    /// successful task pays its scheduler its stake and its share, nothing more.
+    function test_finalize_noBonusFromFailedTasks() public {
+        (, Deal memory failed) = matchDefault(1, 1);
+        vm.warp(finalDeadline(failed));
+        poco.claim(failed, 0, emptyList());
+        assertEq(frz(BURN_ACCOUNT), STAKE);
+
+        Deal memory deal = _freshDeal("after a failure");
         uint256 before = bal(scheduler);
         contributeAndFinalizeAs(deal, 0, w0, DIGEST_A);
-        assertEq(bal(scheduler), before + STAKE + fastShare + RLC_UNIT);
-        assertEq(frz(KITTY), STAKE - RLC_UNIT);
-
-        // A kitty of 5.000000002 + 60 RLC: 10% of it.
-        _feedKitty(200 * RLC_UNIT, 1);
-        uint256 kitty = frz(KITTY);
-        assertEq(kitty, STAKE - RLC_UNIT + 60 * RLC_UNIT);
-        deal = _freshDeal("second");
-        before = bal(scheduler);
-        contributeAndFinalizeAs(deal, 0, w0, DIGEST_A);
-        assertEq(bal(scheduler), before + STAKE + fastShare + kitty / 10);
-        assertEq(frz(KITTY), kitty - kitty / 10);
-
-        // Capped by the task's workerpool price.
-        kitty = frz(KITTY);
-        assertGt(kitty / 10, 2 * RLC_UNIT);
-        OrderSet memory cheap = _ordersWithPrices(0, 0, 2 * RLC_UNIT, 1, 1);
-        (, Deal memory cheapDeal) = matchSet(cheap);
-        before = bal(scheduler);
-        contributeAndFinalizeAs(cheapDeal, 0, w1, DIGEST_A);
-        uint256 cheapStake = 2 * RLC_UNIT * 30 / 100;
-        uint256 cheapShare = 2 * RLC_UNIT - 2 * RLC_UNIT * 99 / 100;
-        assertEq(bal(scheduler), before + cheapStake + cheapShare + 2 * RLC_UNIT);
-        assertEq(frz(KITTY), kitty - 2 * RLC_UNIT);
+        assertEq(bal(scheduler), before + STAKE + (WP_PRICE - WP_PRICE * 99 / 100));
+        assertEq(frz(BURN_ACCOUNT), STAKE);
     }
 
     /// A trust-1, volume-1 deal of the default orders with a request salted by `salt`.
@@ -389,15 +355,50 @@ contract LifecycleTest is PocoFixture {
         (, deal) = matchSet(s);
     }
 
-    function test_finalize_kittyShareNeverAboveKitty() public {
-        // A 1 RLC pool: the kitty gets 0.3 RLC, below the 1 RLC minimum share.
-        _feedKitty(RLC_UNIT, 1);
-        assertEq(frz(KITTY), 300_000_000);
-        (, Deal memory deal) = matchDefault(1, 1);
-        uint256 before = bal(scheduler);
-        contributeAndFinalizeAs(deal, 0, w0, DIGEST_A);
-        assertEq(bal(scheduler), before + STAKE + (WP_PRICE - WP_PRICE * 99 / 100) + 300_000_000);
-        assertEq(frz(KITTY), 0);
+    /// A score rises on a replicated task with at least 1 RLC at stake, once per day at most.
+    function test_finalize_scoreRisesOncePerPeriod() public {
+        for (uint256 i; i < 3; ++i) {
+            Deal memory deal = _freshDealOfTrust(4, string.concat("score ", vm.toString(i)));
+            bytes32 taskid = contributeAs(deal, 0, w0, DIGEST_A);
+            contributeAs(deal, 0, w1, DIGEST_A);
+            revealAs(taskid, w0, DIGEST_A);
+            revealAs(taskid, w1, DIGEST_A);
+            finalizeAs(deal, 0, DIGEST_A, list2(w0, w1));
+        }
+        assertEq(poco.viewScore(w0), 1, "three tasks in one period: one point");
+        vm.warp(block.timestamp + SCORE_PERIOD);
+        Deal memory next = _freshDealOfTrust(4, "next day");
+        bytes32 nextTask = contributeAs(next, 0, w0, DIGEST_A);
+        contributeAs(next, 0, w1, DIGEST_A);
+        revealAs(nextTask, w0, DIGEST_A);
+        revealAs(nextTask, w1, DIGEST_A);
+        finalizeAs(next, 0, DIGEST_A, list2(w0, w1));
+        assertEq(poco.viewScore(w0), 2);
+        assertEq(poco.viewScore(w1), 2);
+    }
+
+    /// A replicated task whose stake is below 1 RLC raises no score: nothing was at risk.
+    function test_finalize_noScoreWithoutStakeAtRisk() public {
+        OrderSet memory s = _ordersWithPrices(0, 0, 3 * RLC_UNIT, 4, 1); // stake 0.9 RLC
+        (, Deal memory deal) = matchSet(s);
+        bytes32 taskid = contributeAs(deal, 0, w0, DIGEST_A);
+        contributeAs(deal, 0, w1, DIGEST_A);
+        revealAs(taskid, w0, DIGEST_A);
+        revealAs(taskid, w1, DIGEST_A);
+        finalizeAs(deal, 0, DIGEST_A, list2(w0, w1));
+        assertEq(deal.workerStake, 900_000_000);
+        assertEq(poco.viewScore(w0), 0);
+        assertEq(poco.viewScore(w1), 0);
+    }
+
+    function _freshDealOfTrust(uint256 trust, string memory salt)
+        internal
+        returns (Deal memory deal)
+    {
+        OrderSet memory s = signedOrders(trust, 1);
+        s.request.salt = keccak256(bytes(salt));
+        signAll(s);
+        (, deal) = matchSet(s);
     }
 
     // ================================================================== reopen
@@ -492,8 +493,8 @@ contract LifecycleTest is PocoFixture {
         assertEq(bal(requester), INITIAL_DEPOSIT - PRICE);
         assertEq(frz(scheduler), STAKE);
         assertEq(bal(scheduler), INITIAL_DEPOSIT - 2 * STAKE);
-        assertEq(frz(KITTY), STAKE);
-        assertEq(bal(KITTY), 0);
+        assertEq(frz(BURN_ACCOUNT), STAKE, "nobody proved anything: the stake is burned");
+        assertEq(bal(BURN_ACCOUNT), 0);
     }
 
     function test_claim_activeTaskRefundsContributors() public {
@@ -509,7 +510,7 @@ contract LifecycleTest is PocoFixture {
         assertEq(poco.viewScore(w0), 11);
         assertEq(bal(requester), INITIAL_DEPOSIT);
         assertEq(frz(requester), 0);
-        assertEq(frz(KITTY), STAKE);
+        assertEq(frz(BURN_ACCOUNT), STAKE);
     }
 
     /// Contributors rejected by a reopen are known to be wrong: claim seizes their stake.
@@ -527,7 +528,7 @@ contract LifecycleTest is PocoFixture {
         assertEq(bal(w0), INITIAL_DEPOSIT - STAKE);
         assertEq(frz(w0), 0);
         assertEq(poco.viewScore(w0), 20);
-        assertEq(frz(KITTY), 2 * STAKE);
+        assertEq(frz(BURN_ACCOUNT), 2 * STAKE);
     }
 
     function test_claimArray() public {
@@ -546,7 +547,7 @@ contract LifecycleTest is PocoFixture {
         assertEq(status(taskIdOf(dealid, 2)), UNSET);
         assertEq(frz(requester), PRICE);
         assertEq(frz(w0), 0);
-        assertEq(frz(KITTY), 2 * STAKE);
+        assertEq(frz(BURN_ACCOUNT), 2 * STAKE);
     }
 
     // ================================================================== contributeAndFinalize
@@ -726,11 +727,12 @@ contract LifecycleTest is PocoFixture {
         );
         poco.claim(deal, 1, list1(w1));
         vm.warp(deal.startTime + 10 * T_XS);
-        // The revealed worker of a claimed task gets its stake back.
+        // The revealed worker of a claimed task gets its stake back, and the scheduler's stake
+        // for the work the scheduler left unpaid.
         poco.claim(deal, 1, list1(w1));
         assertEq(status(task0), COMPLETED);
         assertEq(status(task1), FAILED);
-        assertEq(bal(w1), INITIAL_DEPOSIT);
+        assertEq(bal(w1), INITIAL_DEPOSIT + STAKE);
         assertEq(frz(w1), 0);
     }
 

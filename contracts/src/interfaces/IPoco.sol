@@ -56,12 +56,23 @@ interface IPocoEvents is IPocoTypes {
     event AccurateContribution(address indexed worker, bytes32 indexed taskid, uint256 reward);
     /// @notice A contributor that was wrong or silent: stake seized, score cut by a third.
     event FaultyContribution(address indexed worker, bytes32 indexed taskid);
+    /// @notice Seized funds that nobody earned joined the burn account, for good.
+    event Burned(uint256 amount);
 
     // committees
-    /// @notice A worker bonded `MEMBER_BOND` and became member `position` of the workerpool.
+    /// @notice A worker bonded `memberBond()` and became member `position` of the workerpool.
     event MemberJoined(address indexed workerpool, address indexed worker, uint256 position);
-    /// @notice A member asked to leave: drawn no more for later deals, bond frozen a while.
+    /// @notice A member left the active set: drawn no more for later deals, bond frozen a while.
     event MemberLeft(address indexed workerpool, address indexed worker);
+    /// @notice A member held a wrong or silent seat: `penalty` was taken from its bond and it
+    /// left the active set, as if it had left.
+    event MemberExpelled(address indexed workerpool, address indexed worker, uint256 penalty);
+    /// @notice A seat's holder did not vote while the task failed for want of a majority.
+    event SilentSeat(bytes32 indexed taskid, address indexed worker);
+    /// @notice The seed of a committee deal's draw is fixed: the seats can be read.
+    event CommitteeDrawn(bytes32 indexed dealid, bytes32 seed);
+    /// @notice The seed block's hash could no longer be read: the draw waits for `seedBlock`.
+    event CommitteeReseeded(bytes32 indexed dealid, uint256 seedBlock);
     /// @notice A former member's bond went back to its balance.
     event BondReleased(address indexed workerpool, address indexed worker, uint256 amount);
 }
@@ -75,7 +86,8 @@ interface IPoco is IPocoEvents, IPocoErrors {
     function workerpoolregistry() external view returns (address);
     function domain() external view returns (EIP712Domain memory);
     function eip712domainSeparator() external view returns (bytes32);
-    function kitty() external pure returns (address);
+    /// @notice The frozen-only account that burned funds join: its frozen part is the total burned.
+    function burnAccount() external pure returns (address);
     function callbackGas() external view returns (uint256);
 
     // ------------------------------------------------------------------ escrow
@@ -141,17 +153,33 @@ interface IPoco is IPocoEvents, IPocoErrors {
     function leaveWorkerpool(address workerpool) external;
     function releaseBond(address workerpool) external;
     function memberBond() external pure returns (uint256);
+    /// @notice What a member loses from its bond per wrong or silent committee seat.
+    function seatPenalty() external pure returns (uint256);
     function memberExitDelay() external pure returns (uint256);
-    /// @notice How many workers ever joined `workerpool` (former members included).
+    /// @notice How many members `workerpool` has in its active set (positions 0 to count - 1).
     function countMembers(address workerpool) external view returns (uint256);
-    /// @notice The worker at `position` in the workerpool's member list, and whether it is still
-    /// a member at that position (it may have left, or left and joined again elsewhere).
+    /// @notice The workerpool's membership epoch: one more at every join, leave or expulsion.
+    function membershipEpoch(address workerpool) external view returns (uint256);
+    /// @notice The active member at `position` now; `active` is false past the active set.
     function viewMember(address workerpool, uint256 position)
         external
         view
         returns (address worker, bool active);
+    /// @notice The member that held `position` at membership `epoch` (zero if none did).
+    function viewMemberAt(address workerpool, uint256 position, uint256 epoch)
+        external
+        view
+        returns (address);
+    function viewMembership(address workerpool, address worker)
+        external
+        view
+        returns (Membership memory);
     /// @notice The committee size that serves `trust`: zero when no committee serves it.
     function committeeSize(uint256 trust) external pure returns (uint256);
+    /// @notice The fewest active members a pool needs at match for a committee deal of `trust`.
+    function minCommitteeMembers(uint256 trust) external pure returns (uint256);
+    /// @notice Blocks between a committee deal's match and the block whose hash seeds it.
+    function committeeSeedDelay() external view returns (uint256);
 
     // ------------------------------------------------------------------ task lifecycle
     function initialize(Deal calldata deal, uint256 idx) external returns (bytes32 taskid);
@@ -205,6 +233,10 @@ interface IPoco is IPocoEvents, IPocoErrors {
         external
         view
         returns (address[] memory seats);
+    function viewDraw(bytes32 dealid) external view returns (Draw memory);
+    /// @notice Fixes a committee deal's seed once its seed block is past, or seeds it again from
+    /// a later block when that block's hash can no longer be read. Anyone may call it.
+    function drawCommittee(Deal calldata deal) external;
     /// @notice ERC-1154: the callback data of a completed task.
     function resultFor(bytes32 taskid) external view returns (bytes memory);
 }

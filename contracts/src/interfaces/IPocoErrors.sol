@@ -30,6 +30,9 @@ interface IPocoErrors {
     error TeeAppRequired();
     /// [0x0a] A committee deal asks for more trust than the largest committee serves.
     error TrustBeyondCommittee(uint256 trust, uint256 maxTrust);
+    /// [0x0b] A committee request must name the workerpool it is matched with: a committee is
+    /// as honest as its pool's members, and only the requester may choose them.
+    error CommitteePoolNotChosen(address requested, address workerpool);
 
     // ---------------------------------------------------------------- matching: restrictions
     /// [0x10] The request names another app than the app order.
@@ -80,9 +83,9 @@ interface IPocoErrors {
     error SponsorBalanceTooLow(address sponsor, uint256 needed, uint256 available);
     /// [0x71] The scheduler's free balance does not cover its stake on the deal.
     error SchedulerStakeTooLow(address scheduler, uint256 needed, uint256 available);
-    /// [0x80] A committee deal on a workerpool that has no member to draw (checked last, and
-    /// only on-chain: orders do not say who the members are).
-    error EmptyCommittee(address workerpool);
+    /// [0x80] A committee deal on a workerpool with too few active members (checked last:
+    /// orders do not say who the members are).
+    error CommitteeTooSmall(address workerpool, uint256 activeMembers, uint256 needed);
 
     // ---------------------------------------------------------------- escrow
     /// An amount does not fit in an account (above 2^96 - 1 nRLC).
@@ -97,13 +100,16 @@ interface IPocoErrors {
     error CallerIsNotTheRequester(address caller, address requester);
     /// The zero address cannot hold an account.
     error ZeroAddress();
+    /// Nobody may deposit for the burn account: what it holds is burned, not owned.
+    error BurnAccountDeposit();
 
     // ---------------------------------------------------------------- order management
     /// `manage*Order` by someone who is neither the order owner nor holds its signature.
     error NotOrderOwner(address owner);
 
     // ---------------------------------------------------------------- categories
-    /// A category's time reference must be positive and below 2^32 seconds.
+    /// A category's time reference must be positive and at most 60,480 s (a tenth of a leaving
+    /// member's bond delay, so that every deal ends while the bonds of its seats are held).
     error InvalidTimeRef(uint256 timeref);
 
     // ---------------------------------------------------------------- task lifecycle
@@ -171,8 +177,8 @@ interface IPocoErrors {
     error BondLocked(address workerpool, address worker, uint256 until);
     /// The committee of a deal cannot be drawn before block `readyAt`.
     error DrawNotReady(bytes32 dealid, uint256 readyAt);
-    /// Nobody drew the committee within 256 blocks of the match: the block hash that seeds it
-    /// is gone, so the deal's tasks can only be claimed.
+    /// The hash of the block that seeds the committee can no longer be read: `drawCommittee`
+    /// seeds the deal again from a later block.
     error DrawExpired(bytes32 dealid);
     /// The worker holds no seat in the task's committee.
     error NotDrawn(bytes32 taskid, address worker);

@@ -201,6 +201,31 @@ interface IPocoTypes {
         uint256 workClockTimeRef;
     }
 
+    /// @notice A worker's membership of a workerpool, as returned by `viewMembership`.
+    struct Membership {
+        /// In the pool's active set: drawn for committee deals matched now.
+        bool active;
+        /// Its position in the active set (its last one, once it left).
+        uint256 position;
+        /// What is left of its bond, frozen in its account.
+        uint256 bond;
+        /// When it left or was expelled (zero while active): the bond is released
+        /// `memberExitDelay()` later.
+        uint256 leftAt;
+    }
+
+    /// @notice A committee deal's draw, as returned by `viewDraw`.
+    struct Draw {
+        /// Active members of the pool at match: seats are drawn among positions below it.
+        uint256 memberCount;
+        /// The pool's membership epoch at match: each position resolves to its holder then.
+        uint256 epoch;
+        /// The block whose hash seeds the draw.
+        uint256 seedBlock;
+        /// The seed, once fixed (zero before).
+        bytes32 seed;
+    }
+
     /// @notice iExec v3 naming of an escrow account: `stake` is the free balance.
     struct Account {
         uint256 stake;

@@ -11,7 +11,8 @@ import {IPocoTypes} from "../interfaces/IPocoTypes.sol";
 /// - a task is one word: status, counters, reveal deadline and the consensus total;
 /// - a contribution is one word: status, weight, and 120-bit prefixes of its hash and seal;
 /// - a consensus group is one word: consensus flag, size and the product of weights;
-/// - a pool membership is one word: position in the pool's member list and leaving time.
+/// - a pool membership is one word: position, epochs of the last move and of leaving, leaving
+///   time and the bond left.
 library PocoStorage {
     /// @custom:storage-location erc7201:poco.storage.main
     struct Layout {
@@ -23,17 +24,33 @@ library PocoStorage {
         mapping(bytes32 => bytes32) resultDigests;
         mapping(bytes32 => bytes) resultsCallbacks;
         mapping(bytes32 => mapping(address => uint256)) contributions;
-        mapping(bytes32 => mapping(bytes32 => uint256)) groups;
+        /// Consensus groups of a task, keyed by the 120-bit prefix of the result hash: votes are
+        /// grouped by what a contribution stores and a reveal opens, nothing finer.
+        mapping(bytes32 => mapping(uint256 => uint256)) groups;
         IPocoTypes.Category[] categories;
-        /// Every worker that ever bonded to a workerpool, in joining order; never reordered,
-        /// so that a position drawn for a committee always names the same worker.
-        mapping(address => address[]) members;
-        /// workerpool => worker => `MembershipWord` (zero: not a member).
+        /// The bonded members of each workerpool (see `Members`).
+        mapping(address => Members) members;
+        /// workerpool => worker => `MembershipWord` (zero: no bond held in that pool).
         mapping(address => mapping(address => uint256)) memberships;
         /// Committee deals: the `DrawWord` written at match.
         mapping(bytes32 => uint256) draws;
         /// Committee deals: the random seed of the draw, once fixed.
         mapping(bytes32 => bytes32) drawSeeds;
+    }
+
+    /// The active members of a workerpool hold the positions `[0, count)`, with no gap: a member
+    /// who leaves (or is expelled) hands its position to the last one. Every change opens a new
+    /// membership epoch; a committee deal records the epoch and the count at match and draws
+    /// positions below that count, each resolved to whoever held it at that epoch. A position's
+    /// current holder is its head; the holders it had before are kept, oldest first, in its
+    /// history, so that a draw never lands on a member who was not active at match.
+    struct Members {
+        /// `PoolWord`: current epoch and active member count.
+        uint256 state;
+        /// position => `HolderWord` of its current holder.
+        mapping(uint256 => uint256) heads;
+        /// position => its earlier `HolderWord`s, oldest first.
+        mapping(uint256 => uint256[]) history;
     }
 
     // keccak256(abi.encode(uint256(keccak256("poco.storage.main")) - 1)) & ~bytes32(uint256(0xff))
@@ -48,10 +65,13 @@ library PocoStorage {
     }
 }
 
-/// @title Packing of an account word: [score 64][frozen 96][balance 96]
+/// @title Packing of an account word: [scored period 32][score 32][frozen 96][balance 96]
+/// The scored period is the last `SCORE_PERIOD` in which the worker's score rose (see
+/// `PocoBase`): a score rises at most once per period.
 library AccountWord {
     uint256 internal constant AMOUNT_MAX = type(uint96).max;
     uint256 private constant AMOUNT_MASK = type(uint96).max;
+    uint256 private constant AMOUNTS_MASK = (1 << 192) - 1;
 
     function balance(uint256 word) internal pure returns (uint256) {
         return word & AMOUNT_MASK;
@@ -62,15 +82,34 @@ library AccountWord {
     }
 
     function score(uint256 word) internal pure returns (uint256) {
-        return word >> 192;
+        return (word >> 192) & type(uint32).max;
     }
 
-    function pack(uint256 balance_, uint256 frozen_, uint256 score_)
+    function scoredPeriod(uint256 word) internal pure returns (uint256) {
+        return word >> 224;
+    }
+
+    /// The word with new amounts; score and scored period kept.
+    function withAmounts(uint256 word, uint256 balance_, uint256 frozen_)
         internal
         pure
         returns (uint256)
     {
-        return balance_ | (frozen_ << 96) | (score_ << 192);
+        return (word & ~AMOUNTS_MASK) | balance_ | (frozen_ << 96);
+    }
+
+    /// The word with a new score; amounts and scored period kept.
+    function withScore(uint256 word, uint256 score_) internal pure returns (uint256) {
+        return (word & ~(uint256(type(uint32).max) << 192)) | (score_ << 192);
+    }
+
+    /// The word with a new score, scored in `period`; amounts kept.
+    function withScore(uint256 word, uint256 score_, uint256 period)
+        internal
+        pure
+        returns (uint256)
+    {
+        return (word & AMOUNTS_MASK) | (score_ << 192) | (period << 224);
     }
 }
 
@@ -173,36 +212,111 @@ library GroupWord {
     }
 }
 
-/// @title Packing of a pool membership word: [leftAt 40][position + 1 64]
+/// @title Packing of a pool membership word:
+/// [bond 64][leftAt 40][left epoch 48][moved epoch 48][position + 1 32]
 library MembershipWord {
-    /// Position of the worker in the pool's member list.
+    /// The member's position in the pool (its last one, once it left).
     function position(uint256 word) internal pure returns (uint256) {
-        return (word & type(uint64).max) - 1;
+        return (word & type(uint32).max) - 1;
     }
 
-    /// When the worker asked to leave (zero while it stays).
+    /// The epoch in which the member took its current position (joining, or moved there when
+    /// another member left).
+    function movedEpoch(uint256 word) internal pure returns (uint256) {
+        return (word >> 32) & type(uint48).max;
+    }
+
+    /// The epoch in which the member left the active set (zero while it is active).
+    function leftEpoch(uint256 word) internal pure returns (uint256) {
+        return (word >> 80) & type(uint48).max;
+    }
+
+    /// When the member left the active set (zero while it is active).
     function leftAt(uint256 word) internal pure returns (uint256) {
-        return word >> 64;
+        return (word >> 128) & type(uint40).max;
     }
 
-    function pack(uint256 position_, uint256 leftAt_) internal pure returns (uint256) {
-        return (position_ + 1) | (leftAt_ << 64);
+    /// The bond still frozen for this membership.
+    function bond(uint256 word) internal pure returns (uint256) {
+        return word >> 168;
+    }
+
+    function isActive(uint256 word) internal pure returns (bool) {
+        return word != 0 && leftEpoch(word) == 0;
+    }
+
+    function pack(
+        uint256 position_,
+        uint256 movedEpoch_,
+        uint256 leftEpoch_,
+        uint256 leftAt_,
+        uint256 bond_
+    ) internal pure returns (uint256) {
+        return (position_ + 1) | (movedEpoch_ << 32) | (leftEpoch_ << 80) | (leftAt_ << 128)
+            | (bond_ << 168);
+    }
+
+    function withBond(uint256 word, uint256 bond_) internal pure returns (uint256) {
+        return (word & ((1 << 168) - 1)) | (bond_ << 168);
     }
 }
 
-/// @title Packing of a committee deal's draw word: [match block 64][members at match 64]
+/// @title Packing of a workerpool's member state: [epoch 64][active count 64]
+library PoolWord {
+    function activeCount(uint256 word) internal pure returns (uint256) {
+        return word & type(uint64).max;
+    }
+
+    function epoch(uint256 word) internal pure returns (uint256) {
+        return word >> 64;
+    }
+
+    function pack(uint256 activeCount_, uint256 epoch_) internal pure returns (uint256) {
+        return activeCount_ | (epoch_ << 64);
+    }
+}
+
+/// @title Packing of a position holder: [since epoch 64][worker 160]
+library HolderWord {
+    function worker(uint256 word) internal pure returns (address) {
+        return address(uint160(word));
+    }
+
+    function sinceEpoch(uint256 word) internal pure returns (uint256) {
+        return word >> 160;
+    }
+
+    function pack(address worker_, uint256 sinceEpoch_) internal pure returns (uint256) {
+        return uint256(uint160(worker_)) | (sinceEpoch_ << 160);
+    }
+}
+
+/// @title Packing of a committee deal's draw word: [seed block 64][epoch 64][members 64]
 library DrawWord {
-    /// How many members the pool had at match: only they can be drawn.
+    /// How many members were active at match: the draw picks positions below it.
     function memberCount(uint256 word) internal pure returns (uint256) {
         return word & type(uint64).max;
     }
 
-    /// The block of the match, whose hash seeds the draw.
-    function matchBlock(uint256 word) internal pure returns (uint256) {
-        return word >> 64;
+    /// The pool's membership epoch at match: positions resolve to their holders then.
+    function epoch(uint256 word) internal pure returns (uint256) {
+        return (word >> 64) & type(uint64).max;
     }
 
-    function pack(uint256 memberCount_, uint256 matchBlock_) internal pure returns (uint256) {
-        return memberCount_ | (matchBlock_ << 64);
+    /// The block whose hash seeds the draw.
+    function seedBlock(uint256 word) internal pure returns (uint256) {
+        return word >> 128;
+    }
+
+    function pack(uint256 memberCount_, uint256 epoch_, uint256 seedBlock_)
+        internal
+        pure
+        returns (uint256)
+    {
+        return memberCount_ | (epoch_ << 64) | (seedBlock_ << 128);
+    }
+
+    function withSeedBlock(uint256 word, uint256 seedBlock_) internal pure returns (uint256) {
+        return (word & ((1 << 128) - 1)) | (seedBlock_ << 128);
     }
 }

@@ -163,14 +163,15 @@ contract AccountErrorsTest is PocoFixture {
         vm.startPrank(pocoOwner);
         vm.expectRevert(abi.encodeWithSelector(InvalidTimeRef.selector, 0));
         poco.createCategory("zero", "{}", 0);
-        uint256 tooLong = uint256(type(uint32).max) + 1;
+        // A deal lives 10 T: T may not exceed a tenth of the member bond delay (7 days).
+        uint256 tooLong = 60_481;
         vm.expectRevert(abi.encodeWithSelector(InvalidTimeRef.selector, tooLong));
         poco.createCategory("long", "{}", tooLong);
         // The bounds themselves are accepted.
         assertEq(poco.createCategory("one", "{}", 1), 5);
-        assertEq(poco.createCategory("max", "{}", type(uint32).max), 6);
+        assertEq(poco.createCategory("max", "{}", 60_480), 6);
         vm.stopPrank();
-        assertEq(poco.viewCategory(6).workClockTimeRef, type(uint32).max);
+        assertEq(poco.viewCategory(6).workClockTimeRef, 60_480);
     }
 
     // ================================================================== registries

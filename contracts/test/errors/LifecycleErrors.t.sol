@@ -404,23 +404,26 @@ contract LifecycleErrorsTest is PocoFixture {
         s.request.trust = type(uint64).max;
         signAll(s);
         (, Deal memory deal) = matchSet(s);
-        uint256 score = 3 * ((uint256(1) << 62) + 1); // weight 2^62
-        for (uint256 i; i < 4; ++i) {
-            setScore(workers[i], score);
+        uint256 score = 3 * ((uint256(1) << 30) + 1); // weight 2^30
+        address[] memory voters = newWorkers(50, 13);
+        for (uint256 i; i < voters.length; ++i) {
+            setScore(voters[i], score);
         }
-        bytes32 taskid = contributeAs(deal, 0, workers[0], DIGEST_A);
-        contributeAs(deal, 0, workers[1], DIGEST_B);
-        contributeAs(deal, 0, workers[2], DIGEST_A);
-        assertEq(poco.viewGroup(taskid, resultHashOf(taskid, DIGEST_A)).weight, 1 << 124);
-        assertEq(poco.viewTask(taskid).consensusTotal, 1 + (1 << 62) + (1 << 124));
-        bytes memory auth = authorization(workers[3], taskid, address(0));
-        vm.prank(workers[3]);
+        // Two groups growing together never reach consensus; six votes each weigh 2^180.
+        bytes32 taskid;
+        for (uint256 i; i < 12; ++i) {
+            taskid = contributeAs(deal, 0, voters[i], i % 2 == 0 ? DIGEST_A : DIGEST_B);
+        }
+        assertEq(poco.viewGroup(taskid, resultHashOf(taskid, DIGEST_A)).weight, 1 << 180);
+        assertEq(poco.viewTask(taskid).consensusTotal, 1 + (1 << 181));
+        bytes memory auth = authorization(voters[12], taskid, address(0));
+        vm.prank(voters[12]);
         vm.expectRevert(abi.encodeWithSelector(ConsensusOverflow.selector, taskid));
         poco.contribute(
             deal,
             0,
             resultHashOf(taskid, DIGEST_A),
-            resultSealOf(workers[3], taskid, DIGEST_A),
+            resultSealOf(voters[12], taskid, DIGEST_A),
             address(0),
             "",
             auth

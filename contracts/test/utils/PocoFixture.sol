@@ -44,12 +44,17 @@ abstract contract PocoFixture is
     /// Category 0 (XS): T = 300 s.
     uint256 internal constant XS = 0;
     uint256 internal constant T_XS = 300;
-    address internal constant KITTY = 0x99c2268479b93fDe36232351229815DF80837e23;
+    address internal constant BURN_ACCOUNT = 0x000000000000000000000000000000000000dEaD;
     bytes32 internal constant STORAGE_LOCATION =
         0xead258fb6175f388339f52c25147b390ee515d7673a97ddadff4ce845ca04f00;
     bytes32 internal constant TEE_TAG = bytes32(uint256(1));
     bytes32 internal constant COMMITTEE_TAG = bytes32(uint256(1 << 9));
     uint256 internal constant MEMBER_BOND = 10 * RLC_UNIT;
+    uint256 internal constant SEAT_PENALTY = 1 * RLC_UNIT;
+    /// The committee seed delay the fixture deploys with: the draw of a deal matched in block
+    /// b is seeded by the hash of block b + 2.
+    uint256 internal constant SEED_DELAY = 2;
+    uint256 internal constant SCORE_PERIOD = 1 days;
     uint256 internal constant MAX_CONTRIBUTORS = 32;
     uint256 internal constant CALLBACK_GAS = 200_000;
     uint256 internal constant AMOUNT_MAX = type(uint96).max;
@@ -119,7 +124,7 @@ abstract contract PocoFixture is
         appRegistry = AppRegistry(deployCode("Apps.sol:AppRegistry"));
         datasetRegistry = DatasetRegistry(deployCode("Datasets.sol:DatasetRegistry"));
         workerpoolRegistry = WorkerpoolRegistry(deployCode("Workerpools.sol:WorkerpoolRegistry"));
-        tasksModule = deployCode("PocoTasks.sol:PocoTasks");
+        tasksModule = deployCode("PocoTasks.sol:PocoTasks", abi.encode(SEED_DELAY));
         poco = IPoco(
             deployCode(
                 "Poco.sol:Poco",
@@ -134,7 +139,7 @@ abstract contract PocoFixture is
             )
         );
         vm.label(address(poco), "poco");
-        vm.label(KITTY, "kitty");
+        vm.label(BURN_ACCOUNT, "burned");
 
         app = appRegistry.createApp(appOwner, "app", "WASM", "ipfs://app", keccak256("app"), "");
         dataset = datasetRegistry.createDataset(
@@ -443,20 +448,27 @@ abstract contract PocoFixture is
         signAll(s);
     }
 
-    /// Matches a committee deal of `trust`, gives the match's block the hash `seed` and moves
-    /// the chain to the next block, where the committee can be drawn.
+    /// Matches a committee deal of `trust`, gives its seed block the hash `seed` and moves the
+    /// chain to the next block, where the committee can be drawn.
     function matchCommittee(uint256 trust, bytes32 seed)
         internal
         returns (bytes32 dealid, Deal memory deal)
     {
-        uint256 matchBlock = vm.getBlockNumber();
         (dealid, deal) = matchSet(committeeOrders(trust));
-        vm.roll(matchBlock + 1);
-        vm.setBlockhash(matchBlock, seed);
+        seedCommittee(dealid, seed);
+    }
+
+    /// Gives the seed block of committee deal `dealid` the hash `seed` and moves the chain to
+    /// the block after it.
+    function seedCommittee(bytes32 dealid, bytes32 seed) internal {
+        uint256 seedBlock = poco.viewDraw(dealid).seedBlock;
+        vm.roll(seedBlock + 1);
+        vm.setBlockhash(seedBlock, seed);
     }
 
     /// The member of the default workerpool holding seat `j` of `taskid`, drawn as the
-    /// contract draws it, from the first `memberCount` members.
+    /// contract draws it: position keccak(seed, taskid, j) mod `memberCount`, read in the
+    /// member list as it is now (tests that use it change no membership after the match).
     function seatHolder(bytes32 seed, bytes32 taskid, uint256 j, uint256 memberCount)
         internal
         view

@@ -43,8 +43,11 @@ impl Lifecycle {
     pub async fn deploy(rpc_url: &str, accounts: &DevnetAccounts) -> Result<Self> {
         let config = ClientConfig::default();
         let owner = ChainClient::connect(rpc_url, Some(accounts.owner.clone()), config).await?;
-        let deployment =
-            poco_contracts::deploy(owner.provider(), accounts.owner.address(), None).await?;
+        let deployment = poco_contracts::deploy(
+            owner.provider(),
+            poco_contracts::DeployOptions::devnet(accounts.owner.address()),
+        )
+        .await?;
         let token = RLC::new(deployment.token, owner.provider().clone());
         let poco = owner.poco(deployment.poco);
         let deposit = U256::from(10_000 * RLC_UNIT);
@@ -93,6 +96,27 @@ impl Lifecycle {
         volume: u64,
         salt: u8,
     ) -> Result<(Deal, TransactionReceipt)> {
+        self.match_tagged(trust, volume, salt, B256::ZERO).await
+    }
+
+    /// Matches fresh orders of a committee deal (tag `committee`, the pool named by the
+    /// request) for `volume` tasks at `trust`.
+    pub async fn match_committee_deal(
+        &self,
+        trust: u64,
+        volume: u64,
+        salt: u8,
+    ) -> Result<(Deal, TransactionReceipt)> {
+        self.match_tagged(trust, volume, salt, B256::from(U256::from(1u64 << 9))).await
+    }
+
+    async fn match_tagged(
+        &self,
+        trust: u64,
+        volume: u64,
+        salt: u8,
+        tag: B256,
+    ) -> Result<(Deal, TransactionReceipt)> {
         let poco = self.requester.poco(self.deployment.poco);
         let salt = B256::repeat_byte(salt);
         let mut app_order = AppOrder {
@@ -112,7 +136,7 @@ impl Lifecycle {
             workerpool: self.workerpool,
             workerpoolprice: U256::from(WORKERPOOL_PRICE),
             volume: U256::from(volume),
-            tag: B256::ZERO,
+            tag,
             category: U256::ZERO,
             trust: U256::from(trust),
             apprestrict: Address::ZERO,
@@ -132,7 +156,7 @@ impl Lifecycle {
             workerpoolmaxprice: U256::from(WORKERPOOL_PRICE),
             requester: self.requester_key.address(),
             volume: U256::from(volume),
-            tag: B256::ZERO,
+            tag,
             category: U256::ZERO,
             trust: U256::from(trust),
             beneficiary: self.requester_key.address(),
@@ -155,6 +179,19 @@ impl Lifecycle {
             .map(|event| event.data.deal)
             .ok_or_else(|| eyre!("no DealCreated event in the receipt"))?;
         Ok((deal, receipt))
+    }
+
+    /// `joinWorkerpool` of the bench pool by `worker`.
+    pub async fn join(&self, worker: &PrivateKeySigner) -> Result<TransactionReceipt> {
+        let client = self.owner.with_wallet(worker.clone());
+        let poco = client.poco(self.deployment.poco);
+        Ok(client.send(poco.joinWorkerpool(self.workerpool)).await?)
+    }
+
+    /// The seat holders of a committee task (once its draw can be read).
+    pub async fn seats(&self, deal: &Deal, idx: U256) -> Result<Vec<Address>> {
+        let poco = self.owner.poco(self.deployment.poco);
+        Ok(poco.viewCommittee(deal.clone(), idx).call().await?)
     }
 
     /// `initialize`, sent by the scheduler.

@@ -28,8 +28,12 @@ pub struct ClientConfig {
     /// Blocks to wait on top of the one that includes a transaction before it counts as done
     /// (0: included is enough).
     pub confirmations: u64,
-    /// Gas limit = estimate × (100 + margin) / 100.
+    /// Gas limit = estimate × (100 + margin) / 100 + [`Self::gas_margin_extra`].
     pub gas_margin_percent: u64,
+    /// Gas added to every limit, for calls that may do more in the block they land in than in
+    /// the one they were estimated on (the first call after a committee's seed block fixes the
+    /// seed, about 26,000 gas more). A limit is not a cost: only the gas used is paid.
+    pub gas_margin_extra: u64,
     /// Attempts after the first for a request that failed for a transient reason.
     pub max_retries: u32,
     /// Base delay between retries.
@@ -43,6 +47,7 @@ impl Default for ClientConfig {
         Self {
             confirmations: 0,
             gas_margin_percent: 20,
+            gas_margin_extra: 30_000,
             max_retries: 8,
             retry_backoff: Duration::from_millis(250),
             poll_interval: Duration::from_millis(250),
@@ -200,7 +205,8 @@ impl ChainClient {
     {
         self.sender()?;
         let estimate = call.estimate_gas().await?;
-        let gas = estimate.saturating_mul(100 + self.config.gas_margin_percent) / 100;
+        let gas = (estimate.saturating_mul(100 + self.config.gas_margin_percent) / 100)
+            .saturating_add(self.config.gas_margin_extra);
         let call = call.gas(gas);
         let pending = match call.send().await {
             Ok(pending) => pending,

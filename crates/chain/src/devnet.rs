@@ -185,8 +185,11 @@ impl Devnet {
             ClientConfig::default(),
         )
         .await?;
-        let deployment =
-            poco_contracts::deploy(owner.provider(), accounts.owner.address(), None).await?;
+        let deployment = poco_contracts::deploy(
+            owner.provider(),
+            poco_contracts::DeployOptions::devnet(accounts.owner.address()),
+        )
+        .await?;
         fund(&owner, &deployment, &accounts, &config).await?;
         let record = DevnetRecord { deployment, workers };
         write_file(

@@ -464,6 +464,75 @@ fn providers_orders_and_tasks_on_a_devnet() {
     assert!(message.contains("is COMPLETED and cannot be claimed"), "{message}");
 }
 
+/// A committee run names its pool: while the devnet's pool has too few bonded members the run
+/// is refused with how many it needs; once its four workers bond, `poco run --tag committee`
+/// names the pool in its request and the drawn members carry the task.
+#[test]
+fn a_committee_run_goes_to_a_pool_with_enough_members() {
+    let devnet = DevnetHome::start(&["--workers", "4"]);
+    let home = devnet.path();
+    let requester = ["--devnet-account", "requester"];
+    let provider = ["--devnet-account", "app-provider"];
+    let scheduler = ["--devnet-account", "scheduler"];
+    let pool = json(home, &["devnet", "status"])["workerpool"].as_str().unwrap().to_owned();
+    let app = json(
+        home,
+        &with(&provider, &["app", "deploy", "--name", "pi", "--file", "apps/pi/pi.wasm"]),
+    );
+    let app = app["address"].as_str().unwrap().to_owned();
+    json(home, &with(&provider, &["order", "publish", "app", "--asset", &app, "--volume", "5"]));
+    json(
+        home,
+        &with(
+            &scheduler,
+            &[
+                "order",
+                "publish",
+                "workerpool",
+                "--asset",
+                &pool,
+                "--price",
+                "1 RLC",
+                "--volume",
+                "5",
+                "--trust",
+                "4",
+                "--tag",
+                "committee",
+            ],
+        ),
+    );
+    let committee_run = with(
+        &requester,
+        &["run", &app, "--args", "1000", "--trust", "4", "--tag", "committee", "--yes"],
+    );
+    let message = failure(home, &committee_run, 5);
+    assert!(
+        message.contains("has 0 active members, a committee of this trust needs 4"),
+        "{message}"
+    );
+
+    for index in 0..4 {
+        let worker = format!("worker-{index}");
+        json(home, &["--devnet-account", &worker, "workerpool", "join", &pool]);
+    }
+    // The market counts the members from the chain's events: give it a moment.
+    let mut run = Value::Null;
+    for _ in 0..50 {
+        let out = poco(home, &with(&["--json"], &committee_run));
+        if out.status.success() {
+            run = serde_json::from_slice(&out.stdout).unwrap();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let task = run["tasks"][0]["taskId"].as_str().expect("the committee run was matched");
+    let watched = json(home, &["task", "show", task, "--watch"]);
+    assert_eq!(watched["status"], "COMPLETED", "{watched}");
+    let contributors = watched["contributors"].as_u64().unwrap();
+    assert!((1..=3).contains(&contributors), "seat holders only: {watched}");
+}
+
 /// Polls `devnet status` until the devnet runs (bounded: 3 minutes).
 fn wait_running(home: &Path) -> Value {
     for _ in 0..360 {

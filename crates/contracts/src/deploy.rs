@@ -2,7 +2,7 @@
 
 use alloy::{
     network::{Ethereum, TransactionBuilder},
-    primitives::{Address, Bytes},
+    primitives::{Address, Bytes, U256},
     providers::Provider,
     rpc::types::TransactionReceipt,
 };
@@ -39,14 +39,36 @@ pub struct Deployment {
     pub block: u64,
 }
 
+/// What a deployment is made with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeployOptions {
+    /// Owner of `Poco`: the only account that may add categories.
+    pub owner: Address,
+    /// An existing RLC (ERC-20) token; `None` deploys a new one, its supply to the deployer.
+    pub token: Option<Address>,
+    /// Blocks between a committee deal's match and the block whose hash seeds its draw. Zero
+    /// seeds a draw with the match's own block; on a chain where block producers could be
+    /// attackers, a delay longer than the chain's proposer lookahead keeps anyone from choosing
+    /// who produces the seeding block (see docs/protocol.md, "Committees").
+    pub committee_seed_delay: u64,
+}
+
+impl DeployOptions {
+    /// A devnet's options: a new token, and draws seeded by the match's own block (a devnet's
+    /// blocks come only with transactions, and its one producer is the devnet itself).
+    pub const fn devnet(owner: Address) -> Self {
+        Self { owner, token: None, committee_seed_delay: 0 }
+    }
+}
+
 /// Deploys the whole protocol from the provider's default sender: the RLC token (unless
-/// `token` gives an existing one), the three registries, the task module and `Poco` (owned by
-/// `owner`, with the five default categories XS to XL).
+/// `options.token` gives an existing one), the three registries, the task module and `Poco`
+/// (owned by `options.owner`, with the five default categories XS to XL).
 pub async fn deploy<P: Provider<Ethereum>>(
     provider: &P,
-    owner: Address,
-    token: Option<Address>,
+    options: DeployOptions,
 ) -> Result<Deployment, Error> {
+    let DeployOptions { owner, token, committee_seed_delay } = options;
     let chain_id = provider.get_chain_id().await?;
     let token = match token {
         Some(token) => token,
@@ -57,7 +79,9 @@ pub async fn deploy<P: Provider<Ethereum>>(
         deployed(provider, DatasetRegistry::BYTECODE.clone(), "DatasetRegistry").await?.0;
     let workerpool_registry =
         deployed(provider, WorkerpoolRegistry::BYTECODE.clone(), "WorkerpoolRegistry").await?.0;
-    let tasks_module = deployed(provider, PocoTasks::BYTECODE.clone(), "PocoTasks").await?.0;
+    let tasks_code =
+        PocoTasks::deploy_builder(provider, U256::from(committee_seed_delay)).calldata().clone();
+    let tasks_module = deployed(provider, tasks_code, "PocoTasks").await?.0;
     let poco_code = Poco::deploy_builder(
         provider,
         owner,

@@ -11,7 +11,7 @@ mod deploy;
 mod error;
 mod revert;
 
-pub use deploy::{Deployment, deploy};
+pub use deploy::{DeployOptions, Deployment, deploy};
 pub use error::Error;
 pub use revert::{LibraryError, Revert};
 

@@ -90,6 +90,7 @@ impl Revert {
             E::TrustOutOfRange(_) => 0x08,
             E::PriceOutOfRange(_) => 0x09,
             E::TrustBeyondCommittee(_) => 0x0a,
+            E::CommitteePoolNotChosen(_) => 0x0b,
             E::AppMismatch(_) => 0x10,
             E::DatasetMismatch(_) => 0x11,
             E::RequestWorkerpoolRestricted(_) => 0x12,
@@ -112,7 +113,7 @@ impl Revert {
             E::NoVolumeLeft(_) => 0x60,
             E::SponsorBalanceTooLow(_) => 0x70,
             E::SchedulerStakeTooLow(_) => 0x71,
-            E::EmptyCommittee(_) => 0x80,
+            E::CommitteeTooSmall(_) => 0x80,
             _ => return None,
         })
     }
@@ -204,9 +205,22 @@ fn describe_poco(error: &IPocoErrors, f: &mut fmt::Formatter<'_>) -> fmt::Result
             "a committee deal serves trust up to {}, not {}: ask for less trust",
             e.maxTrust, e.trust
         ),
-        E::EmptyCommittee(e) => {
-            write!(f, "workerpool {} has no bonded member to draw a committee from", e.workerpool)
-        }
+        E::CommitteePoolNotChosen(e) if e.requested.is_zero() => write!(
+            f,
+            "a committee request must name its workerpool (it is matched with {}): a committee \
+             is as honest as the pool's members, so the requester chooses the pool",
+            e.workerpool
+        ),
+        E::CommitteePoolNotChosen(e) => write!(
+            f,
+            "the committee request names workerpool {}, not {}",
+            e.requested, e.workerpool
+        ),
+        E::CommitteeTooSmall(e) => write!(
+            f,
+            "workerpool {} has {} active members; a committee of this trust needs {}",
+            e.workerpool, e.activeMembers, e.needed
+        ),
         E::AppMismatch(e) => {
             write!(
                 f,
@@ -302,6 +316,9 @@ fn describe_poco(error: &IPocoErrors, f: &mut fmt::Formatter<'_>) -> fmt::Result
             e.caller, e.requester
         ),
         E::ZeroAddress(_) => f.write_str("the zero address cannot hold an account"),
+        E::BurnAccountDeposit(_) => {
+            f.write_str("nobody may deposit for the burn account: what it holds is burned")
+        }
         E::NotOrderOwner(e) => {
             write!(f, "only the order's owner {} (or its signature) may manage it", e.owner)
         }
@@ -310,7 +327,7 @@ fn describe_poco(error: &IPocoErrors, f: &mut fmt::Formatter<'_>) -> fmt::Result
         }
         E::NotMember(e) => write!(
             f,
-            "{} is not a member of workerpool {} (or has already asked to leave)",
+            "{} is not an active member of workerpool {} (it never joined, left or was expelled)",
             e.worker, e.workerpool
         ),
         E::BondLocked(e) if e.until.is_zero() => write!(
@@ -328,14 +345,18 @@ fn describe_poco(error: &IPocoErrors, f: &mut fmt::Formatter<'_>) -> fmt::Result
         }
         E::DrawExpired(e) => write!(
             f,
-            "the committee of deal {} was not drawn within 256 blocks of the match: its tasks \
-             can only be claimed",
+            "the block that seeds the committee of deal {} is too old to be read: drawing the \
+             committee again (drawCommittee) seeds it from a later block",
             e.dealid
         ),
         E::NotDrawn(e) => {
             write!(f, "worker {} holds no seat in the committee of task {}", e.worker, e.taskid)
         }
-        E::InvalidTimeRef(e) => write!(f, "invalid category time reference {}", e.timeref),
+        E::InvalidTimeRef(e) => write!(
+            f,
+            "invalid category time reference {} s: it must be between 1 and 60480",
+            e.timeref
+        ),
         E::UnknownDeal(e) => write!(f, "deal {} does not exist or was altered", e.dealid),
         E::TaskIndexOutOfRange(e) => write!(
             f,

@@ -13,7 +13,9 @@
 //! - any event that touches an account's free balance (deposit, withdrawal, the locks of a
 //!   match, a contribution's stake, rewards) has its balance read again at the confirmed
 //!   head, and its workerpool and request orders that the balance no longer covers die;
-//! - `DealCreated` indexes the deal.
+//! - `DealCreated` indexes the deal;
+//! - `MemberJoined`, `MemberLeft` and `MemberExpelled` count a workerpool's active members,
+//!   so that the best match never proposes a pool too small for a committee deal.
 
 use std::{collections::BTreeSet, sync::Arc, sync::atomic::Ordering, time::Duration};
 
@@ -248,6 +250,15 @@ fn convert(deployment: &Deployment, event: ProtocolEvent) -> Option<ChainEvent> 
             IPocoEvents::ClosedDatasetOrder(e) => ChainEvent::Closed { hash: e.datasetHash },
             IPocoEvents::ClosedWorkerpoolOrder(e) => ChainEvent::Closed { hash: e.workerpoolHash },
             IPocoEvents::ClosedRequestOrder(e) => ChainEvent::Closed { hash: e.requestHash },
+            IPocoEvents::MemberJoined(e) => {
+                ChainEvent::Membership { workerpool: e.workerpool, joined: true }
+            }
+            IPocoEvents::MemberLeft(e) => {
+                ChainEvent::Membership { workerpool: e.workerpool, joined: false }
+            }
+            IPocoEvents::MemberExpelled(e) => {
+                ChainEvent::Membership { workerpool: e.workerpool, joined: false }
+            }
             IPocoEvents::CreateCategory(e) => ChainEvent::Category {
                 id: u64::try_from(e.catid).ok()?,
                 timeref: u64::try_from(e.workClockTimeRef).ok()?,

@@ -17,7 +17,7 @@ use alloy::{
     sol_types::{Eip712Domain, SolStruct},
 };
 use poco_primitives::{
-    OrderKind, PocoDomain,
+    OrderKind, PocoDomain, Tag, committee,
     matching::{MAX_PRICE, MAX_TRUST},
     signature,
 };
@@ -307,6 +307,25 @@ impl Market {
                 }
                 if o.trust > MAX_TRUST {
                     return Err(Error::invalid("trust", "must be at most 2^64 - 1"));
+                }
+                if Tag(o.tag).is_superset_of(Tag::COMMITTEE) {
+                    if committee::committee_size(o.trust).is_none() {
+                        return Err(Error::invalid(
+                            "trust",
+                            format!(
+                                "a committee request serves trust up to {}",
+                                committee::MAX_COMMITTEE_TRUST
+                            ),
+                        ));
+                    }
+                    if o.workerpool.is_zero() {
+                        return Err(Error::invalid(
+                            "workerpool",
+                            "a committee request must name its workerpool: a committee is as \
+                             honest as the pool's members, so the requester chooses the pool \
+                             (GET /bestmatch proposes one)",
+                        ));
+                    }
                 }
             }
             _ => {}

@@ -10,6 +10,11 @@
 //!
 //! Restrictions naming an ERC-734 group are not resolved (that needs the chain per order):
 //! such orders are only proposed to their exact restriction.
+//!
+//! A committee request (tag `committee`) must name its workerpool: when the requester names
+//! none, each candidate pool is tried with a request naming it, and the proposed request
+//! names the pool found. A pool whose active members are too few for the committee's seats
+//! (the mirror counts them from the membership events) is never proposed.
 
 use std::collections::HashMap;
 
@@ -81,6 +86,17 @@ impl Wanted {
             params: String::new(),
             salt: B256::ZERO,
         }
+    }
+
+    /// The request to sign for a match with `workerpool`, whose deal would demand `demand`:
+    /// [`Self::request`], naming the pool when the requester named none and the deal is a
+    /// committee deal (whose request must name its pool).
+    pub fn request_for(&self, workerpool: Address, demand: Tag) -> RequestOrder {
+        let mut request = self.request();
+        if request.workerpool.is_zero() && demand.is_superset_of(Tag::COMMITTEE) {
+            request.workerpool = workerpool;
+        }
+        request
     }
 }
 
@@ -178,12 +194,15 @@ struct Found {
     volume: U256,
     total_per_task: U256,
     scheduler_stake: U256,
+    /// The deal's demand tag.
+    demand: Tag,
 }
 
 /// What the checks of one best-match search read from the mirror, read once.
 struct CheckMirror {
     categories: Vec<Category>,
     policies: HashMap<Address, WorkerpoolPolicy>,
+    members: HashMap<Address, u64>,
     balances: HashMap<Address, U256>,
 }
 
@@ -194,7 +213,12 @@ impl CheckMirror {
             .map(|(id, timeref)| Category { id, name: String::new(), timeref })
             .collect();
         categories.sort_by_key(|c| c.id);
-        Self { categories, policies: HashMap::new(), balances: HashMap::new() }
+        Self {
+            categories,
+            policies: HashMap::new(),
+            members: HashMap::new(),
+            balances: HashMap::new(),
+        }
     }
 }
 
@@ -247,7 +271,6 @@ impl Market {
 
         let requester_balance = self.balance(wanted.requester).await?;
         let mut mirror = CheckMirror::new(categories);
-        let request = Signed::presigned(wanted.request());
         let mut best: Option<Found> = None;
         let mut failures: Vec<String> = Vec::new();
         let mut pools_by_need: HashMap<(Tag, Option<Address>), Vec<OrderRecord>> = HashMap::new();
@@ -292,6 +315,7 @@ impl Market {
                 {
                     break;
                 }
+                let request = Signed::presigned(wanted.request_for(pool.order.asset(), demand));
                 match self
                     .check(app, dataset, pool, &request, requester_balance, &mut mirror)
                     .await?
@@ -334,34 +358,44 @@ impl Market {
             apporder: Some(found.app.view()),
             datasetorder: found.dataset.as_ref().map(OrderRecord::view),
             workerpoolorder: Some(found.workerpool.view()),
-            requestorder: Some(serde_json::to_value(wanted.request()).expect("orders serialize")),
+            requestorder: Some(
+                serde_json::to_value(
+                    wanted.request_for(found.workerpool.order.asset(), found.demand),
+                )
+                .expect("orders serialize"),
+            ),
             explanation: vec![],
         })
     }
 
-    /// The policy of `pool`'s workerpool and its owner's balance, read into `mirror` the
-    /// first time a search needs them.
+    /// The policy and the active members of `pool`'s workerpool and its owner's balance,
+    /// read into `mirror` the first time a search needs them.
     async fn pool_facts(
         &self,
         pool: &OrderRecord,
         mirror: &mut CheckMirror,
-    ) -> Result<(WorkerpoolPolicy, U256)> {
+    ) -> Result<(WorkerpoolPolicy, u64, U256)> {
         let workerpool = pool.order.asset();
-        if let (Some(policy), Some(balance)) =
-            (mirror.policies.get(&workerpool), mirror.balances.get(&pool.owner))
-        {
-            return Ok((*policy, *balance));
+        if let (Some(policy), Some(members), Some(balance)) = (
+            mirror.policies.get(&workerpool),
+            mirror.members.get(&workerpool),
+            mirror.balances.get(&pool.owner),
+        ) {
+            return Ok((*policy, *members, *balance));
         }
         let (entry, balance) =
             futures::future::try_join(self.store().asset(workerpool), self.balance(pool.owner))
                 .await?;
-        let policy = entry.map_or_else(WorkerpoolPolicy::default, |entry| WorkerpoolPolicy {
-            worker_stake_ratio: entry.worker_stake_ratio,
-            scheduler_reward_ratio: entry.scheduler_reward_ratio,
-        });
+        let policy =
+            entry.as_ref().map_or_else(WorkerpoolPolicy::default, |entry| WorkerpoolPolicy {
+                worker_stake_ratio: entry.worker_stake_ratio,
+                scheduler_reward_ratio: entry.scheduler_reward_ratio,
+            });
+        let members = entry.map_or(0, |entry| entry.active_members);
         mirror.policies.insert(workerpool, policy);
+        mirror.members.insert(workerpool, members);
         mirror.balances.insert(pool.owner, balance);
-        Ok((policy, balance))
+        Ok((policy, members, balance))
     }
 
     /// Runs `match_orders` on a candidate set against the mirror.
@@ -389,10 +423,11 @@ impl Market {
         if let Some(dataset) = dataset {
             chain.datasets.insert(dataset.order.asset(), dataset.owner);
         }
-        let (policy, owner_balance) = self.pool_facts(pool, mirror).await?;
+        let (policy, members, owner_balance) = self.pool_facts(pool, mirror).await?;
         chain
             .workerpools
             .insert(pool_order.workerpool, RegisteredWorkerpool { owner: pool.owner, policy });
+        chain.members.insert(pool_order.workerpool, members);
         // Every signature in the book was checked at publication (and an owner's change kills
         // its orders): the check takes them as authentic instead of recovering them again.
         for record in [Some(app), dataset, Some(pool)].into_iter().flatten() {
@@ -427,6 +462,7 @@ impl Market {
             volume: outcome.volume,
             total_per_task: per_task,
             scheduler_stake: outcome.scheduler_lock,
+            demand: Tag(outcome.deal.tag),
         }))
     }
 

@@ -8,13 +8,18 @@
 //! `group / total` exceeds `1 - 1/trust`. Only the group just voted for is tested: a vote can
 //! only raise the credibility of its own result. Trust 0 or 1 accepts the first contribution.
 //!
+//! Votes are grouped by the 120-bit prefix of their result hash ([`vote_key`]): it is what a
+//! contribution stores and what a reveal opens, so two hashes with one prefix are one result.
+//!
 //! A task takes at most [`MAX_CONTRIBUTORS`] contributions, and its total must stay at most
 //! 2^184 - 1 ([`MAX_CONSENSUS_TOTAL`]; the contract reverts with `ConsensusOverflow` above).
 //! Each contribution also records `floor(log2 w)` ([`log_weight`]), its share of the reward.
 //!
 //! [`Consensus`] replays a task contribution by contribution; [`contributions_needed`] tells a
-//! scheduler how many more agreeing workers a task needs. Scores move at finalize:
-//! [`score_after_success`] and [`score_after_fault`].
+//! scheduler how many more agreeing workers a task needs. Scores move at finalize: a proved
+//! contribution raises its worker's score by one when [`raises_score`] (a replicated task, a
+//! stake of at least [`MIN_SCORED_STAKE`] at risk, no rise yet in the current
+//! [`SCORE_PERIOD`]); a faulty one cuts it by a third ([`score_after_fault`]).
 
 use alloy::primitives::{B256, U256};
 
@@ -37,10 +42,44 @@ pub const fn log_weight(weight: u64) -> u8 {
     if weight < 2 { 0 } else { weight.ilog2() as u8 }
 }
 
-/// The score of a worker whose contribution was proved at finalize: one more when the task was
-/// replicated (more than one contributor), unchanged otherwise.
-pub const fn score_after_success(score: u64, replicated: bool) -> u64 {
-    if replicated { score.saturating_add(1) } else { score }
+/// The least stake a proved contribution must have locked for its worker's score to rise, in
+/// nRLC (1 RLC): reputation is earned with funds at risk.
+pub const MIN_SCORED_STAKE: u64 = 1_000_000_000;
+/// A worker's score rises at most once per period (one day): reputation takes time to earn.
+pub const SCORE_PERIOD: u64 = 86_400;
+
+/// The scoring period of a block timestamp, counted from 1 as the contract counts.
+pub const fn score_period(timestamp: u64) -> u64 {
+    timestamp / SCORE_PERIOD + 1
+}
+
+/// Whether a contribution proved at finalize raises its worker's score: the task was
+/// replicated (more than one contributor), the contribution staked at least
+/// [`MIN_SCORED_STAKE`], and the score last rose in an earlier period than the one of
+/// `timestamp`.
+pub fn raises_score(
+    replicated: bool,
+    stake: U256,
+    last_scored_period: u64,
+    timestamp: u64,
+) -> bool {
+    replicated
+        && stake >= U256::from(MIN_SCORED_STAKE)
+        && last_scored_period < score_period(timestamp)
+}
+
+/// The score of a worker whose contribution was proved at finalize: one more when it
+/// [`raises_score`], unchanged otherwise.
+pub const fn score_after_success(score: u64, raised: bool) -> u64 {
+    if raised { score.saturating_add(1) } else { score }
+}
+
+/// What votes are grouped by: the 120 high bits of the result hash, the part a contribution
+/// stores (the rest zeroed).
+pub fn vote_key(result_hash: B256) -> B256 {
+    let mut key = result_hash;
+    key.0[15..].fill(0);
+    key
 }
 
 /// The score of a worker whose contribution was wrong, unrevealed or rejected:
@@ -49,10 +88,10 @@ pub const fn score_after_fault(score: u64) -> u64 {
     (score as u128 * 2 / 3) as u64
 }
 
-/// The voters of one result hash.
+/// The voters of one result: every hash with the same [`vote_key`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Group {
-    /// The result hash voted for.
+    /// The first result hash voted for in this group.
     pub result_hash: B256,
     /// The product of the voters' weights.
     pub weight: U256,
@@ -115,9 +154,9 @@ impl Consensus {
         &self.groups
     }
 
-    /// The group of `result_hash`, if anyone voted for it.
+    /// The group of `result_hash` (of every hash with its [`vote_key`]), if anyone voted for it.
     pub fn group(&self, result_hash: B256) -> Option<&Group> {
-        self.groups.iter().find(|group| group.result_hash == result_hash)
+        self.groups.iter().find(|group| vote_key(group.result_hash) == vote_key(result_hash))
     }
 
     /// How many contributions the task received (rejected ones included).
@@ -146,7 +185,8 @@ impl Consensus {
             return Err(Error::EmptyResultHash);
         }
         let weight = worker_weight(score);
-        let index = self.groups.iter().position(|group| group.result_hash == result_hash);
+        let key = vote_key(result_hash);
+        let index = self.groups.iter().position(|group| vote_key(group.result_hash) == key);
         let before = index.map_or(U256::ZERO, |index| self.groups[index].weight);
         let after = if before.is_zero() { U256::from(weight) } else { before * U256::from(weight) };
         let total = self.total + after - before;
@@ -167,7 +207,7 @@ impl Consensus {
         self.contributors += 1;
         let reached = after * self.trust > total * (self.trust - U256::from(1));
         if reached {
-            self.consensus = Some(result_hash);
+            self.consensus = Some(group.result_hash);
         }
         Ok(Vote { weight, log_weight: log_weight(weight), winners: reached.then_some(size) })
     }
@@ -180,7 +220,7 @@ impl Consensus {
         let index = self
             .groups
             .iter()
-            .position(|group| group.result_hash == consensus)
+            .position(|group| vote_key(group.result_hash) == vote_key(consensus))
             .expect("the consensus has a group");
         self.total -= self.groups.remove(index).weight;
         Ok(())
@@ -272,6 +312,12 @@ mod tests {
     fn scores() {
         assert_eq!(score_after_success(10, true), 11);
         assert_eq!(score_after_success(10, false), 10);
+        let rlc = U256::from(MIN_SCORED_STAKE);
+        assert!(raises_score(true, rlc, 0, 5));
+        assert!(!raises_score(false, rlc, 0, 5), "an unreplicated task proves nothing");
+        assert!(!raises_score(true, rlc - U256::from(1), 0, 5), "nothing at risk");
+        assert!(!raises_score(true, rlc, 1, SCORE_PERIOD - 1), "once per period");
+        assert!(raises_score(true, rlc, 1, SCORE_PERIOD));
         assert_eq!(score_after_fault(10), 6);
         assert_eq!(score_after_fault(2), 1);
         assert_eq!(score_after_fault(1), 0);
@@ -381,6 +427,31 @@ mod tests {
             Err(Error::TooManyContributors { max: 32 })
         ));
         assert_eq!(consensus.contributions_needed(&[]), None);
+    }
+
+    /// A hash that differs from another only past its 120-bit prefix votes with it; one that
+    /// differs within the prefix is another result.
+    #[test]
+    fn votes_are_grouped_by_their_stored_prefix() {
+        let real = B256::repeat_byte(0x42);
+        let mut look_alike = real;
+        look_alike.0[31] ^= 1;
+        let mut other = real;
+        other.0[0] ^= 0x80;
+        assert_eq!(vote_key(real), vote_key(look_alike));
+        assert_ne!(vote_key(real), vote_key(other));
+
+        let mut consensus = Consensus::new(4);
+        consensus.contribute(real, 0).unwrap();
+        let vote = consensus.contribute(look_alike, 0).unwrap();
+        assert_eq!(vote.winners, Some(2), "two agreeing fresh votes reach trust 4");
+        assert_eq!(consensus.groups().len(), 1);
+        assert_eq!(consensus.group(look_alike).unwrap().size, 2);
+
+        let mut split = Consensus::new(4);
+        split.contribute(real, 0).unwrap();
+        assert!(!split.contribute(other, 0).unwrap().reached_consensus());
+        assert_eq!(split.groups().len(), 2);
     }
 
     #[test]

@@ -179,6 +179,18 @@ pub enum MatchError {
         /// The largest trust a committee serves.
         max_trust: U256,
     },
+    /// \[0x0b\] A committee request does not name the workerpool it is matched with: a
+    /// committee is as honest as its pool's members, and only the requester may choose them.
+    #[error(
+        "[0x0b] a committee request must name its workerpool: it names {requested}, the order \
+         is for {workerpool}"
+    )]
+    CommitteePoolNotChosen {
+        /// The request's workerpool field (zero: any).
+        requested: Address,
+        /// The workerpool order's pool.
+        workerpool: Address,
+    },
     /// \[0x03\] The app price is above the request's maximum.
     #[error("[0x03] the app costs {price} nRLC, the request pays at most {max_price}")]
     AppPriceTooHigh {
@@ -398,11 +410,24 @@ pub enum MatchError {
         /// The scheduler's free balance, after the sponsor's lock when they are the same.
         available: U256,
     },
+    /// \[0x80\] A committee deal on a workerpool with too few active members.
+    #[error(
+        "[0x80] workerpool {workerpool} has {active_members} active members, a committee of \
+         this trust needs {needed}"
+    )]
+    CommitteeTooSmall {
+        /// The workerpool.
+        workerpool: Address,
+        /// Its active members.
+        active_members: u64,
+        /// The fewest it needs.
+        needed: u64,
+    },
 }
 
 impl MatchError {
     /// The rule number, as in brackets in IPocoErrors.sol and in iExec's
-    /// `iExecV5-matchOrders-0xNN` revert strings (0x08 to 0x0a are poco's own rules).
+    /// `iExecV5-matchOrders-0xNN` revert strings (0x08 to 0x0b and 0x80 are poco's own rules).
     pub const fn code(&self) -> u8 {
         match self {
             Self::CategoryMismatch { .. } => 0x00,
@@ -416,6 +441,7 @@ impl MatchError {
             Self::TrustOutOfRange { .. } => 0x08,
             Self::PriceOutOfRange { .. } => 0x09,
             Self::TrustBeyondCommittee { .. } => 0x0a,
+            Self::CommitteePoolNotChosen { .. } => 0x0b,
             Self::AppMismatch { .. } => 0x10,
             Self::DatasetMismatch { .. } => 0x11,
             Self::RequestWorkerpoolRestricted { .. } => 0x12,
@@ -438,6 +464,7 @@ impl MatchError {
             Self::NoVolumeLeft => 0x60,
             Self::SponsorBalanceTooLow { .. } => 0x70,
             Self::SchedulerStakeTooLow { .. } => 0x71,
+            Self::CommitteeTooSmall { .. } => 0x80,
         }
     }
 
@@ -455,6 +482,7 @@ impl MatchError {
             Self::TagNotOffered { .. } => "TagNotOffered",
             Self::TeeAppRequired => "TeeAppRequired",
             Self::TrustBeyondCommittee { .. } => "TrustBeyondCommittee",
+            Self::CommitteePoolNotChosen { .. } => "CommitteePoolNotChosen",
             Self::AppMismatch { .. } => "AppMismatch",
             Self::DatasetMismatch { .. } => "DatasetMismatch",
             Self::RequestWorkerpoolRestricted { .. } => "RequestWorkerpoolRestricted",
@@ -477,6 +505,7 @@ impl MatchError {
             Self::NoVolumeLeft => "NoVolumeLeft",
             Self::SponsorBalanceTooLow { .. } => "SponsorBalanceTooLow",
             Self::SchedulerStakeTooLow { .. } => "SchedulerStakeTooLow",
+            Self::CommitteeTooSmall { .. } => "CommitteeTooSmall",
         }
     }
 

@@ -12,6 +12,7 @@
 //! * [`result`]: the result digest of an output tree, the result hash and seal;
 //! * [`authorization`]: the scheduler's worker authorization and the enclave signature;
 //! * [`credibility`]: the consensus maths, reputation scores, contributions still needed;
+//! * [`committee`]: committee deals: sizes, the members a pool needs, the seat draw;
 //! * [`pool`]: the messages of the workerpool protocol between a scheduler and its workers;
 //! * [`serde_helpers`]: the JSON conventions of the protocol (decimal `uint256`, checksummed
 //!   addresses).
@@ -22,6 +23,7 @@
 pub mod amount;
 pub mod authorization;
 pub mod category;
+pub mod committee;
 pub mod credibility;
 pub mod deal;
 pub mod error;

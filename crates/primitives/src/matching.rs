@@ -10,14 +10,16 @@
 //! 1. compatibility: `0x00` category, `0x01` category exists, `0x02` trust offered, `0x08`
 //!    trust at most 2^64 - 1, `0x03`–`0x05` prices within the request's maxima, `0x09` prices
 //!    at most 2^96 - 1 (app, dataset, workerpool), `0x06` the pool offers every demanded tag
-//!    bit, `0x07` a TEE demand needs the app order's TEE bit;
+//!    bit, `0x07` a TEE demand needs the app order's TEE bit; for a committee deal, `0x0a` the
+//!    trust a committee serves and `0x0b` the request names the workerpool itself;
 //! 2. restrictions: `0x10` app, `0x11` dataset, `0x12` the request's workerpool restriction,
 //!    `0x13`–`0x1b` the restrictions of the app, dataset and workerpool orders;
 //! 3. authenticity: `0x20`/`0x21` app registered and its order signed by the app's owner,
 //!    `0x30`/`0x31` the same for a dataset (only when there is one), `0x40`/`0x41` for the
 //!    workerpool, `0x50` the request signed by its requester;
 //! 4. `0x60` some volume left in every order;
-//! 5. `0x70` the sponsor can pay, then `0x71` the scheduler can stake.
+//! 5. `0x70` the sponsor can pay, then `0x71` the scheduler can stake;
+//! 6. `0x80` a committee deal's pool has enough active members.
 //!
 //! The market runs it before proposing a match, the SDK before sending one, and tests compare
 //! it with the contract.
@@ -27,6 +29,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::{
     category::Category,
+    committee,
     deal::Deal,
     error::MatchError,
     order::{AppOrder, DatasetOrder, Order, PocoDomain, RequestOrder, Signed, WorkerpoolOrder},
@@ -36,8 +39,6 @@ use crate::{
 
 /// The highest trust a request may ask for (rule 0x08).
 pub const MAX_TRUST: U256 = U256::from_limbs([u64::MAX, 0, 0, 0]);
-/// The highest trust a committee deal may ask for (rule 0x0a): what 31 drawn seats serve.
-pub const MAX_COMMITTEE_TRUST: U256 = U256::from_limbs([768, 0, 0, 0]);
 /// The highest price an order may carry, in nRLC (rule 0x09): what an account can hold.
 pub const MAX_PRICE: U256 = U256::from_limbs([u64::MAX, u32::MAX as u64, 0, 0]);
 /// Percentage of the workerpool price the scheduler stakes per task.
@@ -95,6 +96,9 @@ pub trait ChainState {
     fn is_group_member(&self, group: Address, account: Address) -> bool;
     /// The free (unlocked) balance of `account`, in nRLC.
     fn balance(&self, account: Address) -> U256;
+    /// How many members `workerpool` has in its active set (the members a committee deal
+    /// matched now would draw from).
+    fn active_members(&self, workerpool: Address) -> u64;
 }
 
 /// The hashes (EIP-712 digests) of the four orders of a match.
@@ -194,6 +198,19 @@ pub fn match_orders<C: ChainState + ?Sized>(
         paramsHash: keccak256(request.params.as_bytes()),
     };
     let (sponsor_lock, scheduler_lock) = check_funds(&deal, chain)?;
+    if tag.is_superset_of(Tag::COMMITTEE) {
+        // Rule 0x80: checked last, as the contract does, since orders do not say who the
+        // members are. The trust is served (rule 0x0a passed).
+        let needed = committee::min_committee_members(request.trust).unwrap_or(u64::MAX);
+        let active = chain.active_members(workerpool.workerpool);
+        if active < needed {
+            return Err(MatchError::CommitteeTooSmall {
+                workerpool: workerpool.workerpool,
+                active_members: active,
+                needed,
+            });
+        }
+    }
     Ok(MatchOutcome { deal_id: deal.id(), deal, volume, sponsor_lock, scheduler_lock, hashes })
 }
 
@@ -274,13 +291,20 @@ fn check_compatibility<C: ChainState + ?Sized>(
     if (demand ^ app_tag).is_tee() {
         return Err(MatchError::TeeAppRequired);
     }
-    // Rule 0x80 (a committee deal needs a pool with members) depends on chain state that
-    // orders do not carry: only the contract checks it, after every other rule.
-    if demand.is_superset_of(Tag::COMMITTEE) && request.trust > MAX_COMMITTEE_TRUST {
-        return Err(MatchError::TrustBeyondCommittee {
-            trust: request.trust,
-            max_trust: MAX_COMMITTEE_TRUST,
-        });
+    if demand.is_superset_of(Tag::COMMITTEE) {
+        if committee::committee_size(request.trust).is_none() {
+            return Err(MatchError::TrustBeyondCommittee {
+                trust: request.trust,
+                max_trust: U256::from(committee::MAX_COMMITTEE_TRUST),
+            });
+        }
+        // A committee is as honest as its pool's members: only the requester chooses them.
+        if request.workerpool != workerpool.workerpool {
+            return Err(MatchError::CommitteePoolNotChosen {
+                requested: request.workerpool,
+                workerpool: workerpool.workerpool,
+            });
+        }
     }
     Ok((demand, timeref))
 }
@@ -505,6 +529,8 @@ pub struct ChainSnapshot {
     pub groups: HashMap<Address, HashSet<Address>>,
     /// Free balances (absent: zero).
     pub balances: HashMap<Address, U256>,
+    /// Active member counts of workerpools (absent: zero).
+    pub members: HashMap<Address, u64>,
 }
 
 impl ChainSnapshot {
@@ -522,6 +548,7 @@ impl ChainSnapshot {
             contract_signatures: HashSet::new(),
             groups: HashMap::new(),
             balances: HashMap::new(),
+            members: HashMap::new(),
         }
     }
 
@@ -586,6 +613,10 @@ impl ChainState for ChainSnapshot {
 
     fn is_group_member(&self, group: Address, account: Address) -> bool {
         self.groups.get(&group).is_some_and(|members| members.contains(&account))
+    }
+
+    fn active_members(&self, workerpool: Address) -> u64 {
+        self.members.get(&workerpool).copied().unwrap_or_default()
     }
 
     fn balance(&self, account: Address) -> U256 {
@@ -922,6 +953,8 @@ mod tests {
         f.workerpool.trust = U256::from(1000);
         f.request.tag = (Tag(f.request.tag) | Tag::COMMITTEE).0;
         f.request.trust = U256::from(768);
+        f.request.workerpool = POOL;
+        f.chain.members.insert(POOL, 31);
         assert!(Tag(f.run().unwrap().deal.tag).is_superset_of(Tag::COMMITTEE));
         f.request.trust = U256::from(769);
         let refused = f.run().unwrap_err();
@@ -929,10 +962,45 @@ mod tests {
             refused,
             MatchError::TrustBeyondCommittee {
                 trust: U256::from(769),
-                max_trust: MAX_COMMITTEE_TRUST
+                max_trust: U256::from(committee::MAX_COMMITTEE_TRUST)
             }
         );
         assert_eq!((refused.code(), refused.solidity_name()), (0x0a, "TrustBeyondCommittee"));
+    }
+
+    /// A committee request names its pool (rule 0x0b), and the pool has as many active members
+    /// as the committee has seats, at least four (rule 0x80, checked last).
+    #[test]
+    fn committee_deals_go_to_the_named_pool_with_enough_members() {
+        let mut f = fixture();
+        f.workerpool.tag = (Tag(f.workerpool.tag) | Tag::COMMITTEE).0;
+        f.request.tag = (Tag(f.request.tag) | Tag::COMMITTEE).0;
+        f.workerpool.trust = U256::from(20);
+        f.request.trust = U256::from(20);
+        f.request.workerpool = Address::ZERO;
+        assert_eq!(
+            f.run(),
+            Err(MatchError::CommitteePoolNotChosen { requested: Address::ZERO, workerpool: POOL })
+        );
+        assert_eq!(f.code(), 0x0b);
+        f.request.workerpool = POOL;
+        f.chain.members.insert(POOL, 8);
+        let refused = f.run().unwrap_err();
+        assert_eq!(
+            refused,
+            MatchError::CommitteeTooSmall { workerpool: POOL, active_members: 8, needed: 9 }
+        );
+        assert_eq!((refused.code(), refused.solidity_name()), (0x80, "CommitteeTooSmall"));
+        // Funding is checked first: a short sponsor hears about its balance.
+        f.chain.balances.insert(requester(), rlc(1));
+        assert_eq!(f.code(), 0x70);
+        f.chain.balances.insert(requester(), rlc(100));
+        f.chain.members.insert(POOL, 9);
+        assert!(f.run().is_ok());
+        // Without the tag, neither rule applies.
+        let mut plain = fixture();
+        plain.request.workerpool = Address::ZERO;
+        assert!(plain.run().is_ok());
     }
 
     #[test]

@@ -20,10 +20,13 @@ use alloy::{
     providers::DynProvider,
 };
 use poco_chain::ChainClient;
-use poco_contracts::bindings::{IPoco::IPocoInstance, IPocoTypes};
+use poco_contracts::bindings::{
+    IPoco::{IPocoErrors, IPocoInstance},
+    IPocoTypes,
+};
 use poco_primitives::{
     Deal, WorkerpoolAuthorization,
-    credibility::{MAX_CONTRIBUTORS, contributions_needed},
+    credibility::{MAX_CONTRIBUTORS, contributions_needed, vote_key},
     pool::{
         Action, Assignment, ContributionMode, Heartbeat, HeartbeatResponse, Report, WorkResponse,
         upload_ticket_hash,
@@ -258,7 +261,8 @@ impl Engine {
     }
 
     /// The seats of a committee task, drawn by the contract; `None` while the draw cannot be
-    /// made (in the match's own block) or can no more (then the task ends by claim).
+    /// made (its seed block is not past yet). When the seed block's hash can no longer be
+    /// read, the deal is seeded again (`drawCommittee`), and its seats come a few blocks later.
     async fn committee(
         &self,
         deal: &Deal,
@@ -272,13 +276,22 @@ impl Engine {
         {
             Ok(seats) => Arc::new(seats),
             Err(error) => {
-                if let Some(revert) = poco_contracts::Revert::from_contract_error(&error) {
-                    debug!(task = %task_id, %revert, "committee not drawn");
-                    return Ok(None);
+                let Some(revert) = poco_contracts::Revert::from_contract_error(&error) else {
+                    return Err(poco_chain::Error::from(error).into());
+                };
+                debug!(task = %task_id, %revert, "committee not drawn");
+                if matches!(revert, poco_contracts::Revert::Poco(IPocoErrors::DrawExpired(_))) {
+                    info!(deal = %deal.id(), "the committee's seed is gone: seeding it again");
+                    self.client.send(self.poco.drawCommittee(IPocoTypes::Deal::from(deal))).await?;
                 }
-                return Err(poco_chain::Error::from(error).into());
+                return Ok(None);
             }
         };
+        // The seats can be read: fix the seed now, so nobody can wait for it to expire.
+        let draw = self.poco.viewDraw(deal.id()).call().await.map_err(poco_chain::Error::from)?;
+        if draw.seed.is_zero() {
+            self.client.send(self.poco.drawCommittee(IPocoTypes::Deal::from(deal))).await?;
+        }
         self.committees.lock().expect("lock").insert(task_id, seats.clone());
         Ok(Some(seats))
     }
@@ -324,8 +337,7 @@ impl Engine {
             let Some(task) = self.store.task(replica.task_id).await? else { continue };
             if task.stage == Stage::Revealing
                 && replica.state == ReplicaState::Contributed
-                && replica.result_hash.is_some()
-                && replica.result_hash == task.consensus
+                && votes_for(replica.result_hash, task.consensus)
             {
                 actions.push(Action::Reveal { task_id: task.task_id });
             }
@@ -466,7 +478,7 @@ impl Engine {
         let replicas = self.store.replicas(task.task_id).await?;
         let winners: Vec<&ReplicaRecord> = replicas
             .iter()
-            .filter(|r| r.result_hash.is_some() && r.result_hash == task.consensus)
+            .filter(|r| votes_for(r.result_hash, task.consensus))
             .filter(|r| matches!(r.state, ReplicaState::Contributed | ReplicaState::Revealed))
             .collect();
         let revealed: Vec<&ReplicaRecord> =
@@ -604,7 +616,9 @@ impl Engine {
             .replicas(task.task_id)
             .await?
             .into_iter()
-            .filter(|r| r.state == ReplicaState::Contributed && r.result_hash == Some(consensus))
+            .filter(|r| {
+                r.state == ReplicaState::Contributed && votes_for(r.result_hash, Some(consensus))
+            })
             .map(|r| r.worker)
             .collect();
         winners.sort();
@@ -672,5 +686,14 @@ impl Engine {
     /// The scheduler's address.
     pub(crate) fn scheduler(&self) -> Address {
         self.config.wallet.address()
+    }
+}
+
+/// Whether a contribution's vote is for the consensus: the contract groups votes by the
+/// 120-bit prefix of their hash, so a hash equal to the consensus in that prefix is a vote for it.
+fn votes_for(vote: Option<B256>, consensus: Option<B256>) -> bool {
+    match (vote, consensus) {
+        (Some(vote), Some(consensus)) => vote_key(vote) == vote_key(consensus),
+        _ => false,
     }
 }

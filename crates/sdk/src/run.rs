@@ -5,7 +5,9 @@ use std::{collections::BTreeMap, time::Duration};
 
 use alloy::primitives::{Address, U256};
 use poco_contracts::bindings::IPocoTypes;
-use poco_primitives::{Amount, AppOrder, DatasetOrder, RequestOrder, Signed, Tag, WorkerpoolOrder};
+use poco_primitives::{
+    Amount, AppOrder, DatasetOrder, Deal, RequestOrder, Signed, Tag, WorkerpoolOrder, committee,
+};
 use serde::Serialize;
 
 use crate::{
@@ -86,6 +88,14 @@ impl RunSpec {
                  attestation stands in for replication) or without --encrypt-result"
                     .into(),
             ));
+        }
+        if self.tag.is_superset_of(Tag::COMMITTEE)
+            && committee::committee_size(U256::from(self.trust)).is_none()
+        {
+            return Err(Error::Config(format!(
+                "a committee deal serves trust up to {}: ask for less trust",
+                committee::MAX_COMMITTEE_TRUST
+            )));
         }
         for (index, name) in &self.secrets {
             if *index == 0 {
@@ -217,6 +227,14 @@ impl Poco {
             None => Signed::presigned(DatasetOrder::default()),
         };
         let volume = best.volume.unwrap_or(U256::from(spec.volume)).min(U256::from(spec.volume));
+        // A committee deal's request names its pool: the one the market found, unless the
+        // requester chose one (the market checked that it has members enough for the seats).
+        let demand = Tag::deal_demand(Tag(app.tag), Tag(dataset.tag), spec.tag);
+        let chosen_pool = match spec.workerpool {
+            Some(pool) => pool,
+            None if demand.is_superset_of(Tag::COMMITTEE) => workerpool.workerpool,
+            None => Address::ZERO,
+        };
         let per_task = app.appprice + dataset.datasetprice + workerpool.workerpoolprice;
         if let Some(max) = spec.max_price
             && per_task > max.nrlc()
@@ -231,7 +249,7 @@ impl Poco {
             appmaxprice: app.appprice,
             dataset: dataset.dataset,
             datasetmaxprice: dataset.datasetprice,
-            workerpool: spec.workerpool.unwrap_or_default(),
+            workerpool: chosen_pool,
             workerpoolmaxprice: workerpool.workerpoolprice,
             requester,
             volume,
@@ -292,6 +310,24 @@ impl Poco {
         self.deal(deal_id).await
     }
 
+    /// Fixes a committee deal's seed as soon as its seed block is past (the requester's side
+    /// of the draw: nobody who dislikes the draw can keep it unfixed until the block's hash
+    /// is gone). Returns whether the seed is fixed.
+    pub async fn draw_committee(&self, deal: &Deal) -> Result<bool> {
+        let poco = self.poco();
+        let draw = poco.viewDraw(deal.id()).call().await.map_err(|e| Error::Chain(e.into()))?;
+        if !draw.seed.is_zero() {
+            return Ok(true);
+        }
+        let head = self.chain().block_number().await?;
+        if U256::from(head) <= draw.seedBlock {
+            return Ok(false);
+        }
+        self.chain().send(poco.drawCommittee(IPocoTypes::Deal::from(deal))).await?;
+        let draw = poco.viewDraw(deal.id()).call().await.map_err(|e| Error::Chain(e.into()))?;
+        Ok(!draw.seed.is_zero())
+    }
+
     /// Follows a deal's tasks until each is over (completed, failed, or past its deadline),
     /// calling `progress` whenever a status changes. Gives up after `timeout`.
     pub async fn watch(
@@ -302,7 +338,11 @@ impl Poco {
     ) -> Result<Vec<TaskView>> {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut last: Vec<TaskStatus> = Vec::new();
+        let mut drawn = !deal.deal.is_committee();
         loop {
+            if !drawn {
+                drawn = self.draw_committee(&deal.deal).await?;
+            }
             let mut views = Vec::new();
             for (index, _) in deal.deal.tasks() {
                 views.push(self.task_in(&deal.deal, index).await?);

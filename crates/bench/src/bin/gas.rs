@@ -42,8 +42,8 @@ async fn main() -> Result<()> {
 
     let mut report = Report::default();
 
-    // (e) a claim after the final deadline. Run first: the claim funds the kitty, so that the
-    // successes below pay the scheduler its kitty share, as they would on a live chain.
+    // (e) a claim after the final deadline. Run first, so that the successes below run on a
+    // chain where a claim burned a stake (nothing of it is ever paid out again).
     let claim_scenario = {
         let mut s = report.scenario("(e) claim after the final deadline");
         let (deal, receipt) = lifecycle.match_deal(1, 1, 6).await?;
@@ -143,9 +143,66 @@ async fn main() -> Result<()> {
 
     report.push(claim_scenario);
 
+    // (f), (g) committee deals: members bond, the contract draws the seats, the holders vote.
+    let members: Vec<PrivateKeySigner> = (0..20).map(|_| next_worker()).collect::<Result<_>>()?;
+    for member in &members {
+        lifecycle.join(member).await?;
+    }
+    for (title, trust, salt) in [
+        ("(f) committee deal, trust 4: 3 seats among 20 members", 4, 7),
+        ("(g) committee deal, trust 100: 19 seats among 20 members", 100, 8),
+    ] {
+        report.push(committee_scenario(&report, &lifecycle, &members, title, trust, salt).await?);
+    }
+
     report.matching(reference::MATCH);
     print!("{}", report.render(&lifecycle.conditions().await?));
     Ok(())
+}
+
+/// A committee deal of one task at `trust`: match, initialize (which fixes the seed), one
+/// contribution per distinct seat holder until a majority of the seats agrees, their reveals,
+/// finalize. No reference: the reference has no committees.
+async fn committee_scenario(
+    report: &Report,
+    lifecycle: &Lifecycle,
+    members: &[PrivateKeySigner],
+    title: &str,
+    trust: u64,
+    salt: u8,
+) -> Result<Scenario> {
+    let mut s = report.scenario(title);
+    let (deal, receipt) = lifecycle.match_committee_deal(trust, 1, salt).await?;
+    s.step("matchOrders", &receipt);
+    let idx = deal.botFirst;
+    s.step("initialize (fixes the seed)", &lifecycle.initialize(&deal, idx).await?);
+    let seats = lifecycle.seats(&deal, idx).await?;
+    let digest = B256::repeat_byte(0x42);
+    let (mut voters, mut held) = (Vec::new(), 0);
+    for holder in &seats {
+        if held * 2 > seats.len() {
+            break;
+        }
+        if voters.contains(holder) {
+            continue;
+        }
+        let worker = members
+            .iter()
+            .find(|m| m.address() == *holder)
+            .ok_or_else(|| eyre!("seat holder {holder} is not a bench member"))?;
+        let receipt = lifecycle.contribute(&deal, idx, worker, digest).await?;
+        let count = seats.iter().filter(|seat| *seat == holder).count();
+        s.step(&format!("contribute ({count} seat{})", if count > 1 { "s" } else { "" }), &receipt);
+        voters.push(*holder);
+        held += count;
+    }
+    for holder in &voters {
+        let worker = members.iter().find(|m| m.address() == *holder).expect("a member");
+        s.step("reveal", &lifecycle.reveal(&deal, idx, worker, digest).await?);
+    }
+    s.step("finalize", &lifecycle.finalize(&deal, idx, digest, voters).await?);
+    s.lines.push(format!("  {:<52} {:>10}", "total", thousands(s.running)));
+    Ok(s)
 }
 
 #[derive(Default)]

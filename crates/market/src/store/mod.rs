@@ -134,6 +134,8 @@ pub struct AssetEntry {
     pub worker_stake_ratio: u8,
     /// Workerpools: the scheduler reward ratio.
     pub scheduler_reward_ratio: u8,
+    /// Workerpools: the members of the active set, whom a committee deal would draw from.
+    pub active_members: u64,
 }
 
 /// A page of results and the cursor of the next one.
@@ -301,6 +303,14 @@ pub enum ChainEvent {
         worker_stake_ratio: u8,
         /// The new scheduler reward ratio.
         scheduler_reward_ratio: u8,
+    },
+    /// A worker entered (`joined`) or left (left, or was expelled from) a workerpool's active
+    /// set.
+    Membership {
+        /// The workerpool.
+        workerpool: Address,
+        /// Whether the active set grew by one (or shrank by one).
+        joined: bool,
     },
     /// `OrdersMatched`: volume consumed from each order.
     OrdersMatched {

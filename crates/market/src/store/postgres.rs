@@ -233,7 +233,10 @@ pub(crate) fn migrations(steps: &[(i64, &'static str, &'static str)]) -> Migrato
 
 /// The PostgreSQL schema's migrations.
 fn migrator() -> Migrator {
-    migrations(&[(1, "init", include_str!("../../migrations/postgres/0001_init.sql"))])
+    migrations(&[
+        (1, "init", include_str!("../../migrations/postgres/0001_init.sql")),
+        (2, "members", include_str!("../../migrations/postgres/0002_members.sql")),
+    ])
 }
 
 /// Statements built at run time, as they are: PostgreSQL binds `$n` parameters by number.

@@ -545,6 +545,16 @@ macro_rules! sql_store {
                     .execute(&mut **tx)
                     .await?;
                 }
+                ChainEvent::Membership { workerpool, joined } => {
+                    let change = if *joined { 1_i64 } else { -1_i64 };
+                    sqlx::query(
+                        "UPDATE assets SET active_members = active_members + $2 WHERE asset = $1",
+                    )
+                    .bind(address_bytes(*workerpool))
+                    .bind(change)
+                    .execute(&mut **tx)
+                    .await?;
+                }
                 ChainEvent::OrdersMatched {
                     deal_id,
                     app_hash,
@@ -813,8 +823,8 @@ macro_rules! sql_store {
                 Box::pin(async move {
                     use crate::store::{AssetEntry, address_bytes, to_address};
                     let row = sqlx::query(
-                        "SELECT kind, owner, worker_stake_ratio, scheduler_reward_ratio \
-                         FROM assets WHERE asset = $1",
+                        "SELECT kind, owner, worker_stake_ratio, scheduler_reward_ratio, \
+                         active_members FROM assets WHERE asset = $1",
                     )
                     .bind(address_bytes(asset))
                     .fetch_optional(self.reader())
@@ -832,6 +842,9 @@ macro_rules! sql_store {
                         owner: to_address(&row.bytes("owner")?)?,
                         worker_stake_ratio: ratio("worker_stake_ratio")?,
                         scheduler_reward_ratio: ratio("scheduler_reward_ratio")?,
+                        active_members: u64::try_from(row.int("active_members")?).map_err(|_| {
+                            crate::error::Error::Corrupt("active_members below zero".into())
+                        })?,
                     }))
                 })
             }

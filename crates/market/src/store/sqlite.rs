@@ -141,11 +141,10 @@ impl SqliteStore {
 
 /// The SQLite schema's migrations.
 fn migrator() -> sqlx::migrate::Migrator {
-    super::postgres::migrations(&[(
-        1,
-        "init",
-        include_str!("../../migrations/sqlite/0001_init.sql"),
-    )])
+    super::postgres::migrations(&[
+        (1, "init", include_str!("../../migrations/sqlite/0001_init.sql")),
+        (2, "members", include_str!("../../migrations/sqlite/0002_members.sql")),
+    ])
 }
 
 /// Statements built at run time, with anonymous placeholders (see [`super::Sql::anonymous`]).

@@ -76,14 +76,25 @@ async fn a_byzantine_worker_is_outvoted_and_slashed() {
     let accounts = cluster.net.accounts().clone();
     let liar = accounts.workers[0].address();
     let honest: Vec<Address> = accounts.workers[1..].iter().map(|w| w.address()).collect();
+    // A pool price of 4 RLC: each contribution stakes 1.2 RLC, enough at risk for a score.
+    let price = 4 * RLC;
+    let priced = |params: &str| OrderSpec {
+        trust: 4,
+        volume: 1,
+        workerpool_price: price,
+        params: params.into(),
+        ..OrderSpec::default()
+    };
     // First the future liar works honestly beside worker 1 and earns a score, so that its
     // fault can be seen lowering it.
     cluster.start_worker(0);
     cluster.start_worker(1);
-    let warm_up = cluster.deal(4, 1, r#"{"iexec_args":"1000 1"}"#).await;
+    let warm_up = cluster.deal_with(priced(r#"{"iexec_args":"1000 1"}"#)).await;
     cluster.wait_completed(&warm_up, 2 * MINUTE).await;
     assert_eq!(cluster.score(liar).await, U256::from(1), "a replicated success scores 1");
     cluster.kill_worker(0).await;
+    // A score rises at most once a day: the next deal comes a day later.
+    cluster.net.warp(86_400).await;
 
     let mut everyone = vec![
         accounts.requester.address(),
@@ -99,7 +110,7 @@ async fn a_byzantine_worker_is_outvoted_and_slashed() {
 
     let config = cluster.worker_config(0);
     cluster.start_worker_with(0, config, Arc::new(ByzantineExecutor::new().unwrap()));
-    let deal = cluster.deal(4, 1, r#"{"iexec_args":"50000 3"}"#).await;
+    let deal = cluster.deal_with(priced(r#"{"iexec_args":"50000 3"}"#)).await;
     let task_id = deal.task_id(deal.botFirst).unwrap();
     let poco = cluster.net.owner().poco(cluster.net.deployment().poco);
     wait_until("the liar and one honest worker contributed", MINUTE, || async {
@@ -111,19 +122,19 @@ async fn a_byzantine_worker_is_outvoted_and_slashed() {
     }
     cluster.wait_completed(&deal, 2 * MINUTE).await;
 
-    // Payouts (protocol §5): the pool price 2 RLC plus the liar's seized stake (30%) is the
-    // reward; the workers share 99% of it equally (fresh workers, log-weight 1 each), the
-    // scheduler keeps the rest; the app owner gets its 1 RLC; the requester pays 3 RLC.
-    let stake = U256::from(2 * RLC * 30 / 100);
-    let total = U256::from(2 * RLC) + stake;
+    // Payouts (protocol §5): the pool price plus the liar's seized stake (30%) is the reward;
+    // the workers share 99% of it equally (fresh workers, log-weight 1 each), the scheduler
+    // keeps the rest; the app owner gets its 1 RLC; the requester pays 1 RLC + the pool price.
+    let stake = U256::from(price * 30 / 100);
+    let total = U256::from(price) + stake;
     let workers_reward = total * U256::from(99) / U256::from(100);
     let each = workers_reward / U256::from(4);
     let scheduler_share = total - each * U256::from(4);
     let expected_change: Vec<(U256, bool)> = vec![
-        (U256::from(3 * RLC), false), // requester pays
-        (U256::from(RLC), true),      // app owner earns
-        (scheduler_share, true),      // scheduler earns its share (its stake came back)
-        (stake, false),               // the liar loses its stake
+        (U256::from(RLC + price), false), // requester pays
+        (U256::from(RLC), true),          // app owner earns
+        (scheduler_share, true),          // scheduler earns its share (its stake came back)
+        (stake, false),                   // the liar loses its stake
         (each, true),
         (each, true),
         (each, true),

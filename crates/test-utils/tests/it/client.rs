@@ -74,12 +74,13 @@ where
     outputs
 }
 
-/// The gas limit is the estimate plus the configured margin.
+/// The gas limit is the estimate plus the configured margins (a percentage, then a fixed amount).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gas_limit_is_the_estimate_plus_the_margin() {
     let net = TestNet::start(0).await;
     let signer = net.accounts().requester.clone();
-    let config = ClientConfig { gas_margin_percent: 35, ..ClientConfig::default() };
+    let config =
+        ClientConfig { gas_margin_percent: 35, gas_margin_extra: 1_000, ..ClientConfig::default() };
     let client = ChainClient::connect(net.devnet().rpc_url(), Some(signer), config).await.unwrap();
     let token = RLC::new(net.deployment().token, client.provider().clone());
     let call = token.approve(Address::with_last_byte(7), U256::from(5));
@@ -87,7 +88,7 @@ async fn the_gas_limit_is_the_estimate_plus_the_margin() {
     let receipt = client.send(call).await.unwrap();
     let tx =
         client.provider().get_transaction_by_hash(receipt.transaction_hash).await.unwrap().unwrap();
-    assert_eq!(alloy::consensus::Transaction::gas_limit(&tx), estimate * 135 / 100);
+    assert_eq!(alloy::consensus::Transaction::gas_limit(&tx), estimate * 135 / 100 + 1_000);
     assert!(receipt.gas_used < estimate * 135 / 100);
 }
 

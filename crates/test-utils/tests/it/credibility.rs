@@ -1,5 +1,6 @@
 //! The credibility maths of `poco-primitives` against the contract: random sequences of
-//! contributions (random worker scores, random answers) reach the same consensus decision at
+//! contributions (random worker scores, random answers, and look-alike votes: a result hash
+//! with its last bit flipped, sealed with the true digest) reach the same consensus decision at
 //! every step, with the same totals and group weights.
 
 use alloy::primitives::{Address, B256, Bytes, U256};
@@ -10,11 +11,12 @@ use proptest::{prelude::*, test_runner::TestRunner};
 
 use crate::runtime;
 
-/// A task's trust and its contributions: (answer 0..3, worker score).
+/// A task's trust and its contributions: (answer 0..4, worker score). Answer 3 is a
+/// look-alike of answer 0.
 fn history() -> impl Strategy<Value = (u64, Vec<(u8, u64)>)> {
     (
         prop_oneof![Just(1u64), 2u64..10, Just(100), Just(1_000)],
-        prop::collection::vec((0u8..3, prop_oneof![0u64..12, 12u64..400, Just(3_000)]), 1..9),
+        prop::collection::vec((0u8..4, prop_oneof![0u64..12, 12u64..400, Just(3_000)]), 1..9),
     )
 }
 
@@ -51,8 +53,11 @@ fn consensus_decisions_agree_with_the_contract() {
                 let mut model = Consensus::new(trust);
                 for ((answer, score), worker) in votes.iter().zip(&accounts.workers) {
                     net.set_score(worker.address(), *score).await;
-                    let digest = B256::repeat_byte(answer + 1);
-                    let commitment = ResultCommitment::new(worker.address(), task_id, digest);
+                    let digest = B256::repeat_byte(answer % 3 + 1);
+                    let mut commitment = ResultCommitment::new(worker.address(), task_id, digest);
+                    if *answer == 3 {
+                        commitment.result_hash.0[31] ^= 1;
+                    }
                     let expected = model.contribute(commitment.result_hash, *score);
                     let authorization = WorkerpoolAuthorization {
                         worker: worker.address(),

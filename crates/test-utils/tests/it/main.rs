@@ -1,8 +1,9 @@
 //! Cross-checks of the Rust protocol core against the contracts, on a real anvil: order
 //! hashing, the matching rules, ids, result commitments, authorizations, the consensus maths,
-//! and the event follower.
+//! the committee draw, and the event follower.
 
 mod client;
+mod committee;
 mod credibility;
 mod follower;
 mod hashing;

@@ -46,7 +46,7 @@ struct Case {
     send: bool,
 }
 
-const FAULTS: u8 = 31;
+const FAULTS: u8 = 32;
 
 fn case() -> impl Strategy<Value = Case> {
     (
@@ -102,10 +102,17 @@ impl World {
             .send(poco.depositFor(U256::from(100_000 * RLC), accounts.requester.address()))
             .await
             .expect("deposit");
-        // A member, so that committee deals (feature bit 9) can match: an empty pool is refused
-        // by a rule only the contract knows (0x80, checked last).
-        let (client, poco) = net.poco(&accounts.app_provider);
-        client.send(poco.joinWorkerpool(workerpool)).await.expect("joinWorkerpool");
+        // Four members, so that committee deals (feature bit 9) of trust up to 6 can match;
+        // trust 7 and up need five (rule 0x80, checked last).
+        for member in [
+            &accounts.app_provider,
+            &accounts.dataset_provider,
+            &accounts.requester,
+            &accounts.scheduler,
+        ] {
+            let (client, poco) = net.poco(member);
+            client.send(poco.joinWorkerpool(workerpool)).await.expect("joinWorkerpool");
+        }
         let poor = accounts.workers[0].clone();
         let (client, poco) = net.poco(&poor);
         client.send(poco.withdraw(U256::from(999 * RLC))).await.expect("withdraw");
@@ -226,6 +233,8 @@ impl World {
                 27 => signers[2] = &self.stranger,
                 28 => signers[3] = &self.stranger,
                 29 => app.volume = U256::ZERO,
+                // Any pool: fine for a plain deal, refused for a committee (rule 0x0b).
+                30 => request.workerpool = Address::ZERO,
                 _ => {
                     // The scheduler's stake (30% of the price) exceeds its 1,000 RLC.
                     workerpool.workerpoolprice = U256::from(4_000 * RLC);
@@ -274,6 +283,8 @@ impl World {
             let balance = poco.balanceOf(account).call().await.expect("balanceOf");
             snapshot.balances.insert(account, balance);
         }
+        let members = poco.countMembers(self.workerpool).call().await.expect("countMembers");
+        snapshot.members.insert(self.workerpool, members.to());
         snapshot
     }
 }
@@ -342,5 +353,8 @@ fn rust_matching_agrees_with_match_orders() {
     // The generator reaches most rules; a regression in it would hollow the test out.
     let rules_seen = rules_seen.into_inner();
     assert!(rules_seen.len() >= 20, "only rules {rules_seen:x?} were exercised");
+    for committee_rule in [0x0b, 0x80] {
+        assert!(rules_seen.contains(&committee_rule), "rule {committee_rule:#x} never refused");
+    }
     assert!(deals_sent.get() >= 5, "only {} deals were sent for real", deals_sent.get());
 }
