@@ -5,10 +5,10 @@
  * Usage: wordcount [TOP]
  *   TOP  how many of the most frequent words to list (default 10)
  *
- * Inputs: the files named by IEXEC_INPUT_FILES_NUMBER and IEXEC_INPUT_FILE_NAME_1..N, in that
- * order, when IEXEC_INPUT_FILES_NUMBER is set; otherwise every regular file of $IEXEC_IN whose
- * name does not start with '.', in byte order of their names (never in directory order, which
- * differs between file systems).
+ * Inputs: the deal's dataset (IEXEC_DATASET_FILENAME), if it has one, then the files named by
+ * IEXEC_INPUT_FILES_NUMBER and IEXEC_INPUT_FILE_NAME_1..N, in that order, when either variable
+ * is set; otherwise every regular file of $IEXEC_IN whose name does not start with '.', in byte
+ * order of their names (never in directory order, which differs between file systems).
  *
  * A word (for the counts) is a maximal run of non-space bytes, as in wc; a word (for the
  * frequencies) is a maximal run of ASCII letters and digits, lowercased.
@@ -170,14 +170,19 @@ static int process(const char *in_dir, const char *out_dir, const char *name, st
     return 0;
 }
 
-/* The input names: from IEXEC_INPUT_FILE_NAME_i, or the sorted listing of the directory. */
+/* The input names: the dataset and IEXEC_INPUT_FILE_NAME_i, or the sorted listing of the
+ * directory. */
 static char **input_names(const char *in_dir, size_t *count) {
     const char *number = getenv("IEXEC_INPUT_FILES_NUMBER");
-    if (number != NULL && number[0] != '\0') {
-        long n = strtol(number, NULL, 10);
+    const char *dataset = getenv("IEXEC_DATASET_FILENAME");
+    int has_number = number != NULL && number[0] != '\0';
+    int has_dataset = dataset != NULL && dataset[0] != '\0';
+    if (has_number || has_dataset) {
+        long n = has_number ? strtol(number, NULL, 10) : 0;
         if (n < 0 || n > 100000) n = 0;
-        char **names = xmalloc(((size_t)n + 1) * sizeof *names);
+        char **names = xmalloc(((size_t)n + 2) * sizeof *names);
         size_t found = 0;
+        if (has_dataset) names[found++] = (char *)dataset;
         for (long i = 1; i <= n; i++) {
             char var[64];
             snprintf(var, sizeof var, "IEXEC_INPUT_FILE_NAME_%ld", i);

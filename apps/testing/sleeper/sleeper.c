@@ -1,6 +1,7 @@
 /*
- * sleeper (test app): sleeps SECONDS seconds (a host call that burns no fuel), then writes
- * "awake" to $IEXEC_OUT/result.txt. The sandbox's wall-clock timeout must stop it.
+ * sleeper (test app): says on stdout and stderr how long it sleeps, sleeps SECONDS seconds (a
+ * host call that burns no fuel), then writes "awake" to $IEXEC_OUT/result.txt. The sandbox's
+ * wall-clock timeout must stop it, and what it wrote before must not reach the requester.
  *
  * Usage: sleeper SECONDS
  */
@@ -12,6 +13,7 @@ int main(int argc, char **argv) {
     unsigned seconds = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 3600;
     printf("sleeping %u s\n", seconds);
     fflush(stdout);
+    fprintf(stderr, "sleeping %u s\n", seconds);
     sleep(seconds);
     const char *out = getenv("IEXEC_OUT");
     char path[4096];

@@ -4,12 +4,14 @@ use std::{sync::Arc, time::Duration};
 
 use alloy::{
     contract::{CallBuilder, CallDecoder},
-    network::{Ethereum, EthereumWallet, Network},
-    primitives::Address,
-    providers::{DynProvider, Provider, ProviderBuilder, fillers::NonceManager},
+    network::{Ethereum, EthereumWallet, Network, TransactionBuilder},
+    primitives::{Address, U256},
+    providers::{
+        DynProvider, PendingTransactionBuilder, Provider, ProviderBuilder, fillers::NonceManager,
+    },
     rpc::{
         client::RpcClient,
-        types::{BlockNumberOrTag, TransactionReceipt},
+        types::{BlockNumberOrTag, TransactionReceipt, TransactionRequest},
     },
     signers::local::PrivateKeySigner,
     transports::{
@@ -208,7 +210,38 @@ impl ChainClient {
         let gas = (estimate.saturating_mul(100 + self.config.gas_margin_percent) / 100)
             .saturating_add(self.config.gas_margin_extra);
         let call = call.gas(gas);
-        let pending = match call.send().await {
+        let receipt = self.included(call.send().await).await?;
+        if receipt.status() {
+            return Ok(receipt);
+        }
+        warn!(hash = %receipt.transaction_hash, "transaction reverted on-chain");
+        Err(Error::Reverted(self.replay_revert(call, &receipt).await))
+    }
+
+    /// Sends `wei` of the chain's currency to `to` and waits for it as [`Self::send`] does.
+    /// A recipient contract that refuses it fails at estimation, before anything is sent.
+    pub async fn send_value(&self, to: Address, wei: U256) -> Result<TransactionReceipt, Error> {
+        let from = self.sender()?;
+        let request = TransactionRequest::default().with_from(from).with_to(to).with_value(wei);
+        let gas = self.provider.estimate_gas(request.clone()).await?;
+        let sent = self.provider.send_transaction(request.with_gas_limit(gas)).await;
+        let receipt = self.included(sent).await?;
+        if receipt.status() {
+            return Ok(receipt);
+        }
+        Err(Error::Reverted(Revert::Reason(format!(
+            "transfer reverted on-chain in transaction {}",
+            receipt.transaction_hash
+        ))))
+    }
+
+    /// The receipt of a transaction just sent, once it is at the configured confirmation
+    /// depth (whatever its status).
+    async fn included<E: Into<Error>>(
+        &self,
+        sent: Result<PendingTransactionBuilder<Ethereum>, E>,
+    ) -> Result<TransactionReceipt, Error> {
+        let pending = match sent {
             Ok(pending) => pending,
             Err(error) => {
                 // The nonce it took may never reach the node.
@@ -216,17 +249,8 @@ impl ChainClient {
                 return Err(error.into());
             }
         };
-        let hash = *pending.tx_hash();
-        debug!(%hash, gas, "transaction sent");
-        let receipt = pending
-            .with_required_confirmations(self.config.confirmations + 1)
-            .get_receipt()
-            .await?;
-        if receipt.status() {
-            return Ok(receipt);
-        }
-        warn!(%hash, "transaction reverted on-chain");
-        Err(Error::Reverted(self.replay_revert(call, &receipt).await))
+        debug!(hash = %pending.tx_hash(), "transaction sent");
+        Ok(pending.with_required_confirmations(self.config.confirmations + 1).get_receipt().await?)
     }
 
     /// Why a mined transaction reverted: the call replayed on the state before its block.

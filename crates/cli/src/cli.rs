@@ -22,7 +22,7 @@ Examples:
 
 Exit codes: 0 success, 1 error, 2 bad usage, 3 wallet, 4 funds, 5 no matching orders,
 6 not found, 7 chain, market or SMS unreachable, 8 refused by the contracts or the SMS,
-9 result."
+9 no verified result, 10 tasks failed."
 )]
 pub(crate) struct Cli {
     /// Options every command takes.
@@ -76,6 +76,27 @@ pub(crate) struct Global {
     /// Do not ask for confirmation.
     #[arg(short = 'y', long, global = true)]
     pub yes: bool,
+    /// What may be fetched on others' behalf, beyond public http(s) addresses.
+    #[command(flatten)]
+    pub fetch: FetchArgs,
+}
+
+/// Widenings of the fetch policy: what workers (and clients checking a run) may fetch on
+/// others' behalf beyond public `http(s)` addresses. Each adds to the `[fetch]` section of
+/// the configuration file.
+#[derive(Debug, Args, Clone, Default)]
+pub(crate) struct FetchArgs {
+    /// Let every URL fetched on others' behalf reach this network (CIDR, e.g. 127.0.0.0/8 for
+    /// a local server of input files). Repeatable.
+    #[arg(long = "fetch.allow", alias = "fetch-allow", global = true, value_name = "CIDR")]
+    pub allow: Vec<poco_fetch::IpNet>,
+    /// Let apps and datasets be file:// URLs inside this directory. Repeatable.
+    #[arg(long = "fetch.allow-dir", global = true, value_name = "DIR")]
+    pub allow_dir: Vec<PathBuf>,
+    /// Let requesters' input files be file:// URLs inside this directory (a worker that
+    /// allows it hands those files to strangers' apps). Repeatable.
+    #[arg(long = "fetch.input-dir", global = true, value_name = "DIR")]
+    pub input_dir: Vec<PathBuf>,
 }
 
 /// The commands.
@@ -217,9 +238,21 @@ pub(crate) enum WalletCommand {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
-    /// Show the wallet's address and balances.
+    /// Show the wallet's address and balances (ETH for gas, RLC, the poco account).
     #[command(after_help = "Example:\n  poco --wallet ~/.poco/wallets/UTC--... wallet show")]
     Show,
+    /// Send ETH or RLC tokens from the wallet to another address (RLC from the wallet, not
+    /// the poco account: `poco account withdraw` first).
+    #[command(
+        after_help = "Examples:\n  poco wallet send \"0.5 ETH\" --to 0xFriend\n  poco wallet send \"100 RLC\" --to 0xFriend"
+    )]
+    Send {
+        /// Amount, with its unit: `ETH`, `gwei`, `wei`, `RLC` or `nRLC`.
+        amount: String,
+        /// The recipient.
+        #[arg(long, value_name = "ADDRESS")]
+        to: Address,
+    },
 }
 
 /// `poco account`.
@@ -595,7 +628,10 @@ pub(crate) struct RunArgs {
     /// URLs of input files (repeat for several).
     #[arg(long = "input-file", value_name = "URL")]
     pub input_files: Vec<String>,
-    /// Category (time budget): 0 XS (5 min) ... 4 XL (10 h).
+    /// Category: its time reference T sets the deadlines, counted from the match: 0 XS
+    /// (T = 5 min: contributions close at 7T = 35 min, an unfinished task is refunded from
+    /// 10T = 50 min), 1 S (T = 20 min), 2 M (1 h), 3 L (3 h), 4 XL (T = 10 h: refund from
+    /// 100 h).
     #[arg(long, default_value_t = 0)]
     pub category: u64,
     /// Trust: 1 for one worker, more for replication until that confidence.
@@ -634,6 +670,10 @@ pub(crate) struct RunArgs {
     /// Do not deposit what the account lacks; fail instead.
     #[arg(long)]
     pub no_deposit: bool,
+    /// Pay without first checking that the app, the dataset and the input files can be
+    /// fetched (and have their registered checksums) and that the arguments parse.
+    #[arg(long)]
+    pub no_check: bool,
 }
 
 /// `poco deal`.

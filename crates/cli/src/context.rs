@@ -26,6 +26,7 @@ struct FileConfig {
     from_block: Option<u64>,
     wallet: Option<PathBuf>,
     password_file: Option<PathBuf>,
+    fetch: Option<poco_fetch::FetchPolicy>,
 }
 
 /// Everything a command needs to know about its environment.
@@ -45,6 +46,9 @@ pub(crate) struct Context {
     wallet: Option<PathBuf>,
     password_file: Option<PathBuf>,
     devnet_account: Option<String>,
+    /// The configuration file named on the command line, if any.
+    pub config_file: Option<PathBuf>,
+    fetch: poco_fetch::FetchPolicy,
 }
 
 /// The default home: `$HOME/.poco`.
@@ -70,8 +74,28 @@ impl Context {
             wallet: global.wallet.clone().or(config.wallet),
             password_file: global.password_file.clone().or(config.password_file),
             devnet_account: global.devnet_account.clone(),
+            config_file: global.config.clone(),
+            fetch: fetch_policy(config.fetch.unwrap_or_default(), &global.fetch),
             home,
         })
+    }
+
+    /// The fetch policy of this machine's services (a worker's): the `[fetch]` section of the
+    /// configuration file, widened by the `--fetch.*` flags.
+    pub(crate) fn fetch_policy(&self) -> &poco_fetch::FetchPolicy {
+        &self.fetch
+    }
+
+    /// What a client checks a run's URLs and fetches results with: this machine's policy,
+    /// widened by the running devnet's own (its staged files and its result store) when the
+    /// devnet is the chain in use.
+    pub(crate) fn client_fetch_policy(&self) -> poco_fetch::FetchPolicy {
+        match self.devnet() {
+            Some(devnet) if self.rpc_url.is_none() => {
+                self.fetch.clone().widened_by(&devnet.client_fetch)
+            }
+            _ => self.fetch.clone(),
+        }
     }
 
     /// The running devnet of the home directory.
@@ -143,14 +167,16 @@ impl Context {
     /// A client, with the wallet if one is configured.
     pub(crate) async fn client(&self) -> Result<Poco, Failure> {
         let endpoints = self.endpoints()?;
-        Ok(Poco::connect(&endpoints, self.wallet()?).await?)
+        let client = Poco::connect(&endpoints, self.wallet()?).await?;
+        Ok(client.with_fetch_policy(self.client_fetch_policy()))
     }
 
     /// A client that must have a wallet.
     pub(crate) async fn signing_client(&self) -> Result<Poco, Failure> {
         let wallet = self.wallet()?.ok_or(poco_sdk::Error::NoWallet)?;
         let endpoints = self.endpoints()?;
-        Ok(Poco::connect(&endpoints, Some(wallet)).await?)
+        let client = Poco::connect(&endpoints, Some(wallet)).await?;
+        Ok(client.with_fetch_policy(self.client_fetch_policy()))
     }
 
     /// The password file given, if any.
@@ -180,4 +206,17 @@ fn read_config(path: &Path, explicit: bool) -> Result<FileConfig, Failure> {
         }
         Err(e) => Err(Failure::config(format!("configuration file {}: {e}", path.display()))),
     }
+}
+
+/// The configured policy, widened by the flags.
+fn fetch_policy(
+    configured: poco_fetch::FetchPolicy,
+    flags: &crate::cli::FetchArgs,
+) -> poco_fetch::FetchPolicy {
+    configured.widened_by(&poco_fetch::FetchPolicy {
+        allow: flags.allow.clone(),
+        provided_dirs: flags.allow_dir.clone(),
+        input_dirs: flags.input_dir.clone(),
+        ..poco_fetch::FetchPolicy::default()
+    })
 }

@@ -30,7 +30,17 @@ pub(crate) struct Failure {
 impl Failure {
     /// A configuration problem (exit code 1).
     pub(crate) fn config(message: impl Into<String>) -> Self {
-        Self { message: message.into(), kind: "input", code: 1 }
+        Self { message: message.into(), kind: "config", code: 1 }
+    }
+
+    /// A malformed value on the command line (exit code 2, as clap's own usage errors).
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
+        Self { message: message.into(), kind: "usage", code: 2 }
+    }
+
+    /// Tasks that were followed to their end and failed (exit code 10).
+    pub(crate) fn tasks_failed(message: impl Into<String>) -> Self {
+        Self { message: message.into(), kind: "tasks_failed", code: 10 }
     }
 }
 
@@ -45,6 +55,7 @@ impl From<poco_sdk::Error> for Failure {
             "chain_unreachable" | "market_unreachable" | "sms_unreachable" => 7,
             "refused" => 8,
             "result" => 9,
+            "input" => 2,
             _ => 1,
         };
         Self { message: error.to_string(), kind, code }

@@ -152,6 +152,32 @@ fn the_whole_journey_on_a_devnet() {
     );
     let message = failure(home, &with(&broke, &["run", &address, "--yes"]), 4);
     assert!(message.contains("get RLC tokens"), "says what is missing: {message}");
+    // Funded from the requester's wallet: ETH for gas, then RLC; it can then deposit.
+    let stranger_address = created["address"].as_str().unwrap();
+    let sent =
+        json(home, &with(&requester, &["wallet", "send", "1 ETH", "--to", stranger_address]));
+    assert_eq!(sent["to"], stranger_address);
+    assert_eq!(sent["value"]["ether"], "1000000000000000000");
+    json(home, &with(&requester, &["wallet", "send", "5 RLC", "--to", stranger_address]));
+    let shown = json(home, &with(&broke, &["wallet", "show"]));
+    assert_eq!(shown["eth"], "1000000000000000000");
+    assert_eq!(shown["wallet"], "5000000000");
+    let deposited = json(home, &with(&broke, &["account", "deposit", "2 RLC"]));
+    assert_eq!(deposited["free"], "2000000000");
+    assert_eq!(deposited["wallet"], "3000000000");
+    let message =
+        failure(home, &with(&broke, &["wallet", "send", "5", "--to", stranger_address]), 2);
+    assert!(message.contains("\"5 RLC\" or \"5 nRLC\" or \"5 ETH\""), "{message}");
+    let requester_address = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+    let message =
+        failure(home, &with(&broke, &["wallet", "send", "4 RLC", "--to", requester_address]), 4);
+    assert!(message.contains("holds 3 RLC in its wallet, less than the 4 RLC"), "{message}");
+    let message =
+        failure(home, &with(&broke, &["wallet", "send", "2 ETH", "--to", requester_address]), 4);
+    assert!(message.contains("less than the 2 ETH to send"), "{message}");
+    let zero = "0x0000000000000000000000000000000000000000";
+    let message = failure(home, &with(&broke, &["wallet", "send", "1 RLC", "--to", zero]), 2);
+    assert!(message.contains("zero address"), "{message}");
     std::fs::write(stranger.path().join("wrong"), "wrong horse").unwrap();
     let wrong_password = stranger.path().join("wrong");
     let message = failure(
@@ -202,9 +228,13 @@ fn bad_amounts_are_explained() {
     let message = failure(
         home.path(),
         &["--devnet-account", "requester", "account", "deposit", "two RLC"],
-        1,
+        2,
     );
     assert!(message.contains("2 RLC"), "shows the expected form: {message}");
+    // A bare number could be either unit, 10^9 apart: refused, with both readings.
+    let message =
+        failure(home.path(), &["--devnet-account", "requester", "account", "deposit", "1"], 2);
+    assert!(message.contains("\"1 RLC\" or \"1 nRLC\""), "{message}");
 }
 
 #[test]
@@ -533,6 +563,113 @@ fn a_committee_run_goes_to_a_pool_with_enough_members() {
     assert!((1..=3).contains(&contributors), "seat holders only: {watched}");
 }
 
+/// A run that would fail is refused before anything is paid; one run with `--no-check`
+/// fails where the worker refuses its input, and `poco run` says so with its own exit code;
+/// a task nobody can run has no result to download. Orders can still be unpublished once the
+/// chain has been idle, and request orders are listed with their app.
+#[test]
+fn failures_are_caught_before_paying_and_shown_after() {
+    let devnet = DevnetHome::start(&["--workers", "1"]);
+    let home = devnet.path();
+    let requester = ["--devnet-account", "requester"];
+    let provider = ["--devnet-account", "app-provider"];
+    let deploy = |name: &str, file: &str, url: Option<&str>| {
+        let mut args = vec!["app", "deploy", "--name", name, "--file", file];
+        args.extend(url.map(|url| ["--url", url]).into_iter().flatten());
+        let app = json(home, &with(&provider, &args));
+        let address = app["address"].as_str().unwrap().to_owned();
+        json(home, &with(&provider, &["order", "publish", "app", "--asset", &address]));
+        address
+    };
+    let pi = deploy("pi", "apps/pi/pi.wasm", None);
+    // Registered with the right checksum, served from nowhere the workers may fetch (and an
+    // app no worker has in its cache).
+    let unfetchable =
+        deploy("unfetchable", "apps/csvstats/csvstats.wasm", Some("http://127.0.0.1:9/app.wasm"));
+    let balance = || json(home, &with(&requester, &["account", "balance"]));
+    let before = balance();
+
+    let message = failure(home, &with(&requester, &["run", &unfetchable, "--yes"]), 1);
+    let expected = format!("the app {unfetchable} cannot be fetched");
+    assert!(message.to_lowercase().contains(&expected.to_lowercase()), "{message}");
+    assert!(message.contains("nothing was paid"), "{message}");
+    for (input, why) in [
+        ("file:///etc/passwd", "file:// URLs of input files are not allowed"),
+        ("http://127.0.0.1:9/data.csv", "loopback"),
+        ("http://[::ffff:127.0.0.1]:9/data.csv", "loopback"),
+        ("http://169.254.169.254/latest/meta-data/", "link-local"),
+        ("ftp://example.com/data.csv", "ftp"),
+    ] {
+        let run = with(&requester, &["run", &pi, "--input-file", input, "--yes"]);
+        let message = failure(home, &run, 1);
+        assert!(message.contains("input file 1") && message.contains(why), "{input}: {message}");
+    }
+    let message = failure(home, &with(&requester, &["run", &pi, "--args", "\"open", "--yes"]), 1);
+    assert!(message.contains("the arguments do not parse"), "{message}");
+    assert_eq!(balance(), before, "nothing was paid for runs that could not succeed");
+
+    // Paid anyway: the worker refuses the input too, and the failure is the request's.
+    let run = with(
+        &requester,
+        &[
+            "--json",
+            "run",
+            &pi,
+            "--input-file",
+            "file:///etc/passwd",
+            "--no-check",
+            "--watch",
+            "--yes",
+        ],
+    );
+    let out = poco(home, &run);
+    assert_eq!(out.status.code(), Some(10), "{}", common::text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut values = serde_json::Deserializer::from_str(&stdout).into_iter::<Value>();
+    let result = values.next().unwrap().unwrap();
+    let error = values.next().unwrap().unwrap();
+    assert_eq!(error["code"], "tasks_failed", "{error}");
+    let task = &result["tasks"][0];
+    assert_eq!(task["status"], "COMPLETED", "{result}");
+    assert_eq!(task["failure"]["stage"], "input", "{result}");
+    let cause = task["failure"]["cause"].as_str().unwrap();
+    assert!(cause.contains("file:// URLs of input files are not allowed"), "{cause}");
+    assert!(!stdout.contains("root:"), "nothing of the file reached the requester");
+    let task_id = task["taskId"].as_str().unwrap().to_owned();
+    let human = poco(home, &with(&requester, &["task", "show", &task_id]));
+    let human = String::from_utf8_lossy(&human.stdout);
+    assert!(human.contains("failed") && human.contains("file:// URLs of input files"), "{human}");
+    let shown = json(home, &["task", "show", &task_id]);
+    assert!(shown.get("failure").is_none(), "only the beneficiary learns the cause: {shown}");
+
+    // Paid without a check for an app no worker can fetch: the task waits for its final
+    // deadline, with no result to download meanwhile.
+    let run = json(home, &with(&requester, &["run", &unfetchable, "--no-check", "--yes"]));
+    let stuck = run["tasks"][0]["taskId"].as_str().unwrap().to_owned();
+    let message = failure(home, &with(&requester, &["result", "download", &stuck]), 9);
+    assert!(message.contains("has no result yet"), "{message}");
+
+    // The book of request orders shows the app each is for.
+    let request = json(
+        home,
+        &with(&requester, &["order", "publish", "request", "--asset", &pi, "--price", "1 RLC"]),
+    );
+    let human = poco(home, &["orderbook", "request", "--app", &pi]);
+    let human = String::from_utf8_lossy(&human.stdout);
+    let header = human.lines().next().unwrap_or_default();
+    assert!(header.split_whitespace().any(|column| column == "app"), "{human}");
+    let row = human.lines().find(|line| line.contains(request["orderHash"].as_str().unwrap()));
+    assert!(row.is_some_and(|row| row.to_lowercase().contains(&pi.to_lowercase())), "{human}");
+
+    // A chain idle for 15 minutes: its last block is old, and unpublishing still works.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    devnet.rpc("evm_setTime", &serde_json::json!([now.as_secs() - 900]));
+    devnet.rpc("evm_mine", &serde_json::json!([]));
+    let hash = request["orderHash"].as_str().unwrap();
+    let unpublished = json(home, &with(&requester, &["order", "unpublish", "request", hash]));
+    assert_eq!(unpublished["status"], "unpublished");
+}
+
 /// Polls `devnet status` until the devnet runs (bounded: 3 minutes).
 fn wait_running(home: &Path) -> Value {
     for _ in 0..360 {
@@ -600,7 +737,7 @@ fn a_devnet_stops_on_ctrl_c_and_resumes_where_it_was() {
         "the chain stopped with the devnet ({address_of})"
     );
 
-    let devnet = DevnetHome { home };
+    let devnet = DevnetHome { home, info: Value::Null };
     let resumed = json(devnet.path(), &["devnet", "up", "--detach", "--workers", "1"]);
     assert_eq!(resumed["deployment"]["poco"], protocol, "the same deployment");
     let shown = json(devnet.path(), &["app", "show", &address]);

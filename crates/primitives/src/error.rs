@@ -39,14 +39,43 @@ pub enum Error {
     /// The signer failed to sign.
     #[error("signing failed: {0}")]
     Signer(#[from] alloy::signers::Error),
+    /// A signature header of a signed HTTP request is missing or malformed
+    /// ([`crate::request::RequestHeaders`]).
+    #[error("{header}: {reason}")]
+    InvalidRequestHeader {
+        /// The header.
+        header: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A signed HTTP request whose signature recovers to another signer than the one it names.
+    #[error(
+        "the request is signed by {signer}, not by {claimed}: sign exactly the method, path, \
+         timestamp, nonce and body sent"
+    )]
+    WrongRequestSigner {
+        /// The signer the request names (its address header).
+        claimed: Address,
+        /// Who the signature recovers to.
+        signer: Address,
+    },
 
-    /// A text that is not an exact amount of RLC.
+    /// An amount given without its unit: a bare number could mean any of them (RLC and nRLC
+    /// are 10^9 apart).
+    #[error("amount {input:?} has no unit: write {}", readings(input, units))]
+    AmountWithoutUnit {
+        /// The number given.
+        input: String,
+        /// The units it could be read in.
+        units: Vec<&'static str>,
+    },
+    /// A text that is not an exact amount with its unit.
     #[error("invalid amount {input:?}: {reason}")]
     InvalidAmount {
         /// The text given.
         input: String,
         /// What is wrong with it.
-        reason: &'static str,
+        reason: String,
     },
     /// A text that is not a tag.
     #[error("invalid tag {input:?}: {reason}")]
@@ -132,6 +161,9 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
+    /// A result's failure record does not parse.
+    #[error("the result's failure record is malformed: {0}")]
+    InvalidFailureRecord(String),
 
     /// The orders do not match.
     #[error(transparent)]
@@ -514,4 +546,10 @@ impl MatchError {
     pub const fn is_funding(&self) -> bool {
         matches!(self, Self::SponsorBalanceTooLow { .. } | Self::SchedulerStakeTooLow { .. })
     }
+}
+
+/// `"1 RLC" or "1 nRLC"`: the readings of a bare number.
+fn readings(input: &str, units: &[&str]) -> String {
+    let quoted: Vec<String> = units.iter().map(|unit| format!("\"{input} {unit}\"")).collect();
+    quoted.join(" or ")
 }

@@ -14,11 +14,14 @@
 //! * [`credibility`]: the consensus maths, reputation scores, contributions still needed;
 //! * [`committee`]: committee deals: sizes, the members a pool needs, the seat draw;
 //! * [`pool`]: the messages of the workerpool protocol between a scheduler and its workers;
+//! * [`request`]: signed HTTP requests, one scheme for every service (scheduler, SMS, result
+//!   store);
 //! * [`serde_helpers`]: the JSON conventions of the protocol (decimal `uint256`, checksummed
 //!   addresses).
 //!
 //! No async, no network. The only I/O is reading a result directory to digest it
-//! ([`result::result_digest_of_dir`]).
+//! ([`result::result_digest_of_dir`]), and the system clock and random source that stamp a
+//! request to sign ([`request::SignedRequest::fresh`]).
 
 pub mod amount;
 pub mod authorization;
@@ -30,12 +33,13 @@ pub mod error;
 pub mod matching;
 pub mod order;
 pub mod pool;
+pub mod request;
 pub mod result;
 pub mod serde_helpers;
 pub mod signature;
 pub mod tag;
 
-pub use amount::Amount;
+pub use amount::{Amount, Ether};
 pub use authorization::WorkerpoolAuthorization;
 pub use category::Category;
 pub use credibility::{Consensus, contributions_needed};

@@ -2,62 +2,15 @@
 //!
 //! Workers pull: they register, send heartbeats (whose answers carry the actions the scheduler
 //! wants: reveal, upload, abort), ask for work up to their free slots, and report what they did.
-//! Every request is signed by the worker's wallet ([`sign_request`]); the scheduler accepts a
-//! request only from a registered worker, with a fresh timestamp strictly later than the last
-//! one it saw from that worker, so a captured request cannot be replayed.
+//! Every request is signed by the worker's wallet, as every signed request to a poco service
+//! ([`crate::request`]); the scheduler accepts a request only from a registered worker, fresh
+//! (its timestamp, in seconds, close to the scheduler's clock) and once, so a captured request
+//! cannot be replayed.
 
-use alloy::{
-    primitives::{Address, B256, Bytes, U256, keccak256},
-    signers::SignerSync,
-};
+use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use crate::{Deal, error::Result, signature};
-
-/// Header carrying the signer's address (the worker, or a requester reading its task logs).
-pub const HEADER_ADDRESS: &str = "x-poco-address";
-/// Header carrying the request's timestamp, in milliseconds since the Unix epoch.
-pub const HEADER_TIMESTAMP: &str = "x-poco-timestamp";
-/// Header carrying the worker's signature of the request.
-pub const HEADER_SIGNATURE: &str = "x-poco-signature";
-
-/// The hash a worker personal-signs for a request:
-/// `keccak256("poco-request" ‖ method ‖ " " ‖ path ‖ u64_be(timestamp) ‖ sha256(body))`.
-pub fn request_hash(method: &str, path: &str, timestamp_ms: u64, body: &[u8]) -> B256 {
-    let mut message = Vec::with_capacity(64 + method.len() + path.len());
-    message.extend_from_slice(b"poco-request");
-    message.extend_from_slice(method.as_bytes());
-    message.push(b' ');
-    message.extend_from_slice(path.as_bytes());
-    message.extend_from_slice(&timestamp_ms.to_be_bytes());
-    message.extend_from_slice(&Sha256::digest(body));
-    keccak256(message)
-}
-
-/// The worker's signature of a request (65 bytes).
-pub fn sign_request<S: SignerSync + ?Sized>(
-    worker: &S,
-    method: &str,
-    path: &str,
-    timestamp_ms: u64,
-    body: &[u8],
-) -> Result<Bytes> {
-    let hash = signature::personal_message_hash(request_hash(method, path, timestamp_ms, body));
-    signature::sign_hash(worker, hash)
-}
-
-/// Who signed a request, or why the signature is refused.
-pub fn request_signer(
-    method: &str,
-    path: &str,
-    timestamp_ms: u64,
-    body: &[u8],
-    signature: &[u8],
-) -> Result<Address> {
-    let hash = signature::personal_message_hash(request_hash(method, path, timestamp_ms, body));
-    signature::recover_signer(hash, signature)
-}
+use crate::Deal;
 
 /// The hash a scheduler personal-signs to let `worker` upload the result of `task_id`:
 /// `keccak256("poco-upload" ‖ taskid ‖ worker)`.
@@ -82,7 +35,7 @@ pub struct Registration {
 }
 
 /// What a scheduler tells a registered worker.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PoolInfo {
     /// The workerpool.
@@ -95,8 +48,9 @@ pub struct PoolInfo {
     pub chain_id: u64,
     /// Where results are uploaded.
     pub result_store: String,
-    /// How often to send a heartbeat, in milliseconds.
-    pub heartbeat_interval_ms: u64,
+    /// How often to send a heartbeat, in seconds (fractional: `0.2` is 200 ms). A worker
+    /// bounds what it is told: a scheduler is a stranger.
+    pub heartbeat_interval_secs: f64,
 }
 
 /// A worker's heartbeat: the tasks it is working on.
@@ -232,24 +186,7 @@ impl Report {
 
 #[cfg(test)]
 mod tests {
-    use alloy::signers::local::PrivateKeySigner;
-
     use super::*;
-
-    #[test]
-    fn signed_requests_recover_their_worker_and_nothing_else() {
-        let worker = PrivateKeySigner::random();
-        let body = br#"{"freeSlots":2}"#;
-        let signature = sign_request(&worker, "POST", "/work", 1_000, body).unwrap();
-        let signer = |method: &str, path: &str, ts: u64, body: &[u8]| {
-            request_signer(method, path, ts, body, &signature).unwrap()
-        };
-        assert_eq!(signer("POST", "/work", 1_000, body), worker.address());
-        assert_ne!(signer("POST", "/work", 1_001, body), worker.address());
-        assert_ne!(signer("POST", "/reports", 1_000, body), worker.address());
-        assert_ne!(signer("GET", "/work", 1_000, body), worker.address());
-        assert_ne!(signer("POST", "/work", 1_000, br#"{"freeSlots":3}"#), worker.address());
-    }
 
     #[test]
     fn messages_have_a_stable_json_form() {

@@ -27,6 +27,14 @@
 //! `resultHash = keccak256(taskid ‖ digest)`, the vote, the same for every honest worker; and
 //! `resultSeal = keccak256(worker ‖ taskid ‖ digest)` (the address as 20 bytes), a commitment
 //! proper to the worker, so that nobody can copy a vote without knowing the digest.
+//!
+//! # Failed tasks
+//!
+//! A task that fails because of its request (the app ends in error on its inputs, an input
+//! file is refused or missing) still has a result, agreed and paid like any other: its output
+//! tree holds a [`FailureRecord`] in [`FAILURE_FILE`], written the same way by every worker,
+//! which says what failed and, to the result's beneficiary only, the end of the app's error
+//! output.
 
 use alloy::primitives::{Address, B256, keccak256};
 use sha2::{Digest, Sha256};
@@ -37,6 +45,84 @@ use std::{
 };
 
 use crate::error::{Error, Result};
+
+/// The file of a failed task's output tree that says why it failed.
+pub const FAILURE_FILE: &str = "poco-failure.json";
+/// The most bytes of an app's error output a [`FailureRecord`] keeps (its end).
+pub const STDERR_TAIL_BYTES: usize = 4096;
+
+/// Why a task's outcome is a failure, as its result holds it (in [`FAILURE_FILE`]).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FailureRecord {
+    /// What failed.
+    pub stage: FailureStage,
+    /// The cause, in words every worker writes alike (no path, address or message of a
+    /// worker's own machine).
+    pub cause: String,
+    /// The app's exit status, when it exited with one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// The end of what the app wrote on its error output (at most [`STDERR_TAIL_BYTES`]);
+    /// always empty for TEE tasks, whose error output stays in the enclave.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stderr_tail: String,
+}
+
+/// The stage of a task that failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureStage {
+    /// An input of the request could not be obtained: the app never ran.
+    Input,
+    /// The app ran and ended in error (exit status, trap, out of memory or fuel).
+    Run,
+}
+
+impl FailureRecord {
+    /// A failure to obtain an input of the request.
+    pub fn input(cause: impl Into<String>) -> Self {
+        Self {
+            stage: FailureStage::Input,
+            cause: cause.into(),
+            exit_code: None,
+            stderr_tail: String::new(),
+        }
+    }
+
+    /// An app that ended in error: `status` describes how, `stderr` is all it wrote there
+    /// (its end is kept).
+    pub fn run(status: impl Into<String>, exit_code: Option<i32>, stderr: &str) -> Self {
+        Self {
+            stage: FailureStage::Run,
+            cause: status.into(),
+            exit_code,
+            stderr_tail: tail_of(stderr, STDERR_TAIL_BYTES).to_owned(),
+        }
+    }
+
+    /// The record as its file holds it.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a failure record serializes")
+    }
+
+    /// A record read from its file.
+    pub fn from_json(bytes: &[u8]) -> Result<Self> {
+        serde_json::from_slice(bytes).map_err(|e| Error::InvalidFailureRecord(e.to_string()))
+    }
+}
+
+/// The last `max` bytes of `text` at most, cut at a character boundary.
+fn tail_of(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut start = text.len() - max;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
+}
 
 /// The digest of an output tree given as `(relative path, content)` entries, in any order.
 ///

@@ -37,6 +37,17 @@ pub struct UploadReceipt {
     pub files: usize,
 }
 
+/// How a stored result ended (`GET /results/{taskid}/outcome`, for whoever may download it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResultOutcome {
+    /// The task.
+    pub task_id: B256,
+    /// Why the task failed, when its result holds a failure record (a result encrypted for
+    /// its beneficiary hides it: decrypt the result to read it).
+    pub failure: Option<poco_primitives::result::FailureRecord>,
+}
+
 /// A download challenge (`GET /results/{taskid}/challenge`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -24,6 +24,7 @@ use std::{
 };
 
 use alloy::primitives::B256;
+use poco_primitives::result::{FAILURE_FILE, FailureRecord};
 use tar::{Archive, Builder, EntryType, Header};
 
 use crate::error::{Error, Result};
@@ -56,6 +57,8 @@ pub struct ArchiveSummary {
     pub directories: Vec<String>,
     /// The total size of its files' content.
     pub content_bytes: u64,
+    /// The failure record at its root ([`FAILURE_FILE`]), when it holds one that parses.
+    pub failure: Option<FailureRecord>,
 }
 
 /// Checks `archive` within `limits` and computes its result digest.
@@ -75,7 +78,11 @@ fn inspect(archive: &[u8], limits: &ArchiveLimits) -> Result<(ArchiveSummary, Ve
     listed.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     let content_bytes = listed.iter().map(|(_, size)| size).sum();
     directories.sort();
-    Ok((ArchiveSummary { digest, files: listed, directories, content_bytes }, files))
+    let failure = files
+        .iter()
+        .find(|file| file.path == FAILURE_FILE)
+        .and_then(|file| FailureRecord::from_json(file.content(archive)).ok());
+    Ok((ArchiveSummary { digest, files: listed, directories, content_bytes, failure }, files))
 }
 
 /// A regular file of an archive: where its content lies in the archive bytes.

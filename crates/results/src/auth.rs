@@ -5,13 +5,14 @@
 //! * the **upload ticket** ([`UploadTicket`]): the deal's scheduler chooses the worker that
 //!   uploads a task's result by signing `keccak256("poco-upload" ‖ taskid ‖ worker)` (the
 //!   11 ASCII bytes, the 32-byte task id, the 20-byte worker address);
-//! * the **request signature** ([`SignedRequest`]): the worker signs each upload request,
-//!   `keccak256` of the UTF-8 text
-//!   `"poco-request-v1\n{METHOD}\n{PATH}\n{TIMESTAMP}\n{NONCE}\n{BODY_SHA256}"`, where `METHOD`
-//!   is upper case (`PUT`), `PATH` the request path as sent (`/results/0x…`, no query),
-//!   `TIMESTAMP` unix seconds in decimal, `NONCE` and `BODY_SHA256` `0x`-prefixed lower-case hex
-//!   (16 random bytes; the SHA-256 of the body). The store refuses a timestamp too far from its
-//!   clock and a request it already received;
+//! * the **request signature** ([`SignedRequest`], the scheme every poco service shares, see
+//!   [`poco_primitives::request`]): the worker signs each upload request, `keccak256` of the
+//!   UTF-8 text `"poco-request-v1\n{METHOD}\n{PATH}\n{TIMESTAMP}\n{NONCE}\n{BODY_SHA256}"`,
+//!   where `METHOD` is upper case (`PUT`), `PATH` the request path as sent (`/results/0x…`, no
+//!   query), `TIMESTAMP` unix seconds in decimal, `NONCE` and `BODY_SHA256` `0x`-prefixed
+//!   lower-case hex (16 random bytes; the SHA-256 of the body). The worker is named in
+//!   [`HEADER_WORKER`] and the body hash in [`HEADER_CONTENT_SHA256`]. The store refuses a
+//!   timestamp too far from its clock and a request it already received;
 //! * the **download challenge** ([`download_message_hash`]): the beneficiary signs
 //!   `keccak256("poco-download" ‖ taskid ‖ nonce)` (13 ASCII bytes, 32, 32) for a nonce the store
 //!   issued for that task; a nonce is good for one request and a short time.
@@ -20,8 +21,10 @@ use alloy::{
     primitives::{Address, B256, Bytes, keccak256},
     signers::SignerSync,
 };
-use poco_primitives::signature::{personal_message_hash, recover_signer, sign_hash};
-use sha2::{Digest, Sha256};
+use poco_primitives::{
+    request,
+    signature::{personal_message_hash, recover_signer, sign_hash},
+};
 
 use crate::error::{Error, Result};
 
@@ -34,15 +37,12 @@ pub const HEADER_TASK_INDEX: &str = "x-poco-task-index";
 pub const HEADER_WORKER: &str = "x-poco-worker";
 /// Header: the scheduler's upload ticket (`0x` + 130 hex digits).
 pub const HEADER_UPLOAD_TICKET: &str = "x-poco-upload-ticket";
-/// Header: the request's timestamp, unix seconds in decimal.
-pub const HEADER_TIMESTAMP: &str = "x-poco-timestamp";
-/// Header: the request's random nonce (`0x` + 32 hex digits).
-pub const HEADER_REQUEST_NONCE: &str = "x-poco-request-nonce";
+pub use poco_primitives::request::{HEADER_NONCE as HEADER_REQUEST_NONCE, HEADER_TIMESTAMP};
 /// Header: the SHA-256 of the body (`0x` + 64 hex digits).
 pub const HEADER_CONTENT_SHA256: &str = "x-poco-content-sha256";
 /// Header: a signature (the worker's request signature on uploads, the beneficiary's challenge
-/// signature on downloads), `0x` + 130 hex digits.
-pub const HEADER_SIGNATURE: &str = "x-poco-signature";
+/// signature on downloads), `0x` + 130 hex digits: the header of every signed poco request.
+pub const HEADER_SIGNATURE: &str = request::HEADER_SIGNATURE;
 /// Header: the download challenge's nonce (`0x` + 64 hex digits).
 pub const HEADER_CHALLENGE_NONCE: &str = "x-poco-challenge-nonce";
 /// Response header: the result digest of a stored archive.
@@ -92,54 +92,8 @@ impl UploadTicket {
     }
 }
 
-/// The signed parts of a request, as the worker signs them and the store checks them.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SignedRequest<'a> {
-    /// The HTTP method, upper case.
-    pub method: &'a str,
-    /// The request path as sent, without query (`/results/0x…`).
-    pub path: &'a str,
-    /// Unix seconds.
-    pub timestamp: u64,
-    /// 16 random bytes, unique per request.
-    pub nonce: [u8; 16],
-    /// The SHA-256 of the body.
-    pub body_sha256: B256,
-}
-
-impl SignedRequest<'_> {
-    /// The canonical text the signature covers.
-    pub fn canonical(&self) -> String {
-        format!(
-            "poco-request-v1\n{}\n{}\n{}\n0x{}\n{}",
-            self.method,
-            self.path,
-            self.timestamp,
-            hex::encode(self.nonce),
-            self.body_sha256
-        )
-    }
-
-    /// `keccak256(canonical text)`.
-    pub fn message_hash(&self) -> B256 {
-        keccak256(self.canonical().as_bytes())
-    }
-
-    /// The hash actually signed: the personal-message hash of [`Self::message_hash`].
-    pub fn signing_hash(&self) -> B256 {
-        personal_message_hash(self.message_hash())
-    }
-
-    /// The signer's signature of this request (65 bytes).
-    pub fn sign<S: SignerSync + ?Sized>(&self, signer: &S) -> Result<Bytes> {
-        sign_hash(signer, self.signing_hash()).map_err(Error::Signing)
-    }
-
-    /// Who signed `signature` for this request.
-    pub fn recover_signer(&self, signature: &[u8]) -> Result<Address> {
-        recover(self.signing_hash(), signature, "request")
-    }
-}
+/// The signed parts of an upload request: the scheme every poco service shares.
+pub use poco_primitives::request::SignedRequest;
 
 /// The domain tag of the download challenge message.
 pub const DOWNLOAD_TAG: &[u8] = b"poco-download";
@@ -170,7 +124,7 @@ pub fn recover_download_signer(task_id: B256, nonce: B256, signature: &[u8]) -> 
 
 /// The SHA-256 of `bytes`.
 pub fn sha256(bytes: &[u8]) -> B256 {
-    B256::from(<[u8; 32]>::from(Sha256::digest(bytes)))
+    request::body_sha256(bytes)
 }
 
 /// Random bytes from the operating system.
@@ -212,34 +166,6 @@ mod tests {
         // It is an EIP-191 signature, as `personal_sign` / `sign_message` make.
         let via_message = scheduler.sign_message_sync(ticket.message_hash().as_slice()).unwrap();
         assert_eq!(ticket.recover_signer(&via_message.as_bytes()).unwrap(), scheduler.address());
-    }
-
-    #[test]
-    fn request_canonical_text() {
-        let request = SignedRequest {
-            method: "PUT",
-            path: "/results/0x01",
-            timestamp: 1_700_000_000,
-            nonce: [0xab; 16],
-            body_sha256: B256::repeat_byte(0x11),
-        };
-        assert_eq!(
-            request.canonical(),
-            format!(
-                "poco-request-v1\nPUT\n/results/0x01\n1700000000\n0x{}\n0x{}",
-                "ab".repeat(16),
-                "11".repeat(32)
-            )
-        );
-        let worker = key(2);
-        let signature = request.sign(&worker).unwrap();
-        assert_eq!(request.recover_signer(&signature).unwrap(), worker.address());
-        let later = SignedRequest { timestamp: 1_700_000_001, ..request.clone() };
-        assert_ne!(later.recover_signer(&signature).unwrap(), worker.address());
-        assert!(matches!(
-            request.recover_signer(&signature[..10]),
-            Err(Error::BadSignature { what: "request", .. })
-        ));
     }
 
     #[test]

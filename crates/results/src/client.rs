@@ -1,23 +1,24 @@
 //! A typed client of the result store, for workers (upload), schedulers (exists) and the SDK
 //! (download).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use alloy::{
     primitives::{B256, Bytes as AlloyBytes},
     signers::SignerSync,
 };
 use bytes::Bytes;
+use poco_primitives::request::format_nonce;
 use reqwest::{Response, StatusCode, header::HeaderMap};
 
 use crate::{
-    api::{Challenge, ResultInfo, TaskRef, UploadReceipt},
+    api::{Challenge, ResultInfo, ResultOutcome, TaskRef, UploadReceipt},
     archive::{ArchiveLimits, ArchiveSummary, inspect_archive, unpack_to_dir},
     auth::{
         HEADER_ARCHIVE_SHA256, HEADER_ARCHIVE_SIZE, HEADER_CHALLENGE_NONCE, HEADER_CONTENT_SHA256,
         HEADER_DEAL_ID, HEADER_REQUEST_NONCE, HEADER_RESULT_DIGEST, HEADER_RESULT_PUBLIC,
         HEADER_SIGNATURE, HEADER_TASK_INDEX, HEADER_TIMESTAMP, HEADER_UPLOAD_TICKET, HEADER_WORKER,
-        SignedRequest, random, sha256, sign_download,
+        SignedRequest, sha256, sign_download,
     },
     error::{Error, ErrorBody, Result},
 };
@@ -123,13 +124,10 @@ impl ResultStoreClient {
         worker: &S,
     ) -> Result<UploadReceipt> {
         let path = Self::path(task.task_id());
-        let timestamp =
-            SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
-        let nonce = random::<16>();
-        let body_sha256 = sha256(&archive);
-        let request = SignedRequest { method: "PUT", path: &path, timestamp, nonce, body_sha256 };
-        let signature = request.sign(worker)?;
-        let worker = request.recover_signer(&signature)?;
+        let request = SignedRequest::fresh("PUT", &path, &archive);
+        let signature = request.sign(worker).map_err(Error::Signing)?;
+        // The signer's address, as the store will recover it.
+        let worker = request.recover_signer(&signature).map_err(Error::Signing)?;
         let response = self
             .http
             .put(format!("{}{path}", self.base))
@@ -137,9 +135,9 @@ impl ResultStoreClient {
             .header(HEADER_DEAL_ID, task.deal_id.to_string())
             .header(HEADER_TASK_INDEX, task.index.to_string())
             .header(HEADER_WORKER, worker.to_string())
-            .header(HEADER_TIMESTAMP, timestamp.to_string())
-            .header(HEADER_REQUEST_NONCE, format!("0x{}", hex::encode(nonce)))
-            .header(HEADER_CONTENT_SHA256, body_sha256.to_string())
+            .header(HEADER_TIMESTAMP, request.timestamp.to_string())
+            .header(HEADER_REQUEST_NONCE, format_nonce(&request.nonce))
+            .header(HEADER_CONTENT_SHA256, request.body_sha256.to_string())
             .header(HEADER_UPLOAD_TICKET, AlloyBytes::copy_from_slice(ticket).to_string())
             .header(HEADER_SIGNATURE, signature.to_string())
             .body(archive)
@@ -181,6 +179,28 @@ impl ResultStoreClient {
         let challenge = self.challenge(task_id).await?;
         let signature = sign_download(beneficiary, task_id, challenge.nonce)?;
         self.download_with(task_id, Some((challenge.nonce, &signature))).await
+    }
+
+    /// How `task_id`'s result ended (a failure record, if it holds one), asked as its
+    /// beneficiary with a challenge signed by `beneficiary` (a public result needs none).
+    pub async fn outcome<S: SignerSync + ?Sized>(
+        &self,
+        task_id: B256,
+        beneficiary: &S,
+    ) -> Result<ResultOutcome> {
+        let challenge = self.challenge(task_id).await?;
+        let signature = sign_download(beneficiary, task_id, challenge.nonce)?;
+        let url = format!("{}{}/outcome", self.base, Self::path(task_id));
+        let request = self
+            .http
+            .get(url)
+            .header(HEADER_CHALLENGE_NONCE, challenge.nonce.to_string())
+            .header(HEADER_SIGNATURE, AlloyBytes::copy_from_slice(&signature).to_string());
+        let outcome: ResultOutcome = check(request.send().await?).await?.json().await?;
+        if outcome.task_id != task_id {
+            return Err(Error::UnexpectedResponse("an outcome for another task".into()));
+        }
+        Ok(outcome)
     }
 
     /// Downloads a public result, without authentication.

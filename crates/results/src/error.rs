@@ -54,7 +54,7 @@ pub enum Error {
         /// The header.
         header: &'static str,
         /// What it should hold.
-        hint: &'static str,
+        hint: String,
     },
     /// A signature is malformed or does not recover to an address.
     #[error("bad {what} signature: {reason}")]

@@ -49,7 +49,7 @@ mod metrics;
 mod server;
 mod storage;
 
-pub use api::{Challenge, ResultInfo, TaskRef, UploadReceipt};
+pub use api::{Challenge, ResultInfo, ResultOutcome, TaskRef, UploadReceipt};
 pub use archive::{ArchiveLimits, ArchiveSummary};
 pub use auth::UploadTicket;
 pub use chain::{DealRecord, PUBLIC_RESULT_PARAM, params_make_public};

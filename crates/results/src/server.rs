@@ -19,11 +19,12 @@ use axum::{
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use object_store::ObjectStore;
+use poco_primitives::request::parse_nonce;
 use tokio::{net::TcpListener, sync::Semaphore};
 use tracing::{Instrument, debug, info, info_span};
 
 use crate::{
-    api::{Challenge, UploadReceipt},
+    api::{Challenge, ResultOutcome, UploadReceipt},
     archive::inspect_archive,
     auth::{
         HEADER_ARCHIVE_SHA256, HEADER_ARCHIVE_SIZE, HEADER_CHALLENGE_NONCE, HEADER_CONTENT_SHA256,
@@ -92,6 +93,7 @@ impl ResultStore {
             .route("/metrics", get(metrics))
             .route("/results/{taskid}", get(download).head(exists).put(upload))
             .route("/results/{taskid}/challenge", get(challenge))
+            .route("/results/{taskid}/outcome", get(outcome))
             .fallback(not_found)
             .layer(middleware::from_fn_with_state(self.state.clone(), guard))
             .with_state(self.state.clone())
@@ -188,11 +190,6 @@ async fn upload(
     } = UploadHeaders::parse(&headers)?;
 
     // The request signature: by the worker it names, fresh, and not seen before.
-    let now = unix_now();
-    let max_age = state.config.max_request_age.as_secs();
-    if timestamp.abs_diff(now) > max_age {
-        return Err(Error::StaleRequest { timestamp, now, max_age });
-    }
     let request = SignedRequest {
         method: method.as_str(),
         path: uri.path(),
@@ -200,7 +197,14 @@ async fn upload(
         nonce,
         body_sha256: signed_sha256,
     };
-    let signer = request.recover_signer(&signature)?;
+    let now = unix_now();
+    let max_age = state.config.max_request_age.as_secs();
+    if !request.is_fresh(now, max_age) {
+        return Err(Error::StaleRequest { timestamp, now, max_age });
+    }
+    let signer = request
+        .recover_signer(&signature)
+        .map_err(|error| Error::BadSignature { what: "request", reason: error.to_string() })?;
     if signer != worker {
         return Err(Error::BadSignature {
             what: "request",
@@ -210,7 +214,7 @@ async fn upload(
             ),
         });
     }
-    state.replays.record(request.signing_hash(), timestamp.saturating_add(max_age), now)?;
+    state.replays.record(request.signing_hash(), request.fresh_until(max_age), now)?;
     tracing::Span::current().record("task", tracing::field::display(task_id));
     let limit = state.config.limits.max_body_bytes;
     if let Some(length) = content_length(&headers)
@@ -229,16 +233,20 @@ async fn upload(
         return Err(Error::NotChosenWorker { worker, task_id, scheduler });
     }
 
+    // The body is read before a chosen worker is told its upload is a duplicate: an answer
+    // sent while the client still writes would reach it as a broken connection, not as the
+    // refusal it is.
+    let _permit =
+        state.uploads.try_acquire().map_err(|_| Error::Busy { what: "too many uploads" })?;
+    let archive = read_body(body, limit, content_length(&headers)).await?;
+
     // Once per task.
     let _claim = state.in_flight.claim(task_id)?;
     if state.archives.metadata(task_id).await?.is_some() {
         return Err(Error::AlreadyUploaded { task_id });
     }
-    let _permit =
-        state.uploads.try_acquire().map_err(|_| Error::Busy { what: "too many uploads" })?;
 
     // The body is the signed one, and a valid archive.
-    let archive = read_body(body, limit, content_length(&headers)).await?;
     let actual = sha256(&archive);
     if actual != signed_sha256 {
         return Err(Error::ContentHashMismatch { signed: signed_sha256, actual });
@@ -264,6 +272,7 @@ async fn upload(
         beneficiary: record.deal.beneficiary,
         public: record.public,
         uploaded_at: now,
+        failure: summary.failure,
     };
     state.archives.put(archive, &stored).await?;
     state.metrics.upload(stored.size);
@@ -309,10 +318,8 @@ impl UploadHeaders {
             reason: format!("{timestamp:?} is not unix seconds"),
         })?;
         let nonce = auth_header(headers, HEADER_REQUEST_NONCE, "16 random bytes, signed")?;
-        let nonce = parse_hex(HEADER_REQUEST_NONCE, nonce)?
-            .as_ref()
-            .try_into()
-            .map_err(|_| bad(HEADER_REQUEST_NONCE, "expected 16 bytes"))?;
+        let nonce = parse_nonce(nonce)
+            .map_err(|_| bad(HEADER_REQUEST_NONCE, "expected 0x followed by 32 hex digits"))?;
         let signed_sha256 = auth_header(headers, HEADER_CONTENT_SHA256, "the body's SHA-256")?;
         let signed_sha256 = parse_b256(HEADER_CONTENT_SHA256, signed_sha256)?;
         let ticket = auth_header(headers, HEADER_UPLOAD_TICKET, "the scheduler's upload ticket")?;
@@ -358,18 +365,17 @@ async fn challenge(
     Ok(Json(Challenge { task_id, nonce, expires_at }))
 }
 
-async fn download(
-    State(state): State<Arc<AppState>>,
-    Path(task): Path<String>,
-    headers: HeaderMap,
-) -> Result<Response> {
-    let task_id = parse_b256("task id", &task)?;
+/// A stored result, once the request is shown to come from whoever may read it: anyone for a
+/// public result, else its beneficiary, by a signed challenge.
+async fn readable(state: &AppState, task: &str, headers: &HeaderMap) -> Result<StoredResult> {
+    let task_id = parse_b256("task id", task)?;
     let stored = state.archives.metadata(task_id).await?.ok_or(Error::UnknownResult { task_id })?;
     if !stored.public {
-        let nonce = auth_header(&headers, HEADER_CHALLENGE_NONCE, "a nonce from /challenge")?;
+        let hint = format!("a nonce from GET /results/{task_id}/challenge, signed");
+        let nonce = auth_header(headers, HEADER_CHALLENGE_NONCE, &hint)?;
         let nonce = parse_b256(HEADER_CHALLENGE_NONCE, nonce)?;
         let signature =
-            auth_header(&headers, HEADER_SIGNATURE, "the beneficiary's challenge signature")?;
+            auth_header(headers, HEADER_SIGNATURE, "the beneficiary's challenge signature")?;
         let signature = parse_hex(HEADER_SIGNATURE, signature)?;
         state.challenges.redeem(task_id, nonce, unix_now())?;
         let signer = recover_download_signer(task_id, nonce, &signature)?;
@@ -377,6 +383,24 @@ async fn download(
             return Err(Error::NotBeneficiary { signer, task_id });
         }
     }
+    Ok(stored)
+}
+
+async fn outcome(
+    State(state): State<Arc<AppState>>,
+    Path(task): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<ResultOutcome>> {
+    let stored = readable(&state, &task, &headers).await?;
+    Ok(Json(ResultOutcome { task_id: stored.task_id, failure: stored.failure }))
+}
+
+async fn download(
+    State(state): State<Arc<AppState>>,
+    Path(task): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let stored = readable(&state, &task, &headers).await?;
     let stream = state.archives.archive(&stored).await?;
     state.metrics.download(stored.size);
     let mut response = Response::new(Body::from_stream(stream));
@@ -414,12 +438,9 @@ fn required<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str> {
     header_text(headers, name)?.ok_or_else(|| bad(name, "missing header"))
 }
 
-fn auth_header<'a>(
-    headers: &'a HeaderMap,
-    name: &'static str,
-    hint: &'static str,
-) -> Result<&'a str> {
-    header_text(headers, name)?.ok_or(Error::MissingAuth { header: name, hint })
+fn auth_header<'a>(headers: &'a HeaderMap, name: &'static str, hint: &str) -> Result<&'a str> {
+    header_text(headers, name)?
+        .ok_or_else(|| Error::MissingAuth { header: name, hint: hint.to_owned() })
 }
 
 fn content_length(headers: &HeaderMap) -> Option<u64> {

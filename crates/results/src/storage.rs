@@ -45,6 +45,9 @@ pub struct StoredResult {
     pub public: bool,
     /// When it was stored (unix seconds).
     pub uploaded_at: u64,
+    /// Why the task failed, when its result holds a failure record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<poco_primitives::result::FailureRecord>,
 }
 
 /// The archives and their metadata.

@@ -1,9 +1,10 @@
 //! The worker API: registration, heartbeats, work and reports, each request signed by the
-//! worker's wallet; task status and logs for requesters; health and metrics.
+//! worker's wallet ([`poco_primitives::request`]: stamped in unix seconds, accepted once); task
+//! status and logs for requesters; health and metrics. Every time it says is in seconds.
 
 use std::sync::Arc;
 
-use alloy::primitives::{Address, B256, Bytes};
+use alloy::primitives::{Address, B256};
 use axum::{
     Json, Router,
     body::Bytes as Body,
@@ -12,9 +13,9 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use poco_primitives::pool::{
-    HEADER_ADDRESS, HEADER_SIGNATURE, HEADER_TIMESTAMP, Heartbeat, PoolInfo, Registration, Report,
-    WorkRequest, request_signer,
+use poco_primitives::{
+    pool::{Heartbeat, PoolInfo, Registration, Report, WorkRequest},
+    request::{RequestHeaders, SignedRequest, unix_seconds},
 };
 use serde::{Serialize, de::DeserializeOwned};
 use tracing::error;
@@ -23,8 +24,8 @@ use crate::{Error, engine::Engine, store::now_ms};
 
 /// Largest request body accepted.
 const BODY_LIMIT: usize = 64 * 1024;
-/// How far a request's timestamp may be from the scheduler's clock.
-pub(crate) const CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
+/// How far a request's timestamp may be from the scheduler's clock, either way, in seconds.
+pub(crate) const CLOCK_SKEW_SECS: u64 = 5 * 60;
 
 /// The router of the scheduler's HTTP API.
 pub(crate) fn router(engine: Arc<Engine>) -> Router {
@@ -74,37 +75,44 @@ impl IntoResponse for ApiError {
 
 type ApiResult<T> = Result<T, ApiError>;
 
-/// The signer of a request, after checking its signature and freshness.
-fn signed_by(
-    method: &Method,
-    uri: &Uri,
+/// A request checked to be signed by the wallet it names, and fresh.
+struct Signed<'a> {
+    /// The wallet that signed it.
+    signer: Address,
+    /// What it signed.
+    request: SignedRequest<'a>,
+}
+
+impl Signed<'_> {
+    /// Accepts the request once: `false` when it was accepted before (a replay).
+    async fn accept_once(&self, engine: &Engine) -> Result<bool, Error> {
+        let fresh_until = self.request.fresh_until(CLOCK_SKEW_SECS);
+        engine.store.accept_request(self.signer, self.request.signing_hash(), fresh_until).await
+    }
+
+    fn replayed(&self) -> Error {
+        Error::Replayed { timestamp: self.request.timestamp }
+    }
+}
+
+/// The signer of a request, after checking its signature and its freshness (its timestamp, in
+/// unix seconds, within [`CLOCK_SKEW_SECS`] of the scheduler's clock). Whether it was seen
+/// before is for the caller to check ([`Signed::accept_once`]).
+fn signed_by<'a>(
+    method: &'a Method,
+    uri: &'a Uri,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(Address, i64), Error> {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| Error::BadSignature(format!("missing header {name}")))
-    };
-    let address: Address = header(HEADER_ADDRESS)?
-        .parse()
-        .map_err(|_| Error::BadSignature(format!("{HEADER_ADDRESS} is not an address")))?;
-    let timestamp: u64 = header(HEADER_TIMESTAMP)?
-        .parse()
-        .map_err(|_| Error::BadSignature(format!("{HEADER_TIMESTAMP} is not a number")))?;
-    let signature: Bytes = header(HEADER_SIGNATURE)?
-        .parse()
-        .map_err(|_| Error::BadSignature(format!("{HEADER_SIGNATURE} is not hex")))?;
-    if (now_ms() - timestamp as i64).abs() > CLOCK_SKEW_MS {
-        return Err(Error::Replayed { timestamp });
+) -> Result<Signed<'a>, Error> {
+    let received =
+        RequestHeaders::parse(|name| headers.get(name).and_then(|value| value.to_str().ok()))
+            .map_err(|error| Error::BadSignature(error.to_string()))?;
+    let request = received.request(method.as_str(), uri.path(), body);
+    if !request.is_fresh(unix_seconds(), CLOCK_SKEW_SECS) {
+        return Err(Error::Replayed { timestamp: request.timestamp });
     }
-    let signer = request_signer(method.as_str(), uri.path(), timestamp, body, &signature)
-        .map_err(|e| Error::BadSignature(e.to_string()))?;
-    if signer != address {
-        return Err(Error::BadSignature(format!("signed by {signer}, not {address}")));
-    }
-    Ok((address, timestamp as i64))
+    received.check_signature(&request).map_err(|error| Error::BadSignature(error.to_string()))?;
+    Ok(Signed { signer: received.address, request })
 }
 
 /// The registered worker that signed a request, accepted once.
@@ -117,14 +125,14 @@ async fn worker(
 ) -> Result<Address, Error> {
     engine.metrics.requests.inc();
     let outcome = async {
-        let (address, timestamp) = signed_by(method, uri, headers, body)?;
-        if engine.store.worker(address).await?.is_none() {
-            return Err(Error::UnknownWorker(address));
+        let signed = signed_by(method, uri, headers, body)?;
+        if engine.store.worker(signed.signer).await?.is_none() {
+            return Err(Error::UnknownWorker(signed.signer));
         }
-        if !engine.store.accept_request(address, timestamp).await? {
-            return Err(Error::Replayed { timestamp: timestamp as u64 });
+        if !signed.accept_once(engine).await? {
+            return Err(signed.replayed());
         }
-        Ok(address)
+        Ok(signed.signer)
     }
     .await;
     if outcome.is_err() {
@@ -145,7 +153,8 @@ async fn register(
     body: Body,
 ) -> ApiResult<Json<PoolInfo>> {
     engine.metrics.requests.inc();
-    let (address, timestamp) = signed_by(&method, &uri, &headers, &body)?;
+    let signed = signed_by(&method, &uri, &headers, &body)?;
+    let address = signed.signer;
     let registration: Registration = json(&body)?;
     if let Some(allowed) = &engine.config.allowed_workers
         && !allowed.contains(&address)
@@ -155,18 +164,12 @@ async fn register(
     if registration.slots == 0 || registration.slots > 1024 {
         return Err(Error::BadRequest("slots must be between 1 and 1024".into()).into());
     }
-    if !engine.store.accept_request(address, timestamp).await? {
-        return Err(Error::Replayed { timestamp: timestamp as u64 }.into());
+    if !signed.accept_once(&engine).await? {
+        return Err(signed.replayed().into());
     }
     engine
         .store
-        .register_worker(
-            address,
-            registration.slots,
-            registration.tee,
-            &registration.version,
-            timestamp,
-        )
+        .register_worker(address, registration.slots, registration.tee, &registration.version)
         .await?;
     let config = &engine.config;
     Ok(Json(PoolInfo {
@@ -175,7 +178,7 @@ async fn register(
         poco: config.deployment.poco,
         chain_id: config.deployment.chain_id,
         result_store: config.result_store.clone(),
-        heartbeat_interval_ms: config.heartbeat_interval.as_millis() as u64,
+        heartbeat_interval_secs: config.heartbeat_interval.as_secs_f64(),
     }))
 }
 
@@ -264,7 +267,9 @@ async fn task_status(
     }))
 }
 
-/// A task's log, for its requester only (a signed request).
+/// A task's log, for its requester only (a signed request, fresh; reading twice does no harm,
+/// so it is not remembered). Each entry is `{"at", "message"}`, `at` in unix seconds with a
+/// fractional part (millisecond precision).
 async fn task_logs(
     State(engine): State<Arc<Engine>>,
     Path(raw): Path<String>,
@@ -273,7 +278,7 @@ async fn task_logs(
     headers: HeaderMap,
 ) -> ApiResult<impl IntoResponse> {
     let task_id = task_id(&raw)?;
-    let (address, _) = signed_by(&method, &uri, &headers, &[])?;
+    let address = signed_by(&method, &uri, &headers, &[])?.signer;
     let task = engine.store.task(task_id).await?.ok_or(Error::UnknownTask(task_id))?;
     let deal = engine.deal(task.deal_id).await?;
     if deal.0.requester != address {
@@ -284,7 +289,9 @@ async fn task_logs(
         .logs(task_id)
         .await?
         .into_iter()
-        .map(|(at_ms, message)| serde_json::json!({"atMs": at_ms, "message": message}))
+        .map(
+            |(at_ms, message)| serde_json::json!({"at": at_ms as f64 / 1000.0, "message": message}),
+        )
         .collect();
     Ok(Json(serde_json::json!({ "taskId": task_id, "logs": logs })))
 }

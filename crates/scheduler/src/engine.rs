@@ -31,6 +31,7 @@ use poco_primitives::{
         Action, Assignment, ContributionMode, Heartbeat, HeartbeatResponse, Report, WorkResponse,
         upload_ticket_hash,
     },
+    request::unix_seconds,
     signature,
 };
 use tracing::{debug, info, warn};
@@ -417,7 +418,7 @@ impl Engine {
         if expired > 0 {
             debug!(expired, "replicas expired");
         }
-        self.store.prune_request_stamps(now_ms - 2 * crate::api::CLOCK_SKEW_MS).await?;
+        self.store.prune_request_nonces(unix_seconds()).await?;
         let now = self.client.block_timestamp().await?;
         if self.config.initialize {
             self.initialize_new_deals().await?;

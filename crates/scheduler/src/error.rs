@@ -33,10 +33,16 @@ pub enum Error {
     /// A worker the pool does not accept.
     #[error("worker {0} is not allowed in this pool")]
     WorkerNotAllowed(Address),
-    /// A request whose timestamp is stale or not after the previous one (a replay).
-    #[error("stale or replayed request (timestamp {timestamp})")]
+    /// A request whose timestamp is too far from the scheduler's clock, or a request already
+    /// accepted (a replay).
+    #[error(
+        "stale or replayed request (timestamp {timestamp}): a signed request is accepted once, \
+         stamped with the current unix time in seconds, at most {max_age_secs} s from the \
+         scheduler's clock",
+        max_age_secs = crate::api::CLOCK_SKEW_SECS
+    )]
     Replayed {
-        /// The request's timestamp.
+        /// The request's timestamp, in seconds since the Unix epoch.
         timestamp: u64,
     },
     /// A report about a task the worker was not given.

@@ -169,8 +169,6 @@ pub struct WorkerRecord {
     pub tee: bool,
     /// Last time it was heard from (ms).
     pub last_seen_ms: i64,
-    /// Timestamp of its last accepted request (ms): later requests must be newer.
-    pub last_request_ms: i64,
 }
 
 /// A change learned from the chain, applied with the checkpoint in one transaction.
@@ -283,6 +281,19 @@ CREATE TABLE IF NOT EXISTS request_stamps (
 ",
     r"
 ALTER TABLE replicas ADD COLUMN renewed_ms BIGINT NOT NULL DEFAULT 0;
+",
+    // Signed requests are stamped in seconds and carry a nonce: each is accepted once, by its
+    // signing hash, remembered until it goes stale (`expires`, unix seconds).
+    r"
+DROP TABLE IF EXISTS request_stamps;
+ALTER TABLE workers DROP COLUMN last_request_ms;
+CREATE TABLE IF NOT EXISTS request_nonces (
+    worker TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    expires BIGINT NOT NULL,
+    PRIMARY KEY (worker, hash)
+);
+CREATE INDEX IF NOT EXISTS request_nonces_by_expiry ON request_nonces (expires);
 ",
 ];
 
@@ -715,26 +726,24 @@ impl Store {
         Ok(())
     }
 
-    /// Registers or refreshes a worker.
+    /// Registers or refreshes a worker, seen now.
     pub async fn register_worker(
         &self,
         address: Address,
         slots: u32,
         tee: bool,
         version: &str,
-        request_ms: i64,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO workers (address, slots, tee, version, last_seen_ms, last_request_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (address) DO UPDATE SET slots = $2, \
-             tee = $3, version = $4, last_seen_ms = $5, last_request_ms = $6",
+            "INSERT INTO workers (address, slots, tee, version, last_seen_ms) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (address) DO UPDATE SET slots = $2, \
+             tee = $3, version = $4, last_seen_ms = $5",
         )
         .bind(hex(&address))
         .bind(i64::from(slots))
         .bind(i64::from(tee))
         .bind(version.to_owned())
         .bind(now_ms())
-        .bind(request_ms)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -752,22 +761,28 @@ impl Store {
                 slots: row.try_get::<i64, _>("slots")? as u32,
                 tee: row.try_get::<i64, _>("tee")? != 0,
                 last_seen_ms: row.try_get("last_seen_ms")?,
-                last_request_ms: row.try_get("last_request_ms")?,
             })
         })
         .transpose()
     }
 
-    /// Accepts a request of `worker` stamped `request_ms` unless a request with that stamp was
-    /// already accepted (a replay), atomically (so two copies of one request cannot both pass).
-    /// Returns whether accepted.
-    pub async fn accept_request(&self, worker: Address, request_ms: i64) -> Result<bool> {
+    /// Accepts the signed request of `worker` whose signing hash is `hash`, unless it was
+    /// accepted before, atomically (two copies of one request cannot both pass); it is
+    /// remembered until `fresh_until` (unix seconds), when it goes stale. The worker is seen
+    /// now. Returns whether accepted.
+    pub async fn accept_request(
+        &self,
+        worker: Address,
+        hash: B256,
+        fresh_until: u64,
+    ) -> Result<bool> {
         let inserted = sqlx::query(
-            "INSERT INTO request_stamps (worker, stamp) VALUES ($1, $2) \
-             ON CONFLICT (worker, stamp) DO NOTHING",
+            "INSERT INTO request_nonces (worker, hash, expires) VALUES ($1, $2, $3) \
+             ON CONFLICT (worker, hash) DO NOTHING",
         )
         .bind(hex(&worker))
-        .bind(request_ms)
+        .bind(hex(&hash))
+        .bind(i64::try_from(fresh_until).unwrap_or(i64::MAX))
         .execute(&self.pool)
         .await?;
         if inserted.rows_affected() == 0 {
@@ -781,11 +796,11 @@ impl Store {
         Ok(true)
     }
 
-    /// Forgets request stamps older than `before_ms`: requests that old are refused as stale
-    /// anyway.
-    pub async fn prune_request_stamps(&self, before_ms: i64) -> Result<()> {
-        sqlx::query("DELETE FROM request_stamps WHERE stamp < $1")
-            .bind(before_ms)
+    /// Forgets the accepted requests stale since before `now_secs` (unix seconds): they would
+    /// be refused as stale anyway.
+    pub async fn prune_request_nonces(&self, now_secs: u64) -> Result<()> {
+        sqlx::query("DELETE FROM request_nonces WHERE expires < $1")
+            .bind(i64::try_from(now_secs).unwrap_or(i64::MAX))
             .execute(&self.pool)
             .await?;
         Ok(())

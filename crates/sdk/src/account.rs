@@ -1,8 +1,13 @@
-//! Accounts: RLC in the wallet, and the poco account (free balance, frozen, score); a
-//! worker's bond to the workerpools it is a member of.
+//! Accounts: ETH and RLC in the wallet, sent from one address to another, and the poco
+//! account (free balance, frozen, score); a worker's bond to the workerpools it is a member of.
 
-use alloy::primitives::{Address, Bytes};
-use poco_primitives::Amount;
+use std::{fmt, str::FromStr};
+
+use alloy::{
+    primitives::{Address, B256, Bytes},
+    providers::Provider,
+};
+use poco_primitives::{Amount, Ether};
 use serde::Serialize;
 
 use crate::{Error, Poco, Result, client::amount};
@@ -23,7 +28,114 @@ pub struct Balance {
     pub score: u64,
 }
 
+/// What a wallet sends: ETH (for gas) or RLC tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Transfer {
+    /// ETH, in wei.
+    Ether(Ether),
+    /// RLC tokens, in nRLC.
+    Rlc(Amount),
+}
+
+impl fmt::Display for Transfer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Ether(value) => value.fmt(f),
+            Self::Rlc(value) => value.fmt(f),
+        }
+    }
+}
+
+impl FromStr for Transfer {
+    type Err = poco_primitives::Error;
+
+    /// `"0.1 ETH"`, `"20 gwei"`, `"1 wei"`, `"5 RLC"`, `"500 nRLC"`: the unit says which.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let trimmed = text.trim();
+        let unit = trimmed.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.').trim();
+        if unit.is_empty() && !trimmed.is_empty() {
+            return Err(poco_primitives::Error::AmountWithoutUnit {
+                input: trimmed.to_owned(),
+                units: vec!["RLC", "nRLC", "ETH"],
+            });
+        }
+        if ["eth", "gwei", "wei"].iter().any(|name| unit.eq_ignore_ascii_case(name)) {
+            text.parse().map(Self::Ether)
+        } else {
+            text.parse().map(Self::Rlc)
+        }
+    }
+}
+
+/// A transfer made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Sent {
+    /// The sender.
+    pub from: Address,
+    /// The recipient.
+    pub to: Address,
+    /// What was sent.
+    pub value: Transfer,
+    /// The transaction.
+    pub transaction: B256,
+}
+
 impl Poco {
+    /// The ETH `address` holds.
+    pub async fn ether(&self, address: Address) -> Result<Ether> {
+        let wei = self
+            .chain()
+            .provider()
+            .get_balance(address)
+            .await
+            .map_err(|e| Error::Chain(e.into()))?;
+        Ok(Ether::from_wei(wei))
+    }
+
+    /// Sends ETH or RLC tokens from the wallet to `to` (the wallet, not the poco account: see
+    /// [`Poco::withdraw`] to move RLC from the account first). Refused before any transaction
+    /// when `to` is the zero address, the wallet itself, or more than the wallet holds.
+    pub async fn send(&self, to: Address, value: Transfer) -> Result<Sent> {
+        let from = self.address()?;
+        if to == Address::ZERO {
+            return Err(Error::InvalidInput(
+                "refusing to send to the zero address: what is sent there is lost".into(),
+            ));
+        }
+        if to == from {
+            return Err(Error::InvalidInput(format!("{to} is the wallet itself")));
+        }
+        let receipt = match value {
+            Transfer::Ether(wei) => {
+                let held = self.ether(from).await?;
+                if held < wei {
+                    return Err(Error::CannotSend {
+                        account: from,
+                        available: held.to_string(),
+                        needed: wei.to_string(),
+                    });
+                }
+                self.chain().send_value(to, wei.wei()).await?
+            }
+            Transfer::Rlc(nrlc) => {
+                let token = self.token();
+                let held =
+                    token.balanceOf(from).call().await.map_err(|e| Error::Chain(e.into()))?;
+                if held < nrlc.nrlc() {
+                    return Err(Error::CannotSend {
+                        account: from,
+                        available: amount(held).to_string(),
+                        needed: nrlc.to_string(),
+                    });
+                }
+                self.chain().send(token.transfer(to, nrlc.nrlc())).await?
+            }
+        };
+        Ok(Sent { from, to, value, transaction: receipt.transaction_hash })
+    }
+
     /// The balances of `address`.
     pub async fn balance(&self, address: Address) -> Result<Balance> {
         let poco = self.poco();

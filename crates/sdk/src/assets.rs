@@ -1,7 +1,7 @@
 //! Assets: apps, datasets and workerpools, their registration, metadata, ownership and, for
 //! workerpools, policy.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use alloy::{
     primitives::{Address, B256, Bytes, U256},
@@ -98,9 +98,31 @@ pub fn parse_mrenclave(text: &str) -> Result<Bytes> {
     Ok(bytes)
 }
 
-/// A `file://` URL of a local file (for devnets, where workers share the machine).
-pub fn file_url(path: &Path) -> Result<String> {
-    let absolute = std::fs::canonicalize(path).map_err(|e| Error::io(path, e))?;
+/// The directory of a home's staged files: what a devnet's workers may fetch `file://` URLs
+/// from (their fetch policy allows it, and no other directory).
+pub fn files_dir(home: &Path) -> PathBuf {
+    home.join("files")
+}
+
+/// Copies a local file into the home's staged files, named by its sha256 (its extension
+/// kept), and returns a `file://` URL of the copy: a URL the workers of a devnet of this home
+/// fetch. Workers on other machines cannot: give those a URL they can reach instead.
+pub fn stage_file(home: &Path, path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let digest = alloy::primitives::hex::encode(Sha256::digest(&bytes));
+    let name = match path.extension().and_then(|e| e.to_str()) {
+        Some(extension) => format!("{digest}.{extension}"),
+        None => digest,
+    };
+    let dir = files_dir(home);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let staged = dir.join(name);
+    if !staged.exists() {
+        let partial = dir.join(format!(".{}.part", std::process::id()));
+        std::fs::write(&partial, &bytes).map_err(|e| Error::io(&partial, e))?;
+        std::fs::rename(&partial, &staged).map_err(|e| Error::io(&staged, e))?;
+    }
+    let absolute = std::fs::canonicalize(&staged).map_err(|e| Error::io(&staged, e))?;
     Ok(format!("file://{}", absolute.display()))
 }
 

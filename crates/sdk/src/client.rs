@@ -37,6 +37,9 @@ pub struct Poco {
     wallet: Option<PrivateKeySigner>,
     market: Option<MarketClient>,
     rpc_url: String,
+    /// What the client fetches on others' behalf (result locations) and checks a run's URLs
+    /// against.
+    fetcher: poco_fetch::Fetcher,
 }
 
 impl Poco {
@@ -57,7 +60,26 @@ impl Poco {
         let deployment =
             discover(chain.provider(), endpoints.poco, chain_id, endpoints.from_block).await?;
         let market = endpoints.market_url.as_deref().map(MarketClient::new);
-        Ok(Self { chain, deployment, wallet, market, rpc_url: endpoints.rpc_url.clone() })
+        Ok(Self {
+            chain,
+            deployment,
+            wallet,
+            market,
+            rpc_url: endpoints.rpc_url.clone(),
+            fetcher: poco_fetch::Fetcher::new(poco_fetch::FetchPolicy::default()),
+        })
+    }
+
+    /// Sets the fetch policy the client opens result locations under and checks runs
+    /// against (the default: public `http(s)` addresses only).
+    pub fn with_fetch_policy(mut self, policy: poco_fetch::FetchPolicy) -> Self {
+        self.fetcher = poco_fetch::Fetcher::new(policy);
+        self
+    }
+
+    /// The fetcher of the client's policy.
+    pub fn fetcher(&self) -> &poco_fetch::Fetcher {
+        &self.fetcher
     }
 
     /// The chain client.

@@ -29,6 +29,7 @@ use alloy::{
 };
 use poco_chain::{Devnet, DevnetAccounts, DevnetConfig};
 use poco_contracts::Deployment;
+use poco_fetch::{FetchPolicy, IpNet};
 use poco_primitives::{Amount, Tag, WorkerpoolOrder};
 use serde::{Deserialize, Serialize};
 use tokio::{net::TcpListener, sync::watch, task::JoinSet};
@@ -54,6 +55,10 @@ pub struct DevnetOptions {
     pub tee_workers: usize,
     /// The workerpool's price per task.
     pub workerpool_price: Amount,
+    /// What the operator lets the devnet's workers fetch beyond the default policy (on top
+    /// of the devnet's own staged files, which they always may): e.g. a local server of
+    /// input files (`--fetch.allow 127.0.0.0/8`).
+    pub fetch: FetchPolicy,
 }
 
 impl DevnetOptions {
@@ -67,6 +72,7 @@ impl DevnetOptions {
             slots: 2,
             tee_workers: 0,
             workerpool_price: Amount::from_rlc(1),
+            fetch: FetchPolicy::default(),
         }
     }
 }
@@ -106,6 +112,10 @@ pub struct DevnetInfo {
     /// How many workers run TEE tasks (in INSECURE simulated enclaves).
     #[serde(default)]
     pub tee_workers: usize,
+    /// What a client of this devnet may fetch: the devnet's staged files and its own result
+    /// store, beyond the default policy.
+    #[serde(default)]
+    pub client_fetch: FetchPolicy,
 }
 
 impl DevnetInfo {
@@ -335,6 +345,18 @@ pub async fn up(
     wait_healthy("result store", &format!("{results_url}/health")).await?;
     wait_healthy("SMS", &format!("{sms_url}/health")).await?;
 
+    // Workers fetch the devnet's staged files, and what the operator allowed: never the
+    // devnet's own services.
+    let files = crate::assets::files_dir(&options.home);
+    std::fs::create_dir_all(&files).map_err(|e| Error::io(&files, e))?;
+    let staged = FetchPolicy { provided_dirs: vec![files.clone()], ..FetchPolicy::default() };
+    let worker_fetch = staged.clone().widened_by(&options.fetch);
+    let client_fetch = FetchPolicy {
+        allow_results: vec![IpNet::from(std::net::IpAddr::from([127, 0, 0, 1]))],
+        ..staged
+    }
+    .widened_by(&options.fetch);
+
     // Workers: the honest ones, the TEE ones, the byzantine ones last.
     let tee_workers = options.workers..options.workers + options.tee_workers;
     if !tee_workers.is_empty() {
@@ -351,6 +373,7 @@ pub async fn up(
             dir.join(format!("workers/{index}")),
         );
         config.slots = options.slots;
+        config.fetch = worker_fetch.clone();
         if tee_workers.contains(&index) {
             let mut tee =
                 poco_worker::tee::TeeConfig::simulation(sms_url.clone(), simulation_key.clone());
@@ -400,6 +423,7 @@ pub async fn up(
         accounts: roles,
         byzantine_workers: options.byzantine_workers,
         tee_workers: options.tee_workers,
+        client_fetch,
     };
     write_json(&info_path(&options.home), &info)?;
     ready(&info);

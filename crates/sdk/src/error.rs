@@ -44,6 +44,16 @@ pub enum Error {
         /// What is needed.
         needed: Amount,
     },
+    /// The wallet holds less than it was asked to send.
+    #[error("{account} holds {available} in its wallet, less than the {needed} to send")]
+    CannotSend {
+        /// The wallet.
+        account: Address,
+        /// What it holds, with its unit.
+        available: String,
+        /// What it was asked to send, with its unit.
+        needed: String,
+    },
     /// No set of orders can run what was asked.
     #[error("no matching orders: {0}")]
     NoMatch(String),
@@ -98,6 +108,12 @@ pub enum Error {
     /// The protocol core refused something (bad amount, bad tag, bad order...).
     #[error(transparent)]
     Protocol(#[from] poco_primitives::Error),
+    /// A URL could not be fetched, or the fetch policy refused it.
+    #[error(transparent)]
+    Fetch(#[from] poco_fetch::FetchError),
+    /// A run would fail for a reason visible before paying: nothing was sent.
+    #[error("{0}; nothing was paid (--no-check skips this check)")]
+    RunCheck(String),
     /// A downloaded result does not match the chain.
     #[error("the result of task {task} does not match its on-chain digest: refusing to write it")]
     ResultMismatch {
@@ -112,9 +128,12 @@ pub enum Error {
         /// Its status.
         status: String,
     },
-    /// A configuration problem.
+    /// A configuration problem, or an operation the state of things refuses.
     #[error("{0}")]
     Config(String),
+    /// A value given by the caller that can never be right (exit code 2 on the command line).
+    #[error("{0}")]
+    InvalidInput(String),
     /// A devnet problem.
     #[error("{0}")]
     Devnet(String),
@@ -217,7 +236,9 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Self::NoWallet | Self::Wallet(_) => "wallet",
-            Self::InsufficientFunds { .. } | Self::InsufficientTokens { .. } => "funds",
+            Self::InsufficientFunds { .. }
+            | Self::InsufficientTokens { .. }
+            | Self::CannotSend { .. } => "funds",
             Self::NoMatch(_) => "no_match",
             Self::UnknownAsset { .. } | Self::UnknownDeal(_) | Self::UnknownTask(_) => "not_found",
             Self::ChainDown { .. } => "chain_unreachable",
@@ -226,7 +247,10 @@ impl Error {
             Self::Chain(_) => "chain",
             Self::MarketRefused { .. } => "market",
             Self::Results(_) | Self::ResultMismatch { .. } | Self::NoResultYet { .. } => "result",
-            Self::Protocol(_) | Self::Config(_) => "input",
+            Self::Protocol(_) | Self::InvalidInput(_) => "input",
+            Self::Config(_) => "config",
+            Self::Fetch(_) => "fetch",
+            Self::RunCheck(_) => "run_check",
             Self::Devnet(_) | Self::Service { .. } => "devnet",
             Self::Io { .. } => "io",
             Self::SmsDown { .. } => "sms_unreachable",

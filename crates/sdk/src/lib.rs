@@ -29,7 +29,7 @@ pub mod orders;
 pub mod run;
 pub mod tasks;
 
-pub use account::Balance;
+pub use account::{Balance, Sent, Transfer};
 pub use assets::{Asset, AssetKind};
 pub use client::{Endpoints, Poco, discover};
 pub use error::{Error, Result};

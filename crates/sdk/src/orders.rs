@@ -79,7 +79,12 @@ impl Poco {
     /// Takes an order of the wallet off the market (it stays valid on-chain: see
     /// [`Poco::cancel`]).
     pub async fn unpublish(&self, kind: OrderKind, hash: B256) -> Result<OrderView> {
-        let expiry = self.chain().block_timestamp().await? + 300;
+        // The market checks the expiry against its own clock: the chain's last block may be
+        // minutes old on an idle chain.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let expiry = now + 300;
         let request = Unpublish::sign(self.wallet()?, &self.domain(), hash, expiry, new_salt())
             .map_err(|e| Error::Config(e.to_string()))?;
         self.market()?.unpublish(kind, hash, &request).await

@@ -3,12 +3,14 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use alloy::primitives::{Address, U256};
+use alloy::primitives::{Address, B256, U256};
 use poco_contracts::bindings::IPocoTypes;
+use poco_fetch::Source;
 use poco_primitives::{
     Amount, AppOrder, DatasetOrder, Deal, RequestOrder, Signed, Tag, WorkerpoolOrder, committee,
 };
 use serde::Serialize;
+use sha2::Digest;
 
 use crate::{
     Error, Poco, Result,
@@ -47,6 +49,9 @@ pub struct RunSpec {
     pub secrets: BTreeMap<u32, String>,
     /// Encrypt each result for the beneficiary (TEE tasks; the beneficiary pushed a result key).
     pub encrypt_result: bool,
+    /// Check, before paying, what would make every task fail: the app's and the dataset's
+    /// URLs and checksums, the input URLs against the fetch policy, the arguments.
+    pub check: bool,
 }
 
 impl RunSpec {
@@ -68,6 +73,7 @@ impl RunSpec {
             callback: None,
             secrets: BTreeMap::new(),
             encrypt_result: false,
+            check: true,
         }
     }
 
@@ -186,9 +192,13 @@ impl Poco {
         spec.check()?;
         let requester = self.address()?;
         // Unknown assets are named as such, not as a missing offer.
-        self.asset(crate::AssetKind::App, spec.app).await?;
-        if let Some(dataset) = spec.dataset {
-            self.asset(crate::AssetKind::Dataset, dataset).await?;
+        let app = self.asset(crate::AssetKind::App, spec.app).await?;
+        let dataset = match spec.dataset {
+            Some(dataset) => Some(self.asset(crate::AssetKind::Dataset, dataset).await?),
+            None => None,
+        };
+        if spec.check {
+            self.check_run(spec, &app, dataset.as_ref()).await?;
         }
         let any_price = U256::from(u64::MAX);
         let max = spec.max_price.map_or(any_price, |a| a.nrlc());
@@ -279,6 +289,49 @@ impl Poco {
         Ok(Plan { app, dataset, workerpool, request, costs })
     }
 
+    /// What would make every task of `spec` fail, found before paying: an app or a dataset
+    /// that cannot be fetched or does not have its registered checksum, an input URL the
+    /// fetch policy refuses or that does not answer, arguments that do not split.
+    async fn check_run(
+        &self,
+        spec: &RunSpec,
+        app: &crate::Asset,
+        dataset: Option<&crate::Asset>,
+    ) -> Result<()> {
+        let failed = |what: String| Error::RunCheck(what);
+        if let Some(args) = &spec.args {
+            poco_worker::exec::split_args(args)
+                .map_err(|e| failed(format!("the arguments do not parse: {e}")))?;
+        }
+        for (source, asset) in [(Source::App, Some(app)), (Source::Dataset, dataset)]
+            .into_iter()
+            .filter_map(|(s, a)| a.map(|a| (s, a)))
+        {
+            let (Some(url), Some(checksum)) = (&asset.multiaddr, asset.checksum) else { continue };
+            if url.starts_with("sha256:") {
+                continue; // served from workers' caches: nothing to fetch from here
+            }
+            let bytes = self.fetcher().fetch(source, url).await.map_err(|e| {
+                failed(format!("the {source} {} cannot be fetched: {e}", asset.address))
+            })?;
+            let actual = B256::from(<[u8; 32]>::from(sha2::Sha256::digest(&bytes)));
+            if actual != checksum {
+                return Err(failed(format!(
+                    "the {source} {} at {url} has sha256 {actual}, but {checksum} is registered: \
+                     workers would refuse it",
+                    asset.address
+                )));
+            }
+        }
+        for (index, url) in spec.input_files.iter().enumerate() {
+            self.fetcher()
+                .probe(Source::InputFile, url)
+                .await
+                .map_err(|e| failed(format!("input file {}: {e}", index + 1)))?;
+        }
+        Ok(())
+    }
+
     /// Matches a plan on-chain, depositing what the account lacks first when `deposit` is
     /// allowed; returns the deal.
     pub async fn execute(&self, plan: &Plan, deposit: bool) -> Result<DealView> {
@@ -339,13 +392,24 @@ impl Poco {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut last: Vec<TaskStatus> = Vec::new();
         let mut drawn = !deal.deal.is_committee();
+        let claimer = self.wallet().is_ok();
         loop {
             if !drawn {
                 drawn = self.draw_committee(&deal.deal).await?;
             }
             let mut views = Vec::new();
-            for (index, _) in deal.deal.tasks() {
-                views.push(self.task_in(&deal.deal, index).await?);
+            for (index, task_id) in deal.deal.tasks() {
+                let mut view = self.task_in(&deal.deal, index).await?;
+                // Past its final deadline, a task nobody finished is claimed at once: the
+                // requester is refunded without anyone typing a command.
+                if view.status == TaskStatus::Timeout && claimer {
+                    view = match self.claim(task_id).await {
+                        Ok(claimed) => claimed,
+                        // Claimed by someone else meanwhile (the scheduler claims too).
+                        Err(_) => self.task_in(&deal.deal, index).await?,
+                    };
+                }
+                views.push(view);
             }
             let statuses: Vec<TaskStatus> = views.iter().map(|v| v.status).collect();
             if statuses != last {

@@ -8,7 +8,8 @@ use alloy::{
     sol_types::SolEvent,
 };
 use poco_contracts::bindings::{IPoco, IPocoTypes};
-use poco_primitives::Deal;
+use poco_fetch::Source;
+use poco_primitives::{Deal, result::FailureRecord};
 use poco_results::{ArchiveLimits, ResultStoreClient, archive::unpack_to_dir};
 use serde::Serialize;
 
@@ -91,6 +92,10 @@ pub struct TaskView {
     /// Where the result is, once completed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub results: Option<String>,
+    /// Why a completed task failed (its result's failure record), when the beneficiary asked
+    /// ([`Poco::task_failure`]): a failure of the request, agreed and paid like any result.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<FailureRecord>,
 }
 
 /// A deal, with its request parameters.
@@ -208,6 +213,7 @@ impl Poco {
             final_deadline,
             result_digest: (status == TaskStatus::Completed).then_some(on_chain.resultDigest),
             results,
+            failure: None,
         })
     }
 
@@ -268,6 +274,41 @@ impl Poco {
         self.task_in(&deal.deal, index).await
     }
 
+    /// A client of the result store at a task's published `location`, which the fetch policy
+    /// must let results reach (a scheduler chose it).
+    async fn result_store(&self, task_id: B256, location: &str) -> Result<ResultStoreClient> {
+        self.fetcher().check(Source::Result, location).await?;
+        let suffix = format!("/results/{task_id}");
+        let base = location.strip_suffix(&suffix).unwrap_or(location);
+        let http = self.fetcher().client(Source::Result).clone();
+        Ok(ResultStoreClient::with_http_client(base, http)?)
+    }
+
+    /// Why a completed task failed, when its result holds a failure record: asked of its
+    /// result store as the beneficiary (the wallet), so only the beneficiary learns the cause,
+    /// the app's exit status and the end of its error output. `None` for a task that has not
+    /// completed, completed without failure, or whose result is encrypted (decrypt it to read
+    /// its record).
+    pub async fn task_failure(&self, task_id: B256) -> Result<Option<FailureRecord>> {
+        let view = self.task(task_id).await?;
+        let (TaskStatus::Completed, Some(location)) = (view.status, view.results.as_deref()) else {
+            return Ok(None);
+        };
+        let wallet = self.wallet()?.clone();
+        let client = self.result_store(task_id, location).await?;
+        // A trust-1 result is uploaded just after its task completes: give it a moment.
+        let mut attempts = 0;
+        loop {
+            match client.outcome(task_id, &wallet).await {
+                Err(poco_results::Error::Refused { status: 404, .. }) if attempts < 60 => {
+                    attempts += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                }
+                other => return Ok(other?.failure),
+            }
+        }
+    }
+
     /// Downloads a completed task's result as its beneficiary (the wallet), checks it against
     /// the digest certified on-chain, and unpacks it into `out` (created if needed, and empty).
     ///
@@ -286,9 +327,7 @@ impl Poco {
         let (Some(digest), Some(location)) = (view.result_digest, view.results.clone()) else {
             return Err(Error::NoResultYet { task: task_id, status: view.status.to_string() });
         };
-        let suffix = format!("/results/{task_id}");
-        let base = location.strip_suffix(&suffix).unwrap_or(&location);
-        let client = ResultStoreClient::new(base)?;
+        let client = self.result_store(task_id, &location).await?;
         // A trust-1 result is uploaded just after its task completes: give it a moment.
         let mut attempts = 0;
         let downloaded = loop {

@@ -54,7 +54,7 @@ pub struct SessionRequest {
     pub authorization: Bytes,
 }
 
-/// An open session: the enclave now has until `expires_ms` to attest with a quote whose report
+/// An open session: the enclave now has until `expires_at` to attest with a quote whose report
 /// data binds the task, this nonce and its session key ([`crate::session_report_data`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -65,8 +65,9 @@ pub struct SessionResponse {
     pub task_id: B256,
     /// The single-use nonce the quote must bind.
     pub nonce: B256,
-    /// When the session expires, in milliseconds since the Unix epoch.
-    pub expires_ms: u64,
+    /// The last second of the session, in seconds since the Unix epoch: a quote presented
+    /// after it is refused.
+    pub expires_at: u64,
 }
 
 /// The enclave's evidence (`POST /sessions/{id}/attest`).

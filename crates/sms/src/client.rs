@@ -1,16 +1,11 @@
 //! The typed client of the SMS: what the CLI (secret pushes and checks), the scheduler
 //! (challenges) and the worker's enclave (sessions) call.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use alloy::{
     primitives::{Address, B256, U256},
     signers::local::PrivateKeySigner,
 };
-use poco_primitives::{
-    Deal,
-    pool::{HEADER_ADDRESS, HEADER_SIGNATURE, HEADER_TIMESTAMP, sign_request},
-};
+use poco_primitives::{Deal, request::SignedRequest};
 use reqwest::{Method, StatusCode};
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -19,16 +14,13 @@ use crate::{
         AttestRequest, AttestResponse, ChallengeRequest, ChallengeResponse, SecretValue,
         SessionRequest, SessionResponse, SessionSecrets, SmsStatus,
     },
-    config::system_ms,
     crypto::{DatasetKey, Secret, decrypt_result},
     error::{Error, ErrorBody, Result},
 };
 
-/// The last request timestamp signed by any [`SmsClient`] of this process.
-static LAST_TIMESTAMP: AtomicU64 = AtomicU64::new(0);
-
-/// A client of one SMS. Every write is signed by the caller's wallet, with a timestamp later
-/// than any a client of this process used before (the SMS refuses a stamp it saw).
+/// A client of one SMS. Every write is signed by the caller's wallet
+/// ([`poco_primitives::request`]): stamped in unix seconds with a random nonce, so that any
+/// number of clients of one wallet may sign at once.
 #[derive(Debug)]
 pub struct SmsClient {
     url: String,
@@ -48,17 +40,6 @@ impl SmsClient {
     /// The SMS's URL.
     pub fn url(&self) -> &str {
         &self.url
-    }
-
-    /// A request timestamp later than any other client of this process used: two clients of
-    /// the same wallet (a worker's concurrent TEE tasks each have one) never sign the same
-    /// stamp, which the SMS would refuse as a replay.
-    fn timestamp(&self) -> u64 {
-        let now = system_ms();
-        let previous = LAST_TIMESTAMP
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| Some(now.max(last + 1)))
-            .unwrap_or_else(|last| last);
-        now.max(previous + 1)
     }
 
     fn transport(&self, message: &dyn std::fmt::Display) -> Error {
@@ -81,12 +62,10 @@ impl SmsClient {
         };
         let mut request = self.http.request(method.clone(), format!("{}{path}", self.url));
         if let Some(signer) = signer {
-            let timestamp = self.timestamp();
-            let signature = sign_request(signer, method.as_str(), path, timestamp, &body)?;
-            request = request
-                .header(HEADER_ADDRESS, signer.address().to_string())
-                .header(HEADER_TIMESTAMP, timestamp.to_string())
-                .header(HEADER_SIGNATURE, signature.to_string());
+            let signed = SignedRequest::fresh(method.as_str(), path, &body);
+            for (name, value) in signed.headers_signed_by(signer)?.pairs() {
+                request = request.header(name, value);
+            }
         }
         if !body.is_empty() {
             request = request.header(reqwest::header::CONTENT_TYPE, "application/json").body(body);

@@ -27,7 +27,8 @@ pub struct SmsConfig {
     pub attestation: AttestationConfig,
     /// How long an enclave has to attest after its worker opened a session.
     pub session_ttl: Duration,
-    /// How far a signed request's timestamp may be from the SMS's clock (either way).
+    /// How far a signed request's timestamp may be from the SMS's clock (either way), counted
+    /// in whole seconds.
     pub max_request_age: Duration,
     /// Largest secret accepted, in bytes.
     pub max_secret_bytes: usize,
@@ -107,7 +108,8 @@ pub struct SimulationConfig {
     pub trusted_signers: Vec<Address>,
 }
 
-/// A clock in milliseconds since the Unix epoch: the system's, or a manual one for tests.
+/// A clock, in milliseconds since the Unix epoch (what the SMS stores) and in seconds (what it
+/// says and reads on the wire): the system's, or a manual one for tests.
 #[derive(Debug, Clone)]
 pub struct Clock(Option<Arc<AtomicU64>>);
 
@@ -136,10 +138,16 @@ impl Clock {
             None => system_ms(),
         }
     }
+
+    /// The time, in whole seconds since the Unix epoch: the unit of every time on the SMS's
+    /// wire (request timestamps, session expiries).
+    pub fn now_secs(&self) -> u64 {
+        self.now_ms() / 1000
+    }
 }
 
 /// The system time, in milliseconds since the Unix epoch.
-pub(crate) fn system_ms() -> u64 {
+fn system_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)

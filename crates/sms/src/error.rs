@@ -21,10 +21,16 @@ pub enum Error {
     #[error("bad request signature: {0}")]
     BadSignature(String),
     /// A signed request that is too old, too far in the future, or already seen.
-    #[error("stale or replayed request (timestamp {timestamp})")]
+    #[error(
+        "stale or replayed request (timestamp {timestamp}): a signed request is accepted once, \
+         stamped with the current unix time in seconds, at most {max_age_secs} s from the SMS's \
+         clock"
+    )]
     Replayed {
-        /// The request's timestamp, in milliseconds.
+        /// The request's timestamp, in seconds since the Unix epoch.
         timestamp: u64,
+        /// How far from the SMS's clock a timestamp may be, in seconds.
+        max_age_secs: u64,
     },
     /// The signer may not write this secret (not the on-chain owner, not the requester...).
     #[error("{signer} may not {action}: {reason}")]
@@ -56,6 +62,12 @@ pub enum Error {
     /// A malformed request.
     #[error("{0}")]
     BadRequest(String),
+    /// A request body above the service's limit.
+    #[error("the body is larger than {limit} bytes")]
+    TooLarge {
+        /// The most bytes a body may have.
+        limit: usize,
+    },
     /// The deal presented is not the one on-chain.
     #[error("deal {0} is not on-chain as presented")]
     UnknownDeal(B256),
@@ -153,6 +165,7 @@ impl Error {
             Self::UnknownAsset { .. } => "unknown_asset",
             Self::NotFound(_) => "not_found",
             Self::BadRequest(_) => "bad_request",
+            Self::TooLarge { .. } => "too_large",
             Self::UnknownDeal(_) => "unknown_deal",
             Self::NotTee(_) => "not_tee",
             Self::TaskNotActive { .. } => "task_not_active",
@@ -184,6 +197,7 @@ impl Error {
             Self::BadRequest(_) | Self::Session(_) | Self::Provisioning(_) => {
                 StatusCode::BAD_REQUEST
             }
+            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Chain(_) | Self::Transport { .. } => StatusCode::BAD_GATEWAY,
             Self::Refused { status, .. } => {
                 StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)

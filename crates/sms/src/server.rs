@@ -8,20 +8,16 @@ use std::{
 };
 
 use alloy::{
-    primitives::{Address, B256, Bytes},
+    primitives::{Address, B256},
     signers::local::PrivateKeySigner,
 };
 use axum::{
     Json, Router,
-    body::Bytes as Body,
-    extract::{DefaultBodyLimit, Path, State},
+    extract::{DefaultBodyLimit, FromRequest, Path, Request, State},
     http::{HeaderMap, Method, StatusCode, Uri},
     routing::{get, post, put},
 };
-use poco_primitives::{
-    Deal, Tag, WorkerpoolAuthorization,
-    pool::{HEADER_ADDRESS, HEADER_SIGNATURE, HEADER_TIMESTAMP, request_signer},
-};
+use poco_primitives::{Deal, Tag, WorkerpoolAuthorization, request::RequestHeaders};
 use serde::de::DeserializeOwned;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
@@ -106,7 +102,8 @@ impl Sms {
         self.config.attestation.simulation.is_some()
     }
 
-    /// The signer of a request, after checking its signature and freshness, accepted once.
+    /// The signer of a request ([`poco_primitives::request`]), after checking its signature
+    /// and its freshness against the SMS's clock, in seconds; each request is accepted once.
     async fn signed(
         &self,
         method: &Method,
@@ -114,34 +111,24 @@ impl Sms {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<Address> {
-        let header = |name: &str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .ok_or_else(|| Error::BadSignature(format!("missing header {name}")))
-        };
-        let address: Address = header(HEADER_ADDRESS)?
-            .parse()
-            .map_err(|_| Error::BadSignature(format!("{HEADER_ADDRESS} is not an address")))?;
-        let timestamp: u64 = header(HEADER_TIMESTAMP)?
-            .parse()
-            .map_err(|_| Error::BadSignature(format!("{HEADER_TIMESTAMP} is not a number")))?;
-        let signature: Bytes = header(HEADER_SIGNATURE)?
-            .parse()
-            .map_err(|_| Error::BadSignature(format!("{HEADER_SIGNATURE} is not hex")))?;
-        let skew = self.config.max_request_age.as_millis() as i64;
-        if (self.now_ms() - timestamp as i64).abs() > skew {
-            return Err(Error::Replayed { timestamp });
+        let received =
+            RequestHeaders::parse(|name| headers.get(name).and_then(|value| value.to_str().ok()))
+                .map_err(|error| Error::BadSignature(error.to_string()))?;
+        let request = received.request(method.as_str(), uri.path(), body);
+        let max_age_secs = self.config.max_request_age.as_secs();
+        let replayed = || Error::Replayed { timestamp: request.timestamp, max_age_secs };
+        if !request.is_fresh(self.config.clock.now_secs(), max_age_secs) {
+            return Err(replayed());
         }
-        let signer = request_signer(method.as_str(), uri.path(), timestamp, body, &signature)
-            .map_err(|e| Error::BadSignature(e.to_string()))?;
-        if signer != address {
-            return Err(Error::BadSignature(format!("signed by {signer}, not {address}")));
+        received
+            .check_signature(&request)
+            .map_err(|error| Error::BadSignature(error.to_string()))?;
+        let fresh_until = request.fresh_until(max_age_secs);
+        if !self.store.accept_request(received.address, request.signing_hash(), fresh_until).await?
+        {
+            return Err(replayed());
         }
-        if !self.store.accept_request(signer, timestamp as i64).await? {
-            return Err(Error::Replayed { timestamp });
-        }
-        Ok(signer)
+        Ok(received.address)
     }
 
     fn secret_value(&self, body: &[u8]) -> Result<Secret> {
@@ -561,8 +548,8 @@ async fn open_session(
     let request: SessionRequest = json(&body)?;
     let task_id = check_session_request(&sms, worker, &request).await?;
     let now = sms.now_ms();
-    let skew = sms.config.max_request_age.as_millis() as i64;
-    sms.store.prune(now - 2 * skew, now - 2 * skew).await?;
+    let long_expired = now - 2 * sms.config.max_request_age.as_millis() as i64;
+    sms.store.prune(sms.config.clock.now_secs(), long_expired).await?;
     let session_id = B256::from(random_bytes::<32>());
     let nonce = B256::from(random_bytes::<32>());
     let expires_ms = now + sms.config.session_ttl.as_millis() as i64;
@@ -583,7 +570,9 @@ async fn open_session(
     } else {
         info!(task = %task_id, %worker, "session opened");
     }
-    Ok(Json(SessionResponse { session_id, task_id, nonce, expires_ms: expires_ms as u64 }))
+    // On the wire in seconds: the last whole second the session is open.
+    let expires_at = expires_ms as u64 / 1000;
+    Ok(Json(SessionResponse { session_id, task_id, nonce, expires_at }))
 }
 
 async fn attest(
@@ -677,4 +666,31 @@ async fn status(State(sms): Shared) -> Json<SmsStatus> {
         simulation,
         warning: simulation.then(|| SIMULATION_WARNING.to_owned()),
     })
+}
+/// A request body within the service's limit; an oversized one is refused in JSON, as every
+/// error of the service is.
+struct Body(axum::body::Bytes);
+
+impl std::ops::Deref for Body {
+    type Target = axum::body::Bytes;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = Error;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self> {
+        match axum::body::Bytes::from_request(request, state).await {
+            Ok(bytes) => Ok(Self(bytes)),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(Error::TooLarge { limit: BODY_LIMIT })
+            }
+            Err(rejection) => {
+                Err(Error::BadRequest(format!("the body could not be read: {rejection}")))
+            }
+        }
+    }
 }

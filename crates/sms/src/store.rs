@@ -1,5 +1,5 @@
 //! The SMS's storage, in SQLite (default) or PostgreSQL through one set of portable statements:
-//! sealed secrets, sealed challenge keys, sessions, accepted request stamps and seen quotes.
+//! sealed secrets, sealed challenge keys, sessions, accepted signed requests and seen quotes.
 //! Secret values and challenge keys only ever reach the database sealed ([`crate::seal`]).
 
 use alloy::primitives::{Address, B256};
@@ -7,7 +7,11 @@ use sqlx::{AnyPool, Row, any::AnyPoolOptions};
 
 use crate::error::{Error, Result};
 
-const MIGRATIONS: &[&str] = &["
+/// Schema migrations, in order; each runs once. The second replaced the millisecond request
+/// stamps by the signing hashes of accepted requests, remembered until they go stale
+/// (`expires`, unix seconds).
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE IF NOT EXISTS secrets (
     kind TEXT NOT NULL,
     scope TEXT NOT NULL,
@@ -43,7 +47,18 @@ CREATE TABLE IF NOT EXISTS quotes (
     session_id TEXT NOT NULL,
     at_ms BIGINT NOT NULL
 )
-"];
+",
+    "
+DROP TABLE IF EXISTS request_stamps;
+CREATE TABLE IF NOT EXISTS request_nonces (
+    signer TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    expires BIGINT NOT NULL,
+    PRIMARY KEY (signer, hash)
+);
+CREATE INDEX IF NOT EXISTS request_nonces_by_expiry ON request_nonces (expires)
+",
+];
 
 /// What a secret is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -314,24 +329,33 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Accepts a signed request of `signer` stamped `stamp` unless that stamp was seen.
-    pub(crate) async fn accept_request(&self, signer: Address, stamp: i64) -> Result<bool> {
+    /// Accepts the signed request of `signer` whose signing hash is `hash`, unless it was
+    /// accepted before, atomically (two copies of one request cannot both pass); it is
+    /// remembered until `fresh_until` (unix seconds), when it goes stale. Returns whether
+    /// accepted.
+    pub(crate) async fn accept_request(
+        &self,
+        signer: Address,
+        hash: B256,
+        fresh_until: u64,
+    ) -> Result<bool> {
         let done = sqlx::query(
-            "INSERT INTO request_stamps (signer, stamp) VALUES ($1, $2) \
-             ON CONFLICT (signer, stamp) DO NOTHING",
+            "INSERT INTO request_nonces (signer, hash, expires) VALUES ($1, $2, $3) \
+             ON CONFLICT (signer, hash) DO NOTHING",
         )
         .bind(signer.to_string())
-        .bind(stamp)
+        .bind(hex(&hash))
+        .bind(i64::try_from(fresh_until).unwrap_or(i64::MAX))
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
-    /// Forgets what no longer matters: request stamps too old to be accepted anyway, sessions
-    /// long expired.
-    pub(crate) async fn prune(&self, stamps_before_ms: i64, sessions_before_ms: i64) -> Result<()> {
-        sqlx::query("DELETE FROM request_stamps WHERE stamp < $1")
-            .bind(stamps_before_ms)
+    /// Forgets what no longer matters: accepted requests stale since before `now_secs` (they
+    /// would be refused as stale anyway), sessions expired before `sessions_before_ms`.
+    pub(crate) async fn prune(&self, now_secs: u64, sessions_before_ms: i64) -> Result<()> {
+        sqlx::query("DELETE FROM request_nonces WHERE expires < $1")
+            .bind(i64::try_from(now_secs).unwrap_or(i64::MAX))
             .execute(&self.pool)
             .await?;
         sqlx::query("DELETE FROM sessions WHERE expires_ms < $1")

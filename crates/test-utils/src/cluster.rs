@@ -188,6 +188,9 @@ impl Cluster {
         );
         config.slots = 1;
         config.work_poll = Duration::from_millis(100);
+        // The cluster's apps and the files its tests publish are file:// URLs: allowed, and
+        // nothing else of the machine.
+        config.fetch.provided_dirs = vec![apps_dir(), self.scratch()];
         config
     }
 
@@ -245,12 +248,12 @@ impl Cluster {
         deal
     }
 
-    /// Matches a deal of `spec` with the cluster's app and pool (and a fresh salt): for deals
-    /// with a tag or a dataset.
+    /// Matches a deal of `spec` on the cluster's pool (and a fresh salt), for the cluster's app
+    /// unless `spec` names another: for deals with a tag, a dataset or another app.
     pub async fn deal_with(&mut self, spec: OrderSpec) -> Deal {
         self.salt += 1;
-        let spec =
-            OrderSpec { app: self.app, workerpool: self.workerpool, salt: self.salt, ..spec };
+        let app = if spec.app.is_zero() { self.app } else { spec.app };
+        let spec = OrderSpec { app, workerpool: self.workerpool, salt: self.salt, ..spec };
         let accounts = self.net.accounts();
         let (deal, _) = self
             .net

@@ -30,14 +30,10 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
-    /// The app or dataset could not be fetched.
-    #[error("could not fetch {url}: {message}")]
-    Fetch {
-        /// Where from.
-        url: String,
-        /// What went wrong.
-        message: String,
-    },
+    /// An app, a dataset or an input file could not be fetched, or the fetch policy refused
+    /// its URL.
+    #[error(transparent)]
+    Fetch(#[from] poco_fetch::FetchError),
     /// The app or dataset fetched does not have the checksum registered on-chain.
     #[error(
         "{what} at {url} has sha256 {actual}, but {expected} is registered: refusing to use it"
@@ -100,6 +96,19 @@ pub enum Error {
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io { path: path.into(), source }
+    }
+
+    /// What the worker tells the scheduler about a task it gives up, which the scheduler
+    /// writes in the task's log, read by the requester: the cause without this machine's
+    /// paths and files.
+    pub fn reported(&self) -> String {
+        match self {
+            Self::Io { .. } | Self::State { .. } | Self::Exec(ExecError::Io { .. }) => {
+                "a fault of the worker's own machine (its storage): another worker takes the task"
+                    .to_owned()
+            }
+            other => other.to_string(),
+        }
     }
 }
 

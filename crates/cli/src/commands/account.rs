@@ -1,7 +1,7 @@
 //! `poco wallet` and `poco account`.
 
 use poco_chain::wallet::{KeystoreDir, Mnemonic, PASSWORD_ENV, PasswordSource, Wallet};
-use poco_sdk::Balance;
+use poco_sdk::{Balance, Transfer};
 
 use crate::{
     Failure,
@@ -50,8 +50,37 @@ pub(crate) async fn wallet(
         }
         WalletCommand::Show => {
             let client = context.signing_client().await?;
-            let balance = client.balance(client.address()?).await?;
-            print_balance(output, &balance);
+            let address = client.address()?;
+            let balance = client.balance(address).await?;
+            let ether = client.ether(address).await?;
+            // The account's balances, with the ETH that pays for gas.
+            let mut json = serde_json::to_value(&balance).expect("a balance is JSON");
+            json["eth"] = serde_json::to_value(ether).expect("an amount is JSON");
+            output.result(&json, || {
+                fields(&[
+                    ("address", address.to_string()),
+                    ("eth", ether.to_string()),
+                    ("wallet", balance.wallet.to_string()),
+                    ("free", balance.free.to_string()),
+                    ("frozen", balance.frozen.to_string()),
+                    ("score", balance.score.to_string()),
+                ])
+            });
+        }
+        WalletCommand::Send { amount: text, to } => {
+            let value: Transfer =
+                text.parse().map_err(|e: poco_primitives::Error| Failure::usage(e.to_string()))?;
+            let client = context.signing_client().await?;
+            output.progress(format!("sending {value} to {to}..."));
+            let sent = client.send(to, value).await?;
+            output.result(&sent, || {
+                fields(&[
+                    ("from", sent.from.to_string()),
+                    ("to", sent.to.to_string()),
+                    ("sent", sent.value.to_string()),
+                    ("transaction", sent.transaction.to_string()),
+                ])
+            });
         }
     }
     Ok(())

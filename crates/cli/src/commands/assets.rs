@@ -63,7 +63,7 @@ async fn deploy(
     let checksum = assets::file_checksum(&file)?;
     let url = match url {
         Some(url) => url,
-        None => assets::file_url(&file)?,
+        None => assets::stage_file(&context.home, &file)?,
     };
     output.progress(format!("registering {} {name} (sha256 {checksum})...", kind.name()));
     let address = match kind {

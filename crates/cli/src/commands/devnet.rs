@@ -85,6 +85,7 @@ pub(crate) async fn run(
             options.byzantine_workers = byzantine_workers;
             options.tee_workers = tee_workers;
             options.slots = slots;
+            options.fetch = context.fetch_policy().clone();
             if detach {
                 return detached(context, output, &options).await;
             }
@@ -141,9 +142,22 @@ async fn detached(
     let program = std::env::current_exe().map_err(|e| Failure::config(e.to_string()))?;
     let mut child = {
         use std::os::unix::process::CommandExt;
-        std::process::Command::new(program)
-            .arg("--home")
-            .arg(&context.home)
+        let mut command = std::process::Command::new(program);
+        command.arg("--home").arg(&context.home);
+        if let Some(config) = &context.config_file {
+            command.arg("--config").arg(config);
+        }
+        // The policy as resolved here (configuration file and flags), as flags.
+        for net in &options.fetch.allow {
+            command.arg("--fetch.allow").arg(net.to_string());
+        }
+        for dir in &options.fetch.provided_dirs {
+            command.arg("--fetch.allow-dir").arg(dir);
+        }
+        for dir in &options.fetch.input_dirs {
+            command.arg("--fetch.input-dir").arg(dir);
+        }
+        command
             .args(["devnet", "up", "--workers", &options.workers.to_string()])
             .args(["--byzantine-workers", &options.byzantine_workers.to_string()])
             .args(["--tee-workers", &options.tee_workers.to_string()])

@@ -43,14 +43,14 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Workerpool(command) => assets::workerpool(&context, output, command).await,
         Command::Order(command) => orders::order(&context, output, command).await,
         Command::Orderbook(args) => orders::orderbook(&context, output, args).await,
-        Command::Run(args) => run::run(&context, output, args).await,
+        Command::Run(args) => Box::pin(run::run(&context, output, args)).await,
         Command::Deal(command) => run::deal(&context, output, command).await,
         Command::Task(command) => run::task(&context, output, command).await,
         Command::Result(command) => run::result(&context, output, command).await,
         Command::Secret(command) => confidential::secret(&context, output, command).await,
         Command::Market(command) => services::market(&context, command).await,
         Command::Scheduler(command) => services::scheduler(&context, command).await,
-        Command::Worker(command) => services::worker(&context, command).await,
+        Command::Worker(command) => Box::pin(services::worker(&context, command)).await,
         Command::Results(command) => services::results(&context, command).await,
         Command::Sms(command @ SmsCommand::Serve { .. }) => services::sms(&context, command).await,
         Command::Sms(SmsCommand::Status) => confidential::sms_status(&context, output).await,
@@ -78,10 +78,11 @@ pub(crate) fn confirm(context: &Context, question: &str) -> Result<(), Failure> 
 
 /// Parses an amount with its unit (`2 RLC`, `500 nRLC`).
 pub(crate) fn amount(text: &str) -> Result<poco_primitives::Amount, Failure> {
-    text.parse::<poco_primitives::Amount>().map_err(|e| {
-        Failure::config(format!(
+    text.parse::<poco_primitives::Amount>().map_err(|e| match e {
+        poco_primitives::Error::AmountWithoutUnit { .. } => Failure::usage(e.to_string()),
+        _ => Failure::usage(format!(
             "{text:?} is not an amount: {e} (write e.g. \"2 RLC\" or \"500 nRLC\")"
-        ))
+        )),
     })
 }
 
@@ -91,7 +92,7 @@ pub(crate) fn tag(text: &str) -> Result<poco_primitives::Tag, Failure> {
         return Ok(poco_primitives::Tag::NONE);
     }
     text.parse::<poco_primitives::Tag>()
-        .map_err(|e| Failure::config(format!("{text:?} is not a tag: {e}")))
+        .map_err(|e| Failure::usage(format!("{text:?} is not a tag: {e}")))
 }
 
 /// A unix time, readable.

@@ -174,6 +174,11 @@ pub(crate) async fn orderbook(
     add("minTrust", args.min_trust.map(|t| t.to_string()));
     add("minVolume", args.min_volume.map(|v| v.to_string()));
     let page = client.market()?.orderbook(kind(args.kind), &query).await?;
+    let asset_field = match args.kind {
+        Kind::App | Kind::Request => "app",
+        Kind::Dataset => "dataset",
+        Kind::Workerpool => "workerpool",
+    };
     output.result(&page, || {
         if page.orders.is_empty() {
             return "no open orders\n".into();
@@ -189,10 +194,18 @@ pub(crate) async fn orderbook(
                     .and_then(|v| v.parse::<U256>().ok())
                     .map(|p| poco_primitives::Amount::from_nrlc(p).to_string())
                     .unwrap_or_default();
-                vec![o.order_hash.to_string(), price, o.remaining.to_string(), o.owner.to_string()]
+                // What the order is for: its asset, or the app a request asks for.
+                let asset = o.order.get(asset_field).and_then(|v| v.as_str()).unwrap_or_default();
+                vec![
+                    o.order_hash.to_string(),
+                    asset.to_owned(),
+                    price,
+                    o.remaining.to_string(),
+                    o.owner.to_string(),
+                ]
             })
             .collect();
-        table(&["order", "price", "remaining", "owner"], &rows)
+        table(&["order", asset_field, "price", "remaining", "owner"], &rows)
     });
     Ok(())
 }

@@ -142,6 +142,7 @@ pub(crate) async fn run(context: &Context, output: Output, args: RunArgs) -> Res
         callback: args.callback,
         secrets: secrets(&args.secrets)?,
         encrypt_result: args.encrypt_result,
+        check: !args.no_check,
     };
     spec.check()?;
     if spec.tag.is_tee()
@@ -159,7 +160,11 @@ pub(crate) async fn run(context: &Context, output: Output, args: RunArgs) -> Res
     output.progress(format!("deal {} matched: {} task(s)", deal.deal_id, deal.tasks.len()));
     let watch = args.watch || args.download.is_some();
     let views = if watch {
-        follow(&client, output, &deal).await?
+        let mut views = follow(&client, output, &deal).await?;
+        for view in &mut views {
+            view.failure = failure_of(&client, view).await;
+        }
+        views
     } else {
         let mut views = Vec::new();
         for (index, _) in deal.deal.tasks() {
@@ -181,8 +186,16 @@ pub(crate) async fn run(context: &Context, output: Output, args: RunArgs) -> Res
         "downloaded": downloaded,
     });
     output.result(&json, || format!("deal {}\n{}", deal.deal_id, tasks_table(&views)));
-    if watch && views.iter().any(|v| v.status != TaskStatus::Completed) {
-        return Err(Failure::config("some tasks did not complete: see `poco task show <task>`"));
+    if watch {
+        let failed: Vec<String> = views.iter().filter_map(failure_line).collect();
+        if !failed.is_empty() {
+            return Err(Failure::tasks_failed(format!(
+                "{} of {} task(s) failed:\n{}\n(`poco task show <task>` says more)",
+                failed.len(),
+                views.len(),
+                failed.join("\n")
+            )));
+        }
     }
     Ok(())
 }
@@ -224,6 +237,34 @@ pub(crate) async fn deal(
     Ok(())
 }
 
+/// Why a followed task failed, if it did: its result's failure record (the wallet is its
+/// beneficiary), or its end without a result.
+async fn failure_of(
+    client: &Poco,
+    view: &TaskView,
+) -> Option<poco_primitives::result::FailureRecord> {
+    if view.status != TaskStatus::Completed {
+        return None;
+    }
+    client.task_failure(view.task_id).await.ok().flatten()
+}
+
+/// One line about a task that failed; `None` for a task that completed without failure.
+fn failure_line(view: &TaskView) -> Option<String> {
+    let why = match (&view.failure, view.status) {
+        (Some(failure), _) => format!("{} (paid: the failure is the request's)", failure.cause),
+        (None, TaskStatus::Completed) => return None,
+        (None, TaskStatus::Failed) => {
+            "no worker completed it in time: claimed, the price refunded".to_owned()
+        }
+        (None, TaskStatus::Timeout) => {
+            "no worker completed it in time: claim it to be refunded (`poco task claim`)".to_owned()
+        }
+        (None, status) => format!("still {status} when the watch ended"),
+    };
+    Some(format!("  task {}: {why}", view.task_id))
+}
+
 fn print_task(output: Output, view: &TaskView) {
     output.result(view, || {
         let mut lines = vec![
@@ -240,6 +281,17 @@ fn print_task(output: Output, view: &TaskView) {
         }
         if let Some(results) = &view.results {
             lines.push(("results", results.clone()));
+        }
+        if let Some(failure) = &view.failure {
+            lines.push(("outcome", format!("failed ({:?}): {}", failure.stage, failure.cause)));
+            if let Some(code) = failure.exit_code {
+                lines.push(("exit code", code.to_string()));
+            }
+            if !failure.stderr_tail.is_empty() {
+                lines.push(("error output (end)", failure.stderr_tail.clone()));
+            }
+        } else if view.status == TaskStatus::Completed {
+            lines.push(("outcome", "completed".to_owned()));
         }
         fields(&lines)
     });
@@ -266,6 +318,11 @@ pub(crate) async fn task(
                     tokio::time::sleep(Duration::from_millis(500)).await;
                     view = client.task(task).await?;
                 }
+            }
+            // The cause of a failure is the beneficiary's to read: asked with the wallet, when
+            // one is configured.
+            if view.status == TaskStatus::Completed && client.wallet().is_ok() {
+                view.failure = client.task_failure(task).await.ok().flatten();
             }
             print_task(output, &view);
         }

@@ -93,6 +93,7 @@ pub(crate) async fn worker(context: &Context, command: WorkerCommand) -> Result<
         data_dir,
     );
     config.slots = slots;
+    config.fetch = context.fetch_policy().clone();
     if insecure_simulation && let Some(path) = simulation_key_file {
         let sms = context.sms_url().ok_or_else(|| {
             Failure::config("TEE tasks need the SMS that provisions their enclaves: pass --sms.url")

@@ -76,6 +76,8 @@ pub(crate) fn with<'a>(who: &[&'a str], args: &[&'a str]) -> Vec<&'a str> {
 /// A devnet under a temporary home, stopped when dropped.
 pub(crate) struct DevnetHome {
     pub(crate) home: TempDir,
+    /// What `devnet up` printed: its endpoints, deployment and accounts.
+    pub(crate) info: Value,
 }
 
 impl DevnetHome {
@@ -85,7 +87,32 @@ impl DevnetHome {
         full.extend_from_slice(args);
         let info = json(home.path(), &full);
         assert!(info["rpcUrl"].as_str().unwrap().starts_with("http://127.0.0.1:"));
-        Self { home }
+        Self { home, info }
+    }
+
+    /// Calls the devnet's chain node directly (JSON-RPC over HTTP/1.1): what a test does to
+    /// the chain that no poco command does, such as moving its clock.
+    pub(crate) fn rpc(&self, method: &str, params: &Value) -> Value {
+        use std::io::{Read, Write};
+        let url = self.info["rpcUrl"].as_str().unwrap();
+        let authority = url.trim_start_matches("http://").trim_end_matches('/');
+        let body =
+            serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+                .to_string();
+        let mut stream = std::net::TcpStream::connect(authority).unwrap();
+        write!(
+            stream,
+            "POST / HTTP/1.1\r\nhost: {authority}\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        let (_, json) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
+        let reply: Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {answer}"));
+        assert!(reply.get("error").is_none(), "{method}: {reply}");
+        reply["result"].clone()
     }
 
     pub(crate) fn path(&self) -> &Path {

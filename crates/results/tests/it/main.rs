@@ -12,7 +12,10 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 use poco_contracts::bindings::IPocoTypes;
-use poco_primitives::{Deal, ResultCommitment, WorkerpoolAuthorization};
+use poco_primitives::{
+    Deal, ResultCommitment, WorkerpoolAuthorization,
+    request::{format_nonce, random_nonce, unix_seconds},
+};
 use poco_results::{
     Config, ErrorBody, ResultStoreClient, StorageConfig, TaskRef, UploadLimits, UploadTicket,
     auth::{self, SignedRequest},
@@ -205,8 +208,8 @@ impl RawUpload {
             ticket: Some(fixture.ticket(worker)),
             worker: worker.address(),
             signer: Some(worker.clone()),
-            timestamp: now(),
-            nonce: rand_nonce(),
+            timestamp: unix_seconds(),
+            nonce: random_nonce(),
         }
     }
 
@@ -220,7 +223,7 @@ impl RawUpload {
             .header(auth::HEADER_TASK_INDEX, self.task.index.to_string())
             .header(auth::HEADER_WORKER, self.worker.to_string())
             .header(auth::HEADER_TIMESTAMP, self.timestamp.to_string())
-            .header(auth::HEADER_REQUEST_NONCE, format!("0x{}", hex::encode(self.nonce)))
+            .header(auth::HEADER_REQUEST_NONCE, format_nonce(&self.nonce))
             .header(auth::HEADER_CONTENT_SHA256, body_sha256.to_string());
         if let Some(ticket) = &self.ticket {
             request = request.header(auth::HEADER_UPLOAD_TICKET, ticket.to_string());
@@ -254,21 +257,4 @@ impl RawUpload {
         assert_eq!((got, body.code.as_str()), (status, code), "{}", body.error);
         body.error
     }
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("after 1970")
-        .as_secs()
-}
-
-/// A nonce never used before by this test binary.
-fn rand_nonce() -> [u8; 16] {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    let mut nonce = [0u8; 16];
-    nonce[..8].copy_from_slice(&now().to_be_bytes());
-    let next = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    nonce[8..].copy_from_slice(&next.to_be_bytes());
-    nonce
 }

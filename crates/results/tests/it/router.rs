@@ -6,6 +6,7 @@ use axum::{
     body::{Body, to_bytes},
     http::{Request, StatusCode},
 };
+use poco_primitives::request::{format_nonce, random_nonce, unix_seconds};
 use poco_results::{Config, ErrorBody, ResultStore, StorageConfig, auth};
 use tower::ServiceExt;
 
@@ -90,8 +91,8 @@ async fn a_request_stuck_on_the_chain_times_out() {
     let task = B256::repeat_byte(5);
     let path = format!("/results/{task}");
     let body = b"archive".to_vec();
-    let timestamp = crate::now();
-    let nonce = crate::rand_nonce();
+    let timestamp = unix_seconds();
+    let nonce = random_nonce();
     let signed = auth::SignedRequest {
         method: "PUT",
         path: &path,
@@ -104,7 +105,7 @@ async fn a_request_stuck_on_the_chain_times_out() {
         .header(auth::HEADER_TASK_INDEX, "0")
         .header(auth::HEADER_WORKER, worker.address().to_string())
         .header(auth::HEADER_TIMESTAMP, timestamp.to_string())
-        .header(auth::HEADER_REQUEST_NONCE, format!("0x{}", hex::encode(nonce)))
+        .header(auth::HEADER_REQUEST_NONCE, format_nonce(&nonce))
         .header(auth::HEADER_CONTENT_SHA256, auth::sha256(&body).to_string())
         .header(auth::HEADER_UPLOAD_TICKET, format!("0x{}", "00".repeat(65)))
         .header(auth::HEADER_SIGNATURE, signed.sign(&worker).unwrap().to_string())

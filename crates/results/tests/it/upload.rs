@@ -7,14 +7,14 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 use bytes::Bytes;
-use poco_primitives::result::result_digest_of_dir;
+use poco_primitives::{request::random_nonce, result::result_digest_of_dir};
 use poco_results::{
     Error, TaskRef, UploadTicket,
     archive::{ArchiveLimits, inspect_archive, pack_files},
     auth,
 };
 
-use crate::{Fixture, RawUpload, Store, bounded, rand_nonce};
+use crate::{Fixture, RawUpload, Store, bounded};
 
 /// The body limit of this test's store.
 const MAX_BODY: u64 = 64 * 1024;
@@ -52,7 +52,7 @@ async fn trust_4_chosen_worker_uploads_once_and_beneficiary_downloads() {
         assert!(message.contains("no consensus yet"), "{message}");
         // Consensus, but the chosen worker has not revealed: not settled yet.
         fixture.contribute(other, digest).await;
-        let message = RawUpload { nonce: rand_nonce(), ..upload.clone() }
+        let message = RawUpload { nonce: random_nonce(), ..upload.clone() }
             .refused(&store, 409, "task_not_ready")
             .await;
         assert!(message.contains("not revealed"), "{message}");
@@ -62,13 +62,13 @@ async fn trust_4_chosen_worker_uploads_once_and_beneficiary_downloads() {
         // Unknown deal, and a task index that does not give the task id.
         let unknown = RawUpload {
             task: TaskRef { deal_id: B256::repeat_byte(0x77), index: U256::ZERO },
-            nonce: rand_nonce(),
+            nonce: random_nonce(),
             ..upload.clone()
         };
         unknown.refused(&store, 404, "unknown_deal").await;
         let mismatch = RawUpload {
             task: TaskRef { index: fixture.idx() + U256::from(1), ..fixture.task() },
-            nonce: rand_nonce(),
+            nonce: random_nonce(),
             ..upload.clone()
         };
         mismatch.refused(&store, 400, "task_mismatch").await;
@@ -82,31 +82,35 @@ async fn trust_4_chosen_worker_uploads_once_and_beneficiary_downloads() {
         // A ticket signed by someone other than the deal's scheduler.
         let forged_ticket =
             UploadTicket { task_id, worker: chosen.address() }.sign(&accounts.requester).unwrap();
-        RawUpload { ticket: Some(forged_ticket), nonce: rand_nonce(), ..upload.clone() }
+        RawUpload { ticket: Some(forged_ticket), nonce: random_nonce(), ..upload.clone() }
             .refused(&store, 403, "not_chosen_worker")
             .await;
 
         // Request signatures: missing, malformed, by another key, stale, over another body.
-        RawUpload { signer: None, nonce: rand_nonce(), ..upload.clone() }
+        RawUpload { signer: None, nonce: random_nonce(), ..upload.clone() }
             .refused(&store, 401, "missing_auth")
             .await;
-        RawUpload { ticket: None, nonce: rand_nonce(), ..upload.clone() }
+        RawUpload { ticket: None, nonce: random_nonce(), ..upload.clone() }
             .refused(&store, 401, "missing_auth")
             .await;
-        RawUpload { signer: Some(other.clone()), nonce: rand_nonce(), ..upload.clone() }
+        RawUpload { signer: Some(other.clone()), nonce: random_nonce(), ..upload.clone() }
             .refused(&store, 401, "bad_signature")
             .await;
         let message = RawUpload {
             timestamp: upload.timestamp - 3_600,
-            nonce: rand_nonce(),
+            nonce: random_nonce(),
             ..upload.clone()
         }
         .refused(&store, 401, "stale_request")
         .await;
         assert!(message.contains("stale"), "{message}");
+        // A timestamp in milliseconds is not unix seconds: thousands of years away.
+        RawUpload { timestamp: upload.timestamp * 1000, nonce: random_nonce(), ..upload.clone() }
+            .refused(&store, 401, "stale_request")
+            .await;
         let tampered = RawUpload {
             body: pack_files([("result.txt", "43\n")]).unwrap(),
-            nonce: rand_nonce(),
+            nonce: random_nonce(),
             ..upload.clone()
         };
         tampered.refused(&store, 401, "content_hash_mismatch").await;
@@ -195,6 +199,15 @@ async fn trust_4_chosen_worker_uploads_once_and_beneficiary_downloads() {
         assert_eq!(refused_code(&error), (401, "unknown_challenge"));
         let error = client.download_public(task_id).await.unwrap_err();
         assert_eq!(refused_code(&error), (401, "missing_auth"));
+        // The refusal names the route that gives a challenge.
+        let poco_results::Error::Refused { message, .. } = &error else { unreachable!() };
+        assert!(message.contains(&format!("/results/{task_id}/challenge")), "{message}");
+
+        // The outcome of the task, for the beneficiary only: it did not fail.
+        let outcome = client.outcome(task_id, beneficiary).await.unwrap();
+        assert_eq!((outcome.task_id, outcome.failure), (task_id, None));
+        let error = client.outcome(task_id, other).await.unwrap_err();
+        assert_eq!(refused_code(&error), (403, "not_beneficiary"));
 
         // The metrics count what happened.
         let metrics = reqwest::get(format!("{}/metrics", store.url)).await.unwrap();

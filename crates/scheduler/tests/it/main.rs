@@ -15,9 +15,10 @@ use poco_contracts::bindings::IPocoTypes;
 use poco_primitives::{
     Deal, ResultCommitment,
     pool::{
-        Assignment, HEADER_ADDRESS, HEADER_SIGNATURE, HEADER_TIMESTAMP, Heartbeat,
-        HeartbeatResponse, PoolInfo, Registration, Report, WorkRequest, WorkResponse, sign_request,
+        Assignment, Heartbeat, HeartbeatResponse, PoolInfo, Registration, Report, WorkRequest,
+        WorkResponse,
     },
+    request::{RequestHeaders, SignedRequest, unix_seconds},
 };
 use poco_scheduler::SchedulerConfig;
 use poco_test_utils::{OrderSpec, TestNet, postgres::TestDatabase};
@@ -189,8 +190,17 @@ struct Worker {
     http: reqwest::Client,
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+/// The signature headers of `key`'s request `method path` with `body`, stamped `timestamp`
+/// (unix seconds, or anything a test wants to try) and a fresh random nonce.
+fn sign(
+    key: &PrivateKeySigner,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    timestamp: u64,
+) -> RequestHeaders {
+    let request = SignedRequest { timestamp, ..SignedRequest::fresh(method, path, body) };
+    request.headers_signed_by(key).unwrap()
 }
 
 impl Worker {
@@ -198,15 +208,24 @@ impl Worker {
         self.key.address()
     }
 
-    /// Sends a signed POST and returns the status and body.
-    async fn post_raw(&self, path: &str, body: &[u8], timestamp: u64) -> (u16, String) {
-        let signature = sign_request(&self.key, "POST", path, timestamp, body).unwrap();
-        let response = self
-            .http
-            .post(format!("{}{path}", self.url))
-            .header(HEADER_ADDRESS, self.address().to_string())
-            .header(HEADER_TIMESTAMP, timestamp.to_string())
-            .header(HEADER_SIGNATURE, signature.to_string())
+    /// The headers of a POST of `body` to `path` signed by this worker, stamped `timestamp`.
+    fn sign_post(&self, path: &str, body: &[u8], timestamp: u64) -> RequestHeaders {
+        sign(&self.key, "POST", path, body, timestamp)
+    }
+
+    /// Sends a POST with the signature headers `headers` (right or wrong) and returns the
+    /// status and body.
+    async fn post_signed(
+        &self,
+        path: &str,
+        body: &[u8],
+        headers: &RequestHeaders,
+    ) -> (u16, String) {
+        let mut request = self.http.post(format!("{}{path}", self.url));
+        for (name, value) in headers.pairs() {
+            request = request.header(name, value);
+        }
+        let response = request
             .header("content-type", "application/json")
             .body(body.to_vec())
             .send()
@@ -215,11 +234,15 @@ impl Worker {
         (response.status().as_u16(), response.text().await.unwrap())
     }
 
+    /// Sends a POST signed by this worker, stamped `timestamp` (unix seconds), and returns the
+    /// status and body.
+    async fn post_raw(&self, path: &str, body: &[u8], timestamp: u64) -> (u16, String) {
+        self.post_signed(path, body, &self.sign_post(path, body, timestamp)).await
+    }
+
     async fn post<T: Serialize, R: DeserializeOwned>(&self, path: &str, body: &T) -> R {
-        // Strictly increasing timestamps, even for requests sent within one millisecond.
-        tokio::time::sleep(Duration::from_millis(2)).await;
         let body = serde_json::to_vec(body).unwrap();
-        let (status, text) = self.post_raw(path, &body, now_ms()).await;
+        let (status, text) = self.post_raw(path, &body, unix_seconds()).await;
         assert!(status < 300, "POST {path}: {status} {text}");
         if text.is_empty() {
             serde_json::from_str("null").unwrap()

@@ -11,7 +11,7 @@ use alloy::{
 use poco_contracts::bindings::IPocoTypes;
 use poco_primitives::{
     Deal, Tag, WorkerpoolAuthorization,
-    pool::{HEADER_ADDRESS, HEADER_SIGNATURE, HEADER_TIMESTAMP, sign_request},
+    request::{RequestHeaders, SignedRequest},
 };
 use poco_sms::{
     AppMeasurement, AttestRequest, AttestResponse, Clock, DatasetKey, Error, Evidence,
@@ -293,32 +293,69 @@ impl Fixture {
         pushed
     }
 
+    /// Sends a request with the signature headers `headers` (right or wrong); returns the
+    /// status and the JSON answer (`null` when there is none).
+    pub(crate) async fn send_signed(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &RequestHeaders,
+        body: &[u8],
+    ) -> (u16, serde_json::Value) {
+        let mut request = reqwest::Client::new()
+            .request(method.parse().unwrap(), format!("{}{path}", self.url))
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+        for (name, value) in headers.pairs() {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or_default())
+    }
+
+    /// Sends a request with the signature headers `headers`; returns the status and the
+    /// refusal code (empty on success).
+    pub(crate) async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &RequestHeaders,
+        body: &[u8],
+    ) -> (u16, String) {
+        let (status, answer) = self.send_signed(method, path, headers, body).await;
+        (status, answer.get("code").and_then(|c| c.as_str()).unwrap_or_default().to_owned())
+    }
+
     /// Sends a request signed with `signer` but claiming to come from `claimed`, stamped
-    /// `timestamp_ms`; returns the status and the refusal code (empty on success).
+    /// `timestamp` (unix seconds, or whatever a test tries) with a fresh nonce; returns the
+    /// status and the refusal code (empty on success).
     pub(crate) async fn raw(
         &self,
         method: &str,
         path: &str,
         signer: &PrivateKeySigner,
         claimed: Address,
-        timestamp_ms: u64,
+        timestamp: u64,
         body: &[u8],
     ) -> (u16, String) {
-        let signature = sign_request(signer, method, path, timestamp_ms, body).unwrap();
-        let response = reqwest::Client::new()
-            .request(method.parse().unwrap(), format!("{}{path}", self.url))
-            .header(HEADER_ADDRESS, claimed.to_string())
-            .header(HEADER_TIMESTAMP, timestamp_ms.to_string())
-            .header(HEADER_SIGNATURE, signature.to_string())
-            .header("content-type", "application/json")
-            .body(body.to_vec())
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let body: serde_json::Value = response.json().await.unwrap_or_default();
-        (status, body.get("code").and_then(|c| c.as_str()).unwrap_or_default().to_owned())
+        let headers =
+            RequestHeaders { address: claimed, ..sign(signer, method, path, timestamp, body) };
+        self.send(method, path, &headers, body).await
     }
+}
+
+/// The signature headers of `signer`'s request `method path` with `body`, stamped `timestamp`
+/// (unix seconds, or whatever a test tries) and a fresh random nonce.
+pub(crate) fn sign(
+    signer: &PrivateKeySigner,
+    method: &str,
+    path: &str,
+    timestamp: u64,
+    body: &[u8],
+) -> RequestHeaders {
+    let request = SignedRequest { timestamp, ..SignedRequest::fresh(method, path, body) };
+    request.headers_signed_by(signer).unwrap()
 }
 
 impl Drop for Fixture {
@@ -327,11 +364,6 @@ impl Drop for Fixture {
             handle.abort();
         }
     }
-}
-
-/// The clock of the machine, in milliseconds.
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
 /// A simulated enclave: a session key and the simulation key it quotes with.

@@ -4,7 +4,7 @@
 use alloy::signers::local::PrivateKeySigner;
 use poco_sms::{DatasetKey, ResultKeyPair};
 
-use crate::common::{Enclave, Fixture, SECRET_NAME, now_ms, refused};
+use crate::common::{Enclave, Fixture, SECRET_NAME, refused, sign};
 
 /// Each kind of secret is refused to anyone but its on-chain owner (or the address itself),
 /// and the write-once ones cannot be overwritten, even by their owner.
@@ -53,12 +53,14 @@ async fn a_secret_write_by_a_non_owner_is_refused() {
     let body = br#"{"value":"planted"}"#;
     let intruder = &accounts.workers[0];
     assert_eq!(
-        fixture.raw("PUT", &path, intruder, intruder.address(), now_ms(), body).await,
+        fixture
+            .raw("PUT", &path, intruder, intruder.address(), fixture.clock.now_secs(), body)
+            .await,
         (403, "not_owner".into())
     );
     // ... and claiming to be the requester does not help: the signature says who signed.
     assert_eq!(
-        fixture.raw("PUT", &path, intruder, requester, now_ms(), body).await,
+        fixture.raw("PUT", &path, intruder, requester, fixture.clock.now_secs(), body).await,
         (401, "bad_signature".into())
     );
     assert!(!sms.requester_secret_exists(requester, SECRET_NAME).await.unwrap());
@@ -74,7 +76,16 @@ async fn a_secret_write_by_a_non_owner_is_refused() {
     let path = format!("/beneficiaries/{requester}/result-key");
     let body = format!(r#"{{"value":"{}"}}"#, ResultKeyPair::generate().recipient());
     assert_eq!(
-        fixture.raw("PUT", &path, intruder, intruder.address(), now_ms(), body.as_bytes()).await,
+        fixture
+            .raw(
+                "PUT",
+                &path,
+                intruder,
+                intruder.address(),
+                fixture.clock.now_secs(),
+                body.as_bytes()
+            )
+            .await,
         (403, "not_owner".into())
     );
     assert!(!sms.result_key_exists(requester).await.unwrap());
@@ -92,16 +103,14 @@ async fn signed_writes_are_fresh_and_never_replayed() {
     let address = requester.address();
     let path = format!("/requesters/{address}/secrets/first");
     let body = br#"{"value":"one"}"#;
-    let stamp = now_ms();
-    assert_eq!(fixture.raw("PUT", &path, &requester, address, stamp, body).await.0, 201);
+    let signed = sign(&requester, "PUT", &path, fixture.clock.now_secs(), body);
+    assert_eq!(fixture.send("PUT", &path, &signed, body).await.0, 201);
     // The very same request again: refused before anything else.
-    assert_eq!(
-        fixture.raw("PUT", &path, &requester, address, stamp, body).await,
-        (401, "replayed_request".into())
-    );
+    assert_eq!(fixture.send("PUT", &path, &signed, body).await, (401, "replayed_request".into()));
     let path = format!("/requesters/{address}/secrets/second");
-    let six_minutes = 6 * 60 * 1000;
-    for stamp in [now_ms() - six_minutes, now_ms() + six_minutes] {
+    let six_minutes = 6 * 60;
+    let now = fixture.clock.now_secs();
+    for stamp in [now - six_minutes, now + six_minutes] {
         assert_eq!(
             fixture.raw("PUT", &path, &requester, address, stamp, body).await,
             (401, "replayed_request".into())
@@ -116,20 +125,121 @@ async fn signed_writes_are_fresh_and_never_replayed() {
         .unwrap();
     assert_eq!(unsigned.status().as_u16(), 401);
     // A body changed after signing does not verify (the signature covers its sha256).
-    let stamp = now_ms();
-    let signature =
-        poco_primitives::pool::sign_request(&requester, "PUT", &path, stamp, body).unwrap();
-    let tampered = reqwest::Client::new()
+    let signed = sign(&requester, "PUT", &path, fixture.clock.now_secs(), body);
+    assert_eq!(
+        fixture.send("PUT", &path, &signed, br#"{"value":"two"}"#).await,
+        (401, "bad_signature".into())
+    );
+    assert!(!fixture.sms().requester_secret_exists(address, "second").await.unwrap());
+    // An oversized body is refused in JSON, as every error is.
+    let huge = vec![b'x'; 1 << 20];
+    let oversized = reqwest::Client::new()
         .put(format!("{}{path}", fixture.url))
-        .header(poco_primitives::pool::HEADER_ADDRESS, address.to_string())
-        .header(poco_primitives::pool::HEADER_TIMESTAMP, stamp.to_string())
-        .header(poco_primitives::pool::HEADER_SIGNATURE, signature.to_string())
-        .body(br#"{"value":"two"}"#.to_vec())
+        .header("content-type", "application/json")
+        .body(huge)
         .send()
         .await
         .unwrap();
-    assert_eq!(tampered.status().as_u16(), 401);
-    assert!(!fixture.sms().requester_secret_exists(address, "second").await.unwrap());
+    assert_eq!(oversized.status().as_u16(), 413);
+    let body: serde_json::Value = oversized.json().await.expect("a JSON error body");
+    assert_eq!(body["code"], "too_large", "{body}");
+    assert!(body["error"].as_str().unwrap().contains("larger than"), "{body}");
+}
+
+/// Timestamps are unix seconds: a request stamped in milliseconds, as the SMS used to take, is
+/// thousands of years away and refused as stale, with a message that says seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_stamped_in_milliseconds_is_not_fresh() {
+    let fixture = Fixture::start().await;
+    let requester = fixture.net.accounts().requester.clone();
+    let address = requester.address();
+    let path = format!("/requesters/{address}/secrets/{SECRET_NAME}");
+    let body = br#"{"value":"token"}"#;
+    let in_ms = sign(&requester, "PUT", &path, fixture.clock.now_secs() * 1000, body);
+    let (status, answer) = fixture.send_signed("PUT", &path, &in_ms, body).await;
+    assert_eq!((status, answer["code"].as_str()), (401, Some("replayed_request")), "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("seconds"), "{answer}");
+    assert!(!fixture.sms().requester_secret_exists(address, SECRET_NAME).await.unwrap());
+    let in_secs = sign(&requester, "PUT", &path, fixture.clock.now_secs(), body);
+    assert_eq!(fixture.send("PUT", &path, &in_secs, body).await.0, 201);
+}
+
+/// The same signed request twice: the second is a replay. Two requests signed within the
+/// same second by the same wallet are two requests (their nonces differ): both pass, and so
+/// do concurrent clients of one wallet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_is_accepted_once_and_two_in_one_second_both_are() {
+    accepted_once(Fixture::start().await).await;
+}
+
+/// The same with the accepted requests in PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL"]
+async fn a_request_is_accepted_once_and_two_in_one_second_both_are_on_postgres() {
+    accepted_once(Fixture::start_on_postgres().await).await;
+}
+
+async fn accepted_once(fixture: Fixture) {
+    let requester = fixture.net.accounts().requester.clone();
+    let address = requester.address();
+    let path = format!("/beneficiaries/{address}/result-key");
+    let body = format!(r#"{{"value":"{}"}}"#, ResultKeyPair::generate().recipient());
+    let body = body.as_bytes();
+    let second = fixture.clock.now_secs();
+    let first = sign(&requester, "PUT", &path, second, body);
+    let other = sign(&requester, "PUT", &path, second, body);
+    assert_eq!(first.timestamp, other.timestamp);
+    assert_ne!(first.nonce, other.nonce);
+    assert_eq!(fixture.send("PUT", &path, &first, body).await, (201, String::new()));
+    assert_eq!(fixture.send("PUT", &path, &other, body).await, (201, String::new()));
+    for replay in [&first, &other] {
+        assert_eq!(
+            fixture.send("PUT", &path, replay, body).await,
+            (401, "replayed_request".into())
+        );
+    }
+    // Clients of one wallet writing at once (a worker's concurrent TEE tasks): none refused.
+    let mut pushes = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let (sms, requester) = (fixture.sms(), requester.clone());
+        pushes.spawn(async move {
+            sms.push_result_key(&requester, &ResultKeyPair::generate().recipient()).await
+        });
+    }
+    while let Some(outcome) = pushes.join_next().await {
+        outcome.unwrap().unwrap();
+    }
+    fixture.finish().await;
+}
+
+/// A nonce or a timestamp changed after signing: the signature no longer recovers to the
+/// signer, the request is refused, and the genuine one is not spent by the forgeries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_nonce_or_timestamp_is_refused() {
+    let fixture = Fixture::start().await;
+    let requester = fixture.net.accounts().requester.clone();
+    let address = requester.address();
+    let path = format!("/requesters/{address}/secrets/{SECRET_NAME}");
+    let body = br#"{"value":"token"}"#;
+    let signed = sign(&requester, "PUT", &path, fixture.clock.now_secs() - 10, body);
+    let mut nonce = signed.nonce;
+    nonce[15] ^= 0x80;
+    let forgeries = [
+        poco_primitives::request::RequestHeaders { nonce, ..signed.clone() },
+        poco_primitives::request::RequestHeaders {
+            timestamp: signed.timestamp + 1,
+            ..signed.clone()
+        },
+    ];
+    for forged in &forgeries {
+        assert_eq!(
+            fixture.send("PUT", &path, forged, body).await,
+            (401, "bad_signature".into()),
+            "{forged:?}"
+        );
+    }
+    assert!(!fixture.sms().requester_secret_exists(address, SECRET_NAME).await.unwrap());
+    assert_eq!(fixture.send("PUT", &path, &signed, body).await.0, 201);
 }
 
 /// The SMS restarted on the same database and master key still holds every secret and every

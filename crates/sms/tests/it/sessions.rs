@@ -11,7 +11,7 @@ use alloy::{
 use poco_primitives::Tag;
 use poco_sms::SIMULATION_LABEL;
 
-use crate::common::{Enclave, Fixture, PARAMS, refused};
+use crate::common::{Enclave, Fixture, PARAMS, refused, sign};
 
 /// The path that works: an authorized worker opens a session for an active task, its
 /// simulated enclave attests, and gets exactly the secrets of its deal, the challenge key of
@@ -99,6 +99,31 @@ async fn a_quote_with_the_wrong_measurement_is_refused() {
         "attestation_refused",
     );
     assert!(message.contains("simulation"), "{message}");
+}
+
+/// The session answer says when the session expires in unix seconds (`expiresAt`): the SMS's
+/// clock plus the session's time to live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_answer_says_when_it_expires_in_seconds() {
+    let mut fixture = Fixture::start().await;
+    let (_, _, request) = fixture.active_task().await;
+    let worker = fixture.worker(0).clone();
+    let ttl = fixture.config().session_ttl.as_secs();
+    let body = serde_json::to_vec(&request).unwrap();
+    let headers = sign(&worker, "POST", "/sessions", fixture.clock.now_secs(), &body);
+    let (status, answer) = fixture.send_signed("POST", "/sessions", &headers, &body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.get("expiresMs").is_none(), "{answer}");
+    let expires_at = answer["expiresAt"].as_u64().unwrap_or_else(|| panic!("{answer}"));
+    let expected = fixture.clock.now_secs() + ttl;
+    assert!(expires_at.abs_diff(expected) <= 3, "{expires_at} is not about {expected}");
+
+    // The SMS's clock, not the client's: moved 30 s on, so are the sessions it opens.
+    fixture.clock.advance(Duration::from_secs(30));
+    let session = fixture.sms().open_session(&worker, &request).await.unwrap();
+    let expected = fixture.clock.now_secs() + ttl;
+    assert!(session.expires_at.abs_diff(expected) <= 3, "{} vs {expected}", session.expires_at);
+    assert!(session.expires_at >= expires_at + 29);
 }
 
 /// A quote that comes too late (the session expired), or that was made for an earlier session

@@ -22,6 +22,8 @@ use poco_worker::{
     runtime::{TaskParams, task_spec},
 };
 
+mod strangers;
+
 const MINUTE: Duration = Duration::from_secs(60);
 
 /// (a) Trust 1, one worker: the downloaded result is byte for byte what the app gives when

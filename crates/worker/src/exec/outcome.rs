@@ -52,6 +52,14 @@ impl ExitStatus {
         *self == Self::Exited(0)
     }
 
+    /// The exit status, when the app exited with one.
+    pub fn exit_code(&self) -> Option<i32> {
+        match self {
+            Self::Exited(code) => Some(*code),
+            _ => None,
+        }
+    }
+
     /// Whether every worker running the same task would see the same status (all but
     /// [`TimedOut`](Self::TimedOut)).
     pub fn is_deterministic(&self) -> bool {

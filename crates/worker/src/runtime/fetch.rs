@@ -1,34 +1,34 @@
-//! Fetching apps, datasets and input files, with the checksums registered on-chain.
+//! Fetching apps, datasets and input files, under the worker's fetch policy.
 //!
-//! A source is a URL: `http://` or `https://`, `file://` (an absolute path on the worker's
-//! machine, for devnets), or `sha256:<hex>`, a content address served from the worker's cache.
-//! Whatever the source, an app or a dataset is used only if its sha256 is the checksum
-//! registered on-chain; verified content is cached by checksum.
+//! Every URL is opened through [`poco_fetch::Fetcher`], which refuses the worker's own files
+//! and its private networks unless the operator widened the policy. A source may also be
+//! `sha256:<hex>`, content served from the worker's cache. An app or a dataset is used only
+//! if its sha256 is the checksum registered on-chain; verified content is cached by checksum.
 
 use std::path::PathBuf;
 
 use alloy::primitives::B256;
+use poco_fetch::{FetchError, FetchPolicy, Source};
 use sha2::{Digest, Sha256};
 
 use crate::{Error, Result};
 
-/// Fetches and caches content by checksum.
+/// Fetches under the policy, and caches apps and datasets by checksum.
 #[derive(Debug, Clone)]
 pub(crate) struct Fetcher {
-    http: reqwest::Client,
+    inner: poco_fetch::Fetcher,
     cache: PathBuf,
-    max_bytes: usize,
 }
 
 impl Fetcher {
-    pub(crate) fn new(cache: PathBuf, max_bytes: usize) -> Self {
-        Self { http: reqwest::Client::new(), cache, max_bytes }
+    pub(crate) fn new(cache: PathBuf, policy: FetchPolicy) -> Self {
+        Self { inner: poco_fetch::Fetcher::new(policy), cache }
     }
 
-    /// The content at `url`, which must hash to `expected` (an app or a dataset).
+    /// The content at `url` (an app or a dataset), which must hash to `expected`.
     pub(crate) async fn fetch_checked(
         &self,
-        what: &'static str,
+        source: Source,
         url: &str,
         expected: B256,
     ) -> Result<Vec<u8>> {
@@ -38,17 +38,22 @@ impl Fetcher {
         {
             return Ok(bytes);
         }
-        let bytes = if let Some(hex) = url.strip_prefix("sha256:") {
-            return Err(Error::Fetch {
+        if let Some(hex) = url.strip_prefix("sha256:") {
+            return Err(Error::Fetch(FetchError::Unsupported {
+                kind: source,
                 url: url.to_owned(),
-                message: format!("content {hex} is not in the worker's cache"),
-            });
-        } else {
-            self.fetch(url).await?
-        };
+                reason: format!("content {hex} is not in the worker's cache"),
+            }));
+        }
+        let bytes = self.inner.fetch(source, url).await?;
         let actual = B256::from(<[u8; 32]>::from(Sha256::digest(&bytes)));
         if actual != expected {
-            return Err(Error::ChecksumMismatch { what, url: url.to_owned(), expected, actual });
+            return Err(Error::ChecksumMismatch {
+                what: source.name(),
+                url: url.to_owned(),
+                expected,
+                actual,
+            });
         }
         tokio::fs::create_dir_all(&self.cache).await.map_err(|e| Error::io(&self.cache, e))?;
         // Several tasks may fetch the same content at once: each writes its own partial file,
@@ -63,34 +68,9 @@ impl Fetcher {
         Ok(bytes)
     }
 
-    /// The content at `url`, unchecked (input files chosen by the requester).
-    pub(crate) async fn fetch(&self, url: &str) -> Result<Vec<u8>> {
-        let fail = |message: String| Error::Fetch { url: url.to_owned(), message };
-        if let Some(path) = url.strip_prefix("file://") {
-            let bytes = tokio::fs::read(path).await.map_err(|e| fail(e.to_string()))?;
-            if bytes.len() > self.max_bytes {
-                return Err(fail(format!("larger than {} bytes", self.max_bytes)));
-            }
-            return Ok(bytes);
-        }
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(fail("only http(s)://, file:// and sha256: sources are supported".into()));
-        }
-        let mut response = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(|e| fail(e.to_string()))?;
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| fail(e.to_string()))? {
-            if bytes.len() + chunk.len() > self.max_bytes {
-                return Err(fail(format!("larger than {} bytes", self.max_bytes)));
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        Ok(bytes)
+    /// An input file chosen by the requester, unchecked (nothing is registered for it).
+    pub(crate) async fn fetch_input(&self, url: &str) -> std::result::Result<Vec<u8>, FetchError> {
+        self.inner.fetch(Source::InputFile, url).await
     }
 }
 
@@ -101,16 +81,21 @@ mod tests {
     #[tokio::test]
     async fn content_with_the_wrong_checksum_is_refused_and_right_content_is_cached() {
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("app.wasm");
+        let apps = dir.path().join("apps");
+        std::fs::create_dir(&apps).unwrap();
+        let file = apps.join("app.wasm");
         std::fs::write(&file, b"module bytes").unwrap();
-        let fetcher = Fetcher::new(dir.path().join("cache"), 1 << 20);
+        let policy = FetchPolicy { provided_dirs: vec![apps.clone()], ..FetchPolicy::default() };
+        let fetcher = Fetcher::new(dir.path().join("cache"), policy);
         let url = format!("file://{}", file.display());
         let good = B256::from(<[u8; 32]>::from(Sha256::digest(b"module bytes")));
-        let error = fetcher.fetch_checked("app", &url, B256::repeat_byte(1)).await.unwrap_err();
+        let error =
+            fetcher.fetch_checked(Source::App, &url, B256::repeat_byte(1)).await.unwrap_err();
         assert!(matches!(error, Error::ChecksumMismatch { .. }), "{error}");
-        assert_eq!(fetcher.fetch_checked("app", &url, good).await.unwrap(), b"module bytes");
+        assert_eq!(fetcher.fetch_checked(Source::App, &url, good).await.unwrap(), b"module bytes");
         std::fs::remove_file(&file).unwrap();
-        let cached = fetcher.fetch_checked("app", &format!("sha256:{good:x}"), good).await.unwrap();
+        let cached =
+            fetcher.fetch_checked(Source::App, &format!("sha256:{good:x}"), good).await.unwrap();
         assert_eq!(cached, b"module bytes", "served from the cache by checksum");
     }
 }

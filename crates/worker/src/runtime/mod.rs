@@ -23,10 +23,11 @@ use alloy::{
 };
 use poco_chain::{ChainClient, ClientConfig};
 use poco_contracts::bindings::{AppRegistry, DatasetRegistry, IPoco::IPocoInstance, IPocoTypes};
+use poco_fetch::Source;
 use poco_primitives::{
     ResultCommitment,
     pool::{Action, ContributionMode, Heartbeat, PoolInfo, Registration, Report},
-    result::result_digest_of_dir,
+    result::{FAILURE_FILE, FailureRecord, result_digest_of_dir},
 };
 use poco_results::{ResultStoreClient, TaskRef, archive::pack_dir};
 use tracing::{debug, info, warn};
@@ -59,8 +60,9 @@ pub struct WorkerConfig {
     pub memory_bytes: u64,
     /// How often to ask for work when slots are free.
     pub work_poll: Duration,
-    /// Largest app, dataset or input file fetched, in bytes.
-    pub max_fetch_bytes: usize,
+    /// What the worker may fetch on behalf of others (apps, datasets, input files): public
+    /// `http(s)` only by default.
+    pub fetch: poco_fetch::FetchPolicy,
     /// Most fuel (instructions) an app gets, whatever its category allows.
     pub fuel_cap: Option<u64>,
     /// How to run TEE tasks; `None` (the default): the worker does not take them.
@@ -69,7 +71,7 @@ pub struct WorkerConfig {
 
 impl WorkerConfig {
     /// A worker with the defaults: 2 slots, 512 MiB per app, asking for work every 200 ms,
-    /// fetching at most 256 MiB per file.
+    /// the default fetch policy (public `http(s)` only, at most 256 MiB per file).
     pub fn new(
         scheduler_url: impl Into<String>,
         rpc_url: impl Into<String>,
@@ -84,7 +86,7 @@ impl WorkerConfig {
             slots: 2,
             memory_bytes: 512 << 20,
             work_poll: Duration::from_millis(200),
-            max_fetch_bytes: 256 << 20,
+            fetch: poco_fetch::FetchPolicy::default(),
             fuel_cap: None,
             tee: None,
         }
@@ -98,6 +100,7 @@ impl std::fmt::Debug for WorkerConfig {
             .field("worker", &self.wallet.address())
             .field("data_dir", &self.data_dir)
             .field("slots", &self.slots)
+            .field("fetch", &self.fetch)
             .field("tee", &self.tee)
             .finish_non_exhaustive()
     }
@@ -163,7 +166,10 @@ impl Worker {
         let datasets = poco.datasetregistry().call().await.map_err(poco_chain::Error::from)?;
         let results = ResultStoreClient::new(&pool.result_store)?;
         let tasks_dir = config.data_dir.join("tasks");
-        let fetcher = Fetcher::new(config.data_dir.join("cache"), config.max_fetch_bytes);
+        for widening in config.fetch.widenings() {
+            warn!(%widening, "the fetch policy is wider than the default");
+        }
+        let fetcher = Fetcher::new(config.data_dir.join("cache"), config.fetch.clone());
         let recovered = state::load_all(&tasks_dir)?;
         if let Some(tee) = &config.tee {
             tee::check_config(tee, &config.data_dir)?;
@@ -198,7 +204,7 @@ impl Worker {
     }
 
     async fn serve(self: Arc<Self>, shutdown: impl Future<Output = ()> + Send) -> Result<()> {
-        let heartbeat = Duration::from_millis(self.pool.heartbeat_interval_ms.max(100));
+        let heartbeat = scheduler::heartbeat_period(self.pool.heartbeat_interval_secs);
         let mut beat = tokio::time::interval(heartbeat);
         let mut ask = tokio::time::interval(self.config.work_poll);
         tokio::pin!(shutdown);
@@ -318,7 +324,7 @@ impl Worker {
                     warn!(task = %task_id, %error, "task step failed; will retry");
                 } else {
                     warn!(task = %task_id, %error, "task failed");
-                    let reason = error.to_string();
+                    let reason = error.reported();
                     let _ = worker.scheduler.report(&Report::Failed { task_id, reason }).await;
                     worker.forget(task_id);
                 }
@@ -385,14 +391,13 @@ impl Worker {
         if on_chain != deal.hash() || keccak256(assignment.params.as_bytes()) != deal.paramsHash {
             return Err(Error::ForgedDeal(task_id));
         }
-        let params = TaskParams::parse(&assignment.params)?;
         let dir = TaskDir::new(&self.tasks_dir, task_id);
         dir.reset_io()?;
 
         let apps = AppRegistry::new(self.apps, self.chain.provider().clone());
         let app = apps.viewApp(deal.app).call().await.map_err(poco_chain::Error::from)?;
         let url = String::from_utf8_lossy(&app.multiaddr).into_owned();
-        let module = self.fetcher.fetch_checked("app", &url, app.checksum).await?;
+        let module = self.fetcher.fetch_checked(Source::App, &url, app.checksum).await?;
 
         let mut dataset_name = None;
         if !deal.dataset.is_zero() {
@@ -400,43 +405,48 @@ impl Worker {
             let dataset =
                 datasets.viewDataset(deal.dataset).call().await.map_err(poco_chain::Error::from)?;
             let url = String::from_utf8_lossy(&dataset.multiaddr).into_owned();
-            let bytes = self.fetcher.fetch_checked("dataset", &url, dataset.checksum).await?;
+            let bytes = self.fetcher.fetch_checked(Source::Dataset, &url, dataset.checksum).await?;
             let name = format!("{:#x}", deal.dataset);
             write_file(&dir.input().join(&name), &bytes)?;
             dataset_name = Some(name);
         }
-        let mut input_names = Vec::new();
-        for (i, url) in params.iexec_input_files.iter().enumerate() {
-            let bytes = self.fetcher.fetch(url).await?;
-            let name = input_file_name(url, i);
-            write_file(&dir.input().join(&name), &bytes)?;
-            input_names.push(name);
-        }
-        let spec = task_spec(
-            module,
-            &dir.input(),
-            &dir.output(),
-            deal,
-            task_id,
-            &params,
-            dataset_name,
-            &input_names,
-        )?
-        .with_limits(self.limits(deal));
-
-        let outcome = self.executor.execute(spec).await?;
-        info!(task = %task_id, status = %outcome.status, fuel = outcome.fuel_consumed, "app ran");
-        if !outcome.status.is_deterministic() {
-            return Err(Error::NoAgreedResult(format!(
-                "the app {}; stderr: {}",
-                outcome.status,
-                tail(&outcome.stderr.to_string_lossy())
-            )));
-        }
-        if !outcome.status.success() {
-            // A failure is a result like any other: every replica fails the same way.
-            let failure = serde_json::json!({ "status": outcome.status.to_string() });
-            write_file(&dir.output().join("poco-failure.json"), failure.to_string().as_bytes())?;
+        let failure = match self.prepare_inputs(task_id, &assignment.params, &dir.input()).await? {
+            Err(failure) => Some(failure),
+            Ok((params, input_names)) => {
+                let spec = task_spec(
+                    module,
+                    &dir.input(),
+                    &dir.output(),
+                    deal,
+                    task_id,
+                    &params,
+                    dataset_name,
+                    &input_names,
+                )?
+                .with_limits(self.limits(deal));
+                let outcome = self.executor.execute(spec).await?;
+                info!(task = %task_id, status = %outcome.status, fuel = outcome.fuel_consumed, "app ran");
+                if !outcome.status.is_deterministic() {
+                    // What the app wrote stays in this worker's log: a run that is not
+                    // contributed is refunded, and the requester must not get its output
+                    // for free through the scheduler's task log.
+                    warn!(task = %task_id, stderr = %tail(&outcome.stderr.to_string_lossy()), "the app {}", outcome.status);
+                    return Err(Error::NoAgreedResult(format!("the app {}", outcome.status)));
+                }
+                (!outcome.status.success()).then(|| {
+                    FailureRecord::run(
+                        outcome.status.to_string(),
+                        outcome.status.exit_code(),
+                        &outcome.stderr.to_string_lossy(),
+                    )
+                })
+            }
+        };
+        if let Some(failure) = failure {
+            // A failure of the request is a result like any other: every replica fails the
+            // same way, and the requester pays for it as for any outcome.
+            info!(task = %task_id, stage = ?failure.stage, cause = %failure.cause, "the task failed");
+            write_file(&dir.output().join(FAILURE_FILE), failure.to_json().as_bytes())?;
         }
         let callback_data =
             if deal.callback.is_zero() { Bytes::new() } else { callback_data(&dir.output()) };
@@ -450,6 +460,46 @@ impl Worker {
         let result_hash = ResultCommitment::new(self.address(), task_id, digest).result_hash;
         self.scheduler.report(&Report::Computed { task_id, result_hash }).await?;
         Ok(state)
+    }
+
+    /// Reads the request's parameters and fetches its input files into `input`; returns the
+    /// parameters and the files' names there. A failure that is the request's own (parameters
+    /// that do not parse, an input URL refused by the fetch policy, missing, too large or
+    /// malformed) is the task's outcome, the same on every worker: it comes back as the
+    /// failure to record, and nothing of a refused URL's target reaches the app. A failure of
+    /// the worker's own (its network) is an error: the task is not contributed, and goes to
+    /// another worker.
+    async fn prepare_inputs(
+        &self,
+        task_id: B256,
+        params: &str,
+        input: &std::path::Path,
+    ) -> Result<std::result::Result<(TaskParams, Vec<String>), FailureRecord>> {
+        let params = match TaskParams::parse(params).and_then(|p| p.args().map(|_| p)) {
+            Ok(params) => params,
+            Err(error) => {
+                warn!(task = %task_id, %error, "the request's parameters are malformed");
+                let cause = format!("the request's parameters: {error}");
+                return Ok(Err(FailureRecord::input(cause)));
+            }
+        };
+        let mut names = Vec::new();
+        for (i, url) in params.iexec_input_files.iter().enumerate() {
+            match self.fetcher.fetch_input(url).await {
+                Ok(bytes) => {
+                    let name = input_file_name(url, i);
+                    write_file(&input.join(&name), &bytes)?;
+                    names.push(name);
+                }
+                Err(error) if error.is_request_fault() => {
+                    warn!(task = %task_id, %error, "an input file of the request cannot be fetched");
+                    let cause = format!("input file {}: {}", i + 1, error.cause());
+                    return Ok(Err(FailureRecord::input(cause)));
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok(Ok((params, names)))
     }
 
     /// Commits the result on-chain: `contribute`, or `contributeAndFinalize` then upload.

@@ -9,11 +9,12 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 use poco_contracts::bindings::{AppRegistry, DatasetRegistry, IPocoTypes};
+use poco_fetch::Source;
 use poco_primitives::{
     ResultCommitment, Tag,
     authorization::{is_enclave_signature, sign_enclave_message},
     pool::Report,
-    result::result_digest_of_dir,
+    result::{FAILURE_FILE, FailureRecord, result_digest_of_dir},
 };
 use poco_results::archive::{ArchiveLimits, pack_dir, unpack_to_dir};
 use poco_sms::{
@@ -23,7 +24,7 @@ use poco_sms::{
 use tracing::{info, warn};
 
 use super::{
-    TaskParams, Worker, callback_data, input_file_name,
+    Worker, callback_data,
     state::{Stage, TaskDir, TaskState},
     task_spec, write_file,
 };
@@ -81,13 +82,12 @@ impl Worker {
         if assignment.enclave_challenge.is_zero() {
             return Err(Error::Tee("the assignment carries no enclave challenge".into()));
         }
-        let params = TaskParams::parse(&assignment.params)?;
         self.ensure_active(&assignment).await?;
 
         let apps = AppRegistry::new(self.apps, self.chain.provider().clone());
         let app = apps.viewApp(deal.app).call().await.map_err(poco_chain::Error::from)?;
         let url = String::from_utf8_lossy(&app.multiaddr).into_owned();
-        let module = self.fetcher.fetch_checked("app", &url, app.checksum).await?;
+        let module = self.fetcher.fetch_checked(Source::App, &url, app.checksum).await?;
 
         // Pre-compute: an attested session gives the enclave its secrets.
         let sms = SmsClient::new(&tee.sms_url);
@@ -127,7 +127,8 @@ impl Worker {
             let dataset =
                 datasets.viewDataset(deal.dataset).call().await.map_err(poco_chain::Error::from)?;
             let url = String::from_utf8_lossy(&dataset.multiaddr).into_owned();
-            let encrypted = self.fetcher.fetch_checked("dataset", &url, dataset.checksum).await?;
+            let encrypted =
+                self.fetcher.fetch_checked(Source::Dataset, &url, dataset.checksum).await?;
             let key = secrets
                 .dataset_key
                 .as_ref()
@@ -138,46 +139,46 @@ impl Worker {
             write_file(&workspace.input().join(&name), &plaintext)?;
             dataset_name = Some(name);
         }
-        let mut input_names = Vec::new();
-        for (i, url) in params.iexec_input_files.iter().enumerate() {
-            let bytes = self.fetcher.fetch(url).await?;
-            let name = input_file_name(url, i);
-            write_file(&workspace.input().join(&name), &bytes)?;
-            input_names.push(name);
-        }
-        let mut spec = task_spec(
-            module,
-            &workspace.input(),
-            &workspace.output(),
-            deal,
-            task_id,
-            &params,
-            dataset_name,
-            &input_names,
-        )?
-        .with_limits(self.limits(deal));
-        for (index, value) in &secrets.requester_secrets {
-            spec = spec.with_env(format!("IEXEC_REQUESTER_SECRET_{index}"), value.expose());
-        }
-        if let Some(value) = &secrets.app_developer_secret {
-            spec = spec.with_env("IEXEC_APP_DEVELOPER_SECRET", value.expose());
-        }
-
-        let outcome = self.executor.execute(spec).await?;
-        info!(task = %task_id, tee = label, status = %outcome.status, fuel = outcome.fuel_consumed, "app ran in the enclave");
-        if !outcome.status.is_deterministic() {
-            // No stderr: inside the enclave the app may print what must not leave it.
-            return Err(Error::NoAgreedResult(format!(
-                "the app {} in the enclave",
-                outcome.status
-            )));
-        }
-        if !outcome.status.success() {
-            let failure = serde_json::json!({ "status": outcome.status.to_string() });
-            write_file(
-                &workspace.output().join("poco-failure.json"),
-                failure.to_string().as_bytes(),
-            )?;
+        let failure = match self
+            .prepare_inputs(task_id, &assignment.params, &workspace.input())
+            .await?
+        {
+            Err(failure) => Some(failure),
+            Ok((params, input_names)) => {
+                let mut spec = task_spec(
+                    module,
+                    &workspace.input(),
+                    &workspace.output(),
+                    deal,
+                    task_id,
+                    &params,
+                    dataset_name,
+                    &input_names,
+                )?
+                .with_limits(self.limits(deal));
+                for (index, value) in &secrets.requester_secrets {
+                    spec = spec.with_env(format!("IEXEC_REQUESTER_SECRET_{index}"), value.expose());
+                }
+                if let Some(value) = &secrets.app_developer_secret {
+                    spec = spec.with_env("IEXEC_APP_DEVELOPER_SECRET", value.expose());
+                }
+                let outcome = self.executor.execute(spec).await?;
+                info!(task = %task_id, tee = label, status = %outcome.status, fuel = outcome.fuel_consumed, "app ran in the enclave");
+                if !outcome.status.is_deterministic() {
+                    // No stderr: inside the enclave the app may print what must not leave it.
+                    return Err(Error::NoAgreedResult(format!(
+                        "the app {} in the enclave",
+                        outcome.status
+                    )));
+                }
+                // No stderr either in the record: it leaves the enclave.
+                (!outcome.status.success()).then(|| {
+                    FailureRecord::run(outcome.status.to_string(), outcome.status.exit_code(), "")
+                })
+            }
+        };
+        if let Some(failure) = failure {
+            write_file(&workspace.output().join(FAILURE_FILE), failure.to_json().as_bytes())?;
         }
 
         // Post-compute: only the (encrypted) result leaves the boundary.
