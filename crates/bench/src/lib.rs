@@ -61,7 +61,7 @@ pub async fn watch_task(
         if completed.is_none() && poco.viewTask(task_id).call().await?.status == 3 {
             completed = Some(start.elapsed());
         }
-        if downloaded.is_none() && matches!(results.exists(task_id).await, Ok(Some(_))) {
+        if downloaded.is_none() && matches!(results.exists(task_id).await, Ok(true)) {
             let result = results.download(task_id, &cluster.net.accounts().requester).await?;
             downloaded = Some((start.elapsed(), result));
         }

@@ -151,7 +151,7 @@ impl Devnet {
     /// Reopens the devnet of `config.dir` if it exists, or creates it: starts anvil, deploys
     /// the protocol and funds the accounts.
     pub async fn open_or_create(config: DevnetConfig) -> Result<Self, Error> {
-        std::fs::create_dir_all(&config.dir).map_err(|e| Error::io(&config.dir, e))?;
+        crate::files::private_dir(&config.dir).map_err(|e| Error::io(&config.dir, e))?;
         let record_path = config.dir.join("devnet.json");
         let state_path = config.dir.join("state.json");
         let record = read_record(&record_path)?;
@@ -267,9 +267,7 @@ fn read_record(path: &Path) -> Result<Option<DevnetRecord>, Error> {
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    crate::files::write_private(path, bytes).map_err(|e| Error::io(path, e))
 }
 
 /// An anvil process listening on a free port of 127.0.0.1, its output copied to `anvil.log`.
@@ -314,7 +312,7 @@ impl AnvilProcess {
     }
 
     fn start(mut command: Command, log_path: &Path) -> Result<Self, Error> {
-        let mut log = std::fs::File::create(log_path).map_err(|e| Error::io(log_path, e))?;
+        let mut log = crate::files::create_private(log_path).map_err(|e| Error::io(log_path, e))?;
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

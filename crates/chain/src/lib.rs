@@ -8,11 +8,13 @@
 //!   RPC failures, estimates gas with a margin and waits for a configurable confirmation depth;
 //! - [`EventFollower`] delivers the protocol's events in bounded, confirmed block ranges from a
 //!   checkpoint, exactly once for a consumer that stores the checkpoint with its effects;
-//! - [`devnet`] launches the pinned anvil with the protocol deployed and funded accounts.
+//! - [`devnet`] launches the pinned anvil with the protocol deployed and funded accounts;
+//! - [`files`] keeps a service's folders and files to their owner (0700, 0600).
 
 pub mod client;
 pub mod devnet;
 mod error;
+pub mod files;
 pub mod follower;
 pub mod wallet;
 

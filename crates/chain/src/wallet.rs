@@ -1059,11 +1059,7 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 
 /// Creates `dir` and its missing parents, the new ones readable by their owner only.
 fn create_private_dir(dir: &Path) -> Result<(), WalletError> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).map_err(|error| WalletError::io(dir, error))
+    crate::files::create_private_dirs(dir).map_err(|error| WalletError::io(dir, error))
 }
 
 /// Writes a new file with mode 0600; refuses to replace an existing one.

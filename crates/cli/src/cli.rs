@@ -825,6 +825,23 @@ pub(crate) enum MarketCommand {
         /// PostgreSQL URL instead of SQLite.
         #[arg(long = "db.url", env = "POCO_MARKET_DATABASE_URL")]
         database_url: Option<String>,
+        /// A reverse proxy whose Forwarded / X-Forwarded-For header names the client (for
+        /// rate limits and connection shares); repeat for several. Without it such headers
+        /// are ignored.
+        #[arg(long = "trusted-proxy", value_name = "ADDR")]
+        trusted_proxies: Vec<std::net::IpAddr>,
+        /// Seconds a client may take to send a request's headers (also the keep-alive wait).
+        #[arg(long = "http.header-timeout", value_name = "SECONDS", default_value_t = 10)]
+        header_timeout: u64,
+        /// Seconds a connection may stay without traffic before it is closed.
+        #[arg(long = "http.idle-timeout", value_name = "SECONDS", default_value_t = 60)]
+        idle_timeout: u64,
+        /// Connections one client (IPv4 address, IPv6 /64) may hold open.
+        #[arg(long = "http.max-connections-per-client", value_name = "N", default_value_t = 128)]
+        max_connections_per_client: usize,
+        /// WebSocket streams one client may hold.
+        #[arg(long = "ws.max-per-client", value_name = "N", default_value_t = 16)]
+        max_websockets_per_client: usize,
     },
 }
 
@@ -833,8 +850,13 @@ pub(crate) enum MarketCommand {
 pub(crate) enum SchedulerCommand {
     /// Run the scheduler of a workerpool (the wallet must own it). With --sms.url, its TEE
     /// deals get enclave challenges from that SMS; without, they are never assigned.
+    ///
+    /// Who may work for the pool (--admit): workers holding a bond in it on-chain (`bonded`,
+    /// the default: `poco workerpool join`), the workers of an allow-list (`allow-list`, with
+    /// --admit.worker and/or --admit.file), or anyone (`open`: strangers get tasks; a warning
+    /// is logged). Others are refused at registration and on every request.
     #[command(
-        after_help = "Examples:\n  poco --wallet pool-owner.json scheduler run --workerpool 0xPool --results.url http://127.0.0.1:8090\n  poco --wallet pool-owner.json --sms.url http://127.0.0.1:8060 scheduler run --workerpool 0xPool --results.url http://127.0.0.1:8090"
+        after_help = "Examples:\n  poco --wallet pool-owner.json scheduler run --workerpool 0xPool --results.url http://127.0.0.1:8090\n  poco --wallet pool-owner.json scheduler run --workerpool 0xPool --results.url http://127.0.0.1:8090 --admit allow-list --admit.worker 0xWorker1 --admit.worker 0xWorker2\n  poco --wallet pool-owner.json --sms.url http://127.0.0.1:8060 scheduler run --workerpool 0xPool --results.url http://127.0.0.1:8090"
     )]
     Run {
         /// The workerpool.
@@ -850,10 +872,32 @@ pub(crate) enum SchedulerCommand {
             env = "POCO_SCHEDULER_DATABASE_URL"
         )]
         database_url: String,
-        /// The result store workers upload to.
-        #[arg(long = "results.url")]
-        results_url: String,
+        /// The pool's result store: workers upload there. Repeatable: assignments name the
+        /// first; an upload is accepted at any of them (exactly `<url>/results/<task>`).
+        #[arg(long = "results.url", required = true, value_name = "URL")]
+        results_urls: Vec<String>,
+        /// Who may work for the pool.
+        #[arg(long, value_enum, default_value_t = AdmitRule::Bonded)]
+        admit: AdmitRule,
+        /// A worker of the allow-list (with --admit allow-list). Repeatable.
+        #[arg(long = "admit.worker", value_name = "ADDRESS")]
+        admit_workers: Vec<Address>,
+        /// A file of allow-listed workers, one address a line, `#` starting a comment (with
+        /// --admit allow-list).
+        #[arg(long = "admit.file", value_name = "FILE")]
+        admit_file: Option<PathBuf>,
     },
+}
+
+/// `poco scheduler run --admit`: who may work for the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum AdmitRule {
+    /// Workers holding a bond in the workerpool on-chain (`poco workerpool join`).
+    Bonded,
+    /// The workers named by --admit.worker and --admit.file only.
+    AllowList,
+    /// Anyone with a wallet, strangers included.
+    Open,
 }
 
 /// `poco worker`.
@@ -973,6 +1017,54 @@ mod tests {
             }
         }
         check(&Cli::command(), "");
+    }
+
+    #[test]
+    fn scheduler_admission_options_parse() {
+        let base = [
+            "poco",
+            "scheduler",
+            "run",
+            "--workerpool",
+            "0x0000000000000000000000000000000000000001",
+        ];
+        let parse = |extra: &[&str]| {
+            let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+            Cli::try_parse_from(args).map(|cli| match cli.command {
+                Command::Scheduler(SchedulerCommand::Run {
+                    results_urls,
+                    admit,
+                    admit_workers,
+                    admit_file,
+                    ..
+                }) => (results_urls, admit, admit_workers, admit_file),
+                _ => panic!("scheduler run"),
+            })
+        };
+        assert!(parse(&[]).is_err(), "a result store is required");
+        let (stores, admit, workers, file) = parse(&["--results.url", "http://a"]).unwrap();
+        assert_eq!(
+            (stores, admit, workers, file),
+            (vec!["http://a".to_owned()], AdmitRule::Bonded, vec![], None)
+        );
+        let (stores, admit, workers, _) = parse(&[
+            "--results.url",
+            "http://a",
+            "--results.url",
+            "http://b",
+            "--admit",
+            "allow-list",
+            "--admit.worker",
+            "0x0000000000000000000000000000000000000002",
+            "--admit.worker",
+            "0x0000000000000000000000000000000000000003",
+        ])
+        .unwrap();
+        assert_eq!(stores, ["http://a", "http://b"]);
+        assert_eq!((admit, workers.len()), (AdmitRule::AllowList, 2));
+        let (_, admit, ..) = parse(&["--results.url", "http://a", "--admit", "open"]).unwrap();
+        assert_eq!(admit, AdmitRule::Open);
+        assert!(parse(&["--results.url", "http://a", "--admit", "everyone"]).is_err());
     }
 
     #[test]

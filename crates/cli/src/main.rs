@@ -78,7 +78,13 @@ fn init_tracing(services: bool) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(commands::runs_services(&cli.command));
+    let services = commands::runs_services(&cli.command);
+    if services {
+        // What the services write (databases, archives, secrets, the chain's state, logs) is
+        // theirs alone, whichever library writes it.
+        poco_chain::files::keep_new_files_private();
+    }
+    init_tracing(services);
     let output = Output::new(cli.global.json);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
     let outcome = match runtime {

@@ -1,9 +1,17 @@
 //! Output: results on stdout, as JSON with `--json` or as text and tables; everything else
 //! (progress, logs, errors) on stderr.
 
-use std::io::Write;
+use std::{
+    io::{IsTerminal, Write},
+    time::{Duration, Instant},
+};
 
 use serde::Serialize;
+
+/// How long a download runs before its progress is shown (short ones stay quiet).
+pub(crate) const DOWNLOAD_PROGRESS_AFTER: Duration = Duration::from_secs(1);
+/// How often a download's progress line is redrawn.
+pub(crate) const DOWNLOAD_PROGRESS_EVERY: Duration = Duration::from_millis(200);
 
 /// Writes one line to stdout. A reader that went away (`poco ... | head`) ends the command
 /// quietly with success, as other Unix tools do, instead of a panic.
@@ -44,6 +52,28 @@ impl Output {
             if !text.is_empty() {
                 stdout_line(text.trim_end());
             }
+        }
+    }
+
+    /// A download's progress for people: `received / total` bytes on one stderr line, shown
+    /// only on a terminal, without `--json`, and once the download has taken
+    /// [`DOWNLOAD_PROGRESS_AFTER`] (a short one prints nothing).
+    pub(crate) fn download_progress(&self) -> impl FnMut(u64, Option<u64>) + Send + use<> {
+        let shown = !self.json && std::io::stderr().is_terminal();
+        let started = Instant::now();
+        let mut last: Option<Instant> = None;
+        move |received, total| {
+            if !shown || started.elapsed() < DOWNLOAD_PROGRESS_AFTER {
+                return;
+            }
+            let done = total == Some(received);
+            if !done && last.is_some_and(|at| at.elapsed() < DOWNLOAD_PROGRESS_EVERY) {
+                return;
+            }
+            last = Some(Instant::now());
+            let total = total.map_or_else(|| "?".to_owned(), |total| total.to_string());
+            let end = if done { "\n" } else { "" };
+            eprint!("\rdownloading the result: {received} / {total} bytes{end}");
         }
     }
 

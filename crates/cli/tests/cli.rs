@@ -211,6 +211,28 @@ fn the_whole_journey_on_a_devnet() {
     assert!(message.contains("127.0.0.1:9"), "names the endpoint: {message}");
     let message = failure(home, &["--market.url", "http://127.0.0.1:9", "orderbook", "app"], 7);
     assert!(message.contains("127.0.0.1:9"), "names the endpoint: {message}");
+
+    // Everything the devnet's services wrote (the chain's state, databases, archives, secrets,
+    // the workers' tasks, logs) is theirs alone.
+    let shared = common::open_to_others(home);
+    assert!(shared.is_empty(), "readable by other users of the machine: {shared:#?}");
+}
+
+#[test]
+fn a_service_refuses_a_folder_other_users_can_open() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = tempfile::tempdir().unwrap();
+    let shared = home.path().join("devnet");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let message = failure(home.path(), &["devnet", "up", "--detach"], 1);
+    assert!(message.contains("mode 755"), "{message}");
+    assert!(message.contains(&format!("chmod 700 {}", shared.display())), "{message}");
+    assert_eq!(
+        std::fs::metadata(&shared).unwrap().permissions().mode() & 0o777,
+        0o755,
+        "the folder is left as the operator made it"
+    );
 }
 
 #[test]

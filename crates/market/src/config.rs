@@ -1,8 +1,9 @@
 //! The market's configuration: where its data lives, which chain it follows, and its limits.
 
-use std::{path::PathBuf, time::Duration};
+use std::{net::IpAddr, path::PathBuf, time::Duration};
 
 use poco_contracts::Deployment;
+use poco_http::ServerLimits;
 
 /// Everything [`crate::serve`] needs. [`MarketConfig::new`] fills in sane defaults around the
 /// two things that have none: the chain's RPC endpoint and the protocol's deployment.
@@ -27,6 +28,13 @@ pub struct MarketConfig {
     pub max_block_range: u64,
     /// Request limits.
     pub limits: Limits,
+    /// Limits of the HTTP server: header-read and idle timeouts, open connections per
+    /// client and in all.
+    pub server: ServerLimits,
+    /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` header names the client (for
+    /// rate limits and shares). Empty by default: the client is the socket's peer, and such
+    /// headers are ignored, since anyone can write them.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 /// Limits that keep one client from hurting the others.
@@ -36,13 +44,16 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Longest time a request may take before it is answered with a timeout.
     pub request_timeout: Duration,
-    /// Per client IP address: sustained requests per second.
+    /// Per client (IPv4 address, IPv6 /64): sustained requests per second.
     pub ip_rate_per_second: f64,
-    /// Per client IP address: burst size.
+    /// Per client: burst size.
     pub ip_burst: f64,
-    /// Per signing address (publish, unpublish): sustained requests per second.
+    /// Per order owner (publish, unpublish): sustained requests per second. Charged once the
+    /// order's signature is verified, so that nobody can spend an owner's budget by replaying
+    /// the owner's orders with a broken signature; refused writes are charged to the client
+    /// that sent them, at the same rate.
     pub address_rate_per_second: f64,
-    /// Per signing address: burst size.
+    /// Per order owner (and per client, for refused writes): burst size.
     pub address_burst: f64,
     /// Open orders one wallet may have in the book, per order kind.
     pub max_open_orders_per_wallet: u64,
@@ -52,8 +63,18 @@ pub struct Limits {
     pub max_page_size: u32,
     /// Longest validity window of an unpublish authorization.
     pub max_authorization_lifetime: Duration,
-    /// WebSocket clients served at once.
+    /// WebSocket streams served at once, all clients together.
     pub max_websocket_clients: usize,
+    /// WebSocket streams one client (IPv4 address, IPv6 /64) may hold: keeps one host from
+    /// taking every stream.
+    pub max_websocket_clients_per_client: usize,
+    /// A WebSocket stream from which nothing came (not even the answer to the market's
+    /// pings, sent at a third of it) for this long is closed: dead or abandoned clients give
+    /// their slot back.
+    pub websocket_idle_timeout: Duration,
+    /// A WebSocket client that does not take an event within this long is dropped: the
+    /// market does not buffer a queue for a client that does not read.
+    pub websocket_unread_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -70,6 +91,9 @@ impl Default for Limits {
             max_page_size: 1_000,
             max_authorization_lifetime: Duration::from_secs(3_600),
             max_websocket_clients: 1_000,
+            max_websocket_clients_per_client: 16,
+            websocket_idle_timeout: Duration::from_secs(60),
+            websocket_unread_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -90,7 +114,7 @@ impl Limits {
 
 impl MarketConfig {
     /// The defaults: SQLite under `data_dir`, no confirmation depth, 200 ms polling, 1,000
-    /// blocks per log request, default [`Limits`].
+    /// blocks per log request, default [`Limits`] and [`ServerLimits`], no trusted proxy.
     pub fn new(
         data_dir: impl Into<PathBuf>,
         rpc_url: impl Into<String>,
@@ -106,6 +130,8 @@ impl MarketConfig {
             poll_interval: Duration::from_millis(200),
             max_block_range: 1_000,
             limits: Limits::default(),
+            server: ServerLimits::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 

@@ -32,7 +32,7 @@ pub mod matching;
 pub mod model;
 pub mod store;
 
-use std::{future::Future, net::SocketAddr, sync::Arc};
+use std::{future::Future, sync::Arc};
 
 use poco_chain::{ChainClient, ClientConfig, FollowerConfig};
 use poco_primitives::PocoDomain;
@@ -97,13 +97,24 @@ impl Service {
             follower_config,
             stopped.clone(),
         )));
-        let app = api::router(api::ApiState::new(self.market.clone(), stopped.clone()));
+        let server = poco_http::Server::new("market", self.config.server);
+        let state = api::ApiState::new(self.market.clone(), stopped.clone())
+            .with_trusted_proxies(self.config.trusted_proxies.clone())
+            .with_server_stats(server.stats().clone());
+        let app = api::router(state);
         let address = listener.local_addr().map_err(|e| Error::io("listener", e))?;
-        info!(target: "poco_market", %address, backend = self.market.store().backend(), "serving");
+        info!(
+            target: "poco_market",
+            %address,
+            backend = self.market.store().backend(),
+            trusted_proxies = ?self.config.trusted_proxies,
+            "serving"
+        );
         let mut server_stopped = stopped.clone();
-        let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move { follower::stopped(&mut server_stopped).await });
-        let mut server = TaskGuard(tokio::spawn(async move { server.await }));
+        let server = server.serve(listener, app, async move {
+            follower::stopped(&mut server_stopped).await;
+        });
+        let mut server = TaskGuard(tokio::spawn(server));
         let outcome = tokio::select! {
             () = shutdown => Ok(()),
             joined = &mut follower.0 => Err(Error::Internal(format!("the chain follower stopped: {joined:?}"))),

@@ -1,15 +1,17 @@
-//! A typed client of the result store, for workers (upload), schedulers (exists) and the SDK
-//! (download).
+//! A typed client of the result store, for workers (upload), schedulers (info, signed) and
+//! the SDK (download, streamed to a temporary file within a size bound).
 
-use std::time::Duration;
+use std::{io::Write, time::Duration};
 
 use alloy::{
     primitives::{B256, Bytes as AlloyBytes},
-    signers::SignerSync,
+    signers::{Signer, SignerSync},
 };
 use bytes::Bytes;
 use poco_primitives::request::format_nonce;
 use reqwest::{Response, StatusCode, header::HeaderMap};
+use sha2::{Digest, Sha256};
+use tracing::warn;
 
 use crate::{
     api::{Challenge, ResultInfo, ResultOutcome, TaskRef, UploadReceipt},
@@ -18,7 +20,7 @@ use crate::{
         HEADER_ARCHIVE_SHA256, HEADER_ARCHIVE_SIZE, HEADER_CHALLENGE_NONCE, HEADER_CONTENT_SHA256,
         HEADER_DEAL_ID, HEADER_REQUEST_NONCE, HEADER_RESULT_DIGEST, HEADER_RESULT_PUBLIC,
         HEADER_SIGNATURE, HEADER_TASK_INDEX, HEADER_TIMESTAMP, HEADER_UPLOAD_TICKET, HEADER_WORKER,
-        SignedRequest, sha256, sign_download,
+        SignedRequest, sign_download,
     },
     error::{Error, ErrorBody, Result},
 };
@@ -29,7 +31,14 @@ pub struct ResultStoreClient {
     base: String,
     http: reqwest::Client,
     limits: ArchiveLimits,
+    max_download_bytes: u64,
 }
+
+/// The largest archive a client downloads unless told otherwise
+/// ([`ResultStoreClient::with_max_download_bytes`]): the store's default content limit
+/// (64 MiB) with room for the tar headers of its 10,000 entries. It protects the client's disk
+/// and memory from a store that sends without end.
+pub const DEFAULT_MAX_DOWNLOAD_BYTES: u64 = 96 * 1024 * 1024;
 
 /// A downloaded result: the archive as stored, and its digest computed here.
 #[derive(Debug, Clone)]
@@ -95,12 +104,23 @@ impl ResultStoreClient {
             )));
         }
         let base = base_url.trim_end_matches('/').to_owned();
-        Ok(Self { base, http, limits: ArchiveLimits::default() })
+        Ok(Self {
+            base,
+            http,
+            limits: ArchiveLimits::default(),
+            max_download_bytes: DEFAULT_MAX_DOWNLOAD_BYTES,
+        })
     }
 
     /// Sets the limits applied to downloaded archives (the store's defaults otherwise).
     pub fn with_archive_limits(mut self, limits: ArchiveLimits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Sets the largest archive this client downloads, in bytes (announced or sent).
+    pub fn with_max_download_bytes(mut self, limit: u64) -> Self {
+        self.max_download_bytes = limit;
         self
     }
 
@@ -147,10 +167,34 @@ impl ResultStoreClient {
         Ok(response.json().await?)
     }
 
-    /// Whether a result is stored for `task_id`, and what it is.
-    pub async fn exists(&self, task_id: B256) -> Result<Option<ResultInfo>> {
+    /// Whether a result is stored for `task_id` (all the store tells a stranger).
+    pub async fn exists(&self, task_id: B256) -> Result<bool> {
         let response =
             self.http.head(format!("{}{}", self.base, Self::path(task_id))).send().await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(false);
+        }
+        check(response).await?;
+        Ok(true)
+    }
+
+    /// What result is stored for `task_id` (digest, hashes, size, public flag), asked with a
+    /// `HEAD` signed by `signer` (the shared signed-request scheme): the deal's beneficiary, or
+    /// its scheduler (the workerpool owner). `None` when nothing is stored.
+    pub async fn info<S: SignerSync + Signer + ?Sized>(
+        &self,
+        task_id: B256,
+        signer: &S,
+    ) -> Result<Option<ResultInfo>> {
+        let path = Self::path(task_id);
+        let signed = SignedRequest::fresh("HEAD", &path, b"")
+            .headers_signed_by(signer)
+            .map_err(Error::Signing)?;
+        let mut request = self.http.head(format!("{}{path}", self.base));
+        for (name, value) in signed.pairs() {
+            request = request.header(name, value);
+        }
+        let response = request.send().await?;
         if response.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -176,9 +220,7 @@ impl ResultStoreClient {
         task_id: B256,
         beneficiary: &S,
     ) -> Result<DownloadedResult> {
-        let challenge = self.challenge(task_id).await?;
-        let signature = sign_download(beneficiary, task_id, challenge.nonce)?;
-        self.download_with(task_id, Some((challenge.nonce, &signature))).await
+        self.download_reporting(task_id, beneficiary, &mut |_, _| {}).await
     }
 
     /// How `task_id`'s result ended (a failure record, if it holds one), asked as its
@@ -215,6 +257,32 @@ impl ResultStoreClient {
         task_id: B256,
         signed_challenge: Option<(B256, &[u8])>,
     ) -> Result<DownloadedResult> {
+        self.download_with_progress(task_id, signed_challenge, &mut |_, _| {}).await
+    }
+
+    /// Downloads `task_id`'s result as its beneficiary, like [`Self::download`], calling
+    /// `progress(received, total)` as bytes arrive (`total` when the store announced it).
+    pub async fn download_reporting<S: SignerSync + ?Sized>(
+        &self,
+        task_id: B256,
+        beneficiary: &S,
+        progress: &mut (dyn FnMut(u64, Option<u64>) + Send),
+    ) -> Result<DownloadedResult> {
+        let challenge = self.challenge(task_id).await?;
+        let signature = sign_download(beneficiary, task_id, challenge.nonce)?;
+        self.download_with_progress(task_id, Some((challenge.nonce, &signature)), progress).await
+    }
+
+    /// Downloads `task_id`'s result (see [`Self::download_with`]), streaming it to a temporary
+    /// file: refused as soon as it is larger than [`Self::with_max_download_bytes`] allows or
+    /// than the store announced (its `content-length` and archive size), checked against the
+    /// announced SHA-256, then inspected (its digest computed here).
+    pub async fn download_with_progress(
+        &self,
+        task_id: B256,
+        signed_challenge: Option<(B256, &[u8])>,
+        progress: &mut (dyn FnMut(u64, Option<u64>) + Send),
+    ) -> Result<DownloadedResult> {
         let mut request = self.http.get(format!("{}{}", self.base, Self::path(task_id)));
         if let Some((nonce, signature)) = signed_challenge {
             request = request
@@ -223,12 +291,7 @@ impl ResultStoreClient {
         }
         let response = check(request.send().await?).await?;
         let claimed = info(response.headers())?;
-        let archive = response.bytes().await?;
-        if sha256(&archive) != claimed.archive_sha256 {
-            return Err(Error::UnexpectedResponse(
-                "the archive's bytes do not hash to the SHA-256 the store announced".into(),
-            ));
-        }
+        let archive = self.receive(response, claimed, progress).await?;
         let limits = self.limits;
         let inspected = archive.clone();
         let summary = tokio::task::spawn_blocking(move || inspect_archive(&inspected, &limits))
@@ -242,6 +305,68 @@ impl ResultStoreClient {
             });
         }
         Ok(DownloadedResult { task_id, archive, digest: summary.digest, summary })
+    }
+
+    /// The body of a download, streamed to a temporary file within the size bound and checked
+    /// against the announced SHA-256; its bytes (at most the bound) once they are checked.
+    async fn receive(
+        &self,
+        mut response: Response,
+        claimed: ResultInfo,
+        progress: &mut (dyn FnMut(u64, Option<u64>) + Send),
+    ) -> Result<Bytes> {
+        let limit = self.max_download_bytes;
+        let too_large = |received: u64, reason: String| {
+            warn!(received, limit, %reason, "download stopped");
+            Error::DownloadTooLarge { received, reason, limit }
+        };
+        if claimed.size > limit {
+            return Err(too_large(claimed.size, "the store announces a larger archive".into()));
+        }
+        // The transfer may not exceed what the store announced, nor the bound.
+        let announced = match response.content_length() {
+            Some(length) if length != claimed.size => {
+                return Err(Error::UnexpectedResponse(format!(
+                    "the store announces {length} bytes of body for an archive of {} bytes",
+                    claimed.size
+                )));
+            }
+            _ => claimed.size,
+        };
+        let temporary = tempfile::NamedTempFile::new()
+            .map_err(|source| Error::Io { path: std::env::temp_dir(), source })?;
+        let path = temporary.path().to_path_buf();
+        let io_error = |source| Error::Io { path: path.clone(), source };
+        let mut file = std::io::BufWriter::new(temporary.as_file());
+        let mut hasher = Sha256::new();
+        let mut received = 0u64;
+        progress(0, Some(announced));
+        while let Some(chunk) = response.chunk().await? {
+            received += chunk.len() as u64;
+            if received > announced {
+                return Err(too_large(
+                    received,
+                    format!("the store sends more than the {announced} bytes it announced"),
+                ));
+            }
+            hasher.update(&chunk);
+            file.write_all(&chunk).map_err(io_error)?;
+            progress(received, Some(announced));
+        }
+        if received != announced {
+            return Err(Error::UnexpectedResponse(format!(
+                "the store sent {received} bytes of the {announced} it announced"
+            )));
+        }
+        file.flush().map_err(io_error)?;
+        drop(file);
+        if B256::from(<[u8; 32]>::from(hasher.finalize())) != claimed.archive_sha256 {
+            return Err(Error::UnexpectedResponse(
+                "the archive's bytes do not hash to the SHA-256 the store announced".into(),
+            ));
+        }
+        let archive = std::fs::read(temporary.path()).map_err(io_error)?;
+        Ok(Bytes::from(archive))
     }
 }
 
@@ -279,4 +404,129 @@ fn info(headers: &HeaderMap) -> Result<ResultInfo> {
             .map_err(|_| Error::UnexpectedResponse("malformed archive size".into()))?,
         public: text(HEADER_RESULT_PUBLIC)? == "true",
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::{
+        io::{AsyncReadExt, AsyncWriteExt},
+        net::TcpListener,
+    };
+
+    use super::*;
+    use crate::archive::pack_files;
+
+    /// The largest download of these tests' clients.
+    const LIMIT: u64 = 64 * 1024;
+
+    /// A store on 127.0.0.1 that answers each of up to four requests with `head` (status line
+    /// and headers) then `body`, and closes the connection.
+    async fn store_answering(head: String, body: Vec<u8>) -> ResultStoreClient {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            for _ in 0..4 {
+                let Ok((mut socket, _)) = listener.accept().await else { return };
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.write_all(&body).await;
+                let _ = socket.shutdown().await;
+            }
+        });
+        ResultStoreClient::new(&url).unwrap().with_max_download_bytes(LIMIT)
+    }
+
+    /// A response head announcing an archive of `size` bytes with `sha256` and `digest`, and
+    /// `content_length` if any.
+    fn head(size: u64, sha256: B256, digest: B256, content_length: Option<u64>) -> String {
+        let length = content_length.map(|n| format!("content-length: {n}\r\n")).unwrap_or_default();
+        format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/x-tar\r\n{length}\
+             {HEADER_ARCHIVE_SIZE}: {size}\r\n{HEADER_ARCHIVE_SHA256}: {sha256}\r\n\
+             {HEADER_RESULT_DIGEST}: {digest}\r\n{HEADER_RESULT_PUBLIC}: true\r\n\
+             connection: close\r\n\r\n"
+        )
+    }
+
+    fn archive() -> (Vec<u8>, B256, B256) {
+        let archive = pack_files([("result.txt", &b"42\n"[..])]).unwrap();
+        let digest = inspect_archive(&archive, &ArchiveLimits::default()).unwrap().digest;
+        (archive.clone(), crate::auth::sha256(&archive), digest)
+    }
+
+    #[tokio::test]
+    async fn an_honest_store_streams_a_checked_archive_with_progress() {
+        let (archive, sha, digest) = archive();
+        let size = archive.len() as u64;
+        let client = store_answering(head(size, sha, digest, Some(size)), archive.clone()).await;
+        let mut seen = Vec::new();
+        let downloaded = client
+            .download_with_progress(B256::ZERO, None, &mut |received, total| {
+                seen.push((received, total));
+            })
+            .await
+            .unwrap();
+        assert_eq!(downloaded.archive.as_ref(), archive.as_slice());
+        assert_eq!(downloaded.digest, digest);
+        assert_eq!(seen.first(), Some(&(0, Some(size))));
+        assert_eq!(seen.last(), Some(&(size, Some(size))));
+    }
+
+    #[tokio::test]
+    async fn a_store_announcing_more_than_the_bound_is_not_read() {
+        let (archive, sha, digest) = archive();
+        let huge = 10 * LIMIT;
+        let client = store_answering(head(huge, sha, digest, Some(huge)), archive).await;
+        let error = client.download_public(B256::ZERO).await.unwrap_err();
+        assert!(
+            matches!(error, Error::DownloadTooLarge { received, limit: LIMIT, .. } if received == huge),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_store_sending_more_than_it_announced_is_cut_off() {
+        let (_, sha, digest) = archive();
+        // It announces 100 bytes (and no content-length), then sends without end (here 4x the
+        // bound), until the connection closes.
+        let client =
+            store_answering(head(100, sha, digest, None), vec![0u8; 4 * LIMIT as usize]).await;
+        let mut last = 0;
+        let error = client
+            .download_with_progress(B256::ZERO, None, &mut |received, _| last = received)
+            .await
+            .unwrap_err();
+        match error {
+            Error::DownloadTooLarge { received, reason, .. } => {
+                assert!(received > 100 && received <= 4 * LIMIT, "{received}");
+                assert!(reason.contains("more than the 100 bytes"), "{reason}");
+            }
+            other => panic!("expected the download to be cut off, got {other}"),
+        }
+        assert!(last <= 100, "nothing past the announced size was accepted: {last}");
+    }
+
+    #[tokio::test]
+    async fn a_store_whose_lengths_disagree_or_bytes_differ_is_refused() {
+        let (archive, sha, digest) = archive();
+        let size = archive.len() as u64;
+        // A content-length that is not the archive's size.
+        let client =
+            store_answering(head(size, sha, digest, Some(size + 1)), archive.clone()).await;
+        let error = client.download_public(B256::ZERO).await.unwrap_err();
+        assert!(
+            matches!(error, Error::UnexpectedResponse(ref m) if m.contains("announces")),
+            "{error}"
+        );
+        // Other bytes than the announced SHA-256.
+        let mut altered = archive.clone();
+        altered[600] ^= 1;
+        let client = store_answering(head(size, sha, digest, Some(size)), altered).await;
+        let error = client.download_public(B256::ZERO).await.unwrap_err();
+        assert!(
+            matches!(error, Error::UnexpectedResponse(ref m) if m.contains("SHA-256")),
+            "{error}"
+        );
+    }
 }

@@ -10,6 +10,7 @@ use object_store::{
 
 use crate::{
     archive::ArchiveLimits,
+    books::ChallengeKey,
     error::{Error, Result},
 };
 
@@ -26,9 +27,23 @@ pub struct Config {
     pub max_request_age: Duration,
     /// How long a download challenge stays valid.
     pub challenge_ttl: Duration,
-    /// Most download challenges outstanding at once.
-    pub max_pending_challenges: usize,
-    /// Most signed requests remembered to refuse replays (each for `max_request_age`).
+    /// The key download challenges are minted with (they are stateless: the nonce carries its
+    /// expiry and a MAC of the task, so issuing one stores nothing). `None` (the default)
+    /// draws a random key at each start: challenges issued before a restart are then refused,
+    /// and the client asks for a new one. Several instances behind one address must share one
+    /// key, so that a challenge issued by one is accepted by another; each instance then
+    /// remembers the nonces used through it, so share the key only between instances that one
+    /// client cannot reach in turn (or accept that a nonce may be used once per instance, by
+    /// the beneficiary only, within its short life).
+    pub challenge_key: Option<ChallengeKey>,
+    /// Most used download challenges remembered (each until it expires) to refuse a second use.
+    /// Only a request signed by whoever may read the result adds one, so this protects the
+    /// store's memory from beneficiaries downloading in a loop, not from strangers; when it is
+    /// full, downloads are refused (429) until some expire.
+    pub max_used_challenges: usize,
+    /// Most signed requests remembered to refuse replays (each for `max_request_age`). Only
+    /// authenticated requests are recorded (a chosen uploader's, a beneficiary's or a deal's
+    /// scheduler's); when it is full, they are refused (429) until some expire.
     pub max_replay_records: usize,
     /// Most uploads processed at once (each holds its archive in memory).
     pub max_concurrent_uploads: usize,
@@ -48,7 +63,8 @@ impl Config {
             limits: UploadLimits::default(),
             max_request_age: Duration::from_secs(300),
             challenge_ttl: Duration::from_secs(120),
-            max_pending_challenges: 10_000,
+            challenge_key: None,
+            max_used_challenges: 100_000,
             max_replay_records: 100_000,
             max_concurrent_uploads: 8,
             request_timeout: Duration::from_secs(120),
@@ -162,7 +178,7 @@ impl StorageConfig {
     pub fn open(&self) -> Result<Arc<dyn ObjectStore>> {
         match self {
             Self::Local { root } => {
-                std::fs::create_dir_all(root)
+                poco_chain::files::private_dir(root)
                     .map_err(|source| Error::Io { path: root.clone(), source })?;
                 let store = LocalFileSystem::new_with_prefix(root)?;
                 Ok(Arc::new(store))

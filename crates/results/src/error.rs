@@ -124,6 +124,18 @@ pub enum Error {
         task_id: B256,
     },
 
+    /// A signed `HEAD` by somebody who is neither the deal's beneficiary nor its scheduler.
+    #[error(
+        "{signer} is neither the beneficiary nor the scheduler of task {task_id}: send the HEAD \
+         unsigned to learn whether the result exists"
+    )]
+    NotEntitled {
+        /// Who signed the request.
+        signer: Address,
+        /// The task.
+        task_id: B256,
+    },
+
     // ---------------------------------------------------------------- 404
     /// No deal with this id on the chain.
     #[error("unknown deal {deal_id}: no such deal on this chain")]
@@ -289,6 +301,19 @@ pub enum Error {
     /// The store answered something this client does not understand.
     #[error("unexpected response from the result store: {0}")]
     UnexpectedResponse(String),
+    /// A download was stopped: larger than this client accepts, or than the store announced.
+    #[error(
+        "the download was stopped after {received} bytes: {reason} (this client accepts at most \
+         {limit} bytes)"
+    )]
+    DownloadTooLarge {
+        /// Bytes received (or announced) when it was stopped.
+        received: u64,
+        /// Why.
+        reason: String,
+        /// The client's limit, in bytes.
+        limit: u64,
+    },
 }
 
 /// The JSON body of every error response: `{"error": "<message>", "code": "<code>"}`.
@@ -312,7 +337,9 @@ impl Error {
             | Self::ContentHashMismatch { .. }
             | Self::UnknownChallenge
             | Self::ExpiredChallenge { .. } => StatusCode::UNAUTHORIZED,
-            Self::NotChosenWorker { .. } | Self::NotBeneficiary { .. } => StatusCode::FORBIDDEN,
+            Self::NotChosenWorker { .. }
+            | Self::NotBeneficiary { .. }
+            | Self::NotEntitled { .. } => StatusCode::FORBIDDEN,
             Self::UnknownDeal { .. } | Self::NoRoute { .. } | Self::UnknownResult { .. } => {
                 StatusCode::NOT_FOUND
             }
@@ -338,7 +365,8 @@ impl Error {
             | Self::Io { .. }
             | Self::Signing(_)
             | Self::Http(_)
-            | Self::UnexpectedResponse(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            | Self::UnexpectedResponse(_)
+            | Self::DownloadTooLarge { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -356,6 +384,7 @@ impl Error {
             Self::ExpiredChallenge { .. } => "expired_challenge",
             Self::NotChosenWorker { .. } => "not_chosen_worker",
             Self::NotBeneficiary { .. } => "not_beneficiary",
+            Self::NotEntitled { .. } => "not_entitled",
             Self::UnknownDeal { .. } => "unknown_deal",
             Self::NoRoute { .. } => "not_found",
             Self::UnknownResult { .. } => "unknown_result",
@@ -379,7 +408,8 @@ impl Error {
             | Self::Io { .. }
             | Self::Signing(_)
             | Self::Http(_)
-            | Self::UnexpectedResponse(_) => "internal",
+            | Self::UnexpectedResponse(_)
+            | Self::DownloadTooLarge { .. } => "internal",
         }
     }
 

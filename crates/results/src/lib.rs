@@ -8,9 +8,10 @@
 //! runs a task, commits and reveals the digest of its output tree on-chain, and, when the
 //! scheduler picks it as the uploader, packs `/iexec_out` into a tar archive
 //! ([`archive::pack_dir`]) and uploads it here with [`ResultStoreClient::upload`]; the
-//! scheduler asks whether the result is there ([`ResultStoreClient::exists`]) before it
-//! finalizes; the beneficiary downloads it with [`ResultStoreClient::download`] and checks its
-//! digest against the task's on-chain `resultDigest`. The store itself reads the chain through
+//! scheduler asks, with a signed `HEAD` ([`ResultStoreClient::info`]), whether the result is
+//! there with the consensus digest before it finalizes; the beneficiary downloads it with
+//! [`ResultStoreClient::download`] (streamed to a temporary file within a size bound) and checks
+//! its digest against the task's on-chain `resultDigest`. The store itself reads the chain through
 //! `poco-chain` (deals from their `DealCreated` log, consensus from `viewTask`, `viewGroup` and
 //! `viewContribution`) and keeps archives behind `object_store`: a local folder by default, an
 //! S3-compatible bucket in production ([`StorageConfig`]).
@@ -20,13 +21,24 @@
 //! | Route | Who | What |
 //! | --- | --- | --- |
 //! | `PUT /results/{taskid}` | the chosen worker | upload the tar archive (body) |
-//! | `HEAD /results/{taskid}` | anyone | whether a result is stored (`x-poco-result-digest` ...) |
+//! | `HEAD /results/{taskid}` | anyone | whether a result is stored, nothing more |
+//! | `HEAD /results/{taskid}`, signed | the beneficiary, the deal's scheduler | also its digest, SHA-256, size, public flag |
 //! | `GET /results/{taskid}/challenge` | anyone | a single-use nonce to sign for a download |
 //! | `GET /results/{taskid}` | the beneficiary, or anyone if public | the archive |
 //! | `GET /health`, `GET /metrics` | anyone | liveness, Prometheus text |
 //!
 //! The signatures (upload ticket, request signature, download challenge) are defined in
 //! [`auth`]; refusals are 4xx with a JSON body `{"error", "code"}` ([`Error::code`]).
+//!
+//! # What strangers cannot use up
+//!
+//! Issuing a download challenge stores nothing: the nonce carries its expiry and a MAC of the
+//! task under the store's key ([`Config::challenge_key`]), so a flood of challenge requests
+//! fills no book. A challenge is recorded as used only once the beneficiary's signature of it
+//! checks out, and a signed request is remembered against replays only once its signer is shown
+//! to be entitled (the chosen uploader, the beneficiary, the deal's scheduler): those bounded
+//! records ([`Config::max_used_challenges`], [`Config::max_replay_records`]) only grow with
+//! the requests of the people they serve.
 //!
 //! An upload is accepted only when (a) the request is signed by a worker, fresh and not
 //! replayed, and carries an upload ticket signed by the deal's scheduler for that worker and
@@ -52,6 +64,7 @@ mod storage;
 pub use api::{Challenge, ResultInfo, ResultOutcome, TaskRef, UploadReceipt};
 pub use archive::{ArchiveLimits, ArchiveSummary};
 pub use auth::UploadTicket;
+pub use books::ChallengeKey;
 pub use chain::{DealRecord, PUBLIC_RESULT_PARAM, params_make_public};
 pub use client::{DownloadedResult, ResultStoreClient};
 pub use config::{ChainConfig, Config, StorageConfig, UploadLimits};

@@ -42,7 +42,7 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition of the counters, with the gauges given.
-    pub(crate) fn render(&self, pending_challenges: usize) -> String {
+    pub(crate) fn render(&self, used_challenges: usize) -> String {
         let mut out = String::new();
         let counter = |out: &mut String, name: &str, help: &str, value: u64| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
@@ -90,9 +90,9 @@ impl Metrics {
         }
         let _ = writeln!(
             out,
-            "# HELP poco_results_pending_challenges Download challenges issued and not used.\n\
-             # TYPE poco_results_pending_challenges gauge\n\
-             poco_results_pending_challenges {pending_challenges}"
+            "# HELP poco_results_used_challenges Download challenges used and not expired yet.\n\
+             # TYPE poco_results_used_challenges gauge\n\
+             poco_results_used_challenges {used_challenges}"
         );
         out
     }
@@ -114,7 +114,7 @@ mod tests {
         assert!(text.contains("poco_results_uploaded_bytes_total 10\n"));
         assert!(text.contains("poco_results_http_responses_total{status=\"409\"} 1\n"));
         assert!(text.contains("poco_results_errors_total{code=\"already_uploaded\"} 1\n"));
-        assert!(text.contains("poco_results_pending_challenges 3\n"));
+        assert!(text.contains("poco_results_used_challenges 3\n"));
         assert!(text.contains("# TYPE poco_results_downloads_total counter\n"));
     }
 }

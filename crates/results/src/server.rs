@@ -19,7 +19,7 @@ use axum::{
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use object_store::ObjectStore;
-use poco_primitives::request::parse_nonce;
+use poco_primitives::request::{RequestHeaders, parse_nonce};
 use tokio::{net::TcpListener, sync::Semaphore};
 use tracing::{Instrument, debug, info, info_span};
 
@@ -30,9 +30,9 @@ use crate::{
         HEADER_ARCHIVE_SHA256, HEADER_ARCHIVE_SIZE, HEADER_CHALLENGE_NONCE, HEADER_CONTENT_SHA256,
         HEADER_DEAL_ID, HEADER_REQUEST_NONCE, HEADER_RESULT_DIGEST, HEADER_RESULT_PUBLIC,
         HEADER_SIGNATURE, HEADER_TASK_INDEX, HEADER_TIMESTAMP, HEADER_UPLOAD_TICKET, HEADER_WORKER,
-        SignedRequest, UploadTicket, random, recover_download_signer, sha256,
+        SignedRequest, UploadTicket, recover_download_signer, sha256,
     },
-    books::{ChallengeBook, InFlight, ReplayGuard},
+    books::{ChallengeKey, Challenges, InFlight, ReplayGuard},
     chain::{ChainView, task_of},
     config::Config,
     error::{Error, ErrorCode, Result},
@@ -54,7 +54,7 @@ struct AppState {
     chain: ChainView,
     archives: ArchiveStore,
     replays: ReplayGuard,
-    challenges: ChallengeBook,
+    challenges: Challenges,
     in_flight: InFlight,
     uploads: Semaphore,
     metrics: Metrics,
@@ -74,9 +74,10 @@ impl ResultStore {
             chain,
             archives: ArchiveStore::new(store),
             replays: ReplayGuard::new(config.max_replay_records),
-            challenges: ChallengeBook::new(
-                config.max_pending_challenges,
+            challenges: Challenges::new(
+                config.challenge_key.unwrap_or_else(ChallengeKey::random),
                 config.challenge_ttl.as_secs().max(1),
+                config.max_used_challenges,
             ),
             in_flight: InFlight::default(),
             uploads: Semaphore::new(config.max_concurrent_uploads.max(1)),
@@ -111,8 +112,7 @@ pub async fn serve(
     if let Ok(address) = listener.local_addr() {
         info!(%address, "result store listening");
     }
-    axum::serve(listener, store.router())
-        .with_graceful_shutdown(shutdown)
+    poco_http::serve("results", listener, store.router(), shutdown)
         .await
         .map_err(|source| Error::Io { path: "<listener>".into(), source })
 }
@@ -159,7 +159,7 @@ async fn health() -> Json<serde_json::Value> {
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        state.metrics.render(state.challenges.len()),
+        state.metrics.render(state.challenges.used_count()),
     )
 }
 
@@ -214,7 +214,6 @@ async fn upload(
             ),
         });
     }
-    state.replays.record(request.signing_hash(), request.fresh_until(max_age), now)?;
     tracing::Span::current().record("task", tracing::field::display(task_id));
     let limit = state.config.limits.max_body_bytes;
     if let Some(length) = content_length(&headers)
@@ -232,6 +231,9 @@ async fn upload(
     if (UploadTicket { task_id, worker }).recover_signer(&ticket)? != scheduler {
         return Err(Error::NotChosenWorker { worker, task_id, scheduler });
     }
+    // Only now, with the worker shown to be the chosen one, is the request remembered: a
+    // stranger's throwaway signatures fill nothing.
+    state.replays.record(request.signing_hash(), request.fresh_until(max_age), now)?;
 
     // The body is read before a chosen worker is told its upload is a duplicate: an answer
     // sent while the client still writes would reach it as a broken connection, not as the
@@ -346,11 +348,42 @@ async fn read_body(body: Body, limit: u64, length: Option<u64>) -> Result<Bytes>
 
 // ==================================================================== exists, challenge, download
 
-async fn exists(State(state): State<Arc<AppState>>, Path(task): Path<String>) -> Result<Response> {
+/// `HEAD /results/{taskid}`: whether a result is stored, and nothing more, for anyone; its
+/// digest, hashes, size and public flag only for a request signed (the shared signed-request
+/// scheme) by the deal's beneficiary or its scheduler (the workerpool owner, which checks the
+/// digest before it finalizes).
+async fn exists(
+    State(state): State<Arc<AppState>>,
+    Path(task): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response> {
     let task_id = parse_b256("task id", &task)?;
     let stored = state.archives.metadata(task_id).await?.ok_or(Error::UnknownResult { task_id })?;
     let mut response = StatusCode::OK.into_response();
-    describe(response.headers_mut(), &stored);
+    if headers.contains_key(HEADER_SIGNATURE) {
+        let signed = RequestHeaders::parse(|name| headers.get(name)?.to_str().ok())
+            .map_err(|error| Error::BadSignature { what: "request", reason: error.to_string() })?;
+        let request = signed.request(method.as_str(), uri.path(), b"");
+        let now = unix_now();
+        let max_age = state.config.max_request_age.as_secs();
+        if !request.is_fresh(now, max_age) {
+            return Err(Error::StaleRequest { timestamp: signed.timestamp, now, max_age });
+        }
+        signed
+            .check_signature(&request)
+            .map_err(|error| Error::BadSignature { what: "request", reason: error.to_string() })?;
+        let signer = signed.address;
+        if signer != stored.beneficiary {
+            let scheduler = state.chain.deal(stored.deal_id).await?.deal.scheduler;
+            if signer != scheduler {
+                return Err(Error::NotEntitled { signer, task_id });
+            }
+        }
+        state.replays.record(request.signing_hash(), request.fresh_until(max_age), now)?;
+        describe(response.headers_mut(), &stored);
+    }
     Ok(response)
 }
 
@@ -360,8 +393,8 @@ async fn challenge(
 ) -> Result<Json<Challenge>> {
     let task_id = parse_b256("task id", &task)?;
     state.archives.metadata(task_id).await?.ok_or(Error::UnknownResult { task_id })?;
-    let nonce = B256::from(random::<32>());
-    let expires_at = state.challenges.issue(task_id, nonce, unix_now())?;
+    // Stateless: the nonce carries its expiry and a MAC of the task; nothing is stored.
+    let (nonce, expires_at) = state.challenges.issue(task_id, unix_now());
     Ok(Json(Challenge { task_id, nonce, expires_at }))
 }
 
@@ -377,11 +410,15 @@ async fn readable(state: &AppState, task: &str, headers: &HeaderMap) -> Result<S
         let signature =
             auth_header(headers, HEADER_SIGNATURE, "the beneficiary's challenge signature")?;
         let signature = parse_hex(HEADER_SIGNATURE, signature)?;
-        state.challenges.redeem(task_id, nonce, unix_now())?;
+        // The nonce is this store's, for this task, and alive; then the beneficiary signed it;
+        // only then is it recorded as used (a stranger's attempts record nothing).
+        let now = unix_now();
+        state.challenges.verify(task_id, nonce, now)?;
         let signer = recover_download_signer(task_id, nonce, &signature)?;
         if signer != stored.beneficiary {
             return Err(Error::NotBeneficiary { signer, task_id });
         }
+        state.challenges.use_once(nonce, now)?;
     }
     Ok(stored)
 }

@@ -57,8 +57,18 @@ impl IntoResponse for ApiError {
             Error::BadSignature(_) => (StatusCode::UNAUTHORIZED, "bad_signature"),
             Error::Replayed { .. } => (StatusCode::UNAUTHORIZED, "replayed_request"),
             Error::UnknownWorker(_) => (StatusCode::FORBIDDEN, "unknown_worker"),
-            Error::WorkerNotAllowed(_) => (StatusCode::FORBIDDEN, "worker_not_allowed"),
+            Error::NotAdmitted { rule, .. } => {
+                let body = serde_json::json!({
+                    "error": self.0.to_string(),
+                    "code": "not_admitted",
+                    "rule": rule,
+                });
+                return (StatusCode::FORBIDDEN, Json(body)).into_response();
+            }
             Error::NotAssigned { .. } => (StatusCode::FORBIDDEN, "not_assigned"),
+            Error::NotUploader { .. } => (StatusCode::FORBIDDEN, "not_uploader"),
+            Error::ForeignLocation { .. } => (StatusCode::FORBIDDEN, "foreign_location"),
+            Error::UnexpectedReport { .. } => (StatusCode::CONFLICT, "unexpected_report"),
             Error::NotRequester => (StatusCode::FORBIDDEN, "not_requester"),
             Error::UnknownTask(_) => (StatusCode::NOT_FOUND, "unknown_task"),
             Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
@@ -129,6 +139,7 @@ async fn worker(
         if engine.store.worker(signed.signer).await?.is_none() {
             return Err(Error::UnknownWorker(signed.signer));
         }
+        engine.admit(signed.signer).await?;
         if !signed.accept_once(engine).await? {
             return Err(signed.replayed());
         }
@@ -156,10 +167,9 @@ async fn register(
     let signed = signed_by(&method, &uri, &headers, &body)?;
     let address = signed.signer;
     let registration: Registration = json(&body)?;
-    if let Some(allowed) = &engine.config.allowed_workers
-        && !allowed.contains(&address)
-    {
-        return Err(Error::WorkerNotAllowed(address).into());
+    if let Err(error) = engine.admit(address).await {
+        engine.metrics.refused.inc();
+        return Err(error.into());
     }
     if registration.slots == 0 || registration.slots > 1024 {
         return Err(Error::BadRequest("slots must be between 1 and 1024".into()).into());
@@ -177,7 +187,7 @@ async fn register(
         scheduler: engine.scheduler(),
         poco: config.deployment.poco,
         chain_id: config.deployment.chain_id,
-        result_store: config.result_store.clone(),
+        result_store: engine.result_store().to_owned(),
         heartbeat_interval_secs: config.heartbeat_interval.as_secs_f64(),
     }))
 }

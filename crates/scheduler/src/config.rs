@@ -5,6 +5,45 @@ use std::{collections::HashSet, time::Duration};
 use alloy::{primitives::Address, signers::local::PrivateKeySigner};
 use poco_contracts::Deployment;
 
+use crate::{Error, Result};
+
+/// Who may work for the pool: checked at registration and on every later request of a worker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// Only the workers on this list.
+    AllowList(HashSet<Address>),
+    /// Workers holding a bond in this workerpool on-chain (`poco workerpool join`): a member,
+    /// or a former member whose bond is still frozen. Read from the chain and cached for
+    /// [`SchedulerConfig::bond_cache`] (a bond can be released).
+    Bonded,
+    /// Anyone with a wallet, stake or not: strangers can register and be handed tasks. Only
+    /// when the operator says so; the scheduler warns about it when it starts.
+    Open,
+}
+
+impl Admission {
+    /// The rule's name, as the API's errors and the command line say it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::AllowList(_) => "allow-list",
+            Self::Bonded => "bonded",
+            Self::Open => "open",
+        }
+    }
+
+    /// What a worker needs to be admitted, in words.
+    pub fn requirement(&self) -> &'static str {
+        match self {
+            Self::AllowList(_) => "the pool admits the workers on its operator's allow-list only",
+            Self::Bonded => {
+                "the pool admits workers holding a bond in it on-chain only \
+                 (`poco workerpool join <workerpool>`)"
+            }
+            Self::Open => "the pool admits anyone",
+        }
+    }
+}
+
 /// Everything a scheduler needs to run one workerpool.
 #[derive(Clone)]
 pub struct SchedulerConfig {
@@ -18,8 +57,10 @@ pub struct SchedulerConfig {
     pub wallet: PrivateKeySigner,
     /// `sqlite://<file>` (default, under the data directory) or `postgres://...`.
     pub database_url: String,
-    /// Base URL of the result store workers upload to.
-    pub result_store: String,
+    /// Base URLs of the pool's result stores (at least one). Assignments name the first; an
+    /// upload is accepted only at `<one of them>/results/<task>`, exactly, so that nobody can
+    /// point a task's result elsewhere.
+    pub result_stores: Vec<String>,
     /// Blocks an event needs on top of it before the scheduler acts on it.
     pub confirmations: u64,
     /// How often workers send heartbeats.
@@ -36,8 +77,12 @@ pub struct SchedulerConfig {
     pub initialize: bool,
     /// How often the engine looks at its tasks.
     pub tick: Duration,
-    /// Workers allowed in the pool; `None`: anyone with a wallet.
-    pub allowed_workers: Option<HashSet<Address>>,
+    /// Who may work for the pool (default: [`Admission::Bonded`]).
+    pub admission: Admission,
+    /// How long a worker's bond (or its absence), read from the chain, is trusted before it is
+    /// read again: it protects the chain's RPC from one call per request, and bounds how long
+    /// a worker that released its bond keeps working (default 15 s).
+    pub bond_cache: Duration,
     /// The SMS that creates the enclave challenges of TEE tasks; `None`: the pool serves no
     /// TEE deal (their tasks are never assigned).
     pub sms_url: Option<String>,
@@ -45,8 +90,9 @@ pub struct SchedulerConfig {
 
 impl SchedulerConfig {
     /// A configuration with the defaults: SQLite in memory is not a default (pass a file URL),
-    /// 2 s heartbeats, workers lost after 10 s, replicas re-assigned after 120 s, uploads
-    /// re-assigned after 30 s, eager batch initialization, a 100 ms engine tick.
+    /// one result store, bonded workers only (bonds cached 15 s), 2 s heartbeats, workers lost
+    /// after 10 s, replicas re-assigned after 120 s, uploads re-assigned after 30 s, eager
+    /// batch initialization, a 100 ms engine tick.
     pub fn new(
         rpc_url: impl Into<String>,
         deployment: Deployment,
@@ -61,7 +107,7 @@ impl SchedulerConfig {
             workerpool,
             wallet,
             database_url: database_url.into(),
-            result_store: result_store.into(),
+            result_stores: vec![result_store.into()],
             confirmations: 0,
             heartbeat_interval: Duration::from_secs(2),
             worker_timeout: Duration::from_secs(10),
@@ -69,10 +115,42 @@ impl SchedulerConfig {
             upload_timeout: Duration::from_secs(30),
             initialize: true,
             tick: Duration::from_millis(100),
-            allowed_workers: None,
+            admission: Admission::Bonded,
+            bond_cache: Duration::from_secs(15),
             sms_url: None,
         }
     }
+
+    /// The configuration checked and its result stores normalised (`http` or `https`, a host,
+    /// no user name, password, query or fragment, no trailing slash), so that a result's
+    /// location can be compared with them exactly.
+    pub fn validated(mut self) -> Result<Self> {
+        if self.result_stores.is_empty() {
+            return Err(Error::Config("at least one result store is needed".into()));
+        }
+        self.result_stores =
+            self.result_stores.iter().map(|url| normalise_store(url)).collect::<Result<_>>()?;
+        Ok(self)
+    }
+}
+
+/// A result store's base URL in the one spelling locations are compared with.
+fn normalise_store(raw: &str) -> Result<String> {
+    let bad = |why: &str| Error::Config(format!("result store {raw:?}: {why}"));
+    let url = reqwest::Url::parse(raw.trim()).map_err(|e| bad(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad("only http and https result stores are supported"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("a user name or password has no place in a result store's URL"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("a query or fragment has no place in a result store's URL"));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
 impl std::fmt::Debug for SchedulerConfig {
@@ -82,8 +160,32 @@ impl std::fmt::Debug for SchedulerConfig {
             .field("workerpool", &self.workerpool)
             .field("scheduler", &self.wallet.address())
             .field("database_url", &self.database_url)
-            .field("result_store", &self.result_store)
+            .field("result_stores", &self.result_stores)
+            .field("admission", &self.admission.name())
             .field("sms_url", &self.sms_url)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_stores_are_normalised_or_refused() {
+        assert_eq!(normalise_store("http://127.0.0.1:8090/").unwrap(), "http://127.0.0.1:8090");
+        assert_eq!(normalise_store("HTTP://Store.Example//").unwrap(), "http://store.example");
+        assert_eq!(normalise_store("https://s.example/base/").unwrap(), "https://s.example/base");
+        for bad in [
+            "ftp://s.example",
+            "http://user@s.example",
+            "http://user:pw@s.example",
+            "http://s.example/?a=b",
+            "http://s.example/#x",
+            "not a url",
+            "file:///tmp/results",
+        ] {
+            assert!(matches!(normalise_store(bad), Err(Error::Config(_))), "{bad}");
+        }
     }
 }

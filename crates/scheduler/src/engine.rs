@@ -37,7 +37,7 @@ use poco_primitives::{
 use tracing::{debug, info, warn};
 
 use crate::{
-    Error, Result, SchedulerConfig,
+    Admission, Error, Result, SchedulerConfig,
     metrics::Metrics,
     store::{ReplicaRecord, ReplicaState, Stage, Store, TaskRecord, now_ms},
 };
@@ -46,6 +46,10 @@ use crate::{
 const INITIALIZE_BATCH: usize = 100;
 /// Seconds before the contribution deadline after which no new replica is handed out.
 const CONTRIBUTION_MARGIN: u64 = 5;
+/// Most workers whose bond (or its absence) is remembered at once: it keeps strangers signing
+/// requests from fresh wallets from growing the cache without bound. Past it, expired entries
+/// are dropped, and a new one is not remembered until there is room (its bond is read again).
+pub(crate) const BOND_CACHE_ENTRIES: usize = 10_000;
 
 /// On-chain task statuses the engine checks before sending a step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +88,8 @@ pub(crate) struct Engine {
     challenges: Mutex<HashMap<B256, Address>>,
     /// The seats of committee tasks, by task, once the contract can draw them.
     committees: Mutex<HashMap<B256, Arc<Vec<Address>>>>,
+    /// Whether a worker holds a bond in the pool, and when that was read from the chain.
+    bonds: Mutex<HashMap<Address, (bool, Instant)>>,
 }
 
 impl Engine {
@@ -107,6 +113,7 @@ impl Engine {
             sms: config.sms_url.as_deref().map(poco_sms::SmsClient::new),
             challenges: Mutex::default(),
             committees: Mutex::default(),
+            bonds: Mutex::default(),
             config,
         }
     }
@@ -150,9 +157,66 @@ impl Engine {
         Ok(signature::sign_hash(&self.config.wallet, hash)?)
     }
 
-    /// Where a task's result lives in the result store.
+    /// The result store assignments name: the first of the pool's.
+    pub(crate) fn result_store(&self) -> &str {
+        &self.config.result_stores[0]
+    }
+
+    /// Where a task's result lives: in the pool's first result store.
     pub(crate) fn result_location(&self, task_id: B256) -> String {
-        format!("{}/results/{task_id}", self.config.result_store.trim_end_matches('/'))
+        location_in(self.result_store(), task_id)
+    }
+
+    /// Whether `location` is where one of the pool's result stores keeps the task's result,
+    /// exactly (the stores are normalised at start-up, and workers report the location they
+    /// were given verbatim).
+    fn is_pool_location(&self, task_id: B256, location: &str) -> bool {
+        self.config.result_stores.iter().any(|store| location_in(store, task_id) == location)
+    }
+
+    // ============================================================== admission
+
+    /// Checks that `worker` may work for the pool, by the configured [`Admission`] rule.
+    pub(crate) async fn admit(&self, worker: Address) -> Result<()> {
+        let admitted = match &self.config.admission {
+            Admission::Open => true,
+            Admission::AllowList(workers) => workers.contains(&worker),
+            Admission::Bonded => self.bonded(worker).await?,
+        };
+        if admitted {
+            return Ok(());
+        }
+        let rule = &self.config.admission;
+        warn!(%worker, rule = rule.name(), "request of a worker not admitted refused");
+        Err(Error::NotAdmitted { worker, rule: rule.name(), requirement: rule.requirement() })
+    }
+
+    /// Whether `worker` holds a bond in the pool, from the cache (for
+    /// [`SchedulerConfig::bond_cache`]) or the chain.
+    async fn bonded(&self, worker: Address) -> Result<bool> {
+        if let Some((bonded, at)) = self.bonds.lock().expect("lock").get(&worker)
+            && at.elapsed() < self.config.bond_cache
+        {
+            return Ok(*bonded);
+        }
+        let membership = self
+            .poco
+            .viewMembership(self.config.workerpool, worker)
+            .call()
+            .await
+            .map_err(poco_chain::Error::from)?;
+        let bonded = !membership.bond.is_zero();
+        let mut bonds = self.bonds.lock().expect("lock");
+        if bonds.len() >= BOND_CACHE_ENTRIES {
+            let ttl = self.config.bond_cache;
+            bonds.retain(|_, (_, at)| at.elapsed() < ttl);
+            if bonds.len() >= BOND_CACHE_ENTRIES {
+                warn!(entries = bonds.len(), "bond cache full: this bond is read again next time");
+                return Ok(bonded);
+            }
+        }
+        bonds.insert(worker, (bonded, Instant::now()));
+        Ok(bonded)
     }
 
     // ============================================================== the worker API's logic
@@ -367,15 +431,36 @@ impl Engine {
         Ok(HeartbeatResponse { actions })
     }
 
-    /// Records what a worker reports.
+    /// Records what a worker reports, when it comes from the worker holding the replica, in
+    /// the state where that report is expected; anything else is refused and changes nothing.
+    ///
+    /// - `computed`: while the replica is pending (assigned or computed) and the task open.
+    /// - `failed`: while the replica is pending.
+    /// - `uploaded`: from the worker asked to upload, while the task is revealing; or, for a
+    ///   trust-1 task (the worker contributes and finalizes at once), from a worker holding a
+    ///   live replica of it, the one that contributed once the chain shows who did. The
+    ///   location must be the task's in one of the pool's result stores, exactly (empty for a
+    ///   deal with a callback: its result goes on-chain, nothing is uploaded).
     pub(crate) async fn report(&self, worker: Address, report: &Report) -> Result<()> {
         let task_id = report.task_id();
         let replicas = self.store.replicas(task_id).await?;
-        if !replicas.iter().any(|r| r.worker == worker) {
+        let Some(mine) = replicas.iter().find(|r| r.worker == worker) else {
+            warn!(task = %task_id, %worker, "report about a task the worker was not given refused");
             return Err(Error::NotAssigned { task: task_id, worker });
-        }
+        };
+        let task = self.store.task(task_id).await?.ok_or(Error::UnknownTask(task_id))?;
+        let unexpected = |report: &'static str, reason: String| {
+            debug!(task = %task_id, %worker, report, %reason, "unexpected report refused");
+            Error::UnexpectedReport { task: task_id, worker, report, reason }
+        };
         match report {
             Report::Computed { result_hash, .. } => {
+                if !mine.state.is_pending() || task.stage != Stage::Open {
+                    return Err(unexpected(
+                        "computed",
+                        format!("the replica is {:?} and the task {:?}", mine.state, task.stage),
+                    ));
+                }
                 self.store
                     .set_replica(task_id, worker, ReplicaState::Computed, Some(*result_hash))
                     .await?;
@@ -384,21 +469,80 @@ impl Engine {
                     .await?;
             }
             Report::Uploaded { location, callback_data, .. } => {
-                let task = self.store.task(task_id).await?.ok_or(Error::UnknownTask(task_id))?;
-                if task.stage == Stage::Revealing && task.uploader != Some(worker) {
-                    return Err(Error::BadRequest(format!(
-                        "worker {worker} was not asked to upload task {task_id}"
-                    )));
-                }
+                self.check_upload(&task, mine, &replicas, location).await?;
                 self.store.set_uploaded(task_id, location, callback_data).await?;
                 self.store
                     .log(task_id, format!("result uploaded by {worker} to {location}"))
                     .await?;
             }
             Report::Failed { reason, .. } => {
+                if !mine.state.is_pending() {
+                    return Err(unexpected("failed", format!("the replica is {:?}", mine.state)));
+                }
                 self.store.set_replica(task_id, worker, ReplicaState::Failed, None).await?;
                 self.store.log(task_id, format!("worker {worker} failed: {reason}")).await?;
             }
+        }
+        Ok(())
+    }
+
+    /// Whether the holder of `mine` may report the task's result uploaded at `location`.
+    async fn check_upload(
+        &self,
+        task: &TaskRecord,
+        mine: &ReplicaRecord,
+        replicas: &[ReplicaRecord],
+        location: &str,
+    ) -> Result<()> {
+        let (task_id, worker) = (task.task_id, mine.worker);
+        let deal = self.deal(task.deal_id).await?;
+        let fast = deal.0.trust <= U256::from(1);
+        if fast {
+            let live = !matches!(
+                mine.state,
+                ReplicaState::Failed | ReplicaState::Expired | ReplicaState::Rejected
+            );
+            let on_chain = |r: &ReplicaRecord| {
+                matches!(r.state, ReplicaState::Contributed | ReplicaState::Revealed)
+            };
+            let someone_else = replicas.iter().any(on_chain) && !on_chain(mine);
+            if !live || someone_else || task.stage == Stage::Failed {
+                warn!(task = %task_id, %worker, "upload report of a worker not holding the task refused");
+                return Err(Error::NotUploader { task: task_id, worker });
+            }
+        } else {
+            if task.stage != Stage::Revealing {
+                debug!(task = %task_id, %worker, stage = ?task.stage, "upload report before consensus refused");
+                return Err(Error::UnexpectedReport {
+                    task: task_id,
+                    worker,
+                    report: "uploaded",
+                    reason: format!(
+                        "the task is {:?}: results are uploaded once consensus is reached, by \
+                         the worker asked to",
+                        task.stage
+                    ),
+                });
+            }
+            if task.uploader != Some(worker) {
+                warn!(task = %task_id, %worker, "upload report of a worker not asked to upload refused");
+                return Err(Error::NotUploader { task: task_id, worker });
+            }
+        }
+        let expected =
+            if deal.0.callback.is_zero() { self.result_location(task_id) } else { String::new() };
+        let acceptable = if deal.0.callback.is_zero() {
+            self.is_pool_location(task_id, location)
+        } else {
+            location.is_empty()
+        };
+        if !acceptable {
+            warn!(task = %task_id, %worker, %location, "upload report naming a foreign location refused");
+            return Err(Error::ForeignLocation {
+                task: task_id,
+                location: location.into(),
+                expected,
+            });
         }
         Ok(())
     }
@@ -581,6 +725,52 @@ impl Engine {
         }
         let digest =
             task.result_digest.ok_or_else(|| Error::corrupt("revealed task without digest"))?;
+        // The archive at the upload location must have the consensus digest (asked with a HEAD
+        // signed by this scheduler): a worker that says it uploaded but did not, or a store
+        // that lost it, must not get the task finalized on a result nobody can download.
+        // Otherwise the task waits for the next tick, and once the uploader's time is up,
+        // another revealer is asked. (A deal with a callback has no archive: the contract
+        // checks its callback data against the digest.)
+        let location = task.location.clone().unwrap_or_default();
+        let stored = match location.strip_suffix(&format!("/results/{}", task.task_id)) {
+            _ if !deal.0.callback.is_zero() && location.is_empty() => Ok(None),
+            Some(base) => match poco_results::ResultStoreClient::new(base) {
+                Ok(results) => Box::pin(results.info(task.task_id, &self.config.wallet))
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(error) => Err(error.to_string()),
+            },
+            None => Err(format!("{location:?} is not a result store location for this task")),
+        };
+        let refusal = match stored {
+            Ok(None) if !deal.0.callback.is_zero() && location.is_empty() => None,
+            Ok(Some(info)) if info.digest == digest => None,
+            Ok(Some(info)) => Some(format!("the stored archive's digest is {}", info.digest)),
+            Ok(None) => Some("no archive is stored there".to_owned()),
+            Err(error) => Some(format!("the result store could not be asked: {error}")),
+        };
+        if let Some(why) = refusal {
+            warn!(
+                task = %task.task_id, %location, consensus = %digest, %why,
+                "not finalizing: the result at the upload location is not the consensus"
+            );
+            let late =
+                now_ms() - task.upload_asked_ms > self.config.upload_timeout.as_millis() as i64;
+            if late {
+                self.store.clear_upload(task.task_id).await?;
+                let uploader = task.uploader.map(|w| w.to_string()).unwrap_or_default();
+                self.store
+                    .log(
+                        task.task_id,
+                        format!(
+                            "the upload reported by {uploader} is not at {location} ({why}): \
+                             asking another revealer"
+                        ),
+                    )
+                    .await?;
+            }
+            return Ok(());
+        }
         let callback = if deal.0.callback.is_zero() {
             Bytes::new()
         } else {
@@ -688,6 +878,11 @@ impl Engine {
     pub(crate) fn scheduler(&self) -> Address {
         self.config.wallet.address()
     }
+}
+
+/// Where the result store at `store` (normalised) keeps a task's result.
+fn location_in(store: &str, task_id: B256) -> String {
+    format!("{store}/results/{task_id}")
 }
 
 /// Whether a contribution's vote is for the consensus: the contract groups votes by the

@@ -30,9 +30,54 @@ pub enum Error {
     /// A request from a worker that is not registered.
     #[error("worker {0} is not registered: register first")]
     UnknownWorker(Address),
-    /// A worker the pool does not accept.
-    #[error("worker {0} is not allowed in this pool")]
-    WorkerNotAllowed(Address),
+    /// A worker the pool's admission rule does not accept.
+    #[error("worker {worker} is not admitted (rule {rule:?}): {requirement}")]
+    NotAdmitted {
+        /// The worker.
+        worker: Address,
+        /// The rule's name (`allow-list`, `bonded`).
+        rule: &'static str,
+        /// What the rule asks of a worker.
+        requirement: &'static str,
+    },
+    /// A report from the worker holding the replica, but not expected in the task's or the
+    /// replica's state (a `computed` after the replica contributed, an `uploaded` before
+    /// anyone was asked to upload...). Nothing changed.
+    #[error("report {report:?} of worker {worker} not expected now for task {task}: {reason}")]
+    UnexpectedReport {
+        /// The task.
+        task: B256,
+        /// The worker.
+        worker: Address,
+        /// The report's kind (`computed`, `uploaded`, `failed`).
+        report: &'static str,
+        /// Why it is not expected.
+        reason: String,
+    },
+    /// An `uploaded` report from a worker that was not asked to upload the task's result.
+    #[error("worker {worker} was not asked to upload the result of task {task}")]
+    NotUploader {
+        /// The task.
+        task: B256,
+        /// The worker.
+        worker: Address,
+    },
+    /// An `uploaded` report naming a location outside the pool's result stores.
+    #[error(
+        "location {location:?} of task {task} is not one of this pool's result stores: \
+         expected {expected:?}"
+    )]
+    ForeignLocation {
+        /// The task.
+        task: B256,
+        /// The location reported.
+        location: String,
+        /// The location expected (the first result store's).
+        expected: String,
+    },
+    /// The configuration cannot work.
+    #[error("configuration: {0}")]
+    Config(String),
     /// A request whose timestamp is too far from the scheduler's clock, or a request already
     /// accepted (a replay).
     #[error(

@@ -13,6 +13,11 @@
 //! workers already assigned; disagreeing contributions and silent workers make it hand out
 //! more; it never gives a task to the same worker twice. A committee deal's task goes to the
 //! members the contract drew for its seats, and to them only.
+//!
+//! Who works for the pool is the operator's rule ([`Admission`]: an allow-list, the workers
+//! bonded to the pool on-chain, or, when asked explicitly, anyone). A worker's report changes
+//! the scheduler's state only when it comes from the holder of the replica, in the state where
+//! that report is expected; a result is accepted only at one of the pool's result stores.
 
 mod api;
 mod chain;
@@ -26,9 +31,9 @@ use std::{future::Future, sync::Arc};
 
 use poco_chain::{ChainClient, ClientConfig, EventFollower, FollowerConfig};
 use tokio::{net::TcpListener, sync::Notify};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
-pub use config::SchedulerConfig;
+pub use config::{Admission, SchedulerConfig};
 pub use error::{Error, Result};
 
 use crate::{engine::Engine, metrics::Metrics};
@@ -43,7 +48,22 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    let config = Arc::new(config);
+    let config = Arc::new(config.validated()?);
+    match &config.admission {
+        Admission::Open => {
+            warn!("admission is OPEN: any stranger with a wallet can register and be handed tasks")
+        }
+        Admission::AllowList(workers) if workers.is_empty() => {
+            warn!("admission: the allow-list is empty, no worker can work for the pool");
+        }
+        Admission::AllowList(workers) => {
+            info!(workers = workers.len(), "admission: the allow-listed workers only");
+        }
+        Admission::Bonded => info!(
+            cache_secs = config.bond_cache.as_secs_f64(),
+            "admission: workers holding a bond in the pool only"
+        ),
+    }
     let store = store::Store::open(&config.database_url).await?;
     let client_config =
         ClientConfig { confirmations: config.confirmations, ..ClientConfig::default() };
@@ -64,7 +84,7 @@ pub async fn run(
     let mut following =
         AbortOnDrop(tokio::spawn(chain::follow(engine.clone(), follower, wake.clone())));
     let mut driving = AbortOnDrop(tokio::spawn(drive(engine.clone(), wake)));
-    let server = axum::serve(listener, api::router(engine)).with_graceful_shutdown(shutdown);
+    let server = poco_http::serve("scheduler", listener, api::router(engine), shutdown);
     tokio::select! {
         served = server => served.map_err(Error::from),
         followed = &mut following.0 => critical("chain follower", followed),

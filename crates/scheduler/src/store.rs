@@ -318,6 +318,9 @@ impl Store {
     pub async fn open(url: &str) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let sqlite = url.starts_with("sqlite:");
+        if sqlite {
+            poco_chain::files::private_sqlite_file(url)?;
+        }
         let url = if sqlite && !url.contains("mode=") {
             format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
         } else {
@@ -705,6 +708,16 @@ impl Store {
             .bind(hex(&task_id))
             .bind(hex(&worker))
             .bind(now_ms())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets a reported upload that is not where it was said to be, so that another revealer
+    /// is asked.
+    pub async fn clear_upload(&self, task_id: B256) -> Result<()> {
+        sqlx::query("UPDATE tasks SET location = NULL, callback_data = NULL WHERE task_id = $1")
+            .bind(hex(&task_id))
             .execute(&self.pool)
             .await?;
         Ok(())

@@ -7,6 +7,7 @@ use alloy::{
     primitives::{Address, B256, Bytes, U256},
     sol_types::SolEvent,
 };
+use poco_chain::files;
 use poco_contracts::bindings::{AppRegistry, DatasetRegistry, WorkerpoolRegistry};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -115,12 +116,10 @@ pub fn stage_file(home: &Path, path: &Path) -> Result<String> {
         None => digest,
     };
     let dir = files_dir(home);
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    files::create_private_dirs(&dir).map_err(|e| Error::io(&dir, e))?;
     let staged = dir.join(name);
     if !staged.exists() {
-        let partial = dir.join(format!(".{}.part", std::process::id()));
-        std::fs::write(&partial, &bytes).map_err(|e| Error::io(&partial, e))?;
-        std::fs::rename(&partial, &staged).map_err(|e| Error::io(&staged, e))?;
+        files::write_private(&staged, &bytes).map_err(|e| Error::io(&staged, e))?;
     }
     let absolute = std::fs::canonicalize(&staged).map_err(|e| Error::io(&staged, e))?;
     Ok(format!("file://{}", absolute.display()))

@@ -27,7 +27,10 @@ use alloy::{
     primitives::{Address, B256, U256},
     signers::local::PrivateKeySigner,
 };
-use poco_chain::{Devnet, DevnetAccounts, DevnetConfig};
+use poco_chain::{
+    Devnet, DevnetAccounts, DevnetConfig,
+    files::{private_dir, write_private},
+};
 use poco_contracts::Deployment;
 use poco_fetch::{FetchPolicy, IpNet};
 use poco_primitives::{Amount, Tag, WorkerpoolOrder};
@@ -322,8 +325,7 @@ pub async fn up(
     let listener = listen().await?;
     let scheduler_url =
         format!("http://{}", listener.local_addr().map_err(|e| Error::io("listener", e))?);
-    std::fs::create_dir_all(dir.join("scheduler"))
-        .map_err(|e| Error::io(dir.join("scheduler"), e))?;
+    private_dir(&dir.join("scheduler")).map_err(|e| Error::io(dir.join("scheduler"), e))?;
     let database = format!("sqlite://{}", dir.join("scheduler/scheduler.db").display());
     let mut scheduler_config = poco_scheduler::SchedulerConfig::new(
         rpc.clone(),
@@ -334,6 +336,10 @@ pub async fn up(
         results_url.clone(),
     );
     scheduler_config.sms_url = Some(sms_url.clone());
+    // The devnet's own workers (honest, TEE and byzantine alike) are its pool's allow-list.
+    scheduler_config.admission = poco_scheduler::Admission::AllowList(
+        accounts.workers.iter().take(workers).map(|key| key.address()).collect(),
+    );
     let s = stopped.clone();
     services.spawn(async move {
         poco_scheduler::run(scheduler_config, listener, wait(s))
@@ -348,7 +354,7 @@ pub async fn up(
     // Workers fetch the devnet's staged files, and what the operator allowed: never the
     // devnet's own services.
     let files = crate::assets::files_dir(&options.home);
-    std::fs::create_dir_all(&files).map_err(|e| Error::io(&files, e))?;
+    private_dir(&files).map_err(|e| Error::io(&files, e))?;
     let staged = FetchPolicy { provided_dirs: vec![files.clone()], ..FetchPolicy::default() };
     let worker_fetch = staged.clone().widened_by(&options.fetch);
     let client_fetch = FetchPolicy {
@@ -536,10 +542,8 @@ fn service(name: &'static str, error: impl std::fmt::Display) -> Error {
 
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        private_dir(parent).map_err(|e| Error::io(parent, e))?;
     }
-    let partial = path.with_extension("json.part");
     let json = serde_json::to_vec_pretty(value).expect("serializable");
-    std::fs::write(&partial, json).map_err(|e| Error::io(&partial, e))?;
-    std::fs::rename(&partial, path).map_err(|e| Error::io(path, e))
+    write_private(path, &json).map_err(|e| Error::io(path, e))
 }

@@ -322,6 +322,19 @@ impl Poco {
         out: &Path,
         decryption: &Decryption,
     ) -> Result<DownloadedResult> {
+        self.download_result_reporting(task_id, out, decryption, &mut |_, _| {}).await
+    }
+
+    /// [`Self::download_result`], calling `progress(received, total)` as the archive's bytes
+    /// arrive (it is streamed to a temporary file, within the result store client's size
+    /// bound, and checked before anything is unpacked).
+    pub async fn download_result_reporting(
+        &self,
+        task_id: B256,
+        out: &Path,
+        decryption: &Decryption,
+        progress: &mut (dyn FnMut(u64, Option<u64>) + Send),
+    ) -> Result<DownloadedResult> {
         let wallet = self.wallet()?.clone();
         let view = self.task(task_id).await?;
         let (Some(digest), Some(location)) = (view.result_digest, view.results.clone()) else {
@@ -331,7 +344,7 @@ impl Poco {
         // A trust-1 result is uploaded just after its task completes: give it a moment.
         let mut attempts = 0;
         let downloaded = loop {
-            match client.download(task_id, &wallet).await {
+            match client.download_reporting(task_id, &wallet, &mut *progress).await {
                 Err(poco_results::Error::Refused { status: 404, .. }) if attempts < 60 => {
                     attempts += 1;
                     tokio::time::sleep(std::time::Duration::from_millis(500)).await;

@@ -49,7 +49,8 @@ impl Sealer {
             }
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 if let Some(parent) = path.parent() {
-                    fs::create_dir_all(parent).map_err(|e| fail(e.to_string()))?;
+                    poco_chain::files::create_private_dirs(parent)
+                        .map_err(|e| fail(e.to_string()))?;
                 }
                 let key = Zeroizing::new(random_bytes::<32>());
                 let mut options = fs::OpenOptions::new();

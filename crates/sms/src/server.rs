@@ -296,7 +296,7 @@ pub async fn serve(
 ) -> Result<()> {
     let sms = Sms::open(config).await?;
     info!(address = ?listener.local_addr().ok(), simulation = sms.simulation_on(), "SMS listening");
-    let served = axum::serve(listener, sms.router()).with_graceful_shutdown(shutdown).await;
+    let served = poco_http::serve("sms", listener, sms.router(), shutdown).await;
     sms.store.close().await;
     Ok(served?)
 }

@@ -115,6 +115,9 @@ impl Store {
     pub(crate) async fn open(url: &str) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let sqlite = url.starts_with("sqlite:");
+        if sqlite {
+            poco_chain::files::private_sqlite_file(url)?;
+        }
         let url = if sqlite && !url.contains("mode=") {
             format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
         } else {

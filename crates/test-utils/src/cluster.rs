@@ -11,7 +11,7 @@ use std::{
 use alloy::primitives::{Address, B256, U256};
 use poco_primitives::Deal;
 use poco_results::{DownloadedResult, ResultStoreClient};
-use poco_scheduler::SchedulerConfig;
+use poco_scheduler::{Admission, SchedulerConfig};
 use poco_worker::{
     WorkerConfig,
     exec::{Executor, WasmExecutor},
@@ -126,7 +126,8 @@ impl Cluster {
         cluster
     }
 
-    /// The scheduler's configuration: a fast tick and short timeouts, for tests.
+    /// The scheduler's configuration: a fast tick and short timeouts, for tests; the devnet's
+    /// worker accounts are the pool's allow-list.
     pub fn scheduler_config(&self) -> SchedulerConfig {
         let database = format!("sqlite://{}", self.dir.path().join("scheduler.db").display());
         let mut config = SchedulerConfig::new(
@@ -141,6 +142,9 @@ impl Cluster {
         config.heartbeat_interval = Duration::from_millis(200);
         config.worker_timeout = Duration::from_secs(2);
         config.sms_url = self.sms_url.clone();
+        // The cluster's own worker accounts, and nobody else.
+        let workers = self.net.accounts().workers.iter().map(|key| key.address()).collect();
+        config.admission = Admission::AllowList(workers);
         config
     }
 
@@ -151,9 +155,15 @@ impl Cluster {
 
     /// Starts the scheduler (again, on the same address and database after a kill).
     pub async fn start_scheduler(&mut self) {
+        let config = self.scheduler_config();
+        self.start_scheduler_with(config).await;
+    }
+
+    /// Starts the scheduler with `config` ([`Cluster::scheduler_config`] changed), on the same
+    /// address and database after a kill.
+    pub async fn start_scheduler_with(&mut self, config: SchedulerConfig) {
         let listener = TcpListener::bind(&self.scheduler_address).await.expect("the address");
         self.scheduler_address = listener.local_addr().unwrap().to_string();
-        let config = self.scheduler_config();
         self.scheduler = Some(Service::spawn(|stopped| async move {
             let outcome = poco_scheduler::run(config, listener, async {
                 let _ = stopped.await;
@@ -288,7 +298,7 @@ impl Cluster {
     pub async fn download(&self, task_id: B256) -> DownloadedResult {
         let client = ResultStoreClient::new(&self.results_url).expect("a client");
         crate::wait_until("the result is uploaded", Duration::from_secs(30), || async {
-            matches!(client.exists(task_id).await, Ok(Some(_)))
+            matches!(client.exists(task_id).await, Ok(true))
         })
         .await;
         client.download(task_id, &self.net.accounts().requester).await.expect("the download")

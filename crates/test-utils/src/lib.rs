@@ -44,7 +44,7 @@ impl TestNet {
     pub async fn start(workers: usize) -> Self {
         init_logs();
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let config = DevnetConfig { workers, ..DevnetConfig::new(dir.path()) };
+        let config = DevnetConfig { workers, ..DevnetConfig::new(dir.path().join("devnet")) };
         let devnet = Devnet::open_or_create(config).await.expect("the devnet starts");
         let owner = devnet.client(&devnet.accounts().owner).await.expect("a client");
         Self { devnet, owner, _dir: dir }

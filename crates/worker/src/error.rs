@@ -83,6 +83,10 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// The result store refused an upload, or failed it too many times: the worker stopped
+    /// trying to upload this result.
+    #[error("the result was not uploaded: {0}")]
+    UploadAbandoned(String),
     /// A stored task state is corrupt.
     #[error("corrupt task state {path}: {reason}")]
     State {

@@ -245,7 +245,7 @@ async fn throughput(options: &Options) -> Result<()> {
     while !missing.is_empty() && Instant::now() < uploads_deadline {
         let mut still = Vec::new();
         for task in missing {
-            if !matches!(results.exists(task).await, Ok(Some(_))) {
+            if !matches!(results.exists(task).await, Ok(true)) {
                 still.push(task);
             }
         }

@@ -134,10 +134,10 @@ async fn detached(
         return Ok(());
     }
     let dir = devnet::devnet_dir(&context.home);
-    std::fs::create_dir_all(&dir)
+    poco_chain::files::private_dir(&dir)
         .map_err(|e| Failure::config(format!("{}: {e}", dir.display())))?;
     let log_path = dir.join("devnet.log");
-    let log = std::fs::File::create(&log_path)
+    let log = poco_chain::files::create_private(&log_path)
         .map_err(|e| Failure::config(format!("{}: {e}", log_path.display())))?;
     let program = std::env::current_exe().map_err(|e| Failure::config(e.to_string()))?;
     let mut child = {

@@ -87,7 +87,14 @@ async fn download_all(
     for view in views.iter().filter(|v| v.status == TaskStatus::Completed) {
         let out =
             if views.len() == 1 { dir.to_path_buf() } else { dir.join(view.task_id.to_string()) };
-        let result = client.download_result(view.task_id, &out, decryption).await?;
+        let mut progress = output.download_progress();
+        let result = Box::pin(client.download_result_reporting(
+            view.task_id,
+            &out,
+            decryption,
+            &mut progress,
+        ))
+        .await?;
         output.progress(downloaded(view.task_id, &out, result.decrypted));
         written.push(out);
     }
@@ -349,7 +356,10 @@ pub(crate) async fn result(
             } else {
                 Decryption::KeyFile(key_file.unwrap_or_else(|| context.keys().result_key()))
             };
-            let result = client.download_result(task, &out, &decryption).await?;
+            let mut progress = output.download_progress();
+            let result =
+                Box::pin(client.download_result_reporting(task, &out, &decryption, &mut progress))
+                    .await?;
             let json = serde_json::json!({
                 "task": task,
                 "digest": result.task.result_digest,

@@ -1,14 +1,14 @@
 //! The services: `poco market serve`, `poco scheduler run`, `poco worker run`,
 //! `poco results serve`, `poco sms serve`. Each runs until Ctrl-C or SIGTERM.
 
-use std::{str::FromStr, sync::Arc};
+use std::{collections::HashSet, path::Path, str::FromStr, sync::Arc};
 
-use alloy::signers::local::PrivateKeySigner;
+use alloy::{primitives::Address, signers::local::PrivateKeySigner};
 use tokio::net::TcpListener;
 
 use crate::{
     Failure,
-    cli::{MarketCommand, ResultsCommand, SchedulerCommand, SmsCommand, WorkerCommand},
+    cli::{AdmitRule, MarketCommand, ResultsCommand, SchedulerCommand, SmsCommand, WorkerCommand},
     context::Context,
 };
 
@@ -40,11 +40,28 @@ fn service(name: &str, error: impl std::fmt::Display) -> Failure {
 
 /// `poco market serve`.
 pub(crate) async fn market(context: &Context, command: MarketCommand) -> Result<(), Failure> {
-    let MarketCommand::Serve { listen: address, data_dir, database_url } = command;
+    let MarketCommand::Serve {
+        listen: address,
+        data_dir,
+        database_url,
+        trusted_proxies,
+        header_timeout,
+        idle_timeout,
+        max_connections_per_client,
+        max_websockets_per_client,
+    } = command;
+    if database_url.is_none() {
+        private_data_dir(&data_dir)?;
+    }
     let client = context.client().await?;
     let mut config =
         poco_market::MarketConfig::new(data_dir, client.rpc_url(), *client.deployment());
     config.database_url = database_url;
+    config.trusted_proxies = trusted_proxies;
+    config.server.header_read_timeout = std::time::Duration::from_secs(header_timeout.max(1));
+    config.server.idle_timeout = std::time::Duration::from_secs(idle_timeout.max(1));
+    config.server.max_connections_per_client = max_connections_per_client.max(1);
+    config.limits.max_websocket_clients_per_client = max_websockets_per_client.max(1);
     let market = poco_market::Service::open(config).await.map_err(|e| service("market", e))?;
     let listener = listen(&address).await?;
     eprintln!("market listening on http://{address}");
@@ -53,7 +70,18 @@ pub(crate) async fn market(context: &Context, command: MarketCommand) -> Result<
 
 /// `poco scheduler run`.
 pub(crate) async fn scheduler(context: &Context, command: SchedulerCommand) -> Result<(), Failure> {
-    let SchedulerCommand::Run { workerpool, listen: address, database_url, results_url } = command;
+    let SchedulerCommand::Run {
+        workerpool,
+        listen: address,
+        database_url,
+        results_urls,
+        admit,
+        admit_workers,
+        admit_file,
+    } = command;
+    let admission = admission(admit, admit_workers, admit_file.as_deref())?;
+    let mut results_urls = results_urls.into_iter();
+    let first = results_urls.next().ok_or_else(|| Failure::config("--results.url is required"))?;
     let client = context.signing_client().await?;
     let mut config = poco_scheduler::SchedulerConfig::new(
         client.rpc_url(),
@@ -61,18 +89,71 @@ pub(crate) async fn scheduler(context: &Context, command: SchedulerCommand) -> R
         workerpool,
         client.wallet()?.clone(),
         database_url,
-        results_url,
+        first,
     );
+    config.result_stores.extend(results_urls);
     config.sms_url = context.sms_url();
+    config.admission = admission;
     let listener = listen(&address).await?;
     eprintln!("scheduler of {workerpool} listening on http://{address}");
     match &config.sms_url {
         Some(sms) => eprintln!("TEE deals get their enclave challenges from the SMS at {sms}"),
         None => eprintln!("no SMS (--sms.url): TEE deals are not served"),
     }
+    match &config.admission {
+        poco_scheduler::Admission::Open => eprintln!(
+            "WARNING: admission is open (--admit open): any stranger can register and be \
+             handed this pool's tasks"
+        ),
+        rule => eprintln!("admission: {} ({})", rule.name(), rule.requirement()),
+    }
     poco_scheduler::run(config, listener, shutdown_signal())
         .await
         .map_err(|e| service("scheduler", e))
+}
+
+/// The admission rule the flags describe: an allow-list needs at least one worker, and the
+/// other rules take none.
+fn admission(
+    rule: AdmitRule,
+    workers: Vec<Address>,
+    file: Option<&Path>,
+) -> Result<poco_scheduler::Admission, Failure> {
+    let listed = !workers.is_empty() || file.is_some();
+    match rule {
+        AdmitRule::Bonded | AdmitRule::Open if listed => {
+            Err(Failure::config("--admit.worker and --admit.file go with --admit allow-list only"))
+        }
+        AdmitRule::Bonded => Ok(poco_scheduler::Admission::Bonded),
+        AdmitRule::Open => Ok(poco_scheduler::Admission::Open),
+        AdmitRule::AllowList => {
+            let mut allowed: HashSet<Address> = workers.into_iter().collect();
+            if let Some(path) = file {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| Failure::config(format!("{}: {e}", path.display())))?;
+                for (number, line) in text.lines().enumerate() {
+                    let line = line.split('#').next().unwrap_or_default().trim();
+                    if line.is_empty() {
+                        continue;
+                    }
+                    let address = Address::from_str(line).map_err(|_| {
+                        Failure::config(format!(
+                            "{}:{}: {line:?} is not an address",
+                            path.display(),
+                            number + 1
+                        ))
+                    })?;
+                    allowed.insert(address);
+                }
+            }
+            if allowed.is_empty() {
+                return Err(Failure::config(
+                    "--admit allow-list needs workers: --admit.worker ADDRESS or --admit.file FILE",
+                ));
+            }
+            Ok(poco_scheduler::Admission::AllowList(allowed))
+        }
+    }
 }
 
 /// `poco worker run`.
@@ -147,8 +228,7 @@ pub(crate) async fn sms(context: &Context, command: SmsCommand) -> Result<(), Fa
         return Err(Failure::config("not a service command"));
     };
     let client = context.client().await?;
-    std::fs::create_dir_all(&data_dir)
-        .map_err(|e| Failure::config(format!("{}: {e}", data_dir.display())))?;
+    private_data_dir(&data_dir)?;
     let database_url =
         database_url.unwrap_or_else(|| format!("sqlite://{}", data_dir.join("sms.db").display()));
     let master_key = master_key.unwrap_or_else(|| data_dir.join("master.key"));
@@ -172,4 +252,10 @@ pub(crate) async fn sms(context: &Context, command: SmsCommand) -> Result<(), Fa
     let bound = listener.local_addr().map_or(address, |a| a.to_string());
     eprintln!("SMS listening on http://{bound}");
     poco_sms::serve(config, listener, shutdown_signal()).await.map_err(|e| service("SMS", e))
+}
+
+/// Creates a service's data folder (0700), or checks that an existing one is private.
+fn private_data_dir(dir: &std::path::Path) -> Result<(), Failure> {
+    poco_chain::files::private_dir(dir)
+        .map_err(|e| Failure::config(format!("{}: {e}", dir.display())))
 }

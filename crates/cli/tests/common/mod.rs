@@ -125,3 +125,28 @@ impl Drop for DevnetHome {
         let _ = poco(self.home.path(), &["devnet", "down"]);
     }
 }
+
+/// Every folder and file under `root` (symbolic links not followed) that its group or other
+/// users can read, write or open, with its mode.
+pub(crate) fn open_to_others(root: &Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut open = Vec::new();
+    let mut pending = vec![root.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            let metadata = entry.metadata().unwrap();
+            if metadata.is_symlink() {
+                continue;
+            }
+            let mode = metadata.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                open.push(format!("{:o} {}", mode, entry.path().display()));
+            }
+            if metadata.is_dir() {
+                pending.push(entry.path());
+            }
+        }
+    }
+    open
+}

@@ -1,4 +1,4 @@
-//! Token-bucket rate limits, per client IP and per signing address.
+//! Token-bucket rate limits, per client (IPv4 address, IPv6 /64) and per order owner.
 
 use std::{
     collections::HashMap,
@@ -32,6 +32,28 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
     /// Takes a token for `key`, or says how long until one is available.
     pub(crate) fn check(&self, key: &K) -> Result<(), Duration> {
         self.check_at(key, Instant::now())
+    }
+
+    /// Says whether `key` has a token, without taking it.
+    pub(crate) fn peek(&self, key: &K) -> Result<(), Duration> {
+        self.peek_at(key, Instant::now())
+    }
+
+    fn peek_at(&self, key: &K, now: Instant) -> Result<(), Duration> {
+        if self.burst.is_infinite() || self.rate.is_infinite() {
+            return Ok(());
+        }
+        let buckets = self.buckets.lock().expect("not poisoned");
+        let Some(bucket) = buckets.get(key) else { return Ok(()) };
+        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
+        let tokens = (bucket.tokens + elapsed * self.rate).min(self.burst);
+        if tokens >= 1.0 {
+            Ok(())
+        } else if self.rate <= 0.0 {
+            Err(Duration::from_secs(3_600))
+        } else {
+            Err(Duration::from_secs_f64((1.0 - tokens) / self.rate))
+        }
     }
 
     fn check_at(&self, key: &K, now: Instant) -> Result<(), Duration> {
@@ -74,6 +96,19 @@ mod tests {
         assert!(limiter.check_at(&2, start).is_ok(), "keys are independent");
         assert!(limiter.check_at(&1, start + Duration::from_millis(500)).is_ok());
         assert!(limiter.check_at(&1, start + Duration::from_millis(500)).is_err());
+    }
+
+    #[test]
+    fn peeking_takes_no_token() {
+        let limiter = RateLimiter::new(1.0, 2.0);
+        let start = Instant::now();
+        for _ in 0..10 {
+            assert!(limiter.peek_at(&1, start).is_ok());
+        }
+        assert!(limiter.check_at(&1, start).is_ok());
+        assert!(limiter.check_at(&1, start).is_ok());
+        assert!(limiter.peek_at(&1, start).is_err(), "an empty bucket is seen empty");
+        assert!(limiter.peek_at(&1, start + Duration::from_secs(1)).is_ok(), "and refills");
     }
 
     #[test]

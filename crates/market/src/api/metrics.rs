@@ -66,7 +66,12 @@ impl Metrics {
     }
 
     /// The Prometheus text.
-    pub(crate) async fn render(&self, market: &Market, websockets: usize) -> String {
+    pub(crate) async fn render(
+        &self,
+        market: &Market,
+        websockets: usize,
+        limits: &[(&str, &str, u64)],
+    ) -> String {
         let mut out = String::new();
         if let Some(counts) = self.open_orders(market).await {
             out.push_str("# HELP poco_market_open_orders Open orders in the book, per kind.\n");
@@ -114,7 +119,7 @@ impl Metrics {
                 status.events.load(std::sync::atomic::Ordering::Relaxed),
             ),
         ];
-        for (name, help, value) in counters {
+        for (name, help, value) in counters.iter().chain(limits) {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
         }
         out.push_str("# HELP poco_market_http_requests_total HTTP requests answered.\n");

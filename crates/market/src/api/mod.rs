@@ -3,13 +3,18 @@
 //! Every handler returns `Result<_, Error>`; [`Error`]'s `IntoResponse` is the one place
 //! where failures become responses. Query strings refuse unknown parameters; bodies are read
 //! with a size limit and parsed by the order types themselves (unknown fields refused). A
-//! middleware applies the per-IP rate limit and the request timeout and records metrics;
-//! publications and unpublications are also rate-limited per address.
+//! middleware finds the client (the socket's peer, or the client a trusted proxy names; an
+//! IPv6 client is its /64), applies its rate limit and the request timeout and records
+//! metrics. Publications and unpublications are also rate-limited per order owner, charged
+//! once the signature is verified; refused ones are charged to the client that sent them.
 
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
     str::FromStr,
-    sync::{Arc, atomic::AtomicUsize},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Instant,
 };
 
@@ -18,14 +23,16 @@ use axum::{
     Json, Router,
     body::Body,
     extract::{ConnectInfo, MatchedPath, Path, Query, Request, State, rejection::QueryRejection},
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderValue, StatusCode, header, request::Parts},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
+use poco_http::{ClientSlots, LogGate, ServerStats, client_of, forwarded_client};
 use poco_primitives::{OrderKind, Tag, serde_helpers};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use tokio::sync::watch;
+use tracing::warn;
 
 use crate::{
     error::{Error, Result},
@@ -49,9 +56,42 @@ pub struct ApiState {
     market: Arc<Market>,
     ip_limiter: Arc<RateLimiter<IpAddr>>,
     address_limiter: Arc<RateLimiter<Address>>,
+    refused_limiter: Arc<RateLimiter<IpAddr>>,
     metrics: Arc<Metrics>,
-    websockets: Arc<AtomicUsize>,
+    websockets: Arc<ClientSlots>,
+    counters: Arc<LimitCounters>,
+    gate: Arc<LogGate>,
+    trusted_proxies: Arc<[IpAddr]>,
+    server_stats: Option<Arc<ServerStats>>,
     shutdown: watch::Receiver<bool>,
+}
+
+/// How often the API's limits acted (shown on `/metrics`).
+#[derive(Debug, Default)]
+struct LimitCounters {
+    rate_limited: AtomicU64,
+    websocket_refused: AtomicU64,
+    websocket_idle_closed: AtomicU64,
+    websocket_unread_dropped: AtomicU64,
+}
+
+/// The client of a request: its address (the socket's peer, or the client a trusted proxy
+/// names), an IPv6 one reduced to its /64. Put in the request by the guard middleware.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Client(pub(crate) IpAddr);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts.extensions.get::<Self>().copied().unwrap_or_else(|| {
+            let peer = parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
+            Self(client_of(peer))
+        }))
+    }
 }
 
 impl ApiState {
@@ -65,17 +105,73 @@ impl ApiState {
                 limits.address_rate_per_second,
                 limits.address_burst,
             )),
+            refused_limiter: Arc::new(RateLimiter::new(
+                limits.address_rate_per_second,
+                limits.address_burst,
+            )),
             metrics: Arc::new(Metrics::default()),
-            websockets: Arc::new(AtomicUsize::new(0)),
+            websockets: ClientSlots::new(
+                limits.max_websocket_clients_per_client,
+                limits.max_websocket_clients,
+            ),
+            counters: Arc::new(LimitCounters::default()),
+            gate: Arc::new(LogGate::default()),
+            trusted_proxies: Arc::from(Vec::new()),
+            server_stats: None,
             shutdown,
         }
     }
 
-    fn limit_address(&self, address: Address) -> Result<()> {
-        self.address_limiter.check(&address).map_err(|retry_after| Error::RateLimited {
-            who: format!("address {address}"),
-            retry_after,
-        })
+    /// Trusts the `Forwarded` / `X-Forwarded-For` headers of requests from these addresses
+    /// (the operator's reverse proxies) to name the client.
+    pub fn with_trusted_proxies(mut self, proxies: Vec<IpAddr>) -> Self {
+        self.trusted_proxies = proxies.into();
+        self
+    }
+
+    /// Shows the counters of the HTTP server on `/metrics`.
+    pub fn with_server_stats(mut self, stats: Arc<ServerStats>) -> Self {
+        self.server_stats = Some(stats);
+        self
+    }
+
+    /// A refusal for `who`, counted and logged (once a minute per client).
+    fn rate_limited(&self, client: Client, who: String, retry_after: std::time::Duration) -> Error {
+        let count = self.counters.rate_limited.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.gate.allow(client.0) {
+            warn!(target: "poco_market::limits", client = %client.0, %who, rate_limited = count, "rate limit reached");
+        }
+        Error::RateLimited { who, retry_after }
+    }
+
+    /// Refuses a write when the order owner's budget, or the client's budget of refused
+    /// writes, is spent. Takes nothing: see [`Self::charge`].
+    fn check_write(&self, client: Client, owner: Address) -> Result<()> {
+        if let Err(retry_after) = self.address_limiter.peek(&owner) {
+            return Err(self.rate_limited(client, format!("address {owner}"), retry_after));
+        }
+        if let Err(retry_after) = self.refused_limiter.peek(&client.0) {
+            return Err(self.rate_limited(
+                client,
+                format!("ip {} (refused writes)", client.0),
+                retry_after,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Charges a write: to `owner` when it went through (its signature was verified), to
+    /// `client` when the client's input was refused.
+    fn charge<T>(&self, client: Client, owner: Address, outcome: &Result<T>) {
+        match outcome {
+            Ok(_) => {
+                let _ = self.address_limiter.check(&owner);
+            }
+            Err(e) if !e.is_server_error() => {
+                let _ = self.refused_limiter.check(&client.0);
+            }
+            Err(_) => {}
+        }
     }
 }
 
@@ -96,7 +192,7 @@ pub fn router(state: ApiState) -> Router {
             .route(
                 &base,
                 get(move |state, query| list_orders(state, kind, query))
-                    .post(move |state, body| publish(state, kind, body)),
+                    .post(move |state, client, body| publish(state, kind, client, body)),
             )
             .route(
                 &format!("{base}/{{order_hash}}"),
@@ -104,7 +200,7 @@ pub fn router(state: ApiState) -> Router {
             )
             .route(
                 &format!("{base}/{{order_hash}}/unpublish"),
-                post(move |state, path, body| unpublish(state, kind, path, body)),
+                post(move |state, client, path, body| unpublish(state, kind, client, path, body)),
             );
     }
     router
@@ -114,22 +210,25 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// Rate limit per IP, timeout and metrics, around every request.
-async fn guard(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+/// The client, its rate limit, the timeout and metrics, around every request.
+async fn guard(State(state): State<ApiState>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().as_str().to_owned();
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
-    let ip = request
+    let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
+    let client =
+        Client(client_of(forwarded_client(peer, request.headers(), &state.trusted_proxies)));
+    request.extensions_mut().insert(client);
     let timeout = state.market.limits().request_timeout;
-    let response = match state.ip_limiter.check(&ip) {
+    let response = match state.ip_limiter.check(&client.0) {
         Err(retry_after) => {
-            Error::RateLimited { who: format!("ip {ip}"), retry_after }.into_response()
+            state.rate_limited(client, format!("ip {}", client.0), retry_after).into_response()
         }
         Ok(()) => match tokio::time::timeout(timeout, next.run(request)).await {
             Ok(response) => response,
@@ -360,15 +459,24 @@ async fn list_orders(
     Ok(Json(state.market.orders(query).await?.into()))
 }
 
-async fn publish(State(state): State<ApiState>, kind: OrderKind, body: Body) -> Result<Response> {
+async fn publish(
+    State(state): State<ApiState>,
+    kind: OrderKind,
+    client: Client,
+    body: Body,
+) -> Result<Response> {
     let body = read_body(&state, body).await?;
     let order = AnyOrder::from_json(kind, &body)?;
+    // The budget of the order's requester or asset: spent only by orders whose signature the
+    // market verified, so a replay with a broken signature cannot spend it.
     let key = match &order {
         AnyOrder::Request(o) => o.requester,
         other => other.asset(),
     };
-    state.limit_address(key)?;
-    let (status, record) = match state.market.publish(order).await? {
+    state.check_write(client, key)?;
+    let outcome = state.market.publish(order).await;
+    state.charge(client, key, &outcome);
+    let (status, record) = match outcome? {
         Published::Created(record) | Published::Reopened(record) => (StatusCode::CREATED, record),
         Published::Existing(record) => (StatusCode::OK, record),
     };
@@ -393,6 +501,7 @@ async fn get_order(
 async fn unpublish(
     State(state): State<ApiState>,
     kind: OrderKind,
+    client: Client,
     Path(hash): Path<String>,
     body: Body,
 ) -> Result<Json<OrderView>> {
@@ -403,8 +512,10 @@ async fn unpublish(
     let request: Unpublish = serde_json::from_value(value)
         .map_err(|e| Error::InvalidOrder(format!("unpublish: {e}")))?;
     let record = state.market.order(kind, hash).await?;
-    state.limit_address(record.owner)?;
-    Ok(Json(state.market.unpublish(hash, &request).await?.view()))
+    state.check_write(client, record.owner)?;
+    let outcome = state.market.unpublish(hash, &request).await;
+    state.charge(client, record.owner, &outcome);
+    Ok(Json(outcome?.view()))
 }
 
 /// Query parameters of `/bestmatch`.
@@ -569,8 +680,51 @@ async fn health(
 }
 
 async fn metrics(State(state): State<ApiState>, Params(NoParams {}): Params<NoParams>) -> Response {
-    let websockets = state.websockets.load(std::sync::atomic::Ordering::Relaxed);
-    let text = state.metrics.render(&state.market, websockets).await;
+    let websockets = state.websockets.held();
+    let counter = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    let c = &state.counters;
+    let mut limits = vec![
+        (
+            "poco_market_rate_limited_total",
+            "Requests refused by a rate limit.",
+            counter(&c.rate_limited),
+        ),
+        (
+            "poco_market_websocket_refused_total",
+            "WebSocket streams refused: the client held its share, or all were taken.",
+            counter(&c.websocket_refused),
+        ),
+        (
+            "poco_market_websocket_idle_closed_total",
+            "WebSocket streams closed after the idle timeout.",
+            counter(&c.websocket_idle_closed),
+        ),
+        (
+            "poco_market_websocket_unread_dropped_total",
+            "WebSocket clients dropped for not reading their events.",
+            counter(&c.websocket_unread_dropped),
+        ),
+    ];
+    if let Some(server) = &state.server_stats {
+        limits.extend([
+            (
+                "poco_market_connections_refused_total",
+                "Connections refused: the client held its share of connections.",
+                counter(&server.refused_per_client) + counter(&server.refused_total),
+            ),
+            (
+                "poco_market_header_timeouts_total",
+                "Connections closed: request headers not received in time.",
+                counter(&server.header_timeouts),
+            ),
+            (
+                "poco_market_idle_connections_closed_total",
+                "Connections closed after the idle timeout.",
+                counter(&server.idle_closed),
+            ),
+        ]);
+    }
+    let text = state.metrics.render(&state.market, websockets, &limits).await;
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }
 

@@ -1,6 +1,13 @@
 //! `/ws`: the stream of order and deal events, optionally filtered by kind, asset and owner.
+//!
+//! Each client (IPv4 address, IPv6 /64) holds a share of the streams; a stream from which
+//! nothing came for the idle timeout (the market pings, answers count) is closed, and a
+//! client that does not take its events within the unread timeout is dropped.
 
-use std::sync::atomic::Ordering;
+use std::{
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
+};
 
 use alloy::primitives::Address;
 use axum::{
@@ -12,10 +19,11 @@ use axum::{
 };
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::{sync::broadcast::error::RecvError, time::Instant};
+use tracing::{info, warn};
 
 use crate::{
-    api::{ApiState, Params, opt_address},
+    api::{ApiState, Client, LimitCounters, Params, opt_address},
     error::{Error, Result},
     model::MarketEvent,
 };
@@ -93,33 +101,74 @@ impl Filter {
 
 pub(crate) async fn handler(
     State(state): State<ApiState>,
+    client: Client,
     Params(params): Params<StreamParams>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response> {
     let filter = Filter::parse(&params)?;
     let upgrade = upgrade.map_err(|_| Error::WebSocketRequired)?;
-    let limit = state.market.limits().max_websocket_clients;
-    if state.websockets.fetch_add(1, Ordering::SeqCst) >= limit {
-        state.websockets.fetch_sub(1, Ordering::SeqCst);
-        return Err(Error::TooManyConnections);
-    }
+    let slot = match state.websockets.acquire(client.0) {
+        Ok(slot) => slot,
+        Err(refusal) => {
+            let count = state.counters.websocket_refused.fetch_add(1, Ordering::Relaxed) + 1;
+            if state.gate.allow(client.0) {
+                warn!(target: "poco_market::limits", client = %client.0, %refusal, websocket_refused = count, "WebSocket refused");
+            }
+            return Err(Error::TooManyConnections);
+        }
+    };
     // Subscribe before answering, so that no event after the handshake is missed.
     let events = state.market.store().subscribe();
+    let limits = *state.market.limits();
+    let timeouts =
+        Timeouts { idle: limits.websocket_idle_timeout, unread: limits.websocket_unread_timeout };
     Ok(upgrade.on_upgrade(move |socket| async move {
-        stream(socket, events, filter, state.shutdown.clone()).await;
-        state.websockets.fetch_sub(1, Ordering::SeqCst);
+        let end = stream(socket, events, &filter, state.shutdown.clone(), timeouts).await;
+        let counters: &Arc<LimitCounters> = &state.counters;
+        let (counter, what) = match end {
+            End::Idle => (&counters.websocket_idle_closed, "closed: idle"),
+            End::Unread => (&counters.websocket_unread_dropped, "dropped: not reading its events"),
+            End::Closed => return drop(slot),
+        };
+        let count = counter.fetch_add(1, Ordering::Relaxed) + 1;
+        if state.gate.allow(client.0) {
+            info!(target: "poco_market::limits", client = %client.0, count, "WebSocket {what}");
+        }
+        drop(slot);
     }))
+}
+
+/// The timeouts of a stream.
+#[derive(Debug, Clone, Copy)]
+struct Timeouts {
+    idle: Duration,
+    unread: Duration,
+}
+
+/// How a stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// The client closed it, or the market is stopping.
+    Closed,
+    /// Nothing came from the client for the idle timeout.
+    Idle,
+    /// The client did not take an event within the unread timeout.
+    Unread,
 }
 
 async fn stream(
     socket: WebSocket,
     mut events: tokio::sync::broadcast::Receiver<MarketEvent>,
-    filter: Filter,
+    filter: &Filter,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
-) {
+    timeouts: Timeouts,
+) -> End {
     let (mut sink, mut incoming) = socket.split();
+    let mut last_heard = Instant::now();
+    let mut pings = tokio::time::interval_at(last_heard + timeouts.idle / 3, timeouts.idle / 3);
+    pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
+        let message = tokio::select! {
             event = events.recv() => {
                 let text = match event {
                     Ok(event) if filter.accepts(&event) => match serde_json::to_string(&event) {
@@ -130,20 +179,31 @@ async fn stream(
                     Err(RecvError::Lagged(missed)) => {
                         format!(r#"{{"type":"lagged","missed":{missed}}}"#)
                     }
-                    Err(RecvError::Closed) => break,
+                    Err(RecvError::Closed) => return End::Closed,
                 };
-                if sink.send(Message::Text(text.into())).await.is_err() {
-                    break;
-                }
+                Message::Text(text.into())
             }
             message = incoming.next() => match message {
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                Some(Ok(_)) => {}
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return End::Closed,
+                Some(Ok(_)) => {
+                    last_heard = Instant::now();
+                    continue;
+                }
             },
-            () = crate::follower::stopped(&mut shutdown) => {
-                let _ = sink.send(Message::Close(None)).await;
-                break;
+            () = tokio::time::sleep_until(last_heard + timeouts.idle) => {
+                let _ = tokio::time::timeout(timeouts.unread, sink.send(Message::Close(None))).await;
+                return End::Idle;
             }
+            _ = pings.tick() => Message::Ping(Default::default()),
+            () = crate::follower::stopped(&mut shutdown) => {
+                let _ = tokio::time::timeout(timeouts.unread, sink.send(Message::Close(None))).await;
+                return End::Closed;
+            }
+        };
+        match tokio::time::timeout(timeouts.unread, sink.send(message)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return End::Closed,
+            Err(_) => return End::Unread,
         }
     }
 }

@@ -87,8 +87,12 @@ impl SqliteStore {
         if let Some(dir) = options.get_filename().parent()
             && !dir.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(dir).map_err(|e| crate::error::Error::io(dir, e))?;
+            poco_chain::files::create_private_dirs(dir)
+                .map_err(|e| crate::error::Error::io(dir, e))?;
         }
+        // SQLite gives its journal and write-ahead log the mode of the database file.
+        poco_chain::files::private_sqlite_file(url)
+            .map_err(|e| crate::error::Error::io(options.get_filename(), e))?;
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)

@@ -48,7 +48,8 @@ async fn trust_1_result_uploaded_after_finalization_is_public() {
             "{refusal}"
         );
 
-        let info = client.exists(task_id).await.unwrap().expect("stored");
+        let beneficiary = &fixture.net.accounts().requester;
+        let info = client.info(task_id, beneficiary).await.unwrap().expect("stored");
         assert!(info.public);
 
         // Anyone downloads it, without a challenge.

@@ -13,7 +13,7 @@ use tower::ServiceExt;
 /// A store whose chain is never reached (nothing listens on port 9).
 async fn store(dir: &std::path::Path) -> ResultStore {
     let mut config = Config::new("http://127.0.0.1:9", Address::repeat_byte(1));
-    config.storage = StorageConfig::Local { root: dir.to_path_buf() };
+    config.storage = StorageConfig::Local { root: dir.join("results") };
     ResultStore::open(config).await.expect("the store opens")
 }
 
@@ -83,7 +83,7 @@ async fn a_request_stuck_on_the_chain_times_out() {
     let dir = tempfile::tempdir().unwrap();
     let mut config =
         Config::new(format!("http://{}", silent.local_addr().unwrap()), Address::repeat_byte(1));
-    config.storage = StorageConfig::Local { root: dir.path().to_path_buf() };
+    config.storage = StorageConfig::Local { root: dir.path().join("results") };
     config.request_timeout = std::time::Duration::from_millis(500);
     let store = ResultStore::open(config).await.unwrap();
 

@@ -42,7 +42,7 @@ async fn trust_4_chosen_worker_uploads_once_and_beneficiary_downloads() {
         let upload = RawUpload::new(&fixture, chosen, archive.clone());
 
         // Nothing stored yet.
-        assert_eq!(client.exists(task_id).await.unwrap(), None);
+        assert!(!client.exists(task_id).await.unwrap());
         let error = client.challenge(task_id).await.unwrap_err();
         assert_eq!(refused_code(&error), (404, "unknown_result"));
 
@@ -79,6 +79,9 @@ async fn trust_4_chosen_worker_uploads_once_and_beneficiary_downloads() {
         let stolen = RawUpload { ticket: upload.ticket.clone(), ..by_other.clone() };
         let message = stolen.refused(&store, 403, "not_chosen_worker").await;
         assert!(message.contains(&accounts.scheduler.address().to_string()), "{message}");
+        // Refused before it was remembered: the same request again is refused for the same
+        // reason, not as a replay (a stranger's signatures take no room in the replay cache).
+        stolen.refused(&store, 403, "not_chosen_worker").await;
         // A ticket signed by someone other than the deal's scheduler.
         let forged_ticket =
             UploadTicket { task_id, worker: chosen.address() }.sign(&accounts.requester).unwrap();
@@ -133,7 +136,7 @@ async fn trust_4_chosen_worker_uploads_once_and_beneficiary_downloads() {
         assert!(message.contains(&format!("limit is {MAX_BODY}")), "{message}");
 
         // None of that stored anything.
-        assert_eq!(client.exists(task_id).await.unwrap(), None);
+        assert!(!client.exists(task_id).await.unwrap());
 
         // The chosen worker, through the client: accepted.
         let ticket = fixture.ticket(chosen);
@@ -154,8 +157,38 @@ async fn trust_4_chosen_worker_uploads_once_and_beneficiary_downloads() {
         assert_eq!(refused_code(&error), (409, "already_uploaded"));
         assert!(!error.is_transient());
 
-        let info = client.exists(task_id).await.unwrap().expect("the result is there");
-        assert_eq!((info.digest, info.size, info.public), (digest, archive.len() as u64, false));
+        // HEAD: a stranger learns that it exists, and nothing more.
+        assert!(client.exists(task_id).await.unwrap());
+        let head = reqwest::Client::new()
+            .head(format!("{}/results/{task_id}", store.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(head.status(), 200);
+        for name in [
+            auth::HEADER_RESULT_DIGEST,
+            auth::HEADER_ARCHIVE_SHA256,
+            auth::HEADER_ARCHIVE_SIZE,
+            auth::HEADER_RESULT_PUBLIC,
+        ] {
+            assert!(head.headers().get(name).is_none(), "{name} shown to a stranger");
+        }
+        let length = head.headers().get("content-length").map(|v| v.to_str().unwrap().to_owned());
+        assert!(matches!(length.as_deref(), None | Some("0")), "{length:?}");
+        // Signed by a stranger or by the other worker: refused.
+        for signer in [&PrivateKeySigner::random(), other] {
+            let error = client.info(task_id, signer).await.unwrap_err();
+            assert!(matches!(error, Error::Refused { status: 403, .. }), "{error}");
+        }
+        // Signed by the beneficiary or by the deal's scheduler: everything.
+        for signer in [&accounts.requester, &accounts.scheduler] {
+            let info = client.info(task_id, signer).await.unwrap().expect("the result is there");
+            assert_eq!(
+                (info.digest, info.size, info.public),
+                (digest, archive.len() as u64, false)
+            );
+            assert_eq!(info.archive_sha256, auth::sha256(&archive));
+        }
 
         // The scheduler finalizes on the same digest.
         fixture.finalize(digest, vec![chosen.address(), other.address()]).await;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use alloy::primitives::{B256, Bytes};
 use poco_primitives::pool::{Action, ContributionMode, Report};
 
-use crate::{Database, Pool, eventually, until};
+use crate::{Database, Pool, eventually, result_archive, until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trust_four_takes_two_fresh_workers_and_more_on_dissent() {
@@ -103,7 +103,7 @@ async fn consensus_to_finalize(pool: Pool) {
     }
     let deal = pool.deal(4, 1).await;
     let task_id = deal.task_id(deal.botFirst).unwrap();
-    let digest = B256::repeat_byte(0x42);
+    let digest = result_archive().1;
     let mut assignments = Vec::new();
     for worker in &workers {
         let mut got = until("the worker gets the task", || async {
@@ -123,30 +123,91 @@ async fn consensus_to_finalize(pool: Pool) {
         .await;
         worker.reveal(&pool.net, task_id, digest).await;
     }
-    // One of them is asked to upload; it reports the upload; the scheduler finalizes.
-    let uploader = until("an uploader is chosen", || async {
+    // One of them is asked to upload.
+    let (uploader, ticket) = until("an uploader is chosen", || async {
         for worker in &workers {
             let actions = worker.heartbeat(vec![task_id]).await.actions;
-            if actions.iter().any(|a| matches!(a, Action::Upload { .. })) {
-                return Some(worker);
+            for action in actions {
+                if let Action::Upload { ticket, .. } = action {
+                    return Some((worker, ticket));
+                }
             }
         }
         None
     })
     .await;
-    uploader
-        .report(Report::Uploaded {
-            task_id,
-            location: format!("http://results.invalid/results/{task_id}"),
-            callback_data: Bytes::new(),
-        })
-        .await;
+    // It first reports an upload it did not make: the scheduler finds no archive at the
+    // location and does not finalize.
+    let location = format!("{}/results/{task_id}", pool.results_url);
+    let report = Report::Uploaded { task_id, location, callback_data: Bytes::new() };
+    uploader.report(report).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(pool.task_status(task_id).await, 2, "not finalized without the archive");
+    // Once the archive is there, with the consensus digest, the task is finalized.
+    pool.upload(uploader, &deal, task_id, &ticket).await;
     eventually("the task is finalized", || async { pool.task_status(task_id).await == 3 }).await;
     eventually("a worker still running the finished task is told to stop", || async {
         let actions = workers[0].heartbeat(vec![task_id]).await.actions;
         actions.iter().any(|a| matches!(a, Action::Abort { .. }))
     })
     .await;
+    pool.finish().await;
+}
+
+/// The uploader reports an upload it never made: once its time is up, the scheduler forgets
+/// the report and asks the other revealer, whose real upload gets the task finalized.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_false_upload_report_gets_another_revealer_asked() {
+    let pool = Box::pin(Pool::start_hurried(2, Duration::from_secs(1))).await;
+    let workers: Vec<_> = (0..2).map(|i| pool.worker(i)).collect();
+    for worker in &workers {
+        worker.register(1).await;
+    }
+    let deal = pool.deal(4, 1).await;
+    let task_id = deal.task_id(deal.botFirst).unwrap();
+    let digest = result_archive().1;
+    for worker in &workers {
+        let assignment =
+            until("the worker gets the task", || async { worker.ask(1).await.pop() }).await;
+        worker.contribute(&pool.net, &assignment, digest).await;
+    }
+    for worker in &workers {
+        eventually("the worker is asked to reveal", || async {
+            worker.heartbeat(vec![task_id]).await.actions.contains(&Action::Reveal { task_id })
+        })
+        .await;
+        worker.reveal(&pool.net, task_id, digest).await;
+    }
+    let asked_to_upload = |index: usize| {
+        let worker = &workers[index];
+        async move {
+            worker.heartbeat(vec![task_id]).await.actions.into_iter().find_map(|a| match a {
+                Action::Upload { ticket, .. } => Some(ticket),
+                _ => None,
+            })
+        }
+    };
+    let liar = until("an uploader is chosen", || async {
+        for index in 0..2 {
+            if asked_to_upload(index).await.is_some() {
+                return Some(index);
+            }
+        }
+        None
+    })
+    .await;
+    let location = format!("{}/results/{task_id}", pool.results_url);
+    let report =
+        Report::Uploaded { task_id, location: location.clone(), callback_data: Bytes::new() };
+    workers[liar].report(report).await;
+    let honest = 1 - liar;
+    let ticket = until("the other revealer is asked to upload", || asked_to_upload(honest)).await;
+    assert_eq!(pool.task_status(task_id).await, 2, "not finalized on the false report");
+    let at = pool.upload(&workers[honest], &deal, task_id, &ticket).await;
+    workers[honest]
+        .report(Report::Uploaded { task_id, location: at, callback_data: Bytes::new() })
+        .await;
+    eventually("the task is finalized", || async { pool.task_status(task_id).await == 3 }).await;
     pool.finish().await;
 }
 
@@ -205,7 +266,7 @@ async fn kill_and_resume(mut pool: Pool) {
     }
     let deal = pool.deal(4, 3).await;
     let tasks: Vec<B256> = deal.tasks().map(|(_, id)| id).collect();
-    let digest = B256::repeat_byte(0x11);
+    let digest = result_archive().1;
 
     // Worker 0 gets all three tasks; then the scheduler dies.
     let first = until("worker 0 gets the tasks", || async {
@@ -252,14 +313,16 @@ async fn kill_and_resume(mut pool: Pool) {
         eventually("an upload is asked", || async {
             for worker in &workers {
                 let actions = worker.heartbeat(vec![]).await.actions;
-                if actions
-                    .iter()
-                    .any(|a| matches!(a, Action::Upload { task_id: t, .. } if t == task_id))
-                {
+                let ticket = actions.into_iter().find_map(|action| match action {
+                    Action::Upload { task_id: t, ticket } if t == *task_id => Some(ticket),
+                    _ => None,
+                });
+                if let Some(ticket) = ticket {
+                    let location = pool.upload(worker, &deal, *task_id, &ticket).await;
                     worker
                         .report(Report::Uploaded {
                             task_id: *task_id,
-                            location: format!("http://results.invalid/results/{task_id}"),
+                            location,
                             callback_data: Bytes::new(),
                         })
                         .await;

@@ -4,6 +4,7 @@
 
 mod api;
 mod flow;
+mod rules;
 
 use std::{future::Future, time::Duration};
 
@@ -20,10 +21,13 @@ use poco_primitives::{
     },
     request::{RequestHeaders, SignedRequest, unix_seconds},
 };
-use poco_scheduler::SchedulerConfig;
+use poco_scheduler::{Admission, SchedulerConfig};
 use poco_test_utils::{OrderSpec, TestNet, postgres::TestDatabase};
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+
+/// A second result store of the pool, declared with a trailing slash.
+const SECOND_RESULT_STORE: &str = "http://results-2.invalid/";
 
 /// Where the scheduler under test keeps its state.
 enum Database {
@@ -64,6 +68,13 @@ struct Pool {
     salt: std::sync::atomic::AtomicU64,
     /// How long a replica and a worker may stay silent (the scheduler's defaults otherwise).
     silence: Option<Duration>,
+    /// How long an uploader has before another revealer is asked (the default otherwise).
+    upload_timeout: Option<Duration>,
+    /// Who may work for the pool; `None`: the devnet's worker accounts (an allow-list).
+    admission: Option<Admission>,
+    /// The result store the scheduler checks uploads in before it finalizes.
+    results_url: String,
+    _results: (oneshot::Sender<()>, tempfile::TempDir),
 }
 
 impl Pool {
@@ -74,10 +85,20 @@ impl Pool {
 
     /// A pool whose scheduler keeps its state in `database`.
     async fn start_on(workers: usize, database: Database) -> Self {
+        Box::pin(Self::start_with(workers, database, None)).await
+    }
+
+    /// A pool (on SQLite) whose scheduler admits workers by `admission`.
+    async fn start_admitting(workers: usize, admission: Admission) -> Self {
+        Box::pin(Self::start_with(workers, Database::sqlite(), Some(admission))).await
+    }
+
+    async fn start_with(workers: usize, database: Database, admission: Option<Admission>) -> Self {
         let net = TestNet::start(workers).await;
         let accounts = net.accounts().clone();
         let app = net.create_app(&accounts.app_provider, "app", B256::ZERO).await;
         let workerpool = net.create_workerpool(&accounts.scheduler, "pool").await;
+        let (results_url, results) = start_result_store(&net).await;
         let mut pool = Self {
             net,
             app,
@@ -87,6 +108,10 @@ impl Pool {
             scheduler: None,
             salt: 0.into(),
             silence: None,
+            upload_timeout: None,
+            admission,
+            results_url,
+            _results: results,
         };
         pool.start_scheduler().await;
         pool
@@ -94,6 +119,15 @@ impl Pool {
 
     /// A pool (on SQLite) whose scheduler gives replicas and workers only `silence` before it
     /// hands their work to others.
+    /// A pool (on SQLite) whose scheduler gives an uploader only `timeout`.
+    async fn start_hurried(workers: usize, timeout: Duration) -> Self {
+        let mut pool = Self::start(workers).await;
+        pool.upload_timeout = Some(timeout);
+        pool.kill_scheduler().await;
+        pool.start_scheduler().await;
+        pool
+    }
+
     async fn start_impatient(workers: usize, silence: Duration) -> Self {
         let mut pool = Self::start(workers).await;
         pool.silence = Some(silence);
@@ -109,9 +143,18 @@ impl Pool {
             self.workerpool,
             self.net.accounts().scheduler.clone(),
             self.database.url(),
-            "http://results.invalid",
+            &self.results_url,
         );
+        config.result_stores.push(SECOND_RESULT_STORE.into());
         config.tick = Duration::from_millis(50);
+        config.admission = self.admission.clone().unwrap_or_else(|| {
+            Admission::AllowList(self.net.accounts().workers.iter().map(|k| k.address()).collect())
+        });
+        // A bond released is seen at once.
+        config.bond_cache = Duration::from_millis(200);
+        if let Some(timeout) = self.upload_timeout {
+            config.upload_timeout = timeout;
+        }
         if let Some(silence) = self.silence {
             config.replica_timeout = silence;
             config.worker_timeout = silence;
@@ -169,12 +212,24 @@ impl Pool {
         self.net.match_orders(&accounts.requester, &self.net.orders(&spec)).await.unwrap().0
     }
 
+    /// Uploads [`result_archive`] as the result of `deal`'s task `task_id`, as `worker` with the
+    /// scheduler's `ticket`; returns the location to report.
+    async fn upload(&self, worker: &Worker, deal: &Deal, task_id: B256, ticket: &Bytes) -> String {
+        let (index, _) = deal.tasks().find(|(_, id)| *id == task_id).expect("a task of the deal");
+        let task = poco_results::TaskRef { deal_id: deal.id(), index };
+        let client = poco_results::ResultStoreClient::new(&self.results_url).unwrap();
+        let archive = bytes::Bytes::from(result_archive().0);
+        client.upload(task, archive, ticket, &worker.key).await.expect("the upload is accepted");
+        format!("{}/results/{task_id}", self.results_url)
+    }
+
     fn worker(&self, index: usize) -> Worker {
-        Worker {
-            key: self.net.accounts().workers[index].clone(),
-            url: self.url.clone(),
-            http: reqwest::Client::new(),
-        }
+        self.worker_with(self.net.accounts().workers[index].clone())
+    }
+
+    /// A worker of wallet `key` (a stranger's, say).
+    fn worker_with(&self, key: PrivateKeySigner) -> Worker {
+        Worker { key, url: self.url.clone(), http: reqwest::Client::new() }
     }
 
     async fn task_status(&self, task_id: B256) -> u8 {
@@ -289,6 +344,29 @@ impl Worker {
         let (client, poco) = net.poco(&self.key);
         client.send(poco.reveal(task_id, digest)).await.expect("reveal");
     }
+}
+
+/// A result store for `net`'s chain on 127.0.0.1: its URL, and what keeps it running.
+async fn start_result_store(net: &TestNet) -> (String, (oneshot::Sender<()>, tempfile::TempDir)) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = poco_results::Config::new(net.devnet().rpc_url(), net.deployment().poco);
+    config.chain.from_block = net.deployment().block;
+    config.storage = poco_results::StorageConfig::Local { root: dir.path().join("results") };
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(poco_results::serve(config, listener, async {
+        let _ = stopped.await;
+    }));
+    (url, (stop, dir))
+}
+
+/// The result archive honest test workers upload, and its result digest (their consensus).
+fn result_archive() -> (Vec<u8>, B256) {
+    let archive = poco_results::archive::pack_files([("result.txt", &b"42\n"[..])]).unwrap();
+    let limits = poco_results::ArchiveLimits::default();
+    let digest = poco_results::archive::inspect_archive(&archive, &limits).unwrap().digest;
+    (archive, digest)
 }
 
 /// Waits (bounded: 30 s) until `condition` holds.

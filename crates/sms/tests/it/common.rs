@@ -145,7 +145,7 @@ impl Fixture {
 
     /// Starts the SMS (again, on the same address and data after [`Self::stop_sms`]).
     pub(crate) async fn start_sms(&mut self) {
-        std::fs::create_dir_all(self.data_dir()).unwrap();
+        poco_chain::files::create_private_dirs(&self.data_dir()).unwrap();
         let listener = TcpListener::bind(&self.address).await.unwrap();
         self.address = listener.local_addr().unwrap().to_string();
         self.url = format!("http://{}", self.address);

@@ -22,6 +22,7 @@ use poco_worker::{
     runtime::{TaskParams, task_spec},
 };
 
+mod outputs;
 mod strangers;
 
 const MINUTE: Duration = Duration::from_secs(60);

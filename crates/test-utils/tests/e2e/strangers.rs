@@ -95,7 +95,7 @@ async fn requester_chosen_inputs_never_reach_the_workers_files_or_networks() {
 
     let mut config = cluster.worker_config(0);
     let data = config.data_dir.clone();
-    std::fs::create_dir_all(&data).unwrap();
+    poco_chain::files::create_private_dirs(&data).unwrap();
     std::fs::write(data.join("keystore.json"), MARKER).unwrap();
     std::fs::write(data.join("config.toml"), MARKER).unwrap();
     let inputs = cluster.scratch().join("inputs");

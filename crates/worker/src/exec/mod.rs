@@ -60,8 +60,8 @@ use std::pin::Pin;
 pub use args::split_args;
 pub use error::{ExecError, Result};
 pub use faulty::FaultyExecutor;
-pub use outcome::{CapturedOutput, ExecOutcome, ExitStatus, TrapKind};
-pub use spec::{ARGV0, ExecSpec, GUEST_IN, GUEST_OUT, Limits};
+pub use outcome::{CapturedOutput, ExecOutcome, ExitStatus, QuotaExceeded, QuotaKind, TrapKind};
+pub use spec::{ARGV0, ExecSpec, GUEST_IN, GUEST_OUT, Limits, OutputQuota};
 pub use wasm::{WasmExecutor, module_sha256};
 
 /// The future an [`Executor`] returns.

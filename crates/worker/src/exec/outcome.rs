@@ -44,6 +44,45 @@ pub enum ExitStatus {
     /// The wall-clock safety net stopped the app. Not deterministic: the result of such a run
     /// must not be contributed.
     TimedOut,
+    /// The app went past the quota of its output directory and was stopped (or, for a
+    /// breach only the walk after the run saw, failed then). Deterministic: the sandbox counts
+    /// what the app asks for, the same on every machine. What it wrote was removed.
+    OutputQuotaExceeded(QuotaExceeded),
+}
+
+/// Which quota of the output directory an app went past, and its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("went past the output quota: {kind} (the limit is {limit})")]
+pub struct QuotaExceeded {
+    /// Which quota.
+    pub kind: QuotaKind,
+    /// The limit it set.
+    pub limit: u64,
+}
+
+/// The quotas of the output directory (see [`OutputQuota`](super::OutputQuota)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum QuotaKind {
+    /// Too many bytes of file content.
+    Bytes,
+    /// Too many files and directories.
+    Entries,
+    /// A path too long, in bytes.
+    PathBytes,
+    /// A path too deep, in components.
+    Depth,
+}
+
+impl fmt::Display for QuotaKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Bytes => "too many bytes in /iexec_out",
+            Self::Entries => "too many files and directories in /iexec_out",
+            Self::PathBytes => "a path in /iexec_out too long, in bytes",
+            Self::Depth => "a path in /iexec_out too deep, in components",
+        })
+    }
 }
 
 impl ExitStatus {
@@ -75,6 +114,7 @@ impl fmt::Display for ExitStatus {
             Self::OutOfMemory => f.write_str("ran out of memory"),
             Self::Trapped(kind) => write!(f, "trapped: {kind}"),
             Self::TimedOut => f.write_str("timed out"),
+            Self::OutputQuotaExceeded(exceeded) => write!(f, "{exceeded}"),
         }
     }
 }

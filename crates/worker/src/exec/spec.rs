@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use poco_results::config::UploadLimits;
+
 /// The guest path where the input directory is mounted, read-only.
 pub const GUEST_IN: &str = "/iexec_in";
 /// The guest path where the output directory is mounted, read-write.
@@ -149,6 +151,9 @@ pub struct Limits {
     /// How many bytes of stdout, and as many of stderr, are kept; the rest is counted and
     /// dropped.
     pub output_bytes: usize,
+    /// What the app may leave in its output directory: bytes, entries, path length and depth,
+    /// enforced while it runs.
+    pub files: OutputQuota,
 }
 
 impl Limits {
@@ -202,18 +207,118 @@ impl Limits {
         self.output_bytes = output_bytes;
         self
     }
+
+    /// Sets the quota of the output directory.
+    #[must_use]
+    pub fn with_files(mut self, files: OutputQuota) -> Self {
+        self.files = files;
+        self
+    }
 }
 
 impl Default for Limits {
     /// 256 MiB of memory, 5×10^11 fuel (about 100 s at the reference rate), a 10 min timeout,
-    /// 1 MiB of stdout and of stderr.
+    /// 1 MiB of stdout and of stderr, the default [`OutputQuota`].
     fn default() -> Self {
         Self {
             memory_bytes: 256 << 20,
             fuel: 500_000_000_000,
             timeout: Duration::from_secs(600),
             output_bytes: 1 << 20,
+            files: OutputQuota::default(),
         }
+    }
+}
+
+/// The quota of the output directory ([`GUEST_OUT`]): what an app may leave there.
+///
+/// It protects the worker's disk (an app writing without end) and the requester: whatever fits
+/// the quota packs into a result archive the result store accepts, so a worker never commits
+/// to a result it cannot upload. The sandbox enforces it while the app runs, before the bytes
+/// reach the disk, on every WASI call that grows the directory (writes, size changes, file and
+/// directory creation, renames); a walk of the directory after the run checks it again. An
+/// app that goes past it is stopped with [`ExitStatus::OutputQuotaExceeded`], and what it
+/// wrote is removed.
+///
+/// What counts: the apparent size of every regular file (a sparse file counts for its full
+/// length, as it would in the archive), every file and directory under the root, the length
+/// in bytes of every path relative to the root, and its number of components.
+///
+/// [`ExitStatus::OutputQuotaExceeded`]: super::ExitStatus::OutputQuotaExceeded
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OutputQuota {
+    /// The most bytes of file content, all files together.
+    pub max_bytes: u64,
+    /// The most entries, files and directories together.
+    pub max_entries: u64,
+    /// The longest path relative to the root, in bytes.
+    pub max_path_bytes: usize,
+    /// The most components of a path relative to the root.
+    pub max_depth: usize,
+}
+
+impl OutputQuota {
+    /// The most bytes a tar archive spends on one entry besides its content: its header, the
+    /// padding of its content to a block, and a GNU long-name record for a path of up to the
+    /// store's longest path (one header and three blocks of name).
+    pub const TAR_OVERHEAD_PER_ENTRY: u64 = 512 + 511 + 512 + 1536;
+    /// The end-of-archive blocks of a tar archive.
+    pub const TAR_END: u64 = 1024;
+
+    /// The quota matching what a result store with `limits` accepts: its entry count and path
+    /// length, and as many content bytes as leave room, within both its content and body
+    /// limits, for the tar overhead of that many entries.
+    pub fn for_store(limits: &UploadLimits) -> Self {
+        let entries = limits.archive.max_entries as u64;
+        let overhead = entries.saturating_mul(Self::TAR_OVERHEAD_PER_ENTRY) + Self::TAR_END;
+        let max_bytes =
+            limits.archive.max_content_bytes.min(limits.max_body_bytes.saturating_sub(overhead));
+        let max_path_bytes = limits.archive.max_path_bytes;
+        Self {
+            max_bytes,
+            max_entries: entries,
+            max_path_bytes,
+            // Every component takes at least two bytes of the path (a name and a slash).
+            max_depth: max_path_bytes.div_ceil(2),
+        }
+    }
+
+    /// Sets the most bytes of file content.
+    #[must_use]
+    pub fn with_max_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    /// Sets the most entries.
+    #[must_use]
+    pub fn with_max_entries(mut self, max_entries: u64) -> Self {
+        self.max_entries = max_entries;
+        self
+    }
+
+    /// Sets the longest path, in bytes.
+    #[must_use]
+    pub fn with_max_path_bytes(mut self, max_path_bytes: usize) -> Self {
+        self.max_path_bytes = max_path_bytes;
+        self
+    }
+
+    /// Sets the most path components.
+    #[must_use]
+    pub fn with_max_depth(mut self, max_depth: usize) -> Self {
+        self.max_depth = max_depth;
+        self
+    }
+}
+
+impl Default for OutputQuota {
+    /// The quota for the result store's default [`UploadLimits`] (64 MiB bodies, 64 MiB of
+    /// content, 10,000 entries, 1,024-byte paths): about 34.7 MiB of content, 10,000 entries,
+    /// 1,024-byte paths, 512 components.
+    fn default() -> Self {
+        Self::for_store(&UploadLimits::default())
     }
 }
 

@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 
 use alloy::primitives::B256;
+use poco_chain::files;
 use poco_fetch::{FetchError, FetchPolicy, Source};
 use sha2::{Digest, Sha256};
 
@@ -55,7 +56,7 @@ impl Fetcher {
                 actual,
             });
         }
-        tokio::fs::create_dir_all(&self.cache).await.map_err(|e| Error::io(&self.cache, e))?;
+        files::create_private_dirs(&self.cache).map_err(|e| Error::io(&self.cache, e))?;
         // Several tasks may fetch the same content at once: each writes its own partial file,
         // and the last rename wins with identical bytes.
         let unique = std::time::SystemTime::now()
@@ -63,7 +64,16 @@ impl Fetcher {
             .map(|d| d.as_nanos())
             .unwrap_or_default();
         let partial = self.cache.join(format!("{expected:x}.{}.{unique}.part", std::process::id()));
-        tokio::fs::write(&partial, &bytes).await.map_err(|e| Error::io(&partial, e))?;
+        let written = {
+            let partial = partial.clone();
+            tokio::task::spawn_blocking(move || {
+                std::io::Write::write_all(&mut files::create_private(&partial)?, &bytes)
+                    .map(|()| bytes)
+            })
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+        };
+        let bytes = written.map_err(|e| Error::io(&partial, e))?;
         tokio::fs::rename(&partial, &cached).await.map_err(|e| Error::io(&cached, e))?;
         Ok(bytes)
     }

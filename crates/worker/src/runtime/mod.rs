@@ -21,7 +21,7 @@ use alloy::{
     providers::DynProvider,
     signers::local::PrivateKeySigner,
 };
-use poco_chain::{ChainClient, ClientConfig};
+use poco_chain::{ChainClient, ClientConfig, files};
 use poco_contracts::bindings::{AppRegistry, DatasetRegistry, IPoco::IPocoInstance, IPocoTypes};
 use poco_fetch::Source;
 use poco_primitives::{
@@ -29,7 +29,10 @@ use poco_primitives::{
     pool::{Action, ContributionMode, Heartbeat, PoolInfo, Registration, Report},
     result::{FAILURE_FILE, FailureRecord, result_digest_of_dir},
 };
-use poco_results::{ResultStoreClient, TaskRef, archive::pack_dir};
+use poco_results::{
+    ResultStoreClient, TaskRef, UploadLimits,
+    archive::{inspect_archive, pack_dir},
+};
 use tracing::{debug, info, warn};
 
 pub use self::params::TaskParams;
@@ -40,7 +43,7 @@ use self::{
 };
 use crate::{
     Error, Result,
-    exec::{ExecSpec, Executor, Limits},
+    exec::{ExecSpec, Executor, Limits, OutputQuota},
 };
 
 /// How to run a worker.
@@ -67,7 +70,27 @@ pub struct WorkerConfig {
     pub fuel_cap: Option<u64>,
     /// How to run TEE tasks; `None` (the default): the worker does not take them.
     pub tee: Option<crate::tee::TeeConfig>,
+    /// What the result store takes in one upload (the store's defaults unless told): a result
+    /// whose archive does not fit is recorded as a failure of the app instead of being
+    /// committed, so the worker never commits to a result it cannot upload; the sandbox's
+    /// output quota is derived from it.
+    pub store_limits: UploadLimits,
+    /// How many times in all an upload that failed for a reason that may pass (the store
+    /// unreachable or busy) is tried before the worker gives up on it (default
+    /// [`DEFAULT_UPLOAD_ATTEMPTS`]). It protects the worker and the store from retrying
+    /// forever; a refusal that cannot change (a 4xx such as 413 or 400) is never retried.
+    pub upload_attempts: u32,
+    /// The wait after the first failed upload, doubled after each further one (default
+    /// [`DEFAULT_UPLOAD_BACKOFF`]).
+    pub upload_backoff: Duration,
 }
+
+/// The default [`WorkerConfig::upload_attempts`].
+pub const DEFAULT_UPLOAD_ATTEMPTS: u32 = 5;
+/// The default [`WorkerConfig::upload_backoff`].
+pub const DEFAULT_UPLOAD_BACKOFF: Duration = Duration::from_secs(2);
+/// The longest wait between two upload attempts.
+const MAX_UPLOAD_BACKOFF: Duration = Duration::from_secs(120);
 
 impl WorkerConfig {
     /// A worker with the defaults: 2 slots, 512 MiB per app, asking for work every 200 ms,
@@ -89,6 +112,9 @@ impl WorkerConfig {
             fetch: poco_fetch::FetchPolicy::default(),
             fuel_cap: None,
             tee: None,
+            store_limits: UploadLimits::default(),
+            upload_attempts: DEFAULT_UPLOAD_ATTEMPTS,
+            upload_backoff: DEFAULT_UPLOAD_BACKOFF,
         }
     }
 }
@@ -143,6 +169,8 @@ struct Worker {
     tasks: Mutex<HashMap<B256, TaskState>>,
     busy: Mutex<HashSet<B256>>,
     jobs: Mutex<tokio::task::JoinSet<()>>,
+    /// The failed upload attempts of each task, and when the next one may start.
+    upload_failures: Mutex<HashMap<B256, (u32, tokio::time::Instant)>>,
 }
 
 impl Worker {
@@ -165,6 +193,7 @@ impl Worker {
         let apps = poco.appregistry().call().await.map_err(poco_chain::Error::from)?;
         let datasets = poco.datasetregistry().call().await.map_err(poco_chain::Error::from)?;
         let results = ResultStoreClient::new(&pool.result_store)?;
+        files::private_dir(&config.data_dir).map_err(|e| Error::io(&config.data_dir, e))?;
         let tasks_dir = config.data_dir.join("tasks");
         for widening in config.fetch.widenings() {
             warn!(%widening, "the fetch policy is wider than the default");
@@ -184,6 +213,7 @@ impl Worker {
             tasks: Mutex::new(recovered.into_iter().map(|s| (s.assignment.task_id, s)).collect()),
             busy: Mutex::default(),
             jobs: Mutex::default(),
+            upload_failures: Mutex::default(),
             config,
             pool,
             scheduler,
@@ -448,6 +478,11 @@ impl Worker {
             info!(task = %task_id, stage = ?failure.stage, cause = %failure.cause, "the task failed");
             write_file(&dir.output().join(FAILURE_FILE), failure.to_json().as_bytes())?;
         }
+        if deal.callback.is_zero()
+            && let Some(failure) = self.check_uploadable(task_id, &dir.output())?
+        {
+            write_file(&dir.output().join(FAILURE_FILE), failure.to_json().as_bytes())?;
+        }
         let callback_data =
             if deal.callback.is_zero() { Bytes::new() } else { callback_data(&dir.output()) };
         let digest = if deal.callback.is_zero() {
@@ -595,7 +630,76 @@ impl Worker {
         self.save(state)
     }
 
-    async fn upload(&self, mut state: TaskState, ticket: &Bytes) -> Result<()> {
+    /// Packs the output as it will be uploaded and checks it against what the store takes,
+    /// before committing to it: a result that does not fit is the app's failure (the same on
+    /// every worker), its output removed, and the failure record is the result.
+    fn check_uploadable(
+        &self,
+        task_id: B256,
+        output: &std::path::Path,
+    ) -> Result<Option<FailureRecord>> {
+        let limits = &self.config.store_limits;
+        let cause = match pack_dir(output) {
+            Err(error) => format!("its output cannot be packed into a result archive: {error}"),
+            Ok(archive) if archive.len() as u64 > limits.max_body_bytes => format!(
+                "its result archive is {} bytes, over the result store's {} bytes",
+                archive.len(),
+                limits.max_body_bytes
+            ),
+            Ok(archive) => match inspect_archive(&archive, &limits.archive) {
+                Ok(_) => return Ok(None),
+                Err(error) => format!("the result store would refuse its result: {error}"),
+            },
+        };
+        warn!(task = %task_id, %cause, "the app's result cannot be uploaded");
+        TaskDir::clear_dir(output)?;
+        Ok(Some(FailureRecord::run(cause, None, "")))
+    }
+
+    /// Uploads the result, giving up for good on a refusal that cannot change and after
+    /// [`WorkerConfig::upload_attempts`] failures that could; the attempts after a failure
+    /// wait a doubling backoff.
+    async fn upload(&self, state: TaskState, ticket: &Bytes) -> Result<()> {
+        let task_id = state.assignment.task_id;
+        let now = tokio::time::Instant::now();
+        if let Some((_, not_before)) = self.upload_failures.lock().expect("lock").get(&task_id)
+            && now < *not_before
+        {
+            return Ok(());
+        }
+        let error = match self.try_upload(state, ticket).await {
+            Ok(()) => {
+                self.upload_failures.lock().expect("lock").remove(&task_id);
+                return Ok(());
+            }
+            Err(Error::ResultStore(error)) => error,
+            Err(other) => return Err(other),
+        };
+        if !error.is_transient() {
+            warn!(task = %task_id, %error, "the result store refused the result: not retried");
+            self.upload_failures.lock().expect("lock").remove(&task_id);
+            return Err(Error::UploadAbandoned(format!("the result store refused it: {error}")));
+        }
+        let mut failures = self.upload_failures.lock().expect("lock");
+        let attempts = failures.get(&task_id).map_or(0, |(attempts, _)| *attempts) + 1;
+        if attempts >= self.config.upload_attempts {
+            failures.remove(&task_id);
+            warn!(task = %task_id, %error, attempts, "the upload failed too many times: given up");
+            return Err(Error::UploadAbandoned(format!(
+                "{attempts} attempts failed, the last one: {error}"
+            )));
+        }
+        let backoff = self
+            .config
+            .upload_backoff
+            .saturating_mul(1 << (attempts - 1).min(16))
+            .min(MAX_UPLOAD_BACKOFF);
+        failures.insert(task_id, (attempts, now + backoff));
+        warn!(task = %task_id, %error, attempts, ?backoff, "the upload failed; will retry");
+        Err(Error::ResultStore(error))
+    }
+
+    async fn try_upload(&self, mut state: TaskState, ticket: &Bytes) -> Result<()> {
         let Stage::Committed { callback_data, .. } = state.stage.clone() else { return Ok(()) };
         let assignment = &state.assignment;
         let task_id = assignment.task_id;
@@ -627,7 +731,8 @@ impl Worker {
     /// The limits of a run: fuel for the category's time (capped), the configured memory.
     fn limits(&self, deal: &poco_primitives::Deal) -> Limits {
         let limits = Limits::for_max_time(Duration::from_secs(deal.timeref.saturating_to()))
-            .with_memory_bytes(self.config.memory_bytes);
+            .with_memory_bytes(self.config.memory_bytes)
+            .with_files(OutputQuota::for_store(&self.config.store_limits));
         match self.config.fuel_cap {
             Some(cap) if cap < limits.fuel => limits.with_fuel(cap),
             _ => limits,
@@ -681,7 +786,7 @@ enum Step {
 }
 
 fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
+    files::write_private(path, bytes).map_err(|e| Error::io(path, e))
 }
 
 /// The name an input file gets in `/iexec_in`: the last segment of its URL, or `input-<n>`.

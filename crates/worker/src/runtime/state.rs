@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use alloy::primitives::{B256, Bytes};
+use poco_chain::files;
 use poco_primitives::pool::Assignment;
 use serde::{Deserialize, Serialize};
 
@@ -73,11 +74,9 @@ impl TaskDir {
 
     /// Saves the state atomically (write, then rename).
     pub(crate) fn save(&self, state: &TaskState) -> Result<()> {
-        std::fs::create_dir_all(&self.0).map_err(|e| Error::io(&self.0, e))?;
-        let partial = self.0.join("state.json.part");
+        files::create_private_dirs(&self.0).map_err(|e| Error::io(&self.0, e))?;
         let json = serde_json::to_vec_pretty(state).expect("a task state serializes");
-        std::fs::write(&partial, json).map_err(|e| Error::io(&partial, e))?;
-        std::fs::rename(&partial, self.state_file()).map_err(|e| Error::io(self.state_file(), e))
+        files::write_private(&self.state_file(), &json).map_err(|e| Error::io(self.state_file(), e))
     }
 
     /// Forgets the task.
@@ -86,6 +85,15 @@ impl TaskDir {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&self.0, e)),
             _ => Ok(()),
         }
+    }
+
+    /// Empties `dir`, keeping it.
+    pub(crate) fn clear_dir(dir: &Path) -> Result<()> {
+        match std::fs::remove_dir_all(dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(dir, e)),
+            _ => {}
+        }
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))
     }
 
     /// Empties the input and output directories for a fresh run.
@@ -97,7 +105,7 @@ impl TaskDir {
                 }
                 _ => {}
             }
-            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            files::create_private_dirs(&dir).map_err(|e| Error::io(&dir, e))?;
         }
         Ok(())
     }

@@ -6,8 +6,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use poco_worker::exec::{
-    ExecError, ExecOutcome, ExecSpec, Executor, ExitStatus, Limits, TrapKind, WasmExecutor,
-    module_sha256, split_args,
+    ExecError, ExecOutcome, ExecSpec, Executor, ExitStatus, Limits, OutputQuota, QuotaKind,
+    TrapKind, WasmExecutor, module_sha256, split_args,
 };
 use tempfile::TempDir;
 
@@ -606,4 +606,105 @@ async fn the_executor_works_as_a_trait_object_and_concurrently() {
     assert_eq!(results[0], results[2]);
     assert_eq!(results[1], results[3]);
     assert_ne!(results[0], results[1]);
+}
+
+// ------------------------------------------------------------------------ the output quota
+
+/// Runs the `filler` app with `args` under `quota`, in fresh directories.
+async fn fill(args: &str, quota: OutputQuota) -> (Dirs, ExecOutcome) {
+    let dirs = Dirs::new();
+    let spec = dirs
+        .spec("filler", args)
+        .with_limits(Limits::default().with_fuel(20_000_000_000).with_files(quota));
+    let outcome = run(spec).await;
+    (dirs, outcome)
+}
+
+/// Asserts the run was stopped at `kind` of the quota, with `limit`, and left nothing behind.
+fn assert_stopped_at(dirs: &Dirs, outcome: &ExecOutcome, kind: QuotaKind, limit: u64) {
+    match &outcome.status {
+        ExitStatus::OutputQuotaExceeded(exceeded) => {
+            assert_eq!((exceeded.kind, exceeded.limit), (kind, limit), "{}", outcome.status);
+        }
+        other => {
+            panic!("expected the {kind} quota, got {other}: {}", outcome.stdout.to_string_lossy())
+        }
+    }
+    assert!(outcome.status.is_deterministic());
+    assert!(outcome.status.to_string().contains(&kind.to_string()), "{}", outcome.status);
+    let left = std::fs::read_dir(dirs.output.path()).unwrap().count();
+    assert_eq!(left, 0, "the over-quota output was not removed");
+}
+
+const MIB: u64 = 1 << 20;
+
+#[tokio::test]
+async fn many_small_writes_stop_at_the_byte_quota() {
+    let quota = OutputQuota::default().with_max_bytes(MIB);
+    let (dirs, outcome) = fill(&format!("bytes {} 4096", 4 * MIB), quota).await;
+    assert_stopped_at(&dirs, &outcome, QuotaKind::Bytes, MIB);
+    // Exactly the quota is within it.
+    let (dirs, outcome) = fill(&format!("bytes {MIB} 4096"), quota).await;
+    assert_success(&outcome);
+    assert_eq!(std::fs::metadata(dirs.output.path().join("fill.bin")).unwrap().len(), MIB);
+}
+
+#[tokio::test]
+async fn one_big_write_is_refused_before_it_reaches_the_disk() {
+    let quota = OutputQuota::default().with_max_bytes(MIB);
+    let (dirs, outcome) = fill(&format!("bytes {} {}", 16 * MIB, 16 * MIB), quota).await;
+    assert_stopped_at(&dirs, &outcome, QuotaKind::Bytes, MIB);
+    // The app never got to report a write: the one write it made was refused whole.
+    assert!(
+        !outcome.stdout.to_string_lossy().contains("wrote"),
+        "{}",
+        outcome.stdout.to_string_lossy()
+    );
+}
+
+#[tokio::test]
+async fn a_sparse_file_counts_for_its_apparent_size() {
+    let quota = OutputQuota::default().with_max_bytes(MIB);
+    let (dirs, outcome) = fill("sparse 1099511627776", quota).await;
+    assert_stopped_at(&dirs, &outcome, QuotaKind::Bytes, MIB);
+    let (dirs, outcome) = fill(&format!("sparse {}", MIB - 1), quota).await;
+    assert_success(&outcome);
+    assert_eq!(std::fs::metadata(dirs.output.path().join("sparse.bin")).unwrap().len(), MIB);
+}
+
+#[tokio::test]
+async fn too_many_files_stop_at_the_entry_quota() {
+    let quota = OutputQuota::default().with_max_entries(100);
+    let (dirs, outcome) = fill("files 500", quota).await;
+    assert_stopped_at(&dirs, &outcome, QuotaKind::Entries, 100);
+    let (dirs, outcome) = fill("files 100", quota).await;
+    assert_success(&outcome);
+    assert_eq!(dirs.tree().len(), 100);
+}
+
+#[tokio::test]
+async fn too_deep_a_path_stops_at_the_depth_and_length_quotas() {
+    let quota = OutputQuota::default().with_max_depth(10);
+    let (dirs, outcome) = fill("deep 50", quota).await;
+    assert_stopped_at(&dirs, &outcome, QuotaKind::Depth, 10);
+    let (_dirs, outcome) = fill("deep 10", quota).await;
+    assert_success(&outcome);
+    // "d/d/d/d/d/d/d/d/d" is 17 bytes.
+    let quota = OutputQuota::default().with_max_path_bytes(16);
+    let (dirs, outcome) = fill("deep 20", quota).await;
+    assert_stopped_at(&dirs, &outcome, QuotaKind::PathBytes, 16);
+}
+
+#[test]
+fn the_default_quota_packs_within_the_result_store_limits() {
+    let store = poco_results::UploadLimits::default();
+    let quota = OutputQuota::default();
+    assert_eq!(quota.max_entries, store.archive.max_entries as u64);
+    assert_eq!(quota.max_path_bytes, store.archive.max_path_bytes);
+    let worst_archive = quota.max_bytes
+        + quota.max_entries * OutputQuota::TAR_OVERHEAD_PER_ENTRY
+        + OutputQuota::TAR_END;
+    assert!(worst_archive <= store.max_body_bytes, "{worst_archive}");
+    assert!(quota.max_bytes <= store.archive.max_content_bytes);
+    assert!(quota.max_bytes > 32 * MIB, "{}", quota.max_bytes);
 }

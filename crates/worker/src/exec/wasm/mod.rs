@@ -2,6 +2,7 @@
 
 mod capture;
 mod determinism;
+mod quota;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
-use tracing::{Instrument, debug, info_span};
+use tracing::{Instrument, debug, info_span, warn};
 use wasmtime::{
     Config, Engine, ExternType, InstancePre, Linker, Module, OptLevel, ResourceLimiter, Store,
     Trap, WasmFeatures,
@@ -21,6 +22,7 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 use self::capture::CaptureStream;
 use self::determinism::{FrozenMonotonicClock, FrozenWallClock, SeededRng, insecure_seed};
+use self::quota::OutputMeter;
 use super::{
     ARGV0, ExecError, ExecFuture, ExecOutcome, ExecSpec, Executor, ExitStatus, GUEST_IN, GUEST_OUT,
     Result, TrapKind,
@@ -63,6 +65,7 @@ struct Inner {
 struct Sandbox {
     wasi: WasiP1Ctx,
     limiter: MemoryLimiter,
+    meter: OutputMeter,
 }
 
 impl std::fmt::Debug for WasmExecutor {
@@ -97,6 +100,9 @@ impl WasmExecutor {
             &mut sandbox.wasi
         })
         .map_err(|e| ExecError::Engine { reason: format!("cannot link WASI: {e:#}") })?;
+        quota::add_to_linker(&mut linker).map_err(|e| ExecError::Engine {
+            reason: format!("cannot link the output quota: {e:#}"),
+        })?;
         Ok(Self {
             inner: Arc::new(Inner {
                 engine,
@@ -150,6 +156,24 @@ impl WasmExecutor {
         check_dir("input directory", &spec.input_dir)?;
         check_dir("output directory", &spec.output_dir)?;
         let (pre, module_sha256, compile_time) = self.compiled(&spec.module).await?;
+        let quota = spec.limits.files;
+        let start = match quota::measure(&spec.output_dir, &quota) {
+            Ok(Ok(usage)) => usage,
+            Ok(Err(exceeded)) => {
+                return Err(ExecError::Io {
+                    what: "output directory",
+                    path: spec.output_dir.clone(),
+                    source: io::Error::other(format!("it already {exceeded}")),
+                });
+            }
+            Err(source) => {
+                return Err(ExecError::Io {
+                    what: "output directory",
+                    path: spec.output_dir.clone(),
+                    source,
+                });
+            }
+        };
 
         let stdout = CaptureStream::new(spec.limits.output_bytes);
         let stderr = CaptureStream::new(spec.limits.output_bytes);
@@ -157,7 +181,11 @@ impl WasmExecutor {
         let memory_limit = usize::try_from(spec.limits.memory_bytes).unwrap_or(usize::MAX);
         let mut store = Store::new(
             &self.inner.engine,
-            Sandbox { wasi, limiter: MemoryLimiter::new(memory_limit) },
+            Sandbox {
+                wasi,
+                limiter: MemoryLimiter::new(memory_limit),
+                meter: OutputMeter::new(quota, start),
+            },
         );
         store.limiter(|sandbox| &mut sandbox.limiter);
         store.set_fuel(spec.limits.fuel).map_err(|e| internal(&e))?;
@@ -174,12 +202,31 @@ impl WasmExecutor {
 
         let fuel_left = store.get_fuel().unwrap_or(0);
         let memory_exhausted = store.data().limiter.exhausted;
-        let status = match result {
-            Err(_elapsed) => ExitStatus::TimedOut,
-            Ok(Ok(())) => ExitStatus::Exited(0),
-            Ok(Err(error)) => classify(&error, memory_exhausted),
+        let stopped_at_quota = store.data().meter.exceeded();
+        let mut status = match (result, stopped_at_quota) {
+            (_, Some(exceeded)) => ExitStatus::OutputQuotaExceeded(exceeded),
+            (Err(_elapsed), None) => ExitStatus::TimedOut,
+            (Ok(Ok(())), None) => ExitStatus::Exited(0),
+            (Ok(Err(error)), None) => classify(&error, memory_exhausted),
         };
         drop(store);
+        if stopped_at_quota.is_none() && status != ExitStatus::TimedOut {
+            // The second line: the tree as it is, whatever the calls did to it.
+            match quota::measure(&spec.output_dir, &quota) {
+                Ok(Ok(_)) => {}
+                Ok(Err(exceeded)) => {
+                    warn!(target: "poco_worker::exec", %exceeded, "the app's output is over its quota");
+                    status = ExitStatus::OutputQuotaExceeded(exceeded);
+                }
+                Err(error) => {
+                    return Err(internal_io("cannot measure the output directory", &error));
+                }
+            }
+        }
+        if matches!(status, ExitStatus::OutputQuotaExceeded(_)) {
+            quota::clear(&spec.output_dir)
+                .map_err(|error| internal_io("cannot clear the output directory", &error))?;
+        }
         let fuel_consumed = spec.limits.fuel.saturating_sub(fuel_left);
         debug!(
             target: "poco_worker::exec",
@@ -386,6 +433,10 @@ fn trap_kind(trap: Trap) -> TrapKind {
         Trap::HeapMisaligned => TrapKind::HeapMisaligned,
         other => TrapKind::Other(other.to_string()),
     }
+}
+
+fn internal_io(what: &str, error: &io::Error) -> ExecError {
+    ExecError::Internal { reason: format!("{what}: {error}") }
 }
 
 fn internal(error: &wasmtime::Error) -> ExecError {
