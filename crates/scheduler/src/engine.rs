@@ -88,6 +88,9 @@ pub(crate) struct Engine {
     challenges: Mutex<HashMap<B256, Address>>,
     /// The seats of committee tasks, by task, once the contract can draw them.
     committees: Mutex<HashMap<B256, Arc<Vec<Address>>>>,
+    /// When this process started (ms since the Unix epoch): a worker's silence counts only from
+    /// then, since a scheduler that was down could not hear it.
+    started_ms: i64,
     /// Whether a worker holds a bond in the pool, and when that was read from the chain.
     bonds: Mutex<HashMap<Address, (bool, Instant)>>,
 }
@@ -113,6 +116,7 @@ impl Engine {
             sms: config.sms_url.as_deref().map(poco_sms::SmsClient::new),
             challenges: Mutex::default(),
             committees: Mutex::default(),
+            started_ms: now_ms(),
             bonds: Mutex::default(),
             config,
         }
@@ -552,12 +556,18 @@ impl Engine {
     /// One pass over the tasks that can move.
     pub(crate) async fn tick(self: &Arc<Self>) -> Result<()> {
         let now_ms = now_ms();
+        // A worker is silent when it was not heard for a while *while this scheduler listened*:
+        // after a restart, the workers' replicas are not taken from them for the time the
+        // scheduler itself was away.
+        let worker_timeout = self.config.worker_timeout.as_millis() as i64;
+        let silent_before = if now_ms - self.started_ms < worker_timeout {
+            i64::MIN
+        } else {
+            now_ms - worker_timeout
+        };
         let expired = self
             .store
-            .expire_replicas(
-                now_ms - self.config.replica_timeout.as_millis() as i64,
-                now_ms - self.config.worker_timeout.as_millis() as i64,
-            )
+            .expire_replicas(now_ms - self.config.replica_timeout.as_millis() as i64, silent_before)
             .await?;
         if expired > 0 {
             debug!(expired, "replicas expired");

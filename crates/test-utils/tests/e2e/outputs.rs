@@ -136,7 +136,7 @@ async fn an_app_writing_a_gibibyte_is_stopped_at_its_quota_and_paid_as_a_failure
 }
 
 /// A result store that answers every upload `503 Service Unavailable`, counting them.
-async fn unavailable_store() -> (String, Arc<AtomicUsize>) {
+async fn unavailable_store(status: &'static str, code: &'static str) -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let uploads = Arc::new(AtomicUsize::new(0));
@@ -150,9 +150,9 @@ async fn unavailable_store() -> (String, Arc<AtomicUsize>) {
                 if buffer[..n].starts_with(b"PUT ") {
                     counted.fetch_add(1, Ordering::SeqCst);
                 }
-                let body = r#"{"error":"busy","message":"try later"}"#;
+                let body = format!(r#"{{"error":"{code}","message":"try later"}}"#);
                 let response = format!(
-                    "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\n\
                      content-length: {}\r\nconnection: close\r\n\r\n{body}",
                     body.len()
                 );
@@ -170,7 +170,7 @@ async fn unavailable_store() -> (String, Arc<AtomicUsize>) {
 async fn a_failing_upload_is_retried_a_bounded_number_of_times() {
     let logs = capture_logs();
     let mut cluster = Cluster::start(1, "testing/filler").await;
-    let (store, uploads) = unavailable_store().await;
+    let (store, uploads) = unavailable_store("503 Service Unavailable", "busy").await;
     cluster.kill_scheduler().await;
     cluster.results_url = store;
     cluster.start_scheduler().await;
@@ -190,6 +190,34 @@ async fn a_failing_upload_is_retried_a_bounded_number_of_times() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(uploads.load(Ordering::SeqCst), 3, "exactly the configured attempts");
     assert_eq!(disk_use(&work), 0, "the task's files are gone");
+}
+
+/// A store that answers a conflict that may pass (the task not ready there yet): the worker
+/// does not take it for an upload already made and report a location where nothing is stored;
+/// it retries, then gives the upload up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_not_ready_yet_is_asked_again_not_reported_as_holding_the_result() {
+    let logs = capture_logs();
+    let mut cluster = Cluster::start(1, "testing/filler").await;
+    let (store, uploads) = unavailable_store("409 Conflict", "task_not_ready").await;
+    cluster.kill_scheduler().await;
+    cluster.results_url = store;
+    cluster.start_scheduler().await;
+    let mut config = cluster.worker_config(0);
+    config.upload_attempts = 3;
+    config.upload_backoff = Duration::from_millis(300);
+    cluster.start_worker_with(0, config, Arc::new(WasmExecutor::new().unwrap()));
+
+    let deal = cluster.deal(1, 1, r#"{"iexec_args":"bytes 4096 4096"}"#).await;
+    cluster.wait_completed(&deal, MINUTE).await;
+    let task = deal.task_id(deal.botFirst).unwrap().to_string();
+    wait_until("the worker gives the upload up", MINUTE, || async {
+        String::from_utf8_lossy(&logs.contents())
+            .lines()
+            .any(|line| line.contains(&task) && line.contains("the upload failed too many times"))
+    })
+    .await;
+    assert!(uploads.load(Ordering::SeqCst) >= 1, "the store was asked");
 }
 
 /// A worker told the store takes more than it does: the store refuses the upload (413), which

@@ -711,8 +711,10 @@ impl Worker {
             let task = TaskRef { deal_id: assignment.deal.id(), index: assignment.index };
             match self.results.upload(task, archive.into(), ticket, &self.config.wallet).await {
                 Ok(_) => info!(task = %task_id, "result uploaded"),
-                // Uploaded before a restart: the store keeps the first upload.
-                Err(poco_results::Error::Refused { status: 409, .. }) => {}
+                // Uploaded before a restart: the store keeps the first upload. (Its other
+                // conflicts, a task not ready or an upload in progress, are retried: reporting
+                // them as uploaded would name a location where nothing is stored.)
+                Err(poco_results::Error::Refused { code, .. }) if code == "already_uploaded" => {}
                 Err(error) => return Err(error.into()),
             }
             assignment.results_location.clone()
