@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use alloy::primitives::B256;
 use eyre::{Result, bail};
-use poco_results::{DownloadedResult, ResultStoreClient};
-use poco_test_utils::cluster::Cluster;
+use poco_api::results::{DownloadedResult, ResultStoreClient};
+use poco_devnet::cluster::Cluster;
 
 pub use lifecycle::Lifecycle;
 

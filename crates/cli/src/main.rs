@@ -62,6 +62,12 @@ impl From<poco_sdk::Error> for Failure {
     }
 }
 
+impl From<poco_api::market::Error> for Failure {
+    fn from(error: poco_api::market::Error) -> Self {
+        poco_sdk::Error::from(error).into()
+    }
+}
+
 impl From<poco_chain::Error> for Failure {
     fn from(error: poco_chain::Error) -> Self {
         poco_sdk::Error::from(error).into()

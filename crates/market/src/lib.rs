@@ -42,8 +42,8 @@ use tracing::info;
 pub use chain::{ChainReader, RpcChain};
 pub use config::{Limits, MarketConfig};
 pub use error::{Error, Result};
-pub use market::{Market, Unpublish};
-pub use matching::{BestMatch, Wanted};
+pub use market::Market;
+pub use matching::Wanted;
 pub use store::Store;
 
 /// A market ready to serve: the service and its follower, not yet listening.

@@ -10,18 +10,14 @@ use std::{
     },
 };
 
-use alloy::{
-    primitives::{Address, B256, Bytes, U256},
-    signers::SignerSync,
-    sol,
-    sol_types::{Eip712Domain, SolStruct},
-};
+use alloy::primitives::{Address, B256, Bytes, U256};
+use poco_api::market::Unpublish;
 use poco_primitives::{
     OrderKind, PocoDomain, Tag, committee,
     matching::{MAX_PRICE, MAX_TRUST},
     signature,
 };
-use serde::{Deserialize, Serialize};
+
 use tokio::sync::{mpsc, oneshot};
 use tracing::error;
 
@@ -32,67 +28,6 @@ use crate::{
     model::{AnyOrder, DealView, OrderRecord, SignatureKind, Status, kind_name, now_s},
     store::{DealQuery, OrderQuery, Page, Publication, Published, Store},
 };
-
-sol! {
-    /// What an order's owner signs (EIP-712, domain `poco-market` version 1, the chain id and
-    /// the Poco contract) to take the order out of the book. The nonce makes each
-    /// authorization single-use; the expiry bounds how long the market remembers it.
-    #[derive(Debug, PartialEq, Eq)]
-    struct UnpublishOrder {
-        /// The order to unpublish.
-        bytes32 orderHash;
-        /// Unix time (seconds) after which the authorization is refused.
-        uint256 expiry;
-        /// Any value; the same (order, expiry, nonce) is accepted once.
-        bytes32 nonce;
-    }
-}
-
-/// The body of an unpublish request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Unpublish {
-    /// Unix time (seconds) after which the authorization is refused; at most the market's
-    /// `max_authorization_lifetime` from now.
-    pub expiry: u64,
-    /// A 32-byte nonce.
-    pub nonce: B256,
-    /// The owner's signature of [`UnpublishOrder`] (ECDSA, or ERC-1271 for a contract owner).
-    pub sign: Bytes,
-}
-
-impl Unpublish {
-    /// The EIP-712 domain of market authorizations on the chain of `domain`.
-    pub fn eip712_domain(domain: &PocoDomain) -> Eip712Domain {
-        Eip712Domain::new(
-            Some("poco-market".into()),
-            Some("1".into()),
-            Some(U256::from(domain.chain_id())),
-            Some(domain.verifying_contract()),
-            None,
-        )
-    }
-
-    /// The digest the owner signs to unpublish `order_hash`.
-    pub fn digest(domain: &PocoDomain, order_hash: B256, expiry: u64, nonce: B256) -> B256 {
-        UnpublishOrder { orderHash: order_hash, expiry: U256::from(expiry), nonce }
-            .eip712_signing_hash(&Self::eip712_domain(domain))
-    }
-
-    /// An authorization to unpublish `order_hash`, signed by `signer`.
-    pub fn sign<S: SignerSync + ?Sized>(
-        signer: &S,
-        domain: &PocoDomain,
-        order_hash: B256,
-        expiry: u64,
-        nonce: B256,
-    ) -> Result<Self> {
-        let digest = Self::digest(domain, order_hash, expiry, nonce);
-        let sign = signature::sign_hash(signer, digest)
-            .map_err(|e| Error::Internal(format!("signing: {e}")))?;
-        Ok(Self { expiry, nonce, sign })
-    }
-}
 
 /// What the follower is doing, for `/health` and `/metrics`.
 #[derive(Debug, Default)]

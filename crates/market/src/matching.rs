@@ -24,12 +24,13 @@ use poco_primitives::{
     match_orders,
     matching::{RegisteredWorkerpool, WorkerpoolPolicy},
 };
-use serde::{Deserialize, Serialize};
+
+use poco_api::market::{BestMatch, PriceBreakdown};
 
 use crate::{
     error::Result,
     market::Market,
-    model::{AnyOrder, OrderRecord, OrderView, now_s},
+    model::{AnyOrder, OrderRecord, now_s},
     store::{OrderQuery, RoleFilter},
 };
 
@@ -100,92 +101,6 @@ impl Wanted {
     }
 }
 
-/// Prices of a match, per task and in total.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PriceBreakdown {
-    /// App price per task.
-    #[serde(with = "poco_primitives::serde_helpers::uint256")]
-    pub app: U256,
-    /// Dataset price per task.
-    #[serde(with = "poco_primitives::serde_helpers::uint256")]
-    pub dataset: U256,
-    /// Workerpool price per task.
-    #[serde(with = "poco_primitives::serde_helpers::uint256")]
-    pub workerpool: U256,
-    /// Sum of the three.
-    #[serde(with = "poco_primitives::serde_helpers::uint256")]
-    pub per_task: U256,
-    /// What the requester pays for the deal's volume.
-    #[serde(with = "poco_primitives::serde_helpers::uint256")]
-    pub total: U256,
-    /// What the scheduler stakes for the deal's volume.
-    #[serde(with = "poco_primitives::serde_helpers::uint256")]
-    pub scheduler_stake: U256,
-}
-
-/// The answer of a best-match query.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BestMatch {
-    /// Whether a set was found.
-    pub found: bool,
-    /// The app order.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub apporder: Option<OrderView>,
-    /// The dataset order (none without a dataset).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub datasetorder: Option<OrderView>,
-    /// The workerpool order.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub workerpoolorder: Option<OrderView>,
-    /// The request order to sign (zero salt, empty params: set them, then sign).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub requestorder: Option<serde_json::Value>,
-    /// Tasks the deal would have.
-    #[serde(skip_serializing_if = "Option::is_none", default, with = "optional_uint256")]
-    pub volume: Option<U256>,
-    /// What it costs.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub price: Option<PriceBreakdown>,
-    /// Why nothing matches (empty when found).
-    pub explanation: Vec<String>,
-}
-
-mod optional_uint256 {
-    use alloy::primitives::U256;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(value: &Option<U256>, s: S) -> Result<S::Ok, S::Error> {
-        match value {
-            Some(value) => s.serialize_str(&value.to_string()),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<U256>, D::Error> {
-        let text = Option::<String>::deserialize(d)?;
-        text.map(|t| poco_primitives::serde_helpers::uint256::parse(&t))
-            .transpose()
-            .map_err(serde::de::Error::custom)
-    }
-}
-
-impl BestMatch {
-    fn none(explanation: Vec<String>) -> Self {
-        Self {
-            found: false,
-            apporder: None,
-            datasetorder: None,
-            workerpoolorder: None,
-            requestorder: None,
-            volume: None,
-            price: None,
-            explanation,
-        }
-    }
-}
-
 /// A candidate set that passed `match_orders`.
 struct Found {
     app: OrderRecord,
@@ -246,17 +161,17 @@ impl Market {
         .await?;
         let apps = apps.items;
         if apps.is_empty() {
-            return Ok(BestMatch::none(vec![self.explain_app(wanted).await?]));
+            return Ok(BestMatch::not_found(vec![self.explain_app(wanted).await?]));
         }
         let datasets = match datasets {
             None => vec![None],
             Some(items) if items.is_empty() => {
-                return Ok(BestMatch::none(vec![self.explain_dataset(wanted).await?]));
+                return Ok(BestMatch::not_found(vec![self.explain_dataset(wanted).await?]));
             }
             Some(items) => items.into_iter().map(Some).collect(),
         };
         let Some(floor) = floor.items.first().map(|r| r.order.price()) else {
-            return Ok(BestMatch::none(vec![self.explain_pool(wanted).await?]));
+            return Ok(BestMatch::not_found(vec![self.explain_pool(wanted).await?]));
         };
 
         let mut combos: Vec<(&OrderRecord, Option<&OrderRecord>)> = Vec::new();
@@ -342,7 +257,7 @@ impl Market {
                 );
             }
             failures.truncate(8);
-            return Ok(BestMatch::none(failures));
+            return Ok(BestMatch::not_found(failures));
         };
         Ok(BestMatch {
             found: true,

@@ -3,10 +3,14 @@
 
 use alloy::primitives::{Address, B256, U256};
 use poco_primitives::{
-    AppOrder, DatasetOrder, Deal, Order, OrderKind, PocoDomain, RequestOrder, Signed, Tag,
+    AppOrder, DatasetOrder, Order, OrderKind, PocoDomain, RequestOrder, Signed, Tag,
     WorkerpoolOrder, matching::scheduler_stake,
 };
-use serde::{Deserialize, Serialize};
+
+pub use poco_api::market::{
+    DealEventType, DealView, MarketEvent, OrderEventType, OrderView, SignatureKind, Status,
+    kind_from_name, kind_name,
+};
 
 use crate::error::{Error, Result};
 
@@ -32,41 +36,16 @@ pub fn kind_from_code(code: i16) -> Result<OrderKind> {
         .ok_or_else(|| Error::Corrupt(format!("order kind {code}")))
 }
 
-/// The kind's name in JSON and URLs (`app`, `dataset`, `workerpool`, `request`).
-pub fn kind_name(kind: OrderKind) -> &'static str {
-    match kind {
-        OrderKind::App => "app",
-        OrderKind::Dataset => "dataset",
-        OrderKind::Workerpool => "workerpool",
-        OrderKind::Request => "request",
-    }
-}
-
-/// The kind named `name`.
-pub fn kind_from_name(name: &str) -> Option<OrderKind> {
-    KINDS.into_iter().find(|kind| kind_name(*kind) == name)
-}
-
-/// Where an order stands in the book.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    /// In the book, with volume left.
-    Open,
-    /// All its volume was matched.
-    Filled,
-    /// Closed on-chain by its owner.
-    Cancelled,
-    /// Can no longer be matched: its asset changed hands or its signer's stake no longer
-    /// covers it. It may be published again.
-    Dead,
-    /// Taken out of the book by its owner. It may be published again.
-    Unpublished,
-}
-
-impl Status {
+/// How the market stores a value in a database column: a small integer.
+pub(crate) trait StorageCode: Sized {
     /// The number it is stored as.
-    pub fn code(self) -> i16 {
+    fn code(self) -> i16;
+    /// The value stored as `code`.
+    fn from_code(code: i16) -> Result<Self>;
+}
+
+impl StorageCode for Status {
+    fn code(self) -> i16 {
         match self {
             Self::Open => 0,
             Self::Filled => 1,
@@ -76,8 +55,7 @@ impl Status {
         }
     }
 
-    /// The status stored as `code`.
-    pub fn from_code(code: i16) -> Result<Self> {
+    fn from_code(code: i16) -> Result<Self> {
         Ok(match code {
             0 => Self::Open,
             1 => Self::Filled,
@@ -87,39 +65,10 @@ impl Status {
             _ => return Err(Error::Corrupt(format!("order status {code}"))),
         })
     }
-
-    /// The lowercase name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Open => "open",
-            Self::Filled => "filled",
-            Self::Cancelled => "cancelled",
-            Self::Dead => "dead",
-            Self::Unpublished => "unpublished",
-        }
-    }
-
-    /// Whether publishing the same order again puts it back in the book.
-    pub fn can_reopen(self) -> bool {
-        matches!(self, Self::Dead | Self::Unpublished)
-    }
 }
 
-/// How the order's signature was checked at publication.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SignatureKind {
-    /// ECDSA by an externally owned account.
-    Eoa,
-    /// ERC-1271 by a contract owner, checked with `verifySignature`.
-    Contract,
-    /// Presigned on-chain (`manage*Order` SIGN), empty `sign`.
-    Presigned,
-}
-
-impl SignatureKind {
-    /// The number it is stored as.
-    pub fn code(self) -> i16 {
+impl StorageCode for SignatureKind {
+    fn code(self) -> i16 {
         match self {
             Self::Eoa => 0,
             Self::Contract => 1,
@@ -127,8 +76,7 @@ impl SignatureKind {
         }
     }
 
-    /// The kind stored as `code`.
-    pub fn from_code(code: i16) -> Result<Self> {
+    fn from_code(code: i16) -> Result<Self> {
         Ok(match code {
             0 => Self::Eoa,
             1 => Self::Contract,
@@ -370,135 +318,6 @@ impl OrderRecord {
             reason: self.reason.clone(),
             order: self.order.to_value(),
         }
-    }
-}
-
-/// An order as served: the signed order and where it stands.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OrderView {
-    /// The order hash.
-    pub order_hash: B256,
-    /// `app`, `dataset`, `workerpool` or `request`.
-    pub kind: String,
-    /// The status.
-    pub status: Status,
-    /// Volume left, a decimal string.
-    #[serde(with = "poco_primitives::serde_helpers::uint256")]
-    pub remaining: U256,
-    /// The signer.
-    #[serde(with = "poco_primitives::serde_helpers::address")]
-    pub owner: Address,
-    /// How the signature was checked.
-    pub signature: SignatureKind,
-    /// Publication time, milliseconds since the Unix epoch.
-    pub published_at: i64,
-    /// Last change, milliseconds since the Unix epoch.
-    pub updated_at: i64,
-    /// Why the order is dead or cancelled.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub reason: Option<String>,
-    /// The signed order, as published.
-    pub order: serde_json::Value,
-}
-
-/// A deal as indexed from `OrdersMatched` and `DealCreated`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DealView {
-    /// The deal id.
-    pub deal_id: B256,
-    /// The deal, field for field as the contract emitted it.
-    pub deal: Deal,
-    /// The request's parameters.
-    pub params: String,
-    /// Tasks of the deal.
-    #[serde(with = "poco_primitives::serde_helpers::uint256")]
-    pub volume: U256,
-    /// The app order's hash.
-    pub app_hash: B256,
-    /// The dataset order's hash (zero without a dataset).
-    pub dataset_hash: B256,
-    /// The workerpool order's hash.
-    pub workerpool_hash: B256,
-    /// The request order's hash.
-    pub request_hash: B256,
-    /// The block of the match.
-    pub block: u64,
-    /// The transaction of the match.
-    pub transaction: B256,
-    /// The `DealCreated` log's index in its block.
-    pub log_index: u64,
-}
-
-/// What happened to an order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OrderEventType {
-    /// Put in the book.
-    Published,
-    /// Its remaining volume changed and it stays open.
-    Updated,
-    /// Its whole volume was matched.
-    Filled,
-    /// Closed on-chain.
-    Cancelled,
-    /// No longer matchable (transfer of the asset, stake no longer covered).
-    Dead,
-    /// Taken out by its owner.
-    Unpublished,
-}
-
-impl OrderEventType {
-    /// The event a transition to `status` is.
-    pub fn for_status(status: Status) -> Self {
-        match status {
-            Status::Open => Self::Updated,
-            Status::Filled => Self::Filled,
-            Status::Cancelled => Self::Cancelled,
-            Status::Dead => Self::Dead,
-            Status::Unpublished => Self::Unpublished,
-        }
-    }
-}
-
-/// An event streamed on `/ws`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum MarketEvent {
-    /// An order changed.
-    Order {
-        /// What happened.
-        event: OrderEventType,
-        /// The order after the change.
-        order: Box<OrderView>,
-    },
-    /// A deal was created on-chain.
-    Deal {
-        /// Always `deal_created`.
-        event: DealEventType,
-        /// The deal.
-        deal: Box<DealView>,
-    },
-}
-
-/// What happened to a deal: it was created.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DealEventType {
-    /// Created by `matchOrders`.
-    DealCreated,
-}
-
-impl MarketEvent {
-    /// The event of `record` after `event`.
-    pub fn order(event: OrderEventType, record: &OrderRecord) -> Self {
-        Self::Order { event, order: Box::new(record.view()) }
-    }
-
-    /// The event of a new deal.
-    pub fn deal(deal: DealView) -> Self {
-        Self::Deal { event: DealEventType::DealCreated, deal: Box::new(deal) }
     }
 }
 

@@ -13,7 +13,7 @@
 //! * [`authorization`]: the scheduler's worker authorization and the enclave signature;
 //! * [`credibility`]: the consensus maths, reputation scores, contributions still needed;
 //! * [`committee`]: committee deals: sizes, the members a pool needs, the seat draw;
-//! * [`pool`]: the messages of the workerpool protocol between a scheduler and its workers;
+//! * [`args`]: a deal's `iexec_args` split into argv, as every worker splits them;
 //! * [`request`]: signed HTTP requests, one scheme for every service (scheduler, SMS, result
 //!   store);
 //! * [`serde_helpers`]: the JSON conventions of the protocol (decimal `uint256`, checksummed
@@ -24,6 +24,7 @@
 //! request to sign ([`request::SignedRequest::fresh`]).
 
 pub mod amount;
+pub mod args;
 pub mod authorization;
 pub mod category;
 pub mod committee;
@@ -32,7 +33,6 @@ pub mod deal;
 pub mod error;
 pub mod matching;
 pub mod order;
-pub mod pool;
 pub mod request;
 pub mod result;
 pub mod serde_helpers;

@@ -66,7 +66,7 @@ pub struct ChallengeKey(pub [u8; 32]);
 impl ChallengeKey {
     /// A key from the operating system's random source.
     pub fn random() -> Self {
-        Self(crate::auth::random())
+        Self(random())
     }
 }
 
@@ -111,7 +111,7 @@ impl Challenges {
     /// A new nonce for `task_id`, and when it expires. Nothing is stored.
     pub(crate) fn issue(&self, task_id: B256, now: u64) -> (B256, u64) {
         let expires_at = now.saturating_add(self.ttl);
-        let salt: [u8; SALT_BYTES] = crate::auth::random();
+        let salt: [u8; SALT_BYTES] = random();
         (self.nonce(task_id, expires_at, salt), expires_at)
     }
 
@@ -218,6 +218,13 @@ impl Drop for InFlightGuard<'_> {
     fn drop(&mut self) {
         self.owner.tasks.lock().expect("in-flight lock").remove(&self.task_id);
     }
+}
+
+/// Random bytes from the operating system.
+fn random<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).expect("the operating system's random source works");
+    bytes
 }
 
 #[cfg(test)]

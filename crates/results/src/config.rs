@@ -7,9 +7,9 @@ use object_store::{
     ObjectStore, aws::AmazonS3Builder, local::LocalFileSystem, path::Path as StorePath,
     prefix::PrefixStore,
 };
+use poco_api::results::UploadLimits;
 
 use crate::{
-    archive::ArchiveLimits,
     books::ChallengeKey,
     error::{Error, Result},
 };
@@ -70,21 +70,6 @@ impl Config {
             request_timeout: Duration::from_secs(120),
             deal_cache_size: 10_000,
         }
-    }
-}
-
-/// Limits on one upload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UploadLimits {
-    /// The most bytes of a request body (the tar archive).
-    pub max_body_bytes: u64,
-    /// What the archive may hold.
-    pub archive: ArchiveLimits,
-}
-
-impl Default for UploadLimits {
-    fn default() -> Self {
-        Self { max_body_bytes: 64 * 1024 * 1024, archive: ArchiveLimits::default() }
     }
 }
 

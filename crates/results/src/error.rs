@@ -9,7 +9,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use serde::{Deserialize, Serialize};
+use poco_api::http::ErrorBody;
 
 /// A `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -281,48 +281,30 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    // ---------------------------------------------------------------- client side
+    // ---------------------------------------------------------------- signing
     /// Signing with a local key failed.
     #[error("signing failed: {0}")]
     Signing(poco_primitives::Error),
-    /// The store refused a request (a 4xx, or a 5xx without detail).
-    #[error("the result store refused the request ({status} {code}): {message}")]
-    Refused {
-        /// The HTTP status.
-        status: u16,
-        /// The store's stable error code.
-        code: String,
-        /// The store's message.
-        message: String,
-    },
-    /// The store could not be reached, or its response could not be read.
-    #[error("HTTP error talking to the result store: {0}")]
-    Http(#[from] reqwest::Error),
-    /// The store answered something this client does not understand.
-    #[error("unexpected response from the result store: {0}")]
-    UnexpectedResponse(String),
-    /// A download was stopped: larger than this client accepts, or than the store announced.
-    #[error(
-        "the download was stopped after {received} bytes: {reason} (this client accepts at most \
-         {limit} bytes)"
-    )]
-    DownloadTooLarge {
-        /// Bytes received (or announced) when it was stopped.
-        received: u64,
-        /// Why.
-        reason: String,
-        /// The client's limit, in bytes.
-        limit: u64,
-    },
 }
 
-/// The JSON body of every error response: `{"error": "<message>", "code": "<code>"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorBody {
-    /// A human-readable message.
-    pub error: String,
-    /// A stable, machine-readable code.
-    pub code: String,
+/// What the store makes of the archive and signature checks it shares with its clients:
+/// the same refusals, with the same codes.
+impl From<poco_api::results::Error> for Error {
+    fn from(error: poco_api::results::Error) -> Self {
+        use poco_api::results::Error as Api;
+        match error {
+            Api::TooLarge { what, size, limit } => Self::TooLarge { what, size, limit },
+            Api::TooManyFiles { limit } => Self::TooManyFiles { limit },
+            Api::InvalidArchive { reason } => Self::InvalidArchive { reason },
+            Api::DigestMismatch { task_id, digest, expected } => {
+                Self::DigestMismatch { task_id, digest, expected }
+            }
+            Api::BadSignature { what, reason } => Self::BadSignature { what, reason },
+            Api::Signing(error) => Self::Signing(error),
+            Api::Io { path, source } => Self::Io { path, source },
+            other => Self::Internal(other.to_string()),
+        }
+    }
 }
 
 impl Error {
@@ -353,9 +335,6 @@ impl Error {
             Self::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Timeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::Chain(_) => StatusCode::BAD_GATEWAY,
-            Self::Refused { status, .. } => {
-                StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY)
-            }
             Self::DealInconsistent { .. }
             | Self::DealLogMissing { .. }
             | Self::Internal(_)
@@ -363,15 +342,12 @@ impl Error {
             | Self::CorruptMetadata { .. }
             | Self::Config(_)
             | Self::Io { .. }
-            | Self::Signing(_)
-            | Self::Http(_)
-            | Self::UnexpectedResponse(_)
-            | Self::DownloadTooLarge { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            | Self::Signing(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     /// The stable code of this error, as sent in error responses.
-    pub fn code(&self) -> &str {
+    pub fn code(&self) -> &'static str {
         match self {
             Self::BadRequest { .. } => "bad_request",
             Self::TaskMismatch { .. } => "task_mismatch",
@@ -398,7 +374,6 @@ impl Error {
             Self::Busy { .. } => "busy",
             Self::Timeout { .. } => "timeout",
             Self::Chain(_) => "chain_unavailable",
-            Self::Refused { code, .. } => code,
             Self::DealInconsistent { .. }
             | Self::DealLogMissing { .. }
             | Self::Internal(_)
@@ -406,10 +381,7 @@ impl Error {
             | Self::CorruptMetadata { .. }
             | Self::Config(_)
             | Self::Io { .. }
-            | Self::Signing(_)
-            | Self::Http(_)
-            | Self::UnexpectedResponse(_)
-            | Self::DownloadTooLarge { .. } => "internal",
+            | Self::Signing(_) => "internal",
         }
     }
 
@@ -422,14 +394,6 @@ impl Error {
     /// unavailable or busy, or the task had no final consensus yet.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Refused { status, code, .. } => {
-                *status >= 500
-                    || matches!(
-                        code.as_str(),
-                        "busy" | "timeout" | "task_not_ready" | "upload_in_progress"
-                    )
-            }
-            Self::Http(error) => error.is_connect() || error.is_timeout(),
             Self::Busy { .. }
             | Self::Timeout { .. }
             | Self::TaskNotReady { .. }

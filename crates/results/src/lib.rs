@@ -7,10 +7,11 @@
 //! In the data flow it comes **after the worker** and **before the SDK's download**: a worker
 //! runs a task, commits and reveals the digest of its output tree on-chain, and, when the
 //! scheduler picks it as the uploader, packs `/iexec_out` into a tar archive
-//! ([`archive::pack_dir`]) and uploads it here with [`ResultStoreClient::upload`]; the
-//! scheduler asks, with a signed `HEAD` ([`ResultStoreClient::info`]), whether the result is
+//! ([`poco_api::results::archive::pack_dir`]) and uploads it here with
+//! [`poco_api::results::ResultStoreClient::upload`]; the
+//! scheduler asks, with a signed `HEAD` ([`poco_api::results::ResultStoreClient::info`]), whether the result is
 //! there with the consensus digest before it finalizes; the beneficiary downloads it with
-//! [`ResultStoreClient::download`] (streamed to a temporary file within a size bound) and checks
+//! [`poco_api::results::ResultStoreClient::download`] (streamed to a temporary file within a size bound) and checks
 //! its digest against the task's on-chain `resultDigest`. The store itself reads the chain through
 //! `poco-chain` (deals from their `DealCreated` log, consensus from `viewTask`, `viewGroup` and
 //! `viewContribution`) and keeps archives behind `object_store`: a local folder by default, an
@@ -28,7 +29,7 @@
 //! | `GET /health`, `GET /metrics` | anyone | liveness, Prometheus text |
 //!
 //! The signatures (upload ticket, request signature, download challenge) are defined in
-//! [`auth`]; refusals are 4xx with a JSON body `{"error", "code"}` ([`Error::code`]).
+//! [`poco_api::results::auth`]; refusals are 4xx with a JSON body `{"error", "code"}` ([`Error::code`]).
 //!
 //! # What strangers cannot use up
 //!
@@ -49,25 +50,17 @@
 //! consensus **and** the uploading worker has revealed it (after a reveal the consensus can no
 //! longer be reopened, so a result cannot be swapped after the vote).
 
-pub mod api;
-pub mod archive;
-pub mod auth;
 mod books;
 mod chain;
-pub mod client;
 pub mod config;
 mod error;
 mod metrics;
 mod server;
 mod storage;
 
-pub use api::{Challenge, ResultInfo, ResultOutcome, TaskRef, UploadReceipt};
-pub use archive::{ArchiveLimits, ArchiveSummary};
-pub use auth::UploadTicket;
 pub use books::ChallengeKey;
 pub use chain::{DealRecord, PUBLIC_RESULT_PARAM, params_make_public};
-pub use client::{DownloadedResult, ResultStoreClient};
-pub use config::{ChainConfig, Config, StorageConfig, UploadLimits};
-pub use error::{Error, ErrorBody, Result};
+pub use config::{ChainConfig, Config, StorageConfig};
+pub use error::{Error, Result};
 pub use server::{ResultStore, serve};
 pub use storage::StoredResult;

@@ -23,8 +23,8 @@ use poco_primitives::request::{RequestHeaders, parse_nonce};
 use tokio::{net::TcpListener, sync::Semaphore};
 use tracing::{Instrument, debug, info, info_span};
 
-use crate::{
-    api::{Challenge, ResultOutcome, UploadReceipt},
+use poco_api::results::{
+    Challenge, ResultOutcome, UploadReceipt,
     archive::inspect_archive,
     auth::{
         HEADER_ARCHIVE_SHA256, HEADER_ARCHIVE_SIZE, HEADER_CHALLENGE_NONCE, HEADER_CONTENT_SHA256,
@@ -32,6 +32,9 @@ use crate::{
         HEADER_SIGNATURE, HEADER_TASK_INDEX, HEADER_TIMESTAMP, HEADER_UPLOAD_TICKET, HEADER_WORKER,
         SignedRequest, UploadTicket, recover_download_signer, sha256,
     },
+};
+
+use crate::{
     books::{ChallengeKey, Challenges, InFlight, ReplayGuard},
     chain::{ChainView, task_of},
     config::Config,
@@ -289,7 +292,7 @@ async fn upload(
     Ok((StatusCode::CREATED, Json(receipt)).into_response())
 }
 
-/// The headers of an upload (see [`crate::auth`]).
+/// The headers of an upload (see [`poco_api::results::auth`]).
 struct UploadHeaders {
     deal_id: B256,
     index: U256,

@@ -13,10 +13,11 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use poco_primitives::{
+use poco_api::{
+    http::ErrorBody,
     pool::{Heartbeat, PoolInfo, Registration, Report, WorkRequest},
-    request::{RequestHeaders, SignedRequest, unix_seconds},
 };
+use poco_primitives::request::{RequestHeaders, SignedRequest, unix_seconds};
 use serde::{Serialize, de::DeserializeOwned};
 use tracing::error;
 
@@ -74,12 +75,11 @@ impl IntoResponse for ApiError {
             Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             _ => {
                 error!(error = %self.0, "internal error");
-                let body = serde_json::json!({"error": "internal error", "code": "internal"});
+                let body = ErrorBody { error: "internal error".into(), code: "internal".into() };
                 return (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response();
             }
         };
-        (status, Json(serde_json::json!({"error": self.0.to_string(), "code": code})))
-            .into_response()
+        (status, Json(ErrorBody { error: self.0.to_string(), code: code.into() })).into_response()
     }
 }
 

@@ -19,6 +19,12 @@ use alloy::{
     primitives::{Address, B256, Bytes, U256},
     providers::DynProvider,
 };
+use poco_api::{
+    pool::{
+        Action, Assignment, ContributionMode, Heartbeat, HeartbeatResponse, Report, WorkResponse,
+    },
+    results::UploadTicket,
+};
 use poco_chain::ChainClient;
 use poco_contracts::bindings::{
     IPoco::{IPocoErrors, IPocoInstance},
@@ -27,10 +33,6 @@ use poco_contracts::bindings::{
 use poco_primitives::{
     Deal, WorkerpoolAuthorization,
     credibility::{MAX_CONTRIBUTORS, contributions_needed, vote_key},
-    pool::{
-        Action, Assignment, ContributionMode, Heartbeat, HeartbeatResponse, Report, WorkResponse,
-        upload_ticket_hash,
-    },
     request::unix_seconds,
     signature,
 };
@@ -83,7 +85,7 @@ pub(crate) struct Engine {
     /// Serializes work assignment, so two workers asking at once never over-provision a task.
     assigning: tokio::sync::Mutex<()>,
     /// The SMS client, when the pool serves TEE deals.
-    sms: Option<poco_sms::SmsClient>,
+    sms: Option<poco_api::sms::SmsClient>,
     /// Enclave challenges already obtained, by task (the SMS answers the same one again).
     challenges: Mutex<HashMap<B256, Address>>,
     /// The seats of committee tasks, by task, once the contract can draw them.
@@ -113,7 +115,7 @@ impl Engine {
             in_flight: Mutex::default(),
             retry_after: Mutex::default(),
             assigning: tokio::sync::Mutex::new(()),
-            sms: config.sms_url.as_deref().map(poco_sms::SmsClient::new),
+            sms: config.sms_url.as_deref().map(poco_api::sms::SmsClient::new),
             challenges: Mutex::default(),
             committees: Mutex::default(),
             started_ms: now_ms(),
@@ -157,7 +159,7 @@ impl Engine {
 
     /// The scheduler's signature of an upload ticket for `worker`.
     fn ticket(&self, task_id: B256, worker: Address) -> Result<Bytes> {
-        let hash = signature::personal_message_hash(upload_ticket_hash(task_id, worker));
+        let hash = UploadTicket { task_id, worker }.signing_hash();
         Ok(signature::sign_hash(&self.config.wallet, hash)?)
     }
 
@@ -744,7 +746,7 @@ impl Engine {
         let location = task.location.clone().unwrap_or_default();
         let stored = match location.strip_suffix(&format!("/results/{}", task.task_id)) {
             _ if !deal.0.callback.is_zero() && location.is_empty() => Ok(None),
-            Some(base) => match poco_results::ResultStoreClient::new(base) {
+            Some(base) => match poco_api::results::ResultStoreClient::new(base) {
                 Ok(results) => Box::pin(results.info(task.task_id, &self.config.wallet))
                     .await
                     .map_err(|e| e.to_string()),

@@ -106,7 +106,7 @@ pub enum Error {
     BadRequest(String),
     /// The SMS refused or failed a challenge request.
     #[error("SMS: {0}")]
-    Sms(#[from] poco_sms::Error),
+    Sms(#[from] poco_api::sms::Error),
     /// Only the requester may read a task's logs.
     #[error("only the requester of the deal may read this task's logs")]
     NotRequester,

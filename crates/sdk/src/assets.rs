@@ -77,8 +77,8 @@ pub fn file_checksum(path: &Path) -> Result<B256> {
 /// the SMS reads.
 pub fn simulated_mrenclave(path: &Path) -> Result<Bytes> {
     let module = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let measurement = poco_sms::simulated_measurement(&module);
-    Ok(poco_sms::AppMeasurement::encode(measurement.as_slice()))
+    let measurement = poco_api::sms::simulated_measurement(&module);
+    Ok(poco_api::sms::AppMeasurement::encode(measurement.as_slice()))
 }
 
 /// The `mrenclave` bytes of a measurement given as text: a JSON object (`{"measurement":
@@ -93,9 +93,9 @@ pub fn parse_mrenclave(text: &str) -> Result<Bytes> {
         let raw = Bytes::from(alloy::primitives::hex::decode(digits).map_err(|_| {
             Error::Config(format!("{text:?} is not a measurement: hexadecimal or JSON"))
         })?);
-        poco_sms::AppMeasurement::encode(&raw)
+        poco_api::sms::AppMeasurement::encode(&raw)
     };
-    poco_sms::AppMeasurement::parse(&bytes).map_err(|e| Error::Config(e.to_string()))?;
+    poco_api::sms::AppMeasurement::parse(&bytes).map_err(|e| Error::Config(e.to_string()))?;
     Ok(bytes)
 }
 

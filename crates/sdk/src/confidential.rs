@@ -24,7 +24,7 @@ use alloy::{
     primitives::{Address, B256},
     signers::local::PrivateKeySigner,
 };
-use poco_sms::{DatasetKey, ResultKeyPair, Secret, SmsClient, SmsStatus};
+use poco_api::sms::{DatasetKey, ResultKeyPair, Secret, SmsClient, SmsStatus};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
@@ -132,9 +132,9 @@ pub fn encrypt_dataset_file(
         )));
     }
     let key = DatasetKey::generate();
-    let encrypted = poco_sms::encrypt_dataset(&plaintext, &key)?;
+    let encrypted = poco_api::sms::encrypt_dataset(&plaintext, &key)?;
     drop(plaintext);
-    let checksum = poco_sms::dataset_checksum(&encrypted);
+    let checksum = poco_api::sms::dataset_checksum(&encrypted);
     let key_file = keys.dataset_key(checksum);
     write_private(&key_file, format!("{}\n", key.to_hex().expose()).as_bytes(), false)?;
     if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -217,7 +217,7 @@ fn archive_entry(archive: &[u8], name: &str) -> Option<Vec<u8>> {
     None
 }
 
-/// Opens the result archive of `task`, which holds only [`poco_sms::ENCRYPTED_RESULT_FILE`],
+/// Opens the result archive of `task`, which holds only [`poco_api::sms::ENCRYPTED_RESULT_FILE`],
 /// with the identity in `key_file`: returns the tar archive of the app's output, wiped from
 /// memory when dropped.
 pub(crate) fn open_result(
@@ -225,9 +225,10 @@ pub(crate) fn open_result(
     archive: &[u8],
     key_file: &Path,
 ) -> Result<Zeroizing<Vec<u8>>> {
-    let encrypted = archive_entry(archive, poco_sms::ENCRYPTED_RESULT_FILE).ok_or_else(|| {
-        Error::ResultKey { task, reason: "its archive holds no encrypted result".into() }
-    })?;
+    let encrypted =
+        archive_entry(archive, poco_api::sms::ENCRYPTED_RESULT_FILE).ok_or_else(|| {
+            Error::ResultKey { task, reason: "its archive holds no encrypted result".into() }
+        })?;
     let key = match read_result_key(key_file, "") {
         Ok(key) => key,
         Err(Error::MissingKey { path, .. }) => {
@@ -242,13 +243,15 @@ pub(crate) fn open_result(
         }
         Err(other) => return Err(other),
     };
-    poco_sms::decrypt_result(&encrypted, key.identity().expose()).map_err(|_| Error::ResultKey {
-        task,
-        reason: format!(
-            "the result key at {} does not open it: it was encrypted for another key (the one \
+    poco_api::sms::decrypt_result(&encrypted, key.identity().expose()).map_err(|_| {
+        Error::ResultKey {
+            task,
+            reason: format!(
+                "the result key at {} does not open it: it was encrypted for another key (the one \
              its beneficiary had pushed to the SMS when the task ran)",
-            key_file.display()
-        ),
+                key_file.display()
+            ),
+        }
     })
 }
 
@@ -264,7 +267,7 @@ pub struct SecretsClient {
 }
 
 /// A write-once refusal, with what to do instead.
-fn write_once(error: poco_sms::Error, instead: &str) -> Error {
+fn write_once(error: poco_api::sms::Error, instead: &str) -> Error {
     match Error::from(error) {
         Error::SmsRefused { status, code, message } if code == "already_set" => {
             Error::SmsRefused { status, message: format!("{message} ({instead})"), code }
@@ -390,7 +393,7 @@ impl SecretsClient {
 
 /// Checks a requester secret's name as the SMS does: 1 to 64 letters, digits, `.`, `_`, `-`.
 pub fn check_name(name: &str) -> Result<()> {
-    poco_sms::check_secret_name(name).map_err(|e| Error::Config(e.to_string()))
+    poco_api::sms::check_secret_name(name).map_err(|e| Error::Config(e.to_string()))
 }
 
 #[cfg(test)]
@@ -412,14 +415,14 @@ mod tests {
         let output = dir.path().join("out/records.enc");
         let (dataset, key) = encrypt_dataset_file(&input, &output, &keys).unwrap();
         let encrypted = fs::read(&output).unwrap();
-        assert_eq!(dataset.checksum, poco_sms::dataset_checksum(&encrypted));
+        assert_eq!(dataset.checksum, poco_api::sms::dataset_checksum(&encrypted));
         assert_eq!(dataset.size, encrypted.len() as u64);
         assert_eq!(dataset.key_file, keys.dataset_key(dataset.checksum));
         assert_eq!(mode(&dataset.key_file), 0o600);
         assert_eq!(mode(keys.dir()), 0o700);
         let read = read_dataset_key(&dataset.key_file, "").unwrap();
         assert_eq!(read, key);
-        let plain = poco_sms::decrypt_dataset(&encrypted, &read).unwrap();
+        let plain = poco_api::sms::decrypt_dataset(&encrypted, &read).unwrap();
         assert_eq!(plain.as_slice(), b"name,amount\nalice,31\n");
         assert!(encrypt_dataset_file(&input, &input, &keys).is_err(), "never over the plaintext");
         let missing = read_dataset_key(&dir.path().join("none.key"), "how").unwrap_err();

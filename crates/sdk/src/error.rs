@@ -104,7 +104,7 @@ pub enum Error {
     },
     /// The result store failed or refused.
     #[error(transparent)]
-    Results(#[from] poco_results::Error),
+    Results(#[from] poco_api::results::Error),
     /// The protocol core refused something (bad amount, bad tag, bad order...).
     #[error(transparent)]
     Protocol(#[from] poco_primitives::Error),
@@ -174,7 +174,7 @@ pub enum Error {
     },
     /// The SMS, or a crypto helper of the confidential path, failed otherwise.
     #[error(transparent)]
-    Sms(poco_sms::Error),
+    Sms(poco_api::sms::Error),
     /// Something a confidential task needs is not set at the SMS.
     #[error("{what} is not set at the SMS: {hint}")]
     NotSetAtSms {
@@ -211,15 +211,11 @@ pub enum Error {
     },
 }
 
-impl From<poco_sms::Error> for Error {
-    fn from(error: poco_sms::Error) -> Self {
+impl From<poco_api::sms::Error> for Error {
+    fn from(error: poco_api::sms::Error) -> Self {
         match error {
-            poco_sms::Error::Transport { url, message }
-                if !message.starts_with("unexpected answer") =>
-            {
-                Self::SmsDown { url }
-            }
-            poco_sms::Error::Refused { status, code, message } => {
+            poco_api::sms::Error::Unreachable { url, .. } => Self::SmsDown { url },
+            poco_api::sms::Error::Refused { status, code, message } => {
                 Self::SmsRefused { status, code, message }
             }
             other => Self::Sms(other),
@@ -228,7 +224,8 @@ impl From<poco_sms::Error> for Error {
 }
 
 impl Error {
-    pub(crate) fn io(path: impl Into<std::path::PathBuf>, source: std::io::Error) -> Self {
+    /// A local file or directory that could not be read or written.
+    pub fn io(path: impl Into<std::path::PathBuf>, source: std::io::Error) -> Self {
         Self::Io { path: path.into(), source }
     }
 

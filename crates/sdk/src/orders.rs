@@ -1,8 +1,8 @@
 //! Orders: signing, publishing to the market, unpublishing, cancelling on-chain.
 
 use alloy::primitives::{B256, Bytes};
+use poco_api::market::{OrderView, Unpublish};
 use poco_contracts::bindings::IPocoTypes;
-use poco_market::{Unpublish, model::OrderView};
 use poco_primitives::{
     AppOrder, DatasetOrder, Order, OrderKind, RequestOrder, Signed, WorkerpoolOrder,
 };
@@ -73,7 +73,7 @@ impl Poco {
 
     /// Publishes a signed order to the market.
     pub async fn publish(&self, order: &AnySigned) -> Result<OrderView> {
-        self.market()?.publish(order.kind(), order).await
+        Ok(self.market()?.publish(order.kind(), order).await?)
     }
 
     /// Takes an order of the wallet off the market (it stays valid on-chain: see
@@ -87,7 +87,7 @@ impl Poco {
         let expiry = now + 300;
         let request = Unpublish::sign(self.wallet()?, &self.domain(), hash, expiry, new_salt())
             .map_err(|e| Error::Config(e.to_string()))?;
-        self.market()?.unpublish(kind, hash, &request).await
+        Ok(self.market()?.unpublish(kind, hash, &request).await?)
     }
 
     /// Closes an order on-chain: it can never be matched again.

@@ -131,7 +131,7 @@ impl RunSpec {
             params.insert("iexec_secrets".into(), secrets.into());
         }
         if self.encrypt_result {
-            params.insert(poco_sms::crypto::RESULT_ENCRYPTION_PARAM.into(), true.into());
+            params.insert(poco_api::sms::crypto::RESULT_ENCRYPTION_PARAM.into(), true.into());
         }
         if params.is_empty() {
             String::new()
@@ -177,7 +177,7 @@ pub struct Plan {
 }
 
 fn order_from<T: serde::de::DeserializeOwned>(
-    view: Option<poco_market::model::OrderView>,
+    view: Option<poco_api::market::OrderView>,
     what: &str,
 ) -> Result<T> {
     let view =
@@ -300,7 +300,7 @@ impl Poco {
     ) -> Result<()> {
         let failed = |what: String| Error::RunCheck(what);
         if let Some(args) = &spec.args {
-            poco_worker::exec::split_args(args)
+            poco_primitives::args::split_args(args)
                 .map_err(|e| failed(format!("the arguments do not parse: {e}")))?;
         }
         for (source, asset) in [(Source::App, Some(app)), (Source::Dataset, dataset)]
@@ -447,10 +447,10 @@ mod tests {
         spec.trust = 1;
         spec.check().unwrap();
         let params = spec.params();
-        let names = poco_sms::api::requester_secret_names(&params).unwrap();
+        let names = poco_api::sms::requester_secret_names(&params).unwrap();
         assert_eq!(names[&1], "warehouse-token");
         assert_eq!(names[&2], "db.password");
-        assert!(poco_sms::api::wants_result_encryption(&params));
+        assert!(poco_api::sms::wants_result_encryption(&params));
         let parsed: serde_json::Value = serde_json::from_str(&params).unwrap();
         assert_eq!(parsed["iexec_args"], "10 20");
         spec.secrets.insert(3, "bad name".into());

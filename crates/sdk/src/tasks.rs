@@ -7,10 +7,10 @@ use alloy::{
     primitives::{Address, B256, U256},
     sol_types::SolEvent,
 };
+use poco_api::results::{ArchiveLimits, ResultStoreClient, archive::unpack_to_dir};
 use poco_contracts::bindings::{IPoco, IPocoTypes};
 use poco_fetch::Source;
 use poco_primitives::{Deal, result::FailureRecord};
-use poco_results::{ArchiveLimits, ResultStoreClient, archive::unpack_to_dir};
 use serde::Serialize;
 
 use crate::{Error, Poco, Result};
@@ -300,7 +300,7 @@ impl Poco {
         let mut attempts = 0;
         loop {
             match client.outcome(task_id, &wallet).await {
-                Err(poco_results::Error::Refused { status: 404, .. }) if attempts < 60 => {
+                Err(poco_api::results::Error::Refused { status: 404, .. }) if attempts < 60 => {
                     attempts += 1;
                     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
                 }
@@ -313,7 +313,7 @@ impl Poco {
     /// the digest certified on-chain, and unpacks it into `out` (created if needed, and empty).
     ///
     /// A result encrypted for the beneficiary (its archive holds only
-    /// [`poco_sms::ENCRYPTED_RESULT_FILE`]) is decrypted as `decryption` says, after the digest
+    /// [`poco_api::sms::ENCRYPTED_RESULT_FILE`]) is decrypted as `decryption` says, after the digest
     /// check: what is unpacked is then the app's output itself. Nothing is written when the key
     /// is missing or does not open it.
     pub async fn download_result(
@@ -345,7 +345,7 @@ impl Poco {
         let mut attempts = 0;
         let downloaded = loop {
             match client.download_reporting(task_id, &wallet, &mut *progress).await {
-                Err(poco_results::Error::Refused { status: 404, .. }) if attempts < 60 => {
+                Err(poco_api::results::Error::Refused { status: 404, .. }) if attempts < 60 => {
                     attempts += 1;
                     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
                 }
@@ -357,7 +357,7 @@ impl Poco {
         }
         let encrypted = matches!(
             downloaded.summary.files.as_slice(),
-            [(name, _)] if name == poco_sms::ENCRYPTED_RESULT_FILE
+            [(name, _)] if name == poco_api::sms::ENCRYPTED_RESULT_FILE
         );
         let opened = match decryption {
             Decryption::KeyFile(key_file) if encrypted => {

@@ -8,7 +8,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use serde::{Deserialize, Serialize};
+use poco_api::http::ErrorBody;
 use tracing::error;
 
 /// What can go wrong in the SMS, its client or its crypto helpers.
@@ -134,29 +134,28 @@ pub enum Error {
     /// The server's listener failed.
     #[error("server error: {0}")]
     Server(#[from] std::io::Error),
-    /// The SMS refused a request of this client (its JSON error body).
-    #[error("the SMS refused ({status}, {code}): {message}")]
-    Refused {
-        /// The HTTP status.
-        status: u16,
-        /// The machine-readable code.
-        code: String,
-        /// The message.
-        message: String,
-    },
-    /// The SMS could not be reached, or answered something unexpected.
-    #[error("SMS at {url}: {message}")]
-    Transport {
-        /// The SMS's URL.
-        url: String,
-        /// What went wrong.
-        message: String,
-    },
+    /// A shared check of the SMS's formats or crypto failed in an unexpected way.
+    #[error(transparent)]
+    Api(poco_api::sms::Error),
+}
+
+/// The refusals the SMS shares with its clients' formats and crypto keep their codes.
+impl From<poco_api::sms::Error> for Error {
+    fn from(error: poco_api::sms::Error) -> Self {
+        use poco_api::sms::Error as Api;
+        match error {
+            Api::Crypto(reason) => Self::Crypto(reason),
+            Api::Attestation(reason) => Self::Attestation(reason),
+            Api::BadRequest(reason) => Self::BadRequest(reason),
+            Api::Signing(error) => Self::Protocol(error),
+            other => Self::Api(other),
+        }
+    }
 }
 
 impl Error {
     /// The stable machine-readable code of this error, as the service answers it.
-    pub fn code(&self) -> &str {
+    pub fn code(&self) -> &'static str {
         match self {
             Self::BadSignature(_) => "bad_signature",
             Self::Replayed { .. } => "replayed_request",
@@ -175,7 +174,6 @@ impl Error {
             Self::Attestation(_) => "attestation_refused",
             Self::SimulationRefused(_) => "simulation_refused",
             Self::Provisioning(_) => "provisioning_failed",
-            Self::Refused { code, .. } => code,
             _ => "internal",
         }
     }
@@ -198,39 +196,14 @@ impl Error {
                 StatusCode::BAD_REQUEST
             }
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Chain(_) | Self::Transport { .. } => StatusCode::BAD_GATEWAY,
-            Self::Refused { status, .. } => {
-                StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-            }
+            Self::Chain(_) => StatusCode::BAD_GATEWAY,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    /// Whether trying again later may succeed (the chain or the SMS was unreachable, the task
-    /// is not active yet).
-    pub fn is_transient(&self) -> bool {
-        match self {
-            Self::Chain(error) => error.is_transient(),
-            Self::Transport { .. } => true,
-            Self::Refused { status, code, .. } => {
-                *status >= 500 || code == "task_not_active" || code == "no_challenge"
-            }
-            _ => false,
         }
     }
 
     pub(crate) fn corrupt(what: impl std::fmt::Display) -> Self {
         Self::Corrupt(what.to_string())
     }
-}
-
-/// The JSON body of a refusal: `{"error", "code"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorBody {
-    /// What was wrong, for a person.
-    pub error: String,
-    /// A stable machine-readable code.
-    pub code: String,
 }
 
 /// The one place errors become HTTP responses: 4xx say what was wrong, 5xx never leak

@@ -5,15 +5,13 @@
 //! It sits beside the scheduler, the worker and the result store in the data flow, on top of
 //! `poco-chain` (it reads deals, tasks and asset owners) and `poco-primitives` (authorizations,
 //! signed requests, tags). The crate also holds what the CLI, the scheduler and the worker's
-//! enclave need to talk to it: the typed [`SmsClient`], the wire types ([`api`]), the
-//! attestation formats ([`attestation`]) and the crypto helpers ([`crypto`]: dataset
-//! encryption, result encryption with age, keys).
+//! enclave need to talk to it (its typed client, wire types, attestation formats and crypto)
+//! are in [`poco_api::sms`].
 //!
 //! # Trust model
 //!
 //! * **Writes** are signed requests (the workerpool protocol's request signature:
-//!   `personal_sign(keccak256("poco-request" ‖ method ‖ " " ‖ path ‖ timestamp ‖
-//!   sha256(body)))`), fresh (within 5 minutes) and accepted once per signer and timestamp, so
+//!   [`poco_primitives::request`]), fresh (within 5 minutes) and accepted once per signer and timestamp, so
 //!   a captured request cannot be replayed. Each is checked against the chain: a dataset key
 //!   only from the dataset's current on-chain owner, an app developer secret only from the
 //!   app's owner, a requester secret or a result key only from that address itself. Dataset
@@ -57,30 +55,14 @@
 //! Refusals are 4xx with a JSON body `{"error", "code"}` ([`Error::code`]); a 5xx never leaks
 //! internals.
 
-pub mod api;
 pub mod attestation;
 mod chain;
-pub mod client;
 pub mod config;
-pub mod crypto;
 mod error;
 mod seal;
 mod server;
 mod store;
 
-pub use api::{
-    AttestRequest, AttestResponse, ChallengeRequest, ChallengeResponse, SessionRequest,
-    SessionResponse, SessionSecrets, SmsStatus,
-};
-pub use attestation::{
-    AppMeasurement, Evidence, SIMULATION_LABEL, SimulatedQuote, session_report_data,
-    simulated_measurement,
-};
-pub use client::{SmsClient, open_session_secrets};
 pub use config::{AttestationConfig, Clock, DcapConfig, SimulationConfig, SmsConfig};
-pub use crypto::{
-    DatasetKey, ENCRYPTED_RESULT_FILE, ResultKeyPair, Secret, dataset_checksum, decrypt_dataset,
-    decrypt_result, encrypt_dataset, encrypt_result,
-};
-pub use error::{Error, ErrorBody, Result};
-pub use server::{Sms, check_secret_name, serve};
+pub use error::{Error, Result};
+pub use server::{Sms, serve};

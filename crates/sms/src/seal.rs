@@ -7,10 +7,9 @@ use std::{fs, io::Write, path::Path};
 
 use zeroize::Zeroizing;
 
-use crate::{
-    crypto::{AEAD_NONCE_LEN, aead_open, aead_seal, random_bytes},
-    error::{Error, Result},
-};
+use poco_api::sms::crypto::{AEAD_NONCE_LEN, aead_open, aead_seal, random_bytes};
+
+use crate::error::{Error, Result};
 
 /// Seals and opens stored secrets with the master key.
 pub(crate) struct Sealer {

@@ -22,19 +22,18 @@ use serde::de::DeserializeOwned;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
+use poco_api::sms::{
+    AppMeasurement, AttestRequest, AttestResponse, ChallengeRequest, ChallengeResponse, Evidence,
+    SIMULATION_LABEL, SecretValue, SessionRequest, SessionResponse, SessionSecrets, SmsStatus,
+    check_secret_name,
+    crypto::{DatasetKey, Secret, parse_recipient, random_bytes, seal_to_recipient},
+    requester_secret_names, session_report_data, wants_result_encryption,
+};
+
 use crate::{
-    api::{
-        AttestRequest, AttestResponse, ChallengeRequest, ChallengeResponse, SecretValue,
-        SessionRequest, SessionResponse, SessionSecrets, SmsStatus, requester_secret_names,
-        wants_result_encryption,
-    },
-    attestation::{
-        AppMeasurement, Attested, Evidence, SIMULATION_LABEL, parse_collateral,
-        session_report_data, verify_dcap, verify_simulated,
-    },
+    attestation::{Attested, parse_collateral, verify_dcap, verify_simulated},
     chain::{ACTIVE, ChainView},
     config::SmsConfig,
-    crypto::{DatasetKey, Secret, parse_recipient, random_bytes, seal_to_recipient},
     error::{Error, Result},
     seal::Sealer,
     store::{Kind, SessionRecord, Store},
@@ -330,20 +329,6 @@ fn describe(kind: Kind, scope: Address, name: &str) -> String {
         Kind::AppSecret => format!("the developer secret of app {scope}"),
         Kind::RequesterSecret => format!("secret {name:?} of requester {scope}"),
         Kind::ResultKey => format!("the result key of beneficiary {scope}"),
-    }
-}
-
-/// Checks a requester secret's name: 1 to 64 characters among letters, digits, `.`, `_`, `-`.
-pub fn check_secret_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::BadRequest(format!(
-            "invalid secret name {name:?}: 1 to 64 letters, digits, '.', '_' or '-'"
-        )))
     }
 }
 

@@ -6,6 +6,8 @@
 //! dependency graph: it uses `poco-primitives`, `poco-contracts` and `poco-chain`, and the
 //! services' tests use it.
 
+use std::path::{Path, PathBuf};
+
 use alloy::{
     primitives::{Address, B256, Bytes, U256, keccak256},
     providers::{Provider, ext::AnvilApi},
@@ -23,10 +25,8 @@ use poco_primitives::{
 };
 use tempfile::TempDir;
 
-pub mod cluster;
 pub mod logs;
 pub mod postgres;
-pub mod tee;
 
 /// One RLC in nRLC.
 pub const RLC: u64 = 1_000_000_000;
@@ -337,6 +337,18 @@ impl Default for OrderSpec {
             salt: 0,
         }
     }
+}
+
+/// The directory of the example apps (`apps/` at the repository root).
+pub fn apps_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../apps")
+}
+
+/// The compiled module of example app `name` (e.g. `pi`, `testing/loop`).
+pub fn app_module(name: &str) -> Vec<u8> {
+    let file = Path::new(name).file_name().expect("an app name").to_string_lossy().into_owned();
+    let path = apps_dir().join(name).join(format!("{file}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// Shows the services' logs in the test output when `RUST_LOG` is set (e.g.

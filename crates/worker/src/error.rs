@@ -21,15 +21,10 @@ pub enum Error {
     Protocol(#[from] poco_primitives::Error),
     /// The result store refused or failed an upload.
     #[error("result store: {0}")]
-    ResultStore(#[from] poco_results::Error),
+    ResultStore(#[from] poco_api::results::Error),
     /// The scheduler refused a request or could not be reached.
-    #[error("scheduler at {url}: {message}")]
-    Scheduler {
-        /// The scheduler's URL.
-        url: String,
-        /// What went wrong.
-        message: String,
-    },
+    #[error(transparent)]
+    Scheduler(#[from] poco_api::pool::Error),
     /// An app, a dataset or an input file could not be fetched, or the fetch policy refused
     /// its URL.
     #[error(transparent)]
@@ -70,7 +65,7 @@ pub enum Error {
     },
     /// The SMS refused a request or could not be reached (TEE tasks).
     #[error("SMS: {0}")]
-    Sms(#[from] poco_sms::Error),
+    Sms(#[from] poco_api::sms::Error),
     /// A TEE task cannot run here (no TEE configured, a framework the enclave cannot serve, a
     /// challenge key that does not match the authorization...).
     #[error("TEE task refused: {0}")]

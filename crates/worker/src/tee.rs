@@ -13,7 +13,7 @@
 //!    `IEXEC_APP_DEVELOPER_SECRET`;
 //! 3. **post-compute**: the output is packed and, when the deal asks for it
 //!    (`"iexec_result_encryption": true`), encrypted for the beneficiary with age
-//!    ([`poco_sms::ENCRYPTED_RESULT_FILE`]); the digest of that result, the result hash and seal
+//!    ([`poco_api::sms::ENCRYPTED_RESULT_FILE`]); the digest of that result, the result hash and seal
 //!    follow, and the challenge key signs `keccak256(resultHash ‖ resultSeal)` (the enclave
 //!    signature the contracts check). The workspace is then wiped.
 //!
@@ -36,7 +36,7 @@ use std::{
 };
 
 use alloy::signers::local::PrivateKeySigner;
-use poco_sms::{Evidence, SIMULATION_LABEL, SimulatedQuote, simulated_measurement};
+use poco_api::sms::{Evidence, SIMULATION_LABEL, SimulatedQuote, simulated_measurement};
 
 use crate::{Error, Result};
 

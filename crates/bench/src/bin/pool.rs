@@ -1,4 +1,4 @@
-//! Workerpool benchmark, on the devnet harness (`poco_test_utils::cluster::Cluster`: anvil with
+//! Workerpool benchmark, on the devnet harness (`poco_devnet::cluster::Cluster`: anvil with
 //! the contracts, the result store, the scheduler and workers running the wasmtime sandbox, all
 //! real, the services in this process):
 //!
@@ -30,11 +30,12 @@ use std::{
 use alloy::{primitives::B256, providers::Provider, rpc::types::Filter, sol_types::SolEvent};
 use clap::{Parser, builder::RangedU64ValueParser};
 use eyre::{Result, WrapErr, bail, eyre};
+use poco_api::results::ResultStoreClient;
 use poco_chain::{ChainClient, ClientConfig};
 use poco_contracts::bindings::IPoco;
+use poco_devnet::cluster::Cluster;
 use poco_primitives::Deal;
-use poco_results::ResultStoreClient;
-use poco_test_utils::{OrderSpec, cluster::Cluster, deal_of};
+use poco_test_utils::{OrderSpec, deal_of};
 use poco_worker::exec::WasmExecutor;
 
 /// The trivial app every deal runs.

@@ -1,6 +1,6 @@
 //! TEE benchmark: what running a task in the (INSECURE, simulated) enclave costs over running
 //! the same app on the same data on the plain WebAssembly path. Both parts run on the devnet
-//! harness (`poco_test_utils::tee::TeeCluster`: anvil with the contracts, the result store, the
+//! harness (`poco_devnet::cluster::tee::TeeCluster`: anvil with the contracts, the result store, the
 //! scheduler, an SMS in simulation mode, all real, the services in this process), with the
 //! confidential example app (`apps/confidential`: it reads the whole dataset and both secrets)
 //! and a generated CSV dataset.
@@ -58,22 +58,28 @@ use alloy::{
 };
 use clap::{Parser, builder::RangedU64ValueParser};
 use eyre::{Result, WrapErr, bail, ensure, eyre};
+use poco_api::{
+    results::{ArchiveLimits, archive::pack_dir, archive::unpack_to_dir},
+    sms::{
+        AttestRequest, DatasetKey, ENCRYPTED_RESULT_FILE, ResultKeyPair, SessionRequest,
+        SimulatedQuote, SmsClient, dataset_checksum, decrypt_dataset, decrypt_result,
+        encrypt_dataset, encrypt_result, open_session_secrets, session_report_data,
+        simulated_measurement,
+    },
+};
 use poco_chain::{ChainClient, ClientConfig};
 use poco_contracts::bindings::IPocoTypes;
+use poco_devnet::cluster::tee::TeeCluster;
 use poco_primitives::{
     Deal, ResultCommitment, Tag, WorkerpoolAuthorization,
     authorization::{is_enclave_signature, sign_enclave_message},
     result::result_digest_of_dir,
 };
-use poco_results::{ArchiveLimits, archive::pack_dir, archive::unpack_to_dir};
 use poco_sms::{
-    AttestRequest, DatasetKey, DcapConfig, ENCRYPTED_RESULT_FILE, ResultKeyPair, SessionRequest,
-    SimulatedQuote, SmsClient,
+    DcapConfig,
     attestation::{parse_collateral, verify_dcap, verify_simulated},
-    dataset_checksum, decrypt_dataset, decrypt_result, encrypt_dataset, encrypt_result,
-    open_session_secrets, session_report_data, simulated_measurement,
 };
-use poco_test_utils::{OrderSpec, cluster::app_module, deal_of, tee::TeeCluster};
+use poco_test_utils::{OrderSpec, app_module, deal_of};
 use poco_worker::{
     WorkerConfig,
     exec::{ExecOutcome, Executor, Limits, WasmExecutor, module_sha256},
@@ -250,7 +256,7 @@ impl Bench {
         let module = app_module(APP);
         let app_url = format!(
             "file://{}",
-            poco_test_utils::cluster::apps_dir().join(APP).join(format!("{APP}.wasm")).display()
+            poco_test_utils::apps_dir().join(APP).join(format!("{APP}.wasm")).display()
         );
         let plain_app = tee
             .cluster

@@ -9,11 +9,11 @@ use std::{
 };
 
 use alloy::primitives::Address;
+use poco_api::sms::Secret;
 use poco_sdk::{
     AssetKind,
     confidential::{self, SecretsClient},
 };
-use poco_sms::Secret;
 use serde_json::json;
 
 use crate::{

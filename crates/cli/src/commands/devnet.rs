@@ -6,7 +6,8 @@ use alloy::primitives::{Address, U256};
 use poco_primitives::Amount;
 use serde::{Deserialize, Serialize};
 
-use poco_sdk::devnet::{self, DevnetInfo, DevnetOptions};
+use poco_devnet::DevnetOptions;
+use poco_sdk::devnet::{self, DevnetInfo};
 
 use crate::{
     Failure,
@@ -89,7 +90,7 @@ pub(crate) async fn run(
             if detach {
                 return detached(context, output, &options).await;
             }
-            Box::pin(devnet::up(options, shutdown_signal(), |info| {
+            Box::pin(poco_devnet::up(options, shutdown_signal(), |info| {
                 output.result(info, || summary(info));
                 output.progress("devnet running: Ctrl-C stops it (its state is kept)");
             }))

@@ -1,7 +1,7 @@
 //! `poco order` and `poco orderbook`.
 
 use alloy::primitives::{Address, U256};
-use poco_market::model::OrderView;
+use poco_api::market::OrderView;
 use poco_primitives::{AppOrder, DatasetOrder, OrderKind, RequestOrder, WorkerpoolOrder};
 use poco_sdk::{AnySigned, Poco, orders::new_salt};
 

@@ -34,10 +34,12 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use tokio::sync::watch;
 use tracing::warn;
 
+use poco_api::market::{BestMatch, OrderPage, Unpublish};
+
 use crate::{
     error::{Error, Result},
-    market::{Market, Unpublish},
-    matching::{BestMatch, Wanted},
+    market::Market,
+    matching::Wanted,
     model::{AnyOrder, DealView, OrderView, kind_name},
     store::{DealQuery, OrderQuery, Page, Published, RoleFilter},
 };
@@ -428,19 +430,6 @@ fn book_query(state: &ApiState, kind: OrderKind, p: &BookParams) -> Result<Order
         }
     }
     Ok(query)
-}
-
-/// A page of orders.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OrderPage {
-    /// The orders, best first.
-    pub orders: Vec<OrderView>,
-    /// How many orders this page has.
-    pub count: usize,
-    /// The cursor of the next page (absent on the last).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub next_cursor: Option<String>,
 }
 
 impl From<Page<crate::model::OrderRecord>> for OrderPage {

@@ -22,6 +22,7 @@ use sqlx::{
 use tokio::{sync::broadcast, task::JoinHandle};
 use tracing::{debug, warn};
 
+use crate::model::StorageCode as _;
 use crate::{
     error::{Error, Result},
     model::{MarketEvent, now_ms},

@@ -12,8 +12,8 @@ use poco_primitives::OrderKind;
 use crate::{
     error::{Error, Result},
     model::{
-        AnyOrder, DealView, OrderEventType, OrderRecord, SignatureKind, Status, kind_from_code,
-        kind_name,
+        AnyOrder, DealView, OrderEventType, OrderRecord, SignatureKind, Status, StorageCode,
+        kind_from_code, kind_name,
     },
     store::{Page, Param, Publication, Published, to_address, to_hash, to_word},
 };
@@ -350,7 +350,7 @@ macro_rules! sql_store {
                     record.reason = Some("closed on-chain by its owner".into());
                 }
                 update_order(tx, &record).await?;
-                events.push(crate::model::MarketEvent::order(event, &record));
+                events.push(crate::model::MarketEvent::order(event, record.view()));
             }
             Ok(())
         }
@@ -530,7 +530,7 @@ macro_rules! sql_store {
                             .fetch_all(&mut **tx)
                             .await?;
                         for row in &rows {
-                            events.push(MarketEvent::order(OrderEventType::Dead, &order_from_row(row)?));
+                            events.push(MarketEvent::order(OrderEventType::Dead, order_from_row(row)?.view()));
                         }
                     }
                 }
@@ -676,7 +676,7 @@ macro_rules! sql_store {
                     record.updated_at = now;
                     record.reason = Some(format!("no longer covered: {refusal}"));
                     update_order(tx, &record).await?;
-                    events.push(MarketEvent::order(OrderEventType::Dead, &record));
+                    events.push(MarketEvent::order(OrderEventType::Dead, record.view()));
                 }
             }
             Ok(())
@@ -756,7 +756,7 @@ macro_rules! sql_store {
                         .iter()
                         .filter_map(|outcome| match outcome {
                             Ok(Published::Created(record) | Published::Reopened(record)) => {
-                                Some(MarketEvent::order(OrderEventType::Published, record))
+                                Some(MarketEvent::order(OrderEventType::Published, record.view()))
                             }
                             _ => None,
                         })
@@ -808,7 +808,7 @@ macro_rules! sql_store {
                         .bind(now / 1000)
                         .execute(&mut *tx)
                         .await?;
-                    let events = vec![MarketEvent::order(OrderEventType::Unpublished, &record)];
+                    let events = vec![MarketEvent::order(OrderEventType::Unpublished, record.view())];
                     self.record_events(&mut tx, &events).await?;
                     tx.commit().await?;
                     self.after_commit(events);

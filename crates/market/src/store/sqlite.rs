@@ -13,6 +13,7 @@ use sqlx::{
 use tokio::sync::{broadcast, oneshot};
 use tracing::warn;
 
+use crate::model::StorageCode as _;
 use crate::{
     error::Result,
     model::MarketEvent,

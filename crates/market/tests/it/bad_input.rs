@@ -12,8 +12,9 @@ use alloy::{
     signers::local::PrivateKeySigner,
     sol_types::SolValue,
 };
+use poco_api::market::Unpublish;
 use poco_contracts::bindings::{AppRegistry, IPocoTypes};
-use poco_market::{Limits, Unpublish, model::now_s};
+use poco_market::{Limits, model::now_s};
 use poco_primitives::{AppOrder, RequestOrder, Signed, WorkerpoolOrder};
 use poco_test_utils::{OrderSpec, RLC};
 use reqwest::StatusCode;

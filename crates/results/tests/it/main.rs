@@ -11,15 +11,19 @@ use alloy::{
     primitives::{Address, B256, Bytes, U256},
     signers::local::PrivateKeySigner,
 };
+use poco_api::{
+    http::ErrorBody,
+    results::{
+        ResultStoreClient, TaskRef, UploadLimits, UploadTicket,
+        auth::{self, SignedRequest},
+    },
+};
 use poco_contracts::bindings::IPocoTypes;
 use poco_primitives::{
     Deal, ResultCommitment, WorkerpoolAuthorization,
     request::{format_nonce, random_nonce, unix_seconds},
 };
-use poco_results::{
-    Config, ErrorBody, ResultStoreClient, StorageConfig, TaskRef, UploadLimits, UploadTicket,
-    auth::{self, SignedRequest},
-};
+use poco_results::{Config, StorageConfig};
 use poco_test_utils::{OrderSpec, TestNet};
 use tempfile::TempDir;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};

@@ -2,7 +2,7 @@
 //! deal whose params make results public: anyone downloads it without authentication.
 
 use bytes::Bytes;
-use poco_results::{
+use poco_api::results::{
     Error,
     archive::{ArchiveLimits, inspect_archive, pack_files},
 };

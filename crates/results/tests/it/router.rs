@@ -6,8 +6,9 @@ use axum::{
     body::{Body, to_bytes},
     http::{Request, StatusCode},
 };
+use poco_api::{http::ErrorBody, results::auth};
 use poco_primitives::request::{format_nonce, random_nonce, unix_seconds};
-use poco_results::{Config, ErrorBody, ResultStore, StorageConfig, auth};
+use poco_results::{Config, ResultStore, StorageConfig};
 use tower::ServiceExt;
 
 /// A store whose chain is never reached (nothing listens on port 9).

@@ -7,12 +7,12 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 use bytes::Bytes;
-use poco_primitives::{request::random_nonce, result::result_digest_of_dir};
-use poco_results::{
+use poco_api::results::{
     Error, TaskRef, UploadTicket,
     archive::{ArchiveLimits, inspect_archive, pack_files},
     auth,
 };
+use poco_primitives::{request::random_nonce, result::result_digest_of_dir};
 
 use crate::{Fixture, RawUpload, Store, bounded};
 
@@ -233,7 +233,7 @@ async fn trust_4_chosen_worker_uploads_once_and_beneficiary_downloads() {
         let error = client.download_public(task_id).await.unwrap_err();
         assert_eq!(refused_code(&error), (401, "missing_auth"));
         // The refusal names the route that gives a challenge.
-        let poco_results::Error::Refused { message, .. } = &error else { unreachable!() };
+        let poco_api::results::Error::Refused { message, .. } = &error else { unreachable!() };
         assert!(message.contains(&format!("/results/{task_id}/challenge")), "{message}");
 
         // The outcome of the task, for the beneficiary only: it did not fail.

@@ -2,10 +2,8 @@
 //! requests, reports about tasks a worker was not given, malformed bodies; and it speaks
 //! seconds.
 
-use poco_primitives::{
-    pool::{Registration, Report, WorkRequest},
-    request::{RequestHeaders, unix_seconds},
-};
+use poco_api::pool::{Registration, Report, WorkRequest};
+use poco_primitives::request::{RequestHeaders, unix_seconds};
 
 use crate::{Database, Pool, eventually, sign};
 

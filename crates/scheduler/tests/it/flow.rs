@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use alloy::primitives::{B256, Bytes};
-use poco_primitives::pool::{Action, ContributionMode, Report};
+use poco_api::pool::{Action, ContributionMode, Report};
 
 use crate::{Database, Pool, eventually, result_archive, until};
 

@@ -12,13 +12,13 @@ use alloy::{
     primitives::{Address, B256, Bytes},
     signers::local::PrivateKeySigner,
 };
+use poco_api::pool::{
+    Assignment, Heartbeat, HeartbeatResponse, PoolInfo, Registration, Report, WorkRequest,
+    WorkResponse,
+};
 use poco_contracts::bindings::IPocoTypes;
 use poco_primitives::{
     Deal, ResultCommitment,
-    pool::{
-        Assignment, Heartbeat, HeartbeatResponse, PoolInfo, Registration, Report, WorkRequest,
-        WorkResponse,
-    },
     request::{RequestHeaders, SignedRequest, unix_seconds},
 };
 use poco_scheduler::{Admission, SchedulerConfig};
@@ -216,8 +216,8 @@ impl Pool {
     /// scheduler's `ticket`; returns the location to report.
     async fn upload(&self, worker: &Worker, deal: &Deal, task_id: B256, ticket: &Bytes) -> String {
         let (index, _) = deal.tasks().find(|(_, id)| *id == task_id).expect("a task of the deal");
-        let task = poco_results::TaskRef { deal_id: deal.id(), index };
-        let client = poco_results::ResultStoreClient::new(&self.results_url).unwrap();
+        let task = poco_api::results::TaskRef { deal_id: deal.id(), index };
+        let client = poco_api::results::ResultStoreClient::new(&self.results_url).unwrap();
         let archive = bytes::Bytes::from(result_archive().0);
         client.upload(task, archive, ticket, &worker.key).await.expect("the upload is accepted");
         format!("{}/results/{task_id}", self.results_url)
@@ -363,9 +363,9 @@ async fn start_result_store(net: &TestNet) -> (String, (oneshot::Sender<()>, tem
 
 /// The result archive honest test workers upload, and its result digest (their consensus).
 fn result_archive() -> (Vec<u8>, B256) {
-    let archive = poco_results::archive::pack_files([("result.txt", &b"42\n"[..])]).unwrap();
-    let limits = poco_results::ArchiveLimits::default();
-    let digest = poco_results::archive::inspect_archive(&archive, &limits).unwrap().digest;
+    let archive = poco_api::results::archive::pack_files([("result.txt", &b"42\n"[..])]).unwrap();
+    let limits = poco_api::results::ArchiveLimits::default();
+    let digest = poco_api::results::archive::inspect_archive(&archive, &limits).unwrap().digest;
     (archive, digest)
 }
 

@@ -8,17 +8,18 @@ use alloy::{
     primitives::{Address, B256, Bytes},
     signers::local::PrivateKeySigner,
 };
+use poco_api::sms::{
+    AppMeasurement, AttestRequest, AttestResponse, DatasetKey, Error, Evidence, ResultKeyPair,
+    SessionRequest, SessionSecrets, SimulatedQuote, SmsClient, open_session_secrets,
+    session_report_data, simulated_measurement,
+};
 use poco_contracts::bindings::IPocoTypes;
 use poco_primitives::{
     Deal, Tag, WorkerpoolAuthorization,
     request::{RequestHeaders, SignedRequest},
 };
-use poco_sms::{
-    AppMeasurement, AttestRequest, AttestResponse, Clock, DatasetKey, Error, Evidence,
-    ResultKeyPair, SessionRequest, SessionSecrets, SimulatedQuote, SimulationConfig, SmsClient,
-    SmsConfig, open_session_secrets, session_report_data, simulated_measurement,
-};
-use poco_test_utils::{OrderSpec, TestNet, cluster::app_module, wait_until};
+use poco_sms::{Clock, SimulationConfig, SmsConfig};
+use poco_test_utils::{OrderSpec, TestNet, app_module, wait_until};
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};

@@ -22,10 +22,10 @@ use std::{path::PathBuf, time::Duration};
 
 use alloy::primitives::{Address, B256, Bytes};
 use dcap_qvl::QuoteCollateralV3;
+use poco_api::sms::{AppMeasurement, AttestRequest, Evidence, ResultKeyPair, SmsClient};
 use poco_primitives::{Tag, TeeFramework};
 use poco_sms::{
-    AppMeasurement, AttestRequest, DcapConfig, Error, Evidence, ResultKeyPair, SmsClient,
-    SmsConfig,
+    DcapConfig, Error, SmsConfig,
     attestation::{Attested, parse_collateral, verify_dcap},
 };
 use poco_test_utils::wait_until;

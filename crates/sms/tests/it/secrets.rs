@@ -2,7 +2,7 @@
 //! surviving a restart sealed at rest.
 
 use alloy::signers::local::PrivateKeySigner;
-use poco_sms::{DatasetKey, ResultKeyPair};
+use poco_api::sms::{DatasetKey, ResultKeyPair};
 
 use crate::common::{Enclave, Fixture, SECRET_NAME, refused, sign};
 

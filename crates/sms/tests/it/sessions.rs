@@ -8,8 +8,8 @@ use alloy::{
     primitives::{Address, B256, U256},
     signers::local::PrivateKeySigner,
 };
+use poco_api::sms::SIMULATION_LABEL;
 use poco_primitives::Tag;
-use poco_sms::SIMULATION_LABEL;
 
 use crate::common::{Enclave, Fixture, PARAMS, refused, sign};
 
@@ -38,7 +38,7 @@ async fn an_attested_simulated_enclave_gets_its_secrets() {
     assert_eq!(response.attestation, SIMULATION_LABEL);
     // Only the enclave's session key opens the answer.
     let other = Enclave::new(&fixture.simulation_key, &fixture.module);
-    assert!(poco_sms::open_session_secrets(&response, &other.key.identity()).is_err());
+    assert!(poco_api::sms::open_session_secrets(&response, &other.key.identity()).is_err());
     let secrets = enclave.open(&response);
     assert_eq!(secrets.task_id, task_id);
     assert_eq!(secrets.attestation, SIMULATION_LABEL);

@@ -31,11 +31,8 @@ pub enum ExecError {
         reason: String,
     },
     /// The arguments could not be split into argv.
-    #[error("invalid app arguments: {reason}")]
-    InvalidArgs {
-        /// What is wrong with them.
-        reason: String,
-    },
+    #[error(transparent)]
+    InvalidArgs(#[from] poco_primitives::args::ArgsError),
     /// An environment variable the caller passed is not allowed.
     #[error("invalid environment variable {name:?}: {reason}")]
     InvalidEnv {
@@ -80,7 +77,7 @@ impl ExecError {
 
     /// Whether the specification given by the caller is at fault (arguments, environment).
     pub fn is_spec_fault(&self) -> bool {
-        matches!(self, Self::InvalidArgs { .. } | Self::InvalidEnv { .. })
+        matches!(self, Self::InvalidArgs(_) | Self::InvalidEnv { .. })
     }
 }
 

@@ -47,7 +47,6 @@
 //! # }
 //! ```
 
-mod args;
 mod error;
 mod faulty;
 mod outcome;
@@ -57,10 +56,10 @@ mod wasm;
 use std::future::Future;
 use std::pin::Pin;
 
-pub use args::split_args;
 pub use error::{ExecError, Result};
 pub use faulty::FaultyExecutor;
 pub use outcome::{CapturedOutput, ExecOutcome, ExitStatus, QuotaExceeded, QuotaKind, TrapKind};
+pub use poco_primitives::args::split_args;
 pub use spec::{ARGV0, ExecSpec, GUEST_IN, GUEST_OUT, Limits, OutputQuota};
 pub use wasm::{WasmExecutor, module_sha256};
 

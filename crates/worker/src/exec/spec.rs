@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use poco_results::config::UploadLimits;
+use poco_api::results::UploadLimits;
 
 /// The guest path where the input directory is mounted, read-only.
 pub const GUEST_IN: &str = "/iexec_in";

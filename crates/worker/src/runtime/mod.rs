@@ -3,8 +3,8 @@
 //! the tasks in flight after a restart.
 
 mod fetch;
+mod heartbeat;
 pub mod params;
-mod scheduler;
 mod state;
 mod tee;
 
@@ -21,24 +21,25 @@ use alloy::{
     providers::DynProvider,
     signers::local::PrivateKeySigner,
 };
+use poco_api::pool::{
+    Action, ContributionMode, Heartbeat, PoolInfo, Registration, Report, SchedulerClient,
+};
+use poco_api::results::{
+    ResultStoreClient, TaskRef, UploadLimits,
+    archive::{inspect_archive, pack_dir},
+};
 use poco_chain::{ChainClient, ClientConfig, files};
 use poco_contracts::bindings::{AppRegistry, DatasetRegistry, IPoco::IPocoInstance, IPocoTypes};
 use poco_fetch::Source;
 use poco_primitives::{
     ResultCommitment,
-    pool::{Action, ContributionMode, Heartbeat, PoolInfo, Registration, Report},
     result::{FAILURE_FILE, FailureRecord, result_digest_of_dir},
-};
-use poco_results::{
-    ResultStoreClient, TaskRef, UploadLimits,
-    archive::{inspect_archive, pack_dir},
 };
 use tracing::{debug, info, warn};
 
 pub use self::params::TaskParams;
 use self::{
     fetch::Fetcher,
-    scheduler::SchedulerClient,
     state::{Stage, TaskDir, TaskState},
 };
 use crate::{
@@ -234,7 +235,7 @@ impl Worker {
     }
 
     async fn serve(self: Arc<Self>, shutdown: impl Future<Output = ()> + Send) -> Result<()> {
-        let heartbeat = scheduler::heartbeat_period(self.pool.heartbeat_interval_secs);
+        let heartbeat = heartbeat::heartbeat_period(self.pool.heartbeat_interval_secs);
         let mut beat = tokio::time::interval(heartbeat);
         let mut ask = tokio::time::interval(self.config.work_poll);
         tokio::pin!(shutdown);
@@ -348,7 +349,7 @@ impl Worker {
             if let Err(error) = outcome {
                 let transient = matches!(&error, Error::Chain(e) if e.is_transient())
                     || matches!(&error, Error::Sms(e) if e.is_transient())
-                    || matches!(error, Error::Scheduler { .. } | Error::ResultStore(_));
+                    || matches!(error, Error::Scheduler(_) | Error::ResultStore(_));
                 if transient {
                     // Tried again: by the next heartbeat's sweep, or the scheduler's next ask.
                     warn!(task = %task_id, %error, "task step failed; will retry");
@@ -714,7 +715,7 @@ impl Worker {
                 // Uploaded before a restart: the store keeps the first upload. (Its other
                 // conflicts, a task not ready or an upload in progress, are retried: reporting
                 // them as uploaded would name a location where nothing is stored.)
-                Err(poco_results::Error::Refused { code, .. }) if code == "already_uploaded" => {}
+                Err(error) if error.is_already_stored() => {}
                 Err(error) => return Err(error.into()),
             }
             assignment.results_location.clone()
@@ -723,7 +724,8 @@ impl Worker {
         };
         state.stage = Stage::Uploaded;
         self.save(state)?;
-        self.scheduler.report(&Report::Uploaded { task_id, location, callback_data }).await
+        self.scheduler.report(&Report::Uploaded { task_id, location, callback_data }).await?;
+        Ok(())
     }
 
     fn address(&self) -> Address {

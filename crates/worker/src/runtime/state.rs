@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use alloy::primitives::{B256, Bytes};
+use poco_api::pool::Assignment;
 use poco_chain::files;
-use poco_primitives::pool::Assignment;
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};

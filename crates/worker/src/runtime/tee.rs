@@ -8,18 +8,18 @@ use alloy::{
     primitives::{Bytes, keccak256},
     signers::local::PrivateKeySigner,
 };
+use poco_api::pool::Report;
+use poco_api::results::archive::{ArchiveLimits, pack_dir, unpack_to_dir};
+use poco_api::sms::{
+    AttestRequest, DatasetKey, ENCRYPTED_RESULT_FILE, ResultKeyPair, SessionRequest, SmsClient,
+    decrypt_dataset, encrypt_result, open_session_secrets, session_report_data,
+};
 use poco_contracts::bindings::{AppRegistry, DatasetRegistry, IPocoTypes};
 use poco_fetch::Source;
 use poco_primitives::{
     ResultCommitment, Tag,
     authorization::{is_enclave_signature, sign_enclave_message},
-    pool::Report,
     result::{FAILURE_FILE, FailureRecord, result_digest_of_dir},
-};
-use poco_results::archive::{ArchiveLimits, pack_dir, unpack_to_dir};
-use poco_sms::{
-    AttestRequest, DatasetKey, ENCRYPTED_RESULT_FILE, ResultKeyPair, SessionRequest, SmsClient,
-    decrypt_dataset, encrypt_result, open_session_secrets, session_report_data,
 };
 use tracing::{info, warn};
 
@@ -222,7 +222,7 @@ impl Worker {
 
     /// Makes sure the task is ACTIVE on-chain (the SMS serves only active tasks): initializes
     /// it if nobody did yet.
-    async fn ensure_active(&self, assignment: &poco_primitives::pool::Assignment) -> Result<()> {
+    async fn ensure_active(&self, assignment: &poco_api::pool::Assignment) -> Result<()> {
         let task_id = assignment.task_id;
         let status =
             self.poco.viewTask(task_id).call().await.map_err(poco_chain::Error::from)?.status;

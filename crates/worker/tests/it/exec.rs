@@ -697,7 +697,7 @@ async fn too_deep_a_path_stops_at_the_depth_and_length_quotas() {
 
 #[test]
 fn the_default_quota_packs_within_the_result_store_limits() {
-    let store = poco_results::UploadLimits::default();
+    let store = poco_api::results::UploadLimits::default();
     let quota = OutputQuota::default();
     assert_eq!(quota.max_entries, store.archive.max_entries as u64);
     assert_eq!(quota.max_path_bytes, store.archive.max_path_bytes);

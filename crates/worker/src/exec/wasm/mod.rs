@@ -149,9 +149,9 @@ impl WasmExecutor {
     async fn run_in_span(&self, spec: ExecSpec) -> Result<ExecOutcome> {
         let env = guest_env(&spec.env)?;
         if spec.args.iter().any(|arg| arg.contains('\0')) {
-            return Err(ExecError::InvalidArgs {
+            return Err(ExecError::InvalidArgs(poco_primitives::args::ArgsError {
                 reason: "an argument contains a NUL byte".to_owned(),
-            });
+            }));
         }
         check_dir("input directory", &spec.input_dir)?;
         check_dir("output directory", &spec.output_dir)?;

@@ -1,0 +1,474 @@
+//! The market's side of the wire: orders and deals as the market serves them, the events it
+//! streams on `/ws`, the bodies of unpublish and best-match, and its typed client
+//! ([`MarketClient`]).
+
+use alloy::{
+    primitives::{Address, B256, Bytes, U256},
+    signers::SignerSync,
+    sol,
+    sol_types::{Eip712Domain, SolStruct},
+};
+use poco_primitives::{Deal, OrderKind, PocoDomain, signature};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::http::Refusal;
+
+/// The kind's name in JSON and URLs (`app`, `dataset`, `workerpool`, `request`).
+pub fn kind_name(kind: OrderKind) -> &'static str {
+    match kind {
+        OrderKind::App => "app",
+        OrderKind::Dataset => "dataset",
+        OrderKind::Workerpool => "workerpool",
+        OrderKind::Request => "request",
+    }
+}
+
+/// The kind named `name`.
+pub fn kind_from_name(name: &str) -> Option<OrderKind> {
+    [OrderKind::App, OrderKind::Dataset, OrderKind::Workerpool, OrderKind::Request]
+        .into_iter()
+        .find(|kind| kind_name(*kind) == name)
+}
+
+/// Where an order stands in the book.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// In the book, with volume left.
+    Open,
+    /// All its volume was matched.
+    Filled,
+    /// Closed on-chain by its owner.
+    Cancelled,
+    /// Can no longer be matched: its asset changed hands or its signer's stake no longer
+    /// covers it. It may be published again.
+    Dead,
+    /// Taken out of the book by its owner. It may be published again.
+    Unpublished,
+}
+
+impl Status {
+    /// The lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Filled => "filled",
+            Self::Cancelled => "cancelled",
+            Self::Dead => "dead",
+            Self::Unpublished => "unpublished",
+        }
+    }
+
+    /// Whether publishing the same order again puts it back in the book.
+    pub fn can_reopen(self) -> bool {
+        matches!(self, Self::Dead | Self::Unpublished)
+    }
+}
+
+/// How the order's signature was checked at publication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureKind {
+    /// ECDSA by an externally owned account.
+    Eoa,
+    /// ERC-1271 by a contract owner, checked with `verifySignature`.
+    Contract,
+    /// Presigned on-chain (`manage*Order` SIGN), empty `sign`.
+    Presigned,
+}
+
+/// An order as served: the signed order and where it stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderView {
+    /// The order hash.
+    pub order_hash: B256,
+    /// `app`, `dataset`, `workerpool` or `request`.
+    pub kind: String,
+    /// The status.
+    pub status: Status,
+    /// Volume left, a decimal string.
+    #[serde(with = "poco_primitives::serde_helpers::uint256")]
+    pub remaining: U256,
+    /// The signer.
+    #[serde(with = "poco_primitives::serde_helpers::address")]
+    pub owner: Address,
+    /// How the signature was checked.
+    pub signature: SignatureKind,
+    /// Publication time, milliseconds since the Unix epoch.
+    pub published_at: i64,
+    /// Last change, milliseconds since the Unix epoch.
+    pub updated_at: i64,
+    /// Why the order is dead or cancelled.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reason: Option<String>,
+    /// The signed order, as published.
+    pub order: serde_json::Value,
+}
+
+/// A deal as indexed from `OrdersMatched` and `DealCreated`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DealView {
+    /// The deal id.
+    pub deal_id: B256,
+    /// The deal, field for field as the contract emitted it.
+    pub deal: Deal,
+    /// The request's parameters.
+    pub params: String,
+    /// Tasks of the deal.
+    #[serde(with = "poco_primitives::serde_helpers::uint256")]
+    pub volume: U256,
+    /// The app order's hash.
+    pub app_hash: B256,
+    /// The dataset order's hash (zero without a dataset).
+    pub dataset_hash: B256,
+    /// The workerpool order's hash.
+    pub workerpool_hash: B256,
+    /// The request order's hash.
+    pub request_hash: B256,
+    /// The block of the match.
+    pub block: u64,
+    /// The transaction of the match.
+    pub transaction: B256,
+    /// The `DealCreated` log's index in its block.
+    pub log_index: u64,
+}
+
+/// What happened to an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderEventType {
+    /// Put in the book.
+    Published,
+    /// Its remaining volume changed and it stays open.
+    Updated,
+    /// Its whole volume was matched.
+    Filled,
+    /// Closed on-chain.
+    Cancelled,
+    /// No longer matchable (transfer of the asset, stake no longer covered).
+    Dead,
+    /// Taken out by its owner.
+    Unpublished,
+}
+
+impl OrderEventType {
+    /// The event a transition to `status` is.
+    pub fn for_status(status: Status) -> Self {
+        match status {
+            Status::Open => Self::Updated,
+            Status::Filled => Self::Filled,
+            Status::Cancelled => Self::Cancelled,
+            Status::Dead => Self::Dead,
+            Status::Unpublished => Self::Unpublished,
+        }
+    }
+}
+
+/// An event streamed on `/ws`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum MarketEvent {
+    /// An order changed.
+    Order {
+        /// What happened.
+        event: OrderEventType,
+        /// The order after the change.
+        order: Box<OrderView>,
+    },
+    /// A deal was created on-chain.
+    Deal {
+        /// Always `deal_created`.
+        event: DealEventType,
+        /// The deal.
+        deal: Box<DealView>,
+    },
+}
+
+/// What happened to a deal: it was created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DealEventType {
+    /// Created by `matchOrders`.
+    DealCreated,
+}
+
+impl MarketEvent {
+    /// The event of an order after `event`.
+    pub fn order(event: OrderEventType, order: OrderView) -> Self {
+        Self::Order { event, order: Box::new(order) }
+    }
+
+    /// The event of a new deal.
+    pub fn deal(deal: DealView) -> Self {
+        Self::Deal { event: DealEventType::DealCreated, deal: Box::new(deal) }
+    }
+}
+
+sol! {
+    /// What an order's owner signs (EIP-712, domain `poco-market` version 1, the chain id and
+    /// the Poco contract) to take the order out of the book. The nonce makes each
+    /// authorization single-use; the expiry bounds how long the market remembers it.
+    #[derive(Debug, PartialEq, Eq)]
+    struct UnpublishOrder {
+        /// The order to unpublish.
+        bytes32 orderHash;
+        /// Unix time (seconds) after which the authorization is refused.
+        uint256 expiry;
+        /// Any value; the same (order, expiry, nonce) is accepted once.
+        bytes32 nonce;
+    }
+}
+
+/// The body of an unpublish request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unpublish {
+    /// Unix time (seconds) after which the authorization is refused; at most the market's
+    /// `max_authorization_lifetime` from now.
+    pub expiry: u64,
+    /// A 32-byte nonce.
+    pub nonce: B256,
+    /// The owner's signature of [`UnpublishOrder`] (ECDSA, or ERC-1271 for a contract owner).
+    pub sign: Bytes,
+}
+
+impl Unpublish {
+    /// The EIP-712 domain of market authorizations on the chain of `domain`.
+    pub fn eip712_domain(domain: &PocoDomain) -> Eip712Domain {
+        Eip712Domain::new(
+            Some("poco-market".into()),
+            Some("1".into()),
+            Some(U256::from(domain.chain_id())),
+            Some(domain.verifying_contract()),
+            None,
+        )
+    }
+
+    /// The digest the owner signs to unpublish `order_hash`.
+    pub fn digest(domain: &PocoDomain, order_hash: B256, expiry: u64, nonce: B256) -> B256 {
+        UnpublishOrder { orderHash: order_hash, expiry: U256::from(expiry), nonce }
+            .eip712_signing_hash(&Self::eip712_domain(domain))
+    }
+
+    /// An authorization to unpublish `order_hash`, signed by `signer`.
+    pub fn sign<S: SignerSync + ?Sized>(
+        signer: &S,
+        domain: &PocoDomain,
+        order_hash: B256,
+        expiry: u64,
+        nonce: B256,
+    ) -> poco_primitives::Result<Self> {
+        let digest = Self::digest(domain, order_hash, expiry, nonce);
+        let sign = signature::sign_hash(signer, digest)?;
+        Ok(Self { expiry, nonce, sign })
+    }
+}
+
+/// Prices of a match, per task and in total.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PriceBreakdown {
+    /// App price per task.
+    #[serde(with = "poco_primitives::serde_helpers::uint256")]
+    pub app: U256,
+    /// Dataset price per task.
+    #[serde(with = "poco_primitives::serde_helpers::uint256")]
+    pub dataset: U256,
+    /// Workerpool price per task.
+    #[serde(with = "poco_primitives::serde_helpers::uint256")]
+    pub workerpool: U256,
+    /// Sum of the three.
+    #[serde(with = "poco_primitives::serde_helpers::uint256")]
+    pub per_task: U256,
+    /// What the requester pays for the deal's volume.
+    #[serde(with = "poco_primitives::serde_helpers::uint256")]
+    pub total: U256,
+    /// What the scheduler stakes for the deal's volume.
+    #[serde(with = "poco_primitives::serde_helpers::uint256")]
+    pub scheduler_stake: U256,
+}
+
+/// The answer of a best-match query.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BestMatch {
+    /// Whether a set was found.
+    pub found: bool,
+    /// The app order.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub apporder: Option<OrderView>,
+    /// The dataset order (none without a dataset).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub datasetorder: Option<OrderView>,
+    /// The workerpool order.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub workerpoolorder: Option<OrderView>,
+    /// The request order to sign (zero salt, empty params: set them, then sign).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub requestorder: Option<serde_json::Value>,
+    /// Tasks the deal would have.
+    #[serde(skip_serializing_if = "Option::is_none", default, with = "optional_uint256")]
+    pub volume: Option<U256>,
+    /// What it costs.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub price: Option<PriceBreakdown>,
+    /// Why nothing matches (empty when found).
+    pub explanation: Vec<String>,
+}
+
+mod optional_uint256 {
+    use alloy::primitives::U256;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(value: &Option<U256>, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(value) => s.serialize_str(&value.to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<U256>, D::Error> {
+        let text = Option::<String>::deserialize(d)?;
+        text.map(|t| poco_primitives::serde_helpers::uint256::parse(&t))
+            .transpose()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl BestMatch {
+    /// The answer when nothing matches, and why.
+    pub fn not_found(explanation: Vec<String>) -> Self {
+        Self {
+            found: false,
+            apporder: None,
+            datasetorder: None,
+            workerpoolorder: None,
+            requestorder: None,
+            volume: None,
+            price: None,
+            explanation,
+        }
+    }
+}
+
+/// A page of orders.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderPage {
+    /// The orders, best first.
+    pub orders: Vec<OrderView>,
+    /// How many orders this page has.
+    pub count: usize,
+    /// The cursor of the next page (absent on the last).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub next_cursor: Option<String>,
+}
+
+/// What can go wrong talking to a market.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The market could not be reached, or its answer could not be read to the end.
+    #[error("cannot reach the market at {url}")]
+    Unreachable {
+        /// The market's URL.
+        url: String,
+    },
+    /// The market refused the request (its JSON error body).
+    #[error("the market refused: {message} ({code})")]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// Its stable error code.
+        code: String,
+        /// Its message.
+        message: String,
+    },
+    /// The market answered something this client does not understand.
+    #[error("unexpected answer from the market: {0}")]
+    UnexpectedAnswer(String),
+}
+
+/// A client of one market.
+#[derive(Debug, Clone)]
+pub struct MarketClient {
+    url: String,
+    http: reqwest::Client,
+}
+
+impl MarketClient {
+    /// A client of the market at `url`.
+    pub fn new(url: &str) -> Self {
+        let http = crate::http::client(crate::http::REQUEST_TIMEOUT);
+        Self { url: url.trim_end_matches('/').to_owned(), http }
+    }
+
+    /// The market's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    async fn answer<T: DeserializeOwned>(
+        &self,
+        response: reqwest::Result<reqwest::Response>,
+    ) -> Result<T, Error> {
+        let down = || Error::Unreachable { url: self.url.clone() };
+        let response = response.map_err(|_| down())?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|_| down())?;
+        if !status.is_success() {
+            let refusal = Refusal::read(status, &body);
+            return Err(Error::Refused {
+                status: refusal.status,
+                code: refusal.code,
+                message: refusal.message,
+            });
+        }
+        serde_json::from_slice(&body).map_err(|e| Error::UnexpectedAnswer(e.to_string()))
+    }
+
+    /// Publishes a signed order (its JSON); returns the order as the market stores it.
+    pub async fn publish<T: Serialize>(
+        &self,
+        kind: OrderKind,
+        signed: &T,
+    ) -> Result<OrderView, Error> {
+        let url = format!("{}/{}orders", self.url, kind_name(kind));
+        self.answer(self.http.post(url).json(signed).send().await).await
+    }
+
+    /// One order by hash (any status).
+    pub async fn order(&self, kind: OrderKind, hash: B256) -> Result<OrderView, Error> {
+        let url = format!("{}/{}orders/{hash}", self.url, kind_name(kind));
+        self.answer(self.http.get(url).send().await).await
+    }
+
+    /// Unpublishes an order with its owner's signed authorization.
+    pub async fn unpublish(
+        &self,
+        kind: OrderKind,
+        hash: B256,
+        request: &Unpublish,
+    ) -> Result<OrderView, Error> {
+        let url = format!("{}/{}orders/{hash}/unpublish", self.url, kind_name(kind));
+        self.answer(self.http.post(url).json(request).send().await).await
+    }
+
+    /// A page of the orderbook of `kind`, filtered by `query` (the API's parameters).
+    pub async fn orderbook(
+        &self,
+        kind: OrderKind,
+        query: &[(&str, String)],
+    ) -> Result<OrderPage, Error> {
+        let url = format!("{}/{}orders", self.url, kind_name(kind));
+        self.answer(self.http.get(url).query(query).send().await).await
+    }
+
+    /// The cheapest compatible orders for what a requester wants (the API's parameters).
+    pub async fn best_match(&self, query: &[(&str, String)]) -> Result<BestMatch, Error> {
+        let url = format!("{}/bestmatch", self.url);
+        self.answer(self.http.get(url).query(query).send().await).await
+    }
+}

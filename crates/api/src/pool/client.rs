@@ -1,0 +1,100 @@
+//! The worker's side of the workerpool protocol: signed requests to its scheduler.
+
+use alloy::signers::local::PrivateKeySigner;
+use poco_primitives::request::SignedRequest;
+use serde::{Serialize, de::DeserializeOwned};
+
+use super::{
+    Heartbeat, HeartbeatResponse, PoolInfo, Registration, Report, WorkRequest, WorkResponse,
+};
+
+/// What can go wrong talking to a scheduler.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The scheduler could not be reached, refused, or answered something unexpected.
+    #[error("scheduler at {url}: {message}")]
+    Scheduler {
+        /// The scheduler's URL.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// Signing the request with the worker's wallet failed.
+    #[error(transparent)]
+    Signing(#[from] poco_primitives::Error),
+}
+
+/// A `Result` with this module's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A client of one scheduler, signing every request with the worker's wallet
+/// ([`poco_primitives::request`]: unix seconds and a random nonce, so concurrent requests need
+/// no coordination).
+#[derive(Debug)]
+pub struct SchedulerClient {
+    url: String,
+    http: reqwest::Client,
+    wallet: PrivateKeySigner,
+}
+
+impl SchedulerClient {
+    /// A client of the scheduler at `url`, signing with `wallet`.
+    pub fn new(url: &str, wallet: PrivateKeySigner) -> Self {
+        let http = crate::http::client(crate::http::REQUEST_TIMEOUT);
+        Self { url: url.trim_end_matches('/').to_owned(), http, wallet }
+    }
+
+    async fn post<T: Serialize, R: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &T,
+    ) -> Result<Option<R>> {
+        let fail = |message: String| Error::Scheduler { url: self.url.clone(), message };
+        let body = serde_json::to_vec(body).map_err(|e| fail(e.to_string()))?;
+        let signed = SignedRequest::fresh("POST", path, &body).headers_signed_by(&self.wallet)?;
+        let mut request = self.http.post(format!("{}{path}", self.url));
+        for (name, value) in signed.pairs() {
+            request = request.header(name, value);
+        }
+        let response = request
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let status = response.status();
+        let text = response.text().await.map_err(|e| fail(e.to_string()))?;
+        if !status.is_success() {
+            let refusal = crate::http::Refusal::read(status, text.as_bytes());
+            return Err(fail(format!("{status}: {}", refusal.message)));
+        }
+        if text.is_empty() {
+            return Ok(None);
+        }
+        serde_json::from_str(&text).map(Some).map_err(|e| fail(format!("unexpected answer: {e}")))
+    }
+
+    /// Registers the worker: its slots, TEE ability and version.
+    pub async fn register(&self, registration: &Registration) -> Result<PoolInfo> {
+        self.post("/workers/register", registration).await?.ok_or_else(|| Error::Scheduler {
+            url: self.url.clone(),
+            message: "empty answer to a registration".into(),
+        })
+    }
+
+    /// Sends a heartbeat; the answer carries what the scheduler wants done.
+    pub async fn heartbeat(&self, beat: &Heartbeat) -> Result<HeartbeatResponse> {
+        Ok(self.post("/workers/heartbeat", beat).await?.unwrap_or_default())
+    }
+
+    /// Asks for work for up to `free_slots` tasks.
+    pub async fn work(&self, free_slots: u32) -> Result<WorkResponse> {
+        Ok(self.post("/work", &WorkRequest { free_slots }).await?.unwrap_or_default())
+    }
+
+    /// Reports what the worker did with a task.
+    pub async fn report(&self, report: &Report) -> Result<()> {
+        self.post::<_, serde_json::Value>("/reports", report).await.map(|_| ())
+    }
+}
