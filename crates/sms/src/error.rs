@@ -120,6 +120,10 @@ pub enum Error {
     /// The database failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The database's schema cannot be migrated (a migration failed, or one recorded as
+    /// applied was changed since).
+    #[error("database migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
     /// A stored value is corrupt or was sealed under another master key.
     #[error("corrupt stored value: {0}")]
     Corrupt(String),
