@@ -33,6 +33,7 @@ use crate::{
 };
 
 mod postgres;
+mod rules;
 mod sql;
 mod sqlite;
 

@@ -6,16 +6,10 @@
 //! the write lock), `record_events()` (inside the transaction) and `after_commit()` (once it
 //! is committed) for event delivery, and `lead_impl()`.
 
-use alloy::primitives::{Address, B256, U256};
-use poco_primitives::OrderKind;
-
 use crate::{
     error::{Error, Result},
-    model::{
-        AnyOrder, DealView, OrderEventType, OrderRecord, SignatureKind, Status, kind_from_code,
-        kind_name,
-    },
-    store::{Page, Param, Publication, Published, to_address, to_hash, to_word},
+    model::{AnyOrder, DealView, OrderRecord, SignatureKind, Status, kind_from_code},
+    store::{Page, Param, to_address, to_hash, to_word},
 };
 
 /// Typed column access, the same for both backends' rows.
@@ -85,135 +79,6 @@ pub(crate) fn paginate<T>(mut items: Vec<T>, limit: u32, cursor: impl Fn(&T) -> 
         None
     };
     Page { items, next }
-}
-
-/// The refusal when an asset's mirrored owner is not the signer, or the asset is unknown.
-pub(crate) fn owner_refusal(publication: &Publication, mirrored: Option<Address>) -> Option<Error> {
-    let expected = publication.owner_of?;
-    let asset = publication.record.order.asset();
-    match mirrored {
-        None => Some(Error::AssetNotRegistered {
-            kind: kind_name(publication.record.order.kind()),
-            asset,
-        }),
-        Some(owner) if owner != expected => {
-            Some(Error::NotOwner { signer: expected, asset, owner })
-        }
-        Some(_) => None,
-    }
-}
-
-/// The refusal when a free balance does not cover an order's `per_task × remaining`.
-pub(crate) fn coverage_refusal(
-    kind: OrderKind,
-    account: Address,
-    per_task: U256,
-    remaining: U256,
-    balance: U256,
-) -> Option<Error> {
-    let needed = per_task.saturating_mul(remaining);
-    (balance < needed).then(|| Error::InsufficientStake {
-        account,
-        needed,
-        available: balance,
-        what: match kind {
-            OrderKind::Workerpool => "the scheduler stake, 30% of the price, for each task left",
-            _ => "the sum of the maximum prices for each task left",
-        },
-    })
-}
-
-/// The status and event after an order's consumed volume becomes `consumed` (or it is
-/// closed); `None` when nothing changes.
-pub(crate) fn after_consumption(
-    record: &OrderRecord,
-    consumed: U256,
-    closed: bool,
-) -> Option<(Status, U256, OrderEventType)> {
-    let remaining =
-        if closed { U256::ZERO } else { record.order.volume().saturating_sub(consumed) };
-    let status = match record.status {
-        Status::Open if closed => Status::Cancelled,
-        Status::Open if remaining.is_zero() => Status::Filled,
-        other => other,
-    };
-    if status == record.status && remaining == record.remaining {
-        return None;
-    }
-    let event = if status == record.status {
-        OrderEventType::Updated
-    } else {
-        OrderEventType::for_status(status)
-    };
-    Some((status, remaining, event))
-}
-
-/// What a publication batch knows of the mirror and the book.
-#[derive(Debug, Default)]
-pub(crate) struct Mirror {
-    /// Orders already stored (and those accepted earlier in the batch).
-    pub(crate) existing: std::collections::HashMap<B256, OrderRecord>,
-    /// Asset owners by (asset, kind code).
-    pub(crate) owners: std::collections::HashMap<(Address, i64), Address>,
-    /// Consumed volume and closed flag by order hash.
-    pub(crate) consumed: std::collections::HashMap<B256, (U256, bool)>,
-    /// Cached free balances.
-    pub(crate) balances: std::collections::HashMap<Address, U256>,
-}
-
-/// Decides one publication against the mirror: the outcome, and the record to write.
-pub(crate) fn decide(
-    mirror: &mut Mirror,
-    publication: &Publication,
-    open_orders: u64,
-    now: i64,
-) -> Result<Published> {
-    let mut record = publication.record.clone();
-    let existing = mirror.existing.get(&record.hash);
-    if let Some(existing) = existing
-        && !existing.status.can_reopen()
-    {
-        return Ok(Published::Existing(existing.clone()));
-    }
-    let reopen = existing.is_some();
-    let kind = record.order.kind();
-    if publication.owner_of.is_some() {
-        let owner = mirror
-            .owners
-            .get(&(record.order.asset(), i64::from(crate::model::kind_code(kind))))
-            .copied();
-        if let Some(refusal) = owner_refusal(publication, owner) {
-            return Err(refusal);
-        }
-    }
-    let remaining = match mirror.consumed.get(&record.hash) {
-        Some((_, true)) => U256::ZERO,
-        Some((consumed, false)) => record.order.volume().saturating_sub(*consumed),
-        None => record.order.volume(),
-    };
-    if remaining.is_zero() {
-        return Err(Error::NoVolumeLeft);
-    }
-    if open_orders >= publication.cap {
-        return Err(Error::OpenOrderCap {
-            owner: record.owner,
-            kind: kind_name(kind),
-            limit: publication.cap,
-        });
-    }
-    if let Some((account, per_task)) = publication.coverage {
-        let balance = mirror.balances.get(&account).copied().unwrap_or_default();
-        if let Some(refusal) = coverage_refusal(kind, account, per_task, remaining, balance) {
-            return Err(refusal);
-        }
-    }
-    record.status = Status::Open;
-    record.remaining = remaining;
-    record.published_at = now;
-    record.updated_at = now;
-    record.reason = None;
-    mirror.existing.insert(record.hash, record.clone());
-    Ok(if reopen { Published::Reopened(record) } else { Published::Created(record) })
 }
 
 /// The columns of a new order row, in [`insert_params`] order.
@@ -318,7 +183,7 @@ macro_rules! sql_store {
             now: i64,
             events: &mut Vec<crate::model::MarketEvent>,
         ) -> crate::error::Result<()> {
-            use crate::store::{hash_bytes, to_word, word_bytes, sql::after_consumption};
+            use crate::store::{hash_bytes, to_word, word_bytes, rules::after_consumption};
             use alloy::primitives::U256;
             let row = sqlx::query("SELECT amount, closed FROM consumed WHERE hash = $1")
                 .bind(hash_bytes(hash))
@@ -387,7 +252,8 @@ macro_rules! sql_store {
                 store::{
                     ORDER_COLUMNS, Published, Sql, address_bytes, clamp_i64, hash_bytes,
                     to_address, to_hash, to_word, word_bytes,
-                    sql::{Mirror, decide, order_from_row, insert_params, INSERT_COLUMNS},
+                    rules::{Mirror, decide},
+                    sql::{order_from_row, insert_params, INSERT_COLUMNS},
                 },
             };
             use alloy::primitives::U256;
@@ -652,7 +518,7 @@ macro_rules! sql_store {
         ) -> crate::error::Result<()> {
             use crate::{
                 model::{MarketEvent, OrderEventType, Status},
-                store::{ORDER_COLUMNS, address_bytes, sql::{coverage_refusal, order_from_row}},
+                store::{ORDER_COLUMNS, address_bytes, rules::coverage_refusal, sql::order_from_row},
             };
             let sql = format!(
                 "SELECT {ORDER_COLUMNS} FROM orders WHERE owner = $1 AND status = 0 \
@@ -1031,74 +897,3 @@ macro_rules! sql_store {
     };
 }
 pub(crate) use sql_store;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use poco_primitives::{AppOrder, Signed};
-
-    fn record(volume: u64, remaining: u64, status: Status) -> OrderRecord {
-        OrderRecord {
-            hash: Default::default(),
-            order: AnyOrder::App(Signed::presigned(AppOrder {
-                volume: U256::from(volume),
-                ..Default::default()
-            })),
-            status,
-            remaining: U256::from(remaining),
-            owner: Address::ZERO,
-            signature: SignatureKind::Presigned,
-            published_at: 0,
-            updated_at: 0,
-            reason: None,
-        }
-    }
-
-    #[test]
-    fn consumption_updates_fills_and_cancels() {
-        let open = record(10, 10, Status::Open);
-        assert_eq!(
-            after_consumption(&open, U256::from(3), false),
-            Some((Status::Open, U256::from(7), OrderEventType::Updated))
-        );
-        assert_eq!(
-            after_consumption(&open, U256::from(10), false),
-            Some((Status::Filled, U256::ZERO, OrderEventType::Filled))
-        );
-        assert_eq!(
-            after_consumption(&open, U256::from(3), true),
-            Some((Status::Cancelled, U256::ZERO, OrderEventType::Cancelled))
-        );
-        assert_eq!(after_consumption(&record(10, 7, Status::Open), U256::from(3), false), None);
-        let dead = record(10, 10, Status::Dead);
-        assert_eq!(
-            after_consumption(&dead, U256::from(4), false),
-            Some((Status::Dead, U256::from(6), OrderEventType::Updated))
-        );
-    }
-
-    #[test]
-    fn coverage_is_per_task_times_remaining() {
-        let account = Address::repeat_byte(1);
-        assert!(
-            coverage_refusal(
-                OrderKind::Request,
-                account,
-                U256::from(5),
-                U256::from(3),
-                U256::from(15)
-            )
-            .is_none()
-        );
-        let refusal = coverage_refusal(
-            OrderKind::Workerpool,
-            account,
-            U256::from(5),
-            U256::from(3),
-            U256::from(14),
-        )
-        .unwrap();
-        assert_eq!(refusal.code(), "insufficient_stake");
-        assert!(refusal.to_string().contains("needs 15"), "{refusal}");
-    }
-}
