@@ -13,12 +13,12 @@
 //! instance), so a publication and the events that concern it are applied in one order or
 //! the other, never interleaved, and nothing is counted twice.
 //!
-//! Both backends run the same SQL (`$n` placeholders; on SQLite, statements built at run time
-//! are bound with anonymous `?` placeholders instead, which SQLite binds in linear time);
-//! [`sql_store`](self) instantiates the one implementation for each backend's types, and
-//! each backend adds its own connection setup, write lock, leadership lock and event
+//! Both backends run the same SQL, written once over a private backend trait (`$n`
+//! placeholders; SQLite is handed anonymous `?` placeholders instead, which it binds in linear
+//! time); each backend adds its own connection setup, write lock, leadership lock and event
 //! delivery (SQLite: in-process; PostgreSQL: `LISTEN`/`NOTIFY`, so that events reach the
-//! WebSocket clients of every instance).
+//! WebSocket clients of every instance). The rules a publication must pass, and what the
+//! chain's consumption does to an order, are decided apart from any SQL.
 
 use std::fmt;
 
@@ -33,6 +33,7 @@ use crate::{
 };
 
 mod postgres;
+mod rules;
 mod sql;
 mod sqlite;
 
@@ -43,6 +44,8 @@ pub use sqlite::SqliteStore;
 pub type StoreFuture<'a, T> = BoxFuture<'a, Result<T>>;
 
 /// The market's storage. Object safe: the service holds an `Arc<dyn Store>`.
+///
+/// Implemented by [`SqliteStore`] and [`PostgresStore`], which share its SQL.
 pub trait Store: Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
@@ -400,12 +403,51 @@ pub async fn open(url: &str, connections: u32) -> Result<std::sync::Arc<dyn Stor
 // ---------------------------------------------------------------------------------------------
 // Encoding shared by both backends.
 
-/// A bind parameter of a query built at run time.
+/// A bind parameter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Param {
     Bytes(Vec<u8>),
     Int(i64),
     Text(String),
+    /// A NULL text.
+    Null,
+}
+
+impl From<Address> for Param {
+    fn from(address: Address) -> Self {
+        Self::Bytes(address_bytes(address))
+    }
+}
+
+impl From<B256> for Param {
+    fn from(hash: B256) -> Self {
+        Self::Bytes(hash_bytes(hash))
+    }
+}
+
+/// A word: 32 bytes, big-endian, so that they sort as the numbers do.
+impl From<U256> for Param {
+    fn from(value: U256) -> Self {
+        Self::Bytes(word_bytes(value))
+    }
+}
+
+impl From<i64> for Param {
+    fn from(value: i64) -> Self {
+        Self::Int(value)
+    }
+}
+
+impl From<String> for Param {
+    fn from(text: String) -> Self {
+        Self::Text(text)
+    }
+}
+
+impl From<Option<String>> for Param {
+    fn from(text: Option<String>) -> Self {
+        text.map_or(Self::Null, Self::Text)
+    }
 }
 
 /// SQL text with `$n` placeholders and their parameters.
@@ -418,6 +460,12 @@ pub(crate) struct Sql {
 impl Sql {
     fn new(text: &str) -> Self {
         Self { text: text.to_owned(), params: vec![] }
+    }
+
+    /// Adds the parameter of the next placeholder (`$1` first).
+    fn arg(mut self, param: impl Into<Param>) -> Self {
+        self.params.push(param.into());
+        self
     }
 
     fn push(&mut self, text: &str) -> &mut Self {

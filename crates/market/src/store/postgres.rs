@@ -14,19 +14,22 @@ use std::{
     },
 };
 
+use futures::future::BoxFuture;
 use sqlx::{
-    Connection, Postgres,
+    Connection, Postgres, Transaction,
     migrate::{Migration, MigrationType, Migrator},
     postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions, PgRow},
 };
 use tokio::{sync::broadcast, task::JoinHandle};
 use tracing::{debug, warn};
 
-use crate::model::StorageCode as _;
 use crate::{
     error::{Error, Result},
     model::{MarketEvent, now_ms},
-    store::{LEADER_LOCK_KEY, Leadership, WRITE_LOCK_KEY, sql::RowExt as _},
+    store::{
+        LEADER_LOCK_KEY, Leadership, Sql, WRITE_LOCK_KEY,
+        sql::{Backend, bind},
+    },
 };
 
 /// The NOTIFY channel of market events.
@@ -34,13 +37,13 @@ const CHANNEL: &str = "poco_market_events";
 /// How long events stay in the `events` table.
 const EVENT_RETENTION_MS: i64 = 3_600_000;
 
-/// The market's store in PostgreSQL.
+/// The market's [`Store`](super::Store) in PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
     options: PgConnectOptions,
     events: broadcast::Sender<MarketEvent>,
-    listener: Arc<AbortOnDrop>,
+    _listener: Arc<AbortOnDrop>,
     last_prune: Arc<AtomicI64>,
 }
 
@@ -54,8 +57,6 @@ impl Drop for AbortOnDrop {
 }
 
 impl PostgresStore {
-    const BACKEND: &'static str = "postgres";
-
     /// Connects to `url`, brings the schema up to date and starts listening for events.
     pub async fn connect(url: &str, connections: u32) -> Result<Self> {
         let options = PgConnectOptions::from_str(url)?;
@@ -72,7 +73,7 @@ impl PostgresStore {
             pool,
             options,
             events,
-            listener: Arc::new(AbortOnDrop(task)),
+            _listener: Arc::new(AbortOnDrop(task)),
             last_prune: Arc::new(AtomicI64::new(0)),
         })
     }
@@ -82,26 +83,11 @@ impl PostgresStore {
         &self.pool
     }
 
-    fn reader(&self) -> &PgPool {
-        &self.pool
-    }
-
-    fn writer(&self) -> &PgPool {
-        &self.pool
-    }
-
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Postgres>> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(WRITE_LOCK_KEY)
-            .execute(&mut *tx)
-            .await?;
-        Ok(tx)
-    }
-
+    /// Writes `events` to the `events` table and announces their ids with `NOTIFY`, both
+    /// taking effect when `tx` commits; now and then, forgets the old ones.
     async fn record_events(
         &self,
-        tx: &mut sqlx::Transaction<'static, Postgres>,
+        tx: &mut Transaction<'static, Postgres>,
         events: &[MarketEvent],
     ) -> Result<()> {
         if events.is_empty() {
@@ -138,13 +124,48 @@ impl PostgresStore {
         }
         Ok(())
     }
+}
 
-    fn after_commit(&self, _events: Vec<MarketEvent>) {
-        // Delivered through NOTIFY, to this instance as to the others.
-        let _ = &self.listener;
+impl Backend for PostgresStore {
+    type Db = Postgres;
+
+    const NAME: &'static str = "postgres";
+
+    fn events(&self) -> &broadcast::Sender<MarketEvent> {
+        &self.events
     }
 
-    async fn lead_impl(&self) -> Result<Option<Leadership>> {
+    fn reader(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn writer(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Takes the transaction-scoped advisory lock every instance's writers share.
+    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(WRITE_LOCK_KEY)
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+
+    /// The events are delivered through `NOTIFY`, to this instance as to the others.
+    async fn commit(
+        &self,
+        mut tx: Transaction<'static, Postgres>,
+        events: Vec<MarketEvent>,
+    ) -> Result<()> {
+        self.record_events(&mut tx, &events).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Holds a session-level advisory lock on a connection of its own.
+    async fn try_lead(&self) -> Result<Option<Leadership>> {
         let mut connection = PgConnection::connect_with(&self.options).await?;
         let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
             .bind(LEADER_LOCK_KEY)
@@ -157,6 +178,21 @@ impl PostgresStore {
             connection.close().await?;
             Ok(None)
         }
+    }
+
+    /// With the `$n` placeholders as they are: PostgreSQL binds them by number.
+    fn fetch<'c>(
+        connection: &'c mut PgConnection,
+        sql: &'c Sql,
+    ) -> BoxFuture<'c, Result<Vec<PgRow>>> {
+        let query = bind::<Postgres>(sql.text.clone(), sql.params.iter().collect());
+        Box::pin(async move { Ok(query.fetch_all(connection).await?) })
+    }
+
+    /// With the `$n` placeholders as they are: PostgreSQL binds them by number.
+    fn execute<'c>(connection: &'c mut PgConnection, sql: &'c Sql) -> BoxFuture<'c, Result<u64>> {
+        let query = bind::<Postgres>(sql.text.clone(), sql.params.iter().collect());
+        Box::pin(async move { Ok(query.execute(connection).await?.rows_affected()) })
     }
 }
 
@@ -239,10 +275,3 @@ fn migrator() -> Migrator {
         (2, "members", include_str!("../../migrations/postgres/0002_members.sql")),
     ])
 }
-
-/// Statements built at run time, as they are: PostgreSQL binds `$n` parameters by number.
-fn placeholders(sql: &super::Sql) -> (String, Vec<&super::Param>) {
-    (sql.text.clone(), sql.params.iter().collect())
-}
-
-super::sql::sql_store!(PostgresStore, Postgres, PgRow);

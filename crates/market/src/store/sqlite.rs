@@ -3,24 +3,27 @@
 
 use std::{str::FromStr, sync::Arc, time::Duration};
 
+use futures::future::BoxFuture;
 use sqlx::{
-    Sqlite,
+    Sqlite, Transaction,
     sqlite::{
-        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-        SqliteSynchronous,
+        SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+        SqliteRow, SqliteSynchronous,
     },
 };
 use tokio::sync::{broadcast, oneshot};
 use tracing::warn;
 
-use crate::model::StorageCode as _;
 use crate::{
     error::Result,
     model::MarketEvent,
-    store::{Leadership, sql::RowExt as _},
+    store::{
+        Leadership, Sql,
+        sql::{Backend, bind},
+    },
 };
 
-/// The market's store in a SQLite file.
+/// The market's [`Store`](super::Store) in a SQLite file.
 ///
 /// Writes go through a pool of one connection, so write transactions never contend;
 /// reads use their own read-only connections and see committed data (WAL mode). Events go to
@@ -70,8 +73,6 @@ impl Drop for CheckpointGuard {
 }
 
 impl SqliteStore {
-    const BACKEND: &'static str = "sqlite";
-
     /// Opens (creating if needed) the database at `url` (`sqlite://path`) and brings its
     /// schema up to date.
     pub async fn open(url: &str, readers: u32) -> Result<Self> {
@@ -111,6 +112,16 @@ impl SqliteStore {
         tokio::spawn(checkpoint_until(checkpointer, stopped));
         Ok(Self { reader, writer, events, _checkpoints: Arc::new(CheckpointGuard(Some(stop))) })
     }
+}
+
+impl Backend for SqliteStore {
+    type Db = Sqlite;
+
+    const NAME: &'static str = "sqlite";
+
+    fn events(&self) -> &broadcast::Sender<MarketEvent> {
+        &self.events
+    }
 
     fn reader(&self) -> &SqlitePool {
         &self.reader
@@ -120,27 +131,49 @@ impl SqliteStore {
         &self.writer
     }
 
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Sqlite>> {
+    /// On the one writer connection, `IMMEDIATE`: the transaction takes SQLite's write lock as
+    /// it begins.
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 
-    async fn record_events(
+    /// The events go to the subscribers of this process, the only one using the file.
+    async fn commit(
         &self,
-        _tx: &mut sqlx::Transaction<'static, Sqlite>,
-        _events: &[MarketEvent],
+        tx: Transaction<'static, Sqlite>,
+        events: Vec<MarketEvent>,
     ) -> Result<()> {
-        Ok(())
-    }
-
-    fn after_commit(&self, events: Vec<MarketEvent>) {
+        tx.commit().await?;
         for event in events {
             // No subscriber is fine: nobody is listening.
             let _ = self.events.send(event);
         }
+        Ok(())
     }
 
-    async fn lead_impl(&self) -> Result<Option<Leadership>> {
+    /// One market instance per file: leadership is always granted.
+    async fn try_lead(&self) -> Result<Option<Leadership>> {
         Ok(Some(Leadership::new(())))
+    }
+
+    /// With anonymous placeholders (see [`Sql::anonymous`]).
+    fn fetch<'c>(
+        connection: &'c mut SqliteConnection,
+        sql: &'c Sql,
+    ) -> BoxFuture<'c, Result<Vec<SqliteRow>>> {
+        let (text, params) = sql.anonymous();
+        let query = bind::<Sqlite>(text, params);
+        Box::pin(async move { Ok(query.fetch_all(connection).await?) })
+    }
+
+    /// With anonymous placeholders (see [`Sql::anonymous`]).
+    fn execute<'c>(
+        connection: &'c mut SqliteConnection,
+        sql: &'c Sql,
+    ) -> BoxFuture<'c, Result<u64>> {
+        let (text, params) = sql.anonymous();
+        let query = bind::<Sqlite>(text, params);
+        Box::pin(async move { Ok(query.execute(connection).await?.rows_affected()) })
     }
 }
 
@@ -151,13 +184,6 @@ fn migrator() -> sqlx::migrate::Migrator {
         (2, "members", include_str!("../../migrations/sqlite/0002_members.sql")),
     ])
 }
-
-/// Statements built at run time, with anonymous placeholders (see [`super::Sql::anonymous`]).
-fn placeholders(sql: &super::Sql) -> (String, Vec<&super::Param>) {
-    sql.anonymous()
-}
-
-super::sql::sql_store!(SqliteStore, Sqlite, SqliteRow);
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,212 @@
+//! Every [`Backend`] is a [`Store`]: reads run on a reader connection, writes in a
+//! [`WriteTx`].
+
+use alloy::primitives::{Address, B256, U256};
+use tokio::sync::broadcast;
+
+use super::{
+    Backend, Columns, RowOf, WriteTx, deal_from_row, keyed, order_from_row, order_sql,
+    store_balance_sql, unsigned,
+};
+use crate::{
+    error::{Error, Result},
+    model::{DealView, MarketEvent, OrderRecord, kind_from_code},
+    store::{
+        AssetEntry, ChainBatch, DealQuery, Leadership, OrderCursor, OrderQuery, Page, Param,
+        Publication, Published, Sql, Store, StoreFuture, deal_query_sql, encode_deal_cursor,
+        order_query_sql, to_address, to_word,
+    },
+};
+
+/// Runs `sql` on a reader connection.
+async fn read<B: Backend>(backend: &B, sql: &Sql) -> Result<Vec<RowOf<B>>> {
+    let mut connection = backend.reader().acquire().await?;
+    B::fetch(&mut connection, sql).await
+}
+
+/// The first row of `sql` (which selects by key), read on a reader connection.
+async fn read_optional<B: Backend>(backend: &B, sql: &Sql) -> Result<Option<RowOf<B>>> {
+    Ok(read(backend, sql).await?.into_iter().next())
+}
+
+/// Splits `limit + 1` fetched items into a page and its next cursor.
+fn paginate<T>(mut items: Vec<T>, limit: u32, cursor: impl Fn(&T) -> String) -> Page<T> {
+    let next = if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items.last().map(cursor)
+    } else {
+        None
+    };
+    Page { items, next }
+}
+
+impl<B: Backend> Store for B {
+    fn backend(&self) -> &'static str {
+        B::NAME
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<MarketEvent> {
+        self.events().subscribe()
+    }
+
+    fn order(&self, hash: B256) -> StoreFuture<'_, Option<OrderRecord>> {
+        Box::pin(async move {
+            read_optional(self, &order_sql(hash)).await?.as_ref().map(order_from_row).transpose()
+        })
+    }
+
+    fn orders(&self, query: OrderQuery) -> StoreFuture<'_, Page<OrderRecord>> {
+        Box::pin(async move {
+            let sql = order_query_sql(&query)?;
+            let rows = read(self, &sql).await?;
+            let records = rows.iter().map(order_from_row).collect::<Result<Vec<_>>>()?;
+            Ok(paginate(records, query.limit, |r| OrderCursor::of(r).encode()))
+        })
+    }
+
+    fn open_counts(&self) -> StoreFuture<'_, [u64; 4]> {
+        Box::pin(async move {
+            let sql =
+                Sql::new("SELECT kind, COUNT(*) AS n FROM orders WHERE status = 0 GROUP BY kind");
+            let mut counts = [0u64; 4];
+            for row in &read(self, &sql).await? {
+                if let Some(slot) =
+                    usize::try_from(row.int("kind")?).ok().and_then(|kind| counts.get_mut(kind))
+                {
+                    *slot = unsigned(row.int("n")?);
+                }
+            }
+            Ok(counts)
+        })
+    }
+
+    fn publish(&self, batch: Vec<Publication>) -> StoreFuture<'_, Vec<Result<Published>>> {
+        Box::pin(async move {
+            let mut tx = WriteTx::begin(self).await?;
+            let outcomes = tx.publish(batch).await?;
+            tx.commit(self).await?;
+            Ok(outcomes)
+        })
+    }
+
+    fn unpublish(
+        &self,
+        hash: B256,
+        authorization: B256,
+        expiry: u64,
+    ) -> StoreFuture<'_, OrderRecord> {
+        Box::pin(async move {
+            let mut tx = WriteTx::begin(self).await?;
+            let record = tx.unpublish(hash, authorization, expiry).await?;
+            tx.commit(self).await?;
+            Ok(record)
+        })
+    }
+
+    fn asset(&self, asset: Address) -> StoreFuture<'_, Option<AssetEntry>> {
+        Box::pin(async move {
+            let sql = Sql::new(
+                "SELECT kind, owner, worker_stake_ratio, scheduler_reward_ratio, active_members \
+                 FROM assets WHERE asset = $1",
+            )
+            .arg(asset);
+            let Some(row) = read_optional(self, &sql).await? else { return Ok(None) };
+            let ratio = |column: &str| -> Result<u8> {
+                u8::try_from(row.int(column)?)
+                    .map_err(|_| Error::Corrupt(format!("{column} out of range")))
+            };
+            Ok(Some(AssetEntry {
+                kind: kind_from_code(i16::try_from(row.int("kind")?).unwrap_or(-1))?,
+                owner: to_address(&row.bytes("owner")?)?,
+                worker_stake_ratio: ratio("worker_stake_ratio")?,
+                scheduler_reward_ratio: ratio("scheduler_reward_ratio")?,
+                active_members: u64::try_from(row.int("active_members")?)
+                    .map_err(|_| Error::Corrupt("active_members below zero".into()))?,
+            }))
+        })
+    }
+
+    fn balance(&self, account: Address) -> StoreFuture<'_, Option<(U256, u64)>> {
+        Box::pin(async move {
+            let sql =
+                Sql::new("SELECT balance, as_of FROM accounts WHERE address = $1").arg(account);
+            read_optional(self, &sql)
+                .await?
+                .map(|row| Ok((to_word(&row.bytes("balance")?)?, unsigned(row.int("as_of")?))))
+                .transpose()
+        })
+    }
+
+    fn store_balance(&self, account: Address, balance: U256, as_of: u64) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let mut connection = self.writer().acquire().await?;
+            B::execute(&mut connection, &store_balance_sql(account, balance, as_of)).await?;
+            Ok(())
+        })
+    }
+
+    fn watched_accounts(&self, accounts: Vec<Address>) -> StoreFuture<'_, Vec<Address>> {
+        Box::pin(async move {
+            let mut watched = Vec::new();
+            let keys = accounts.into_iter().map(Param::from);
+            for sql in keyed("SELECT address FROM accounts", "address", keys) {
+                for row in read(self, &sql).await? {
+                    watched.push(to_address(&row.bytes("address")?)?);
+                }
+            }
+            Ok(watched)
+        })
+    }
+
+    fn categories(&self) -> StoreFuture<'_, Vec<(u64, u64)>> {
+        Box::pin(async move {
+            let sql = Sql::new("SELECT id, timeref FROM categories ORDER BY id");
+            read(self, &sql)
+                .await?
+                .iter()
+                .map(|row| Ok((unsigned(row.int("id")?), unsigned(row.int("timeref")?))))
+                .collect()
+        })
+    }
+
+    fn checkpoint(&self) -> StoreFuture<'_, Option<u64>> {
+        Box::pin(async move {
+            let sql = Sql::new("SELECT next_block FROM follower WHERE id = 1");
+            read_optional(self, &sql)
+                .await?
+                .map(|row| Ok(unsigned(row.int("next_block")?)))
+                .transpose()
+        })
+    }
+
+    fn apply_batch(&self, batch: ChainBatch) -> StoreFuture<'_, bool> {
+        Box::pin(async move {
+            let mut tx = WriteTx::begin(self).await?;
+            if !tx.apply_batch(&batch).await? {
+                return Ok(false);
+            }
+            tx.commit(self).await?;
+            Ok(true)
+        })
+    }
+
+    fn lead(&self) -> StoreFuture<'_, Option<Leadership>> {
+        Box::pin(self.try_lead())
+    }
+
+    fn deal(&self, deal_id: B256) -> StoreFuture<'_, Option<DealView>> {
+        Box::pin(async move {
+            let sql = Sql::new("SELECT body FROM deals WHERE deal_id = $1").arg(deal_id);
+            read_optional(self, &sql).await?.as_ref().map(deal_from_row).transpose()
+        })
+    }
+
+    fn deals(&self, query: DealQuery) -> StoreFuture<'_, Page<DealView>> {
+        Box::pin(async move {
+            let sql = deal_query_sql(&query)?;
+            let rows = read(self, &sql).await?;
+            let deals = rows.iter().map(deal_from_row).collect::<Result<Vec<_>>>()?;
+            Ok(paginate(deals, query.limit, |d| encode_deal_cursor(d.block, d.log_index)))
+        })
+    }
+}
