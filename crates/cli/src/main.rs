@@ -12,6 +12,7 @@ mod cli;
 mod commands;
 mod context;
 mod output;
+mod password;
 
 use std::process::ExitCode;
 
@@ -36,6 +37,11 @@ impl Failure {
     /// A malformed value on the command line (exit code 2, as clap's own usage errors).
     pub(crate) fn usage(message: impl Into<String>) -> Self {
         Self { message: message.into(), kind: "usage", code: 2 }
+    }
+
+    /// A wallet that cannot be opened, or a password that cannot be read (exit code 3).
+    pub(crate) fn wallet(message: impl Into<String>) -> Self {
+        Self { message: message.into(), kind: "wallet", code: 3 }
     }
 
     /// Tasks that were followed to their end and failed (exit code 10).
@@ -64,6 +70,12 @@ impl From<poco_sdk::Error> for Failure {
 
 impl From<poco_chain::Error> for Failure {
     fn from(error: poco_chain::Error) -> Self {
+        poco_sdk::Error::from(error).into()
+    }
+}
+
+impl From<poco_chain::WalletError> for Failure {
+    fn from(error: poco_chain::WalletError) -> Self {
         poco_sdk::Error::from(error).into()
     }
 }

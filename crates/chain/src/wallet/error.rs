@@ -135,27 +135,13 @@ pub enum WalletError {
         source: io::Error,
     },
     /// The environment variable meant to hold the password is unset or not UTF-8.
-    #[error(
-        "environment variable {name} {reason}: set it to the password, or give a password file"
-    )]
+    #[error("environment variable {name} {reason}")]
     PasswordEnv {
         /// The variable's name.
         name: String,
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// The password could not be read from the terminal.
-    #[error(
-        "cannot prompt for the password ({source}): give a password file or an environment \
-         variable instead"
-    )]
-    Prompt {
-        /// The underlying error.
-        source: io::Error,
-    },
-    /// The password and its confirmation differ.
-    #[error("the two passwords typed differ: try again")]
-    PasswordMismatch,
     /// The system's random number generator failed.
     #[error("the system random number generator failed: {0}")]
     Random(getrandom::Error),

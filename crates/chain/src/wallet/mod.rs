@@ -8,8 +8,9 @@
 //!   [`Wallet::write_keystore`] encrypts it into a new file.
 //! - [`KeystoreDir`] is a directory of keystores, named as geth names them: create, import and
 //!   list wallets there.
-//! - [`Password`] and [`Mnemonic`] hold secrets; [`PasswordSource`] reads a password from a
-//!   file, an environment variable or an interactive prompt.
+//! - [`Password`] and [`Mnemonic`] hold secrets. The caller gives the password, or names the
+//!   file or the environment variable to read it from: asking a person for it is not this
+//!   module's business.
 //!
 //! Key material never shows: [`Wallet`]'s `Debug` shows only its address, [`Password`] and
 //! [`Mnemonic`] print as redacted and are wiped from memory when dropped, and no error message
@@ -34,7 +35,7 @@ mod secret;
 pub use dir::{KeystoreDir, KeystoreEntry};
 pub use error::WalletError;
 pub use keystore::ScryptParams;
-pub use secret::{Mnemonic, PASSWORD_ENV, Password, PasswordSource};
+pub use secret::{Mnemonic, Password};
 
 /// A private key, and the account it controls.
 ///
