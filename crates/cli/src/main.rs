@@ -64,7 +64,32 @@ impl From<poco_sdk::Error> for Failure {
             "input" => 2,
             _ => 1,
         };
-        Self { message: error.to_string(), kind, code }
+        Self { message: describe(&error), kind, code }
+    }
+}
+
+/// An SDK error as the command line words it: the SDK says what is wrong, and the command line
+/// adds the flags and commands that fix it.
+fn describe(error: &poco_sdk::Error) -> String {
+    use poco_sdk::Error;
+    match error {
+        Error::NoWallet => {
+            "no wallet: pass --wallet <keystore> (create one with `poco wallet create`), or use \
+             a devnet account with --devnet-account <role>"
+                .to_owned()
+        }
+        Error::ChainDown { .. } => format!(
+            "{error}: is the node (or `poco devnet up`) running? Set another endpoint with \
+             --rpc.url"
+        ),
+        Error::MarketDown { .. } => format!(
+            "{error}: is it running (`poco devnet up` starts one)? Set another with --market.url"
+        ),
+        Error::SmsDown { .. } => format!(
+            "{error}: is it running (`poco devnet up` starts one)? Set another with --sms.url"
+        ),
+        Error::RunCheck(_) => format!("{error} (--no-check skips this check)"),
+        _ => error.to_string(),
     }
 }
 
@@ -114,5 +139,49 @@ fn main() -> ExitCode {
             }
             ExitCode::from(failure.code)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use poco_sdk::Error;
+
+    use super::*;
+
+    #[test]
+    fn sdk_errors_are_told_with_the_flags_that_fix_them() {
+        let url = || "http://127.0.0.1:9".to_owned();
+        let cases = [
+            (
+                Error::NoWallet,
+                "no wallet: pass --wallet <keystore> (create one with `poco wallet create`), or \
+                 use a devnet account with --devnet-account <role>",
+            ),
+            (
+                Error::ChainDown { url: url() },
+                "cannot reach the chain at http://127.0.0.1:9: is the node (or `poco devnet up`) \
+                 running? Set another endpoint with --rpc.url",
+            ),
+            (
+                Error::MarketDown { url: url() },
+                "cannot reach the market at http://127.0.0.1:9: is it running (`poco devnet up` \
+                 starts one)? Set another with --market.url",
+            ),
+            (
+                Error::SmsDown { url: url() },
+                "cannot reach the SMS at http://127.0.0.1:9: is it running (`poco devnet up` \
+                 starts one)? Set another with --sms.url",
+            ),
+            (
+                Error::RunCheck("the app cannot be fetched".to_owned()),
+                "the app cannot be fetched; nothing was paid (--no-check skips this check)",
+            ),
+            (Error::Config("a message of its own".to_owned()), "a message of its own"),
+        ];
+        for (error, expected) in cases {
+            let failure = Failure::from(error);
+            assert_eq!(failure.message, expected);
+        }
+        assert_eq!(Failure::from(Error::NoWallet).code, 3);
     }
 }
