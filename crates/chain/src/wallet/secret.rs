@@ -1,6 +1,6 @@
 //! Secrets: keystore passwords and mnemonic phrases, wiped from memory when dropped and never
-//! printed. A password is read from a file or an environment variable without leaving a copy
-//! behind; asking someone for it is the caller's business.
+//! printed. A password can be read from a file or an environment variable, leaving no copy in
+//! memory that is freed; asking someone for it is the caller's business.
 
 use std::{
     ffi::OsString,
@@ -29,8 +29,7 @@ impl Password {
         &self.0
     }
 
-    /// The first line of the file at `path`, without its line ending: the password files geth
-    /// and Foundry's `cast` read.
+    /// The first line of the file at `path`, without its line ending; the rest is ignored.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, WalletError> {
         let path = path.as_ref();
         let error = |source| WalletError::PasswordFile { path: path.to_owned(), source };
