@@ -23,6 +23,5 @@ pub use devnet::{Devnet, DevnetAccounts, DevnetConfig};
 pub use error::Error;
 pub use follower::{EventBatch, EventFollower, FollowerConfig, LocatedEvent, ProtocolEvent};
 pub use wallet::{
-    KeystoreDir, KeystoreEntry, Mnemonic, Password, PasswordSource, ScryptParams, Wallet,
-    WalletError,
+    KeystoreDir, KeystoreEntry, Mnemonic, Password, ScryptParams, Wallet, WalletError,
 };

@@ -1,5 +1,5 @@
 //! Wallets and keystores: round trips, imports, refusals, keystores from other implementations,
-//! secrets kept out of `Debug` and errors, password sources.
+//! secrets kept out of `Debug` and errors, passwords read from files and the environment.
 
 use std::{
     fs,
@@ -8,10 +8,7 @@ use std::{
 };
 
 use alloy::primitives::{Address, address};
-use poco_chain::wallet::{
-    KeystoreDir, Mnemonic, PASSWORD_ENV, Password, PasswordSource, ScryptParams, Wallet,
-    WalletError,
-};
+use poco_chain::wallet::{KeystoreDir, Mnemonic, Password, ScryptParams, Wallet, WalletError};
 
 const DEV_MNEMONIC: &str = "test test test test test test test test test test test junk";
 /// anvil's development accounts #0 and #1.
@@ -237,14 +234,14 @@ fn a_keystore_stating_another_address_is_refused() {
 fn keystores_from_other_implementations_unlock() {
     // Foundry's cast: scrypt with n = 8192, no address field. One derivation costs seconds in a
     // debug build, so the wrong password is tried on the cheaper fixtures only.
-    let password = PasswordSource::File(fixture("cast-import.password")).read().unwrap();
+    let password = Password::from_file(fixture("cast-import.password")).unwrap();
     let wallet = Wallet::unlock(fixture("cast-import.json"), &password).unwrap();
     assert_eq!(wallet.address(), ADDRESS_1);
     assert_eq!(alloy::hex::encode(wallet.signer().to_bytes()), KEY_1);
 
     // Python's eth-account: scrypt and pbkdf2, with an address field.
     let expected = address!("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC");
-    let password = PasswordSource::File(fixture("eth-account.password")).read().unwrap();
+    let password = Password::from_file(fixture("eth-account.password")).unwrap();
     for name in ["eth-account-scrypt.json", "eth-account-pbkdf2.json"] {
         let wallet = Wallet::unlock(fixture(name), &password).unwrap();
         assert_eq!(wallet.address(), expected, "{name}");
@@ -318,8 +315,7 @@ fn debug_output_shows_no_secret() {
     let secret = "a long and secret passphrase";
     let password = Password::new(secret);
     let mnemonic = Mnemonic::new(DEV_MNEMONIC);
-    let source = PasswordSource::Prompt;
-    let shown = format!("{password:?} {password:#?} {mnemonic:?} {mnemonic:#?} {source:?}");
+    let shown = format!("{password:?} {password:#?} {mnemonic:?} {mnemonic:#?}");
     assert!(!shown.contains(secret) && !shown.contains("junk"), "{shown}");
 }
 
@@ -337,13 +333,11 @@ fn passwords_are_read_from_files() {
     for (name, contents, expected) in cases {
         let file = dir.path().join(name);
         fs::write(&file, contents).unwrap();
-        let password = PasswordSource::File(file).read().unwrap();
+        let password = Password::from_file(file).unwrap();
         assert_eq!(password.expose_secret(), expected, "{name}");
-        let again = PasswordSource::File(dir.path().join(name)).read_new().unwrap();
-        assert_eq!(again.expose_secret(), expected, "{name}");
     }
     let missing = dir.path().join("missing");
-    let error = PasswordSource::File(missing.clone()).read().unwrap_err();
+    let error = Password::from_file(&missing).unwrap_err();
     assert!(matches!(&error, WalletError::PasswordFile { path, .. } if *path == missing));
     assert!(error.to_string().contains(&missing.display().to_string()));
 }
@@ -356,23 +350,20 @@ fn passwords_are_read_from_the_environment() {
     // environment outside std's own lock (no C code calls getenv).
     unsafe { std::env::set_var(name, "from the environment") };
 
-    let password = PasswordSource::Env(name.to_owned()).read().unwrap();
+    let password = Password::from_env(name).unwrap();
     assert_eq!(password.expose_secret(), "from the environment");
-    let error = PasswordSource::Env(unset.to_owned()).read().unwrap_err();
+    let error = Password::from_env(unset).unwrap_err();
     assert!(matches!(error, WalletError::PasswordEnv { .. }), "{error}");
-    assert!(error.to_string().contains(unset), "{error}");
-
-    // Precedence: an explicit file, then a set variable, then the prompt.
-    let file = PathBuf::from("password.txt");
-    assert_eq!(
-        PasswordSource::choose(Some(file.clone()), Some(name)),
-        PasswordSource::File(file.clone())
-    );
-    assert_eq!(PasswordSource::choose(Some(file.clone()), None), PasswordSource::File(file));
-    assert_eq!(PasswordSource::choose(None, Some(name)), PasswordSource::Env(name.to_owned()));
-    assert_eq!(PasswordSource::choose(None, Some(unset)), PasswordSource::Prompt);
-    assert_eq!(PasswordSource::choose(None, None), PasswordSource::Prompt);
-    assert_eq!(PASSWORD_ENV, "POCO_WALLET_PASSWORD");
+    assert_eq!(error.to_string(), format!("environment variable {unset} is not set"));
+    #[cfg(unix)]
+    {
+        use std::{ffi::OsStr, os::unix::ffi::OsStrExt};
+        let not_utf8 = "POCO_TEST_WALLET_PASSWORD_NOT_UTF8";
+        // SAFETY: as above.
+        unsafe { std::env::set_var(not_utf8, OsStr::from_bytes(b"\xff")) };
+        let error = Password::from_env(not_utf8).unwrap_err();
+        assert_eq!(error.to_string(), format!("environment variable {not_utf8} is not UTF-8"));
+    }
 }
 
 #[test]

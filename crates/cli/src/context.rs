@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use alloy::{primitives::Address, signers::local::PrivateKeySigner};
-use poco_chain::wallet::{PASSWORD_ENV, PasswordSource, Wallet};
+use poco_chain::wallet::Wallet;
 use poco_sdk::{
     Endpoints, Poco,
     confidential::{LocalKeys, SecretsClient},
@@ -13,7 +13,7 @@ use poco_sdk::{
 };
 use serde::Deserialize;
 
-use crate::{Failure, cli::Global};
+use crate::{Failure, cli::Global, password::PasswordSource};
 
 /// The configuration file (`<home>/config.toml`): every key optional.
 #[derive(Debug, Default, Deserialize)]
@@ -158,9 +158,8 @@ impl Context {
             return Ok(Some(poco_sdk::devnet::role_key(role)?));
         }
         let Some(path) = &self.wallet else { return Ok(None) };
-        let source = PasswordSource::choose(self.password_file.clone(), Some(PASSWORD_ENV));
-        let password = source.read().map_err(poco_sdk::Error::from)?;
-        let wallet = Wallet::unlock(path, &password).map_err(poco_sdk::Error::from)?;
+        let password = PasswordSource::choose(self.password_file.clone()).read()?;
+        let wallet = Wallet::unlock(path, &password)?;
         Ok(Some(wallet.into_signer()))
     }
 

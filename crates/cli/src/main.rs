@@ -12,6 +12,7 @@ mod cli;
 mod commands;
 mod context;
 mod output;
+mod password;
 
 use std::process::ExitCode;
 
@@ -38,6 +39,11 @@ impl Failure {
         Self { message: message.into(), kind: "usage", code: 2 }
     }
 
+    /// A wallet that cannot be opened, or a password that cannot be read (exit code 3).
+    pub(crate) fn wallet(message: impl Into<String>) -> Self {
+        Self { message: message.into(), kind: "wallet", code: 3 }
+    }
+
     /// Tasks that were followed to their end and failed (exit code 10).
     pub(crate) fn tasks_failed(message: impl Into<String>) -> Self {
         Self { message: message.into(), kind: "tasks_failed", code: 10 }
@@ -58,7 +64,32 @@ impl From<poco_sdk::Error> for Failure {
             "input" => 2,
             _ => 1,
         };
-        Self { message: error.to_string(), kind, code }
+        Self { message: describe(&error), kind, code }
+    }
+}
+
+/// An SDK error as the command line words it: the SDK says what is wrong, and the command line
+/// adds the flags and commands that fix it.
+fn describe(error: &poco_sdk::Error) -> String {
+    use poco_sdk::Error;
+    match error {
+        Error::NoWallet => {
+            "no wallet: pass --wallet <keystore> (create one with `poco wallet create`), or use \
+             a devnet account with --devnet-account <role>"
+                .to_owned()
+        }
+        Error::ChainDown { .. } => format!(
+            "{error}: is the node (or `poco devnet up`) running? Set another endpoint with \
+             --rpc.url"
+        ),
+        Error::MarketDown { .. } => format!(
+            "{error}: is it running (`poco devnet up` starts one)? Set another with --market.url"
+        ),
+        Error::SmsDown { .. } => format!(
+            "{error}: is it running (`poco devnet up` starts one)? Set another with --sms.url"
+        ),
+        Error::RunCheck(_) => format!("{error} (--no-check skips this check)"),
+        _ => error.to_string(),
     }
 }
 
@@ -70,6 +101,12 @@ impl From<poco_api::market::Error> for Failure {
 
 impl From<poco_chain::Error> for Failure {
     fn from(error: poco_chain::Error) -> Self {
+        poco_sdk::Error::from(error).into()
+    }
+}
+
+impl From<poco_chain::WalletError> for Failure {
+    fn from(error: poco_chain::WalletError) -> Self {
         poco_sdk::Error::from(error).into()
     }
 }
@@ -108,5 +145,49 @@ fn main() -> ExitCode {
             }
             ExitCode::from(failure.code)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use poco_sdk::Error;
+
+    use super::*;
+
+    #[test]
+    fn sdk_errors_are_told_with_the_flags_that_fix_them() {
+        let url = || "http://127.0.0.1:9".to_owned();
+        let cases = [
+            (
+                Error::NoWallet,
+                "no wallet: pass --wallet <keystore> (create one with `poco wallet create`), or \
+                 use a devnet account with --devnet-account <role>",
+            ),
+            (
+                Error::ChainDown { url: url() },
+                "cannot reach the chain at http://127.0.0.1:9: is the node (or `poco devnet up`) \
+                 running? Set another endpoint with --rpc.url",
+            ),
+            (
+                Error::MarketDown { url: url() },
+                "cannot reach the market at http://127.0.0.1:9: is it running (`poco devnet up` \
+                 starts one)? Set another with --market.url",
+            ),
+            (
+                Error::SmsDown { url: url() },
+                "cannot reach the SMS at http://127.0.0.1:9: is it running (`poco devnet up` \
+                 starts one)? Set another with --sms.url",
+            ),
+            (
+                Error::RunCheck("the app cannot be fetched".to_owned()),
+                "the app cannot be fetched; nothing was paid (--no-check skips this check)",
+            ),
+            (Error::Config("a message of its own".to_owned()), "a message of its own"),
+        ];
+        for (error, expected) in cases {
+            let failure = Failure::from(error);
+            assert_eq!(failure.message, expected);
+        }
+        assert_eq!(Failure::from(Error::NoWallet).code, 3);
     }
 }

@@ -8,10 +8,7 @@ use poco_primitives::Amount;
 #[non_exhaustive]
 pub enum Error {
     /// A transaction or call needs a wallet and none is configured.
-    #[error(
-        "no wallet: pass --wallet <keystore> (create one with `poco wallet create`), or use a \
-         devnet account with --devnet-account <role>"
-    )]
+    #[error("no wallet configured: this needs one to sign")]
     NoWallet,
     /// A wallet could not be opened.
     #[error(transparent)]
@@ -77,19 +74,13 @@ pub enum Error {
     #[error(transparent)]
     Chain(#[from] poco_chain::Error),
     /// The chain endpoint cannot be reached.
-    #[error(
-        "cannot reach the chain at {url}: is the node (or `poco devnet up`) running? \
-         Set another endpoint with --rpc.url"
-    )]
+    #[error("cannot reach the chain at {url}")]
     ChainDown {
         /// The endpoint.
         url: String,
     },
     /// The market cannot be reached.
-    #[error(
-        "cannot reach the market at {url}: is it running (`poco devnet up` starts one)? Set \
-         another with --market.url"
-    )]
+    #[error("cannot reach the market at {url}")]
     MarketDown {
         /// The market's URL.
         url: String,
@@ -112,7 +103,7 @@ pub enum Error {
     #[error(transparent)]
     Fetch(#[from] poco_fetch::FetchError),
     /// A run would fail for a reason visible before paying: nothing was sent.
-    #[error("{0}; nothing was paid (--no-check skips this check)")]
+    #[error("{0}; nothing was paid")]
     RunCheck(String),
     /// A downloaded result does not match the chain.
     #[error("the result of task {task} does not match its on-chain digest: refusing to write it")]
@@ -154,10 +145,7 @@ pub enum Error {
         message: String,
     },
     /// The secret management service (SMS) cannot be reached.
-    #[error(
-        "cannot reach the SMS at {url}: is it running (`poco devnet up` starts one)? Set \
-         another with --sms.url"
-    )]
+    #[error("cannot reach the SMS at {url}")]
     SmsDown {
         /// The SMS's URL.
         url: String,

@@ -1,6 +1,6 @@
 //! `poco wallet` and `poco account`.
 
-use poco_chain::wallet::{KeystoreDir, Mnemonic, PASSWORD_ENV, PasswordSource, Wallet};
+use poco_chain::wallet::{KeystoreDir, Mnemonic, Wallet};
 use poco_sdk::{Balance, Transfer};
 
 use crate::{
@@ -9,12 +9,13 @@ use crate::{
     commands::amount,
     context::Context,
     output::{Output, fields},
+    password::PasswordSource,
 };
 
 /// Where the password of a new keystore comes from: `--password-file`, else
 /// `POCO_WALLET_PASSWORD`, else a prompt (asked twice).
 fn password_source(context: &Context) -> PasswordSource {
-    PasswordSource::choose(context.password_file().cloned(), Some(PASSWORD_ENV))
+    PasswordSource::choose(context.password_file().cloned())
 }
 
 /// `poco wallet ...`.
@@ -26,8 +27,8 @@ pub(crate) async fn wallet(
     match command {
         WalletCommand::Create { out } => {
             let dir = KeystoreDir::new(out.unwrap_or_else(|| context.wallets_dir()));
-            let password = password_source(context).read_new().map_err(poco_sdk::Error::from)?;
-            let (wallet, path) = dir.create(&password).map_err(poco_sdk::Error::from)?;
+            let password = password_source(context).read_new()?;
+            let (wallet, path) = dir.create(&password)?;
             print_wallet(output, &wallet, &path);
         }
         WalletCommand::Import { private_key_file, mnemonic_file, index, out } => {
@@ -42,10 +43,9 @@ pub(crate) async fn wallet(
                 (None, None) => {
                     return Err(Failure::config("pass --private-key-file or --mnemonic-file"));
                 }
-            }
-            .map_err(poco_sdk::Error::from)?;
-            let password = password_source(context).read_new().map_err(poco_sdk::Error::from)?;
-            let path = dir.save(&wallet, &password).map_err(poco_sdk::Error::from)?;
+            }?;
+            let password = password_source(context).read_new()?;
+            let path = dir.save(&wallet, &password)?;
             print_wallet(output, &wallet, &path);
         }
         WalletCommand::Show => {
