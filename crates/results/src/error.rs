@@ -14,12 +14,13 @@ use poco_api::http::ErrorBody;
 /// A `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Everything that can go wrong in the result store, on the server side (a refusal or a
-/// failure) and on the client side.
+/// Everything that can go wrong in the result store: a refusal of a request, or a failure of
+/// the store.
 ///
-/// Refusals map to a 4xx response whose JSON body `{"error", "code"}` carries the message and
-/// a stable machine-readable code ([`Error::code`]); the client turns such a response back into
-/// [`Error::Refused`]. Failures of the store itself (chain, storage) map to 5xx responses that
+/// Refusals map to a 4xx response whose JSON body `{"error", "code"}`
+/// ([`poco_api::http::ErrorBody`]) carries the message and a stable machine-readable code
+/// ([`Error::code`]); the client turns such a response back into
+/// [`poco_api::results::Error::Refused`]. Failures of the store itself (chain, storage) map to 5xx responses that
 /// never show their cause, which is logged instead.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -60,7 +60,7 @@ pub struct Cluster {
     /// The result store's URL.
     pub results_url: String,
     /// The SMS the scheduler asks for enclave challenges, if any (TEE clusters: see
-    /// [`crate::tee::TeeCluster`]); read when the scheduler (re)starts.
+    /// [`tee::TeeCluster`]); read when the scheduler (re)starts.
     pub sms_url: Option<String>,
     scheduler_address: String,
     scheduler: Option<Service>,
