@@ -11,6 +11,9 @@ poco_log "formatting"
 cargo fmt --all --check
 (cd contracts && forge fmt --check)
 
+poco_log "architecture (docs/ARCHITECTURE.md)"
+python3 scripts/check-architecture.py
+
 poco_log "contract artifacts"
 scripts/artifacts.sh --check
 

@@ -14,6 +14,8 @@
 //! crate depends on no server framework, database or sandbox, so a program that only talks to
 //! poco's services builds small.
 
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 pub mod http;
 pub mod market;
 pub mod pool;

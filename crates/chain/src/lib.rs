@@ -11,6 +11,8 @@
 //! - [`devnet`] launches the pinned anvil with the protocol deployed and funded accounts;
 //! - [`files`] keeps a service's folders and files to their owner (0700, 0600).
 
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 pub mod client;
 pub mod devnet;
 mod error;

@@ -4,6 +4,7 @@
 //! `scheduler run`, `worker run`, `results serve`, `sms serve`, `devnet up`): parse, resolve the
 //! configuration, call the library, print, and map errors to documented exit codes.
 
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
 // The doc comments of the command line are its `--help` text, where `<home>` is a placeholder,
 // not an HTML tag.
 #![allow(rustdoc::invalid_html_tags)]
@@ -52,19 +53,32 @@ impl Failure {
 
 impl From<poco_sdk::Error> for Failure {
     fn from(error: poco_sdk::Error) -> Self {
-        let kind = error.code();
-        let code = match kind {
-            "wallet" => 3,
-            "funds" => 4,
-            "no_match" => 5,
-            "not_found" => 6,
-            "chain_unreachable" | "market_unreachable" | "sms_unreachable" => 7,
-            "refused" => 8,
-            "result" => 9,
-            "input" => 2,
-            _ => 1,
-        };
-        Self { message: describe(&error), kind, code }
+        let kind = error.kind();
+        Self { message: describe(&error), kind: kind.code(), code: exit_code(kind) }
+    }
+}
+
+/// The documented exit code of each kind of SDK failure. Every kind is named: a new one must be
+/// given its code here.
+fn exit_code(kind: poco_sdk::ErrorKind) -> u8 {
+    use poco_sdk::ErrorKind;
+    match kind {
+        ErrorKind::Input => 2,
+        ErrorKind::Wallet => 3,
+        ErrorKind::Funds => 4,
+        ErrorKind::NoMatch => 5,
+        ErrorKind::NotFound => 6,
+        ErrorKind::ChainUnreachable | ErrorKind::MarketUnreachable | ErrorKind::SmsUnreachable => 7,
+        ErrorKind::Refused => 8,
+        ErrorKind::Result => 9,
+        ErrorKind::Chain
+        | ErrorKind::Market
+        | ErrorKind::Config
+        | ErrorKind::Fetch
+        | ErrorKind::RunCheck
+        | ErrorKind::Devnet
+        | ErrorKind::Io
+        | ErrorKind::Sms => 1,
     }
 }
 

@@ -6,6 +6,8 @@
 //! checks against them. [`deploy()`] deploys and configures the whole protocol;
 //! [`Revert`] turns the bytes of a failed call into a typed error with a readable message.
 
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 mod convert;
 mod deploy;
 mod error;

@@ -16,6 +16,8 @@
 //! and protects nothing from whoever runs the devnet. The workerpool then also sells
 //! TEE-tagged work, which its scheduler hands to TEE workers only.
 
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 //!
 //! The SDK keeps what a client of a running devnet needs ([`poco_sdk::devnet`]: whether one
 //! runs, its endpoints, the roles' keys, stopping it); this crate starts one, in this process
@@ -404,8 +406,9 @@ async fn listen() -> Result<TcpListener> {
 }
 
 async fn wait_healthy(service_name: &'static str, url: &str) -> Result<()> {
+    let http = poco_api::http::client(Duration::from_secs(5));
     for _ in 0..300 {
-        if reqwest::get(url).await.is_ok_and(|r| r.status().is_success()) {
+        if http.get(url).send().await.is_ok_and(|r| r.status().is_success()) {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

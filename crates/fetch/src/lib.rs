@@ -23,6 +23,8 @@
 //! It sits beside the chain crates in the data flow: the worker fetches with it, the SDK
 //! checks a run's URLs with it before paying.
 
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 mod error;
 mod fetcher;
 mod policy;

@@ -17,6 +17,8 @@
 //! client per minute ([`LogGate`]), so that an attack is visible without flooding the log.
 //! [`forwarded_client`] finds the client behind a reverse proxy the operator trusts.
 
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 mod client;
 mod server;
 mod slots;

@@ -22,6 +22,8 @@
 //!   `/health` and `/metrics`;
 //! * [`config`]: [`MarketConfig`] and [`Limits`].
 
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 pub mod api;
 pub mod chain;
 pub mod config;

@@ -23,6 +23,8 @@
 //! ([`result::result_digest_of_dir`]), and the system clock and random source that stamp a
 //! request to sign ([`request::SignedRequest::fresh`]).
 
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 pub mod amount;
 pub mod args;
 pub mod authorization;

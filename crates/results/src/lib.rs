@@ -50,6 +50,8 @@
 //! consensus **and** the uploading worker has revealed it (after a reveal the consensus can no
 //! longer be reopened, so a result cannot be swapped after the vote).
 
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 mod books;
 mod chain;
 pub mod config;

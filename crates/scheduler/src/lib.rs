@@ -19,6 +19,8 @@
 //! the scheduler's state only when it comes from the holder of the replica, in the state where
 //! that report is expected; a result is accepted only at one of the pool's result stores.
 
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 mod api;
 mod chain;
 mod config;

@@ -217,38 +217,115 @@ impl Error {
         Self::Io { path: path.into(), source }
     }
 
-    /// A short, stable name of the error's kind, for `--json` output and exit codes.
-    pub fn code(&self) -> &'static str {
+    /// What kind of failure this is: what a program decides on (the CLI's exit codes).
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::NoWallet | Self::Wallet(_) => "wallet",
+            Self::NoWallet | Self::Wallet(_) => ErrorKind::Wallet,
             Self::InsufficientFunds { .. }
             | Self::InsufficientTokens { .. }
-            | Self::CannotSend { .. } => "funds",
-            Self::NoMatch(_) => "no_match",
-            Self::UnknownAsset { .. } | Self::UnknownDeal(_) | Self::UnknownTask(_) => "not_found",
-            Self::ChainDown { .. } => "chain_unreachable",
-            Self::MarketDown { .. } => "market_unreachable",
-            Self::Chain(error) if error.revert().is_some() => "refused",
-            Self::Chain(_) => "chain",
-            Self::MarketRefused { .. } => "market",
-            Self::Results(_) | Self::ResultMismatch { .. } | Self::NoResultYet { .. } => "result",
-            Self::Protocol(_) | Self::InvalidInput(_) => "input",
-            Self::Config(_) => "config",
-            Self::Fetch(_) => "fetch",
-            Self::RunCheck(_) => "run_check",
-            Self::Devnet(_) | Self::Service { .. } => "devnet",
-            Self::Io { .. } => "io",
-            Self::SmsDown { .. } => "sms_unreachable",
+            | Self::CannotSend { .. } => ErrorKind::Funds,
+            Self::NoMatch(_) => ErrorKind::NoMatch,
+            Self::UnknownAsset { .. } | Self::UnknownDeal(_) | Self::UnknownTask(_) => {
+                ErrorKind::NotFound
+            }
+            Self::ChainDown { .. } => ErrorKind::ChainUnreachable,
+            Self::MarketDown { .. } => ErrorKind::MarketUnreachable,
+            Self::Chain(error) if error.revert().is_some() => ErrorKind::Refused,
+            Self::Chain(_) => ErrorKind::Chain,
+            Self::MarketRefused { .. } => ErrorKind::Market,
+            Self::Results(_) | Self::ResultMismatch { .. } | Self::NoResultYet { .. } => {
+                ErrorKind::Result
+            }
+            Self::Protocol(_) | Self::InvalidInput(_) => ErrorKind::Input,
+            Self::Config(_) => ErrorKind::Config,
+            Self::Fetch(_) => ErrorKind::Fetch,
+            Self::RunCheck(_) => ErrorKind::RunCheck,
+            Self::Devnet(_) | Self::Service { .. } => ErrorKind::Devnet,
+            Self::Io { .. } => ErrorKind::Io,
+            Self::SmsDown { .. } => ErrorKind::SmsUnreachable,
             Self::SmsRefused { status, .. } => match status {
-                401 | 403 | 409 => "refused",
-                404 => "not_found",
-                400 | 413 | 422 => "input",
-                _ => "sms",
+                401 | 403 | 409 => ErrorKind::Refused,
+                404 => ErrorKind::NotFound,
+                400 | 413 | 422 => ErrorKind::Input,
+                _ => ErrorKind::Sms,
             },
-            Self::Sms(_) => "sms",
-            Self::NotSetAtSms { .. } | Self::MissingKey { .. } => "not_found",
-            Self::BadKeyFile { .. } => "input",
-            Self::ResultKey { .. } => "result",
+            Self::Sms(_) => ErrorKind::Sms,
+            Self::NotSetAtSms { .. } | Self::MissingKey { .. } => ErrorKind::NotFound,
+            Self::BadKeyFile { .. } => ErrorKind::Input,
+            Self::ResultKey { .. } => ErrorKind::Result,
+        }
+    }
+
+    /// A short, stable name of the error's kind, for `--json` output.
+    pub fn code(&self) -> &'static str {
+        self.kind().code()
+    }
+}
+
+/// The kinds of failure of the SDK. Programs decide on these (the CLI maps each to an exit
+/// code, and must name every one), never on an error's message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// No wallet, or one that cannot be opened.
+    Wallet,
+    /// Not enough funds or tokens, or a transfer that cannot be sent.
+    Funds,
+    /// No compatible orders.
+    NoMatch,
+    /// An asset, deal, task, secret or key that does not exist.
+    NotFound,
+    /// The chain cannot be reached.
+    ChainUnreachable,
+    /// The market cannot be reached.
+    MarketUnreachable,
+    /// The SMS cannot be reached.
+    SmsUnreachable,
+    /// The chain or the SMS refused the operation.
+    Refused,
+    /// The chain failed otherwise.
+    Chain,
+    /// The market refused a request.
+    Market,
+    /// A result that cannot be had, or does not match its on-chain digest.
+    Result,
+    /// Malformed input.
+    Input,
+    /// A configuration problem.
+    Config,
+    /// Fetching an app or a dataset failed.
+    Fetch,
+    /// A check before running failed.
+    RunCheck,
+    /// The devnet failed.
+    Devnet,
+    /// A local file could not be read or written.
+    Io,
+    /// The SMS failed otherwise.
+    Sms,
+}
+
+impl ErrorKind {
+    /// Its stable name, as `--json` output shows it.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Wallet => "wallet",
+            Self::Funds => "funds",
+            Self::NoMatch => "no_match",
+            Self::NotFound => "not_found",
+            Self::ChainUnreachable => "chain_unreachable",
+            Self::MarketUnreachable => "market_unreachable",
+            Self::SmsUnreachable => "sms_unreachable",
+            Self::Refused => "refused",
+            Self::Chain => "chain",
+            Self::Market => "market",
+            Self::Result => "result",
+            Self::Input => "input",
+            Self::Config => "config",
+            Self::Fetch => "fetch",
+            Self::RunCheck => "run_check",
+            Self::Devnet => "devnet",
+            Self::Io => "io",
+            Self::Sms => "sms",
         }
     }
 }

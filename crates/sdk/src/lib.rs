@@ -1,8 +1,9 @@
 //! The poco client library: everything a user does, as one API over the chain, the market and
 //! the result store. The `poco` CLI is a thin layer over it; tests use it too.
 //!
-//! It sits at the top of the data flow (primitives -> contracts -> chain -> services -> sdk ->
-//! cli): [`Poco`] connects to a chain (and optionally a market) with a wallet, and offers
+//! It is a client: it talks to the market, the result store and the SMS through their clients
+//! in `poco-api`, and depends on no service (see `docs/ARCHITECTURE.md`), so a program that uses
+//! it builds no server, database or sandbox. [`Poco`] connects to a chain (and optionally a market) with a wallet, and offers
 //! - accounts: balances, deposit (one `approveAndCall` transaction), withdraw;
 //! - assets: deploy, show, list and transfer apps, datasets and workerpools, pool policies;
 //! - orders: sign, publish, unpublish, cancel on-chain;
@@ -14,9 +15,10 @@
 //!   the beneficiary's result key, and what the secret management service (SMS) holds for TEE
 //!   tasks (dataset keys, requester and app developer secrets, result keys).
 //!
-//! [`devnet`] runs a whole marketplace on one machine (anvil with the protocol, the market, a
-//! scheduler, workers, the result store, and an SMS in INSECURE simulation mode with workers
-//! running TEE tasks in simulated enclaves) for `poco devnet up`.
+//! [`devnet`] is a running devnet as its clients see it (its endpoints, the roles' keys,
+//! stopping it); `poco-devnet` starts one.
+
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 mod account;
 pub mod assets;
@@ -32,7 +34,7 @@ pub mod tasks;
 pub use account::{Balance, Sent, Transfer};
 pub use assets::{Asset, AssetKind};
 pub use client::{Endpoints, Poco, discover};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use orders::AnySigned;
 pub use run::{Costs, Plan, RunSpec};
 pub use tasks::{DealView, Decryption, DownloadedResult, TaskStatus, TaskView};

@@ -55,6 +55,8 @@
 //! Refusals are 4xx with a JSON body `{"error", "code"}` ([`Error::code`]); a 5xx never leaks
 //! internals.
 
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 pub mod attestation;
 mod chain;
 pub mod config;

@@ -6,6 +6,8 @@
 //! dependency graph: it uses `poco-primitives`, `poco-contracts` and `poco-chain`, and the
 //! services' tests use it.
 
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 use std::path::{Path, PathBuf};
 
 use alloy::{

@@ -3,8 +3,9 @@
 //!
 //! For each task its scheduler hands it, a worker fetches the app and the dataset, runs the app in
 //! a sandbox, commits to its result and later reveals it (PoCo's commit–reveal), and uploads the
-//! result when it is the one asked to. It sits below the scheduler, beside the chain client, in
-//! the data flow `primitives -> contracts -> chain -> worker`.
+//! result when it is the one asked to. It talks to its scheduler, the result store and the SMS
+//! through their clients in `poco-api`, and to the chain through `poco-chain`; it depends on no
+//! other service (see `docs/ARCHITECTURE.md`).
 //!
 //! Modules:
 //! - [`exec`]: sandboxed execution of one task. The [`exec::Executor`] trait is the execution
@@ -17,6 +18,8 @@
 //! - [`tee`]: the TEE backend: tasks of TEE deals run inside an enclave boundary that gets its
 //!   secrets from the SMS after attestation, and sign their result with the task's enclave
 //!   challenge key (today an explicitly enabled, INSECURE simulation of an enclave).
+
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 mod error;
 pub mod exec;

@@ -164,8 +164,9 @@ impl Cluster {
             }
         }));
         let health = format!("{}/health", self.scheduler_url());
+        let http = poco_api::http::client(Duration::from_secs(5));
         poco_test_utils::wait_until("the scheduler answers", Duration::from_secs(30), || async {
-            reqwest::get(&health).await.is_ok()
+            http.get(&health).send().await.is_ok()
         })
         .await;
     }
