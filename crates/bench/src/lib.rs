@@ -9,8 +9,6 @@
 //! a downloadable result, and finalized tasks per second) and `tee` (the confidential path in
 //! simulation against the plain one). This library holds what they share.
 
-#![cfg_attr(not(test), warn(unused_crate_dependencies))]
-
 mod lifecycle;
 
 use std::time::{Duration, Instant};

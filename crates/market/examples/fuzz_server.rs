@@ -76,10 +76,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     for order in [
-        poco_market::model::AnyOrder::App(orders.app.clone()),
-        poco_market::model::AnyOrder::Dataset(orders.dataset.clone()),
-        poco_market::model::AnyOrder::Workerpool(orders.workerpool.clone()),
-        poco_market::model::AnyOrder::Request(orders.request.clone()),
+        poco_market::model::AnySigned::App(orders.app.clone()),
+        poco_market::model::AnySigned::Dataset(orders.dataset.clone()),
+        poco_market::model::AnySigned::Workerpool(orders.workerpool.clone()),
+        poco_market::model::AnySigned::Request(orders.request.clone()),
     ] {
         market.publish(order).await?;
     }

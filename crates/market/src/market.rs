@@ -25,7 +25,7 @@ use crate::{
     chain::ChainReader,
     config::Limits,
     error::{Error, Result},
-    model::{AnyOrder, DealView, OrderRecord, SignatureKind, Status, kind_name, now_s},
+    model::{AnySigned, DealView, OrderRecord, SignatureKind, Status, kind_name, now_s},
     store::{DealQuery, OrderQuery, Page, Publication, Published, Store},
 };
 
@@ -132,7 +132,7 @@ impl Market {
     /// Validates and publishes a signed order. Publishing an order already in the book (or
     /// filled or cancelled) changes nothing and returns it; publishing a dead or unpublished
     /// order validates it again and puts it back.
-    pub async fn publish(&self, order: AnyOrder) -> Result<Published> {
+    pub async fn publish(&self, order: AnySigned) -> Result<Published> {
         self.check_values(&order).await?;
         let hash = order.hash(&self.domain);
         match self.publication(&order, hash).await {
@@ -166,7 +166,7 @@ impl Market {
 
     /// Checks the signer and the stake of an order; returns what to commit and whether the
     /// stake check trusted a remembered balance.
-    async fn publication(&self, order: &AnyOrder, hash: B256) -> Result<(Publication, bool)> {
+    async fn publication(&self, order: &AnySigned, hash: B256) -> Result<(Publication, bool)> {
         let kind = order.kind();
         let recovered =
             (!order.sign().is_empty()).then(|| signature::recover_signer(hash, order.sign()));
@@ -222,21 +222,21 @@ impl Market {
     }
 
     /// Refuses values no match can ever accept.
-    async fn check_values(&self, order: &AnyOrder) -> Result<()> {
+    async fn check_values(&self, order: &AnySigned) -> Result<()> {
         if order.volume().is_zero() {
             return Err(Error::invalid("volume", "must be at least 1"));
         }
         match order {
-            AnyOrder::App(o) if o.appprice > MAX_PRICE => {
+            AnySigned::App(o) if o.appprice > MAX_PRICE => {
                 return Err(Error::invalid("appprice", "must be below 2^96 nRLC"));
             }
-            AnyOrder::Dataset(o) if o.datasetprice > MAX_PRICE => {
+            AnySigned::Dataset(o) if o.datasetprice > MAX_PRICE => {
                 return Err(Error::invalid("datasetprice", "must be below 2^96 nRLC"));
             }
-            AnyOrder::Workerpool(o) if o.workerpoolprice > MAX_PRICE => {
+            AnySigned::Workerpool(o) if o.workerpoolprice > MAX_PRICE => {
                 return Err(Error::invalid("workerpoolprice", "must be below 2^96 nRLC"));
             }
-            AnyOrder::Request(o) => {
+            AnySigned::Request(o) => {
                 if o.requester.is_zero() {
                     return Err(Error::invalid("requester", "must be the signer's address"));
                 }
@@ -265,7 +265,7 @@ impl Market {
             }
             _ => {}
         }
-        if matches!(order, AnyOrder::Workerpool(_) | AnyOrder::Request(_)) {
+        if matches!(order, AnySigned::Workerpool(_) | AnySigned::Request(_)) {
             let category = order.category();
             if self.category_timeref(category).await?.is_none() {
                 return Err(Error::invalid(
@@ -326,7 +326,7 @@ impl Market {
     /// of a non-empty signature.
     async fn check_signature(
         &self,
-        order: &AnyOrder,
+        order: &AnySigned,
         hash: B256,
         owner: Address,
         recovered: Option<Result<Address, poco_primitives::Error>>,

@@ -30,7 +30,7 @@ use poco_api::market::{BestMatch, PriceBreakdown};
 use crate::{
     error::Result,
     market::Market,
-    model::{AnyOrder, OrderRecord, now_s},
+    model::{AnySigned, OrderRecord, now_s},
     store::{OrderQuery, RoleFilter},
 };
 
@@ -199,9 +199,9 @@ impl Market {
             {
                 break;
             }
-            let AnyOrder::App(app_order) = &app.order else { continue };
+            let AnySigned::App(app_order) = &app.order else { continue };
             let dataset_order = match dataset.map(|d| &d.order) {
-                Some(AnyOrder::Dataset(order)) => Some(order),
+                Some(AnySigned::Dataset(order)) => Some(order),
                 _ => None,
             };
             let dataset_tag = dataset_order.map(|d| Tag(d.tag)).unwrap_or_default();
@@ -323,13 +323,13 @@ impl Market {
         requester_balance: U256,
         mirror: &mut CheckMirror,
     ) -> Result<Result<Found, MatchError>> {
-        let (AnyOrder::App(app_order), AnyOrder::Workerpool(pool_order)) =
+        let (AnySigned::App(app_order), AnySigned::Workerpool(pool_order)) =
             (&app.order, &pool.order)
         else {
             return Ok(Err(MatchError::NoVolumeLeft));
         };
         let dataset_order = match dataset.map(|d| &d.order) {
-            Some(AnyOrder::Dataset(order)) => order.clone(),
+            Some(AnySigned::Dataset(order)) => order.clone(),
             _ => Signed::presigned(DatasetOrder::default()),
         };
         let mut chain = ChainSnapshot::new(*self.domain(), now_s());
@@ -571,7 +571,7 @@ impl Step {
 /// What an order offers, in a few words.
 fn describe(record: &OrderRecord) -> String {
     let mut text = format!("price {} nRLC, {} tasks left", record.order.price(), record.remaining);
-    if let AnyOrder::Workerpool(order) = &record.order {
+    if let AnySigned::Workerpool(order) = &record.order {
         text.push_str(&format!(", trust {}, tag {}", order.trust, Tag(order.tag)));
     } else if !record.order.tag().is_empty() {
         text.push_str(&format!(", tag {}", record.order.tag()));

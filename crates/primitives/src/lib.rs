@@ -49,8 +49,8 @@ pub use deal::Deal;
 pub use error::{Error, MatchError, Result};
 pub use matching::{ChainSnapshot, ChainState, MatchOutcome, match_orders};
 pub use order::{
-    AppOrder, DatasetOrder, Order, OrderKind, OrderOperation, PocoDomain, RequestOrder, Signed,
-    WorkerpoolOrder,
+    AnySigned, AppOrder, DatasetOrder, Order, OrderKind, OrderOperation, PocoDomain, RequestOrder,
+    Roles, Signed, WorkerpoolOrder,
 };
 pub use result::{ResultCommitment, result_digest};
 pub use tag::{Tag, TeeFramework};

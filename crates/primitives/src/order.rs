@@ -430,6 +430,177 @@ impl<'de, T: Order> Deserialize<'de> for Signed<T> {
     }
 }
 
+/// The addresses an order names in each role: the asset itself, a restriction, or the app and
+/// dataset a request wants. Zero means none (or no restriction).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Roles {
+    /// The app (app orders, requests) or app restriction (dataset and workerpool orders).
+    pub app: Address,
+    /// The dataset (dataset orders, requests) or dataset restriction.
+    pub dataset: Address,
+    /// The workerpool (workerpool orders) or workerpool restriction (others).
+    pub workerpool: Address,
+    /// The requester (requests) or requester restriction.
+    pub requester: Address,
+}
+
+/// Any of the four signed orders, serialized as the order itself (its protocol field names).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum AnySigned {
+    /// An app order.
+    App(Signed<AppOrder>),
+    /// A dataset order.
+    Dataset(Signed<DatasetOrder>),
+    /// A workerpool order.
+    Workerpool(Signed<WorkerpoolOrder>),
+    /// A request order.
+    Request(Signed<RequestOrder>),
+}
+
+/// Applies `$body` to the signed order inside any variant of [`AnySigned`].
+macro_rules! with_signed {
+    ($any:expr, $order:ident => $body:expr) => {
+        match $any {
+            AnySigned::App($order) => $body,
+            AnySigned::Dataset($order) => $body,
+            AnySigned::Workerpool($order) => $body,
+            AnySigned::Request($order) => $body,
+        }
+    };
+}
+
+impl AnySigned {
+    /// Reads a signed order of `kind` from a JSON value (unknown fields refused).
+    pub fn from_value(kind: OrderKind, value: serde_json::Value) -> serde_json::Result<Self> {
+        Ok(match kind {
+            OrderKind::App => Self::App(serde_json::from_value(value)?),
+            OrderKind::Dataset => Self::Dataset(serde_json::from_value(value)?),
+            OrderKind::Workerpool => Self::Workerpool(serde_json::from_value(value)?),
+            OrderKind::Request => Self::Request(serde_json::from_value(value)?),
+        })
+    }
+
+    /// The signed order as JSON.
+    pub fn to_value(&self) -> serde_json::Value {
+        with_signed!(self, order => serde_json::to_value(order).expect("orders serialize"))
+    }
+
+    /// Which kind of order.
+    pub fn kind(&self) -> OrderKind {
+        match self {
+            Self::App(_) => OrderKind::App,
+            Self::Dataset(_) => OrderKind::Dataset,
+            Self::Workerpool(_) => OrderKind::Workerpool,
+            Self::Request(_) => OrderKind::Request,
+        }
+    }
+
+    /// The order hash (EIP-712 digest) under `domain`, as used on-chain and by the market.
+    pub fn hash(&self, domain: &PocoDomain) -> B256 {
+        with_signed!(self, order => order.digest(domain))
+    }
+
+    /// The signature bytes (empty for a presigned order).
+    pub fn sign(&self) -> &[u8] {
+        with_signed!(self, order => &order.sign)
+    }
+
+    /// The total volume.
+    pub fn volume(&self) -> U256 {
+        with_signed!(self, order => order.order.volume())
+    }
+
+    /// The tag.
+    pub fn tag(&self) -> Tag {
+        with_signed!(self, order => order.order.tag())
+    }
+
+    /// The asset the order sells (app, dataset, workerpool), or the app a request wants.
+    pub fn asset(&self) -> Address {
+        match self {
+            Self::App(o) => o.app,
+            Self::Dataset(o) => o.dataset,
+            Self::Workerpool(o) => o.workerpool,
+            Self::Request(o) => o.app,
+        }
+    }
+
+    /// The addresses the order names, by role.
+    pub fn roles(&self) -> Roles {
+        match self {
+            Self::App(o) => Roles {
+                app: o.app,
+                dataset: o.datasetrestrict,
+                workerpool: o.workerpoolrestrict,
+                requester: o.requesterrestrict,
+            },
+            Self::Dataset(o) => Roles {
+                app: o.apprestrict,
+                dataset: o.dataset,
+                workerpool: o.workerpoolrestrict,
+                requester: o.requesterrestrict,
+            },
+            Self::Workerpool(o) => Roles {
+                app: o.apprestrict,
+                dataset: o.datasetrestrict,
+                workerpool: o.workerpool,
+                requester: o.requesterrestrict,
+            },
+            Self::Request(o) => Roles {
+                app: o.app,
+                dataset: o.dataset,
+                workerpool: o.workerpool,
+                requester: o.requester,
+            },
+        }
+    }
+
+    /// The price the book sorts on: the price of a sell order, the workerpool max price of a
+    /// request.
+    pub fn price(&self) -> U256 {
+        match self {
+            Self::App(o) => o.appprice,
+            Self::Dataset(o) => o.datasetprice,
+            Self::Workerpool(o) => o.workerpoolprice,
+            Self::Request(o) => o.workerpoolmaxprice,
+        }
+    }
+
+    /// The category (workerpool orders and requests; zero otherwise).
+    pub fn category(&self) -> U256 {
+        match self {
+            Self::Workerpool(o) => o.category,
+            Self::Request(o) => o.category,
+            _ => U256::ZERO,
+        }
+    }
+
+    /// The trust offered (workerpool orders) or wanted (requests); zero otherwise.
+    pub fn trust(&self) -> U256 {
+        match self {
+            Self::Workerpool(o) => o.trust,
+            Self::Request(o) => o.trust,
+            _ => U256::ZERO,
+        }
+    }
+
+    /// What the signer must hold free per task for the order to stand: the scheduler's stake
+    /// for a workerpool order, the sum of the maximum prices for a request; `None` for apps
+    /// and datasets.
+    pub fn coverage_per_task(&self) -> Option<U256> {
+        match self {
+            Self::Workerpool(o) => Some(crate::matching::scheduler_stake(o.workerpoolprice)),
+            Self::Request(o) => Some(
+                o.appmaxprice
+                    .saturating_add(o.datasetmaxprice)
+                    .saturating_add(o.workerpoolmaxprice),
+            ),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

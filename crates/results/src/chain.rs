@@ -139,7 +139,9 @@ impl ChainView {
     ) -> Result<()> {
         let poco = self.client.poco(self.config.poco);
         let task = poco.viewTask(task_id).call().await.map_err(poco_chain::Error::from)?;
-        let mismatch = |expected| Error::DigestMismatch { task_id, digest, expected };
+        let mismatch = |expected| {
+            Error::Checked(poco_api::results::Error::DigestMismatch { task_id, digest, expected })
+        };
         match task.status {
             status::COMPLETED => {
                 if task.resultDigest == digest {

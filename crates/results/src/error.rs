@@ -57,14 +57,6 @@ pub enum Error {
         /// What it should hold.
         hint: String,
     },
-    /// A signature is malformed or does not recover to an address.
-    #[error("bad {what} signature: {reason}")]
-    BadSignature {
-        /// Which signature.
-        what: &'static str,
-        /// Why it is refused.
-        reason: String,
-    },
     /// The request's timestamp is too far from the store's clock.
     #[error(
         "stale request: timestamp {timestamp} is more than {max_age}s away from the store's \
@@ -179,45 +171,12 @@ pub enum Error {
         reason: String,
     },
 
-    // ---------------------------------------------------------------- 413
-    /// The body or the archive's content is larger than allowed.
-    #[error("{what} is too large: {size} bytes, the limit is {limit}")]
-    TooLarge {
-        /// What is too large.
-        what: &'static str,
-        /// Its size (a lower bound when the reading stopped at the limit).
-        size: u64,
-        /// The limit.
-        limit: u64,
-    },
-    /// The archive holds more entries than allowed.
-    #[error("the archive has more than {limit} entries")]
-    TooManyFiles {
-        /// The limit.
-        limit: usize,
-    },
-
-    // ---------------------------------------------------------------- 422
-    /// The archive is not a tar archive of regular files and directories with clean paths.
-    #[error("invalid result archive: {reason}")]
-    InvalidArchive {
-        /// Why.
-        reason: String,
-    },
-    /// The archive's digest is not the task's on-chain consensus.
-    #[error(
-        "the archive's result digest {digest} does not match the consensus of task {task_id} \
-         on-chain{}",
-        expected.map(|e| format!(" ({e})")).unwrap_or_default()
-    )]
-    DigestMismatch {
-        /// The task.
-        task_id: B256,
-        /// The archive's digest.
-        digest: B256,
-        /// The on-chain digest, when known.
-        expected: Option<B256>,
-    },
+    // ---------------------------------------------------------------- 401, 413, 422
+    /// A refusal the store shares with its clients, with the same code: a bad signature, a
+    /// body or an archive too large, an archive that is not a clean tar or whose digest is not
+    /// the task's consensus.
+    #[error(transparent)]
+    Checked(poco_api::results::Error),
 
     // ---------------------------------------------------------------- 429 / 408
     /// The store holds too many pending challenges, replay records or uploads right now.
@@ -288,22 +247,15 @@ pub enum Error {
     Signing(poco_primitives::Error),
 }
 
-/// What the store makes of the archive and signature checks it shares with its clients:
-/// the same refusals, with the same codes.
+/// What the store makes of the archive and signature checks it shares with its clients: their
+/// refusals as they are, a failure to read a file or to sign as its own.
 impl From<poco_api::results::Error> for Error {
     fn from(error: poco_api::results::Error) -> Self {
         use poco_api::results::Error as Api;
         match error {
-            Api::TooLarge { what, size, limit } => Self::TooLarge { what, size, limit },
-            Api::TooManyFiles { limit } => Self::TooManyFiles { limit },
-            Api::InvalidArchive { reason } => Self::InvalidArchive { reason },
-            Api::DigestMismatch { task_id, digest, expected } => {
-                Self::DigestMismatch { task_id, digest, expected }
-            }
-            Api::BadSignature { what, reason } => Self::BadSignature { what, reason },
             Api::Signing(error) => Self::Signing(error),
             Api::Io { path, source } => Self::Io { path, source },
-            other => Self::Internal(other.to_string()),
+            checked => Self::Checked(checked),
         }
     }
 }
@@ -314,7 +266,6 @@ impl Error {
         match self {
             Self::BadRequest { .. } | Self::TaskMismatch { .. } => StatusCode::BAD_REQUEST,
             Self::MissingAuth { .. }
-            | Self::BadSignature { .. }
             | Self::StaleRequest { .. }
             | Self::ReplayedRequest
             | Self::ContentHashMismatch { .. }
@@ -329,9 +280,18 @@ impl Error {
             Self::AlreadyUploaded { .. }
             | Self::UploadInProgress { .. }
             | Self::TaskNotReady { .. } => StatusCode::CONFLICT,
-            Self::TooLarge { .. } | Self::TooManyFiles { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::InvalidArchive { .. } | Self::DigestMismatch { .. } => {
-                StatusCode::UNPROCESSABLE_ENTITY
+            Self::Checked(error) => {
+                use poco_api::results::Error as Api;
+                match error {
+                    Api::BadSignature { .. } => StatusCode::UNAUTHORIZED,
+                    Api::TooLarge { .. } | Api::TooManyFiles { .. } => {
+                        StatusCode::PAYLOAD_TOO_LARGE
+                    }
+                    Api::InvalidArchive { .. } | Api::DigestMismatch { .. } => {
+                        StatusCode::UNPROCESSABLE_ENTITY
+                    }
+                    _ => StatusCode::INTERNAL_SERVER_ERROR,
+                }
             }
             Self::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Timeout { .. } => StatusCode::REQUEST_TIMEOUT,
@@ -353,7 +313,6 @@ impl Error {
             Self::BadRequest { .. } => "bad_request",
             Self::TaskMismatch { .. } => "task_mismatch",
             Self::MissingAuth { .. } => "missing_auth",
-            Self::BadSignature { .. } => "bad_signature",
             Self::StaleRequest { .. } => "stale_request",
             Self::ReplayedRequest => "replayed_request",
             Self::ContentHashMismatch { .. } => "content_hash_mismatch",
@@ -368,10 +327,7 @@ impl Error {
             Self::AlreadyUploaded { .. } => "already_uploaded",
             Self::UploadInProgress { .. } => "upload_in_progress",
             Self::TaskNotReady { .. } => "task_not_ready",
-            Self::TooLarge { .. } => "too_large",
-            Self::TooManyFiles { .. } => "too_many_files",
-            Self::InvalidArchive { .. } => "invalid_archive",
-            Self::DigestMismatch { .. } => "digest_mismatch",
+            Self::Checked(error) => error.code(),
             Self::Busy { .. } => "busy",
             Self::Timeout { .. } => "timeout",
             Self::Chain(_) => "chain_unavailable",
@@ -439,6 +395,8 @@ pub(crate) struct ErrorCode(pub(crate) String);
 
 #[cfg(test)]
 mod tests {
+    use poco_api::results::Error as Api;
+
     use super::*;
 
     #[test]
@@ -452,16 +410,16 @@ mod tests {
 
     #[test]
     fn refusals_say_what_was_wrong() {
-        let error = Error::TooLarge { what: "the body", size: 10, limit: 5 };
+        let error = Error::from(Api::TooLarge { what: "the body", size: 10, limit: 5 });
         assert_eq!(error.status(), StatusCode::PAYLOAD_TOO_LARGE);
         assert!(error.is_refusal());
         assert_eq!(error.body().code, "too_large");
         assert!(error.body().error.contains("limit is 5"));
-        let error = Error::DigestMismatch {
+        let error = Error::from(Api::DigestMismatch {
             task_id: B256::ZERO,
             digest: B256::repeat_byte(1),
             expected: Some(B256::repeat_byte(2)),
-        };
+        });
         assert_eq!(error.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert!(error.to_string().contains(&B256::repeat_byte(2).to_string()));
     }

@@ -23,6 +23,7 @@ use poco_primitives::request::{RequestHeaders, parse_nonce};
 use tokio::{net::TcpListener, sync::Semaphore};
 use tracing::{Instrument, debug, info, info_span};
 
+use poco_api::results::Error as Api;
 use poco_api::results::{
     Challenge, ResultOutcome, UploadReceipt,
     archive::inspect_archive,
@@ -205,24 +206,24 @@ async fn upload(
     if !request.is_fresh(now, max_age) {
         return Err(Error::StaleRequest { timestamp, now, max_age });
     }
-    let signer = request
-        .recover_signer(&signature)
-        .map_err(|error| Error::BadSignature { what: "request", reason: error.to_string() })?;
+    let signer = request.recover_signer(&signature).map_err(|error| {
+        Error::Checked(Api::BadSignature { what: "request", reason: error.to_string() })
+    })?;
     if signer != worker {
-        return Err(Error::BadSignature {
+        return Err(Error::Checked(Api::BadSignature {
             what: "request",
             reason: format!(
                 "it is not {worker}'s signature of this request (it recovers to {signer}): sign \
                  exactly the method, path, timestamp, nonce and body hash sent"
             ),
-        });
+        }));
     }
     tracing::Span::current().record("task", tracing::field::display(task_id));
     let limit = state.config.limits.max_body_bytes;
     if let Some(length) = content_length(&headers)
         && length > limit
     {
-        return Err(Error::TooLarge { what: "the body", size: length, limit });
+        return Err(Error::Checked(Api::TooLarge { what: "the body", size: length, limit }));
     }
 
     // The deal, the task, and the scheduler's choice of this worker.
@@ -342,7 +343,7 @@ async fn read_body(body: Body, limit: u64, length: Option<u64>) -> Result<Bytes>
         let chunk = chunk.map_err(|e| bad("body", &format!("the body could not be read: {e}")))?;
         let size = buffer.len() as u64 + chunk.len() as u64;
         if size > limit {
-            return Err(Error::TooLarge { what: "the body", size, limit });
+            return Err(Error::Checked(Api::TooLarge { what: "the body", size, limit }));
         }
         buffer.extend_from_slice(&chunk);
     }
@@ -366,17 +367,19 @@ async fn exists(
     let stored = state.archives.metadata(task_id).await?.ok_or(Error::UnknownResult { task_id })?;
     let mut response = StatusCode::OK.into_response();
     if headers.contains_key(HEADER_SIGNATURE) {
-        let signed = RequestHeaders::parse(|name| headers.get(name)?.to_str().ok())
-            .map_err(|error| Error::BadSignature { what: "request", reason: error.to_string() })?;
+        let signed =
+            RequestHeaders::parse(|name| headers.get(name)?.to_str().ok()).map_err(|error| {
+                Error::Checked(Api::BadSignature { what: "request", reason: error.to_string() })
+            })?;
         let request = signed.request(method.as_str(), uri.path(), b"");
         let now = unix_now();
         let max_age = state.config.max_request_age.as_secs();
         if !request.is_fresh(now, max_age) {
             return Err(Error::StaleRequest { timestamp: signed.timestamp, now, max_age });
         }
-        signed
-            .check_signature(&request)
-            .map_err(|error| Error::BadSignature { what: "request", reason: error.to_string() })?;
+        signed.check_signature(&request).map_err(|error| {
+            Error::Checked(Api::BadSignature { what: "request", reason: error.to_string() })
+        })?;
         let signer = signed.address;
         if signer != stored.beneficiary {
             let scheduler = state.chain.deal(stored.deal_id).await?.deal.scheduler;
@@ -511,7 +514,7 @@ mod tests {
         assert_eq!(read.len(), 1_200);
         assert!(matches!(
             read_body(body(), 1_000, None).await,
-            Err(Error::TooLarge { size: 1_200, limit: 1_000, .. })
+            Err(Error::Checked(Api::TooLarge { size: 1_200, limit: 1_000, .. }))
         ));
     }
 }

@@ -243,3 +243,140 @@ pub async fn reset(home: &Path) -> Result<()> {
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        process::{Child, Command, Stdio},
+        time::Instant,
+    };
+
+    use super::*;
+
+    /// A `devnet.json` under `home` naming `pid`.
+    fn write_info(home: &Path, pid: u32) {
+        let info = DevnetInfo {
+            pid,
+            rpc_url: "http://127.0.0.1:1".into(),
+            market_url: "http://127.0.0.1:1".into(),
+            scheduler_url: "http://127.0.0.1:1".into(),
+            results_url: "http://127.0.0.1:1".into(),
+            sms_url: None,
+            insecure_simulation: false,
+            deployment: Deployment {
+                chain_id: 31337,
+                poco: Address::ZERO,
+                token: Address::ZERO,
+                app_registry: Address::ZERO,
+                dataset_registry: Address::ZERO,
+                workerpool_registry: Address::ZERO,
+                tasks_module: Address::ZERO,
+                block: 0,
+            },
+            workerpool: Address::ZERO,
+            accounts: vec![],
+            byzantine_workers: 0,
+            tee_workers: 0,
+            client_fetch: FetchPolicy::default(),
+        };
+        std::fs::create_dir_all(devnet_dir(home)).unwrap();
+        std::fs::write(info_path(home), serde_json::to_vec(&info).unwrap()).unwrap();
+    }
+
+    /// Whether the process `child` still runs.
+    fn alive(child: &mut Child) -> bool {
+        child.try_wait().unwrap().is_none()
+    }
+
+    /// A process that holds `home`'s devnet lock until it is signalled, as a devnet does.
+    fn lock_holder(home: &Path) -> Child {
+        let lock = devnet_dir(home).join("devnet.lock");
+        let script = "import fcntl, sys, time\n\
+                      f = open(sys.argv[1], 'a')\n\
+                      fcntl.lockf(f, fcntl.LOCK_EX)\n\
+                      print('locked', flush=True)\n\
+                      time.sleep(60)\n";
+        let mut child = Command::new("python3")
+            .args(["-c", script])
+            .arg(&lock)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs (the test command needs it)");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(line.trim(), "locked");
+        child
+    }
+
+    #[tokio::test]
+    async fn forged_or_stale_pids_get_no_signal() {
+        let home = tempfile::tempdir().unwrap();
+        // 0 would signal this process group, and a value past `pid_t` would wrap to -1 (every
+        // process of the user): neither is a devnet.
+        for pid in [0, u32::MAX, 1 << 31] {
+            write_info(home.path(), pid);
+            assert!(running(home.path()).is_none(), "pid {pid}");
+            assert!(!down(home.path()).await.unwrap(), "pid {pid}");
+        }
+        // A live process that is not the devnet (it does not hold the devnet's lock): a stale
+        // file whose pid was reused, or a forged one.
+        let mut stranger = Command::new("sleep").arg("30").spawn().unwrap();
+        write_info(home.path(), stranger.id());
+        assert!(running(home.path()).is_none());
+        assert!(!down(home.path()).await.unwrap());
+        assert!(alive(&mut stranger), "a process that is not the devnet was signalled");
+        stranger.kill().unwrap();
+        stranger.wait().unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_process_holding_the_lock_is_the_one_stopped() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(devnet_dir(home.path())).unwrap();
+        let mut devnet = lock_holder(home.path());
+        // The file names another process than the lock's holder: nobody is signalled.
+        let mut stranger = Command::new("sleep").arg("30").spawn().unwrap();
+        write_info(home.path(), stranger.id());
+        assert!(running(home.path()).is_none());
+        assert!(alive(&mut stranger) && alive(&mut devnet));
+        stranger.kill().unwrap();
+        stranger.wait().unwrap();
+        // The file names the holder: it is the devnet, and `down` stops it.
+        write_info(home.path(), devnet.id());
+        assert_eq!(running(home.path()).map(|info| info.pid), Some(devnet.id()));
+        let started = Instant::now();
+        let stopping = tokio::spawn({
+            let home = home.path().to_owned();
+            async move { down(&home).await }
+        });
+        let status = devnet.wait().unwrap();
+        assert!(!status.success(), "the devnet was stopped by a signal");
+        // `down` waits for the devnet's file to go; a devnet removes it, this stand-in does not.
+        std::fs::remove_file(info_path(home.path())).unwrap();
+        assert!(stopping.await.unwrap().unwrap());
+        assert!(started.elapsed() < Duration::from_secs(30));
+        // Once it is gone, a second lock can be taken, and only one at a time.
+        let lock = DevnetLock::acquire(home.path()).unwrap();
+        let second = Command::new("python3")
+            .args(["-c", "import fcntl, sys\nf = open(sys.argv[1], 'a')\nfcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)"])
+            .arg(devnet_dir(home.path()).join("devnet.lock"))
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(!second.success(), "another process took the lock this process holds");
+        drop(lock);
+    }
+
+    #[tokio::test]
+    async fn a_devnet_in_this_process_is_not_signalled_from_it() {
+        let home = tempfile::tempdir().unwrap();
+        write_info(home.path(), std::process::id());
+        assert!(running(home.path()).is_some());
+        let error = down(home.path()).await.unwrap_err();
+        assert!(matches!(error, Error::Devnet(_)), "{error}");
+    }
+}

@@ -3,10 +3,7 @@
 use alloy::primitives::{B256, Bytes};
 use poco_api::market::{OrderView, Unpublish};
 use poco_contracts::bindings::IPocoTypes;
-use poco_primitives::{
-    AppOrder, DatasetOrder, Order, OrderKind, RequestOrder, Signed, WorkerpoolOrder,
-};
-use serde::Serialize;
+use poco_primitives::{Order, OrderKind, Signed};
 
 use crate::{Error, Poco, Result};
 
@@ -17,41 +14,14 @@ pub fn new_salt() -> B256 {
     B256::from(bytes)
 }
 
-/// Any of the four signed orders.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(untagged)]
-pub enum AnySigned {
-    /// An app order.
-    App(Signed<AppOrder>),
-    /// A dataset order.
-    Dataset(Signed<DatasetOrder>),
-    /// A workerpool order.
-    Workerpool(Signed<WorkerpoolOrder>),
-    /// A request order.
-    Request(Signed<RequestOrder>),
-}
+pub use poco_primitives::AnySigned;
 
-impl AnySigned {
-    /// Which kind of order.
-    pub fn kind(&self) -> OrderKind {
-        match self {
-            Self::App(_) => OrderKind::App,
-            Self::Dataset(_) => OrderKind::Dataset,
-            Self::Workerpool(_) => OrderKind::Workerpool,
-            Self::Request(_) => OrderKind::Request,
-        }
-    }
-
-    /// Reads a signed order of `kind` from its JSON.
-    pub fn from_json(kind: OrderKind, json: &str) -> Result<Self> {
-        let parse = |e: serde_json::Error| Error::Config(format!("invalid {kind} order: {e}"));
-        Ok(match kind {
-            OrderKind::App => Self::App(serde_json::from_str(json).map_err(parse)?),
-            OrderKind::Dataset => Self::Dataset(serde_json::from_str(json).map_err(parse)?),
-            OrderKind::Workerpool => Self::Workerpool(serde_json::from_str(json).map_err(parse)?),
-            OrderKind::Request => Self::Request(serde_json::from_str(json).map_err(parse)?),
-        })
-    }
+/// Reads a signed order of `kind` from its JSON.
+pub fn parse_order(kind: OrderKind, json: &str) -> Result<AnySigned> {
+    let value: serde_json::Value = serde_json::from_str(json)
+        .map_err(|e| Error::Config(format!("invalid {kind} order: {e}")))?;
+    AnySigned::from_value(kind, value)
+        .map_err(|e| Error::Config(format!("invalid {kind} order: {e}")))
 }
 
 impl Poco {
@@ -62,13 +32,7 @@ impl Poco {
 
     /// The hash of a signed order (its EIP-712 digest, as used on-chain and by the market).
     pub fn order_hash(&self, order: &AnySigned) -> B256 {
-        let domain = self.domain();
-        match order {
-            AnySigned::App(o) => o.digest(&domain),
-            AnySigned::Dataset(o) => o.digest(&domain),
-            AnySigned::Workerpool(o) => o.digest(&domain),
-            AnySigned::Request(o) => o.digest(&domain),
-        }
+        order.hash(&self.domain())
     }
 
     /// Publishes a signed order to the market.

@@ -120,6 +120,19 @@ impl Error {
     /// the store holds.
     pub const ALREADY_UPLOADED: &'static str = "already_uploaded";
 
+    /// The stable code of this error as a refusal on the wire (the store answers the archive and
+    /// signature checks it shares with its clients with these); `internal` for a failure.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::TooLarge { .. } => "too_large",
+            Self::TooManyFiles { .. } => "too_many_files",
+            Self::InvalidArchive { .. } => "invalid_archive",
+            Self::DigestMismatch { .. } => "digest_mismatch",
+            Self::BadSignature { .. } => "bad_signature",
+            _ => "internal",
+        }
+    }
+
     /// Whether trying the same thing again later may succeed: the store was unreachable or
     /// busy, or the task had no final consensus yet.
     pub fn is_transient(&self) -> bool {

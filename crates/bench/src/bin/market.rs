@@ -42,7 +42,7 @@ use poco_market::{
     api::{ApiState, router},
     chain::ChainReader,
     matching::Wanted,
-    model::{AnyOrder, OrderRecord, SignatureKind, Status},
+    model::{AnySigned, OrderRecord, SignatureKind, Status},
     store::{
         ChainBatch, ChainEvent, LocatedChainEvent, OrderQuery, PostgresStore, Publication,
         RoleFilter, SqliteStore, Store,
@@ -191,7 +191,7 @@ impl World {
     }
 
     /// The `n`th order of the generated book, signed.
-    fn order(&self, n: u64) -> AnyOrder {
+    fn order(&self, n: u64) -> AnySigned {
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ n.wrapping_mul(0x1000_0000_01b3));
         let salt = B256::from(U256::from(n));
         let zero = Address::ZERO;
@@ -211,7 +211,7 @@ impl World {
                     salt,
                     ..Default::default()
                 };
-                AnyOrder::App(order.sign(self.app_owner(app), &self.domain).expect("signs"))
+                AnySigned::App(order.sign(self.app_owner(app), &self.domain).expect("signs"))
             }
             3 => {
                 let dataset = rng.below(DATASETS as u64) as usize;
@@ -227,7 +227,7 @@ impl World {
                     salt,
                     ..Default::default()
                 };
-                AnyOrder::Dataset(
+                AnySigned::Dataset(
                     order.sign(self.dataset_owner(dataset), &self.domain).expect("signs"),
                 )
             }
@@ -255,7 +255,9 @@ impl World {
                     salt,
                     ..Default::default()
                 };
-                AnyOrder::Workerpool(order.sign(self.scheduler(pool), &self.domain).expect("signs"))
+                AnySigned::Workerpool(
+                    order.sign(self.scheduler(pool), &self.domain).expect("signs"),
+                )
             }
             _ => {
                 let requester = &self.requesters[rng.below(self.requesters.len() as u64) as usize];
@@ -272,13 +274,13 @@ impl World {
                     salt,
                     ..Default::default()
                 };
-                AnyOrder::Request(order.sign(requester, &self.domain).expect("signs"))
+                AnySigned::Request(order.sign(requester, &self.domain).expect("signs"))
             }
         }
     }
 
     /// Signs orders `range` on every core.
-    fn orders(self: &Arc<Self>, range: std::ops::Range<u64>) -> Vec<AnyOrder> {
+    fn orders(self: &Arc<Self>, range: std::ops::Range<u64>) -> Vec<AnySigned> {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;
         let chunk = (range.end - range.start).div_ceil(threads).max(1);
         std::thread::scope(|scope| {
@@ -295,9 +297,9 @@ impl World {
     }
 
     /// The owner that signed `order`.
-    fn signer_of(&self, order: &AnyOrder) -> Address {
+    fn signer_of(&self, order: &AnySigned) -> Address {
         match order {
-            AnyOrder::Request(o) => o.requester,
+            AnySigned::Request(o) => o.requester,
             other => {
                 poco_primitives::signature::recover_signer(other.hash(&self.domain), other.sign())
                     .unwrap_or_default()
@@ -306,7 +308,7 @@ impl World {
     }
 
     /// Stores signed orders as the market would after checking them (no second check).
-    async fn seed(&self, store: &dyn Store, orders: Vec<AnyOrder>) -> Result<()> {
+    async fn seed(&self, store: &dyn Store, orders: Vec<AnySigned>) -> Result<()> {
         let owners: HashMap<Address, Address> = self
             .apps
             .iter()
@@ -324,7 +326,7 @@ impl World {
         for order in orders {
             let kind = order.kind();
             let owner = match &order {
-                AnyOrder::Request(o) => o.requester,
+                AnySigned::Request(o) => o.requester,
                 other => owners[&other.asset()],
             };
             let coverage = order.coverage_per_task().map(|per_task| (owner, per_task));

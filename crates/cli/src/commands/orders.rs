@@ -86,7 +86,7 @@ fn build(client: &Poco, order_kind: Kind, f: &OrderFields) -> Result<AnySigned, 
 fn read_signed(order_kind: Kind, path: &std::path::Path) -> Result<AnySigned, Failure> {
     let json = std::fs::read_to_string(path)
         .map_err(|e| Failure::config(format!("{}: {e}", path.display())))?;
-    Ok(AnySigned::from_json(kind(order_kind), &json)?)
+    Ok(poco_sdk::orders::parse_order(kind(order_kind), &json)?)
 }
 
 fn print_order(output: Output, view: &OrderView) {

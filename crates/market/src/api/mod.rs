@@ -40,7 +40,7 @@ use crate::{
     error::{Error, Result},
     market::Market,
     matching::Wanted,
-    model::{AnyOrder, DealView, OrderView, kind_name},
+    model::{AnySigned, DealView, OrderView, kind_name, parse_order},
     store::{DealQuery, OrderQuery, Page, Published, RoleFilter},
 };
 
@@ -455,11 +455,11 @@ async fn publish(
     body: Body,
 ) -> Result<Response> {
     let body = read_body(&state, body).await?;
-    let order = AnyOrder::from_json(kind, &body)?;
+    let order = parse_order(kind, &body)?;
     // The budget of the order's requester or asset: spent only by orders whose signature the
     // market verified, so a replay with a broken signature cannot spend it.
     let key = match &order {
-        AnyOrder::Request(o) => o.requester,
+        AnySigned::Request(o) => o.requester,
         other => other.asset(),
     };
     state.check_write(client, key)?;

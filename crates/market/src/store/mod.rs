@@ -552,7 +552,7 @@ pub(crate) struct OrderCursor {
 impl OrderCursor {
     pub(crate) fn of(record: &OrderRecord) -> Self {
         Self {
-            price: record.order.sort_key(),
+            price: crate::model::sort_key(&record.order),
             published_at: record.published_at,
             hash: record.hash,
         }

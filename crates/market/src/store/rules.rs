@@ -146,13 +146,13 @@ pub(super) fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{AnyOrder, SignatureKind};
+    use crate::model::{AnySigned, SignatureKind};
     use poco_primitives::{AppOrder, Signed};
 
     fn record(volume: u64, remaining: u64, status: Status) -> OrderRecord {
         OrderRecord {
             hash: Default::default(),
-            order: AnyOrder::App(Signed::presigned(AppOrder {
+            order: AnySigned::App(Signed::presigned(AppOrder {
                 volume: U256::from(volume),
                 ..Default::default()
             })),

@@ -27,7 +27,9 @@ use tokio::sync::broadcast;
 use crate::model::StorageCode as _;
 use crate::{
     error::{Error, Result},
-    model::{AnyOrder, DealView, MarketEvent, OrderRecord, SignatureKind, Status, kind_from_code},
+    model::{
+        DealView, MarketEvent, OrderRecord, SignatureKind, Status, kind_from_code, parse_order,
+    },
     store::{Leadership, ORDER_COLUMNS, Param, Sql, clamp_i64, to_address, to_hash, to_word},
 };
 
@@ -146,7 +148,7 @@ fn order_sql(hash: B256) -> Sql {
 fn order_from_row(row: &impl Columns) -> Result<OrderRecord> {
     let kind = kind_from_code(narrow(row.int("kind")?)?)?;
     let body = row.text("body")?;
-    let order = AnyOrder::from_json(kind, body.as_bytes())
+    let order = parse_order(kind, body.as_bytes())
         .map_err(|e| Error::Corrupt(format!("stored order: {e}")))?;
     Ok(OrderRecord {
         hash: to_hash(&row.bytes("hash")?)?,

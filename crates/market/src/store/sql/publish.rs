@@ -11,7 +11,7 @@ use super::{Backend, Columns, WriteTx, keyed, order_from_row};
 use crate::model::StorageCode as _;
 use crate::{
     error::{Error, Result},
-    model::{MarketEvent, OrderEventType, OrderRecord, Status, kind_code, tag_words},
+    model::{MarketEvent, OrderEventType, OrderRecord, Status, kind_code, sort_key, tag_words},
     store::{
         ORDER_COLUMNS, Param, Publication, Published, Sql, address_bytes, clamp_i64, hash_bytes,
         rules::{Mirror, decide},
@@ -42,7 +42,7 @@ fn insert_params(record: &OrderRecord) -> Vec<Param> {
         Param::Bytes(address_bytes(roles.dataset)),
         Param::Bytes(address_bytes(roles.workerpool)),
         Param::Bytes(address_bytes(roles.requester)),
-        Param::Bytes(order.sort_key().to_vec()),
+        Param::Bytes(sort_key(order).to_vec()),
         Param::Bytes(word_bytes(order.volume())),
         Param::Bytes(word_bytes(record.remaining)),
         Param::Int(clamp_i64(order.category())),
