@@ -27,7 +27,7 @@ pub struct ArgsError {
 /// # Examples
 ///
 /// ```
-/// use poco_worker::exec::split_args;
+/// use poco_primitives::args::split_args;
 ///
 /// let argv = split_args(r#"100000 --name "hello world" 'a b' c\ d "" $HOME"#).unwrap();
 /// assert_eq!(argv, ["100000", "--name", "hello world", "a b", "c d", "", "$HOME"]);
