@@ -2,11 +2,19 @@
 //! same test on SQLite and on PostgreSQL ([`Databases`]), a database made as a legacy migration
 //! runner made it ([`run_legacy_migrations`]), and what a database says of itself, to compare
 //! ([`schema`], [`recorded_migrations`]).
+//!
+//! A service's store declares the tests every store on `poco-storage` passes with
+//! [`store_tests!`](crate::store_tests), from what is its own ([`StoreUnderTest`]): its
+//! releases from before sqlx's migrator, the data they stored, what it reads back.
 
 use sqlx::{AnyPool, AssertSqlSafe, Row as _, any::AnyPoolOptions};
 use tempfile::TempDir;
 
 use crate::postgres::TestDatabase;
+
+pub mod scenarios;
+
+pub use scenarios::{StoreAccess, StoreUnderTest};
 
 /// The databases of one test: SQLite files in a temporary folder, or databases of their own on
 /// the PostgreSQL test server ([`TestDatabase`]), dropped by [`Databases::finish`].
