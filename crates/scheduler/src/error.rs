@@ -112,6 +112,20 @@ pub enum Error {
     NotRequester,
 }
 
+/// Opening the store fails as it always did: the database's and the migrator's errors as they
+/// are, a legacy schema ahead of this release as a corrupt value, the database file as I/O.
+impl From<poco_storage::StorageError> for Error {
+    fn from(error: poco_storage::StorageError) -> Self {
+        use poco_storage::StorageError as Storage;
+        match error {
+            Storage::Database(error) => Self::Database(error),
+            Storage::Migration(error) => Self::Migration(error),
+            error @ Storage::LegacyVersion { .. } => Self::corrupt(error),
+            Storage::File(error) => Self::Server(error),
+        }
+    }
+}
+
 impl Error {
     pub(crate) fn corrupt(what: impl std::fmt::Display) -> Self {
         Self::Corrupt(what.to_string())

@@ -7,15 +7,12 @@
 //! handed out, an uploader before its ticket. A scheduler killed at any moment restarts from
 //! here and from the chain.
 
-use std::{borrow::Cow, str::FromStr};
+use std::str::FromStr;
 
 use alloy::primitives::{Address, B256, Bytes, U256};
 use poco_primitives::Deal;
-use sqlx::{
-    AnyConnection, AnyPool, Connection as _, Row, SqlSafeStr as _,
-    any::{AnyPoolOptions, AnyRow},
-    migrate::{Migrate as _, Migration, MigrationType, Migrator},
-};
+use poco_storage::{Legacy, Migration, Options, Schema, SqliteSync};
+use sqlx::{AnyPool, Row, any::AnyRow};
 
 use crate::{Error, Result};
 
@@ -242,27 +239,10 @@ pub fn now_ms() -> i64 {
 impl Store {
     /// Opens (creating if needed) the database at `url` and brings its schema up to date.
     pub async fn open(url: &str) -> Result<Self> {
-        sqlx::any::install_default_drivers();
-        let sqlite = url.starts_with("sqlite:");
-        if sqlite {
-            poco_chain::files::private_sqlite_file(url)?;
-        }
-        let url = if sqlite && !url.contains("mode=") {
-            format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
-        } else {
-            url.to_owned()
-        };
-        let pool =
-            AnyPoolOptions::new().max_connections(if sqlite { 1 } else { 8 }).connect(&url).await?;
-        if sqlite {
-            sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
-            sqlx::query("PRAGMA synchronous = NORMAL").execute(&pool).await?;
-        }
-        let mut connection = pool.acquire().await?;
-        adopt_legacy_schema(&mut connection, sqlite).await?;
-        drop(connection);
-        migrator().run(&pool).await?;
-        Ok(Self { pool })
+        // SQLite syncs its log at checkpoints only (`synchronous = NORMAL`), as the scheduler
+        // always did.
+        let options = Options { postgres_connections: 8, sqlite_sync: SqliteSync::Normal };
+        Ok(Self { pool: poco_storage::open(url, &SCHEMA, options).await? })
     }
 
     /// The first block whose events are not applied yet.
@@ -769,24 +749,26 @@ impl Store {
     }
 }
 
-/// The schema's migrations (`migrations/`, the same SQL for SQLite and PostgreSQL), run by
-/// sqlx's migrator: it records each in `_sqlx_migrations` with its checksum and refuses a
-/// database where one it recorded was changed since.
-fn migrator() -> Migrator {
-    let migration = |version, description, sql: &'static str| {
-        let description = Cow::Borrowed(description);
-        Migration::new(version, description, MigrationType::Simple, sql.into_sql_str(), false)
-    };
-    Migrator::with_migrations(vec![migration(
-        1,
-        "init",
-        include_str!("../migrations/0001_init.sql"),
-    )])
-}
+/// The scheduler's schema: its migrations (`migrations/`, the same SQL for SQLite and
+/// PostgreSQL), and how it migrated before it used sqlx's migrator.
+const SCHEMA: Schema = Schema {
+    migrations: &[Migration {
+        version: 1,
+        description: "init",
+        sql: include_str!("../migrations/0001_init.sql"),
+    }],
+    legacy: Some(Legacy {
+        service: "scheduler",
+        version_table: "scheduler_schema",
+        migrations: LEGACY_MIGRATIONS,
+        // The first migration folds them all.
+        equivalent: 1,
+    }),
+};
 
 /// The schema's migrations as the scheduler ran them before it used sqlx's migrator, in order,
-/// each once, their count recorded in `scheduler_schema`. Kept only for
-/// [`adopt_legacy_schema`]: never change them.
+/// each once, their count recorded in `scheduler_schema`. Kept only to adopt the databases they
+/// made ([`Legacy`]): never change them.
 const LEGACY_MIGRATIONS: &[&str] = &[
     r"
 CREATE TABLE IF NOT EXISTS checkpoint (
@@ -861,92 +843,23 @@ CREATE INDEX IF NOT EXISTS request_nonces_by_expiry ON request_nonces (expires);
 ",
 ];
 
-/// The migration whose schema is the one [`LEGACY_MIGRATIONS`] left: the first folds them all.
-const LEGACY_EQUIVALENT: i64 = 1;
-
-/// Where sqlx's migrator records the migrations it applied (its default).
-const MIGRATIONS_TABLE: &str = "_sqlx_migrations";
-
-/// Puts a database made before the scheduler used sqlx's migrator under it, once: such a
-/// database counts its migrations in `scheduler_schema` and has no `_sqlx_migrations`. The
-/// legacy migrations it lacks run first, as they always ran; its schema is then exactly the one
-/// migration [`LEGACY_EQUIVALENT`] makes, which is recorded as applied (with its checksum)
-/// without running, while `scheduler_schema` is dropped, in one transaction. Dropped, not left
-/// behind: `_sqlx_migrations` is from then on the one record of the schema, and a scheduler
-/// from before the switch refuses the database (its second migration fails) rather than take
-/// a schema that may have moved on for the one it knows. Does nothing to any other database.
-async fn adopt_legacy_schema(connection: &mut AnyConnection, sqlite: bool) -> Result<()> {
-    if !table_exists(connection, sqlite, "scheduler_schema").await? {
-        return Ok(());
-    }
-    // On PostgreSQL, sqlx's migration lock (nothing on SQLite): of schedulers starting together
-    // on a legacy database, one adopts it and the others then find it adopted.
-    connection.lock().await?;
-    let adopted: Result<()> = async {
-        if table_exists(connection, sqlite, MIGRATIONS_TABLE).await? {
-            return Ok(());
-        }
-        let version: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM scheduler_schema")
-            .fetch_one(&mut *connection)
-            .await?;
-        let version = version.unwrap_or(0) as usize;
-        if version > LEGACY_MIGRATIONS.len() {
-            let known = LEGACY_MIGRATIONS.len();
-            let what = format!(
-                "scheduler_schema records {version} migrations, this scheduler knows {known}"
-            );
-            return Err(Error::corrupt(what));
-        }
-        for (number, migration) in LEGACY_MIGRATIONS.iter().enumerate().skip(version) {
-            let mut tx = connection.begin().await?;
-            for statement in migration.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-                sqlx::query(statement).execute(&mut *tx).await?;
-            }
-            sqlx::query("INSERT INTO scheduler_schema (version) VALUES ($1)")
-                .bind((number + 1) as i64)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-        }
-        let migrator = migrator();
-        let mut tx = connection.begin().await?;
-        tx.ensure_migrations_table(MIGRATIONS_TABLE).await?;
-        for migration in migrator.iter().filter(|m| m.version <= LEGACY_EQUIVALENT) {
-            tx.skip(MIGRATIONS_TABLE, migration).await?;
-        }
-        sqlx::query("DROP TABLE scheduler_schema").execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-    .await;
-    let unlocked = connection.unlock().await;
-    adopted?;
-    Ok(unlocked?)
-}
-
-/// Whether `table` exists (where an unqualified name creates it, on PostgreSQL).
-async fn table_exists(connection: &mut AnyConnection, sqlite: bool, table: &str) -> Result<bool> {
-    let query = if sqlite {
-        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = $1"
-    } else {
-        "SELECT COUNT(*) FROM pg_catalog.pg_tables \
-         WHERE schemaname = current_schema() AND tablename = $1"
-    };
-    let count: i64 = sqlx::query_scalar(query).bind(table).fetch_one(connection).await?;
-    Ok(count > 0)
-}
-
 #[cfg(test)]
 mod tests {
-    use poco_test_utils::postgres::TestDatabase;
-    use sqlx::migrate::MigrateError;
+    use poco_test_utils::storage::StoreUnderTest;
 
     use super::*;
 
-    /// The schema as released before the switch to sqlx's migrator: that scheduler's
-    /// migrations, copied here as they were, to make databases exactly as it did.
-    const RELEASED_MIGRATIONS: &[&str] = &[
-        r"
+    const TASK: B256 = B256::repeat_byte(0x11);
+    const DEAL: B256 = B256::repeat_byte(0x22);
+    const CONSENSUS: B256 = B256::repeat_byte(0x33);
+    const WORKER: Address = Address::repeat_byte(0x44);
+
+    impl StoreUnderTest for Store {
+        const VERSION_TABLE: &'static str = "scheduler_schema";
+        /// The schema as released before the switch to sqlx's migrator: that scheduler's
+        /// migrations, copied here as they were, to make databases exactly as it did.
+        const RELEASED_MIGRATIONS: &'static [&'static str] = &[
+            r"
 CREATE TABLE IF NOT EXISTS checkpoint (
     name TEXT PRIMARY KEY,
     next_block BIGINT NOT NULL
@@ -1001,12 +914,12 @@ CREATE TABLE IF NOT EXISTS request_stamps (
     PRIMARY KEY (worker, stamp)
 );
 ",
-        r"
+            r"
 ALTER TABLE replicas ADD COLUMN renewed_ms BIGINT NOT NULL DEFAULT 0;
 ",
-        // Signed requests are stamped in seconds and carry a nonce: each is accepted once, by its
-        // signing hash, remembered until it goes stale (`expires`, unix seconds).
-        r"
+            // Signed requests are stamped in seconds and carry a nonce: each is accepted once, by
+            // its signing hash, remembered until it goes stale (`expires`, unix seconds).
+            r"
 DROP TABLE IF EXISTS request_stamps;
 ALTER TABLE workers DROP COLUMN last_request_ms;
 CREATE TABLE IF NOT EXISTS request_nonces (
@@ -1017,319 +930,94 @@ CREATE TABLE IF NOT EXISTS request_nonces (
 );
 CREATE INDEX IF NOT EXISTS request_nonces_by_expiry ON request_nonces (expires);
 ",
-    ];
-
-    /// Makes the database at `url` as the released scheduler did, up to its migration `upto`
-    /// (its version table and loop, as they were), with a checkpoint, a task, a replica and a
-    /// worker in it, stored as it stored them.
-    async fn create_as_released(url: &str, upto: usize) {
-        sqlx::any::install_default_drivers();
-        let sqlite = url.starts_with("sqlite:");
-        let url = if sqlite { format!("{url}?mode=rwc") } else { url.to_owned() };
-        let pool = AnyPoolOptions::new().max_connections(1).connect(&url).await.unwrap();
-        if sqlite {
-            sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await.unwrap();
-            sqlx::query("PRAGMA synchronous = NORMAL").execute(&pool).await.unwrap();
-        }
-        sqlx::query("CREATE TABLE IF NOT EXISTS scheduler_schema (version BIGINT NOT NULL)")
-            .execute(&pool)
-            .await
-            .unwrap();
-        let version: Option<i64> = sqlx::query("SELECT MAX(version) FROM scheduler_schema")
-            .fetch_one(&pool)
-            .await
-            .unwrap()
-            .try_get(0)
-            .unwrap();
-        let version = version.unwrap_or(0) as usize;
-        for (number, migration) in RELEASED_MIGRATIONS.iter().enumerate().take(upto).skip(version) {
-            let mut tx = pool.begin().await.unwrap();
-            for statement in migration.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-                sqlx::query(statement).execute(&mut *tx).await.unwrap();
-            }
-            sqlx::query("INSERT INTO scheduler_schema (version) VALUES ($1)")
-                .bind((number + 1) as i64)
-                .execute(&mut *tx)
-                .await
-                .unwrap();
-            tx.commit().await.unwrap();
-        }
-        let statements = [
-            "INSERT INTO checkpoint (name, next_block) VALUES ('chain', 42)".to_owned(),
-            format!(
-                "INSERT INTO tasks (task_id, deal_id, idx, stage, initialized, consensus, \
-                 upload_asked_ms, final_deadline, created_ms) \
-                 VALUES ('{TASK:#x}', '{DEAL:#x}', '3', 'revealing', 1, '{CONSENSUS:#x}', 0, \
-                 1000, 5)"
-            ),
-            format!(
-                "INSERT INTO replicas (task_id, worker, state, result_hash, assigned_ms) \
-                 VALUES ('{TASK:#x}', '{WORKER:#x}', 'computed', '{CONSENSUS:#x}', 8)"
-            ),
-            // The worker's last request went with the millisecond stamps (migration 3).
-            if upto < 3 {
-                format!(
-                    "INSERT INTO workers (address, slots, tee, version, last_seen_ms, \
-                     last_request_ms) VALUES ('{WORKER:#x}', 2, 1, '0.1.0', 6, 7)"
-                )
-            } else {
-                format!(
-                    "INSERT INTO workers (address, slots, tee, version, last_seen_ms) \
-                     VALUES ('{WORKER:#x}', 2, 1, '0.1.0', 6)"
-                )
-            },
         ];
-        for statement in statements {
-            sqlx::query(sqlx::AssertSqlSafe(statement)).execute(&pool).await.unwrap();
-        }
-        pool.close().await;
-    }
 
-    const TASK: B256 = B256::repeat_byte(0x11);
-    const DEAL: B256 = B256::repeat_byte(0x22);
-    const CONSENSUS: B256 = B256::repeat_byte(0x33);
-    const WORKER: Address = Address::repeat_byte(0x44);
-
-    /// Checks that the data [`create_as_released`] stored reads back through the store.
-    async fn check_released_data(store: &Store) {
-        assert_eq!(store.checkpoint().await.unwrap(), Some(42));
-        let task = TaskRecord {
-            task_id: TASK,
-            deal_id: DEAL,
-            index: U256::from(3),
-            stage: Stage::Revealing,
-            initialized: true,
-            consensus: Some(CONSENSUS),
-            uploader: None,
-            upload_asked_ms: 0,
-            location: None,
-            callback_data: None,
-            result_digest: None,
-        };
-        assert_eq!(store.task(TASK).await.unwrap(), Some(task));
-        let replica = ReplicaRecord {
-            task_id: TASK,
-            worker: WORKER,
-            state: ReplicaState::Computed,
-            result_hash: Some(CONSENSUS),
-            assigned_ms: 8,
-        };
-        assert_eq!(store.replicas(TASK).await.unwrap(), vec![replica]);
-        let worker = WorkerRecord { address: WORKER, slots: 2, tee: true, last_seen_ms: 6 };
-        assert_eq!(store.worker(WORKER).await.unwrap(), Some(worker));
-    }
-
-    /// The migrations recorded in the database: version, description, success (1), checksum
-    /// and execution time.
-    async fn recorded(store: &Store) -> Vec<(i64, String, i64, Vec<u8>, i64)> {
-        sqlx::query_as(
-            "SELECT version, description, CAST(CASE WHEN success THEN 1 ELSE 0 END AS BIGINT), \
-             checksum, execution_time FROM _sqlx_migrations ORDER BY version",
-        )
-        .fetch_all(&store.pool)
-        .await
-        .unwrap()
-    }
-
-    /// Every table's columns (name, type, nullability, default, key) and every index, as the
-    /// database describes them.
-    async fn schema(store: &Store, sqlite: bool) -> Vec<String> {
-        let queries: &[&str] = if sqlite {
-            &[
-                "SELECT m.name || '.' || c.name || ' ' || c.type || ' notnull=' || c.\"notnull\" \
-                 || ' default=' || COALESCE(c.dflt_value, '-') || ' pk=' || c.pk \
-                 FROM sqlite_master m, pragma_table_info(m.name) c WHERE m.type = 'table' \
-                 ORDER BY m.name, c.cid",
-                "SELECT m.name || ' index ' || l.name || ' unique=' || l.\"unique\" || ' ' || \
-                 i.seqno || ' ' || i.name \
-                 FROM sqlite_master m, pragma_index_list(m.name) l, pragma_index_info(l.name) i \
-                 WHERE m.type = 'table' ORDER BY m.name, l.name, i.seqno",
-            ]
-        } else {
-            &[
-                "SELECT table_name || '.' || column_name || ' ' || data_type || ' nullable=' || \
-                 is_nullable || ' default=' || COALESCE(column_default, '-') \
-                 FROM information_schema.columns WHERE table_schema = current_schema() \
-                 ORDER BY table_name, ordinal_position",
-                "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() \
-                 ORDER BY indexname",
-            ]
-        };
-        let mut schema = Vec::new();
-        for query in queries {
-            schema.extend(
-                sqlx::query_scalar::<_, String>(*query).fetch_all(&store.pool).await.unwrap(),
-            );
-        }
-        schema
-    }
-
-    /// The migrator's record of migration 1, as applied by [`adopt_legacy_schema`] (which
-    /// runs nothing: no execution time).
-    fn adopted() -> Vec<(i64, String, i64, Vec<u8>, i64)> {
-        let migrator = migrator();
-        let init = &migrator.migrations[0];
-        vec![(1, "init".to_owned(), 1, init.checksum.to_vec(), -1)]
-    }
-
-    /// Databases for one test: SQLite files in a temporary folder, or databases of their own
-    /// on the PostgreSQL test server, dropped at the end.
-    enum Databases {
-        Sqlite(tempfile::TempDir),
-        Postgres(Vec<TestDatabase>),
-    }
-
-    impl Databases {
-        fn sqlite() -> Self {
-            Self::Sqlite(tempfile::tempdir().unwrap())
-        }
-
-        fn is_sqlite(&self) -> bool {
-            matches!(self, Self::Sqlite(_))
-        }
-
-        async fn url(&mut self, name: &str) -> String {
-            match self {
-                Self::Sqlite(dir) => {
-                    format!("sqlite://{}", dir.path().join(format!("{name}.db")).display())
-                }
-                Self::Postgres(databases) => {
-                    let database = TestDatabase::create("scheduler_store").await;
-                    databases.push(database.clone());
-                    database.url
-                }
+        /// A checkpoint, a task, a replica and a worker, stored as the released scheduler
+        /// stored them.
+        async fn store_released_data(pool: &AnyPool, upto: usize) {
+            let statements = [
+                "INSERT INTO checkpoint (name, next_block) VALUES ('chain', 42)".to_owned(),
+                format!(
+                    "INSERT INTO tasks (task_id, deal_id, idx, stage, initialized, consensus, \
+                     upload_asked_ms, final_deadline, created_ms) \
+                     VALUES ('{TASK:#x}', '{DEAL:#x}', '3', 'revealing', 1, '{CONSENSUS:#x}', 0, \
+                     1000, 5)"
+                ),
+                format!(
+                    "INSERT INTO replicas (task_id, worker, state, result_hash, assigned_ms) \
+                     VALUES ('{TASK:#x}', '{WORKER:#x}', 'computed', '{CONSENSUS:#x}', 8)"
+                ),
+                // The worker's last request went with the millisecond stamps (migration 3).
+                if upto < 3 {
+                    format!(
+                        "INSERT INTO workers (address, slots, tee, version, last_seen_ms, \
+                         last_request_ms) VALUES ('{WORKER:#x}', 2, 1, '0.1.0', 6, 7)"
+                    )
+                } else {
+                    format!(
+                        "INSERT INTO workers (address, slots, tee, version, last_seen_ms) \
+                         VALUES ('{WORKER:#x}', 2, 1, '0.1.0', 6)"
+                    )
+                },
+            ];
+            for statement in statements {
+                sqlx::query(sqlx::AssertSqlSafe(statement)).execute(pool).await.unwrap();
             }
         }
 
-        async fn finish(self) {
-            if let Self::Postgres(databases) = self {
-                for database in databases {
-                    database.drop_database().await;
-                }
-            }
+        async fn check_released_data(&self) {
+            assert_eq!(self.checkpoint().await.unwrap(), Some(42));
+            let task = TaskRecord {
+                task_id: TASK,
+                deal_id: DEAL,
+                index: U256::from(3),
+                stage: Stage::Revealing,
+                initialized: true,
+                consensus: Some(CONSENSUS),
+                uploader: None,
+                upload_asked_ms: 0,
+                location: None,
+                callback_data: None,
+                result_digest: None,
+            };
+            assert_eq!(self.task(TASK).await.unwrap(), Some(task));
+            let replica = ReplicaRecord {
+                task_id: TASK,
+                worker: WORKER,
+                state: ReplicaState::Computed,
+                result_hash: Some(CONSENSUS),
+                assigned_ms: 8,
+            };
+            assert_eq!(self.replicas(TASK).await.unwrap(), vec![replica]);
+            let worker = WorkerRecord { address: WORKER, slots: 2, tee: true, last_seen_ms: 6 };
+            assert_eq!(self.worker(WORKER).await.unwrap(), Some(worker));
+        }
+
+        async fn use_adopted(&self) {
+            self.renew_replicas(WORKER, &[TASK]).await.unwrap();
+            assert_eq!(self.expire_replicas(9, 0).await.unwrap(), 0, "renewed");
+            assert!(self.accept_request(WORKER, CONSENSUS, u64::MAX).await.unwrap());
+            assert!(!self.accept_request(WORKER, CONSENSUS, u64::MAX).await.unwrap());
+        }
+
+        async fn write(&self) {
+            self.apply(&[], 7).await.unwrap();
+            self.register_worker(WORKER, 3, false, "0.2.0").await.unwrap();
+            assert!(self.add_replica(TASK, WORKER).await.unwrap());
+        }
+
+        async fn check_written(&self) {
+            assert_eq!(self.checkpoint().await.unwrap(), Some(7));
+            assert_eq!(self.worker(WORKER).await.unwrap().map(|w| w.slots), Some(3));
+            assert_eq!(self.replicas(TASK).await.unwrap().len(), 1);
         }
     }
 
-    /// A database released at each legacy version opens, is brought forward to the schema of
-    /// a fresh one, keeps its data, and opens again without any change.
-    async fn released_databases_are_adopted(mut databases: Databases) {
-        let sqlite = databases.is_sqlite();
-        let fresh = Store::open(&databases.url("fresh").await).await.unwrap();
-        let fresh_schema = schema(&fresh, sqlite).await;
-        fresh.pool.close().await;
-        for upto in 1..=RELEASED_MIGRATIONS.len() {
-            let url = databases.url(&format!("released{upto}")).await;
-            create_as_released(&url, upto).await;
-            let store = Store::open(&url).await.unwrap();
-            check_released_data(&store).await;
-            assert_eq!(schema(&store, sqlite).await, fresh_schema, "released at {upto}");
-            assert_eq!(recorded(&store).await, adopted());
-            store.pool.close().await;
-
-            let again = Store::open(&url).await.unwrap();
-            check_released_data(&again).await;
-            assert_eq!(schema(&again, sqlite).await, fresh_schema);
-            assert_eq!(recorded(&again).await, adopted());
-            // What the later legacy migrations brought works.
-            again.renew_replicas(WORKER, &[TASK]).await.unwrap();
-            assert_eq!(again.expire_replicas(9, 0).await.unwrap(), 0, "renewed");
-            assert!(again.accept_request(WORKER, CONSENSUS, u64::MAX).await.unwrap());
-            assert!(!again.accept_request(WORKER, CONSENSUS, u64::MAX).await.unwrap());
-            again.pool.close().await;
-        }
-        databases.finish().await;
-    }
-
-    /// A new database gets the schema and its record; opening it again changes nothing.
-    async fn fresh_database_migrates(mut databases: Databases) {
-        let url = databases.url("fresh").await;
-        let store = Store::open(&url).await.unwrap();
-        let record = recorded(&store).await;
-        assert_eq!(record.len(), 1);
-        let (version, description, success, checksum, _) = &record[0];
-        assert_eq!((*version, description.as_str(), *success), (1, "init", 1));
-        assert_eq!(checksum, &migrator().migrations[0].checksum.to_vec());
-        store.apply(&[], 7).await.unwrap();
-        store.register_worker(WORKER, 3, false, "0.2.0").await.unwrap();
-        assert!(store.add_replica(TASK, WORKER).await.unwrap());
-        store.pool.close().await;
-
-        let again = Store::open(&url).await.unwrap();
-        assert_eq!(recorded(&again).await, record);
-        assert_eq!(again.checkpoint().await.unwrap(), Some(7));
-        assert_eq!(again.worker(WORKER).await.unwrap().map(|w| w.slots), Some(3));
-        assert_eq!(again.replicas(TASK).await.unwrap().len(), 1);
-        again.pool.close().await;
-        databases.finish().await;
-    }
-
-    /// A database whose recorded migration is not the one this scheduler has is refused, with
-    /// an error that says so.
-    async fn tampered_migration_is_refused(mut databases: Databases) {
-        let url = databases.url("tampered").await;
-        let store = Store::open(&url).await.unwrap();
-        sqlx::query("UPDATE _sqlx_migrations SET checksum = $1 WHERE version = 1")
-            .bind(vec![0_u8; 48])
-            .execute(&store.pool)
-            .await
-            .unwrap();
-        store.pool.close().await;
-        let error = Store::open(&url).await.unwrap_err();
-        assert!(matches!(error, Error::Migration(MigrateError::VersionMismatch(1))), "{error:?}");
-        assert_eq!(
-            error.to_string(),
-            "database migration failed: migration 1 was previously applied but has been modified"
-        );
-        databases.finish().await;
-    }
-
-    #[tokio::test]
-    async fn released_sqlite_databases_are_adopted() {
-        released_databases_are_adopted(Databases::sqlite()).await;
-    }
-
-    #[tokio::test]
-    #[ignore = "needs PostgreSQL"]
-    async fn released_postgres_databases_are_adopted() {
-        released_databases_are_adopted(Databases::Postgres(Vec::new())).await;
-    }
-
-    /// Two services starting together on a released database: one adopts it, the other finds
-    /// it adopted.
-    #[tokio::test]
-    #[ignore = "needs PostgreSQL"]
-    async fn released_postgres_database_is_adopted_once_by_two_at_once() {
-        let mut databases = Databases::Postgres(Vec::new());
-        let url = databases.url("released").await;
-        create_as_released(&url, 1).await;
-        let (first, second) = tokio::join!(Store::open(&url), Store::open(&url));
-        for store in [first.unwrap(), second.unwrap()] {
-            check_released_data(&store).await;
-            assert_eq!(recorded(&store).await, adopted());
-            store.pool.close().await;
-        }
-        databases.finish().await;
-    }
-
-    #[tokio::test]
-    async fn fresh_sqlite_database_migrates() {
-        fresh_database_migrates(Databases::sqlite()).await;
-    }
-
-    #[tokio::test]
-    #[ignore = "needs PostgreSQL"]
-    async fn fresh_postgres_database_migrates() {
-        fresh_database_migrates(Databases::Postgres(Vec::new())).await;
-    }
-
-    #[tokio::test]
-    async fn tampered_sqlite_migration_is_refused() {
-        tampered_migration_is_refused(Databases::sqlite()).await;
-    }
-
-    #[tokio::test]
-    #[ignore = "needs PostgreSQL"]
-    async fn tampered_postgres_migration_is_refused() {
-        tampered_migration_is_refused(Databases::Postgres(Vec::new())).await;
+    poco_test_utils::store_tests! {
+        store: Store,
+        error: Error,
+        migrator: SCHEMA.migrator(),
+        migration_error: Error::Migration,
+        postgres: "scheduler_store",
     }
 }

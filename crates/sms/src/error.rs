@@ -143,6 +143,20 @@ pub enum Error {
     Api(poco_api::sms::Error),
 }
 
+/// Opening the store fails as it always did: the database's and the migrator's errors as they
+/// are, a legacy schema ahead of this release as a corrupt value, the database file as I/O.
+impl From<poco_storage::StorageError> for Error {
+    fn from(error: poco_storage::StorageError) -> Self {
+        use poco_storage::StorageError as Storage;
+        match error {
+            Storage::Database(error) => Self::Database(error),
+            Storage::Migration(error) => Self::Migration(error),
+            error @ Storage::LegacyVersion { .. } => Self::corrupt(error),
+            Storage::File(error) => Self::Server(error),
+        }
+    }
+}
+
 /// The refusals the SMS shares with its clients' formats and crypto keep their codes.
 impl From<poco_api::sms::Error> for Error {
     fn from(error: poco_api::sms::Error) -> Self {

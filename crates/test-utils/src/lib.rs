@@ -29,6 +29,7 @@ use tempfile::TempDir;
 
 pub mod logs;
 pub mod postgres;
+pub mod storage;
 
 /// One RLC in nRLC.
 pub const RLC: u64 = 1_000_000_000;

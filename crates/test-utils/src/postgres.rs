@@ -3,9 +3,15 @@
 //! run with `--include-ignored` wherever a server answers; without one they fail rather than
 //! pass.
 
-use std::time::Duration;
+use std::{
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
+};
 
 use sqlx::{Connection, Executor};
+
+/// How many databases this process created.
+static CREATED: AtomicU64 = AtomicU64::new(0);
 
 /// The server tests create their databases on.
 pub fn server_url() -> String {
@@ -24,8 +30,8 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
-    /// Creates a database named after `purpose`, the process and the time. Panics when the
-    /// server does not answer within 10 s.
+    /// Creates a database named after `purpose`, the process, the time and a count. Panics when
+    /// the server does not answer within 10 s.
     pub async fn create(purpose: &str) -> Self {
         let server = server_url();
         let mut admin = tokio::time::timeout(Duration::from_secs(10), connect(&server))
@@ -34,7 +40,10 @@ impl TestDatabase {
             .expect("PostgreSQL answers at POCO_TEST_DATABASE_URL");
         let stamp =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros();
-        let name = format!("poco_{purpose}_{}_{stamp}", std::process::id());
+        // Tests of one process create databases at the same microsecond: the count tells them
+        // apart.
+        let count = CREATED.fetch_add(1, Ordering::Relaxed);
+        let name = format!("poco_{purpose}_{}_{stamp}_{count}", std::process::id());
         admin
             .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .await
