@@ -680,16 +680,15 @@ impl Store {
         hash: B256,
         fresh_until: u64,
     ) -> Result<bool> {
-        let inserted = sqlx::query(
-            "INSERT INTO request_nonces (worker, hash, expires) VALUES ($1, $2, $3) \
-             ON CONFLICT (worker, hash) DO NOTHING",
+        let accepted = poco_storage::replay::accept_once(
+            &self.pool,
+            "worker",
+            &hex(&worker),
+            &hex(&hash),
+            fresh_until,
         )
-        .bind(hex(&worker))
-        .bind(hex(&hash))
-        .bind(i64::try_from(fresh_until).unwrap_or(i64::MAX))
-        .execute(&self.pool)
         .await?;
-        if inserted.rows_affected() == 0 {
+        if !accepted {
             return Ok(false);
         }
         sqlx::query("UPDATE workers SET last_seen_ms = $2 WHERE address = $1")
@@ -703,11 +702,7 @@ impl Store {
     /// Forgets the accepted requests stale since before `now_secs` (unix seconds): they would
     /// be refused as stale anyway.
     pub async fn prune_request_nonces(&self, now_secs: u64) -> Result<()> {
-        sqlx::query("DELETE FROM request_nonces WHERE expires < $1")
-            .bind(i64::try_from(now_secs).unwrap_or(i64::MAX))
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        Ok(poco_storage::replay::forget_stale(&self.pool, now_secs).await?)
     }
 
     /// How many workers were seen since `since_ms`.
@@ -856,81 +851,9 @@ mod tests {
 
     impl StoreUnderTest for Store {
         const VERSION_TABLE: &'static str = "scheduler_schema";
-        /// The schema as released before the switch to sqlx's migrator: that scheduler's
-        /// migrations, copied here as they were, to make databases exactly as it did.
-        const RELEASED_MIGRATIONS: &'static [&'static str] = &[
-            r"
-CREATE TABLE IF NOT EXISTS checkpoint (
-    name TEXT PRIMARY KEY,
-    next_block BIGINT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS deals (
-    deal_id TEXT PRIMARY KEY,
-    deal TEXT NOT NULL,
-    params TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS tasks (
-    task_id TEXT PRIMARY KEY,
-    deal_id TEXT NOT NULL,
-    idx TEXT NOT NULL,
-    stage TEXT NOT NULL,
-    initialized BIGINT NOT NULL,
-    consensus TEXT,
-    uploader TEXT,
-    upload_asked_ms BIGINT NOT NULL,
-    location TEXT,
-    callback_data TEXT,
-    result_digest TEXT,
-    final_deadline BIGINT NOT NULL,
-    created_ms BIGINT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS tasks_by_stage ON tasks (stage, final_deadline);
-CREATE TABLE IF NOT EXISTS replicas (
-    task_id TEXT NOT NULL,
-    worker TEXT NOT NULL,
-    state TEXT NOT NULL,
-    result_hash TEXT,
-    assigned_ms BIGINT NOT NULL,
-    PRIMARY KEY (task_id, worker)
-);
-CREATE INDEX IF NOT EXISTS replicas_by_worker ON replicas (worker, state);
-CREATE TABLE IF NOT EXISTS workers (
-    address TEXT PRIMARY KEY,
-    slots BIGINT NOT NULL,
-    tee BIGINT NOT NULL,
-    version TEXT NOT NULL,
-    last_seen_ms BIGINT NOT NULL,
-    last_request_ms BIGINT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS task_logs (
-    task_id TEXT NOT NULL,
-    at_ms BIGINT NOT NULL,
-    message TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS task_logs_by_task ON task_logs (task_id, at_ms);
-CREATE TABLE IF NOT EXISTS request_stamps (
-    worker TEXT NOT NULL,
-    stamp BIGINT NOT NULL,
-    PRIMARY KEY (worker, stamp)
-);
-",
-            r"
-ALTER TABLE replicas ADD COLUMN renewed_ms BIGINT NOT NULL DEFAULT 0;
-",
-            // Signed requests are stamped in seconds and carry a nonce: each is accepted once, by
-            // its signing hash, remembered until it goes stale (`expires`, unix seconds).
-            r"
-DROP TABLE IF EXISTS request_stamps;
-ALTER TABLE workers DROP COLUMN last_request_ms;
-CREATE TABLE IF NOT EXISTS request_nonces (
-    worker TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    expires BIGINT NOT NULL,
-    PRIMARY KEY (worker, hash)
-);
-CREATE INDEX IF NOT EXISTS request_nonces_by_expiry ON request_nonces (expires);
-",
-        ];
+        /// The schema as released before the switch to sqlx's migrator: the legacy migrations,
+        /// which are never changed, make databases exactly as that release did.
+        const RELEASED_MIGRATIONS: &'static [&'static str] = LEGACY_MIGRATIONS;
 
         /// A checkpoint, a task, a replica and a worker, stored as the released scheduler
         /// stored them.

@@ -258,25 +258,21 @@ impl Store {
         hash: B256,
         fresh_until: u64,
     ) -> Result<bool> {
-        let done = sqlx::query(
-            "INSERT INTO request_nonces (signer, hash, expires) VALUES ($1, $2, $3) \
-             ON CONFLICT (signer, hash) DO NOTHING",
+        let signer = signer.to_string();
+        Ok(poco_storage::replay::accept_once(
+            &self.pool,
+            "signer",
+            &signer,
+            &hex(&hash),
+            fresh_until,
         )
-        .bind(signer.to_string())
-        .bind(hex(&hash))
-        .bind(i64::try_from(fresh_until).unwrap_or(i64::MAX))
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        .await?)
     }
 
     /// Forgets what no longer matters: accepted requests stale since before `now_secs` (they
     /// would be refused as stale anyway), sessions expired before `sessions_before_ms`.
     pub(crate) async fn prune(&self, now_secs: u64, sessions_before_ms: i64) -> Result<()> {
-        sqlx::query("DELETE FROM request_nonces WHERE expires < $1")
-            .bind(i64::try_from(now_secs).unwrap_or(i64::MAX))
-            .execute(&self.pool)
-            .await?;
+        poco_storage::replay::forget_stale(&self.pool, now_secs).await?;
         sqlx::query("DELETE FROM sessions WHERE expires_ms < $1")
             .bind(sessions_before_ms)
             .execute(&self.pool)
@@ -373,57 +369,9 @@ mod tests {
 
     impl StoreUnderTest for Store {
         const VERSION_TABLE: &'static str = "sms_schema";
-        /// The schema as released before the switch to sqlx's migrator: that SMS's migrations,
-        /// copied here as they were, to make databases exactly as it did.
-        const RELEASED_MIGRATIONS: &'static [&'static str] = &[
-            "
-CREATE TABLE IF NOT EXISTS secrets (
-    kind TEXT NOT NULL,
-    scope TEXT NOT NULL,
-    name TEXT NOT NULL,
-    sealed TEXT NOT NULL,
-    created_ms BIGINT NOT NULL,
-    updated_ms BIGINT NOT NULL,
-    PRIMARY KEY (kind, scope, name)
-);
-CREATE TABLE IF NOT EXISTS challenges (
-    task_id TEXT PRIMARY KEY,
-    deal_id TEXT NOT NULL,
-    address TEXT NOT NULL,
-    sealed TEXT NOT NULL,
-    created_ms BIGINT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS sessions (
-    session_id TEXT PRIMARY KEY,
-    task_id TEXT NOT NULL,
-    worker TEXT NOT NULL,
-    nonce TEXT NOT NULL,
-    request TEXT NOT NULL,
-    expires_ms BIGINT NOT NULL,
-    used BIGINT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS request_stamps (
-    signer TEXT NOT NULL,
-    stamp BIGINT NOT NULL,
-    PRIMARY KEY (signer, stamp)
-);
-CREATE TABLE IF NOT EXISTS quotes (
-    digest TEXT PRIMARY KEY,
-    session_id TEXT NOT NULL,
-    at_ms BIGINT NOT NULL
-)
-",
-            "
-DROP TABLE IF EXISTS request_stamps;
-CREATE TABLE IF NOT EXISTS request_nonces (
-    signer TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    expires BIGINT NOT NULL,
-    PRIMARY KEY (signer, hash)
-);
-CREATE INDEX IF NOT EXISTS request_nonces_by_expiry ON request_nonces (expires)
-",
-        ];
+        /// The schema as released before the switch to sqlx's migrator: the legacy migrations,
+        /// which are never changed, make databases exactly as that release did.
+        const RELEASED_MIGRATIONS: &'static [&'static str] = LEGACY_MIGRATIONS;
 
         /// A secret, a challenge and a session, stored as the released SMS stored them.
         async fn store_released_data(pool: &AnyPool, _upto: usize) {

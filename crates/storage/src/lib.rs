@@ -13,12 +13,15 @@
 //! A service whose releases counted their migrations in a table of their own describes that
 //! runner ([`Legacy`]); [`open`] adopts such a database before it migrates.
 //!
+//! [`replay`] keeps the record that makes a signed request count once.
+//!
 //! Everything here fails with a [`StorageError`], which each service turns into its own error.
 
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 mod error;
 mod legacy;
+pub mod replay;
 
 use std::borrow::Cow;
 
