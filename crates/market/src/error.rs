@@ -11,7 +11,7 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use serde::{Deserialize, Serialize};
+use poco_api::http::ErrorBody;
 
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -174,15 +174,6 @@ pub enum Error {
     /// A stored value is not what this version of the market writes.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
-}
-
-/// The JSON body of every error response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorBody {
-    /// What went wrong and what to do, for people.
-    pub error: String,
-    /// A stable machine code.
-    pub code: String,
 }
 
 impl Error {
