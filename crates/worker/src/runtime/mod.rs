@@ -345,7 +345,9 @@ impl Worker {
         while jobs.try_join_next().is_some() {}
         jobs.spawn(async move {
             let outcome = worker.step(task_id, &step).await;
-            worker.busy.lock().expect("lock").remove(&task_id);
+            // The task stays busy until its failure is handled: a sweep or a heartbeat in
+            // between would otherwise start the same step again (upload a refused result twice,
+            // or act on a task about to be forgotten).
             if let Err(error) = outcome {
                 let transient = matches!(&error, Error::Chain(e) if e.is_transient())
                     || matches!(&error, Error::Sms(e) if e.is_transient())
@@ -360,6 +362,7 @@ impl Worker {
                     worker.forget(task_id);
                 }
             }
+            worker.busy.lock().expect("lock").remove(&task_id);
         });
     }
 
