@@ -86,6 +86,9 @@ pub(crate) struct Engine {
     assigning: tokio::sync::Mutex<()>,
     /// The SMS client, when the pool serves TEE deals.
     sms: Option<poco_api::sms::SmsClient>,
+    /// The one HTTP client of the result stores' checks before finalize (its connections are
+    /// kept between tasks).
+    results_http: reqwest::Client,
     /// Enclave challenges already obtained, by task (the SMS answers the same one again).
     challenges: Mutex<HashMap<B256, Address>>,
     /// The seats of committee tasks, by task, once the contract can draw them.
@@ -116,6 +119,7 @@ impl Engine {
             retry_after: Mutex::default(),
             assigning: tokio::sync::Mutex::new(()),
             sms: config.sms_url.as_deref().map(poco_api::sms::SmsClient::new),
+            results_http: poco_api::http::client(poco_api::results::REQUEST_TIMEOUT),
             challenges: Mutex::default(),
             committees: Mutex::default(),
             started_ms: now_ms(),
@@ -746,7 +750,10 @@ impl Engine {
         let location = task.location.clone().unwrap_or_default();
         let stored = match location.strip_suffix(&format!("/results/{}", task.task_id)) {
             _ if !deal.0.callback.is_zero() && location.is_empty() => Ok(None),
-            Some(base) => match poco_api::results::ResultStoreClient::new(base) {
+            Some(base) => match poco_api::results::ResultStoreClient::with_http_client(
+                base,
+                self.results_http.clone(),
+            ) {
                 Ok(results) => Box::pin(results.info(task.task_id, &self.config.wallet))
                     .await
                     .map_err(|e| e.to_string()),

@@ -111,9 +111,10 @@ pub fn running(home: &Path) -> Option<DevnetInfo> {
     let info: DevnetInfo = serde_json::from_slice(&bytes).ok()?;
     let pid = devnet_pid(&info)?;
     if pid == own_pid() {
-        // This process runs the devnet: looking at the lock from here would release it (POSIX
-        // locks belong to the process, and closing any descriptor of the file drops them).
-        return Some(info);
+        // Looking at the lock from here would release it if this process held it (POSIX locks
+        // belong to the process, and closing any descriptor of the file drops them): believe
+        // the file only if this process took the lock.
+        return DevnetLock::held_here(home).then_some(info);
     }
     (DevnetLock::holder(home)? == pid).then_some(info)
 }
@@ -133,6 +134,16 @@ fn own_pid() -> libc::pid_t {
 pub struct DevnetLock {
     // Holding the descriptor holds the lock.
     _file: File,
+    path: PathBuf,
+}
+
+/// The devnet locks this process holds, by path.
+static HELD_HERE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+impl Drop for DevnetLock {
+    fn drop(&mut self) {
+        HELD_HERE.lock().expect("lock").retain(|path| *path != self.path);
+    }
 }
 
 impl DevnetLock {
@@ -158,7 +169,13 @@ impl DevnetLock {
                 home.display()
             )));
         }
-        Ok(Self { _file: file })
+        HELD_HERE.lock().expect("lock").push(path.clone());
+        Ok(Self { _file: file, path })
+    }
+
+    /// Whether this process holds the lock of `home`'s devnet.
+    fn held_here(home: &Path) -> bool {
+        HELD_HERE.lock().expect("lock").contains(&Self::path(home))
     }
 
     /// The process that holds the lock of `home`'s devnet, if one does.
@@ -375,6 +392,9 @@ mod tests {
     async fn a_devnet_in_this_process_is_not_signalled_from_it() {
         let home = tempfile::tempdir().unwrap();
         write_info(home.path(), std::process::id());
+        // A file naming this process, which holds no lock: stale, and not believed.
+        assert!(running(home.path()).is_none());
+        let _lock = DevnetLock::acquire(home.path()).unwrap();
         assert!(running(home.path()).is_some());
         let error = down(home.path()).await.unwrap_err();
         assert!(matches!(error, Error::Devnet(_)), "{error}");

@@ -26,6 +26,9 @@ use super::{
 };
 use crate::http::Refusal;
 
+/// How long a request to a result store may take (an upload or a download of an archive).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// A client of one result store.
 #[derive(Debug, Clone)]
 pub struct ResultStoreClient {
@@ -88,7 +91,7 @@ impl DownloadedResult {
 impl ResultStoreClient {
     /// A client of the store at `base_url` (`http://host:port`), with a 2-minute timeout.
     pub fn new(base_url: &str) -> Result<Self> {
-        Self::with_http_client(base_url, crate::http::client(Duration::from_secs(120)))
+        Self::with_http_client(base_url, crate::http::client(REQUEST_TIMEOUT))
     }
 
     /// A client of the store at `base_url` using `http`.

@@ -14,6 +14,8 @@ mod wire;
 
 pub use archive::{ArchiveLimits, ArchiveSummary, UploadLimits};
 pub use auth::UploadTicket;
-pub use client::{DEFAULT_MAX_DOWNLOAD_BYTES, DownloadedResult, ResultStoreClient};
+pub use client::{
+    DEFAULT_MAX_DOWNLOAD_BYTES, DownloadedResult, REQUEST_TIMEOUT, ResultStoreClient,
+};
 pub use error::{Error, Result};
 pub use wire::{Challenge, ResultInfo, ResultOutcome, TaskRef, UploadReceipt};
