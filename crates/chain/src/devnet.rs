@@ -1,5 +1,9 @@
 //! The devnet: a local anvil chain with the protocol deployed and funded accounts, kept in one
 //! directory so that it can be stopped and reopened where it was.
+//!
+//! A devnet can also be laid on a node that something else started ([`Devnet::attach`]): another
+//! EVM implementation (Hardhat's node, for the tests that check poco on a second one), whose
+//! accounts derive from [`DEV_MNEMONIC`] as anvil's do.
 
 use std::{
     io::{BufRead, BufReader, Write},
@@ -125,7 +129,8 @@ impl DevnetAccounts {
             .chain(&self.workers)
     }
 
-    fn count(&self) -> usize {
+    /// How many development accounts the roles take (indices 0 to `count() - 1`).
+    pub fn count(&self) -> usize {
         5 + self.workers.len()
     }
 }
@@ -138,10 +143,11 @@ struct DevnetRecord {
     workers: usize,
 }
 
-/// A running devnet. Dropping it stops anvil, which saves the chain state in its directory.
+/// A running devnet. Dropping it stops anvil, which saves the chain state in its directory
+/// (an attached node is left running: whoever started it stops it).
 #[derive(Debug)]
 pub struct Devnet {
-    anvil: AnvilProcess,
+    node: Node,
     deployment: Deployment,
     accounts: DevnetAccounts,
     dir: PathBuf,
@@ -170,7 +176,7 @@ impl Devnet {
             if !code.is_empty() {
                 info!(dir = %config.dir.display(), "reopened the devnet");
                 return Ok(Self {
-                    anvil,
+                    node: Node::Anvil(anvil),
                     deployment: record.deployment,
                     accounts,
                     dir: config.dir,
@@ -179,35 +185,42 @@ impl Devnet {
             warn!("the devnet state does not hold the protocol any more: deploying again");
         }
 
-        let owner = ChainClient::connect(
-            anvil.endpoint(),
-            Some(accounts.owner.clone()),
-            ClientConfig::default(),
-        )
-        .await?;
-        let deployment = poco_contracts::deploy(
-            owner.provider(),
-            poco_contracts::DeployOptions::devnet(accounts.owner.address()),
-        )
-        .await?;
-        fund(&owner, &deployment, &accounts, &config).await?;
+        let deployment = deploy_and_fund(anvil.endpoint(), &accounts, &config).await?;
         let record = DevnetRecord { deployment, workers };
         write_file(
             &record_path,
             serde_json::to_vec_pretty(&record).expect("the record serializes").as_slice(),
         )?;
         info!(dir = %config.dir.display(), poco = %deployment.poco, "created the devnet");
-        Ok(Self { anvil, deployment, accounts, dir: config.dir })
+        Ok(Self { node: Node::Anvil(anvil), deployment, accounts, dir: config.dir })
+    }
+
+    /// Lays a devnet on the running node at `rpc_url`, which this devnet neither starts nor
+    /// stops: deploys the protocol and funds `config.workers` worker accounts as
+    /// [`Devnet::open_or_create`] does. The node must hold the accounts of [`DEV_MNEMONIC`]
+    /// (indices 0 to 4 + workers) with ether for their gas. `config.anvil` and
+    /// `config.block_time` are not used, and nothing is recorded to reopen: the chain's state
+    /// is the node's.
+    pub async fn attach(config: DevnetConfig, rpc_url: impl Into<String>) -> Result<Self, Error> {
+        crate::files::private_dir(&config.dir).map_err(|e| Error::io(&config.dir, e))?;
+        let rpc_url = rpc_url.into();
+        let accounts = DevnetAccounts::derive(config.workers);
+        let deployment = deploy_and_fund(&rpc_url, &accounts, &config).await?;
+        info!(rpc = %rpc_url, poco = %deployment.poco, "laid a devnet on a running node");
+        Ok(Self { node: Node::Attached(rpc_url), deployment, accounts, dir: config.dir })
     }
 
     /// The JSON-RPC endpoint (HTTP).
     pub fn rpc_url(&self) -> &str {
-        self.anvil.endpoint()
+        match &self.node {
+            Node::Anvil(anvil) => anvil.endpoint(),
+            Node::Attached(url) => url,
+        }
     }
 
-    /// The WebSocket endpoint.
+    /// The WebSocket endpoint (the same port as HTTP, on anvil and on Hardhat's node).
     pub fn ws_url(&self) -> String {
-        self.anvil.endpoint().replacen("http://", "ws://", 1)
+        self.rpc_url().replacen("http://", "ws://", 1)
     }
 
     /// Where the protocol is.
@@ -230,10 +243,38 @@ impl Devnet {
         ChainClient::connect(self.rpc_url(), Some(signer.clone()), ClientConfig::default()).await
     }
 
-    /// Stops anvil, saving the chain state.
+    /// Stops anvil, saving the chain state (an attached node keeps running).
     pub fn stop(self) {
         drop(self);
     }
+}
+
+/// The node a devnet runs on.
+#[derive(Debug)]
+enum Node {
+    /// The devnet's own anvil, stopped with it.
+    Anvil(AnvilProcess),
+    /// A node started by someone else, reached at this HTTP endpoint.
+    Attached(String),
+}
+
+/// Deploys the protocol from the owner's account on the node at `endpoint`, and funds the
+/// other accounts.
+async fn deploy_and_fund(
+    endpoint: &str,
+    accounts: &DevnetAccounts,
+    config: &DevnetConfig,
+) -> Result<Deployment, Error> {
+    let owner =
+        ChainClient::connect(endpoint, Some(accounts.owner.clone()), ClientConfig::default())
+            .await?;
+    let deployment = poco_contracts::deploy(
+        owner.provider(),
+        poco_contracts::DeployOptions::devnet(accounts.owner.address()),
+    )
+    .await?;
+    fund(&owner, &deployment, accounts, config).await?;
+    Ok(deployment)
 }
 
 async fn fund(
