@@ -2,9 +2,11 @@
 //! registered assets, and helpers to sign and match orders and to move the chain's clock.
 //!
 //! Every integration test that needs a chain starts a [`TestNet`]: a real anvil (the pinned
-//! binary) running the real contracts, never a mock. It sits at the bottom of the test
-//! dependency graph: it uses `poco-primitives`, `poco-contracts` and `poco-chain`, and the
-//! services' tests use it.
+//! binary) running the real contracts, never a mock. The same net can be laid on Hardhat's
+//! node instead ([`TestNet::start_on`] with [`ChainNode::Hardhat`], see [`hardhat`]), or on
+//! any running anvil or Hardhat node ([`TestNet::attach`]), to check poco on a second EVM
+//! implementation. It sits at the bottom of the test dependency graph: it uses
+//! `poco-primitives`, `poco-contracts` and `poco-chain`, and the services' tests use it.
 
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
@@ -27,30 +29,106 @@ use poco_primitives::{
 };
 use tempfile::TempDir;
 
+pub mod hardhat;
 pub mod logs;
 pub mod postgres;
 pub mod storage;
 
+pub use hardhat::{HardhatError, HardhatNode};
+
 /// One RLC in nRLC.
 pub const RLC: u64 = 1_000_000_000;
 
-/// A devnet for one test: anvil, the deployed protocol and funded accounts. Stops when dropped.
+/// The EVM node implementations a [`TestNet`] runs on. Their test-only RPC methods differ:
+/// anvil answers `anvil_*` and Hardhat's `hardhat_*` names, Hardhat's node no `anvil_*` one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChainNode {
+    /// Foundry's anvil (the pinned binary).
+    Anvil,
+    /// Hardhat's node (EDR), the pinned Hardhat 3.
+    Hardhat,
+}
+
+impl ChainNode {
+    /// The implementation behind a `web3_clientVersion` answer (`anvil/v1.7.1`,
+    /// `HardhatNetwork/3.18.0/@nomicfoundation/edr/0.3.8`), if it is one of these.
+    pub fn from_client_version(version: &str) -> Option<Self> {
+        if version.starts_with("anvil/") {
+            Some(Self::Anvil)
+        } else if version.starts_with("HardhatNetwork/") {
+            Some(Self::Hardhat)
+        } else {
+            None
+        }
+    }
+}
+
+/// A devnet for one test: the chain node, the deployed protocol and funded accounts. Stops
+/// when dropped (with the node it started).
 pub struct TestNet {
     devnet: Devnet,
     owner: ChainClient,
     _dir: TempDir,
+    node: ChainNode,
+    /// Dropped after the devnet: the Hardhat node this net started, if any.
+    _hardhat: Option<HardhatNode>,
 }
 
 impl TestNet {
-    /// Starts a devnet with `workers` worker accounts; every account holds 10,000 RLC in its
-    /// wallet and 1,000 RLC in its poco account.
+    /// Starts a devnet on anvil with `workers` worker accounts; every account holds 10,000 RLC
+    /// in its wallet and 1,000 RLC in its poco account.
     pub async fn start(workers: usize) -> Self {
         init_logs();
         let dir = tempfile::tempdir().expect("a temporary directory");
         let config = DevnetConfig { workers, ..DevnetConfig::new(dir.path().join("devnet")) };
         let devnet = Devnet::open_or_create(config).await.expect("the devnet starts");
         let owner = devnet.client(&devnet.accounts().owner).await.expect("a client");
-        Self { devnet, owner, _dir: dir }
+        Self { devnet, owner, _dir: dir, node: ChainNode::Anvil, _hardhat: None }
+    }
+
+    /// Starts a devnet as [`TestNet::start`] does, on a node of `node`'s kind started for it.
+    /// Panics, saying to run `npm ci`, when Hardhat is asked for and not installed.
+    pub async fn start_on(node: ChainNode, workers: usize) -> Self {
+        match node {
+            ChainNode::Anvil => Self::start(workers).await,
+            ChainNode::Hardhat => {
+                let accounts = DevnetAccounts::derive(workers).count();
+                let hardhat = HardhatNode::start(accounts).unwrap_or_else(|e| panic!("{e}"));
+                let mut net = Self::attach(hardhat.endpoint(), workers).await;
+                net._hardhat = Some(hardhat);
+                net
+            }
+        }
+    }
+
+    /// Lays a devnet on the anvil or Hardhat node running at `rpc_url` (started by someone
+    /// else, and left running): deploys the protocol and funds the accounts as
+    /// [`TestNet::start`] does. The node must hold the development accounts of
+    /// [`poco_chain::devnet::DEV_MNEMONIC`] (indices 0 to 4 + `workers`) with ether.
+    pub async fn attach(rpc_url: &str, workers: usize) -> Self {
+        init_logs();
+        let probe = ChainClient::connect(rpc_url, None, poco_chain::ClientConfig::default())
+            .await
+            .unwrap_or_else(|e| panic!("no chain answers at {rpc_url}: {e}"));
+        let version = probe.provider().get_client_version().await.expect("web3_clientVersion");
+        let node = ChainNode::from_client_version(&version).unwrap_or_else(|| {
+            panic!("{rpc_url} runs {version}: a TestNet runs on anvil or Hardhat's node only")
+        });
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let config = DevnetConfig { workers, ..DevnetConfig::new(dir.path().join("devnet")) };
+        let devnet = Devnet::attach(config, rpc_url).await.expect("the protocol deploys");
+        let owner = devnet.client(&devnet.accounts().owner).await.expect("a client");
+        Self { devnet, owner, _dir: dir, node, _hardhat: None }
+    }
+
+    /// The node implementation the net runs on.
+    pub fn node(&self) -> ChainNode {
+        self.node
+    }
+
+    /// The Hardhat node this net started, if it started one.
+    pub fn hardhat(&self) -> Option<&HardhatNode> {
+        self._hardhat.as_ref()
     }
 
     /// The devnet.
@@ -262,13 +340,36 @@ impl TestNet {
 
     /// Moves the chain's clock `seconds` forward and mines a block.
     pub async fn warp(&self, seconds: u64) {
-        self.owner.provider().anvil_increase_time(seconds).await.expect("evm_increaseTime");
-        self.owner.provider().anvil_mine(Some(1), None).await.expect("anvil_mine");
+        let provider = self.owner.provider();
+        match self.node {
+            ChainNode::Anvil => {
+                provider.anvil_increase_time(seconds).await.expect("evm_increaseTime");
+            }
+            // Hardhat answers the new offset as a decimal string, which alloy's typed
+            // `anvil_increase_time` does not read.
+            ChainNode::Hardhat => {
+                let _offset: String = provider
+                    .raw_request("evm_increaseTime".into(), (seconds,))
+                    .await
+                    .expect("evm_increaseTime");
+            }
+        }
+        self.mine(1).await;
     }
 
     /// Mines `blocks` empty blocks.
     pub async fn mine(&self, blocks: u64) {
-        self.owner.provider().anvil_mine(Some(blocks), None).await.expect("anvil_mine");
+        let provider = self.owner.provider();
+        match self.node {
+            ChainNode::Anvil => provider.anvil_mine(Some(blocks), None).await.expect("anvil_mine"),
+            ChainNode::Hardhat => {
+                let mined: bool = provider
+                    .raw_request("hardhat_mine".into(), (U256::from(blocks),))
+                    .await
+                    .expect("hardhat_mine");
+                assert!(mined, "hardhat_mine answered false");
+            }
+        }
     }
 
     /// Sets a worker's reputation score (test-only: writes the packed account word).
@@ -278,10 +379,18 @@ impl TestNet {
         let word = provider.get_storage_at(self.deployment().poco, slot).await.expect("storage");
         let mask = (U256::from(1) << 192) - U256::from(1);
         let word = (word & mask) | (U256::from(score) << 192);
-        provider
-            .anvil_set_storage_at(self.deployment().poco, slot, B256::from(word))
-            .await
-            .expect("anvil_setStorageAt");
+        let poco = self.deployment().poco;
+        let set = match self.node {
+            ChainNode::Anvil => provider
+                .anvil_set_storage_at(poco, slot, B256::from(word))
+                .await
+                .expect("anvil_setStorageAt"),
+            ChainNode::Hardhat => provider
+                .raw_request("hardhat_setStorageAt".into(), (poco, slot, B256::from(word)))
+                .await
+                .expect("hardhat_setStorageAt"),
+        };
+        assert!(set, "the node refused to set the storage slot");
     }
 
     /// The latest block's timestamp.
