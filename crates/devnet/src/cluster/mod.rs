@@ -75,7 +75,13 @@ impl Cluster {
     /// with its real checksum and a `file://` URL, a workerpool, a result store and a scheduler.
     /// No worker runs yet: see [`Cluster::start_worker`].
     pub async fn start(workers: usize, app: &str) -> Self {
-        let net = TestNet::start(workers).await;
+        Self::on(TestNet::start(workers).await, app).await
+    }
+
+    /// [`Cluster::start`] on `net`, e.g. a devnet on Hardhat's node
+    /// ([`TestNet::start_on`]); one worker slot per worker account of `net`.
+    pub async fn on(net: TestNet, app: &str) -> Self {
+        let workers = net.accounts().workers.len();
         let accounts = net.accounts().clone();
         let module = app_module(app);
         let checksum = B256::from(<[u8; 32]>::from(Sha256::digest(&module)));
