@@ -78,7 +78,8 @@ impl std::error::Error for HardhatError {
 
 /// The repository's `node_modules` directory.
 pub fn node_modules() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../node_modules")
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    crate_dir.ancestors().nth(2).unwrap_or(crate_dir).join("node_modules")
 }
 
 /// What `hardhat node` is run with: the pinned Node.js 22 and Hardhat's command line.

@@ -70,8 +70,9 @@ pub struct TestNet {
     owner: ChainClient,
     _dir: TempDir,
     node: ChainNode,
-    /// Dropped after the devnet: the Hardhat node this net started, if any.
-    _hardhat: Option<HardhatNode>,
+    /// Dropped after the devnet: the Hardhat node this net started, if any (boxed: a net is
+    /// held across many awaits, and its size weighs on every test's future).
+    _hardhat: Option<Box<HardhatNode>>,
 }
 
 impl TestNet {
@@ -95,7 +96,7 @@ impl TestNet {
                 let accounts = DevnetAccounts::derive(workers).count();
                 let hardhat = HardhatNode::start(accounts).unwrap_or_else(|e| panic!("{e}"));
                 let mut net = Self::attach(hardhat.endpoint(), workers).await;
-                net._hardhat = Some(hardhat);
+                net._hardhat = Some(Box::new(hardhat));
                 net
             }
         }
@@ -128,7 +129,7 @@ impl TestNet {
 
     /// The Hardhat node this net started, if it started one.
     pub fn hardhat(&self) -> Option<&HardhatNode> {
-        self._hardhat.as_ref()
+        self._hardhat.as_deref()
     }
 
     /// The devnet.
