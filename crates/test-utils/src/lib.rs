@@ -538,3 +538,18 @@ pub fn account_slot(account: Address) -> U256 {
     key[32..].copy_from_slice(LOCATION.as_slice());
     U256::from_be_bytes(keccak256(key).0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_node_is_told_by_its_client_version() {
+        assert_eq!(ChainNode::from_client_version("anvil/v1.7.1"), Some(ChainNode::Anvil));
+        assert_eq!(
+            ChainNode::from_client_version("HardhatNetwork/3.18.0/@nomicfoundation/edr/0.3.8"),
+            Some(ChainNode::Hardhat)
+        );
+        assert_eq!(ChainNode::from_client_version("Geth/v1.14.0-stable/linux-amd64/go1.22"), None);
+    }
+}
