@@ -332,23 +332,30 @@ impl AnvilProcess {
             .args(["--mnemonic", DEV_MNEMONIC])
             .arg("--state")
             .arg(state)
-            .args(["--state-interval", "5"]);
+            .args(["--state-interval", "5"])
+            .arg("--cache-path")
+            .arg(config.dir.join("anvil-states"));
         if let Some(seconds) = config.block_time {
             command.args(["--block-time", &seconds.to_string()]);
         }
         Self::start(command, &config.dir.join("anvil.log"))
     }
 
-    /// Starts a throwaway anvil (no state file), for tests and benchmarks.
+    /// Starts a throwaway anvil (no state file), for tests and benchmarks. The states of old
+    /// blocks it moves out of memory go beside `log` (anvil's default place is shared by
+    /// every anvil of the machine and outlives a killed one).
     pub fn ephemeral(anvil: &Path, accounts: usize, log: &Path) -> Result<Self, Error> {
         if !anvil.exists() {
             return Err(Error::AnvilNotFound(anvil.to_owned()));
         }
+        let states = log.parent().unwrap_or(Path::new(".")).join("anvil-states");
         let mut command = Command::new(anvil);
         command
             .args(["--host", "127.0.0.1", "--port", "0", "--hardfork", "prague"])
             .args(["--accounts", &accounts.max(10).to_string()])
-            .args(["--mnemonic", DEV_MNEMONIC]);
+            .args(["--mnemonic", DEV_MNEMONIC])
+            .arg("--cache-path")
+            .arg(states);
         Self::start(command, log)
     }
 
