@@ -1112,6 +1112,8 @@ pub(crate) struct ResultsServe {
 
 /// `poco sms`.
 #[derive(Debug, Subcommand)]
+// Parsed once per run: the size of the serving variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum SmsCommand {
     /// Serve the SMS: it keeps dataset keys, requester and app developer secrets and result
     /// keys, sealed at rest, and releases them only to attested enclaves of active TEE tasks.

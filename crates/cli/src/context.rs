@@ -332,8 +332,8 @@ impl Context {
     /// A client, with the wallet if one is configured.
     pub(crate) async fn client(&self) -> Result<Poco, Failure> {
         let endpoints = self.endpoints()?;
+        self.check_chain(&endpoints.rpc_url).await?;
         let client = Poco::connect(&endpoints, self.wallet()?).await?;
-        self.check_chain(&client)?;
         Ok(client.with_fetch_policy(self.client_fetch_policy()))
     }
 
@@ -341,16 +341,26 @@ impl Context {
     pub(crate) async fn signing_client(&self) -> Result<Poco, Failure> {
         let wallet = self.wallet()?.ok_or(poco_sdk::Error::NoWallet)?;
         let endpoints = self.endpoints()?;
+        self.check_chain(&endpoints.rpc_url).await?;
         let client = Poco::connect(&endpoints, Some(wallet)).await?;
-        self.check_chain(&client)?;
         Ok(client.with_fetch_policy(self.client_fetch_policy()))
     }
 
-    /// Refuses a client whose chain is not the selected network's: an operator whose endpoint
-    /// points at another chain than the profile's must not send a single transaction there.
-    fn check_chain(&self, client: &Poco) -> Result<(), Failure> {
+    /// Refuses an endpoint that serves another chain than the selected network's, before
+    /// anything else is asked of it: an operator whose endpoint points at another chain than
+    /// the profile's must not send a single transaction there.
+    async fn check_chain(&self, rpc_url: &str) -> Result<(), Failure> {
         let Some(network) = &self.network else { return Ok(()) };
-        let served = client.deployment().chain_id;
+        let down = || Failure::from(poco_sdk::Error::ChainDown { url: rpc_url.to_owned() });
+        let config = poco_chain::ClientConfig { max_retries: 1, ..Default::default() };
+        let chain = poco_chain::ChainClient::connect(rpc_url, None, config).await.map_err(|e| {
+            if e.is_transient() || matches!(e, poco_chain::Error::Rpc(_)) {
+                down()
+            } else {
+                Failure::from(e)
+            }
+        })?;
+        let served = chain.chain_id().await.map_err(|_| down())?;
         if served == network.profile.chain_id {
             return Ok(());
         }
@@ -359,12 +369,10 @@ impl Context {
             network::Source::Devnet => "the running devnet".to_owned(),
         };
         Err(Failure::config(format!(
-            "the network {:?} is chain {} ({source}), but the endpoint {} serves chain \
+            "the network {:?} is chain {} ({source}), but the endpoint {rpc_url} serves chain \
              {served}: refusing to use it, so that nothing meant for one chain is sent to \
              another. Fix the endpoint (--rpc.url, or the profile)",
-            network.name,
-            network.profile.chain_id,
-            client.rpc_url()
+            network.name, network.profile.chain_id,
         )))
     }
 

@@ -191,6 +191,11 @@ fn nothing_reaches_another_chain_than_the_networks() {
     let message = failure(home, &with(&["--network", "bare"], &register), 1);
     assert!(message.contains("serves chain 4242"), "{message}");
     assert_eq!(second.nonce(APP_PROVIDER), 0, "nothing was sent to the other chain");
+    // A chain where the protocol is not even deployed: the chain id is what is refused.
+    let third = Anvil::start(&["--chain-id", "7"]);
+    let message =
+        failure(home, &with(&["--network", "bare", "--rpc.url", &third.url], &register), 1);
+    assert!(message.contains("serves chain 7"), "{message}");
 
     let message = failure(home, &["--network", "nowhere", "account", "balance", DEPLOYER], 1);
     assert!(message.contains("unknown network \"nowhere\""), "{message}");
@@ -452,6 +457,63 @@ fn a_creation_whose_answer_was_lost_is_found_not_sent_again() {
     assert_eq!(chain.nonce(DEPLOYER), 6, "no contract deployed twice");
     let profile = std::fs::read_to_string(home.join("networks/lossy.toml")).unwrap();
     assert!(profile.contains(&chain.url), "the endpoint that worked is the profile's: {profile}");
+}
+
+/// Journals that do not fit the chain: a recorded creation the node refuses (it was never
+/// mined, its nonce is free) is signed anew; a contract the journal claims and the chain does not
+/// hold is refused, nothing sent.
+#[test]
+fn a_journal_is_checked_against_the_chain() {
+    let chain = Anvil::start(&[]);
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let networks = home.join("networks");
+    std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+        .create(&networks)
+        .unwrap();
+    let crafted = |step: Value| {
+        serde_json::json!({
+            "version": 1,
+            "network": "crafted",
+            "rpcUrl": chain.url,
+            "journal": {
+                "chainId": 31337,
+                "deployer": DEPLOYER,
+                "owner": DEPLOYER,
+                "existingToken": null,
+                "committeeSeedDelay": 0,
+                "steps": [step],
+            },
+        })
+        .to_string()
+    };
+    let journal_file = networks.join("crafted.deploy.json");
+    let unsent = serde_json::json!({
+        "component": "token",
+        "nonce": 0,
+        "transaction": format!("0x{}", "11".repeat(32)),
+        "raw": "0x00",
+        "signedAtBlock": 0,
+    });
+    std::fs::write(&journal_file, crafted(unsent.clone())).unwrap();
+    let done = deploy(home, &["--network", "crafted"]);
+    assert_eq!(done["replanned"], serde_json::json!(["RLC"]), "{done}");
+    assert_eq!(done["sent"].as_array().unwrap().len(), 6);
+    assert_eq!(chain.nonce(DEPLOYER), 6);
+
+    // A journal claiming a token where the chain holds none.
+    std::fs::remove_file(networks.join("crafted.toml")).unwrap();
+    let mut claimed = unsent;
+    claimed["address"] = Value::from(APP_PROVIDER);
+    claimed["block"] = Value::from(1);
+    std::fs::write(&journal_file, crafted(claimed)).unwrap();
+    let message = deploy_fails(home, DEPLOYER_KEY, &["--network", "crafted"], 1);
+    assert!(message.contains("no contract there on this chain"), "{message}");
+    // A journal that is not one.
+    std::fs::write(&journal_file, "{\"version\": 1}").unwrap();
+    let message = deploy_fails(home, DEPLOYER_KEY, &["--network", "crafted"], 1);
+    assert!(message.contains("crafted.deploy.json"), "{message}");
+    assert_eq!(chain.nonce(DEPLOYER), 6, "nothing was sent");
 }
 
 /// A private key is read from a file or the environment, never from a flag's value, and a

@@ -487,6 +487,14 @@ where
                     persist(journal)?;
                     report.replanned.push(component);
                 }
+                Settled::Unsent if sent_here => {
+                    return Err(Error::DeploymentFailed { contract: component.name() });
+                }
+                Settled::Unsent => {
+                    journal.steps.remove(index);
+                    persist(journal)?;
+                    report.replanned.push(component);
+                }
                 Settled::Resent => report.sent.push((component, step.transaction)),
                 Settled::Waited => {}
             }
@@ -506,6 +514,8 @@ enum Settled {
     Resent,
     /// It was in the node's pool, and is mined now.
     Waited,
+    /// The node refused it when it was sent again: it was never mined, its nonce is free.
+    Unsent,
 }
 
 /// Finds out what became of `step`: by its receipt, else by the deployer's nonce.
@@ -548,6 +558,11 @@ async fn settle<P: Provider<Ethereum>>(
             Ok(_) => {}
             // Sent meanwhile (by a pool that had it after all): waiting is what is left.
             Err(e) if is_known_transaction(&e) => {}
+            // The node refuses the transaction as it was signed (its fees no longer fit the
+            // chain, say): nothing of it exists and its nonce is free, so it is signed anew,
+            // with the same nonce. Should the old one be mined after all, the new one cannot
+            // be, and the contract is found at the nonce's address.
+            Err(e) if e.as_error_resp().is_some() => return Ok(Settled::Unsent),
             Err(e) => return Err(e.into()),
         }
         wait_mined(provider, step.transaction, step.component, options).await?;

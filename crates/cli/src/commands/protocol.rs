@@ -185,7 +185,8 @@ async fn deploy(context: &Context, output: Output, args: ProtocolDeploy) -> Resu
     let home = &context.home;
     let journal_path = network::journal_path(home, &name);
     let profile_path = network::profile_path(home, &name);
-    let recorded = read_journal(&journal_path)?;
+    // A journal in which nothing was sent yet holds nothing to resume: it starts afresh.
+    let recorded = read_journal(&journal_path)?.filter(|file| !file.journal.steps.is_empty());
     let existing_profile = network::find(home, &name)?.map(|network| network.profile);
     if recorded.is_none() && existing_profile.is_some() {
         return Err(Failure::config(format!(
@@ -197,6 +198,7 @@ async fn deploy(context: &Context, output: Output, args: ProtocolDeploy) -> Resu
     let rpc_url = context
         .rpc_url_flag()
         .map(str::to_owned)
+        .or_else(|| existing_profile.as_ref().map(|profile| profile.rpc_url.clone()))
         .or_else(|| recorded.as_ref().map(|file| file.rpc_url.clone()))
         .ok_or_else(|| {
             Failure::usage("where to deploy? Pass the chain's endpoint: --rpc.url URL")
@@ -342,6 +344,7 @@ async fn deploy(context: &Context, output: Output, args: ProtocolDeploy) -> Resu
         .map(|(component, hash)| json!({"contract": component.name(), "transaction": hash}))
         .collect();
     let adopted: Vec<&str> = report.adopted.iter().map(|c| c.name()).collect();
+    let replanned: Vec<&str> = report.replanned.iter().map(|c| c.name()).collect();
     let result = json!({
         "network": name,
         "profile": written,
@@ -353,6 +356,7 @@ async fn deploy(context: &Context, output: Output, args: ProtocolDeploy) -> Resu
         "alreadyDeployed": was_complete,
         "sent": sent,
         "adopted": adopted,
+        "replanned": replanned,
         "token": token_info,
     });
     output.result(&result, || {

@@ -211,7 +211,7 @@ pub(crate) async fn market(context: &Context, command: MarketCommand) -> Result<
         (options.rate_owner_burst, &mut limits.address_burst),
     ] {
         if let Some(value) = value {
-            if !(value > 0.0) {
+            if value.is_nan() || value <= 0.0 {
                 return Err(Failure::config(format!(
                     "market rate limits must be positive numbers, not {value}"
                 )));
