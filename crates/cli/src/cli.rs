@@ -840,7 +840,7 @@ pub(crate) struct MarketServe {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "POCO_MARKET_LISTEN", value_name = "ADDR")]
     pub listen: Option<String>,
-    /// The URL clients reach the market at (behind a proxy, a name: https://market.example.org),
+    /// The URL clients reach the market at (behind a proxy, a name: `https://market.example.org`),
     /// advertised in its OpenAPI document [default: http://<listen address>].
     #[arg(long = "public-url", env = "POCO_MARKET_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
