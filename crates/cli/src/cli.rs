@@ -1230,7 +1230,7 @@ pub(crate) struct ProtocolDeploy {
     /// The network's result store, written in the profile.
     #[arg(long = "results.url", value_name = "URL")]
     pub results_url: Option<String>,
-    /// Seconds to wait for one creation to be mined [default: 600].
+    /// Seconds to wait for one creation to be mined.
     #[arg(long = "receipt-timeout", value_name = "SECONDS", default_value_t = 600)]
     pub receipt_timeout: u64,
 }
