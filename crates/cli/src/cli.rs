@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use alloy::primitives::{Address, B256};
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
 
 /// poco: a decentralized marketplace for computing.
 ///
@@ -19,6 +20,7 @@ Examples:
   poco devnet up --detach             start a marketplace on this machine
   poco --devnet-account requester account balance
   poco --devnet-account requester run 0xApp --args \"1000000 42\" --trust 4 --watch
+  poco --network consortium --wallet me.json account balance
 
 Exit codes: 0 success, 1 error, 2 bad usage, 3 wallet, 4 funds, 5 no matching orders,
 6 not found, 7 chain, market or SMS unreachable, 8 refused by the contracts or the SMS,
@@ -42,17 +44,21 @@ pub(crate) struct Global {
     /// Configuration file (default: <home>/config.toml).
     #[arg(long, global = true, env = "POCO_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// The chain's JSON-RPC endpoint (default: the running devnet's).
+    /// The network profile to use (`poco network list`): its chain, protocol, market and SMS,
+    /// unless a flag says otherwise; `devnet` is the running devnet.
+    #[arg(long, global = true, env = "POCO_NETWORK", value_name = "NAME")]
+    pub network: Option<String>,
+    /// The chain's JSON-RPC endpoint (default: the network's, else the running devnet's).
     #[arg(long = "rpc.url", global = true, env = "POCO_RPC_URL", value_name = "URL")]
     pub rpc_url: Option<String>,
-    /// The market's URL (default: the running devnet's).
+    /// The market's URL (default: the network's, else the running devnet's).
     #[arg(long = "market.url", global = true, env = "POCO_MARKET_URL", value_name = "URL")]
     pub market_url: Option<String>,
-    /// The secret management service (SMS) of confidential tasks (default: the running
-    /// devnet's).
+    /// The secret management service (SMS) of confidential tasks (default: the network's, else
+    /// the running devnet's).
     #[arg(long = "sms.url", global = true, env = "POCO_SMS_URL", value_name = "URL")]
     pub sms_url: Option<String>,
-    /// The protocol's address on the chain (default: the running devnet's).
+    /// The protocol's address on the chain (default: the network's, else the running devnet's).
     #[arg(long = "poco.address", global = true, env = "POCO_ADDRESS", value_name = "ADDRESS")]
     pub poco_address: Option<Address>,
     /// The wallet: a keystore file.
@@ -146,6 +152,12 @@ Examples:
     /// Secrets of confidential (TEE) tasks, kept by the SMS.
     #[command(subcommand)]
     Secret(SecretCommand),
+    /// Deploy the protocol on a chain.
+    #[command(subcommand)]
+    Protocol(ProtocolCommand),
+    /// Network profiles: where a marketplace runs.
+    #[command(subcommand)]
+    Network(NetworkCommand),
     /// Run the market (orderbook service).
     #[command(subcommand)]
     Market(MarketCommand),
@@ -811,38 +823,93 @@ Examples:
 /// `poco market`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum MarketCommand {
-    /// Serve the orderbook.
-    #[command(
-        after_help = "Example:\n  poco market serve --listen 127.0.0.1:8080 --rpc.url http://127.0.0.1:8545 --poco.address 0x..."
+    /// Serve the orderbook. Every option also comes from an environment variable or the
+    /// `[market]` section of the configuration file (flags beat the environment, which beats
+    /// the file).
+    #[command(after_help = "\
+Examples:
+  poco --network consortium market serve --listen 0.0.0.0:8080 --public-url https://market.example.org
+  poco market serve --listen 127.0.0.1:8080 --rpc.url http://127.0.0.1:8545 --poco.address 0x... --confirmations 0")]
+    Serve(MarketServe),
+}
+
+/// `poco market serve`: each option is also a key of the `[market]` section.
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct MarketServe {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "POCO_MARKET_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// The URL clients reach the market at (behind a proxy, a name: `https://market.example.org`),
+    /// advertised in its OpenAPI document [default: http://<listen address>].
+    #[arg(long = "public-url", env = "POCO_MARKET_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Data directory (SQLite database) [default: market-data].
+    #[arg(long = "data.dir", env = "POCO_MARKET_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// PostgreSQL URL instead of SQLite.
+    #[arg(long = "db.url", env = "POCO_MARKET_DATABASE_URL", value_name = "URL")]
+    pub db_url: Option<String>,
+    /// Blocks on top of an event before it changes the book [default: the network's depth
+    /// (2 unless its profile says otherwise), 0 on the devnet].
+    #[arg(long, env = "POCO_MARKET_CONFIRMATIONS", value_name = "BLOCKS")]
+    pub confirmations: Option<u64>,
+    /// A reverse proxy whose Forwarded / X-Forwarded-For header names the client (for
+    /// rate limits and connection shares); repeat for several. Without it such headers
+    /// are ignored.
+    #[arg(
+        long = "trusted-proxy",
+        env = "POCO_MARKET_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_name = "ADDR"
     )]
-    Serve {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: String,
-        /// Data directory (SQLite database).
-        #[arg(long = "data.dir", default_value = "market-data")]
-        data_dir: PathBuf,
-        /// PostgreSQL URL instead of SQLite.
-        #[arg(long = "db.url", env = "POCO_MARKET_DATABASE_URL")]
-        database_url: Option<String>,
-        /// A reverse proxy whose Forwarded / X-Forwarded-For header names the client (for
-        /// rate limits and connection shares); repeat for several. Without it such headers
-        /// are ignored.
-        #[arg(long = "trusted-proxy", value_name = "ADDR")]
-        trusted_proxies: Vec<std::net::IpAddr>,
-        /// Seconds a client may take to send a request's headers (also the keep-alive wait).
-        #[arg(long = "http.header-timeout", value_name = "SECONDS", default_value_t = 10)]
-        header_timeout: u64,
-        /// Seconds a connection may stay without traffic before it is closed.
-        #[arg(long = "http.idle-timeout", value_name = "SECONDS", default_value_t = 60)]
-        idle_timeout: u64,
-        /// Connections one client (IPv4 address, IPv6 /64) may hold open.
-        #[arg(long = "http.max-connections-per-client", value_name = "N", default_value_t = 128)]
-        max_connections_per_client: usize,
-        /// WebSocket streams one client may hold.
-        #[arg(long = "ws.max-per-client", value_name = "N", default_value_t = 16)]
-        max_websockets_per_client: usize,
-    },
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Seconds a client may take to send a request's headers (also the keep-alive wait)
+    /// [default: 10].
+    #[arg(
+        long = "http.header-timeout",
+        env = "POCO_MARKET_HEADER_TIMEOUT",
+        value_name = "SECONDS"
+    )]
+    pub header_timeout: Option<u64>,
+    /// Seconds a connection may stay without traffic before it is closed [default: 60].
+    #[arg(long = "http.idle-timeout", env = "POCO_MARKET_IDLE_TIMEOUT", value_name = "SECONDS")]
+    pub idle_timeout: Option<u64>,
+    /// Connections one client (IPv4 address, IPv6 /64) may hold open [default: 128].
+    #[arg(
+        long = "http.max-connections-per-client",
+        env = "POCO_MARKET_MAX_CONNECTIONS_PER_CLIENT",
+        value_name = "N"
+    )]
+    pub max_connections_per_client: Option<usize>,
+    /// Connections all clients may hold open [default: 10000].
+    #[arg(long = "http.max-connections", env = "POCO_MARKET_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// WebSocket streams one client may hold [default: 16].
+    #[arg(long = "ws.max-per-client", env = "POCO_MARKET_WS_MAX_PER_CLIENT", value_name = "N")]
+    pub max_websockets_per_client: Option<usize>,
+    /// WebSocket streams all clients may hold [default: 1000].
+    #[arg(long = "ws.max", env = "POCO_MARKET_WS_MAX", value_name = "N")]
+    pub max_websockets: Option<usize>,
+    /// Requests per second one client may make, sustained [default: 50].
+    #[arg(long = "rate.per-client", env = "POCO_MARKET_RATE_PER_CLIENT", value_name = "N")]
+    pub rate_per_client: Option<f64>,
+    /// Requests one client may make in a burst [default: 200].
+    #[arg(long = "rate.client-burst", env = "POCO_MARKET_RATE_CLIENT_BURST", value_name = "N")]
+    pub rate_client_burst: Option<f64>,
+    /// Publications and unpublications per second of one order owner, sustained [default: 10].
+    #[arg(long = "rate.per-owner", env = "POCO_MARKET_RATE_PER_OWNER", value_name = "N")]
+    pub rate_per_owner: Option<f64>,
+    /// Publications and unpublications of one order owner in a burst [default: 100].
+    #[arg(long = "rate.owner-burst", env = "POCO_MARKET_RATE_OWNER_BURST", value_name = "N")]
+    pub rate_owner_burst: Option<f64>,
+    /// Open orders one wallet may have in the book, per order kind [default: 50].
+    #[arg(
+        long = "orders.max-open-per-wallet",
+        env = "POCO_MARKET_MAX_OPEN_ORDERS_PER_WALLET",
+        value_name = "N"
+    )]
+    pub max_open_orders_per_wallet: Option<u64>,
 }
 
 /// `poco scheduler`.
@@ -855,42 +922,87 @@ pub(crate) enum SchedulerCommand {
     /// the default: `poco workerpool join`), the workers of an allow-list (`allow-list`, with
     /// --admit.worker and/or --admit.file), or anyone (`open`: strangers get tasks; a warning
     /// is logged). Others are refused at registration and on every request.
+    ///
+    /// Every option also comes from an environment variable or the `[scheduler]` section of
+    /// the configuration file (flags beat the environment, which beats the file).
     #[command(
-        after_help = "Examples:\n  poco --wallet pool-owner.json scheduler run --workerpool 0xPool --results.url http://127.0.0.1:8090\n  poco --wallet pool-owner.json scheduler run --workerpool 0xPool --results.url http://127.0.0.1:8090 --admit allow-list --admit.worker 0xWorker1 --admit.worker 0xWorker2\n  poco --wallet pool-owner.json --sms.url http://127.0.0.1:8060 scheduler run --workerpool 0xPool --results.url http://127.0.0.1:8090"
+        after_help = "Examples:\n  poco --wallet pool-owner.json scheduler run --workerpool 0xPool --results.url http://127.0.0.1:8090\n  poco --wallet pool-owner.json scheduler run --workerpool 0xPool --results.url http://127.0.0.1:8090 --admit allow-list --admit.worker 0xWorker1 --admit.worker 0xWorker2\n  poco --network consortium --wallet pool-owner.json scheduler run --workerpool 0xPool --listen 0.0.0.0:8070 --public-url https://pool.example.org --results.url https://results.example.org"
     )]
-    Run {
-        /// The workerpool.
-        #[arg(long)]
-        workerpool: Address,
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8070")]
-        listen: String,
-        /// Database URL (sqlite://... or postgres://...).
-        #[arg(
-            long = "db.url",
-            default_value = "sqlite://scheduler.db",
-            env = "POCO_SCHEDULER_DATABASE_URL"
-        )]
-        database_url: String,
-        /// The pool's result store: workers upload there. Repeatable: assignments name the
-        /// first; an upload is accepted at any of them (exactly `<url>/results/<task>`).
-        #[arg(long = "results.url", required = true, value_name = "URL")]
-        results_urls: Vec<String>,
-        /// Who may work for the pool.
-        #[arg(long, value_enum, default_value_t = AdmitRule::Bonded)]
-        admit: AdmitRule,
-        /// A worker of the allow-list (with --admit allow-list). Repeatable.
-        #[arg(long = "admit.worker", value_name = "ADDRESS")]
-        admit_workers: Vec<Address>,
-        /// A file of allow-listed workers, one address a line, `#` starting a comment (with
-        /// --admit allow-list).
-        #[arg(long = "admit.file", value_name = "FILE")]
-        admit_file: Option<PathBuf>,
-    },
+    Run(SchedulerRun),
+}
+
+/// `poco scheduler run`: each option is also a key of the `[scheduler]` section.
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct SchedulerRun {
+    /// The workerpool.
+    #[arg(long, env = "POCO_SCHEDULER_WORKERPOOL", value_name = "ADDRESS")]
+    pub workerpool: Option<Address>,
+    /// Address to listen on [default: 127.0.0.1:8070].
+    #[arg(long, env = "POCO_SCHEDULER_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// The URL workers reach the scheduler at (what they pass as --scheduler.url) [default:
+    /// http://<listen address>].
+    #[arg(long = "public-url", env = "POCO_SCHEDULER_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Database URL (sqlite://... or postgres://...) [default: sqlite://scheduler.db].
+    #[arg(long = "db.url", env = "POCO_SCHEDULER_DATABASE_URL", value_name = "URL")]
+    pub db_url: Option<String>,
+    /// The pool's result store, by the URL requesters download from (its public URL):
+    /// workers upload there. Repeatable: assignments name the first; an upload is accepted at
+    /// any of them (exactly `<url>/results/<task>`) [default: the network's result store].
+    #[arg(
+        long = "results.url",
+        env = "POCO_SCHEDULER_RESULTS_URLS",
+        value_delimiter = ',',
+        value_name = "URL"
+    )]
+    pub results_urls: Vec<String>,
+    /// Blocks on top of an event before the scheduler acts on it [default: the network's
+    /// depth (2 unless its profile says otherwise), 0 on the devnet].
+    #[arg(long, env = "POCO_SCHEDULER_CONFIRMATIONS", value_name = "BLOCKS")]
+    pub confirmations: Option<u64>,
+    /// Who may work for the pool [default: bonded].
+    #[arg(long, value_enum, env = "POCO_SCHEDULER_ADMIT")]
+    pub admit: Option<AdmitRule>,
+    /// A worker of the allow-list (with --admit allow-list). Repeatable.
+    #[arg(
+        long = "admit.worker",
+        env = "POCO_SCHEDULER_ADMIT_WORKERS",
+        value_delimiter = ',',
+        value_name = "ADDRESS"
+    )]
+    pub admit_workers: Vec<Address>,
+    /// A file of allow-listed workers, one address a line, `#` starting a comment (with
+    /// --admit allow-list).
+    #[arg(long = "admit.file", env = "POCO_SCHEDULER_ADMIT_FILE", value_name = "FILE")]
+    pub admit_file: Option<PathBuf>,
+    /// Seconds between a worker's heartbeats [default: 2].
+    #[arg(long = "workers.heartbeat", env = "POCO_SCHEDULER_HEARTBEAT", value_name = "SECONDS")]
+    pub heartbeat: Option<u64>,
+    /// Seconds of silence after which a worker is lost and its work goes to others
+    /// [default: 10].
+    #[arg(long = "workers.timeout", env = "POCO_SCHEDULER_WORKER_TIMEOUT", value_name = "SECONDS")]
+    pub worker_timeout: Option<u64>,
+    /// Seconds a replica may go neither contributed nor reported running before another
+    /// worker gets it too [default: 120].
+    #[arg(
+        long = "replicas.timeout",
+        env = "POCO_SCHEDULER_REPLICA_TIMEOUT",
+        value_name = "SECONDS"
+    )]
+    pub replica_timeout: Option<u64>,
+    /// Seconds the chosen uploader has before another revealer is asked [default: 30].
+    #[arg(long = "uploads.timeout", env = "POCO_SCHEDULER_UPLOAD_TIMEOUT", value_name = "SECONDS")]
+    pub upload_timeout: Option<u64>,
+    /// Seconds a worker's bond, read from the chain, is trusted [default: 15].
+    #[arg(long = "bonds.cache", env = "POCO_SCHEDULER_BOND_CACHE", value_name = "SECONDS")]
+    pub bond_cache: Option<u64>,
 }
 
 /// `poco scheduler run --admit`: who may work for the pool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub(crate) enum AdmitRule {
     /// Workers holding a bond in the workerpool on-chain (`poco workerpool join`).
     Bonded,
@@ -905,92 +1017,261 @@ pub(crate) enum AdmitRule {
 pub(crate) enum WorkerCommand {
     /// Run a worker for a scheduler. With --insecure-simulation it also runs TEE tasks, in
     /// a simulated enclave that protects nothing from this machine's owner.
+    ///
+    /// Every option but the INSECURE simulation also comes from an environment variable or
+    /// the `[worker]` section of the configuration file (flags beat the environment, which
+    /// beats the file); the fetch policy is the `[fetch]` section and the --fetch.* flags.
     #[command(after_help = "\
 Examples:
   poco --wallet worker.json worker run --scheduler.url http://127.0.0.1:8070 --slots 2
+  poco --network consortium --wallet worker.json worker run --scheduler.url https://pool.example.org --data.dir /var/lib/poco-worker
   poco --wallet worker.json --sms.url http://127.0.0.1:8060 worker run --scheduler.url http://127.0.0.1:8070 --insecure-simulation --simulation.key-file sim.key")]
-    Run {
-        /// The scheduler's URL.
-        #[arg(long = "scheduler.url")]
-        scheduler_url: String,
-        /// Tasks at once.
-        #[arg(long, default_value_t = 2)]
-        slots: u32,
-        /// Data directory (tasks in flight, app cache).
-        #[arg(long = "data.dir", default_value = "worker-data")]
-        data_dir: PathBuf,
-        /// Run TEE tasks in an INSECURE simulated enclave, quoting with the simulation key of
-        /// --simulation.key-file (the SMS of --sms.url must trust it). For tests and demos.
-        #[arg(long, requires = "simulation_key_file")]
-        insecure_simulation: bool,
-        /// The simulation key (a private key in hexadecimal) of --insecure-simulation.
-        #[arg(long = "simulation.key-file", value_name = "FILE", requires = "insecure_simulation")]
-        simulation_key_file: Option<PathBuf>,
-        /// Where simulated enclaves work (RAM-backed; outside --data.dir).
-        #[arg(long = "enclave.dir", value_name = "DIR", default_value = "/dev/shm")]
-        enclave_dir: PathBuf,
-    },
+    Run(WorkerRun),
+}
+
+/// `poco worker run`: each option but the simulation's is also a key of the `[worker]`
+/// section.
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct WorkerRun {
+    /// The scheduler's URL.
+    #[arg(long = "scheduler.url", env = "POCO_WORKER_SCHEDULER_URL", value_name = "URL")]
+    pub scheduler_url: Option<String>,
+    /// Tasks at once [default: 2].
+    #[arg(long, env = "POCO_WORKER_SLOTS", value_name = "N")]
+    pub slots: Option<u32>,
+    /// Data directory (tasks in flight, app cache) [default: worker-data].
+    #[arg(long = "data.dir", env = "POCO_WORKER_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Memory one app may use, in MiB [default: 512].
+    #[arg(long = "memory.mib", env = "POCO_WORKER_MEMORY_MIB", value_name = "MIB")]
+    pub memory_mib: Option<u64>,
+    /// Attempts in all at an upload that failed for a reason that may pass [default: 5].
+    #[arg(long = "uploads.attempts", env = "POCO_WORKER_UPLOAD_ATTEMPTS", value_name = "N")]
+    pub upload_attempts: Option<u32>,
+    /// Where simulated enclaves work (RAM-backed; outside --data.dir) [default: /dev/shm].
+    #[arg(long = "enclave.dir", env = "POCO_WORKER_ENCLAVE_DIR", value_name = "DIR")]
+    pub enclave_dir: Option<PathBuf>,
+    /// Run TEE tasks in an INSECURE simulated enclave, quoting with the simulation key of
+    /// --simulation.key-file (the SMS of --sms.url must trust it). For tests and demos; only
+    /// ever chosen on the command line.
+    #[arg(long, requires = "simulation_key_file")]
+    #[serde(skip)]
+    pub insecure_simulation: bool,
+    /// The simulation key (a private key in hexadecimal) of --insecure-simulation.
+    #[arg(long = "simulation.key-file", value_name = "FILE", requires = "insecure_simulation")]
+    #[serde(skip)]
+    pub simulation_key_file: Option<PathBuf>,
 }
 
 /// `poco results`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum ResultsCommand {
-    /// Serve the result store.
-    #[command(
-        after_help = "Example:\n  poco results serve --listen 127.0.0.1:8090 --storage results/"
+    /// Serve the result store. Every option also comes from an environment variable or the
+    /// `[results]` section of the configuration file (flags beat the environment, which beats
+    /// the file).
+    #[command(after_help = "\
+Examples:
+  poco results serve --listen 127.0.0.1:8090 --storage results/
+  poco --network consortium results serve --listen 0.0.0.0:8090 --public-url https://results.example.org --storage s3://results-bucket/poco")]
+    Serve(ResultsServe),
+}
+
+/// `poco results serve`: each option is also a key of the `[results]` section.
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct ResultsServe {
+    /// Address to listen on [default: 127.0.0.1:8090].
+    #[arg(long, env = "POCO_RESULTS_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// The URL requesters download from (what schedulers name the store by in --results.url),
+    /// advertised on /health [default: http://<listen address>].
+    #[arg(long = "public-url", env = "POCO_RESULTS_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Where results are kept: a directory, file://... or s3://bucket/prefix [default:
+    /// results].
+    #[arg(long, env = "POCO_RESULTS_STORAGE", value_name = "LOCATION")]
+    pub storage: Option<String>,
+    /// Uploads processed at once [default: 8].
+    #[arg(long = "uploads.max-concurrent", env = "POCO_RESULTS_MAX_UPLOADS", value_name = "N")]
+    pub max_concurrent_uploads: Option<usize>,
+    /// Seconds a request may take, its body included [default: 120].
+    #[arg(
+        long = "http.request-timeout",
+        env = "POCO_RESULTS_REQUEST_TIMEOUT",
+        value_name = "SECONDS"
     )]
-    Serve {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8090")]
-        listen: String,
-        /// Where results are kept: a directory, file://... or s3://bucket/prefix.
-        #[arg(long, default_value = "results")]
-        storage: String,
-    },
+    pub request_timeout: Option<u64>,
+    /// Seconds a download challenge stays valid [default: 120].
+    #[arg(long = "challenges.ttl", env = "POCO_RESULTS_CHALLENGE_TTL", value_name = "SECONDS")]
+    pub challenge_ttl: Option<u64>,
+    /// Seconds a signed request's time may be off the store's clock [default: 300].
+    #[arg(long = "requests.max-age", env = "POCO_RESULTS_MAX_REQUEST_AGE", value_name = "SECONDS")]
+    pub max_request_age: Option<u64>,
 }
 
 /// `poco sms`.
 #[derive(Debug, Subcommand)]
+// Parsed once per run: the size of the serving variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum SmsCommand {
     /// Serve the SMS: it keeps dataset keys, requester and app developer secrets and result
     /// keys, sealed at rest, and releases them only to attested enclaves of active TEE tasks.
+    ///
+    /// Every option but the INSECURE simulation also comes from an environment variable or the
+    /// `[sms]` section of the configuration file (flags beat the environment, which beats the
+    /// file).
     #[command(after_help = "\
 Examples:
   poco sms serve --listen 127.0.0.1:8060 --data.dir sms-data --dcap.collateral-dir collateral/
+  poco --network consortium sms serve --listen 0.0.0.0:8060 --public-url https://sms.example.org --db.url postgres://sms@db/sms
   poco sms serve --insecure-simulation --simulation.signer 0xSimulationKeyAddress")]
-    Serve {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8060")]
-        listen: String,
-        /// Data directory (SQLite database, master key).
-        #[arg(long = "data.dir", default_value = "sms-data")]
-        data_dir: PathBuf,
-        /// PostgreSQL URL instead of SQLite.
-        #[arg(long = "db.url", env = "POCO_SMS_DATABASE_URL", value_name = "URL")]
-        database_url: Option<String>,
-        /// The master key sealing every secret at rest (created, mode 0600, on first start;
-        /// default: <data.dir>/master.key).
-        #[arg(long = "master-key", value_name = "FILE")]
-        master_key: Option<PathBuf>,
-        /// Cached DCAP collateral files (*.json) to verify SGX and TDX quotes with.
-        #[arg(long = "dcap.collateral-dir", value_name = "DIR")]
-        collateral_dir: Option<PathBuf>,
-        /// Also accept INSECURE simulated quotes signed by --simulation.signer keys: they
-        /// prove nothing about the hardware. For tests and demos; never with real secrets.
-        #[arg(long, requires = "simulation_signers")]
-        insecure_simulation: bool,
-        /// The address of a simulation key whose quotes are trusted (repeat for several).
-        #[arg(
-            long = "simulation.signer",
-            value_name = "ADDRESS",
-            requires = "insecure_simulation"
-        )]
-        simulation_signers: Vec<Address>,
-    },
+    Serve(SmsServe),
     /// What the SMS says about itself: its attestation modes, and whether it runs the INSECURE
     /// simulation.
     #[command(after_help = "Example:\n  poco sms status --json")]
     Status,
+}
+
+/// `poco sms serve`: each option but the simulation's is also a key of the `[sms]` section.
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct SmsServe {
+    /// Address to listen on [default: 127.0.0.1:8060].
+    #[arg(long, env = "POCO_SMS_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// The URL clients and schedulers reach the SMS at (what they pass as --sms.url), shown
+    /// by `poco sms status` [default: http://<listen address>].
+    #[arg(long = "public-url", env = "POCO_SMS_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Data directory (SQLite database, master key) [default: sms-data].
+    #[arg(long = "data.dir", env = "POCO_SMS_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// PostgreSQL URL instead of SQLite.
+    #[arg(long = "db.url", env = "POCO_SMS_DATABASE_URL", value_name = "URL")]
+    pub db_url: Option<String>,
+    /// The master key sealing every secret at rest (created, mode 0600, on first start)
+    /// [default: <data.dir>/master.key].
+    #[arg(long = "master-key", env = "POCO_SMS_MASTER_KEY", value_name = "FILE")]
+    pub master_key: Option<PathBuf>,
+    /// Cached DCAP collateral files (*.json) to verify SGX and TDX quotes with.
+    #[arg(long = "dcap.collateral-dir", env = "POCO_SMS_COLLATERAL_DIR", value_name = "DIR")]
+    pub collateral_dir: Option<PathBuf>,
+    /// Seconds an enclave has to attest once its worker opened a session [default: 60].
+    #[arg(long = "sessions.ttl", env = "POCO_SMS_SESSION_TTL", value_name = "SECONDS")]
+    pub session_ttl: Option<u64>,
+    /// Seconds a signed request's time may be off the SMS's clock [default: 300].
+    #[arg(long = "requests.max-age", env = "POCO_SMS_MAX_REQUEST_AGE", value_name = "SECONDS")]
+    pub max_request_age: Option<u64>,
+    /// Largest secret accepted, in bytes [default: 4096].
+    #[arg(long = "secrets.max-bytes", env = "POCO_SMS_MAX_SECRET_BYTES", value_name = "BYTES")]
+    pub max_secret_bytes: Option<usize>,
+    /// Also accept INSECURE simulated quotes signed by --simulation.signer keys: they
+    /// prove nothing about the hardware. For tests and demos; never with real secrets; only
+    /// ever chosen on the command line.
+    #[arg(long, requires = "simulation_signers")]
+    #[serde(skip)]
+    pub insecure_simulation: bool,
+    /// The address of a simulation key whose quotes are trusted (repeat for several).
+    #[arg(long = "simulation.signer", value_name = "ADDRESS", requires = "insecure_simulation")]
+    #[serde(skip)]
+    pub simulation_signers: Vec<Address>,
+}
+
+/// `poco protocol`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ProtocolCommand {
+    /// Deploy the protocol's contracts on a chain (any JSON-RPC endpoint) and write the network
+    /// profile that names it (`<home>/networks/NAME.toml`).
+    ///
+    /// The deployer's key comes from --wallet (a keystore, with --password-file,
+    /// POCO_WALLET_PASSWORD or a prompt), from --private-key-file, or from the environment
+    /// variable POCO_PRIVATE_KEY; never from a flag's value. Each contract creation is signed,
+    /// then recorded in `<home>/networks/NAME.deploy.json`, then sent: a deployment that was
+    /// interrupted continues where it stopped when run again (a creation already sent is found
+    /// by its hash or the deployer's nonce, never sent twice), and a complete one sends
+    /// nothing.
+    #[command(after_help = "\
+Examples:
+  POCO_PRIVATE_KEY=0x... poco protocol deploy --network consortium --rpc.url http://10.0.0.2:8545
+  poco --wallet deployer.json protocol deploy --network consortium --rpc.url http://10.0.0.2:8545 --token 0xToken --market.url https://market.example.org
+  poco protocol deploy --network consortium --private-key-file deployer.key")]
+    Deploy(ProtocolDeploy),
+}
+
+/// `poco protocol deploy`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ProtocolDeploy {
+    /// The network's name (the profile written); the global --network names it too.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// A file holding the deployer's private key (hexadecimal), instead of --wallet.
+    #[arg(long = "private-key-file", value_name = "FILE")]
+    pub private_key_file: Option<PathBuf>,
+    /// Refused: a key given as a flag's value shows in the process list and the shell's
+    /// history. Use --private-key-file, POCO_PRIVATE_KEY or --wallet.
+    #[arg(long = "private-key", hide = true, num_args = 0..=1, value_name = "KEY")]
+    pub private_key: Option<Option<String>>,
+    /// An existing ERC-20 token to use as RLC, instead of deploying a new one (checked to be a
+    /// contract that answers ERC-20 calls).
+    #[arg(long, value_name = "ADDRESS")]
+    pub token: Option<Address>,
+    /// The protocol's owner, who may add categories [default: the deployer].
+    #[arg(long, value_name = "ADDRESS")]
+    pub owner: Option<Address>,
+    /// Blocks between a committee deal's match and the block whose hash seeds its draw: on a
+    /// chain whose block producers may be attackers, more than their lookahead [default: 0].
+    #[arg(long = "committee.seed-delay", value_name = "BLOCKS")]
+    pub committee_seed_delay: Option<u64>,
+    /// The confirmation depth the network's services use, written in the profile
+    /// [default: 2].
+    #[arg(long, value_name = "BLOCKS")]
+    pub confirmations: Option<u64>,
+    /// The network's result store, written in the profile.
+    #[arg(long = "results.url", value_name = "URL")]
+    pub results_url: Option<String>,
+    /// Seconds to wait for one creation to be mined.
+    #[arg(long = "receipt-timeout", value_name = "SECONDS", default_value_t = 600)]
+    pub receipt_timeout: u64,
+}
+
+/// `poco network`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum NetworkCommand {
+    /// The network profiles of the home, and the running devnet's (`devnet`).
+    #[command(after_help = "Examples:\n  poco network list\n  poco network list --json")]
+    List,
+    /// A network profile (default: the one --network selects).
+    #[command(
+        after_help = "Examples:\n  poco network show consortium\n  poco network show devnet --json"
+    )]
+    Show {
+        /// The network.
+        name: Option<String>,
+    },
+    /// Add a profile for a protocol already deployed: its chain id is read from the endpoint,
+    /// the protocol is checked to answer at the address, and its deployment block is found
+    /// (or given with --from-block).
+    #[command(after_help = "\
+Example:
+  poco network add consortium --rpc.url http://10.0.0.2:8545 --poco.address 0x... --market.url https://market.example.org")]
+    Add {
+        /// The network's name.
+        name: String,
+        /// The protocol's deployment block [default: found on the chain, when the node keeps
+        /// the history to find it].
+        #[arg(long = "from-block", value_name = "BLOCK")]
+        from_block: Option<u64>,
+        /// The confirmation depth the network's services use [default: 2].
+        #[arg(long, value_name = "BLOCKS")]
+        confirmations: Option<u64>,
+        /// The network's result store.
+        #[arg(long = "results.url", value_name = "URL")]
+        results_url: Option<String>,
+        /// Replace a profile of that name.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[cfg(test)]
@@ -1031,21 +1312,18 @@ mod tests {
         let parse = |extra: &[&str]| {
             let args: Vec<&str> = base.iter().chain(extra).copied().collect();
             Cli::try_parse_from(args).map(|cli| match cli.command {
-                Command::Scheduler(SchedulerCommand::Run {
-                    results_urls,
-                    admit,
-                    admit_workers,
-                    admit_file,
-                    ..
-                }) => (results_urls, admit, admit_workers, admit_file),
+                Command::Scheduler(SchedulerCommand::Run(run)) => {
+                    (run.results_urls, run.admit, run.admit_workers, run.admit_file)
+                }
                 _ => panic!("scheduler run"),
             })
         };
-        assert!(parse(&[]).is_err(), "a result store is required");
+        // A result store may come from the configuration file or the network's profile.
+        assert_eq!(parse(&[]).unwrap(), (vec![], None, vec![], None));
         let (stores, admit, workers, file) = parse(&["--results.url", "http://a"]).unwrap();
         assert_eq!(
             (stores, admit, workers, file),
-            (vec!["http://a".to_owned()], AdmitRule::Bonded, vec![], None)
+            (vec!["http://a".to_owned()], None, vec![], None)
         );
         let (stores, admit, workers, _) = parse(&[
             "--results.url",
@@ -1061,10 +1339,101 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(stores, ["http://a", "http://b"]);
-        assert_eq!((admit, workers.len()), (AdmitRule::AllowList, 2));
+        assert_eq!((admit, workers.len()), (Some(AdmitRule::AllowList), 2));
         let (_, admit, ..) = parse(&["--results.url", "http://a", "--admit", "open"]).unwrap();
-        assert_eq!(admit, AdmitRule::Open);
+        assert_eq!(admit, Some(AdmitRule::Open));
         assert!(parse(&["--results.url", "http://a", "--admit", "everyone"]).is_err());
+    }
+
+    #[test]
+    fn service_sections_parse_and_refuse_unknown_keys() {
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Sections {
+            market: MarketServe,
+            scheduler: SchedulerRun,
+            worker: WorkerRun,
+            results: ResultsServe,
+            sms: SmsServe,
+        }
+        let text = r#"
+            [market]
+            listen = "0.0.0.0:8080"
+            public_url = "https://market.example.org"
+            confirmations = 3
+            trusted_proxies = ["10.0.0.1"]
+            rate_per_client = 20.5
+            max_open_orders_per_wallet = 10
+
+            [scheduler]
+            workerpool = "0x0000000000000000000000000000000000000001"
+            results_urls = ["https://results.example.org"]
+            admit = "allow-list"
+            admit_workers = ["0x0000000000000000000000000000000000000002"]
+            worker_timeout = 30
+
+            [worker]
+            scheduler_url = "https://pool.example.org"
+            slots = 4
+            memory_mib = 1024
+
+            [results]
+            storage = "s3://bucket/poco"
+            max_concurrent_uploads = 2
+
+            [sms]
+            db_url = "postgres://sms@db/sms"
+            session_ttl = 30
+        "#;
+        let sections: Sections = toml::from_str(text).unwrap();
+        assert_eq!(sections.market.confirmations, Some(3));
+        assert_eq!(sections.market.rate_per_client, Some(20.5));
+        assert_eq!(sections.scheduler.admit, Some(AdmitRule::AllowList));
+        assert_eq!(sections.scheduler.admit_workers.len(), 1);
+        assert_eq!(sections.worker.slots, Some(4));
+        assert_eq!(sections.results.storage.as_deref(), Some("s3://bucket/poco"));
+        assert_eq!(sections.sms.session_ttl, Some(30));
+        // The INSECURE simulation is never read from a file.
+        for (section, key) in [
+            ("worker", "insecure_simulation = true"),
+            ("worker", "simulation_key_file = \"k\""),
+            ("sms", "insecure_simulation = true"),
+            ("sms", "simulation_signers = []"),
+            ("market", "listne = \"x\""),
+        ] {
+            let error = match section {
+                "worker" => toml::from_str::<WorkerRun>(key).err(),
+                "sms" => toml::from_str::<SmsServe>(key).err(),
+                _ => toml::from_str::<MarketServe>(key).err(),
+            };
+            let error = error.unwrap_or_else(|| panic!("[{section}] {key} was accepted"));
+            assert!(error.message().contains("unknown field"), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_private_key_is_never_a_flag_value() {
+        let cli = Cli::try_parse_from([
+            "poco",
+            "protocol",
+            "deploy",
+            "--network",
+            "x",
+            "--private-key",
+            "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+        ])
+        .unwrap();
+        let Command::Protocol(ProtocolCommand::Deploy(deploy)) = cli.command else {
+            panic!("protocol deploy")
+        };
+        // Parsed only to be refused, without the value being shown (see protocol.rs).
+        assert!(deploy.private_key.is_some());
+        let mut command = Cli::command();
+        let deploy = command
+            .find_subcommand_mut("protocol")
+            .and_then(|protocol| protocol.find_subcommand_mut("deploy"))
+            .unwrap();
+        assert!(!deploy.render_help().to_string().contains("--private-key <"), "hidden");
     }
 
     #[test]
@@ -1116,13 +1485,9 @@ mod tests {
             "0x0000000000000000000000000000000000000002",
         ])
         .unwrap();
-        let Command::Sms(SmsCommand::Serve { insecure_simulation, simulation_signers, .. }) =
-            serve.command
-        else {
-            panic!("sms serve")
-        };
-        assert!(insecure_simulation);
-        assert_eq!(simulation_signers.len(), 1);
+        let Command::Sms(SmsCommand::Serve(serve)) = serve.command else { panic!("sms serve") };
+        assert!(serve.insecure_simulation);
+        assert_eq!(serve.simulation_signers.len(), 1);
 
         let worker =
             ["poco", "worker", "run", "--scheduler.url", "http://s", "--insecure-simulation"];

@@ -1,6 +1,13 @@
 //! Configuration, resolved once in layers: defaults < configuration file < environment <
-//! flags (clap merges the last two). When nothing names a chain, the running devnet of the
-//! home directory is used.
+//! flags (clap merges the last two). A network profile (`--network NAME`, `POCO_NETWORK` or
+//! `network = "NAME"` in the file) comes between the file and the environment for the values it
+//! holds (endpoint, protocol, market, SMS): flags and environment variables still override them
+//! one by one. When nothing names a chain, the running devnet of the home directory is used,
+//! and the devnet's file is read only then.
+//!
+//! The services' options (`[market]`, `[scheduler]`, `[worker]`, `[results]`, `[sms]` sections
+//! of the file) are the same structures as their flags: the command line's value wins, else the
+//! file's, else the default.
 
 use std::path::{Path, PathBuf};
 
@@ -13,12 +20,18 @@ use poco_sdk::{
 };
 use serde::Deserialize;
 
-use crate::{Failure, cli::Global, password::PasswordSource};
+use crate::{
+    Failure,
+    cli::{Global, MarketServe, ResultsServe, SchedulerRun, SmsServe, WorkerRun},
+    network::{self, Network},
+    password::PasswordSource,
+};
 
 /// The configuration file (`<home>/config.toml`): every key optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
+    network: Option<String>,
     rpc_url: Option<String>,
     market_url: Option<String>,
     sms_url: Option<String>,
@@ -27,6 +40,35 @@ struct FileConfig {
     wallet: Option<PathBuf>,
     password_file: Option<PathBuf>,
     fetch: Option<poco_fetch::FetchPolicy>,
+    market: Option<MarketServe>,
+    scheduler: Option<SchedulerRun>,
+    worker: Option<WorkerRun>,
+    results: Option<ResultsServe>,
+    sms: Option<SmsServe>,
+}
+
+/// Where the chain, the protocol and the services are, as one layer gives them.
+#[derive(Debug, Default, Clone)]
+struct Chain {
+    rpc_url: Option<String>,
+    market_url: Option<String>,
+    sms_url: Option<String>,
+    poco_address: Option<Address>,
+}
+
+/// The sections of the services in the configuration file.
+#[derive(Debug, Default)]
+pub(crate) struct Sections {
+    /// `[market]`.
+    pub market: MarketServe,
+    /// `[scheduler]`.
+    pub scheduler: SchedulerRun,
+    /// `[worker]`.
+    pub worker: WorkerRun,
+    /// `[results]`.
+    pub results: ResultsServe,
+    /// `[sms]`.
+    pub sms: SmsServe,
 }
 
 /// Everything a command needs to know about its environment.
@@ -38,17 +80,25 @@ pub(crate) struct Context {
     pub json: bool,
     /// Skip confirmations.
     pub yes: bool,
-    rpc_url: Option<String>,
-    market_url: Option<String>,
-    sms_url: Option<String>,
-    poco_address: Option<Address>,
-    from_block: u64,
+    /// What the flags and the environment say.
+    flags: Chain,
+    /// What the configuration file says.
+    file: Chain,
+    file_from_block: Option<u64>,
+    /// The network named (`--network`, `POCO_NETWORK`, `network` in the file).
+    network_name: Option<String>,
+    /// Its profile, when it exists.
+    network: Option<Network>,
     wallet: Option<PathBuf>,
     password_file: Option<PathBuf>,
     devnet_account: Option<String>,
     /// The configuration file named on the command line, if any.
     pub config_file: Option<PathBuf>,
+    /// The configuration file read (or that would have been).
+    config_path: PathBuf,
     fetch: poco_fetch::FetchPolicy,
+    /// The services' sections of the configuration file.
+    pub sections: Sections,
 }
 
 /// The default home: `$HOME/.poco`.
@@ -58,26 +108,128 @@ fn default_home() -> PathBuf {
 }
 
 impl Context {
-    /// Resolves the configuration.
-    pub(crate) fn load(global: &Global) -> Result<Self, Failure> {
+    /// Resolves the configuration. A network that is named must exist, unless
+    /// `network_may_be_new` (the commands that create profiles).
+    pub(crate) fn load(global: &Global, network_may_be_new: bool) -> Result<Self, Failure> {
         let home = global.home.clone().unwrap_or_else(default_home);
         let file = global.config.clone().unwrap_or_else(|| home.join("config.toml"));
         let config = read_config(&file, global.config.is_some())?;
+        let network_name = global.network.clone().or(config.network);
+        let network = match &network_name {
+            Some(name) if network_may_be_new => network::find(&home, name)?,
+            Some(name) => Some(network::load(&home, name)?),
+            None => None,
+        };
         Ok(Self {
             json: global.json,
             yes: global.yes,
-            rpc_url: global.rpc_url.clone().or(config.rpc_url),
-            market_url: global.market_url.clone().or(config.market_url),
-            sms_url: global.sms_url.clone().or(config.sms_url),
-            poco_address: global.poco_address.or(config.poco_address),
-            from_block: config.from_block.unwrap_or(0),
+            flags: Chain {
+                rpc_url: global.rpc_url.clone(),
+                market_url: global.market_url.clone(),
+                sms_url: global.sms_url.clone(),
+                poco_address: global.poco_address,
+            },
+            file: Chain {
+                rpc_url: config.rpc_url,
+                market_url: config.market_url,
+                sms_url: config.sms_url,
+                poco_address: config.poco_address,
+            },
+            file_from_block: config.from_block,
+            network_name,
+            network,
             wallet: global.wallet.clone().or(config.wallet),
             password_file: global.password_file.clone().or(config.password_file),
             devnet_account: global.devnet_account.clone(),
             config_file: global.config.clone(),
+            config_path: file,
             fetch: fetch_policy(config.fetch.unwrap_or_default(), &global.fetch),
+            sections: Sections {
+                market: config.market.unwrap_or_default(),
+                scheduler: config.scheduler.unwrap_or_default(),
+                worker: config.worker.unwrap_or_default(),
+                results: config.results.unwrap_or_default(),
+                sms: config.sms.unwrap_or_default(),
+            },
             home,
         })
+    }
+
+    /// The network named, if any (it may not exist yet, for the commands that create it).
+    pub(crate) fn network_name(&self) -> Option<&str> {
+        self.network_name.as_deref()
+    }
+
+    /// What the flags and the environment give (not the profile nor the file): the endpoint.
+    pub(crate) fn rpc_url_flag(&self) -> Option<&str> {
+        self.flags.rpc_url.as_deref()
+    }
+
+    /// What the flags and the environment give: the protocol's address.
+    pub(crate) fn poco_address_flag(&self) -> Option<Address> {
+        self.flags.poco_address
+    }
+
+    /// What the flags and the environment give: the market.
+    pub(crate) fn market_url_flag(&self) -> Option<&str> {
+        self.flags.market_url.as_deref()
+    }
+
+    /// What the flags and the environment give: the SMS.
+    pub(crate) fn sms_url_flag(&self) -> Option<&str> {
+        self.flags.sms_url.as_deref()
+    }
+
+    /// The chain's endpoint: a flag's, else the network's, else the file's.
+    fn rpc_url(&self) -> Option<String> {
+        self.flags
+            .rpc_url
+            .clone()
+            .or_else(|| self.network.as_ref().map(|n| n.profile.rpc_url.clone()))
+            .or_else(|| self.file.rpc_url.clone())
+    }
+
+    /// The protocol's address: a flag's, else the network's, else the file's.
+    fn poco_address(&self) -> Option<Address> {
+        self.flags
+            .poco_address
+            .or_else(|| self.network.as_ref().map(|n| n.profile.poco_address))
+            .or(self.file.poco_address)
+    }
+
+    /// Whether the running devnet fills in what is not configured: when no network is named
+    /// and the chain is not fully named (endpoint and protocol) by flags or the file.
+    fn devnet_fills_in(&self) -> bool {
+        self.network.is_none() && (self.rpc_url().is_none() || self.poco_address().is_none())
+    }
+
+    /// Whether the chain in use is the running devnet's: `--network devnet`, or nothing
+    /// naming a chain at all.
+    fn on_devnet(&self) -> bool {
+        match &self.network {
+            Some(network) => network.is_devnet(),
+            None => self.rpc_url().is_none(),
+        }
+    }
+
+    /// The confirmation depth of the services when none is given: the network's, 0 on the
+    /// devnet, else [`network::DEFAULT_CONFIRMATIONS`].
+    pub(crate) fn default_confirmations(&self) -> u64 {
+        match &self.network {
+            Some(network) => network.confirmations(),
+            None if self.on_devnet() => 0,
+            None => network::DEFAULT_CONFIRMATIONS,
+        }
+    }
+
+    /// The network's result store, if its profile names one.
+    pub(crate) fn network_results_url(&self) -> Option<String> {
+        self.network.as_ref().and_then(|n| n.profile.results_url.clone())
+    }
+
+    /// The configuration file read (or that would have been).
+    pub(crate) fn config_path(&self) -> &Path {
+        &self.config_path
     }
 
     /// The fetch policy of this machine's services (a worker's): the `[fetch]` section of the
@@ -91,9 +243,7 @@ impl Context {
     /// devnet is the chain in use.
     pub(crate) fn client_fetch_policy(&self) -> poco_fetch::FetchPolicy {
         match self.devnet() {
-            Some(devnet) if self.rpc_url.is_none() => {
-                self.fetch.clone().widened_by(&devnet.client_fetch)
-            }
+            Some(devnet) if self.on_devnet() => self.fetch.clone().widened_by(&devnet.client_fetch),
             _ => self.fetch.clone(),
         }
     }
@@ -103,35 +253,51 @@ impl Context {
         poco_sdk::devnet::running(&self.home)
     }
 
-    /// Where the protocol is: the configured endpoints, else the running devnet's.
+    /// Where the protocol is: the flags, else the network's profile, else the configuration
+    /// file, else the running devnet's (read only when nothing else names the chain).
     pub(crate) fn endpoints(&self) -> Result<Endpoints, Failure> {
-        let devnet = self.devnet();
+        let devnet = if self.devnet_fills_in() { self.devnet() } else { None };
         let rpc_url = self
-            .rpc_url
-            .clone()
+            .rpc_url()
             .or_else(|| devnet.as_ref().map(|d| d.rpc_url.clone()))
             .ok_or_else(|| {
-            Failure::config(
-                "no chain configured: start one with `poco devnet up --detach`, or pass \
-                     --rpc.url and --poco.address",
-            )
-        })?;
-        let poco = self
-            .poco_address
+                Failure::config(
+                    "no chain configured: start one with `poco devnet up --detach`, select a \
+                     network with --network NAME (`poco network list`), or pass --rpc.url and \
+                     --poco.address",
+                )
+            })?;
+        let configured = self.poco_address();
+        let poco = configured
             .or_else(|| devnet.as_ref().map(|d| d.deployment.poco))
             .ok_or_else(|| Failure::config("no protocol address: pass --poco.address"))?;
-        let from_block = if self.poco_address.is_none() {
-            devnet.as_ref().map_or(self.from_block, |d| d.deployment.block)
-        } else {
-            self.from_block
+        let from_block = match (&self.network, configured) {
+            (Some(network), _) if network.profile.poco_address == poco => {
+                network.profile.from_block
+            }
+            (_, None) => devnet.as_ref().map_or(0, |d| d.deployment.block),
+            _ => self.file_from_block.unwrap_or(0),
         };
-        let market_url = self.market_url.clone().or_else(|| devnet.map(|d| d.market_url));
+        let market_url = self
+            .flags
+            .market_url
+            .clone()
+            .or_else(|| self.network.as_ref().and_then(|n| n.profile.market_url.clone()))
+            .or_else(|| self.file.market_url.clone())
+            .or_else(|| devnet.map(|d| d.market_url));
         Ok(Endpoints { rpc_url, market_url, poco, from_block })
     }
 
     /// The SMS: the configured one, else the running devnet's; `None` when there is none.
     pub(crate) fn sms_url(&self) -> Option<String> {
-        self.sms_url.clone().or_else(|| self.devnet().and_then(|d| d.sms_url))
+        self.flags
+            .sms_url
+            .clone()
+            .or_else(|| self.network.as_ref().and_then(|n| n.profile.sms_url.clone()))
+            .or_else(|| self.file.sms_url.clone())
+            .or_else(|| {
+                if self.devnet_fills_in() { self.devnet().and_then(|d| d.sms_url) } else { None }
+            })
     }
 
     /// A client of the SMS; with the wallet (which must be configured) when `signing`.
@@ -166,6 +332,7 @@ impl Context {
     /// A client, with the wallet if one is configured.
     pub(crate) async fn client(&self) -> Result<Poco, Failure> {
         let endpoints = self.endpoints()?;
+        self.check_chain(&endpoints.rpc_url).await?;
         let client = Poco::connect(&endpoints, self.wallet()?).await?;
         Ok(client.with_fetch_policy(self.client_fetch_policy()))
     }
@@ -174,8 +341,39 @@ impl Context {
     pub(crate) async fn signing_client(&self) -> Result<Poco, Failure> {
         let wallet = self.wallet()?.ok_or(poco_sdk::Error::NoWallet)?;
         let endpoints = self.endpoints()?;
+        self.check_chain(&endpoints.rpc_url).await?;
         let client = Poco::connect(&endpoints, Some(wallet)).await?;
         Ok(client.with_fetch_policy(self.client_fetch_policy()))
+    }
+
+    /// Refuses an endpoint that serves another chain than the selected network's, before
+    /// anything else is asked of it: an operator whose endpoint points at another chain than
+    /// the profile's must not send a single transaction there.
+    async fn check_chain(&self, rpc_url: &str) -> Result<(), Failure> {
+        let Some(network) = &self.network else { return Ok(()) };
+        let down = || Failure::from(poco_sdk::Error::ChainDown { url: rpc_url.to_owned() });
+        let config = poco_chain::ClientConfig { max_retries: 1, ..Default::default() };
+        let chain = poco_chain::ChainClient::connect(rpc_url, None, config).await.map_err(|e| {
+            if e.is_transient() || matches!(e, poco_chain::Error::Rpc(_)) {
+                down()
+            } else {
+                Failure::from(e)
+            }
+        })?;
+        let served = chain.chain_id().await.map_err(|_| down())?;
+        if served == network.profile.chain_id {
+            return Ok(());
+        }
+        let source = match &network.source {
+            network::Source::File(path) => path.display().to_string(),
+            network::Source::Devnet => "the running devnet".to_owned(),
+        };
+        Err(Failure::config(format!(
+            "the network {:?} is chain {} ({source}), but the endpoint {rpc_url} serves chain \
+             {served}: refusing to use it, so that nothing meant for one chain is sent to \
+             another. Fix the endpoint (--rpc.url, or the profile)",
+            network.name, network.profile.chain_id,
+        )))
     }
 
     /// The password file given, if any.

@@ -12,6 +12,7 @@
 mod cli;
 mod commands;
 mod context;
+mod network;
 mod output;
 mod password;
 

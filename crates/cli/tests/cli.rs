@@ -614,6 +614,8 @@ fn failures_are_caught_before_paying_and_shown_after() {
     let message = failure(home, &with(&requester, &["run", &unfetchable, "--yes"]), 1);
     let expected = format!("the app {unfetchable} cannot be fetched");
     assert!(message.to_lowercase().contains(&expected.to_lowercase()), "{message}");
+    // Loopback is this machine: the operator is told how to widen the policy to it.
+    assert!(message.contains("--fetch.allow 127.0.0.0/8"), "{message}");
     assert!(message.contains("nothing was paid"), "{message}");
     for (input, why) in [
         ("file:///etc/passwd", "file:// URLs of input files are not allowed"),

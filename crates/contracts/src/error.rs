@@ -17,6 +17,25 @@ pub enum Error {
         /// Name of the contract being deployed.
         contract: &'static str,
     },
+    /// A deployment journal that cannot go on: another chain, another deployer, a contract it
+    /// records that the chain does not hold as recorded.
+    #[error("the deployment journal does not fit this chain: {reason}")]
+    JournalMismatch {
+        /// What does not fit.
+        reason: String,
+    },
+    /// A deployment journal that cannot be written, or a creation that cannot be signed or
+    /// waited for.
+    #[error("{0}")]
+    Journal(String),
+    /// An address given as the token that is not an ERC-20 contract.
+    #[error("{token} is not an ERC-20 token: {reason}")]
+    NotAToken {
+        /// The address given.
+        token: alloy::primitives::Address,
+        /// What it failed to answer.
+        reason: String,
+    },
     /// The RPC endpoint failed or could not be reached.
     #[error("RPC error: {0}")]
     Transport(#[from] TransportError),

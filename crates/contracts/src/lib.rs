@@ -13,7 +13,10 @@ mod deploy;
 mod error;
 mod revert;
 
-pub use deploy::{DeployOptions, Deployment, deploy};
+pub use deploy::{
+    Component, DeployOptions, Deployment, Journal, JournalStep, ResumeOptions, ResumeReport,
+    TokenInfo, check_token, deploy, resume,
+};
 pub use error::Error;
 pub use revert::{LibraryError, Revert};
 

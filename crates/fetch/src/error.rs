@@ -19,7 +19,9 @@ pub enum FetchError {
     /// The fetch policy refuses what the URL points at.
     #[error(
         "{kind} URL {url} is refused: {reason} (the fetch policy reaches public addresses only \
-         unless the operator allows more: --fetch.allow, --fetch.allow-dir)"
+         unless the operator allows more: --fetch.allow CIDR for a network, e.g. \
+         --fetch.allow 127.0.0.0/8 for this machine's loopback, or --fetch.allow-dir DIR for \
+         file:// URLs)"
     )]
     Refused {
         /// Who chose the URL.

@@ -35,6 +35,9 @@ pub struct MarketConfig {
     /// rate limits and shares). Empty by default: the client is the socket's peer, and such
     /// headers are ignored, since anyone can write them.
     pub trusted_proxies: Vec<IpAddr>,
+    /// The URL clients reach the market at (its public name, behind a proxy), named in its
+    /// OpenAPI document; `None` names none.
+    pub public_url: Option<String>,
 }
 
 /// Limits that keep one client from hurting the others.
@@ -132,6 +135,7 @@ impl MarketConfig {
             limits: Limits::default(),
             server: ServerLimits::default(),
             trusted_proxies: Vec::new(),
+            public_url: None,
         }
     }
 

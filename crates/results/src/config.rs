@@ -51,6 +51,9 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Most deals kept in the in-memory deal cache.
     pub deal_cache_size: usize,
+    /// The URL requesters download from (what schedulers name the store by), told on
+    /// `/health` so that a scheduler can check it names the store rightly; `None` tells none.
+    pub public_url: Option<String>,
 }
 
 impl Config {
@@ -69,6 +72,7 @@ impl Config {
             max_concurrent_uploads: 8,
             request_timeout: Duration::from_secs(120),
             deal_cache_size: 10_000,
+            public_url: None,
         }
     }
 }

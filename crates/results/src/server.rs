@@ -156,8 +156,11 @@ async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next)
 
 // ==================================================================== small routes
 
-async fn health() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok" }))
+async fn health(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    match &state.config.public_url {
+        Some(url) => Json(serde_json::json!({ "status": "ok", "publicUrl": url })),
+        None => Json(serde_json::json!({ "status": "ok" })),
+    }
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {

@@ -34,6 +34,9 @@ pub struct SmsConfig {
     pub max_secret_bytes: usize,
     /// The SMS's clock (the system's, or a manual one in tests).
     pub clock: Clock,
+    /// The URL clients and schedulers reach the SMS at, told by `GET /status`; `None` tells
+    /// none.
+    pub public_url: Option<String>,
 }
 
 impl SmsConfig {
@@ -55,6 +58,7 @@ impl SmsConfig {
             max_request_age: Duration::from_secs(300),
             max_secret_bytes: 4096,
             clock: Clock::system(),
+            public_url: None,
         }
     }
 }

@@ -650,6 +650,7 @@ async fn status(State(sms): Shared) -> Json<SmsStatus> {
         dcap: true,
         simulation,
         warning: simulation.then(|| SIMULATION_WARNING.to_owned()),
+        public_url: sms.config.public_url.clone(),
     })
 }
 /// A request body within the service's limit; an oversized one is refused in JSON, as every

@@ -130,6 +130,9 @@ pub struct SmsStatus {
     /// A warning to show wherever the status is shown, when simulation is on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
+    /// The URL the SMS's operator says it is reached at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
 }
 
 /// The `iexec_secrets` of a deal's params: app-side index → requester secret name.

@@ -307,10 +307,14 @@ pub(crate) async fn sms_status(context: &Context, output: Output) -> Result<(), 
         "dcap": status.dcap,
         "simulation": status.simulation,
         "warning": status.warning,
+        "publicUrl": status.public_url,
     });
     output.result(&json, || {
-        let mut text = fields(&[
-            ("SMS", secrets.url().to_owned()),
+        let mut lines = vec![("SMS", secrets.url().to_owned())];
+        if let Some(url) = &status.public_url {
+            lines.push(("public URL", url.clone()));
+        }
+        lines.extend([
             ("version", status.version.clone()),
             ("DCAP attestation (SGX, TDX)", if status.dcap { "on" } else { "off" }.into()),
             (
@@ -318,6 +322,7 @@ pub(crate) async fn sms_status(context: &Context, output: Output) -> Result<(), 
                 if status.simulation { "ACCEPTED (INSECURE)" } else { "refused" }.into(),
             ),
         ]);
+        let mut text = fields(&lines);
         if let Some(warning) = &status.warning {
             text += &format!("WARNING: {warning}\n");
         }

@@ -4,7 +4,9 @@ mod account;
 mod assets;
 mod confidential;
 mod devnet;
+mod networks;
 mod orders;
+mod protocol;
 mod run;
 mod services;
 
@@ -12,7 +14,7 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use crate::{
     Failure,
-    cli::{Cli, Command, SmsCommand},
+    cli::{Cli, Command, ProtocolCommand, SmsCommand},
     context::Context,
     output::Output,
 };
@@ -26,13 +28,16 @@ pub(crate) fn runs_services(command: &Command) -> bool {
             | Command::Scheduler(_)
             | Command::Worker(_)
             | Command::Results(_)
-            | Command::Sms(SmsCommand::Serve { .. })
+            | Command::Sms(SmsCommand::Serve(_))
     )
 }
 
 /// Runs a parsed command line.
 pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
-    let context = Context::load(&cli.global)?;
+    // The commands that create a profile name a network that may not exist yet.
+    let network_may_be_new =
+        matches!(cli.command, Command::Protocol(ProtocolCommand::Deploy(_)) | Command::Network(_));
+    let context = Context::load(&cli.global, network_may_be_new)?;
     let output = Output::new(context.json);
     match cli.command {
         Command::Devnet(command) => Box::pin(devnet::run(&context, output, command)).await,
@@ -48,11 +53,13 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Task(command) => run::task(&context, output, command).await,
         Command::Result(command) => run::result(&context, output, command).await,
         Command::Secret(command) => confidential::secret(&context, output, command).await,
+        Command::Protocol(command) => protocol::protocol(&context, output, command).await,
+        Command::Network(command) => networks::network(&context, output, command).await,
         Command::Market(command) => services::market(&context, command).await,
         Command::Scheduler(command) => services::scheduler(&context, command).await,
         Command::Worker(command) => Box::pin(services::worker(&context, command)).await,
         Command::Results(command) => services::results(&context, command).await,
-        Command::Sms(command @ SmsCommand::Serve { .. }) => services::sms(&context, command).await,
+        Command::Sms(command @ SmsCommand::Serve(_)) => services::sms(&context, command).await,
         Command::Sms(SmsCommand::Status) => confidential::sms_status(&context, output).await,
     }
 }

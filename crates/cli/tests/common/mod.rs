@@ -30,6 +30,8 @@ pub(crate) fn poco_env(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Outp
         .env_remove("POCO_MARKET_URL")
         .env_remove("POCO_SMS_URL")
         .env_remove("POCO_WALLET_PASSWORD")
+        .env_remove("POCO_NETWORK")
+        .env_remove("POCO_PRIVATE_KEY")
         .current_dir(root());
     for (name, value) in env {
         command.env(name, value);
@@ -93,26 +95,7 @@ impl DevnetHome {
     /// Calls the devnet's chain node directly (JSON-RPC over HTTP/1.1): what a test does to
     /// the chain that no poco command does, such as moving its clock.
     pub(crate) fn rpc(&self, method: &str, params: &Value) -> Value {
-        use std::io::{Read, Write};
-        let url = self.info["rpcUrl"].as_str().unwrap();
-        let authority = url.trim_start_matches("http://").trim_end_matches('/');
-        let body =
-            serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
-                .to_string();
-        let mut stream = std::net::TcpStream::connect(authority).unwrap();
-        write!(
-            stream,
-            "POST / HTTP/1.1\r\nhost: {authority}\r\ncontent-type: application/json\r\n\
-             content-length: {}\r\nconnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).unwrap();
-        let (_, json) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
-        let reply: Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {answer}"));
-        assert!(reply.get("error").is_none(), "{method}: {reply}");
-        reply["result"].clone()
+        rpc(self.info["rpcUrl"].as_str().unwrap(), method, params)
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -123,6 +106,87 @@ impl DevnetHome {
 impl Drop for DevnetHome {
     fn drop(&mut self) {
         let _ = poco(self.home.path(), &["devnet", "down"]);
+    }
+}
+
+/// Calls the chain node at `url` directly (JSON-RPC over HTTP/1.1); the call must succeed.
+pub(crate) fn rpc(url: &str, method: &str, params: &Value) -> Value {
+    use std::io::{Read, Write};
+    let authority = url.trim_start_matches("http://").trim_end_matches('/');
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+        .to_string();
+    let mut stream = std::net::TcpStream::connect(authority).unwrap();
+    write!(
+        stream,
+        "POST / HTTP/1.1\r\nhost: {authority}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (_, json) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
+    let reply: Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {answer}"));
+    assert!(reply.get("error").is_none(), "{method}: {reply}");
+    reply["result"].clone()
+}
+
+/// A bare chain: the pinned anvil on a free port of 127.0.0.1, with nothing deployed (its
+/// development accounts hold ETH only). Killed when dropped.
+pub(crate) struct Anvil {
+    child: std::process::Child,
+    /// Its JSON-RPC endpoint.
+    pub(crate) url: String,
+}
+
+impl Anvil {
+    /// Starts anvil with `args` added (`--block-time 1`, `--chain-id 4242`).
+    pub(crate) fn start(args: &[&str]) -> Self {
+        use std::io::BufRead;
+        let mut child = Command::new(poco_chain::devnet::find_anvil())
+            .args(["--host", "127.0.0.1", "--port", "0", "--hardfork", "prague"])
+            .args(["--mnemonic", poco_chain::devnet::DEV_MNEMONIC])
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("anvil starts (npm ci installs it)");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(address) = line.strip_prefix("Listening on ")
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(address.trim().to_owned());
+                }
+            }
+        });
+        let address =
+            rx.recv_timeout(std::time::Duration::from_secs(30)).expect("anvil listens within 30 s");
+        Self { child, url: format!("http://{address}") }
+    }
+
+    /// The transactions `address` has had mined.
+    pub(crate) fn nonce(&self, address: &str) -> u64 {
+        let count =
+            rpc(&self.url, "eth_getTransactionCount", &serde_json::json!([address, "latest"]));
+        u64::from_str_radix(count.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+    }
+
+    /// Whether a contract is at `address`.
+    pub(crate) fn has_code(&self, address: &str) -> bool {
+        let code = rpc(&self.url, "eth_getCode", &serde_json::json!([address, "latest"]));
+        code.as_str().is_some_and(|code| code.len() > 2)
+    }
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

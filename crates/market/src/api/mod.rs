@@ -64,6 +64,7 @@ pub struct ApiState {
     counters: Arc<LimitCounters>,
     gate: Arc<LogGate>,
     trusted_proxies: Arc<[IpAddr]>,
+    public_url: Option<Arc<str>>,
     server_stats: Option<Arc<ServerStats>>,
     shutdown: watch::Receiver<bool>,
 }
@@ -119,6 +120,7 @@ impl ApiState {
             counters: Arc::new(LimitCounters::default()),
             gate: Arc::new(LogGate::default()),
             trusted_proxies: Arc::from(Vec::new()),
+            public_url: None,
             server_stats: None,
             shutdown,
         }
@@ -128,6 +130,12 @@ impl ApiState {
     /// (the operator's reverse proxies) to name the client.
     pub fn with_trusted_proxies(mut self, proxies: Vec<IpAddr>) -> Self {
         self.trusted_proxies = proxies.into();
+        self
+    }
+
+    /// Names the URL clients reach the market at in its OpenAPI document (`servers`).
+    pub fn with_public_url(mut self, url: Option<String>) -> Self {
+        self.public_url = url.map(Arc::from);
         self
     }
 
@@ -717,6 +725,13 @@ async fn metrics(State(state): State<ApiState>, Params(NoParams {}): Params<NoPa
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }
 
-async fn openapi_document(Params(NoParams {}): Params<NoParams>) -> Json<serde_json::Value> {
-    Json(openapi::document())
+async fn openapi_document(
+    State(state): State<ApiState>,
+    Params(NoParams {}): Params<NoParams>,
+) -> Json<serde_json::Value> {
+    let mut document = openapi::document();
+    if let Some(url) = &state.public_url {
+        document["servers"] = serde_json::json!([{ "url": url.as_ref() }]);
+    }
+    Json(document)
 }

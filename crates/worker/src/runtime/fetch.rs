@@ -108,4 +108,75 @@ mod tests {
             fetcher.fetch_checked(Source::App, &format!("sha256:{good:x}"), good).await.unwrap();
         assert_eq!(cached, b"module bytes", "served from the cache by checksum");
     }
+
+    /// Serves `routes` (path, body) over HTTP on a loopback port, one request per connection,
+    /// until the test ends; returns the base URL.
+    fn serve(routes: Vec<(&'static str, Vec<u8>)>) -> String {
+        use std::io::{BufRead, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or_default().to_owned();
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).map_or(true, |n| n == 0) || header == "\r\n" {
+                        break;
+                    }
+                }
+                let body = routes.iter().find(|(p, _)| *p == path).map(|(_, b)| b.clone());
+                let (status, body) = match body {
+                    Some(body) => ("200 OK", body),
+                    None => ("404 Not Found", Vec::new()),
+                };
+                let head = format!(
+                    "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(&body);
+            }
+        });
+        base
+    }
+
+    #[tokio::test]
+    async fn an_app_over_http_is_fetched_only_with_its_registered_checksum() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = serve(vec![
+            ("/app.wasm", b"module bytes".to_vec()),
+            ("/other.wasm", b"other".to_vec()),
+        ]);
+        let good = B256::from(<[u8; 32]>::from(Sha256::digest(b"module bytes")));
+        // Loopback is this machine: refused until the operator widens the policy, and the
+        // refusal says how.
+        let strict = Fetcher::new(dir.path().join("strict"), FetchPolicy::default());
+        let error =
+            strict.fetch_checked(Source::App, &format!("{base}/app.wasm"), good).await.unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("loopback"), "{message}");
+        assert!(message.contains("--fetch.allow 127.0.0.0/8"), "{message}");
+
+        let policy =
+            FetchPolicy { allow: vec!["127.0.0.0/8".parse().unwrap()], ..FetchPolicy::default() };
+        let fetcher = Fetcher::new(dir.path().join("cache"), policy);
+        // Other bytes at the URL than the registered checksum's: refused, and not cached.
+        let other = format!("{base}/other.wasm");
+        let error = fetcher.fetch_checked(Source::App, &other, good).await.unwrap_err();
+        assert!(matches!(error, Error::ChecksumMismatch { .. }), "{error}");
+        assert!(!dir.path().join("cache").join(format!("{good:x}")).exists());
+        let fetched =
+            fetcher.fetch_checked(Source::App, &format!("{base}/app.wasm"), good).await.unwrap();
+        assert_eq!(fetched, b"module bytes");
+        let wrong = B256::repeat_byte(7);
+        let error = fetcher.fetch_checked(Source::App, &other, wrong).await.unwrap_err();
+        assert!(matches!(error, Error::ChecksumMismatch { .. }), "{error}");
+        assert!(!dir.path().join("cache").join(format!("{wrong:x}")).exists());
+    }
 }
