@@ -7,4 +7,5 @@ mod bad_input;
 mod harness;
 mod lifecycle;
 mod multi;
+mod reorg;
 mod restart;
