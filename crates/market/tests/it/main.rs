@@ -9,3 +9,4 @@ mod lifecycle;
 mod multi;
 mod reorg;
 mod restart;
+mod rollback;

@@ -87,11 +87,8 @@ impl Book {
         orders.request = net.sign(request.clone(), &accounts.requester);
         let second = RequestOrder { salt: B256::repeat_byte(0x22), ..request };
         let second = net.sign(second, &accounts.requester);
-        let app2 = AppOrder {
-            volume: U256::from(2),
-            salt: B256::repeat_byte(0x33),
-            ..orders.app.order.clone()
-        };
+        let app2 =
+            AppOrder { volume: U256::from(2), salt: B256::repeat_byte(0x33), ..orders.app.order };
         let app2 = net.sign(app2, &accounts.app_provider);
         Self { orders, app2, second }
     }
