@@ -83,7 +83,8 @@ pub(crate) struct Engine {
     scores: Mutex<HashMap<Address, (u64, Instant)>>,
     in_flight: Mutex<HashSet<(B256, TxKind)>>,
     retry_after: Mutex<HashMap<(B256, TxKind), Instant>>,
-    /// Serializes work assignment, so two workers asking at once never over-provision a task.
+    /// Serializes work assignment, so two workers asking at once never over-provision a task
+    /// (and no assignment interleaves with a rollback).
     assigning: tokio::sync::Mutex<()>,
     /// The SMS client, when the pool serves TEE deals.
     sms: Option<poco_api::sms::SmsClient>,
@@ -168,11 +169,15 @@ impl Engine {
             beyond_window = reorg.is_beyond_window(),
             "chain reorganisation: undoing the replaced blocks"
         );
+        // No replica is handed out meanwhile: an assignment decided before the rollback would
+        // name a task it withdrew.
+        let serial = self.assigning.lock().await;
         let outcome = self
             .store
             .rollback(checkpoint, reorg.fork_point, reorg.is_beyond_window())
             .await?
             .ok_or_else(|| Error::corrupt("the checkpoint moved while a rollback was prepared"))?;
+        drop(serial);
         self.deals.lock().expect("lock").clear();
         self.committees.lock().expect("lock").clear();
         self.scores.lock().expect("lock").clear();
