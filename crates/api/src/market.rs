@@ -177,21 +177,25 @@ pub enum MarketEvent {
         /// The order after the change.
         order: Box<OrderView>,
     },
-    /// A deal was created on-chain.
+    /// A deal was created on-chain, or a chain reorganisation undid it.
     Deal {
-        /// Always `deal_created`.
+        /// `deal_created`, or `deal_removed`.
         event: DealEventType,
         /// The deal.
         deal: Box<DealView>,
     },
 }
 
-/// What happened to a deal: it was created.
+/// What happened to a deal: it was created, or undone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DealEventType {
     /// Created by `matchOrders`.
     DealCreated,
+    /// The block of its `matchOrders` was replaced by a chain reorganisation: the deal does not
+    /// exist on the chain as it is now (it comes back with a `deal_created` if the new chain
+    /// matches it again).
+    DealRemoved,
 }
 
 impl MarketEvent {
@@ -203,6 +207,11 @@ impl MarketEvent {
     /// The event of a new deal.
     pub fn deal(deal: DealView) -> Self {
         Self::Deal { event: DealEventType::DealCreated, deal: Box::new(deal) }
+    }
+
+    /// The event of a deal a chain reorganisation undid.
+    pub fn deal_removed(deal: DealView) -> Self {
+        Self::Deal { event: DealEventType::DealRemoved, deal: Box::new(deal) }
     }
 }
 

@@ -181,6 +181,13 @@ impl ChainClient {
         IPocoInstance::new(poco, self.provider.clone())
     }
 
+    /// Makes the next transaction read this wallet's nonce from the node again. A chain
+    /// reorganisation may have dropped transactions this client sent: their nonces are free
+    /// again, and a nonce counted past them would leave every later transaction waiting.
+    pub async fn resync_nonces(&self) {
+        self.nonces.resync().await;
+    }
+
     /// The chain id.
     pub async fn chain_id(&self) -> Result<u64, Error> {
         Ok(self.provider.get_chain_id().await?)

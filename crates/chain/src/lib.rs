@@ -7,7 +7,8 @@
 //! - [`ChainClient`] sends transactions from one wallet without nonce clashes, retries transient
 //!   RPC failures, estimates gas with a margin and waits for a configurable confirmation depth;
 //! - [`EventFollower`] delivers the protocol's events in bounded, confirmed block ranges from a
-//!   checkpoint, exactly once for a consumer that stores the checkpoint with its effects;
+//!   checkpoint, exactly once for a consumer that stores the checkpoint with its effects, and
+//!   reports a [`Reorg`] (with its fork point) when the chain replaced blocks it delivered;
 //! - [`devnet`] launches the pinned anvil with the protocol deployed and funded accounts;
 //! - [`files`] keeps a service's folders and files to their owner (0700, 0600).
 
@@ -23,7 +24,10 @@ pub mod wallet;
 pub use client::{ChainClient, ClientConfig};
 pub use devnet::{Devnet, DevnetAccounts, DevnetConfig};
 pub use error::Error;
-pub use follower::{EventBatch, EventFollower, FollowerConfig, LocatedEvent, ProtocolEvent};
+pub use follower::{
+    BlockRef, EventBatch, EventFollower, Followed, FollowerConfig, LocatedEvent, ProtocolEvent,
+    Reorg,
+};
 pub use wallet::{
     KeystoreDir, KeystoreEntry, Mnemonic, Password, ScryptParams, Wallet, WalletError,
 };

@@ -3,7 +3,9 @@
 //!
 //! Reads happen only where the mirror cannot answer: a balance not cached yet (or too low to
 //! accept an order: it may have grown), a presignature, an ERC-1271 signature, and an asset
-//! the follower has not reached yet.
+//! the follower has not reached yet. [`RpcChain`] makes them all at the confirmed head, as deep
+//! as the follower's events: a presignature or a deposit in a block a reorganisation may still
+//! replace does not count yet.
 
 use alloy::{
     eips::BlockId,
@@ -27,16 +29,16 @@ pub type ChainFuture<'a, T> = BoxFuture<'a, Result<T>>;
 pub trait ChainReader: Send + Sync + 'static {
     /// The newest block at the configured confirmation depth.
     fn confirmed_head(&self) -> ChainFuture<'_, u64>;
-    /// The owner of `asset` in the registry of `kind` at the latest block (zero: not
+    /// The owner of `asset` in the registry of `kind` at the confirmed head (zero: not
     /// registered).
     fn owner(&self, kind: OrderKind, asset: Address) -> ChainFuture<'_, Address>;
     /// The free balance of `account` at `block`.
     fn balance(&self, account: Address, block: u64) -> ChainFuture<'_, U256>;
-    /// Who presigned the order `hash` (zero: nobody).
+    /// Who presigned the order `hash` at the confirmed head (zero: nobody).
     fn presigner(&self, hash: B256) -> ChainFuture<'_, Address>;
-    /// Whether `account` has code (a contract wallet).
+    /// Whether `account` has code (a contract wallet) at the confirmed head.
     fn is_contract(&self, account: Address) -> ChainFuture<'_, bool>;
-    /// `Poco.verifySignature(signer, hash, sign)`: ECDSA, then ERC-1271.
+    /// `Poco.verifySignature(signer, hash, sign)` at the confirmed head: ECDSA, then ERC-1271.
     fn verify_signature(&self, signer: Address, hash: B256, sign: Bytes) -> ChainFuture<'_, bool>;
 }
 
@@ -56,6 +58,11 @@ impl RpcChain {
 
     fn poco(&self) -> IPoco::IPocoInstance<alloy::providers::DynProvider> {
         self.client.poco(self.deployment.poco)
+    }
+
+    /// The confirmed head, as a block to read at.
+    async fn confirmed(&self) -> Result<BlockId> {
+        Ok(BlockId::number(self.confirmed_head().await?))
     }
 }
 
@@ -77,20 +84,24 @@ impl ChainReader for RpcChain {
         Box::pin(async move {
             let provider = self.client.provider().clone();
             let deployment = &self.deployment;
+            let at = self.confirmed().await?;
             let owner = match kind {
                 OrderKind::App => AppRegistry::new(deployment.app_registry, provider)
                     .ownerOrZero(asset)
+                    .block(at)
                     .call()
                     .await
                     .map_err(contract)?,
                 OrderKind::Dataset => DatasetRegistry::new(deployment.dataset_registry, provider)
                     .ownerOrZero(asset)
+                    .block(at)
                     .call()
                     .await
                     .map_err(contract)?,
                 OrderKind::Workerpool => {
                     WorkerpoolRegistry::new(deployment.workerpool_registry, provider)
                         .ownerOrZero(asset)
+                        .block(at)
                         .call()
                         .await
                         .map_err(contract)?
@@ -113,15 +124,20 @@ impl ChainReader for RpcChain {
     }
 
     fn presigner(&self, hash: B256) -> ChainFuture<'_, Address> {
-        Box::pin(async move { self.poco().viewPresigned(hash).call().await.map_err(contract) })
+        Box::pin(async move {
+            let at = self.confirmed().await?;
+            self.poco().viewPresigned(hash).block(at).call().await.map_err(contract)
+        })
     }
 
     fn is_contract(&self, account: Address) -> ChainFuture<'_, bool> {
         Box::pin(async move {
+            let at = self.confirmed().await?;
             let code = self
                 .client
                 .provider()
                 .get_code_at(account)
+                .block_id(at)
                 .await
                 .map_err(|e| Error::Contract(e.to_string()))?;
             Ok(!code.is_empty())
@@ -130,7 +146,8 @@ impl ChainReader for RpcChain {
 
     fn verify_signature(&self, signer: Address, hash: B256, sign: Bytes) -> ChainFuture<'_, bool> {
         Box::pin(async move {
-            self.poco().verifySignature(signer, hash, sign).call().await.map_err(contract)
+            let at = self.confirmed().await?;
+            self.poco().verifySignature(signer, hash, sign).block(at).call().await.map_err(contract)
         })
     }
 }

@@ -16,24 +16,60 @@
 //! - `DealCreated` indexes the deal;
 //! - `MemberJoined`, `MemberLeft` and `MemberExpelled` count a workerpool's active members,
 //!   so that the best match never proposes a pool too small for a committee deal.
+//!
+//! Every batch is stored with the hash of its last block. When the follower reports that a
+//! chain reorganisation replaced blocks the market applied ([`poco_chain::Reorg`]), the market
+//! reads again, at the hash of the newest block the chain still holds, what the replaced
+//! blocks changed (consumed volumes with `viewConsumed`, registry owners and policies, member
+//! counts, balances), rolls the store back to that block ([`Store::rollback`]: deals of the
+//! replaced blocks removed with a `deal_removed` event each, orders decided again), and follows
+//! the new chain from the fork point. A reorganisation deeper than the stored blocks re-syncs
+//! the mirror from the deployment's block. Each repair is logged (a warning with the fork
+//! point) and counted (`poco_market_follower_reorgs_total`, `..._undone_blocks_total`,
+//! `..._last_fork_point`).
+//!
+//! Who would gain from a reorganisation the market did not repair:
+//! - a requester (or any seller) whose match was undone, if the market kept the order as
+//!   filled: the order would be lost from the book although the chain can still match it. The
+//!   rollback puts it back, open with the volume the chain says is left;
+//! - a buyer shown a phantom deal, or a seller whose volume the book shows as consumed by one:
+//!   deals of replaced blocks are removed, and volumes are the chain's;
+//! - a requester whose deposit was undone, if the market kept its request as covered: balances
+//!   read since the fork point are read again, and uncovered orders die as a publication would
+//!   be refused.
+//!
+//! Reads the market acts on are made at the confirmed head (balances, owners, presignatures,
+//! contract signatures), never at the latest block, which a reorganisation within the
+//! confirmation depth may still replace.
 
 use std::{collections::BTreeSet, sync::Arc, sync::atomic::Ordering, time::Duration};
 
-use alloy::primitives::Address;
-use futures::future::try_join_all;
-use poco_chain::{
-    ChainClient, EventBatch, EventFollower, FollowerConfig, ProtocolEvent, follower::decode,
+use alloy::{
+    eips::BlockId,
+    primitives::{Address, B256, U256},
+    providers::DynProvider,
 };
-use poco_contracts::{Deployment, bindings::IPoco::IPocoEvents};
+use futures::{StreamExt as _, TryStreamExt as _, future::try_join_all, stream};
+use poco_chain::{
+    BlockRef, ChainClient, EventBatch, EventFollower, Followed, FollowerConfig, ProtocolEvent,
+    Reorg, follower::decode,
+};
+use poco_contracts::{
+    Deployment,
+    bindings::{AppRegistry, DatasetRegistry, IPoco::IPocoEvents, WorkerpoolRegistry},
+};
 use poco_primitives::{Deal, OrderKind};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::{
-    error::Result,
+    error::{Error, Result},
     market::Market,
-    store::{ChainBatch, ChainEvent, LocatedChainEvent},
+    store::{AssetEntry, ChainBatch, ChainEvent, LocatedChainEvent, Rollback},
 };
+
+/// How many chain reads a repair makes at once.
+const REPAIR_READS: usize = 8;
 
 /// Follows the chain for `market` until `shutdown` turns true.
 pub(crate) async fn run(
@@ -82,16 +118,62 @@ pub(crate) async fn run(
                 continue;
             }
         };
+        let recent = match store.recent_blocks().await {
+            Ok(recent) => recent,
+            Err(error) => {
+                warn!(target: "poco_market::follower", %error, "could not read the recent blocks");
+                if pause(1.0).await {
+                    return;
+                }
+                continue;
+            }
+        };
         info!(target: "poco_market::follower", from, "following the chain");
         status.checkpoint.store(from, Ordering::Relaxed);
-        let mut follower = EventFollower::protocol(client.clone(), &deployment, from, config);
+        let mut follower = EventFollower::protocol(client.clone(), &deployment, from, config)
+            .with_applied(recent.into_iter().map(|(number, hash)| BlockRef { number, hash }));
         loop {
+            let checkpoint = follower.next_block();
             let polled = tokio::select! {
                 polled = follower.poll() => polled,
                 () = stopped(&mut stop) => return,
             };
             match polled {
-                Ok(Some(batch)) => {
+                Ok(Some(Followed::Reorg(reorg))) => {
+                    warn!(
+                        target: "poco_market::follower",
+                        fork_point = reorg.fork_point,
+                        common = ?reorg.common.map(|block| block.number),
+                        replaced = reorg.replaced.number,
+                        undone_blocks = checkpoint.saturating_sub(reorg.fork_point),
+                        "chain reorganisation: undoing the replaced blocks, then following the \
+                         new chain from the fork point"
+                    );
+                    match repair(&market, &deployment, &client, config, reorg, checkpoint).await {
+                        Ok(true) => {
+                            market.forget_mirror_hints();
+                            status.checkpoint.store(reorg.fork_point, Ordering::Relaxed);
+                            status.reorgs.fetch_add(1, Ordering::Relaxed);
+                            status.last_fork_point.store(reorg.fork_point, Ordering::Relaxed);
+                            status.undone_blocks.fetch_add(
+                                checkpoint.saturating_sub(reorg.fork_point),
+                                Ordering::Relaxed,
+                            );
+                        }
+                        Ok(false) => {
+                            info!(target: "poco_market::follower", "checkpoint moved elsewhere; resuming from it");
+                            break;
+                        }
+                        Err(error) => {
+                            warn!(target: "poco_market::follower", %error, "could not repair after a reorganisation; retrying");
+                            if pause(1.0).await {
+                                return;
+                            }
+                            break;
+                        }
+                    }
+                }
+                Ok(Some(Followed::Batch(batch))) => {
                     match apply(&market, &deployment, &client, config, batch).await {
                         Ok(true) => {
                             status.checkpoint.store(follower.next_block(), Ordering::Relaxed);
@@ -183,20 +265,143 @@ async fn apply(
     .await?;
     debug!(target: "poco_market::follower", from = batch.from, to = batch.to, events = events.len(), balances = balances.len(), "applying");
     let count = events.len() as u64;
-    let applied = market
-        .store()
-        .apply_batch(ChainBatch {
-            from: batch.from,
-            next: batch.next_block(),
-            events,
-            balances,
-            balance_block,
-        })
-        .await?;
+    let chain_batch =
+        ChainBatch { from: batch.from, next: batch.next_block(), events, balances, balance_block };
+    let applied = market.store().apply_followed(chain_batch, batch.hash, config.window).await?;
     if applied {
         market.follower_status().events.fetch_add(count, Ordering::Relaxed);
     }
     Ok(applied)
+}
+
+/// Rolls the store back to the state of the newest block the chain still holds (or, past the
+/// window, to nothing), reading from the chain at that block's hash what the replaced blocks
+/// changed. Returns false when the store's checkpoint is not `checkpoint` any more.
+async fn repair(
+    market: &Market,
+    deployment: &Deployment,
+    client: &ChainClient,
+    config: FollowerConfig,
+    reorg: Reorg,
+    checkpoint: u64,
+) -> Result<bool> {
+    let store = market.store();
+    let (at, balance_block) = match reorg.common {
+        Some(common) => (BlockId::hash(common.hash), common.number),
+        None => {
+            let head = client.block_number().await?;
+            let confirmed = head.saturating_sub(config.confirmations);
+            (BlockId::number(confirmed), confirmed)
+        }
+    };
+    let targets = store.rollback_targets(reorg.common.map(|_| reorg.fork_point)).await?;
+    let reader = ChainAt { client, deployment, at };
+    let consumed = read_all(targets.consumed, |hash| reader.consumed(hash)).await?;
+    let assets = read_all(targets.assets, |target| reader.asset(target)).await?;
+    let balances = read_all(targets.accounts, |account| reader.balance(account)).await?;
+    let rollback = Rollback {
+        checkpoint,
+        fork_point: reorg.fork_point,
+        common: reorg.common.map(|block| block.number),
+        consumed,
+        assets,
+        balances,
+        balance_block,
+    };
+    debug!(
+        target: "poco_market::follower",
+        consumed = rollback.consumed.len(),
+        assets = rollback.assets.len(),
+        balances = rollback.balances.len(),
+        "read what the replaced blocks changed"
+    );
+    store.rollback(rollback).await
+}
+
+/// Reads `read(item)` for every item, a few at a time.
+async fn read_all<T, R, F, Fut>(items: Vec<T>, read: F) -> Result<Vec<R>>
+where
+    F: Fn(T) -> Fut,
+    Fut: Future<Output = Result<R>>,
+{
+    stream::iter(items.into_iter().map(read)).buffered(REPAIR_READS).try_collect().await
+}
+
+/// The chain's state at one block, as a repair reads it.
+struct ChainAt<'a> {
+    client: &'a ChainClient,
+    deployment: &'a Deployment,
+    at: BlockId,
+}
+
+// By value: it is a `map_err` adapter.
+#[allow(clippy::needless_pass_by_value)]
+fn contract(error: alloy::contract::Error) -> Error {
+    Error::Contract(error.to_string())
+}
+
+impl ChainAt<'_> {
+    fn provider(&self) -> DynProvider {
+        self.client.provider().clone()
+    }
+
+    async fn consumed(&self, hash: B256) -> Result<(B256, U256)> {
+        let poco = self.client.poco(self.deployment.poco);
+        let consumed = poco.viewConsumed(hash).block(self.at).call().await.map_err(contract)?;
+        Ok((hash, consumed))
+    }
+
+    async fn balance(&self, account: Address) -> Result<(Address, U256)> {
+        let poco = self.client.poco(self.deployment.poco);
+        let balance = poco.balanceOf(account).block(self.at).call().await.map_err(contract)?;
+        Ok((account, balance))
+    }
+
+    /// The registry entry of `asset` (`None`: not registered).
+    async fn asset(
+        &self,
+        (asset, kind): (Address, OrderKind),
+    ) -> Result<(Address, Option<AssetEntry>)> {
+        let deployment = self.deployment;
+        let (owner, worker_stake_ratio, scheduler_reward_ratio, active_members) = match kind {
+            OrderKind::App => {
+                let registry = AppRegistry::new(deployment.app_registry, self.provider());
+                let owner =
+                    registry.ownerOrZero(asset).block(self.at).call().await.map_err(contract)?;
+                (owner, 0, 0, 0)
+            }
+            OrderKind::Dataset => {
+                let registry = DatasetRegistry::new(deployment.dataset_registry, self.provider());
+                let owner =
+                    registry.ownerOrZero(asset).block(self.at).call().await.map_err(contract)?;
+                (owner, 0, 0, 0)
+            }
+            OrderKind::Workerpool | OrderKind::Request => {
+                let registry =
+                    WorkerpoolRegistry::new(deployment.workerpool_registry, self.provider());
+                let entry =
+                    registry.ownerAndPolicy(asset).block(self.at).call().await.map_err(contract)?;
+                let poco = self.client.poco(deployment.poco);
+                let members =
+                    poco.countMembers(asset).block(self.at).call().await.map_err(contract)?;
+                let ratio = |value: U256| u8::try_from(value).unwrap_or(u8::MAX);
+                (
+                    entry.owner,
+                    ratio(entry.workerStakeRatio),
+                    ratio(entry.schedulerRewardRatio),
+                    u64::try_from(members).unwrap_or(u64::MAX),
+                )
+            }
+        };
+        let entry = (!owner.is_zero()).then_some(AssetEntry {
+            kind,
+            owner,
+            worker_stake_ratio,
+            scheduler_reward_ratio,
+            active_members,
+        });
+        Ok((asset, entry))
+    }
 }
 
 /// The accounts whose free balance an event may change.

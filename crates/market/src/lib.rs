@@ -91,6 +91,7 @@ impl Service {
             confirmations: self.config.confirmations,
             max_range: self.config.max_block_range.max(1),
             poll_interval: self.config.poll_interval,
+            ..FollowerConfig::default()
         };
         let mut follower = TaskGuard(tokio::spawn(follower::run(
             self.market.clone(),

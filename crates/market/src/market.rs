@@ -42,6 +42,12 @@ pub struct FollowerStatus {
     pub batches: AtomicU64,
     /// Events applied by this instance.
     pub events: AtomicU64,
+    /// Chain reorganisations this instance repaired.
+    pub reorgs: AtomicU64,
+    /// Blocks whose effects those reorganisations undid.
+    pub undone_blocks: AtomicU64,
+    /// The fork point of the last reorganisation repaired (0: none yet).
+    pub last_fork_point: AtomicU64,
 }
 
 impl FollowerStatus {
@@ -289,6 +295,13 @@ impl Market {
         Ok(cache.get(&id).copied())
     }
 
+    /// Forgets what this instance remembers of the mirror (owners, balances, categories): a
+    /// chain reorganisation changed it under them.
+    pub(crate) fn forget_mirror_hints(&self) {
+        self.hints.forget_all();
+        self.categories.write().expect("not poisoned").clear();
+    }
+
     /// Every category, id and time reference.
     pub async fn categories(&self) -> Result<Vec<(u64, u64)>> {
         let categories = self.store.categories().await?;
@@ -471,6 +484,11 @@ impl MirrorHints {
 
     fn forget_balance(&self, account: Address) {
         self.balances.write().expect("not poisoned").remove(&account);
+    }
+
+    fn forget_all(&self) {
+        self.owners.write().expect("not poisoned").clear();
+        self.balances.write().expect("not poisoned").clear();
     }
 }
 

@@ -16,6 +16,7 @@ use std::{
 };
 
 use alloy::{
+    eips::BlockId,
     primitives::{Address, B256, Bytes, U256},
     providers::DynProvider,
 };
@@ -25,7 +26,7 @@ use poco_api::{
     },
     results::UploadTicket,
 };
-use poco_chain::ChainClient;
+use poco_chain::{ChainClient, Reorg};
 use poco_contracts::bindings::{
     IPoco::{IPocoErrors, IPocoInstance},
     IPocoTypes,
@@ -82,7 +83,8 @@ pub(crate) struct Engine {
     scores: Mutex<HashMap<Address, (u64, Instant)>>,
     in_flight: Mutex<HashSet<(B256, TxKind)>>,
     retry_after: Mutex<HashMap<(B256, TxKind), Instant>>,
-    /// Serializes work assignment, so two workers asking at once never over-provision a task.
+    /// Serializes work assignment, so two workers asking at once never over-provision a task
+    /// (and no assignment interleaves with a rollback).
     assigning: tokio::sync::Mutex<()>,
     /// The SMS client, when the pool serves TEE deals.
     sms: Option<poco_api::sms::SmsClient>,
@@ -143,6 +145,66 @@ impl Engine {
         Ok(deal)
     }
 
+    /// The confirmed head, where the chain state the scheduler acts on is read (scores, bonds,
+    /// committee seats): a block a reorganisation within the confirmation depth may replace
+    /// does not count yet. Reads that guard a transaction about to be sent (is the task still
+    /// revealing, is the seed fixed) are made at the latest block instead, where the
+    /// transaction will run.
+    async fn confirmed(&self) -> Result<BlockId> {
+        let head = self.client.block_number().await?;
+        Ok(BlockId::number(head.saturating_sub(self.config.confirmations)))
+    }
+
+    /// Undoes, after a chain reorganisation, what the blocks from `reorg.fork_point` on
+    /// changed ([`Store::rollback`]), so that the follower applies the new chain from there:
+    /// deals of replaced blocks are withdrawn, other tasks set back to what the chain said
+    /// before. What this process remembers of the chain is forgotten, and the wallet's nonce
+    /// read again (the replaced blocks may have held its transactions). `checkpoint` is the
+    /// first block the follower had not delivered when it found the reorganisation.
+    pub(crate) async fn repair(&self, reorg: &Reorg, checkpoint: u64) -> Result<()> {
+        warn!(
+            fork_point = reorg.fork_point,
+            common = ?reorg.common.map(|block| block.number),
+            replaced = reorg.replaced.number,
+            beyond_window = reorg.is_beyond_window(),
+            "chain reorganisation: undoing the replaced blocks"
+        );
+        // No replica is handed out meanwhile: an assignment decided before the rollback would
+        // name a task it withdrew.
+        let serial = self.assigning.lock().await;
+        let outcome = self
+            .store
+            .rollback(checkpoint, reorg.fork_point, reorg.is_beyond_window())
+            .await?
+            .ok_or_else(|| Error::corrupt("the checkpoint moved while a rollback was prepared"))?;
+        drop(serial);
+        self.deals.lock().expect("lock").clear();
+        self.committees.lock().expect("lock").clear();
+        self.scores.lock().expect("lock").clear();
+        self.bonds.lock().expect("lock").clear();
+        self.retry_after.lock().expect("lock").clear();
+        self.client.resync_nonces().await;
+        self.metrics.reorgs.inc();
+        for deal in &outcome.withdrawn {
+            warn!(%deal, "the deal is undone by the reorganisation: its tasks are withdrawn");
+        }
+        for task in &outcome.reset {
+            let message = format!(
+                "a chain reorganisation replaced the blocks from {} on: the task is as the \
+                 chain had it before them",
+                reorg.fork_point
+            );
+            self.store.log(*task, message).await?;
+        }
+        info!(
+            fork_point = reorg.fork_point,
+            withdrawn = outcome.withdrawn.len(),
+            reset = outcome.reset.len(),
+            "reorganisation repaired; following the new chain from the fork point"
+        );
+        Ok(())
+    }
+
     /// A worker's reputation score, cached for a minute (it only changes at finalize).
     async fn score(&self, worker: Address) -> Result<u64> {
         if let Some((score, at)) = self.scores.lock().expect("lock").get(&worker)
@@ -150,9 +212,11 @@ impl Engine {
         {
             return Ok(*score);
         }
+        let at = self.confirmed().await?;
         let score: u64 = self
             .poco
             .viewScore(worker)
+            .block(at)
             .call()
             .await
             .map_err(poco_chain::Error::from)?
@@ -209,9 +273,11 @@ impl Engine {
         {
             return Ok(*bonded);
         }
+        let at = self.confirmed().await?;
         let membership = self
             .poco
             .viewMembership(self.config.workerpool, worker)
+            .block(at)
             .call()
             .await
             .map_err(poco_chain::Error::from)?;
@@ -347,8 +413,9 @@ impl Engine {
         if let Some(seats) = self.committees.lock().expect("lock").get(&task_id) {
             return Ok(Some(seats.clone()));
         }
-        let seats = match self.poco.viewCommittee(IPocoTypes::Deal::from(deal), index).call().await
-        {
+        let at = self.confirmed().await?;
+        let view = self.poco.viewCommittee(IPocoTypes::Deal::from(deal), index).block(at);
+        let seats = match view.call().await {
             Ok(seats) => Arc::new(seats),
             Err(error) => {
                 let Some(revert) = poco_contracts::Revert::from_contract_error(&error) else {
@@ -623,13 +690,14 @@ impl Engine {
             // Too late to matter: workers initialize the tasks they contribute to anyway.
             return self
                 .store
-                .mark_initialized(&tasks.iter().map(|t| t.task_id).collect::<Vec<_>>())
+                .mark_initialized(&tasks.iter().map(|t| t.task_id).collect::<Vec<_>>(), None)
                 .await;
         }
         let indexes: Vec<U256> = tasks.iter().map(|t| t.index).collect();
         let call = self.poco.initializeArray(IPocoTypes::Deal::from(&deal.0), indexes);
-        self.client.send(call).await?;
-        self.store.mark_initialized(&tasks.iter().map(|t| t.task_id).collect::<Vec<_>>()).await?;
+        let mined = self.client.send(call).await?.block_number;
+        let task_ids: Vec<B256> = tasks.iter().map(|t| t.task_id).collect();
+        self.store.mark_initialized(&task_ids, Some(mined.unwrap_or_default())).await?;
         self.metrics.transactions.inc();
         info!(deal = %deal_id, tasks = tasks.len(), "initialized tasks");
         Ok(())
@@ -804,9 +872,9 @@ impl Engine {
             callback,
             contributors,
         );
-        self.client.send(call).await?;
+        let mined = self.client.send(call).await?.block_number.unwrap_or_default();
         self.metrics.transactions.inc();
-        self.store.set_stage(task.task_id, Stage::Completed).await?;
+        self.store.set_stage(task.task_id, Stage::Completed, mined).await?;
         self.store.log(task.task_id, "finalized").await?;
         info!(task = %task.task_id, "finalized");
         Ok(())
@@ -834,9 +902,9 @@ impl Engine {
         winners.sort();
         let call =
             self.poco.reopen(IPocoTypes::Deal::from(&deal.0), task.index, consensus, winners);
-        self.client.send(call).await?;
+        let mined = self.client.send(call).await?.block_number.unwrap_or_default();
         self.metrics.transactions.inc();
-        self.store.set_stage(task.task_id, Stage::Open).await?;
+        self.store.set_stage(task.task_id, Stage::Open, mined).await?;
         self.store.log(task.task_id, "nobody revealed in time: reopened").await?;
         info!(task = %task.task_id, "reopened");
         Ok(())
@@ -849,9 +917,9 @@ impl Engine {
             return Ok(());
         }
         let call = self.poco.claim(IPocoTypes::Deal::from(&deal.0), task.index, contributors);
-        self.client.send(call).await?;
+        let mined = self.client.send(call).await?.block_number.unwrap_or_default();
         self.metrics.transactions.inc();
-        self.store.set_stage(task.task_id, Stage::Failed).await?;
+        self.store.set_stage(task.task_id, Stage::Failed, mined).await?;
         self.store
             .log(task.task_id, "final deadline passed: claimed, the requester is refunded")
             .await?;

@@ -14,6 +14,29 @@
 //! more; it never gives a task to the same worker twice. A committee deal's task goes to the
 //! members the contract drew for its seats, and to them only.
 //!
+//! Chain reorganisations. The scheduler acts on blocks [`SchedulerConfig::confirmations`]
+//! deep, and reads the state it acts on (scores, bonds, committee seats) there too. When the
+//! chain replaces blocks it already applied, its follower reports the fork point, and the
+//! scheduler brings what it holds of the chain back to the block before it (see
+//! [`store::Store::rollback`]) before it applies the new chain:
+//! - a deal matched in a replaced block is withdrawn: its tasks and replicas are deleted, a
+//!   worker running one is told to abort it, nobody is handed it, and no transaction is sent
+//!   for it (a phantom deal costs the pool nothing);
+//! - a task a replaced block changed is set back to what the chain said of it before (stage,
+//!   consensus, contributions, reveals), from the events recorded with it;
+//! - a contribution that was undone leaves its replica pending, held by its worker, as if the
+//!   worker had just computed it. The worker's transaction may be mined again on the new chain
+//!   (it was signed with the scheduler's authorization and may still be in the network), so
+//!   handing the task to another worker at once could get it computed, and paid from the
+//!   pool's share, twice. The seat is kept until the contribution comes back or the replica
+//!   expires as any silent one does (the worker stops renewing it, or its contribution
+//!   deadline passes); the contract never lets one worker contribute twice to a task, and the
+//!   scheduler never hands a task twice to one worker, so no worker is paid twice.
+//!
+//! The wallet's nonce is read from the chain again after a reorganisation (it may have dropped
+//! the scheduler's own transactions, which are sent again as the engine finds their steps
+//! undone).
+//!
 //! Who works for the pool is the operator's rule ([`Admission`]: an allow-list, the workers
 //! bonded to the pool on-chain, or, when asked explicitly, anyone). A worker's report changes
 //! the scheduler's state only when it comes from the holder of the replica, in the state where
@@ -31,7 +54,7 @@ pub mod store;
 
 use std::{future::Future, sync::Arc};
 
-use poco_chain::{ChainClient, ClientConfig, EventFollower, FollowerConfig};
+use poco_chain::{BlockRef, ChainClient, ClientConfig, EventFollower, FollowerConfig};
 use tokio::{net::TcpListener, sync::Notify};
 use tracing::{error, info, warn};
 
@@ -74,17 +97,14 @@ pub async fn run(
     let engine =
         Arc::new(Engine::new(store, config.clone(), client.clone(), Arc::new(Metrics::default())));
 
-    let start = engine.store.checkpoint().await?.unwrap_or(config.deployment.block);
-    let follower_config =
-        FollowerConfig { confirmations: config.confirmations, ..FollowerConfig::default() };
-    let mut follower = EventFollower::protocol(client, &config.deployment, start, follower_config);
-    chain::catch_up(&engine, &mut follower).await?;
+    let (mut follower, window) = follower(&engine, client).await?;
+    chain::catch_up(&engine, &mut follower, window).await?;
     info!(workerpool = %config.workerpool, next_block = follower.next_block(), "scheduler caught up");
 
     let wake = Arc::new(Notify::new());
     // Aborted when `run` returns or is dropped: no part of the scheduler outlives it.
     let mut following =
-        AbortOnDrop(tokio::spawn(chain::follow(engine.clone(), follower, wake.clone())));
+        AbortOnDrop(tokio::spawn(chain::follow(engine.clone(), follower, window, wake.clone())));
     let mut driving = AbortOnDrop(tokio::spawn(drive(engine.clone(), wake)));
     let server = poco_http::serve("scheduler", listener, api::router(engine), shutdown);
     tokio::select! {
@@ -92,6 +112,35 @@ pub async fn run(
         followed = &mut following.0 => critical("chain follower", followed),
         driven = &mut driving.0 => critical("engine", driven),
     }
+}
+
+/// The follower of the engine's chain, from the store's checkpoint and recent blocks, and the
+/// number of recent blocks kept.
+async fn follower(engine: &Engine, client: ChainClient) -> Result<(EventFollower, usize)> {
+    let config = &engine.config;
+    let start = engine.store.checkpoint().await?.unwrap_or(config.deployment.block);
+    let recent = engine.store.recent_blocks().await?;
+    let follower_config =
+        FollowerConfig { confirmations: config.confirmations, ..FollowerConfig::default() };
+    let follower = EventFollower::protocol(client, &config.deployment, start, follower_config)
+        .with_applied(recent.into_iter().map(|(number, hash)| BlockRef { number, hash }));
+    Ok((follower, follower_config.window))
+}
+
+/// Opens the store of `config` and applies the chain to it up to the confirmed head, repairing
+/// reorganisations on the way, as [`run`] does before it serves; nothing is sent to the chain
+/// and nobody is served. It shows what the scheduler's database holds of the chain (a fresh
+/// database: what it derives from the chain alone).
+pub async fn sync(config: SchedulerConfig) -> Result<store::Store> {
+    let config = Arc::new(config.validated()?);
+    let store = store::Store::open(&config.database_url).await?;
+    let client_config =
+        ClientConfig { confirmations: config.confirmations, ..ClientConfig::default() };
+    let client = ChainClient::connect(&config.rpc_url, None, client_config).await?;
+    let engine = Engine::new(store.clone(), config, client.clone(), Arc::new(Metrics::default()));
+    let (mut follower, window) = follower(&engine, client).await?;
+    chain::catch_up(&engine, &mut follower, window).await?;
+    Ok(store)
 }
 
 /// A task aborted when its handle is dropped.

@@ -27,6 +27,7 @@ pub(crate) struct Metrics {
     pub(crate) failures: Counter,
     pub(crate) requests: Counter,
     pub(crate) refused: Counter,
+    pub(crate) reorgs: Counter,
 }
 
 impl Metrics {
@@ -61,6 +62,11 @@ impl Metrics {
             "poco_scheduler_requests_refused_total",
             "Worker API requests refused.",
             self.refused.get(),
+        );
+        counter(
+            "poco_scheduler_reorgs_total",
+            "Chain reorganisations repaired: replaced blocks undone.",
+            self.reorgs.get(),
         );
         let _ = writeln!(
             out,

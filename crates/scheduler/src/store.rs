@@ -2,7 +2,9 @@
 //! in SQLite (default) or PostgreSQL, through one set of portable SQL statements.
 //!
 //! Everything the chain knows is re-derived from its events (applied in the same transaction
-//! as the checkpoint, so a restart neither loses nor repeats one). What only the scheduler
+//! as the checkpoint, so a restart neither loses nor repeats one); each task's events are
+//! recorded with it, so that a chain reorganisation can be undone (see `chain`:
+//! [`Store::rollback`]). What only the scheduler
 //! knows is stored before it is acted upon: a replica is recorded before its authorization is
 //! handed out, an uploader before its ticket. A scheduler killed at any moment restarts from
 //! here and from the chain.
@@ -15,6 +17,10 @@ use poco_storage::{Legacy, Migration, Options, Schema, SqliteSync};
 use sqlx::{AnyPool, Row, any::AnyRow};
 
 use crate::{Error, Result};
+
+mod chain;
+
+pub use chain::{ChainChange, ChainDump, LocatedChange, RolledBack, TaskFacts};
 
 /// The stage of a task, as the scheduler drives it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -169,51 +175,6 @@ pub struct WorkerRecord {
     pub last_seen_ms: i64,
 }
 
-/// A change learned from the chain, applied with the checkpoint in one transaction.
-#[derive(Clone, Debug)]
-pub enum ChainChange {
-    /// A deal of this pool: its tasks become open.
-    Deal {
-        /// The deal.
-        deal: Box<Deal>,
-        /// Its request parameters.
-        params: String,
-    },
-    /// A task was initialized.
-    Initialized(B256),
-    /// A worker contributed.
-    Contributed {
-        /// The task.
-        task_id: B256,
-        /// The worker.
-        worker: Address,
-        /// Its result hash.
-        result_hash: B256,
-    },
-    /// Consensus was reached.
-    Consensus {
-        /// The task.
-        task_id: B256,
-        /// The consensus result hash.
-        result_hash: B256,
-    },
-    /// A worker revealed.
-    Revealed {
-        /// The task.
-        task_id: B256,
-        /// The worker.
-        worker: Address,
-        /// The digest revealed.
-        digest: B256,
-    },
-    /// The consensus was rejected: the task is open again.
-    Reopened(B256),
-    /// The task was finalized.
-    Finalized(B256),
-    /// The task was claimed.
-    Claimed(B256),
-}
-
 /// The scheduler's database.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -251,135 +212,6 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?.map(|b| b as u64))
-    }
-
-    /// Applies changes learned from the chain and moves the checkpoint, atomically.
-    pub async fn apply(&self, changes: &[ChainChange], next_block: u64) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        let now = now_ms();
-        for change in changes {
-            match change {
-                ChainChange::Deal { deal, params } => {
-                    let deal_id = deal.id();
-                    let json = serde_json::to_string(deal.as_ref()).map_err(Error::corrupt)?;
-                    let inserted = sqlx::query(
-                        "INSERT INTO deals (deal_id, deal, params) VALUES ($1, $2, $3) \
-                         ON CONFLICT (deal_id) DO NOTHING",
-                    )
-                    .bind(hex(&deal_id))
-                    .bind(json)
-                    .bind(params.clone())
-                    .execute(&mut *tx)
-                    .await?;
-                    if inserted.rows_affected() == 0 {
-                        continue;
-                    }
-                    let final_deadline: i64 = deal.final_deadline().saturating_to();
-                    for (index, task_id) in deal.tasks() {
-                        sqlx::query(
-                            "INSERT INTO tasks (task_id, deal_id, idx, stage, initialized, \
-                             upload_asked_ms, final_deadline, created_ms) \
-                             VALUES ($1, $2, $3, 'open', 0, 0, $4, $5) \
-                             ON CONFLICT (task_id) DO NOTHING",
-                        )
-                        .bind(hex(&task_id))
-                        .bind(hex(&deal_id))
-                        .bind(index.to_string())
-                        .bind(final_deadline)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                }
-                ChainChange::Initialized(task_id) => {
-                    sqlx::query("UPDATE tasks SET initialized = 1 WHERE task_id = $1")
-                        .bind(hex(task_id))
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                ChainChange::Contributed { task_id, worker, result_hash } => {
-                    sqlx::query(
-                        "INSERT INTO replicas (task_id, worker, state, result_hash, assigned_ms) \
-                         SELECT $1, $2, 'contributed', $3, $4 \
-                         WHERE EXISTS (SELECT 1 FROM tasks WHERE task_id = $1) \
-                         ON CONFLICT (task_id, worker) DO UPDATE SET state = 'contributed', \
-                         result_hash = $3",
-                    )
-                    .bind(hex(task_id))
-                    .bind(hex(worker))
-                    .bind(hex(result_hash))
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                    sqlx::query("UPDATE tasks SET initialized = 1 WHERE task_id = $1")
-                        .bind(hex(task_id))
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                ChainChange::Consensus { task_id, result_hash } => {
-                    sqlx::query(
-                        "UPDATE tasks SET stage = 'revealing', consensus = $2 \
-                         WHERE task_id = $1 AND stage = 'open'",
-                    )
-                    .bind(hex(task_id))
-                    .bind(hex(result_hash))
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                ChainChange::Revealed { task_id, worker, digest } => {
-                    sqlx::query(
-                        "UPDATE replicas SET state = 'revealed' WHERE task_id = $1 AND worker = $2",
-                    )
-                    .bind(hex(task_id))
-                    .bind(hex(worker))
-                    .execute(&mut *tx)
-                    .await?;
-                    sqlx::query("UPDATE tasks SET result_digest = $2 WHERE task_id = $1")
-                        .bind(hex(task_id))
-                        .bind(hex(digest))
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                ChainChange::Reopened(task_id) => {
-                    sqlx::query(
-                        "UPDATE replicas SET state = 'rejected' WHERE task_id = $1 AND \
-                         result_hash = (SELECT consensus FROM tasks WHERE task_id = $1) \
-                         AND state = 'contributed'",
-                    )
-                    .bind(hex(task_id))
-                    .execute(&mut *tx)
-                    .await?;
-                    sqlx::query(
-                        "UPDATE tasks SET stage = 'open', consensus = NULL, uploader = NULL \
-                         WHERE task_id = $1",
-                    )
-                    .bind(hex(task_id))
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                ChainChange::Finalized(task_id) | ChainChange::Claimed(task_id) => {
-                    let stage = if matches!(change, ChainChange::Finalized(_)) {
-                        Stage::Completed
-                    } else {
-                        Stage::Failed
-                    };
-                    sqlx::query("UPDATE tasks SET stage = $2 WHERE task_id = $1")
-                        .bind(hex(task_id))
-                        .bind(stage.as_str())
-                        .execute(&mut *tx)
-                        .await?;
-                }
-            }
-        }
-        sqlx::query(
-            "INSERT INTO checkpoint (name, next_block) VALUES ('chain', $1) \
-             ON CONFLICT (name) DO UPDATE SET next_block = $1",
-        )
-        .bind(next_block as i64)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
     }
 
     /// A deal and its parameters.
@@ -446,14 +278,21 @@ impl Store {
         rows.iter().map(Self::task_of).collect()
     }
 
-    /// Marks tasks initialized.
-    pub async fn mark_initialized(&self, task_ids: &[B256]) -> Result<()> {
+    /// Marks tasks initialized: by this scheduler's transaction mined at `block` (a
+    /// reorganisation that replaces it undoes this), or, with no block, because it is too late
+    /// for it to matter.
+    pub async fn mark_initialized(&self, task_ids: &[B256], block: Option<u64>) -> Result<()> {
         let mut tx = self.pool.begin().await?;
+        let block = block.map_or(0, |block| i64::try_from(block).unwrap_or(i64::MAX));
         for task_id in task_ids {
-            sqlx::query("UPDATE tasks SET initialized = 1 WHERE task_id = $1")
-                .bind(hex(task_id))
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE tasks SET initialized = 1, chain_block = CASE WHEN chain_block < $2 \
+                 THEN $2 ELSE chain_block END WHERE task_id = $1",
+            )
+            .bind(hex(task_id))
+            .bind(block)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -582,14 +421,19 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Moves a task to `stage`, when a transaction of this scheduler put it there (the chain's
-    /// event confirms it later).
-    pub async fn set_stage(&self, task_id: B256, stage: Stage) -> Result<()> {
-        sqlx::query("UPDATE tasks SET stage = $2 WHERE task_id = $1")
-            .bind(hex(&task_id))
-            .bind(stage.as_str())
-            .execute(&self.pool)
-            .await?;
+    /// Moves a task to `stage`, when a transaction of this scheduler mined at `block` put it
+    /// there (the chain's event confirms it later; a reorganisation that replaces the block
+    /// undoes it).
+    pub async fn set_stage(&self, task_id: B256, stage: Stage, block: u64) -> Result<()> {
+        sqlx::query(
+            "UPDATE tasks SET stage = $2, chain_block = CASE WHEN chain_block < $3 THEN $3 \
+             ELSE chain_block END WHERE task_id = $1",
+        )
+        .bind(hex(&task_id))
+        .bind(stage.as_str())
+        .bind(i64::try_from(block).unwrap_or(i64::MAX))
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -747,11 +591,18 @@ impl Store {
 /// The scheduler's schema: its migrations (`migrations/`, the same SQL for SQLite and
 /// PostgreSQL), and how it migrated before it used sqlx's migrator.
 const SCHEMA: Schema = Schema {
-    migrations: &[Migration {
-        version: 1,
-        description: "init",
-        sql: include_str!("../migrations/0001_init.sql"),
-    }],
+    migrations: &[
+        Migration {
+            version: 1,
+            description: "init",
+            sql: include_str!("../migrations/0001_init.sql"),
+        },
+        Migration {
+            version: 2,
+            description: "reorg",
+            sql: include_str!("../migrations/0002_reorg.sql"),
+        },
+    ],
     legacy: Some(Legacy {
         service: "scheduler",
         version_table: "scheduler_schema",
@@ -840,7 +691,7 @@ CREATE INDEX IF NOT EXISTS request_nonces_by_expiry ON request_nonces (expires);
 
 #[cfg(test)]
 mod tests {
-    use poco_test_utils::storage::StoreUnderTest;
+    use poco_test_utils::storage::{Databases, StoreUnderTest};
 
     use super::*;
 
@@ -924,7 +775,7 @@ mod tests {
         }
 
         async fn write(&self) {
-            self.apply(&[], 7).await.unwrap();
+            self.apply(&[], 7, None).await.unwrap();
             self.register_worker(WORKER, 3, false, "0.2.0").await.unwrap();
             assert!(self.add_replica(TASK, WORKER).await.unwrap());
         }
@@ -942,5 +793,187 @@ mod tests {
         migrator: SCHEMA.migrator(),
         migration_error: Error::Migration,
         postgres: "scheduler_store",
+    }
+
+    const OTHER: Address = Address::repeat_byte(0x55);
+    const LATE: Address = Address::repeat_byte(0x66);
+
+    /// A deal of `size` tasks.
+    fn deal(salt: u8, size: u64) -> Deal {
+        Deal {
+            requestHash: B256::repeat_byte(salt),
+            botSize: U256::from(size),
+            startTime: U256::from(1_000),
+            timeref: U256::from(10),
+            ..Deal::default()
+        }
+    }
+
+    fn at(block: u64, log_index: u64, change: ChainChange) -> LocatedChange {
+        LocatedChange { block, log_index, change }
+    }
+
+    /// A chain's story for one pool, block by block: a deal of two tasks at 10; the first task
+    /// initialized, contributed by two workers, agreed on, revealed and finalized from 11 to
+    /// 15; the second task contributed at 14; another deal at 14.
+    fn story() -> (Deal, Deal, Vec<LocatedChange>) {
+        let first = deal(1, 2);
+        let second = deal(2, 1);
+        let task = first.task_id(U256::ZERO).unwrap();
+        let other_task = first.task_id(U256::from(1)).unwrap();
+        let hash = CONSENSUS;
+        let changes = vec![
+            at(10, 0, ChainChange::Deal { deal: Box::new(first.clone()), params: "p".into() }),
+            at(11, 0, ChainChange::Initialized(task)),
+            at(
+                12,
+                0,
+                ChainChange::Contributed { task_id: task, worker: WORKER, result_hash: hash },
+            ),
+            at(13, 0, ChainChange::Contributed { task_id: task, worker: OTHER, result_hash: hash }),
+            at(13, 1, ChainChange::Consensus { task_id: task, result_hash: hash }),
+            at(14, 0, ChainChange::Revealed { task_id: task, worker: WORKER, digest: hash }),
+            at(
+                14,
+                1,
+                ChainChange::Contributed { task_id: other_task, worker: WORKER, result_hash: hash },
+            ),
+            at(14, 2, ChainChange::Deal { deal: Box::new(second.clone()), params: "q".into() }),
+            at(15, 0, ChainChange::Finalized(task)),
+        ];
+        (first, second, changes)
+    }
+
+    /// Applies `changes` in batches ending at each of `ends`, as the follower would.
+    async fn follow(store: &Store, changes: &[LocatedChange], ends: &[u64]) {
+        let mut from = 0;
+        for &end in ends {
+            let batch: Vec<_> =
+                changes.iter().filter(|c| c.block >= from && c.block <= end).cloned().collect();
+            let tip = Some((B256::with_last_byte(end as u8), 256));
+            store.apply(&batch, end + 1, tip).await.unwrap();
+            from = end + 1;
+        }
+    }
+
+    async fn rollback_is_the_prefix(mut databases: Databases) {
+        let (first, second, changes) = story();
+        let task = first.task_id(U256::ZERO).unwrap();
+        let store = Store::open(&databases.url("rolled").await).await.unwrap();
+        follow(&store, &changes, &[10, 12, 15]).await;
+        // What only the scheduler knows: a replica handed out and not contributed yet, the
+        // uploader of the consensus.
+        assert!(store.add_replica(task, LATE).await.unwrap());
+        store.set_uploader(task, WORKER).await.unwrap();
+        assert_eq!(store.recent_blocks().await.unwrap().len(), 3);
+
+        // Blocks 13 and later are replaced: the store is at 12 again.
+        assert_eq!(store.rollback(15, 13, false).await.unwrap(), None, "not the checkpoint");
+        let outcome = store.rollback(16, 13, false).await.unwrap().expect("rolled back");
+        assert_eq!(outcome.withdrawn, vec![second.id()], "the deal of block 14 is withdrawn");
+        let other_task = first.task_id(U256::from(1)).unwrap();
+        let mut reset = vec![task, other_task];
+        reset.sort();
+        assert_eq!(outcome.reset, reset);
+        assert_eq!(store.checkpoint().await.unwrap(), Some(13));
+        let recent = store.recent_blocks().await.unwrap();
+        assert_eq!(recent.iter().map(|(n, _)| *n).collect::<Vec<_>>(), vec![10, 12]);
+
+        let fresh = Store::open(&databases.url("prefix").await).await.unwrap();
+        let before: Vec<_> = changes.iter().filter(|c| c.block < 13).cloned().collect();
+        follow(&fresh, &before, &[10, 12]).await;
+        assert_eq!(store.dump().await.unwrap(), fresh.dump().await.unwrap());
+
+        // The undone contribution is pending again, with its hash; the replica handed out stays;
+        // the uploader of an undone consensus is forgotten.
+        let replicas = store.replicas(task).await.unwrap();
+        let state = |worker| replicas.iter().find(|r| r.worker == worker).map(|r| r.state);
+        assert_eq!(state(OTHER), Some(ReplicaState::Computed));
+        assert_eq!(
+            replicas.iter().find(|r| r.worker == OTHER).unwrap().result_hash,
+            Some(CONSENSUS)
+        );
+        assert_eq!(state(WORKER), Some(ReplicaState::Contributed));
+        assert_eq!(state(LATE), Some(ReplicaState::Assigned));
+        let record = store.task(task).await.unwrap().unwrap();
+        assert_eq!((record.stage, record.uploader), (Stage::Open, None));
+
+        // The new chain: the same events again, from the fork point.
+        let after: Vec<_> = changes.iter().filter(|c| c.block >= 13).cloned().collect();
+        follow(&store, &after, &[15]).await;
+        follow(&fresh, &after, &[15]).await;
+        assert_eq!(store.dump().await.unwrap(), fresh.dump().await.unwrap());
+        assert_eq!(store.task(task).await.unwrap().unwrap().stage, Stage::Completed);
+
+        // Past the window: every deal is withdrawn.
+        let outcome = store.rollback(16, 7, true).await.unwrap().expect("rolled back");
+        assert_eq!(outcome.withdrawn.len(), 2);
+        assert_eq!(store.dump().await.unwrap(), ChainDump::default());
+        assert_eq!(store.recent_blocks().await.unwrap(), vec![]);
+        assert_eq!(store.checkpoint().await.unwrap(), Some(7));
+        databases.finish().await;
+    }
+
+    #[tokio::test]
+    async fn a_sqlite_rollback_leaves_what_the_blocks_before_the_fork_make() {
+        rollback_is_the_prefix(Databases::sqlite()).await;
+    }
+
+    #[tokio::test]
+    #[ignore = "needs PostgreSQL"]
+    async fn a_postgres_rollback_leaves_what_the_blocks_before_the_fork_make() {
+        rollback_is_the_prefix(Databases::postgres("scheduler_store")).await;
+    }
+
+    /// A task followed before the events were recorded: a rollback brings it back to what it
+    /// was then, not to the start of its deal.
+    async fn released_tasks_roll_back_to_what_they_were(mut databases: Databases) {
+        let url = databases.url("released").await;
+        let pool = poco_test_utils::storage::run_legacy_migrations(
+            &url,
+            "scheduler_schema",
+            LEGACY_MIGRATIONS,
+            LEGACY_MIGRATIONS.len(),
+        )
+        .await;
+        let statements = [
+            format!(
+                "INSERT INTO tasks (task_id, deal_id, idx, stage, initialized, consensus, \
+                 upload_asked_ms, final_deadline, created_ms) \
+                 VALUES ('{TASK:#x}', '{DEAL:#x}', '0', 'revealing', 1, '{CONSENSUS:#x}', 0, \
+                 1000, 5)"
+            ),
+            format!(
+                "INSERT INTO replicas (task_id, worker, state, result_hash, assigned_ms) \
+                 VALUES ('{TASK:#x}', '{WORKER:#x}', 'contributed', '{CONSENSUS:#x}', 8)"
+            ),
+            "INSERT INTO checkpoint (name, next_block) VALUES ('chain', 40)".to_owned(),
+        ];
+        for statement in statements {
+            sqlx::query(sqlx::AssertSqlSafe(statement)).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+        let store = Store::open(&url).await.unwrap();
+        let before = store.dump().await.unwrap();
+        let reveal = ChainChange::Revealed { task_id: TASK, worker: WORKER, digest: CONSENSUS };
+        store.apply(&[at(45, 0, reveal)], 46, Some((B256::repeat_byte(1), 8))).await.unwrap();
+        assert_ne!(store.dump().await.unwrap(), before);
+        store.rollback(46, 45, false).await.unwrap().expect("rolled back");
+        assert_eq!(store.dump().await.unwrap(), before);
+        let task = store.task(TASK).await.unwrap().unwrap();
+        assert_eq!((task.stage, task.consensus), (Stage::Revealing, Some(CONSENSUS)));
+        store.pool.close().await;
+        databases.finish().await;
+    }
+
+    #[tokio::test]
+    async fn released_sqlite_tasks_roll_back_to_what_they_were() {
+        released_tasks_roll_back_to_what_they_were(Databases::sqlite()).await;
+    }
+
+    #[tokio::test]
+    #[ignore = "needs PostgreSQL"]
+    async fn released_postgres_tasks_roll_back_to_what_they_were() {
+        released_tasks_roll_back_to_what_they_were(Databases::postgres("scheduler_store")).await;
     }
 }

@@ -373,6 +373,32 @@ impl TestNet {
         }
     }
 
+    /// The latest block's number.
+    pub async fn head(&self) -> u64 {
+        self.owner.block_number().await.expect("a block number")
+    }
+
+    /// Replaces the last `depth` blocks with as many new ones, as a chain reorganisation would:
+    /// the new blocks hold `transactions` (raw and signed, each with the offset of its block
+    /// among the new ones, 0 first) and nothing else. The replaced blocks' transactions are
+    /// gone unless included again; the owner's client reads its nonce from the chain again.
+    pub async fn reorg(&self, depth: u64, transactions: Vec<(Bytes, u64)>) {
+        use alloy::rpc::types::anvil::{ReorgOptions, TransactionData};
+        let tx_block_pairs =
+            transactions.into_iter().map(|(raw, at)| (TransactionData::Raw(raw), at)).collect();
+        let options = ReorgOptions { depth, tx_block_pairs };
+        self.owner.provider().anvil_reorg(options).await.expect("anvil_reorg");
+        self.owner.resync_nonces().await;
+    }
+
+    /// A mined transaction, raw and signed as it was sent: to include it again in a
+    /// reorganised chain.
+    pub async fn raw_transaction(&self, hash: B256) -> Bytes {
+        let provider = self.owner.provider();
+        let raw = provider.get_raw_transaction_by_hash(hash).await.expect("a raw transaction");
+        raw.expect("the transaction is known")
+    }
+
     /// Sets a worker's reputation score (test-only: writes the packed account word).
     pub async fn set_score(&self, worker: Address, score: u64) {
         let slot = account_slot(worker);

@@ -9,7 +9,10 @@ use alloy::{
     rpc::types::Filter,
     sol_types::SolEvent,
 };
-use poco_chain::{ChainClient, EventFollower, FollowerConfig, ProtocolEvent, follower::decode};
+use poco_chain::{
+    ChainClient, EventBatch, EventFollower, Followed, FollowerConfig, ProtocolEvent,
+    follower::decode,
+};
 use poco_contracts::bindings::IPoco::IPocoEvents;
 use poco_test_utils::{RLC, TestNet};
 
@@ -25,7 +28,7 @@ struct Store {
 
 impl Store {
     /// Applies a batch to a copy and returns it: committing is replacing the store.
-    fn apply(&self, net: &TestNet, batch: &poco_chain::EventBatch) -> Self {
+    fn apply(&self, net: &TestNet, batch: &EventBatch) -> Self {
         let mut next = self.clone();
         for log in &batch.logs {
             let Some(event) = decode(net.deployment(), log) else { continue };
@@ -61,6 +64,14 @@ async fn all_deposits(net: &TestNet) -> usize {
     net.owner().provider().get_logs(&filter).await.unwrap().len()
 }
 
+/// The next batch; these chains never reorganise.
+async fn next_batch(follower: &mut EventFollower) -> Option<EventBatch> {
+    match follower.poll().await.unwrap()? {
+        Followed::Batch(batch) => Some(batch),
+        Followed::Reorg(reorg) => panic!("no reorganisation here: {reorg:?}"),
+    }
+}
+
 fn start_follower(
     client: &ChainClient,
     net: &TestNet,
@@ -80,7 +91,7 @@ fn events_produced_while_stopped_are_delivered_exactly_once_after_restart() {
 
         deposit(&net, 5).await;
         let mut follower = start_follower(&client, &net, store.checkpoint, config);
-        while let Some(batch) = follower.poll().await.unwrap() {
+        while let Some(batch) = next_batch(&mut follower).await {
             store = store.apply(&net, &batch);
         }
         drop(follower);
@@ -91,11 +102,11 @@ fn events_produced_while_stopped_are_delivered_exactly_once_after_restart() {
         // Restarted from the stored checkpoint; the first batch is applied but the process
         // "crashes" before committing it, so it comes again after the next restart.
         let mut follower = start_follower(&client, &net, store.checkpoint, config);
-        let batch = follower.poll().await.unwrap().expect("new blocks wait");
+        let batch = next_batch(&mut follower).await.expect("new blocks wait");
         let _lost = store.apply(&net, &batch);
         drop(follower);
         let mut follower = start_follower(&client, &net, store.checkpoint, config);
-        while let Some(batch) = follower.poll().await.unwrap() {
+        while let Some(batch) = next_batch(&mut follower).await {
             store = store.apply(&net, &batch);
         }
 
@@ -121,7 +132,7 @@ fn thousands_of_blocks_are_followed_in_bounded_requests() {
         let mut store = Store { checkpoint: net.deployment().block, ..Store::default() };
         let mut follower = start_follower(&client, &net, store.checkpoint, config);
         let mut widest = 0;
-        while let Some(batch) = follower.poll().await.unwrap() {
+        while let Some(batch) = next_batch(&mut follower).await {
             widest = widest.max(batch.to - batch.from + 1);
             store = store.apply(&net, &batch);
         }
@@ -141,17 +152,17 @@ fn events_wait_for_the_confirmation_depth() {
         let start = client.block_number().await.unwrap() + 1;
         let config = FollowerConfig { confirmations: 3, ..FollowerConfig::default() };
         let mut follower = start_follower(&client, &net, start, config);
-        assert!(follower.poll().await.unwrap().is_none(), "nothing new yet");
+        assert!(next_batch(&mut follower).await.is_none(), "nothing new yet");
 
         deposit(&net, 1).await; // two transactions: approve, deposit
         let mut delivered = Store { checkpoint: start, ..Store::default() };
-        while let Some(batch) = follower.poll().await.unwrap() {
+        while let Some(batch) = next_batch(&mut follower).await {
             delivered = delivered.apply(&net, &batch);
         }
         assert!(delivered.deposits.is_empty(), "the deposit is not 3 blocks deep yet");
 
         net.mine(3).await;
-        while let Some(batch) = follower.poll().await.unwrap() {
+        while let Some(batch) = next_batch(&mut follower).await {
             delivered = delivered.apply(&net, &batch);
         }
         assert_eq!(delivered.deposits.len(), 1);

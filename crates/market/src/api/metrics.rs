@@ -102,6 +102,11 @@ impl Metrics {
                 status.confirmed_head.load(std::sync::atomic::Ordering::Relaxed),
             ),
             ("poco_market_follower_lag_blocks", "Confirmed blocks not applied yet.", status.lag()),
+            (
+                "poco_market_follower_last_fork_point",
+                "Fork point of the last chain reorganisation repaired (0: none).",
+                status.last_fork_point.load(std::sync::atomic::Ordering::Relaxed),
+            ),
             ("poco_market_websocket_clients", "WebSocket clients connected.", websockets as u64),
         ];
         for (name, help, value) in gauges {
@@ -117,6 +122,16 @@ impl Metrics {
                 "poco_market_follower_events_total",
                 "Chain events applied.",
                 status.events.load(std::sync::atomic::Ordering::Relaxed),
+            ),
+            (
+                "poco_market_follower_reorgs_total",
+                "Chain reorganisations repaired: replaced blocks undone.",
+                status.reorgs.load(std::sync::atomic::Ordering::Relaxed),
+            ),
+            (
+                "poco_market_follower_undone_blocks_total",
+                "Applied blocks whose effects reorganisations undid.",
+                status.undone_blocks.load(std::sync::atomic::Ordering::Relaxed),
             ),
         ];
         for (name, help, value) in counters.iter().chain(limits) {

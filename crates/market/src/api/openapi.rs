@@ -649,7 +649,7 @@ fn other_schemas() -> Value {
             "type": "object", "required": ["type", "event"],
             "properties": {
                 "type": { "type": "string", "enum": ["order", "deal", "lagged"] },
-                "event": { "type": "string", "enum": ["published", "updated", "filled", "cancelled", "dead", "unpublished", "deal_created"] },
+                "event": { "type": "string", "enum": ["published", "updated", "filled", "cancelled", "dead", "unpublished", "deal_created", "deal_removed"] },
                 "order": reference("OrderRecord"),
                 "deal": reference("DealRecord"),
                 "missed": { "type": "integer" }

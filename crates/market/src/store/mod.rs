@@ -13,6 +13,19 @@
 //! instance), so a publication and the events that concern it are applied in one order or
 //! the other, never interleaved, and nothing is counted twice.
 //!
+//! Chain reorganisations. Every mirrored row remembers the block of the chain's last change to
+//! it (`consumed`, `assets`, `categories`; `accounts.as_of` for balances; `orders.chain_block`
+//! for a status the chain gave an order), and the follower records the last block of every
+//! batch it applies, with its hash, among the last few ([`Store::apply_followed`],
+//! [`Store::recent_blocks`]). When the chain replaced blocks from a fork point on,
+//! [`Store::rollback_targets`] names the rows the replaced blocks changed; the follower reads
+//! them from the chain as they were at the fork point's parent, and [`Store::rollback`] brings
+//! the mirror back to that state in one transaction: deals of replaced blocks are removed,
+//! consumed volumes, registry entries and balances are those read, categories created since
+//! are gone, and every order whose status or volume depended on what changed is decided again
+//! (an order a replaced match filled is open again with its volume). The follower then applies
+//! the new chain from the fork point.
+//!
 //! Both backends run the same SQL, written once over a private backend trait (`$n`
 //! placeholders; SQLite is handed anonymous `?` placeholders instead, which it binds in linear
 //! time); each backend adds its own connection setup, write lock, leadership lock and event
@@ -97,6 +110,28 @@ pub trait Store: Send + Sync + 'static {
     /// false, changing nothing, when the stored checkpoint is not `batch.from` (another
     /// instance applied it, or the caller is behind).
     fn apply_batch(&self, batch: ChainBatch) -> StoreFuture<'_, bool>;
+
+    /// Applies a batch the follower read, as [`Store::apply_batch`] does, and records its last
+    /// block (`batch.next - 1`, whose hash is `tip`) among the `window` most recent ones, in the
+    /// same transaction.
+    fn apply_followed(&self, batch: ChainBatch, tip: B256, window: usize) -> StoreFuture<'_, bool>;
+
+    /// The last blocks of the batches the follower applied (number, hash), oldest first.
+    fn recent_blocks(&self) -> StoreFuture<'_, Vec<(u64, B256)>>;
+
+    /// The rows a rollback to `fork_point` must read from the chain again: those the chain
+    /// changed at `fork_point` or later. `None`: a re-sync, which reads every cached balance
+    /// again (the rest of the mirror starts from nothing).
+    fn rollback_targets(&self, fork_point: Option<u64>) -> StoreFuture<'_, RollbackTargets>;
+
+    /// Undoes the effects of the blocks from `rollback.fork_point` on and moves the checkpoint
+    /// there, in one transaction. Returns false, changing nothing, when the stored checkpoint
+    /// is not `rollback.checkpoint`.
+    fn rollback(&self, rollback: Rollback) -> StoreFuture<'_, bool>;
+
+    /// Everything the store derived from the chain, in a fixed order: two stores that followed
+    /// the same chain (and hold the same orders) dump the same.
+    fn dump(&self) -> StoreFuture<'_, ChainDump>;
 
     /// Tries to become the one instance that follows the chain. The leadership lasts as long
     /// as the returned guard.
@@ -382,6 +417,62 @@ pub struct ChainBatch {
     pub balance_block: u64,
 }
 
+/// What a rollback must read from the chain again, as it was at the fork point's parent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RollbackTargets {
+    /// Orders whose consumed volume (or closing) the chain changed at the fork point or later.
+    pub consumed: Vec<B256>,
+    /// Registered assets the chain changed then (owner, policy, members), and their kind.
+    pub assets: Vec<(Address, OrderKind)>,
+    /// Accounts whose cached balance was read at the fork point or later.
+    pub accounts: Vec<Address>,
+}
+
+/// How to bring the store back to the state of a block, after a chain reorganisation replaced
+/// the blocks after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rollback {
+    /// The checkpoint the store must be at: the first block the follower had not applied when
+    /// it found the reorganisation.
+    pub checkpoint: u64,
+    /// The first block whose effects are undone: the new checkpoint.
+    pub fork_point: u64,
+    /// The block the state returns to (`fork_point - 1`), where [`Rollback::consumed`],
+    /// [`Rollback::assets`] and [`Rollback::balances`] were read. `None`: the reorganisation
+    /// is deeper than the blocks the store remembers, and the mirror starts again from nothing
+    /// (the follower re-syncs from the deployment's block).
+    pub common: Option<u64>,
+    /// For each of [`RollbackTargets::consumed`], `viewConsumed` at the common block.
+    pub consumed: Vec<(B256, U256)>,
+    /// For each of [`RollbackTargets::assets`], its registry entry at the common block (`None`:
+    /// not registered then).
+    pub assets: Vec<(Address, Option<AssetEntry>)>,
+    /// Free balances at [`Rollback::balance_block`]: of [`RollbackTargets::accounts`] at the
+    /// common block, or of every cached account for a re-sync.
+    pub balances: Vec<(Address, U256)>,
+    /// The block the balances were read at.
+    pub balance_block: u64,
+}
+
+/// What a store derived from the chain, in a fixed order (see [`Store::dump`]). Blocks and
+/// times of changes are left out: a store that repaired itself after a reorganisation and one
+/// that followed the new chain from the start learned the same facts at different moments.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChainDump {
+    /// Registered assets, by address.
+    pub assets: Vec<(Address, AssetEntry)>,
+    /// Consumed volumes and closings, by order hash.
+    pub consumed: Vec<(B256, U256, bool)>,
+    /// Categories and their time references, by id.
+    pub categories: Vec<(u64, u64)>,
+    /// Cached free balances, by account.
+    pub balances: Vec<(Address, U256)>,
+    /// Deals, in chain order.
+    pub deals: Vec<DealView>,
+    /// Every order's status and remaining volume, by hash.
+    pub orders: Vec<(B256, crate::model::Status, U256)>,
+}
+
 /// The key of the transaction-scoped advisory lock that serializes writers (PostgreSQL).
 pub(crate) const WRITE_LOCK_KEY: i64 = 0x706f_636f_6d6b_7401; // "pocomkt" + 1
 /// The key of the follower's session-level advisory lock (PostgreSQL).
@@ -411,6 +502,15 @@ pub(crate) enum Param {
     Text(String),
     /// A NULL text.
     Null,
+    /// A NULL integer.
+    NullInt,
+}
+
+impl Param {
+    /// An integer, or NULL.
+    pub(crate) fn from_opt_int(value: Option<i64>) -> Self {
+        value.map_or(Self::NullInt, Self::Int)
+    }
 }
 
 impl From<Address> for Param {

@@ -76,6 +76,80 @@ pub(super) fn after_consumption(
     Some((status, remaining, event))
 }
 
+/// What the mirror says of an order once a rollback brought it back to the state of an earlier
+/// block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct RolledBack {
+    /// Whether the chain's change that gave the order its current status was undone.
+    pub(super) undone: bool,
+    /// The order's consumed volume and closing, if the chain ever touched it.
+    pub(super) consumed: Option<(U256, bool)>,
+    /// The mirrored owner of the order's asset (apps, datasets, workerpools; `None`: not
+    /// registered).
+    pub(super) owner: Option<Address>,
+    /// The cached free balance of the account that covers it (workerpool and request orders).
+    pub(super) balance: Option<U256>,
+}
+
+/// An order's status, remaining volume and reason after a rollback; `None` when nothing
+/// changes. A status the chain gave the order at a replaced block is undone (the order was
+/// open before), an unpublished order stays so, and an order open again is checked as the
+/// chain at the common block would check it: closed, consumed in full, asset owned by its
+/// signer, stake covered.
+pub(super) fn after_rollback(
+    record: &OrderRecord,
+    mirror: RolledBack,
+) -> Option<(Status, U256, Option<String>)> {
+    if record.status == Status::Unpublished {
+        return None;
+    }
+    let closed = mirror.consumed.is_some_and(|(_, closed)| closed);
+    let remaining = match mirror.consumed {
+        Some((_, true)) => U256::ZERO,
+        Some((consumed, false)) => record.order.volume().saturating_sub(consumed),
+        None => record.order.volume(),
+    };
+    let (mut status, mut reason) =
+        if mirror.undone { (Status::Open, None) } else { (record.status, record.reason.clone()) };
+    if status == Status::Open {
+        let kind = record.order.kind();
+        let needed = record.order.coverage_per_task();
+        if closed {
+            status = Status::Cancelled;
+            reason = Some("closed on-chain by its owner".into());
+        } else if remaining.is_zero() {
+            status = Status::Filled;
+        } else if kind != OrderKind::Request && mirror.owner != Some(record.owner) {
+            status = Status::Dead;
+            let asset = record.order.asset();
+            reason = Some(match mirror.owner {
+                None => format!(
+                    "after a chain reorganisation, the {} {asset} is not registered",
+                    kind_name(kind)
+                ),
+                Some(owner) => format!(
+                    "after a chain reorganisation, the {} {asset} belongs to {owner}: its orders \
+                     signed by {} are void",
+                    kind_name(kind),
+                    record.owner
+                ),
+            });
+        } else if let (Some(per_task), Some(balance)) = (needed, mirror.balance)
+            && let Some(refusal) =
+                coverage_refusal(kind, record.owner, per_task, remaining, balance)
+        {
+            status = Status::Dead;
+            reason = Some(format!("no longer covered: {refusal}"));
+        }
+    }
+    if status == Status::Open {
+        reason = None;
+    }
+    let unchanged =
+        status == record.status && remaining == record.remaining && reason == record.reason;
+    (!unchanged).then_some((status, remaining, reason))
+}
+
 /// What a publication batch knows of the mirror and the book.
 #[derive(Debug, Default)]
 pub(super) struct Mirror {
@@ -186,6 +260,80 @@ mod tests {
         assert_eq!(
             after_consumption(&dead, U256::from(4), false),
             Some((Status::Dead, U256::from(6), OrderEventType::Updated))
+        );
+    }
+
+    fn rolled_back(undone: bool, consumed: Option<(u64, bool)>) -> RolledBack {
+        RolledBack {
+            undone,
+            consumed: consumed.map(|(amount, closed)| (U256::from(amount), closed)),
+            owner: Some(Address::ZERO),
+            balance: None,
+        }
+    }
+
+    #[test]
+    fn a_rollback_reopens_what_replaced_blocks_filled_cancelled_or_killed() {
+        let filled = record(10, 0, Status::Filled);
+        assert_eq!(
+            after_rollback(&filled, rolled_back(true, Some((4, false)))),
+            Some((Status::Open, U256::from(6), None)),
+            "a match undone gives the order its volume back"
+        );
+        assert_eq!(
+            after_rollback(&filled, rolled_back(true, None)),
+            Some((Status::Open, U256::from(10), None)),
+            "never consumed at the common block"
+        );
+        let mut cancelled = record(10, 0, Status::Cancelled);
+        cancelled.reason = Some("closed on-chain by its owner".into());
+        assert_eq!(
+            after_rollback(&cancelled, rolled_back(true, Some((2, false)))),
+            Some((Status::Open, U256::from(8), None))
+        );
+        assert_eq!(
+            after_rollback(&cancelled, rolled_back(false, Some((2, true)))),
+            None,
+            "closed before the fork: it stays cancelled"
+        );
+        let mut dead = record(10, 10, Status::Dead);
+        dead.reason = Some("no longer covered".into());
+        assert_eq!(
+            after_rollback(&dead, rolled_back(true, None)),
+            Some((Status::Open, U256::from(10), None))
+        );
+        assert_eq!(
+            after_rollback(&dead, rolled_back(false, Some((3, false)))),
+            Some((Status::Dead, U256::from(7), dead.reason.clone())),
+            "dead before the fork: only its volume follows the chain"
+        );
+        let unpublished = record(10, 10, Status::Unpublished);
+        assert_eq!(after_rollback(&unpublished, rolled_back(true, Some((3, false)))), None);
+    }
+
+    #[test]
+    fn an_order_open_again_is_checked_as_at_the_common_block() {
+        let filled = record(10, 0, Status::Filled);
+        let still_filled = rolled_back(true, Some((10, false)));
+        assert_eq!(
+            after_rollback(&filled, still_filled),
+            None,
+            "filled before the fork: nothing changes"
+        );
+        let mut foreign = rolled_back(true, Some((4, false)));
+        foreign.owner = Some(Address::repeat_byte(9));
+        let (status, remaining, reason) = after_rollback(&filled, foreign).unwrap();
+        assert_eq!((status, remaining), (Status::Dead, U256::from(6)));
+        assert!(reason.unwrap().contains("belongs to"));
+        let mut unknown = rolled_back(true, None);
+        unknown.owner = None;
+        let (status, _, reason) = after_rollback(&filled, unknown).unwrap();
+        assert_eq!(status, Status::Dead);
+        assert!(reason.unwrap().contains("not registered"));
+        let open = record(10, 10, Status::Open);
+        assert_eq!(
+            after_rollback(&open, rolled_back(false, Some((10, true)))),
+            Some((Status::Cancelled, U256::ZERO, Some("closed on-chain by its owner".into())))
         );
     }
 

@@ -7,4 +7,6 @@ mod bad_input;
 mod harness;
 mod lifecycle;
 mod multi;
+mod reorg;
 mod restart;
+mod rollback;

@@ -4,6 +4,7 @@
 
 mod api;
 mod flow;
+mod reorg;
 mod rules;
 
 use std::{future::Future, time::Duration};
@@ -72,6 +73,8 @@ struct Pool {
     upload_timeout: Option<Duration>,
     /// Who may work for the pool; `None`: the devnet's worker accounts (an allow-list).
     admission: Option<Admission>,
+    /// How deep a block must be before the scheduler acts on it (the default otherwise).
+    confirmations: Option<u64>,
     /// The result store the scheduler checks uploads in before it finalizes.
     results_url: String,
     _results: (oneshot::Sender<()>, tempfile::TempDir),
@@ -110,6 +113,7 @@ impl Pool {
             silence: None,
             upload_timeout: None,
             admission,
+            confirmations: None,
             results_url,
             _results: results,
         };
@@ -123,6 +127,16 @@ impl Pool {
     async fn start_hurried(workers: usize, timeout: Duration) -> Self {
         let mut pool = Self::start(workers).await;
         pool.upload_timeout = Some(timeout);
+        pool.kill_scheduler().await;
+        pool.start_scheduler().await;
+        pool
+    }
+
+    /// A pool whose scheduler keeps its state in `database` and acts on blocks
+    /// `confirmations` deep.
+    async fn start_confirming(workers: usize, database: Database, confirmations: u64) -> Self {
+        let mut pool = Self::start_on(workers, database).await;
+        pool.confirmations = Some(confirmations);
         pool.kill_scheduler().await;
         pool.start_scheduler().await;
         pool
@@ -158,6 +172,9 @@ impl Pool {
         if let Some(silence) = self.silence {
             config.replica_timeout = silence;
             config.worker_timeout = silence;
+        }
+        if let Some(confirmations) = self.confirmations {
+            config.confirmations = confirmations;
         }
         config
     }
@@ -324,8 +341,13 @@ impl Worker {
         let () = self.post("/reports", &report).await;
     }
 
-    /// Contributes `digest` on-chain with the assignment's authorization.
-    async fn contribute(&self, net: &TestNet, assignment: &Assignment, digest: B256) {
+    /// Contributes `digest` on-chain with the assignment's authorization; returns the receipt.
+    async fn contribute(
+        &self,
+        net: &TestNet,
+        assignment: &Assignment,
+        digest: B256,
+    ) -> alloy::rpc::types::TransactionReceipt {
         let commitment = ResultCommitment::new(self.address(), assignment.task_id, digest);
         let (client, poco) = net.poco(&self.key);
         let call = poco.contribute(
@@ -337,7 +359,7 @@ impl Worker {
             Bytes::new(),
             assignment.authorization.clone(),
         );
-        client.send(call).await.expect("the scheduler's authorization is accepted");
+        client.send(call).await.expect("the scheduler's authorization is accepted")
     }
 
     async fn reveal(&self, net: &TestNet, task_id: B256, digest: B256) {

@@ -9,6 +9,7 @@ use poco_primitives::{Deal, OrderKind};
 
 use super::{Backend, Columns, WriteTx, order_from_row, store_balance_sql, unsigned};
 use crate::model::StorageCode as _;
+use crate::store::Param;
 use crate::{
     error::{Error, Result},
     model::{DealView, MarketEvent, OrderEventType, Status, kind_code, kind_name},
@@ -35,8 +36,14 @@ type Matches = HashMap<B256, MatchedOrders>;
 
 impl<B: Backend> WriteTx<B> {
     /// Applies `batch` and moves the checkpoint to `batch.next`, if the checkpoint is
-    /// `batch.from` (or was never set); returns false otherwise, having changed nothing.
-    pub(super) async fn apply_batch(&mut self, batch: &ChainBatch) -> Result<bool> {
+    /// `batch.from` (or was never set); returns false otherwise, having changed nothing. With a
+    /// `tip` (the hash of the batch's last block, and how many such blocks to keep), records
+    /// that block among the recent ones.
+    pub(super) async fn apply_batch(
+        &mut self,
+        batch: &ChainBatch,
+        tip: Option<(B256, usize)>,
+    ) -> Result<bool> {
         let checkpoint = Sql::new("SELECT next_block FROM follower WHERE id = 1");
         match self.fetch_optional(&checkpoint).await? {
             Some(row) if unsigned(row.int("next_block")?) != batch.from => return Ok(false),
@@ -61,7 +68,28 @@ impl<B: Backend> WriteTx<B> {
             .arg(clamp_i64(U256::from(batch.next)))
             .arg(self.now);
         self.execute(&sql).await?;
+        if let Some((hash, window)) = tip {
+            self.record_block(batch.next.saturating_sub(1), hash, window).await?;
+        }
         Ok(true)
+    }
+
+    /// Records block `number` (of hash `hash`) as applied, keeping the `window` newest.
+    async fn record_block(&mut self, number: u64, hash: B256, window: usize) -> Result<()> {
+        let sql = Sql::new(
+            "INSERT INTO chain_blocks (number, hash) VALUES ($1, $2) \
+             ON CONFLICT (number) DO UPDATE SET hash = excluded.hash",
+        )
+        .arg(clamp_i64(U256::from(number)))
+        .arg(hash);
+        self.execute(&sql).await?;
+        let sql = Sql::new(
+            "DELETE FROM chain_blocks WHERE number < (SELECT number FROM chain_blocks \
+             ORDER BY number DESC LIMIT 1 OFFSET $1)",
+        )
+        .arg(clamp_i64(U256::from(window.max(1) - 1)));
+        self.execute(&sql).await?;
+        Ok(())
     }
 
     /// Applies one chain event.
@@ -70,16 +98,17 @@ impl<B: Backend> WriteTx<B> {
         located: &LocatedChainEvent,
         matches: &mut Matches,
     ) -> Result<()> {
+        let block = located.block;
         match &located.event {
             ChainEvent::AssetTransfer { kind, asset, from, to } => {
-                self.apply_asset_transfer(*kind, *asset, *from, *to).await
+                self.apply_asset_transfer(*kind, *asset, *from, *to, block).await
             }
             ChainEvent::PolicyUpdate { workerpool, worker_stake_ratio, scheduler_reward_ratio } => {
-                self.apply_policy_update(*workerpool, *worker_stake_ratio, *scheduler_reward_ratio)
-                    .await
+                let ratios = (*worker_stake_ratio, *scheduler_reward_ratio);
+                self.apply_policy_update(*workerpool, ratios, block).await
             }
             ChainEvent::Membership { workerpool, joined } => {
-                self.apply_membership(*workerpool, *joined).await
+                self.apply_membership(*workerpool, *joined, block).await
             }
             ChainEvent::OrdersMatched {
                 deal_id,
@@ -96,13 +125,13 @@ impl<B: Backend> WriteTx<B> {
                     request_hash: *request_hash,
                     volume: *volume,
                 };
-                self.apply_orders_matched(*deal_id, matched, matches).await
+                self.apply_orders_matched(*deal_id, matched, matches, block).await
             }
             ChainEvent::DealCreated { deal_id, deal, params } => {
                 self.apply_deal_created(located, *deal_id, deal, params, matches).await
             }
-            ChainEvent::Closed { hash } => self.apply_order_closed(*hash).await,
-            ChainEvent::Category { id, timeref } => self.apply_category(*id, *timeref).await,
+            ChainEvent::Closed { hash } => self.apply_order_closed(*hash, block).await,
+            ChainEvent::Category { id, timeref } => self.apply_category(*id, *timeref, block).await,
         }
     }
 
@@ -114,14 +143,17 @@ impl<B: Backend> WriteTx<B> {
         asset: Address,
         from: Address,
         to: Address,
+        block: u64,
     ) -> Result<()> {
         let sql = Sql::new(
-            "INSERT INTO assets (asset, kind, owner, worker_stake_ratio, scheduler_reward_ratio) \
-             VALUES ($1, $2, $3, 30, 1) ON CONFLICT (asset) DO UPDATE SET owner = excluded.owner",
+            "INSERT INTO assets (asset, kind, owner, worker_stake_ratio, scheduler_reward_ratio, \
+             block) VALUES ($1, $2, $3, 30, 1, $4) ON CONFLICT (asset) DO UPDATE SET \
+             owner = excluded.owner, block = excluded.block",
         )
         .arg(asset)
         .arg(i64::from(kind_code(kind)))
-        .arg(to);
+        .arg(to)
+        .arg(clamp_i64(U256::from(block)));
         self.execute(&sql).await?;
         if from.is_zero() || from == to {
             return Ok(());
@@ -132,7 +164,7 @@ impl<B: Backend> WriteTx<B> {
             kind_name(kind)
         );
         let sql = Sql::new(&format!(
-            "UPDATE orders SET status = $1, reason = $2, updated_at = $3 \
+            "UPDATE orders SET status = $1, reason = $2, updated_at = $3, chain_block = $7 \
              WHERE kind = $4 AND asset = $5 AND owner = $6 AND status = 0 \
              RETURNING {ORDER_COLUMNS}"
         ))
@@ -141,7 +173,8 @@ impl<B: Backend> WriteTx<B> {
         .arg(self.now)
         .arg(i64::from(kind_code(kind)))
         .arg(asset)
-        .arg(from);
+        .arg(from)
+        .arg(clamp_i64(U256::from(block)));
         for row in self.fetch(&sql).await? {
             self.emit(MarketEvent::order(OrderEventType::Dead, order_from_row(&row)?.view()));
         }
@@ -152,26 +185,34 @@ impl<B: Backend> WriteTx<B> {
     async fn apply_policy_update(
         &mut self,
         workerpool: Address,
-        worker_stake_ratio: u8,
-        scheduler_reward_ratio: u8,
+        (worker_stake_ratio, scheduler_reward_ratio): (u8, u8),
+        block: u64,
     ) -> Result<()> {
         let sql = Sql::new(
-            "UPDATE assets SET worker_stake_ratio = $2, scheduler_reward_ratio = $3 \
+            "UPDATE assets SET worker_stake_ratio = $2, scheduler_reward_ratio = $3, block = $4 \
              WHERE asset = $1",
         )
         .arg(workerpool)
         .arg(i64::from(worker_stake_ratio))
-        .arg(i64::from(scheduler_reward_ratio));
+        .arg(i64::from(scheduler_reward_ratio))
+        .arg(clamp_i64(U256::from(block)));
         self.execute(&sql).await?;
         Ok(())
     }
 
     /// A worker joined or left a workerpool's active set.
-    async fn apply_membership(&mut self, workerpool: Address, joined: bool) -> Result<()> {
-        let sql =
-            Sql::new("UPDATE assets SET active_members = active_members + $2 WHERE asset = $1")
-                .arg(workerpool)
-                .arg(if joined { 1_i64 } else { -1_i64 });
+    async fn apply_membership(
+        &mut self,
+        workerpool: Address,
+        joined: bool,
+        block: u64,
+    ) -> Result<()> {
+        let sql = Sql::new(
+            "UPDATE assets SET active_members = active_members + $2, block = $3 WHERE asset = $1",
+        )
+        .arg(workerpool)
+        .arg(if joined { 1_i64 } else { -1_i64 })
+        .arg(clamp_i64(U256::from(block)));
         self.execute(&sql).await?;
         Ok(())
     }
@@ -183,12 +224,13 @@ impl<B: Backend> WriteTx<B> {
         deal_id: B256,
         matched: MatchedOrders,
         matches: &mut Matches,
+        block: u64,
     ) -> Result<()> {
         let MatchedOrders { app_hash, dataset_hash, workerpool_hash, request_hash, volume } =
             matched;
         for hash in [app_hash, dataset_hash, workerpool_hash, request_hash] {
             if !hash.is_zero() {
-                self.consume(hash, volume, false).await?;
+                self.consume(hash, volume, false, block).await?;
             }
         }
         matches.insert(deal_id, matched);
@@ -254,44 +296,57 @@ impl<B: Backend> WriteTx<B> {
     }
 
     /// `Closed*Order`: the order's volume is consumed in full.
-    async fn apply_order_closed(&mut self, hash: B256) -> Result<()> {
-        self.consume(hash, U256::ZERO, true).await
+    async fn apply_order_closed(&mut self, hash: B256, block: u64) -> Result<()> {
+        self.consume(hash, U256::ZERO, true, block).await
     }
 
     /// `CreateCategory`.
-    async fn apply_category(&mut self, id: u64, timeref: u64) -> Result<()> {
+    async fn apply_category(&mut self, id: u64, timeref: u64, block: u64) -> Result<()> {
         let sql = Sql::new(
-            "INSERT INTO categories (id, timeref) VALUES ($1, $2) \
-             ON CONFLICT (id) DO UPDATE SET timeref = excluded.timeref",
+            "INSERT INTO categories (id, timeref, block) VALUES ($1, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET timeref = excluded.timeref, block = excluded.block",
         )
         .arg(clamp_i64(U256::from(id)))
-        .arg(clamp_i64(U256::from(timeref)));
+        .arg(clamp_i64(U256::from(timeref)))
+        .arg(clamp_i64(U256::from(block)));
         self.execute(&sql).await?;
         Ok(())
     }
 
-    /// Adds `volume` to the consumed volume of `hash` (closing it if `closed`) and updates its
-    /// order, if the book has it.
-    async fn consume(&mut self, hash: B256, volume: U256, closed: bool) -> Result<()> {
-        let sql = Sql::new("SELECT amount, closed FROM consumed WHERE hash = $1").arg(hash);
-        let (before, was_closed) = match self.fetch_optional(&sql).await? {
-            Some(row) => (to_word(&row.bytes("amount")?)?, row.int("closed")? != 0),
-            None => (U256::ZERO, false),
+    /// Adds `volume` to the consumed volume of `hash` (closing it if `closed`) at `block`, and
+    /// updates its order, if the book has it.
+    async fn consume(&mut self, hash: B256, volume: U256, closed: bool, block: u64) -> Result<()> {
+        let sql =
+            Sql::new("SELECT amount, closed, closed_block FROM consumed WHERE hash = $1").arg(hash);
+        let (before, was_closed, closed_block) = match self.fetch_optional(&sql).await? {
+            Some(row) => (
+                to_word(&row.bytes("amount")?)?,
+                row.int("closed")? != 0,
+                row.opt_int("closed_block")?,
+            ),
+            None => (U256::ZERO, false, None),
         };
         let consumed = before.saturating_add(volume);
+        let block = clamp_i64(U256::from(block));
+        let closed_block = if closed && !was_closed { Some(block) } else { closed_block };
         let closed = closed || was_closed;
         let sql = Sql::new(
-            "INSERT INTO consumed (hash, amount, closed) VALUES ($1, $2, $3) \
-             ON CONFLICT (hash) DO UPDATE SET amount = excluded.amount, closed = excluded.closed",
+            "INSERT INTO consumed (hash, amount, closed, block, closed_block) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (hash) DO UPDATE SET \
+             amount = excluded.amount, closed = excluded.closed, block = excluded.block, \
+             closed_block = excluded.closed_block",
         )
         .arg(hash)
         .arg(consumed)
-        .arg(i64::from(closed));
+        .arg(i64::from(closed))
+        .arg(block)
+        .arg(Param::from_opt_int(closed_block));
         self.execute(&sql).await?;
         let Some(mut record) = self.order(hash).await? else { return Ok(()) };
         let Some((status, remaining, event)) = after_consumption(&record, consumed, closed) else {
             return Ok(());
         };
+        let status_changed = status != record.status;
         record.status = status;
         record.remaining = remaining;
         record.updated_at = self.now;
@@ -299,6 +354,9 @@ impl<B: Backend> WriteTx<B> {
             record.reason = Some("closed on-chain by its owner".into());
         }
         self.update_order(&record).await?;
+        if status_changed {
+            self.set_chain_block(hash, Some(block)).await?;
+        }
         self.emit(MarketEvent::order(event, record.view()));
         Ok(())
     }
@@ -309,12 +367,17 @@ impl<B: Backend> WriteTx<B> {
         self.execute(&store_balance_sql(account, balance, as_of)).await?;
         let sql = Sql::new("SELECT balance FROM accounts WHERE address = $1").arg(account);
         let current = to_word(&self.fetch_one(&sql).await?.bytes("balance")?)?;
-        self.check_coverage(account, current).await
+        self.check_coverage(account, current, as_of).await
     }
 
-    /// Kills the open workerpool and request orders of `account` that `balance` no longer
-    /// covers.
-    async fn check_coverage(&mut self, account: Address, balance: U256) -> Result<()> {
+    /// Kills the open workerpool and request orders of `account` that `balance`, read at
+    /// `block`, no longer covers.
+    pub(super) async fn check_coverage(
+        &mut self,
+        account: Address,
+        balance: U256,
+        block: u64,
+    ) -> Result<()> {
         let sql = Sql::new(&format!(
             "SELECT {ORDER_COLUMNS} FROM orders WHERE owner = $1 AND status = 0 \
              AND kind IN (2, 3) ORDER BY published_at, hash"
@@ -333,6 +396,7 @@ impl<B: Backend> WriteTx<B> {
             record.updated_at = self.now;
             record.reason = Some(format!("no longer covered: {refusal}"));
             self.update_order(&record).await?;
+            self.set_chain_block(record.hash, Some(clamp_i64(U256::from(block)))).await?;
             self.emit(MarketEvent::order(OrderEventType::Dead, record.view()));
         }
         Ok(())

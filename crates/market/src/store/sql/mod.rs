@@ -8,13 +8,16 @@
 //! is a [`Store`](super::Store):
 //! * `store`: the [`Store`](super::Store) implementation and the reads;
 //! * `publish`: publication and unpublication, decided by [`super::rules`];
-//! * `chain`: the chain's events, one function each.
+//! * `chain`: the chain's events, one function each;
+//! * `reorg`: undoing the effects of blocks a chain reorganisation replaced, and the dump of
+//!   what the store derived from the chain.
 //!
 //! Writes run in a [`WriteTx`], which holds the write lock and collects the events its changes
 //! cause.
 
 mod chain;
 mod publish;
+mod reorg;
 mod store;
 
 use std::future::Future;
@@ -89,6 +92,7 @@ where
     i64: Encode<'static, DB> + Type<DB>,
     String: Encode<'static, DB> + Type<DB>,
     Option<String>: Encode<'static, DB> + Type<DB>,
+    Option<i64>: Encode<'static, DB> + Type<DB>,
 {
     let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
     for param in params {
@@ -97,6 +101,7 @@ where
             Param::Int(int) => query.bind(*int),
             Param::Text(text) => query.bind(text.clone()),
             Param::Null => query.bind(None::<String>),
+            Param::NullInt => query.bind(None::<i64>),
         };
     }
     query
@@ -112,6 +117,8 @@ pub(super) trait Columns {
     fn text(&self, column: &str) -> Result<String>;
     /// A TEXT column that may be NULL.
     fn opt_text(&self, column: &str) -> Result<Option<String>>;
+    /// A BIGINT column that may be NULL.
+    fn opt_int(&self, column: &str) -> Result<Option<i64>>;
 }
 
 impl<R> Columns for R
@@ -121,6 +128,7 @@ where
     for<'r> Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
     for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
     for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
 {
     fn bytes(&self, column: &str) -> Result<Vec<u8>> {
         Ok(self.try_get(column)?)
@@ -135,6 +143,10 @@ where
     }
 
     fn opt_text(&self, column: &str) -> Result<Option<String>> {
+        Ok(self.try_get(column)?)
+    }
+
+    fn opt_int(&self, column: &str) -> Result<Option<i64>> {
         Ok(self.try_get(column)?)
     }
 }
@@ -267,6 +279,16 @@ impl<B: Backend> WriteTx<B> {
         .arg(record.remaining)
         .arg(record.updated_at)
         .arg(record.reason.clone());
+        self.execute(&sql).await?;
+        Ok(())
+    }
+
+    /// Records the block of the chain's change that gave an order its status (`None`: a status
+    /// its owner gave it).
+    async fn set_chain_block(&mut self, hash: B256, block: Option<i64>) -> Result<()> {
+        let sql = Sql::new("UPDATE orders SET chain_block = $2 WHERE hash = $1")
+            .arg(hash)
+            .arg(Param::from_opt_int(block));
         self.execute(&sql).await?;
         Ok(())
     }

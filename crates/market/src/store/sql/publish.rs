@@ -170,7 +170,8 @@ impl<B: Backend> WriteTx<B> {
     async fn reopen_order(&mut self, record: &OrderRecord) -> Result<()> {
         let sql = Sql::new(
             "UPDATE orders SET status = 0, owner = $2, remaining = $3, sign_kind = $4, \
-             published_at = $5, updated_at = $5, reason = NULL, body = $6 WHERE hash = $1",
+             published_at = $5, updated_at = $5, reason = NULL, body = $6, chain_block = NULL \
+             WHERE hash = $1",
         )
         .arg(record.hash)
         .arg(record.owner)

@@ -5,16 +5,16 @@ use alloy::primitives::{Address, B256, U256};
 use tokio::sync::broadcast;
 
 use super::{
-    Backend, Columns, RowOf, WriteTx, deal_from_row, keyed, order_from_row, order_sql,
+    Backend, Columns, RowOf, WriteTx, deal_from_row, keyed, order_from_row, order_sql, reorg,
     store_balance_sql, unsigned,
 };
 use crate::{
     error::{Error, Result},
     model::{DealView, MarketEvent, OrderRecord, kind_from_code},
     store::{
-        AssetEntry, ChainBatch, DealQuery, Leadership, OrderCursor, OrderQuery, Page, Param,
-        Publication, Published, Sql, Store, StoreFuture, deal_query_sql, encode_deal_cursor,
-        order_query_sql, to_address, to_word,
+        AssetEntry, ChainBatch, ChainDump, DealQuery, Leadership, OrderCursor, OrderQuery, Page,
+        Param, Publication, Published, Rollback, RollbackTargets, Sql, Store, StoreFuture,
+        deal_query_sql, encode_deal_cursor, order_query_sql, to_address, to_word,
     },
 };
 
@@ -182,12 +182,54 @@ impl<B: Backend> Store for B {
     fn apply_batch(&self, batch: ChainBatch) -> StoreFuture<'_, bool> {
         Box::pin(async move {
             let mut tx = WriteTx::begin(self).await?;
-            if !tx.apply_batch(&batch).await? {
+            if !tx.apply_batch(&batch, None).await? {
                 return Ok(false);
             }
             tx.commit(self).await?;
             Ok(true)
         })
+    }
+
+    fn apply_followed(&self, batch: ChainBatch, tip: B256, window: usize) -> StoreFuture<'_, bool> {
+        Box::pin(async move {
+            let mut tx = WriteTx::begin(self).await?;
+            if !tx.apply_batch(&batch, Some((tip, window))).await? {
+                return Ok(false);
+            }
+            tx.commit(self).await?;
+            Ok(true)
+        })
+    }
+
+    fn recent_blocks(&self) -> StoreFuture<'_, Vec<(u64, B256)>> {
+        Box::pin(reorg::recent_blocks(self))
+    }
+
+    fn rollback_targets(&self, fork_point: Option<u64>) -> StoreFuture<'_, RollbackTargets> {
+        Box::pin(async move {
+            match fork_point {
+                Some(fork_point) => reorg::targets(self, fork_point).await,
+                None => Ok(RollbackTargets {
+                    accounts: reorg::accounts(self).await?,
+                    ..RollbackTargets::default()
+                }),
+            }
+        })
+    }
+
+    fn rollback(&self, rollback: Rollback) -> StoreFuture<'_, bool> {
+        Box::pin(async move {
+            let mut tx = WriteTx::begin(self).await?;
+            if !tx.rollback(&rollback).await? {
+                return Ok(false);
+            }
+            tx.commit(self).await?;
+            Ok(true)
+        })
+    }
+
+    fn dump(&self) -> StoreFuture<'_, ChainDump> {
+        Box::pin(reorg::dump(self))
     }
 
     fn lead(&self) -> StoreFuture<'_, Option<Leadership>> {
