@@ -7,13 +7,12 @@
 mod common;
 
 use std::{
-    io::{BufRead, Read, Write},
+    io::Write,
     path::Path,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicUsize, Ordering},
-        mpsc,
     },
     time::{Duration, Instant},
 };
