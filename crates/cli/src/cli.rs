@@ -1062,6 +1062,12 @@ pub(crate) struct WorkerRun {
     #[arg(long = "simulation.key-file", value_name = "FILE", requires = "insecure_simulation")]
     #[serde(skip)]
     pub simulation_key_file: Option<PathBuf>,
+    /// Commit a wrong result for every task, losing the stake of each contribution the
+    /// consensus outvotes: a liar, for tests of the consensus on a real network. Hidden from
+    /// the help, only ever chosen on the command line.
+    #[arg(long = "testing.byzantine", hide = true)]
+    #[serde(skip)]
+    pub byzantine: bool,
 }
 
 /// `poco results`.

@@ -285,7 +285,12 @@ impl Context {
             .or_else(|| self.network.as_ref().and_then(|n| n.profile.market_url.clone()))
             .or_else(|| self.file.market_url.clone())
             .or_else(|| devnet.map(|d| d.market_url));
-        Ok(Endpoints { rpc_url, market_url, poco, from_block })
+        // A command's transactions are done once the network's services can see them.
+        let confirmations = match &self.network {
+            Some(network) if network.profile.poco_address == poco => network.confirmations(),
+            _ => 0,
+        };
+        Ok(Endpoints { rpc_url, market_url, poco, from_block, confirmations })
     }
 
     /// The SMS: the configured one, else the running devnet's; `None` when there is none.

@@ -7,20 +7,22 @@
 mod common;
 
 use std::{
-    io::{BufRead, Read, Write},
+    io::Write,
     path::Path,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicUsize, Ordering},
-        mpsc,
     },
     time::{Duration, Instant},
 };
 
 use serde_json::Value;
 
-use crate::common::{Anvil, DevnetHome, failure, json, poco, poco_env, root, text, with};
+use crate::common::{
+    Anvil, DevnetHome, Service, bound, failure, get, json, poco, poco_env, read_message, root,
+    serve_files, text, with,
+};
 
 /// The first development key of anvil (its address holds ETH on a bare chain).
 const DEPLOYER_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
@@ -364,31 +366,6 @@ impl DroppingProxy {
     }
 }
 
-/// Reads one HTTP/1.1 message (headers and a `content-length` body); `None` at the end.
-fn read_message(reader: &mut impl BufRead) -> Option<(String, Vec<u8>)> {
-    let mut head = String::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).ok()? == 0 {
-            return None;
-        }
-        if line == "\r\n" {
-            break;
-        }
-        head.push_str(&line);
-    }
-    let length = head
-        .lines()
-        .find_map(|l| {
-            let (name, value) = l.split_once(':')?;
-            name.eq_ignore_ascii_case("content-length").then(|| value.trim().parse().ok())?
-        })
-        .unwrap_or(0);
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).ok()?;
-    Some((head, body))
-}
-
 fn relay(
     client: std::net::TcpStream,
     upstream: &str,
@@ -552,90 +529,6 @@ fn a_private_key_is_never_taken_from_a_flag() {
     assert!(!text(&out).contains("not-a-key"), "the value is not echoed");
 }
 
-/// A service started in the background; killed when dropped.
-struct Service {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    log: Vec<String>,
-}
-
-impl Service {
-    fn start(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_poco"));
-        command
-            .arg("--home")
-            .arg(home)
-            .args(args)
-            .env_remove("POCO_NETWORK")
-            .env_remove("POCO_RPC_URL")
-            .current_dir(root())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (name, value) in env {
-            command.env(name, value);
-        }
-        let mut child = command.spawn().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        Self { child, lines, log: Vec::new() }
-    }
-
-    /// The first line of its output that contains `needle` (bounded: 60 s).
-    fn line(&mut self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(line) => self.log.push(line),
-                Err(_) => break,
-            }
-        }
-        panic!("no line with {needle:?}; the service said: {:#?}", self.log);
-    }
-
-    /// The exit code of a service that stops by itself (bounded: 60 s).
-    fn exit_code(&mut self) -> Option<i32> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("the service did not stop");
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The address a service's startup line names: `... listening on 127.0.0.1:PORT, ...`.
-fn bound(line: &str) -> String {
-    let rest = line.split("listening on ").nth(1).unwrap();
-    rest.split([',', ' ']).next().unwrap().to_owned()
-}
-
-/// A plain HTTP GET on loopback: the JSON body.
-fn get(address: &str, path: &str) -> Value {
-    let mut stream = std::net::TcpStream::connect(address).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\n\r\n").unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    let (_, body) = answer.split_once("\r\n\r\n").unwrap();
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"))
-}
-
 /// The services from the network's profile and the configuration file alone (no devnet): the
 /// file's `[market]` and `[results]` sections, overridden by the environment, overridden by
 /// flags; each advertises its public URL, and a scheduler refuses to name a result store by
@@ -717,31 +610,6 @@ fn services_run_from_the_configuration_and_advertise_their_public_urls() {
     std::fs::write(home.join("config.toml"), "[scheduler]\nadmit = \"everyone\"\n").unwrap();
     let message = failure(home, &["network", "list"], 1);
     assert!(message.contains("config.toml, line 2"), "{message}");
-}
-
-/// Serves `routes` (path, body) over HTTP on a loopback port, one request per connection;
-/// returns the base URL.
-fn serve_files(routes: Vec<(&'static str, Vec<u8>)>) -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { return };
-            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
-            let Some((head, _)) = read_message(&mut reader) else { continue };
-            let path = head.split_whitespace().nth(1).unwrap_or_default().to_owned();
-            let found = routes.iter().find(|(p, _)| *p == path).map(|(_, b)| b.clone());
-            let (status, body) = found.map_or(("404 Not Found", vec![]), |b| ("200 OK", b));
-            let mut stream = stream;
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = stream.write_all(&body);
-        }
-    });
-    base
 }
 
 /// An app served over HTTP: registered with `--url`, fetched by the devnet's worker (whose

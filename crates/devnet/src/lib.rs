@@ -397,6 +397,7 @@ async fn connect(
         market_url: market,
         poco: deployment.poco,
         from_block: deployment.block,
+        confirmations: 0,
     };
     Poco::connect(&endpoints, Some(key)).await
 }

@@ -27,6 +27,10 @@ pub struct Endpoints {
     pub poco: Address,
     /// The block the protocol was deployed at (events are searched from there).
     pub from_block: u64,
+    /// Blocks a transaction of this client waits for on top of the one that includes it
+    /// before it counts as done: the depth the network's services act at, so that what a
+    /// command did is what the market and the schedulers see when it returns (0 on a devnet).
+    pub confirmations: u64,
 }
 
 /// A poco client: reads the chain, and with a wallet, acts on it.
@@ -46,7 +50,11 @@ impl Poco {
     /// Connects to the chain of `endpoints` and discovers the protocol's contracts.
     pub async fn connect(endpoints: &Endpoints, wallet: Option<PrivateKeySigner>) -> Result<Self> {
         let down = || Error::ChainDown { url: endpoints.rpc_url.clone() };
-        let config = ClientConfig { max_retries: 1, ..ClientConfig::default() };
+        let config = ClientConfig {
+            max_retries: 1,
+            confirmations: endpoints.confirmations,
+            ..ClientConfig::default()
+        };
         let chain = ChainClient::connect(&endpoints.rpc_url, wallet.clone(), config)
             .await
             .map_err(|e| {

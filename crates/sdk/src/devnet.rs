@@ -90,6 +90,7 @@ impl DevnetInfo {
             market_url: Some(self.market_url.clone()),
             poco: self.deployment.poco,
             from_block: self.deployment.block,
+            confirmations: 0,
         }
     }
 }

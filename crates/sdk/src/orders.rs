@@ -24,6 +24,10 @@ pub fn parse_order(kind: OrderKind, json: &str) -> Result<AnySigned> {
         .map_err(|e| Error::Config(format!("invalid {kind} order: {e}")))
 }
 
+/// How long [`Poco::publish`] waits for a market that has not yet indexed the blocks an
+/// order depends on.
+pub const SYNC_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
 impl Poco {
     /// Signs an order with the wallet.
     pub fn sign<T: Order>(&self, order: T) -> Result<Signed<T>> {
@@ -36,8 +40,24 @@ impl Poco {
     }
 
     /// Publishes a signed order to the market.
+    ///
+    /// An order of an asset, a deposit or a workerpool the market has not seen yet because it
+    /// follows the chain some blocks behind its head (the market answers `chain_sync_pending`)
+    /// is sent again each second, for at most [`SYNC_WAIT`]: what was just registered on a
+    /// network with confirmations can be published at once.
     pub async fn publish(&self, order: &AnySigned) -> Result<OrderView> {
-        Ok(self.market()?.publish(order.kind(), order).await?)
+        let market = self.market()?;
+        let deadline = std::time::Instant::now() + SYNC_WAIT;
+        loop {
+            match market.publish(order.kind(), order).await {
+                Err(poco_api::market::Error::Refused { code, .. })
+                    if code == "chain_sync_pending" && std::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+                other => return Ok(other?),
+            }
+        }
     }
 
     /// Takes an order of the wallet off the market (it stays valid on-chain: see

@@ -73,7 +73,7 @@ impl WorkerRun {
     fn over(self, file: Self) -> Self {
         layered!(self over file as WorkerRun {
             scheduler_url, slots, data_dir, memory_mib, upload_attempts, enclave_dir,
-        }; insecure_simulation, simulation_key_file)
+        }; insecure_simulation, simulation_key_file, byzantine)
     }
 }
 
@@ -443,10 +443,15 @@ pub(crate) async fn worker(context: &Context, command: WorkerCommand) -> Result<
         tee.workspace_root = enclave_dir;
         config.tee = Some(tee);
     }
-    let executor = poco_worker::exec::WasmExecutor::new().map_err(|e| service("worker", e))?;
-    poco_worker::run(config, Arc::new(executor), shutdown_signal())
-        .await
-        .map_err(|e| service("worker", e))
+    let executor: Arc<dyn poco_worker::exec::Executor> = if options.byzantine {
+        eprintln!(
+            "WARNING: --testing.byzantine: this worker commits wrong results and loses stakes"
+        );
+        Arc::new(poco_worker::exec::FaultyExecutor::new().map_err(|e| service("worker", e))?)
+    } else {
+        Arc::new(poco_worker::exec::WasmExecutor::new().map_err(|e| service("worker", e))?)
+    };
+    poco_worker::run(config, executor, shutdown_signal()).await.map_err(|e| service("worker", e))
 }
 
 /// `poco results serve`.

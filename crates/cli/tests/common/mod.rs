@@ -5,8 +5,11 @@
 #![allow(dead_code)]
 
 use std::{
+    io::{BufRead, Read, Write},
     path::{Path, PathBuf},
-    process::{Command, Output},
+    process::{Child, Command, Output, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
 };
 
 use serde_json::Value;
@@ -111,7 +114,6 @@ impl Drop for DevnetHome {
 
 /// Calls the chain node at `url` directly (JSON-RPC over HTTP/1.1); the call must succeed.
 pub(crate) fn rpc(url: &str, method: &str, params: &Value) -> Value {
-    use std::io::{Read, Write};
     let authority = url.trim_start_matches("http://").trim_end_matches('/');
     let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
         .to_string();
@@ -142,7 +144,6 @@ pub(crate) struct Anvil {
 impl Anvil {
     /// Starts anvil with `args` added (`--block-time 1`, `--chain-id 4242`).
     pub(crate) fn start(args: &[&str]) -> Self {
-        use std::io::BufRead;
         let mut child = Command::new(poco_chain::devnet::find_anvil())
             .args(["--host", "127.0.0.1", "--port", "0", "--hardfork", "prague"])
             .args(["--mnemonic", poco_chain::devnet::DEV_MNEMONIC])
@@ -213,4 +214,144 @@ pub(crate) fn open_to_others(root: &Path) -> Vec<String> {
         }
     }
     open
+}
+
+/// A service started in the background; killed when dropped.
+pub(crate) struct Service {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    log: Vec<String>,
+}
+
+impl Service {
+    pub(crate) fn start(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_poco"));
+        command
+            .arg("--home")
+            .arg(home)
+            .args(args)
+            .env_remove("POCO_NETWORK")
+            .env_remove("POCO_RPC_URL")
+            .current_dir(root())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Self { child, lines, log: Vec::new() }
+    }
+
+    /// The first line of its output that contains `needle` (bounded: 60 s).
+    pub(crate) fn line(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(line) => self.log.push(line),
+                Err(_) => break,
+            }
+        }
+        panic!("no line with {needle:?}; the service said: {:#?}", self.log);
+    }
+
+    /// The exit code of a service that stops by itself (bounded: 60 s).
+    pub(crate) fn exit_code(&mut self) -> Option<i32> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the service did not stop");
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The address a service's startup line names: `... listening on 127.0.0.1:PORT, ...`.
+pub(crate) fn bound(line: &str) -> String {
+    let rest = line.split("listening on ").nth(1).unwrap();
+    rest.split([',', ' ']).next().unwrap().to_owned()
+}
+
+/// A plain HTTP GET on loopback: the JSON body.
+pub(crate) fn get(address: &str, path: &str) -> Value {
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (_, body) = answer.split_once("\r\n\r\n").unwrap();
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"))
+}
+
+/// Reads one HTTP/1.1 message (headers and a `content-length` body); `None` at the end.
+pub(crate) fn read_message(reader: &mut impl BufRead) -> Option<(String, Vec<u8>)> {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        if line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    let length = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length").then(|| value.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some((head, body))
+}
+
+/// Serves `routes` (path, body) over HTTP on a port of 127.0.0.1, one request per connection;
+/// returns the base URL.
+pub(crate) fn serve_files(routes: Vec<(&'static str, Vec<u8>)>) -> String {
+    serve_files_on("127.0.0.1", routes)
+}
+
+/// Serves `routes` (path, body) over HTTP on a port of the loopback address `host`, one
+/// request per connection; returns the base URL.
+pub(crate) fn serve_files_on(host: &str, routes: Vec<(&'static str, Vec<u8>)>) -> String {
+    let listener = std::net::TcpListener::bind((host, 0)).unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            let Some((head, _)) = read_message(&mut reader) else { continue };
+            let path = head.split_whitespace().nth(1).unwrap_or_default().to_owned();
+            let found = routes.iter().find(|(p, _)| *p == path).map(|(_, b)| b.clone());
+            let (status, body) = found.map_or(("404 Not Found", vec![]), |b| ("200 OK", b));
+            let mut stream = stream;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(&body);
+        }
+    });
+    base
 }

@@ -104,6 +104,7 @@ async fn replicated_deal_bought_on_the_market(net: TestNet) {
         market_url: Some(market_url),
         poco: cluster.net.deployment().poco,
         from_block: cluster.net.deployment().block,
+        confirmations: 0,
     };
     let connect = |key: &alloy::signers::local::PrivateKeySigner| {
         let (endpoints, key) = (endpoints.clone(), key.clone());
