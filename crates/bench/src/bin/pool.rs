@@ -15,7 +15,10 @@
 //! - `--runs 10`: measured latency runs at each trust level (after one warm-up run);
 //! - `--tasks 1000`, `--workers 8`, `--slots 8`: the throughput deal and pool;
 //! - `--latency-workers 4`: workers of the latency pool (trust 4 needs at least 2);
-//! - `--skip-latency`, `--skip-throughput`.
+//! - `--skip-latency`, `--skip-throughput`;
+//! - `--block-time 5`: once the cluster is set up, anvil mines a block every 5 seconds
+//!   instead of one per transaction (as a real chain does), and each latency run also counts
+//!   the blocks from the deal's block to the one at which its result was downloadable.
 //!
 //! Prints the conditions (cores, anvil mining, build, slots, the services' polling periods)
 //! with the figures.
@@ -27,7 +30,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alloy::{primitives::B256, providers::Provider, rpc::types::Filter, sol_types::SolEvent};
+use alloy::{
+    primitives::B256,
+    providers::{Provider, ext::AnvilApi},
+    rpc::types::Filter,
+    sol_types::SolEvent,
+};
 use clap::{Parser, builder::RangedU64ValueParser};
 use eyre::{Result, WrapErr, bail, eyre};
 use poco_api::results::ResultStoreClient;
@@ -69,6 +77,28 @@ struct Options {
     /// Skips the throughput deal.
     #[arg(long = "skip-throughput", action = clap::ArgAction::SetFalse)]
     throughput: bool,
+    /// Mine a block every this many seconds once the cluster is set up (default: a block
+    /// per transaction, at once).
+    #[arg(long = "block-time", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=60))]
+    block_time: Option<u64>,
+}
+
+/// How the chain mines, for the figures' conditions.
+fn mining(block_time: Option<u64>) -> String {
+    match block_time {
+        Some(seconds) => {
+            format!("interval mining, a block every {seconds} s (automine during the set-up only)")
+        }
+        None => "automine (a block per transaction, at once)".to_owned(),
+    }
+}
+
+/// Switches the cluster's anvil from a block per transaction to a block every `seconds`.
+async fn set_block_time(cluster: &Cluster, seconds: u64) -> Result<()> {
+    let provider = cluster.net.owner().provider();
+    provider.anvil_set_auto_mine(false).await.wrap_err("evm_setAutomine")?;
+    provider.anvil_set_interval_mining(seconds).await.wrap_err("evm_setIntervalMining")?;
+    Ok(())
 }
 
 fn ms(d: Duration) -> String {
@@ -83,13 +113,20 @@ async fn requester(cluster: &Cluster) -> Result<ChainClient> {
     Ok(ChainClient::connect(cluster.net.devnet().rpc_url(), Some(wallet), config).await?)
 }
 
-/// Sends the `matchOrders` of `spec` (with the cluster's app and pool) and returns the deal.
-async fn match_deal(cluster: &Cluster, client: &ChainClient, spec: OrderSpec) -> Result<Deal> {
+/// Sends the `matchOrders` of `spec` (with the cluster's app and pool) and returns the deal
+/// and its block.
+async fn match_deal(
+    cluster: &Cluster,
+    client: &ChainClient,
+    spec: OrderSpec,
+) -> Result<(Deal, u64)> {
     let spec = OrderSpec { app: cluster.app, workerpool: cluster.workerpool, ..spec };
     let orders = cluster.net.orders(&spec);
     let poco = client.poco(cluster.net.deployment().poco);
     let receipt = client.send(orders.call(&poco)).await.wrap_err("matchOrders")?;
-    deal_of(&receipt).ok_or_else(|| eyre!("matchOrders created no deal"))
+    let block = receipt.block_number.ok_or_else(|| eyre!("a receipt without its block"))?;
+    let deal = deal_of(&receipt).ok_or_else(|| eyre!("matchOrders created no deal"))?;
+    Ok((deal, block))
 }
 
 /// Starts workers `0..count` with `slots` slots each and the harness's polling periods.
@@ -103,29 +140,35 @@ fn start_workers(cluster: &mut Cluster, count: usize, slots: u32) -> Result<()> 
     Ok(())
 }
 
+/// One latency run's milestones, and the blocks from the deal's block to the head at which
+/// its result was downloaded.
 async fn latency_run(
     cluster: &Cluster,
     client: &ChainClient,
     trust: u64,
     salt: u64,
-) -> Result<Milestones> {
+) -> Result<(Milestones, u64)> {
     let spec = OrderSpec { trust, volume: 1, params: PARAMS.into(), salt, ..OrderSpec::default() };
     let start = Instant::now();
-    let deal = match_deal(cluster, client, spec).await?;
+    let (deal, deal_block) = match_deal(cluster, client, spec).await?;
     let mined = start.elapsed();
     let task_id = deal.task_id(deal.botFirst)?;
     let (completed, downloaded, result) =
         watch_task(cluster, task_id, start, PROBE).await.wrap_err(format!("trust {trust}"))?;
+    let head = client.provider().get_block_number().await?;
     if result.digest == B256::ZERO {
         bail!("an empty result");
     }
-    Ok(Milestones { mined, completed, downloaded })
+    Ok((Milestones { mined, completed, downloaded }, head.saturating_sub(deal_block)))
 }
 
 async fn latency(options: &Options) -> Result<()> {
     let mut cluster = Cluster::start(options.latency_workers, APP).await;
     start_workers(&mut cluster, options.latency_workers, 1)?;
     let client = requester(&cluster).await?;
+    if let Some(seconds) = options.block_time {
+        set_block_time(&cluster, seconds).await?;
+    }
     let workers: Vec<_> = cluster.net.accounts().workers.iter().map(|w| w.address()).collect();
     println!(
         "\n(i) latency, matchOrders sent -> result downloaded, app {APP}, {} workers of 1 slot, \
@@ -143,20 +186,20 @@ async fn latency(options: &Options) -> Result<()> {
                 }
             }
             salt += 1;
-            let outcome = latency_run(&cluster, &client, trust, salt).await?;
+            let (outcome, blocks) = latency_run(&cluster, &client, trust, salt).await?;
             if run == 0 {
                 println!(
                     "  trust {trust} warm-up: {} (first fetch and compile of the app)",
                     ms(outcome.downloaded)
                 );
             } else {
-                runs.push(outcome);
+                runs.push((outcome, blocks));
             }
             // Let the pool settle (heartbeats free the slots) before the next deal.
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         let summary = |pick: fn(&Milestones) -> Duration| {
-            let mut values: Vec<Duration> = runs.iter().map(pick).collect();
+            let mut values: Vec<Duration> = runs.iter().map(|(run, _)| pick(run)).collect();
             values.sort_unstable();
             format!(
                 "min {:>7}  p50 {:>7}  max {:>7}",
@@ -169,8 +212,18 @@ async fn latency(options: &Options) -> Result<()> {
         println!("    downloadable result  {}", summary(|r| r.downloaded));
         println!("    deal mined           {}", summary(|r| r.mined));
         println!("    task COMPLETED       {}", summary(|r| r.completed));
-        let all: Vec<String> = runs.iter().map(|r| ms(r.downloaded)).collect();
+        let all: Vec<String> = runs.iter().map(|(r, _)| ms(r.downloaded)).collect();
         println!("    every run: {}", all.join(", "));
+        let mut blocks: Vec<u64> = runs.iter().map(|(_, blocks)| *blocks).collect();
+        blocks.sort_unstable();
+        println!(
+            "    blocks from the deal's block to a downloadable result: min {}  p50 {}  max {} \
+             ({})",
+            blocks[0],
+            blocks[(blocks.len() - 1) / 2],
+            blocks[blocks.len() - 1],
+            mining(options.block_time)
+        );
     }
     Ok(())
 }
@@ -179,6 +232,9 @@ async fn throughput(options: &Options) -> Result<()> {
     let mut cluster = Cluster::start(options.workers, APP).await;
     start_workers(&mut cluster, options.workers, options.slots)?;
     let client = requester(&cluster).await?;
+    if let Some(seconds) = options.block_time {
+        set_block_time(&cluster, seconds).await?;
+    }
     let provider = cluster.net.owner().provider().clone();
     // Give the workers a moment to register before the deal.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -199,7 +255,7 @@ async fn throughput(options: &Options) -> Result<()> {
     };
     let start_block = provider.get_block_number().await?;
     let start = Instant::now();
-    let deal = match_deal(&cluster, &client, spec).await?;
+    let (deal, _) = match_deal(&cluster, &client, spec).await?;
     let mined = start.elapsed();
     let first_block = provider.get_block_number().await?;
     let tasks: std::collections::HashSet<B256> = deal.tasks().map(|(_, id)| id).collect();
@@ -334,7 +390,7 @@ fn main() -> Result<()> {
              workers, the result store and this client; anvil in its own process)",
             if cfg!(debug_assertions) { "debug" } else { "release" }
         );
-        println!("  chain: {}, automine (a block per transaction, at once)", anvil_version());
+        println!("  chain: {}, {}", anvil_version(), mining(options.block_time));
         println!("  load average before: {}", load());
         if options.latency {
             Box::pin(latency(&options)).await?;
