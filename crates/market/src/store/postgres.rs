@@ -273,5 +273,6 @@ fn migrator() -> Migrator {
     migrations(&[
         (1, "init", include_str!("../../migrations/postgres/0001_init.sql")),
         (2, "members", include_str!("../../migrations/postgres/0002_members.sql")),
+        (3, "deal tasks", include_str!("../../migrations/postgres/0003_deal_tasks.sql")),
     ])
 }

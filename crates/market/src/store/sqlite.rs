@@ -182,6 +182,7 @@ fn migrator() -> sqlx::migrate::Migrator {
     super::postgres::migrations(&[
         (1, "init", include_str!("../../migrations/sqlite/0001_init.sql")),
         (2, "members", include_str!("../../migrations/sqlite/0002_members.sql")),
+        (3, "deal tasks", include_str!("../../migrations/sqlite/0003_deal_tasks.sql")),
     ])
 }
 
