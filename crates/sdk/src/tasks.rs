@@ -156,7 +156,7 @@ impl Poco {
     ///
     /// The event is read at the block a market names (one `eth_getLogs` of one block, when a
     /// market is configured and knows the deal), else searched from the head back to the
-    /// deployment block ([`LOG_RANGE`](crate::client::LOG_RANGE) blocks a request). The
+    /// deployment block ([`LOG_RANGE`](crate::LOG_RANGE) blocks a request, by default). The
     /// market is only a hint: what is returned is what the chain says.
     pub async fn deal(&self, deal_id: B256) -> Result<DealView> {
         let hinted = match self.market_hint(|market| market.deal(deal_id)).await {
