@@ -1,5 +1,5 @@
-//! The market's side of the wire: orders and deals as the market serves them, the events it
-//! streams on `/ws`, the bodies of unpublish and best-match, and its typed client
+//! The market's side of the wire: orders, deals and indexed tasks as the market serves them,
+//! the events it streams on `/ws`, the bodies of unpublish and best-match, and its typed client
 //! ([`MarketClient`]).
 
 use alloy::{
@@ -133,6 +133,34 @@ pub struct DealView {
     pub transaction: B256,
     /// The `DealCreated` log's index in its block.
     pub log_index: u64,
+}
+
+/// A page of deals (`GET /deals`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DealPage {
+    /// The deals, newest first.
+    pub deals: Vec<DealView>,
+    /// How many deals this page has.
+    pub count: usize,
+    /// The cursor of the next page (absent on the last).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub next_cursor: Option<String>,
+}
+
+/// A task as the market's task index knows it (`GET /tasks/{taskId}`): its deal, and its
+/// index in the deal. The market indexes the first tasks of each deal only (a bound of its
+/// own, documented with its API); the later tasks of a larger deal are answered 404.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IndexedTask {
+    /// The task id: `keccak256(dealId ‖ index)`.
+    pub task_id: B256,
+    /// Its index in the deal (request-relative, from `deal.botFirst`), a decimal string.
+    #[serde(with = "poco_primitives::serde_helpers::uint256")]
+    pub index: U256,
+    /// Its deal, as `GET /deals/{dealId}` serves it.
+    pub deal: DealView,
 }
 
 /// What happened to an order.
@@ -479,5 +507,25 @@ impl MarketClient {
     pub async fn best_match(&self, query: &[(&str, String)]) -> Result<BestMatch, Error> {
         let url = format!("{}/bestmatch", self.url);
         self.answer(self.http.get(url).query(query).send().await).await
+    }
+
+    /// One indexed deal (`GET /deals/{dealId}`).
+    pub async fn deal(&self, deal_id: B256) -> Result<DealView, Error> {
+        let url = format!("{}/deals/{deal_id}", self.url);
+        self.answer(self.http.get(url).send().await).await
+    }
+
+    /// A page of indexed deals, newest first, filtered by `query` (the API's parameters:
+    /// `requester`, `app`, ..., `cursor`, `limit`).
+    pub async fn deals(&self, query: &[(&str, String)]) -> Result<DealPage, Error> {
+        let url = format!("{}/deals", self.url);
+        self.answer(self.http.get(url).query(query).send().await).await
+    }
+
+    /// The deal of a task and the task's index (`GET /tasks/{taskId}`), when the market's
+    /// task index has it.
+    pub async fn task(&self, task_id: B256) -> Result<IndexedTask, Error> {
+        let url = format!("{}/tasks/{task_id}", self.url);
+        self.answer(self.http.get(url).send().await).await
     }
 }

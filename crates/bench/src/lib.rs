@@ -6,10 +6,13 @@
 //! NAME`: `gas` (gas per step of the task lifecycle), `exec` (WebAssembly execution against
 //! the same program built natively), `market` (orderbook publish rate and query latency at
 //! 10^5 and 10^6 orders, SQLite and PostgreSQL), `pool` (workerpool latency from matchOrders to
-//! a downloadable result, and finalized tasks per second) and `tee` (the confidential path in
-//! simulation against the plain one). This library holds what they share.
+//! a downloadable result, and finalized tasks per second), `tee` (the confidential path in
+//! simulation against the plain one) and `reads` (the JSON-RPC requests of reading a deal and
+//! a task on a chain of 100,000 blocks, with a market and without). This library holds what
+//! they share.
 
 mod lifecycle;
+pub mod reads;
 
 use std::time::{Duration, Instant};
 

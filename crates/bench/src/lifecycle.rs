@@ -1,4 +1,5 @@
-//! Drives the task lifecycle with real transactions, one step at a time, for the gas benchmark.
+//! Drives the task lifecycle with real transactions, one step at a time, for the gas benchmark
+//! (and the chain of the reads benchmark).
 
 use alloy::{
     primitives::{Address, B256, Bytes, U256, keccak256},
@@ -87,6 +88,16 @@ impl Lifecycle {
             app,
             workerpool,
         })
+    }
+
+    /// The protocol's deployment.
+    pub fn deployment(&self) -> &Deployment {
+        &self.deployment
+    }
+
+    /// The owner's provider.
+    pub(crate) fn provider(&self) -> &alloy::providers::DynProvider {
+        self.owner.provider()
     }
 
     /// Matches fresh orders for `volume` tasks at `trust`; `salt` makes the orders unique.

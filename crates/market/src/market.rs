@@ -450,6 +450,18 @@ impl Market {
     pub async fn deals(&self, query: DealQuery) -> Result<Page<DealView>> {
         self.store.deals(query).await
     }
+
+    /// The deal of a task and the task's index, for the first
+    /// [`TASKS_INDEXED_PER_DEAL`](crate::store::TASKS_INDEXED_PER_DEAL) tasks of each deal.
+    pub async fn task(&self, task_id: B256) -> Result<(DealView, U256)> {
+        self.store.task(task_id).await?.ok_or_else(|| {
+            Error::NotFound(format!(
+                "task {task_id}: in no indexed deal (the market indexes the first {} tasks of \
+                 each deal)",
+                crate::store::TASKS_INDEXED_PER_DEAL
+            ))
+        })
+    }
 }
 
 /// What publications remember of the chain mirror: asset owners and free balances, so that

@@ -4,7 +4,7 @@
 use alloy::{
     primitives::{Address, B256, U256},
     providers::{DynProvider, Provider},
-    rpc::types::{Filter, Log},
+    rpc::types::{BlockNumberOrTag, Filter, Log},
     signers::local::PrivateKeySigner,
 };
 use poco_chain::{ChainClient, ClientConfig};
@@ -44,6 +44,8 @@ pub struct Poco {
     /// What the client fetches on others' behalf (result locations) and checks a run's URLs
     /// against.
     fetcher: poco_fetch::Fetcher,
+    /// Most blocks one `eth_getLogs` covers.
+    log_range: u64,
 }
 
 impl Poco {
@@ -75,7 +77,20 @@ impl Poco {
             market,
             rpc_url: endpoints.rpc_url.clone(),
             fetcher: poco_fetch::Fetcher::new(poco_fetch::FetchPolicy::default()),
+            log_range: LOG_RANGE,
         })
+    }
+
+    /// Reads logs `blocks` at a time (at least one; [`LOG_RANGE`] by default), for an endpoint
+    /// that refuses wider `eth_getLogs` ranges.
+    pub fn with_log_range(mut self, blocks: u64) -> Self {
+        self.log_range = blocks.max(1);
+        self
+    }
+
+    /// Most blocks one `eth_getLogs` of the client covers.
+    pub fn log_range(&self) -> u64 {
+        self.log_range
     }
 
     /// Sets the fetch policy the client opens result locations under and checks runs
@@ -137,32 +152,128 @@ impl Poco {
             .ok_or_else(|| Error::Config("no market configured: pass --market.url".into()))
     }
 
-    /// Logs of the protocol's contract with `topics` (event signature first), from the
-    /// deployment block to the head, in bounded ranges.
+    /// Logs of `address` with `topics` (event signature first), from the deployment block to
+    /// the head, in ranges of [`Self::log_range`] blocks: one `eth_getLogs` per range. For reads
+    /// that must see the whole history (the assets an account ever received, the deals of a
+    /// requester without a market); a read that can start from a known block does not use it.
     pub async fn logs(&self, address: Address, topics: &[Option<B256>]) -> Result<Vec<Log>> {
         let head = self.chain.block_number().await?;
         let mut logs = Vec::new();
         let mut from = self.deployment.block;
         while from <= head {
-            let to = head.min(from + 10_000);
-            let mut filter = Filter::new().address(address).from_block(from).to_block(to);
-            for (position, topic) in topics.iter().enumerate() {
-                if let Some(topic) = topic {
-                    filter = match position {
-                        0 => filter.event_signature(*topic),
-                        1 => filter.topic1(*topic),
-                        2 => filter.topic2(*topic),
-                        _ => filter.topic3(*topic),
-                    };
-                }
-            }
-            logs.extend(
-                self.chain.provider().get_logs(&filter).await.map_err(poco_chain::Error::from)?,
-            );
+            let to = head.min(from.saturating_add(self.log_range - 1));
+            logs.extend(self.logs_in(address, topics, from, to).await?);
             from = to + 1;
         }
         Ok(logs)
     }
+
+    /// The logs of `address` with `topics` in blocks `from..=to`: one `eth_getLogs`.
+    pub(crate) async fn logs_in(
+        &self,
+        address: Address,
+        topics: &[Option<B256>],
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<Log>> {
+        let mut filter = Filter::new().address(address).from_block(from).to_block(to);
+        for (position, topic) in topics.iter().enumerate() {
+            if let Some(topic) = topic {
+                filter = match position {
+                    0 => filter.event_signature(*topic),
+                    1 => filter.topic1(*topic),
+                    2 => filter.topic2(*topic),
+                    _ => filter.topic3(*topic),
+                };
+            }
+        }
+        Ok(self.chain.provider().get_logs(&filter).await.map_err(poco_chain::Error::from)?)
+    }
+
+    /// The newest log of the protocol contract with `topics` that `pick` accepts, searched
+    /// from the head back to the deployment block in ranges of [`Self::log_range`] blocks (one
+    /// `eth_getLogs` each, and one `eth_blockNumber`): a recent event costs a request or two,
+    /// an old one a request per range between it and the head. `None` when no block of the
+    /// deployment has one.
+    pub(crate) async fn find_newest<T>(
+        &self,
+        topics: &[Option<B256>],
+        mut pick: impl FnMut(&Log) -> Option<T>,
+    ) -> Result<Option<(T, u64)>> {
+        let head = self.chain.block_number().await?;
+        let floor = self.deployment.block;
+        let mut to = head;
+        while to >= floor {
+            let from = to.saturating_sub(self.log_range - 1).max(floor);
+            let logs = self.logs_in(self.deployment.poco, topics, from, to).await?;
+            for log in logs.iter().rev() {
+                if let Some(found) = pick(log) {
+                    return Ok(Some((found, log.block_number.unwrap_or(from))));
+                }
+            }
+            if from == 0 {
+                break;
+            }
+            to = from - 1;
+        }
+        Ok(None)
+    }
+
+    /// Visits the logs of the protocol contract with `topics` from block `from` on, in chain
+    /// order and ranges of [`Self::log_range`] blocks, until `visit` says to stop (returns true),
+    /// the range reaches `head`, or a range ends at a block whose timestamp is `until` or
+    /// later (nothing of what is looked for happens from then on: a deadline has passed).
+    /// Costs one `eth_getLogs` per range, and one block header per range that does not end
+    /// the search.
+    pub(crate) async fn scan_forward(
+        &self,
+        topics: &[Option<B256>],
+        from: u64,
+        head: u64,
+        until: u64,
+        mut visit: impl FnMut(&Log) -> bool,
+    ) -> Result<()> {
+        let mut from = from.max(self.deployment.block);
+        while from <= head {
+            let to = head.min(from.saturating_add(self.log_range - 1));
+            for log in self.logs_in(self.deployment.poco, topics, from, to).await? {
+                if visit(&log) {
+                    return Ok(());
+                }
+            }
+            if to == head || self.block_header(Some(to)).await?.timestamp >= until {
+                return Ok(());
+            }
+            from = to + 1;
+        }
+        Ok(())
+    }
+
+    /// The header of block `number` (the latest with `None`): one request.
+    pub(crate) async fn block_header(&self, number: Option<u64>) -> Result<Head> {
+        let tag = number.map_or(BlockNumberOrTag::Latest, BlockNumberOrTag::Number);
+        let block = self
+            .chain
+            .provider()
+            .get_block_by_number(tag)
+            .await
+            .map_err(poco_chain::Error::from)?
+            .ok_or_else(|| Error::Config(format!("the chain has no block {tag}")))?;
+        Ok(Head { number: block.header.number, timestamp: block.header.timestamp })
+    }
+}
+
+/// Most blocks one `eth_getLogs` request of the client covers (a common limit of public
+/// endpoints).
+pub const LOG_RANGE: u64 = 10_000;
+
+/// A block as the reads need it: its number and time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Head {
+    /// Its number.
+    pub(crate) number: u64,
+    /// Its timestamp (unix seconds).
+    pub(crate) timestamp: u64,
 }
 
 /// The whole deployment, read from the protocol contract at `poco`.

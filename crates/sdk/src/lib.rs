@@ -11,6 +11,9 @@
 //!   the market, the costs and who gets what, the match, then following the tasks;
 //! - deals and tasks: their on-chain status, claims, result downloads verified against the
 //!   digest certified on-chain (and decrypted with the beneficiary's key when encrypted);
+//!   found at the block a market's index names when there is a market (a hint, checked
+//!   against the chain), else by a search back from the head, so that a read costs a few
+//!   requests however long the chain; a watch reads tasks again only when a block comes;
 //! - the confidential path ([`confidential`]): datasets encrypted with their key kept locally,
 //!   the beneficiary's result key, and what the secret management service (SMS) holds for TEE
 //!   tasks (dataset keys, requester and app developer secrets, result keys).
@@ -33,7 +36,7 @@ pub mod tasks;
 
 pub use account::{Balance, Sent, Transfer};
 pub use assets::{Asset, AssetKind};
-pub use client::{Endpoints, Poco, discover};
+pub use client::{Endpoints, LOG_RANGE, Poco, discover};
 pub use error::{Error, ErrorKind, Result};
 pub use orders::AnySigned;
 pub use run::{Costs, Plan, RunSpec};

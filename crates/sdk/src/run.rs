@@ -351,16 +351,13 @@ impl Poco {
             IPocoTypes::RequestOrder::from(&plan.request),
         );
         let receipt = self.chain().send(call).await?;
-        let deal_id = receipt
+        // The match's own receipt says where the deal is: nothing to search.
+        receipt
             .inner
             .logs()
             .iter()
-            .find_map(|log| {
-                <poco_contracts::bindings::IPoco::DealCreated as alloy::sol_types::SolEvent>::decode_log(&log.inner).ok()
-            })
-            .map(|event| event.data.dealid)
-            .ok_or_else(|| Error::Config("the match emitted no deal".into()))?;
-        self.deal(deal_id).await
+            .find_map(crate::tasks::deal_created)
+            .ok_or_else(|| Error::Config("the match emitted no deal".into()))
     }
 
     /// Fixes a committee deal's seed as soon as its seed block is past (the requester's side
@@ -382,49 +379,84 @@ impl Poco {
     }
 
     /// Follows a deal's tasks until each is over (completed, failed, or past its deadline),
-    /// calling `progress` whenever a status changes. Gives up after `timeout`.
+    /// calling `progress` whenever a status changes. A task past its final deadline is claimed
+    /// at once when the client has a wallet (the requester is refunded). Gives up after
+    /// `timeout`; see [`Self::watch_tasks`] for what it reads.
     pub async fn watch(
         &self,
         deal: &DealView,
         timeout: Duration,
+        progress: impl FnMut(&[TaskView]),
+    ) -> Result<Vec<TaskView>> {
+        let indexes: Vec<U256> =
+            deal.deal.tasks().take(crate::tasks::MAX_TASKS_SEARCHED).map(|(i, _)| i).collect();
+        let claim = self.wallet().is_ok();
+        self.watch_tasks(deal, &indexes, timeout, claim, progress).await
+    }
+
+    /// Follows the tasks `indexes` of `deal` until each is over, calling `progress` with all
+    /// of them whenever a status changes (and once at first). Tasks past their final deadline
+    /// are claimed when `claim` (the wallet pays the gas; the requester is refunded).
+    ///
+    /// Reads only what can have changed: every [`WATCH_POLL`] it asks the chain for its
+    /// head (one `eth_blockNumber`), and only when a new block came does it read the state of
+    /// the tasks not over yet (a task's state, and the clock its deadlines are judged by, move
+    /// with blocks only). Gives up after `timeout`, returning the tasks as last read.
+    pub async fn watch_tasks(
+        &self,
+        deal: &DealView,
+        indexes: &[U256],
+        timeout: Duration,
+        claim: bool,
         mut progress: impl FnMut(&[TaskView]),
     ) -> Result<Vec<TaskView>> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut last: Vec<TaskStatus> = Vec::new();
         let mut drawn = !deal.deal.is_committee();
-        let claimer = self.wallet().is_ok();
+        let mut views: Vec<Option<TaskView>> = vec![None; indexes.len()];
+        let mut last_statuses: Option<Vec<TaskStatus>> = None;
+        let mut last_head = None;
         loop {
-            if !drawn {
-                drawn = self.draw_committee(&deal.deal).await?;
-            }
-            let mut views = Vec::new();
-            for (index, task_id) in deal.deal.tasks() {
-                let mut view = self.task_in(&deal.deal, index).await?;
-                // Past its final deadline, a task nobody finished is claimed at once: the
-                // requester is refunded without anyone typing a command.
-                if view.status == TaskStatus::Timeout && claimer {
-                    view = match self.claim(task_id).await {
-                        Ok(claimed) => claimed,
-                        // Claimed by someone else meanwhile (the scheduler claims too).
-                        Err(_) => self.task_in(&deal.deal, index).await?,
-                    };
+            let number = self.chain().block_number().await?;
+            if last_head != Some(number) {
+                last_head = Some(number);
+                if !drawn {
+                    drawn = self.draw_committee(&deal.deal).await?;
                 }
-                views.push(view);
+                let head = self.block_header(Some(number)).await?;
+                for (slot, index) in indexes.iter().enumerate() {
+                    if views[slot].as_ref().is_some_and(|v| v.status.is_final()) {
+                        continue;
+                    }
+                    let mut view = self.task_at(deal, *index, head).await?;
+                    if view.status == TaskStatus::Timeout && claim {
+                        view = match self.claim_in(deal, *index).await {
+                            Ok(claimed) => claimed,
+                            // Claimed by someone else meanwhile (the scheduler claims too).
+                            Err(_) => self.task_in(deal, *index).await?,
+                        };
+                    }
+                    views[slot] = Some(view);
+                }
+                let current: Vec<TaskView> = views.iter().flatten().cloned().collect();
+                let statuses: Vec<TaskStatus> = current.iter().map(|v| v.status).collect();
+                if last_statuses.as_ref() != Some(&statuses) {
+                    progress(&current);
+                    last_statuses = Some(statuses);
+                }
+                if views.iter().all(|v| v.as_ref().is_some_and(|v| v.status.is_final())) {
+                    return Ok(current);
+                }
             }
-            let statuses: Vec<TaskStatus> = views.iter().map(|v| v.status).collect();
-            if statuses != last {
-                progress(&views);
-                last = statuses;
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(views.into_iter().flatten().collect());
             }
-            let done = views.iter().all(|v| v.status.is_final())
-                && views.iter().all(|v| v.status != TaskStatus::Completed || v.results.is_some());
-            if done || tokio::time::Instant::now() >= deadline {
-                return Ok(views);
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            tokio::time::sleep(WATCH_POLL).await;
         }
     }
 }
+
+/// How often a watch asks the chain whether a new block came.
+pub const WATCH_POLL: Duration = Duration::from_millis(500);
 
 #[cfg(test)]
 mod tests {

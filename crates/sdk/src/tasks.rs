@@ -1,7 +1,7 @@
 //! Deals and tasks: what the chain says about them, claiming the ones that failed, and
 //! downloading results checked against the chain.
 
-use std::path::Path;
+use std::{future::Future, path::Path};
 
 use alloy::{
     primitives::{Address, B256, U256},
@@ -13,7 +13,7 @@ use poco_fetch::Source;
 use poco_primitives::{Deal, result::FailureRecord};
 use serde::Serialize;
 
-use crate::{Error, Poco, Result};
+use crate::{Error, Poco, Result, client::Head, market::MarketClient};
 
 /// What [`Poco::download_result`] does with a result encrypted for its beneficiary.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,90 +108,234 @@ pub struct DealView {
     pub deal: Deal,
     /// The request's parameters.
     pub params: String,
-    /// Its tasks' ids, in index order.
+    /// Its tasks' ids, in index order (the first [`MAX_TASKS_SEARCHED`] of a larger deal).
     pub tasks: Vec<B256>,
+    /// The block of its `DealCreated` event: the events of its tasks are searched from there.
+    #[serde(skip)]
+    pub block: u64,
 }
+
+impl DealView {
+    /// The view of `deal`, created at `block`.
+    fn new(deal: Deal, params: String, block: u64) -> Self {
+        let tasks = deal.tasks().take(MAX_TASKS_SEARCHED).map(|(_, id)| id).collect();
+        Self { deal_id: deal.id(), deal, params, tasks, block }
+    }
+
+    /// The index of `task_id` in the deal, among its first [`MAX_TASKS_SEARCHED`] tasks.
+    fn index_of(&self, task_id: B256) -> Option<U256> {
+        self.tasks.iter().position(|id| *id == task_id).map(|i| self.deal.botFirst + U256::from(i))
+    }
+}
+
+/// How many tasks of one deal a search of a task through the deals of the chain looks at
+/// (and [`DealView::tasks`] lists): the first ones. A deal's volume is whatever its orders
+/// allowed, at any price, zero included; computing every id of a deal of billions of tasks
+/// would never end. A later task of a larger deal is found through a market that indexed it,
+/// or read with [`Poco::task_in`] from its deal and index.
+pub const MAX_TASKS_SEARCHED: usize = 100_000;
+
+/// Most deals [`Poco::deals_of`] takes from a market (ten pages of a thousand): a market that
+/// claims more is not believed, and the chain is read instead.
+const MAX_MARKET_DEALS: usize = 10_000;
 
 fn chain(error: alloy::contract::Error) -> Error {
     Error::Chain(error.into())
 }
 
+/// The deal of a `DealCreated` log, with its block.
+pub(crate) fn deal_created(log: &alloy::rpc::types::Log) -> Option<DealView> {
+    let event = IPoco::DealCreated::decode_log(&log.inner).ok()?;
+    let deal = Deal::from(event.data.deal);
+    (deal.id() == event.data.dealid)
+        .then(|| DealView::new(deal, event.data.params, log.block_number.unwrap_or_default()))
+}
+
 impl Poco {
     /// The deal `deal_id`, from its `DealCreated` event, checked against the on-chain hash.
+    ///
+    /// The event is read at the block a market names (one `eth_getLogs` of one block, when a
+    /// market is configured and knows the deal), else searched from the head back to the
+    /// deployment block ([`LOG_RANGE`](crate::LOG_RANGE) blocks a request, by default). The
+    /// market is only a hint: what is returned is what the chain says.
     pub async fn deal(&self, deal_id: B256) -> Result<DealView> {
-        let logs = self
-            .logs(
-                self.deployment().poco,
-                &[Some(IPoco::DealCreated::SIGNATURE_HASH), Some(deal_id)],
-            )
-            .await?;
-        let event = logs
-            .iter()
-            .find_map(|log| IPoco::DealCreated::decode_log(&log.inner).ok())
-            .ok_or(Error::UnknownDeal(deal_id))?;
-        let deal = Deal::from(event.data.deal);
-        let stored = self.poco().viewDealHash(deal_id).call().await.map_err(chain)?;
-        if stored != deal.hash() {
-            return Err(Error::UnknownDeal(deal_id));
+        let hinted = match self.market_hint(|market| market.deal(deal_id)).await {
+            Some(indexed) => self.deal_at(deal_id, indexed.block).await,
+            None => None,
+        };
+        let view = match hinted {
+            Some(view) => view,
+            None => self.find_deal(deal_id).await?.ok_or(Error::UnknownDeal(deal_id))?,
+        };
+        self.check_stored(view).await
+    }
+
+    /// The market's answer to `ask`, if a market is configured and answers: a hint, which a
+    /// read checks against the chain, and does without when the market is down, refuses or
+    /// does not know.
+    async fn market_hint<'a, T, F>(&'a self, ask: impl FnOnce(&'a MarketClient) -> F) -> Option<T>
+    where
+        F: Future<Output = std::result::Result<T, poco_api::market::Error>>,
+    {
+        ask(self.market().ok()?).await.ok()
+    }
+
+    /// The deal `deal_id` if its `DealCreated` event is in block `block`, which a market
+    /// named: `None` too when the chain refuses to read that block (one past the head), so
+    /// that a market's lie costs a search, never a failure.
+    async fn deal_at(&self, deal_id: B256, block: u64) -> Option<DealView> {
+        if block < self.deployment().block {
+            return None;
         }
-        let tasks = deal.tasks().map(|(_, id)| id).collect();
-        Ok(DealView { deal_id, deal, params: event.data.params, tasks })
+        let topics = [Some(IPoco::DealCreated::SIGNATURE_HASH), Some(deal_id)];
+        let logs = self.logs_in(self.deployment().poco, &topics, block, block).await.ok()?;
+        logs.iter().filter_map(deal_created).find(|view| view.deal_id == deal_id)
+    }
+
+    /// The deal `deal_id`, searched from the head back to the deployment block.
+    async fn find_deal(&self, deal_id: B256) -> Result<Option<DealView>> {
+        let topics = [Some(IPoco::DealCreated::SIGNATURE_HASH), Some(deal_id)];
+        let found = self
+            .find_newest(&topics, |log| deal_created(log).filter(|view| view.deal_id == deal_id))
+            .await?;
+        Ok(found.map(|(view, _)| view))
+    }
+
+    /// `view` if the protocol stores its deal under its id (`viewDealHash`).
+    async fn check_stored(&self, view: DealView) -> Result<DealView> {
+        let stored = self.poco().viewDealHash(view.deal_id).call().await.map_err(chain)?;
+        if stored != view.deal.hash() {
+            return Err(Error::UnknownDeal(view.deal_id));
+        }
+        Ok(view)
     }
 
     /// The deals of `requester`, oldest first.
+    ///
+    /// With a market, its index of the requester's deals (`/deals?requester=`) says where
+    /// they are, and the `DealCreated` events of those blocks are read (one `eth_getLogs` per
+    /// block): a deal the market names that the chain does not have at its block makes the
+    /// whole answer be read from the chain instead. A market can still leave deals out.
+    /// Without a market, the requester's `DealCreated` events are read from the deployment
+    /// block to the head.
     pub async fn deals_of(&self, requester: Address) -> Result<Vec<DealView>> {
-        let logs = self
-            .logs(
-                self.deployment().poco,
-                &[
-                    Some(IPoco::DealCreated::SIGNATURE_HASH),
-                    None,
-                    None,
-                    Some(requester.into_word()),
-                ],
-            )
-            .await?;
-        let mut deals = Vec::new();
-        for log in logs {
-            let Ok(event) = IPoco::DealCreated::decode_log(&log.inner) else { continue };
-            let deal = Deal::from(event.data.deal);
-            let tasks = deal.tasks().map(|(_, id)| id).collect();
-            deals.push(DealView {
-                deal_id: event.data.dealid,
-                deal,
-                params: event.data.params,
-                tasks,
-            });
+        let topics =
+            [Some(IPoco::DealCreated::SIGNATURE_HASH), None, None, Some(requester.into_word())];
+        if let Some(hinted) = self.market_deals_of(requester).await
+            && let Some(deals) = self.deals_at_blocks(&topics, &hinted).await
+        {
+            return Ok(deals);
         }
-        Ok(deals)
+        let logs = self.logs(self.deployment().poco, &topics).await?;
+        Ok(logs.iter().filter_map(deal_created).collect())
     }
 
-    /// The deal a task belongs to and its index, found among the deals of the chain.
-    pub async fn deal_of_task(&self, task_id: B256) -> Result<(DealView, U256)> {
-        let logs =
-            self.logs(self.deployment().poco, &[Some(IPoco::DealCreated::SIGNATURE_HASH)]).await?;
-        for log in logs.iter().rev() {
-            let Ok(event) = IPoco::DealCreated::decode_log(&log.inner) else { continue };
-            let deal = Deal::from(event.data.deal);
-            let found = deal.tasks().find(|(_, id)| *id == task_id).map(|(index, _)| index);
-            if let Some(index) = found {
-                let tasks = deal.tasks().map(|(_, id)| id).collect();
-                let view =
-                    DealView { deal_id: event.data.dealid, deal, params: event.data.params, tasks };
-                return Ok((view, index));
+    /// The market's `(deal id, block)` of every deal of `requester`, oldest first; `None`
+    /// when there is no market, it fails, or it names more than [`MAX_MARKET_DEALS`].
+    async fn market_deals_of(&self, requester: Address) -> Option<Vec<(B256, u64)>> {
+        let market = self.market().ok()?;
+        let mut deals = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut query = vec![("requester", requester.to_string()), ("limit", "1000".into())];
+            if let Some(cursor) = &cursor {
+                query.push(("cursor", cursor.clone()));
+            }
+            let page = market.deals(&query).await.ok()?;
+            deals.extend(page.deals.iter().map(|d| (d.deal_id, d.block)));
+            if deals.len() > MAX_MARKET_DEALS {
+                return None;
+            }
+            match page.next_cursor {
+                Some(next) if Some(&next) != cursor.as_ref() && !page.deals.is_empty() => {
+                    cursor = Some(next);
+                }
+                Some(_) => return None,
+                None => break,
             }
         }
-        Err(Error::UnknownTask(task_id))
+        deals.reverse();
+        Some(deals)
+    }
+
+    /// The deals `hinted` (id, block), each read from its block's `DealCreated` events of
+    /// `topics`, in the order given; `None` when one of them is not at its block (or named
+    /// twice, or the chain refuses to read its block).
+    async fn deals_at_blocks(
+        &self,
+        topics: &[Option<B256>],
+        hinted: &[(B256, u64)],
+    ) -> Option<Vec<DealView>> {
+        let mut read: std::collections::HashMap<u64, Vec<DealView>> = Default::default();
+        let mut deals: Vec<DealView> = Vec::with_capacity(hinted.len());
+        for (deal_id, block) in hinted {
+            if *block < self.deployment().block || deals.iter().any(|d| d.deal_id == *deal_id) {
+                return None;
+            }
+            if !read.contains_key(block) {
+                let logs =
+                    self.logs_in(self.deployment().poco, topics, *block, *block).await.ok()?;
+                read.insert(*block, logs.iter().filter_map(deal_created).collect());
+            }
+            deals.push(read[block].iter().find(|view| view.deal_id == *deal_id)?.clone());
+        }
+        Some(deals)
+    }
+
+    /// The deal a task belongs to and its index.
+    ///
+    /// A market's task index names the deal, whose `DealCreated` event is then read at the
+    /// block the market gives and checked like [`Self::deal`] (and the task id against the
+    /// deal and index). Without a market, or when it does not know the task, the deals of the
+    /// chain are searched from the head back to the deployment block, each for its first
+    /// [`MAX_TASKS_SEARCHED`] tasks.
+    pub async fn deal_of_task(&self, task_id: B256) -> Result<(DealView, U256)> {
+        if let Some(indexed) = self.market_hint(|market| market.task(task_id)).await
+            && let Some(view) = self.deal_at(indexed.deal.deal_id, indexed.deal.block).await
+            && view.deal.task_id(indexed.index).ok() == Some(task_id)
+        {
+            return Ok((self.check_stored(view).await?, indexed.index));
+        }
+        let topics = [Some(IPoco::DealCreated::SIGNATURE_HASH)];
+        let found = self
+            .find_newest(&topics, |log| {
+                let view = deal_created(log)?;
+                let index = view.index_of(task_id)?;
+                Some((view, index))
+            })
+            .await?;
+        let ((view, index), _) = found.ok_or(Error::UnknownTask(task_id))?;
+        Ok((self.check_stored(view).await?, index))
     }
 
     /// A task of a known deal.
-    pub async fn task_in(&self, deal: &Deal, index: U256) -> Result<TaskView> {
-        let task_id = deal.task_id(index)?;
+    pub async fn task_in(&self, deal: &DealView, index: U256) -> Result<TaskView> {
+        let head = self.block_header(None).await?;
+        self.task_at(deal, index, head).await
+    }
+
+    /// Every task of a known deal (its first [`MAX_TASKS_SEARCHED`]), read at one head.
+    pub async fn tasks_of(&self, deal: &DealView) -> Result<Vec<TaskView>> {
+        let head = self.block_header(None).await?;
+        let mut views = Vec::with_capacity(deal.tasks.len());
+        for (index, _) in deal.deal.tasks().take(MAX_TASKS_SEARCHED) {
+            views.push(self.task_at(deal, index, head).await?);
+        }
+        Ok(views)
+    }
+
+    /// A task of a known deal, its deadlines judged at block `head`.
+    pub(crate) async fn task_at(
+        &self,
+        deal: &DealView,
+        index: U256,
+        head: Head,
+    ) -> Result<TaskView> {
+        let task_id = deal.deal.task_id(index)?;
         let on_chain = self.poco().viewTask(task_id).call().await.map_err(chain)?;
-        let now = self.chain().block_timestamp().await?;
-        let final_deadline: u64 = deal.final_deadline().saturating_to();
+        let final_deadline: u64 = deal.deal.final_deadline().saturating_to();
         let status = match on_chain.status {
-            0..=2 if now >= final_deadline => TaskStatus::Timeout,
+            0..=2 if head.timestamp >= final_deadline => TaskStatus::Timeout,
             0 => TaskStatus::Unset,
             1 => TaskStatus::Active,
             2 => TaskStatus::Revealing,
@@ -199,17 +343,17 @@ impl Poco {
             _ => TaskStatus::Failed,
         };
         let results = if status == TaskStatus::Completed {
-            self.results_location(task_id).await?
+            self.results_location(task_id, deal, head.number).await?
         } else {
             None
         };
         Ok(TaskView {
             task_id,
-            deal_id: deal.id(),
+            deal_id: deal.deal_id,
             index,
             status,
             contributors: on_chain.contributors.saturating_to(),
-            contribution_deadline: deal.contribution_deadline().saturating_to(),
+            contribution_deadline: deal.deal.contribution_deadline().saturating_to(),
             final_deadline,
             result_digest: (status == TaskStatus::Completed).then_some(on_chain.resultDigest),
             results,
@@ -220,37 +364,50 @@ impl Poco {
     /// A task, by id.
     pub async fn task(&self, task_id: B256) -> Result<TaskView> {
         let (deal, index) = self.deal_of_task(task_id).await?;
-        self.task_in(&deal.deal, index).await
+        self.task_in(&deal, index).await
     }
 
-    /// Where a finalized task's result is (the `results` of its `TaskFinalize` event).
-    async fn results_location(&self, task_id: B256) -> Result<Option<String>> {
-        let logs = self
-            .logs(
-                self.deployment().poco,
-                &[Some(IPoco::TaskFinalize::SIGNATURE_HASH), Some(task_id)],
-            )
-            .await?;
-        Ok(logs
-            .iter()
-            .find_map(|log| IPoco::TaskFinalize::decode_log(&log.inner).ok())
+    /// Where a finalized task's result is (the `results` of its `TaskFinalize` event),
+    /// searched from its deal's block to the head, or to the first block past its final
+    /// deadline (no finalization happens from then on).
+    async fn results_location(
+        &self,
+        task_id: B256,
+        deal: &DealView,
+        head: u64,
+    ) -> Result<Option<String>> {
+        let topics = [Some(IPoco::TaskFinalize::SIGNATURE_HASH), Some(task_id)];
+        let until = deal.deal.final_deadline().saturating_to();
+        let mut location = None;
+        self.scan_forward(&topics, deal.block, head, until, |log| {
+            location = IPoco::TaskFinalize::decode_log(&log.inner).ok();
+            location.is_some()
+        })
+        .await?;
+        Ok(location
             .map(|event| String::from_utf8_lossy(&event.data.results).into_owned())
             .filter(|location| !location.is_empty()))
     }
 
-    /// The workers who contributed to a task, sorted (as `claim` wants them).
-    async fn contributors(&self, task_id: B256) -> Result<Vec<Address>> {
-        let logs = self
-            .logs(
-                self.deployment().poco,
-                &[Some(IPoco::TaskContribute::SIGNATURE_HASH), Some(task_id)],
-            )
-            .await?;
-        let mut workers: Vec<Address> = logs
-            .iter()
-            .filter_map(|log| IPoco::TaskContribute::decode_log(&log.inner).ok())
-            .map(|event| event.data.worker)
-            .collect();
+    /// The workers who contributed to a task, sorted (as `claim` wants them): its
+    /// `TaskContribute` events from its deal's block to the head, or to the first block past
+    /// its contribution deadline.
+    async fn contributors(
+        &self,
+        task_id: B256,
+        deal: &DealView,
+        head: u64,
+    ) -> Result<Vec<Address>> {
+        let topics = [Some(IPoco::TaskContribute::SIGNATURE_HASH), Some(task_id)];
+        let until = deal.deal.contribution_deadline().saturating_to();
+        let mut workers = Vec::new();
+        self.scan_forward(&topics, deal.block, head, until, |log| {
+            if let Ok(event) = IPoco::TaskContribute::decode_log(&log.inner) {
+                workers.push(event.data.worker);
+            }
+            false
+        })
+        .await?;
         workers.sort();
         workers.dedup();
         Ok(workers)
@@ -259,19 +416,25 @@ impl Poco {
     /// Claims a task past its final deadline: the requester is refunded.
     pub async fn claim(&self, task_id: B256) -> Result<TaskView> {
         let (deal, index) = self.deal_of_task(task_id).await?;
-        let view = self.task_in(&deal.deal, index).await?;
+        self.claim_in(&deal, index).await
+    }
+
+    /// Claims a task of a known deal past its final deadline.
+    pub(crate) async fn claim_in(&self, deal: &DealView, index: U256) -> Result<TaskView> {
+        let head = self.block_header(None).await?;
+        let view = self.task_at(deal, index, head).await?;
         if view.status != TaskStatus::Timeout {
             return Err(Error::Config(format!(
-                "task {task_id} is {} and cannot be claimed (claims open at its final deadline, {})",
-                view.status, view.final_deadline
+                "task {} is {} and cannot be claimed (claims open at its final deadline, {})",
+                view.task_id, view.status, view.final_deadline
             )));
         }
         self.address()?;
-        let contributors = self.contributors(task_id).await?;
+        let contributors = self.contributors(view.task_id, deal, head.number).await?;
         let poco = self.poco();
         let call = poco.claim(IPocoTypes::Deal::from(&deal.deal), index, contributors);
         self.chain().send(call).await?;
-        self.task_in(&deal.deal, index).await
+        self.task_in(deal, index).await
     }
 
     /// A client of the result store at a task's published `location`, which the fetch policy

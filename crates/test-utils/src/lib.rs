@@ -5,7 +5,8 @@
 //! binary) running the real contracts, never a mock. The same net can be laid on Hardhat's
 //! node instead ([`TestNet::start_on`] with [`ChainNode::Hardhat`], see [`hardhat`]), or on
 //! any running anvil or Hardhat node ([`TestNet::attach`]), to check poco on a second EVM
-//! implementation. It sits at the bottom of the test dependency graph: it uses
+//! implementation. [`rpc::CountingProxy`] counts the JSON-RPC requests a client sends it on
+//! their way to anvil. It sits at the bottom of the test dependency graph: it uses
 //! `poco-primitives`, `poco-contracts` and `poco-chain`, and the services' tests use it.
 
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
@@ -25,13 +26,15 @@ use poco_contracts::{
     bindings::{AppRegistry, DatasetRegistry, IPoco, IPocoTypes, WorkerpoolRegistry},
 };
 use poco_primitives::{
-    AppOrder, DatasetOrder, Deal, Order, PocoDomain, RequestOrder, Signed, WorkerpoolOrder,
+    AppOrder, DatasetOrder, Deal, Order, PocoDomain, RequestOrder, Signed, WorkerpoolAuthorization,
+    WorkerpoolOrder,
 };
 use tempfile::TempDir;
 
 pub mod hardhat;
 pub mod logs;
 pub mod postgres;
+pub mod rpc;
 pub mod storage;
 
 pub use hardhat::{HardhatError, HardhatNode};
@@ -337,6 +340,39 @@ impl TestNet {
         let receipt = client.send(orders.call(&poco)).await?;
         let deal = deal_of(&receipt).expect("a successful match emits DealCreated");
         Ok((deal, receipt))
+    }
+
+    /// Completes task `idx` of a trust-1 `deal` in one transaction: `worker` contributes
+    /// `digest` and finalizes it with result location `results` (`contributeAndFinalize`,
+    /// authorized by the devnet's scheduler, the deal's workerpool owner).
+    pub async fn contribute_and_finalize(
+        &self,
+        deal: &Deal,
+        idx: U256,
+        worker: &PrivateKeySigner,
+        digest: B256,
+        results: &str,
+    ) -> Result<TransactionReceipt, poco_chain::Error> {
+        let task_id = deal.task_id(idx).expect("a task of the deal");
+        let authorization = WorkerpoolAuthorization {
+            worker: worker.address(),
+            task_id,
+            enclave_challenge: Address::ZERO,
+        }
+        .sign(&self.accounts().scheduler)
+        .expect("signing works");
+        let (client, poco) = self.poco(worker);
+        let call = poco.contributeAndFinalize(
+            IPocoTypes::Deal::from(deal),
+            idx,
+            digest,
+            Bytes::from(results.as_bytes().to_vec()),
+            Bytes::new(),
+            Address::ZERO,
+            Bytes::new(),
+            authorization,
+        );
+        client.send(call).await
     }
 
     /// Moves the chain's clock `seconds` forward and mines a block.

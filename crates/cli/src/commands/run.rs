@@ -173,11 +173,7 @@ pub(crate) async fn run(context: &Context, output: Output, args: RunArgs) -> Res
         }
         views
     } else {
-        let mut views = Vec::new();
-        for (index, _) in deal.deal.tasks() {
-            views.push(client.task_in(&deal.deal, index).await?);
-        }
-        views
+        client.tasks_of(&deal).await?
     };
     let downloaded = match &args.download {
         Some(dir) => {
@@ -216,10 +212,7 @@ pub(crate) async fn deal(
     let DealCommand::Show { deal } = command;
     let client = context.client().await?;
     let view = client.deal(deal).await?;
-    let mut tasks = Vec::new();
-    for (index, _) in view.deal.tasks() {
-        tasks.push(client.task_in(&view.deal, index).await?);
-    }
+    let tasks = client.tasks_of(&view).await?;
     let json = serde_json::json!({"deal": view, "tasks": tasks});
     output.result(&json, || {
         let d = &view.deal;
@@ -313,17 +306,24 @@ pub(crate) async fn task(
     match command {
         TaskCommand::Show { task, watch } => {
             let client = context.client().await?;
-            let mut view = client.task(task).await?;
-            if watch {
-                let deadline = tokio::time::Instant::now() + WATCH_LIMIT;
+            let (deal, index) = client.deal_of_task(task).await?;
+            let mut view = client.task_in(&deal, index).await?;
+            if watch && !view.status.is_final() {
+                // Each status the task goes through on its way, as it comes: the task is read
+                // again only when the chain has a new block.
                 let mut last = None;
-                while !view.status.is_final() && tokio::time::Instant::now() < deadline {
-                    if last != Some(view.status) {
-                        output.progress(format!("  task {task}: {}", view.status));
-                        last = Some(view.status);
-                    }
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    view = client.task(task).await?;
+                let watched = client
+                    .watch_tasks(&deal, &[index], WATCH_LIMIT, false, |views| {
+                        for v in views.iter().filter(|v| !v.status.is_final()) {
+                            if last != Some(v.status) {
+                                output.progress(format!("  task {task}: {}", v.status));
+                                last = Some(v.status);
+                            }
+                        }
+                    })
+                    .await?;
+                if let Some(latest) = watched.into_iter().next() {
+                    view = latest;
                 }
             }
             // The cause of a failure is the beneficiary's to read: asked with the wallet, when

@@ -35,6 +35,7 @@ use tokio::sync::watch;
 use tracing::warn;
 
 use poco_api::market::{BestMatch, OrderPage, Unpublish};
+pub use poco_api::market::{DealPage, IndexedTask};
 
 use crate::{
     error::{Error, Result},
@@ -195,6 +196,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/bestmatch", get(best_match))
         .route("/deals", get(deals))
         .route("/deals/{deal_id}", get(deal))
+        .route("/tasks/{task_id}", get(task))
         .route("/ws", get(ws::handler));
     for kind in crate::model::KINDS {
         let base = format!("/{}orders", kind_name(kind));
@@ -579,19 +581,6 @@ struct DealParams {
     limit: Option<String>,
 }
 
-/// A page of deals.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DealPage {
-    /// The deals, newest first.
-    pub deals: Vec<DealView>,
-    /// How many deals this page has.
-    pub count: usize,
-    /// The cursor of the next page (absent on the last).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub next_cursor: Option<String>,
-}
-
 async fn deals(
     State(state): State<ApiState>,
     Params(p): Params<DealParams>,
@@ -622,6 +611,16 @@ async fn deals(
 async fn deal(State(state): State<ApiState>, Path(id): Path<String>) -> Result<Json<DealView>> {
     let id = parse_hash(&id, "dealId")?;
     Ok(Json(state.market.deal(id).await?))
+}
+
+async fn task(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    Params(NoParams {}): Params<NoParams>,
+) -> Result<Json<IndexedTask>> {
+    let task_id = parse_hash(&id, "taskId")?;
+    let (deal, index) = state.market.task(task_id).await?;
+    Ok(Json(IndexedTask { task_id, index, deal }))
 }
 
 /// A category.

@@ -320,6 +320,32 @@ pub fn document() -> Value {
         }),
     );
     paths.insert(
+        "/tasks/{taskId}".into(),
+        json!({
+            "get": {
+                "operationId": "getTask",
+                "summary": "The deal of a task, and the task's index in it.",
+                "description": format!(
+                    "The market indexes the first {} tasks of each deal (by index), written \
+                     with the deal: a later task of a larger deal, or a task of a deal indexed \
+                     before the index existed, is answered 404 like an unknown one, and is \
+                     found on the chain. The answer is a hint to check against the chain: the \
+                     deal hashes to `viewDealHash(dealId)`, and the task id is \
+                     `keccak256(dealId ‖ index)`.",
+                    crate::store::TASKS_INDEXED_PER_DEAL
+                ),
+                "parameters": [path("taskId", "The task id.")],
+                "responses": {
+                    "200": ok("The task's deal and index.", "IndexedTask"),
+                    "400": error("A malformed task id, or a query parameter."),
+                    "404": error("No indexed deal holds this task."),
+                    "429": error("Rate limited."),
+                    "default": error("Any other failure.")
+                }
+            }
+        }),
+    );
+    paths.insert(
         "/categories".into(),
         json!({
             "get": {
@@ -600,6 +626,14 @@ fn other_schemas() -> Value {
                 "deals": { "type": "array", "items": reference("DealRecord") },
                 "count": { "type": "integer" },
                 "nextCursor": reference("DealCursor")
+            }
+        },
+        "IndexedTask": {
+            "type": "object", "required": ["taskId", "index", "deal"],
+            "properties": {
+                "taskId": reference("Bytes32"),
+                "index": uint("The task's index in its deal (from `deal.botFirst`)."),
+                "deal": reference("DealRecord")
             }
         },
         "PriceBreakdown": {

@@ -2,8 +2,9 @@
 //!
 //! The store holds the book (`orders`), the mirror of the chain the book is checked against
 //! (`assets`: every registered asset and its owner; `consumed`: Poco's consumed volumes;
-//! `accounts`: free balances read from the chain; `categories`), the indexed `deals`, the used
-//! unpublish authorizations and the follower's checkpoint.
+//! `accounts`: free balances read from the chain; `categories`), the indexed `deals` and their
+//! first tasks (`deal_tasks`, deleted with their deal), the used unpublish authorizations and
+//! the follower's checkpoint.
 //!
 //! Consistency. The mirror is what the chain said as of the checkpoint block: the follower
 //! updates it, the book and the checkpoint in one transaction ([`Store::apply_batch`]), and a
@@ -142,7 +143,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// A page of deals, newest first.
     fn deals(&self, query: DealQuery) -> StoreFuture<'_, Page<DealView>>;
+
+    /// The deal of a task and the task's index, if the task is among the first
+    /// [`TASKS_INDEXED_PER_DEAL`] of an indexed deal.
+    fn task(&self, task_id: B256) -> StoreFuture<'_, Option<(DealView, U256)>>;
 }
+
+/// How many tasks of each deal the task index holds: the first ones, by index. A deal's
+/// volume is whatever its orders allowed, and a match may cost nothing: the index of one
+/// deal is bounded so that no deal can make the market write without end. The later tasks
+/// of a larger deal are not found by [`Store::task`]; clients find them on the chain.
+pub const TASKS_INDEXED_PER_DEAL: u64 = 1_000;
 
 /// Proof of being the follower; dropping it gives leadership up.
 pub struct Leadership {

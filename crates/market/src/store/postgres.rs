@@ -274,5 +274,6 @@ fn migrator() -> Migrator {
         (1, "init", include_str!("../../migrations/postgres/0001_init.sql")),
         (2, "members", include_str!("../../migrations/postgres/0002_members.sql")),
         (3, "reorg", include_str!("../../migrations/postgres/0003_reorg.sql")),
+        (4, "deal tasks", include_str!("../../migrations/postgres/0004_deal_tasks.sql")),
     ])
 }

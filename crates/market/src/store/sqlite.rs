@@ -183,6 +183,7 @@ fn migrator() -> sqlx::migrate::Migrator {
         (1, "init", include_str!("../../migrations/sqlite/0001_init.sql")),
         (2, "members", include_str!("../../migrations/sqlite/0002_members.sql")),
         (3, "reorg", include_str!("../../migrations/sqlite/0003_reorg.sql")),
+        (4, "deal tasks", include_str!("../../migrations/sqlite/0004_deal_tasks.sql")),
     ])
 }
 

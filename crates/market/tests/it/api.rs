@@ -377,6 +377,12 @@ async fn bad_paths_and_methods_are_json_errors() {
     f.refused("GET", "/apporders/0x12", Body::empty(), StatusCode::BAD_REQUEST, "invalid_path")
         .await;
     f.refused("GET", "/deals/nothex", Body::empty(), StatusCode::BAD_REQUEST, "invalid_path").await;
+    for malformed in
+        ["nothex", "0x12", "0xzz00000000000000000000000000000000000000000000000000000000000000"]
+    {
+        let uri = format!("/tasks/{malformed}");
+        f.refused("GET", &uri, Body::empty(), StatusCode::BAD_REQUEST, "invalid_path").await;
+    }
     let hash = B256::repeat_byte(3);
     f.refused(
         "GET",
@@ -388,6 +394,18 @@ async fn bad_paths_and_methods_are_json_errors() {
     .await;
     f.refused("GET", &format!("/deals/{hash}"), Body::empty(), StatusCode::NOT_FOUND, "not_found")
         .await;
+    f.refused("GET", &format!("/tasks/{hash}"), Body::empty(), StatusCode::NOT_FOUND, "not_found")
+        .await;
+    let uri = format!("/tasks/{hash}?deal=1");
+    f.refused("GET", &uri, Body::empty(), StatusCode::BAD_REQUEST, "invalid_query").await;
+    f.refused(
+        "POST",
+        &format!("/tasks/{hash}"),
+        Body::empty(),
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    )
+    .await;
     f.refused("GET", "/nowhere", Body::empty(), StatusCode::NOT_FOUND, "not_found").await;
     f.refused(
         "DELETE",
@@ -463,6 +481,7 @@ async fn the_openapi_document_lists_every_route() {
         "/bestmatch",
         "/deals",
         "/deals/{dealId}",
+        "/tasks/{taskId}",
         "/categories",
         "/health",
         "/metrics",

@@ -10,3 +10,4 @@ mod multi;
 mod reorg;
 mod restart;
 mod rollback;
+mod tasks;

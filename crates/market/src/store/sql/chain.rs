@@ -14,11 +14,15 @@ use crate::{
     error::{Error, Result},
     model::{DealView, MarketEvent, OrderEventType, Status, kind_code, kind_name},
     store::{
-        ChainBatch, ChainEvent, LocatedChainEvent, ORDER_COLUMNS, Sql, clamp_i64,
+        ChainBatch, ChainEvent, LocatedChainEvent, ORDER_COLUMNS, Sql, TASKS_INDEXED_PER_DEAL,
+        clamp_i64,
         rules::{after_consumption, coverage_refusal},
         to_word,
     },
 };
+
+/// Rows of the task index one statement inserts (three parameters each).
+const TASK_ROWS_PER_STATEMENT: usize = 250;
 
 /// The orders an `OrdersMatched` event consumed, for the `DealCreated` event that follows it
 /// in the same transaction.
@@ -290,7 +294,31 @@ impl<B: Backend> WriteTx<B> {
         .arg(deal.requestHash)
         .arg(body);
         if self.execute(&sql).await? == 1 {
+            self.index_tasks(deal_id, deal).await?;
             self.emit(MarketEvent::deal(view));
+        }
+        Ok(())
+    }
+
+    /// Indexes the first [`TASKS_INDEXED_PER_DEAL`] tasks of a deal just inserted: task id →
+    /// deal and index. A deal of a larger volume costs the market no more than that (a match
+    /// can ask for any volume, at any price, zero included).
+    async fn index_tasks(&mut self, deal_id: B256, deal: &Deal) -> Result<()> {
+        let tasks: Vec<(U256, B256)> = deal.tasks().take(TASKS_INDEXED_PER_DEAL as usize).collect();
+        for chunk in tasks.chunks(TASK_ROWS_PER_STATEMENT) {
+            let mut sql = Sql::new("INSERT INTO deal_tasks (task_id, deal_id, idx) VALUES ");
+            let deal = sql.bind(deal_id.into());
+            let rows: Vec<String> = chunk
+                .iter()
+                .map(|(index, task_id)| {
+                    let task = sql.bind((*task_id).into());
+                    let index = sql.bind((*index).into());
+                    format!("({task}, {deal}, {index})")
+                })
+                .collect();
+            sql.push(&rows.join(", "));
+            sql.push(" ON CONFLICT (task_id) DO NOTHING");
+            self.execute(&sql).await?;
         }
         Ok(())
     }

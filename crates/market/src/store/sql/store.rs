@@ -251,4 +251,16 @@ impl<B: Backend> Store for B {
             Ok(paginate(deals, query.limit, |d| encode_deal_cursor(d.block, d.log_index)))
         })
     }
+
+    fn task(&self, task_id: B256) -> StoreFuture<'_, Option<(DealView, U256)>> {
+        Box::pin(async move {
+            let sql = Sql::new(
+                "SELECT deals.body, deal_tasks.idx FROM deal_tasks \
+                 JOIN deals ON deals.deal_id = deal_tasks.deal_id WHERE deal_tasks.task_id = $1",
+            )
+            .arg(task_id);
+            let Some(row) = read_optional(self, &sql).await? else { return Ok(None) };
+            Ok(Some((deal_from_row(&row)?, to_word(&row.bytes("idx")?)?)))
+        })
+    }
 }

@@ -1,0 +1,128 @@
+//! The task index (`GET /tasks/{taskId}`): a task's deal and index, written with the deal for
+//! its first `TASKS_INDEXED_PER_DEAL` tasks, deleted with the deal; on both backends, against
+//! a real anvil and the real service.
+
+use alloy::primitives::{B256, U256};
+use poco_api::market::{Error as ApiError, MarketClient};
+use poco_market::{Limits, store::TASKS_INDEXED_PER_DEAL};
+use poco_primitives::Deal;
+use poco_test_utils::OrderSpec;
+use reqwest::StatusCode;
+
+use crate::harness::{self, Db, Service, World, hash};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_are_indexed_with_their_deal_on_sqlite() {
+    Box::pin(tasks_are_indexed(harness::sqlite())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL"]
+async fn tasks_are_indexed_with_their_deal_on_postgres() {
+    Box::pin(tasks_are_indexed(harness::postgres().await)).await;
+}
+
+/// Matches a deal of `volume` tasks at no price, and waits until the market indexed it.
+async fn indexed_deal(world: &World, market: &Service, volume: u64, salt: u64) -> Deal {
+    let spec = OrderSpec {
+        app: world.app,
+        workerpool: world.workerpool,
+        app_price: 0,
+        workerpool_price: 0,
+        volume,
+        salt,
+        ..OrderSpec::default()
+    };
+    let orders = world.net.orders(&spec);
+    let (deal, _) =
+        world.net.match_orders(&world.net.accounts().requester, &orders).await.expect("a match");
+    let path = format!("/deals/{}", deal.id());
+    market
+        .wait_for("the deal to be indexed", || async { market.get(&path).await.0.is_success() })
+        .await;
+    deal
+}
+
+async fn tasks_are_indexed(db: Db) {
+    let world = World::new().await;
+    let market = harness::start(&world.net, &db.url, Limits::default()).await;
+    let client = MarketClient::new(&market.base);
+
+    // A small deal: each of its tasks names the deal and its index.
+    let small = indexed_deal(&world, &market, 3, 1).await;
+    let indexed = client.deal(small.id()).await.expect("the deal");
+    for (index, task_id) in small.tasks() {
+        let task = client.task(task_id).await.expect("an indexed task");
+        assert_eq!(task.task_id, task_id);
+        assert_eq!(task.index, index);
+        assert_eq!(task.deal, indexed, "the same view as /deals/{{dealId}}");
+        assert_eq!(task.deal.deal.task_id(task.index).unwrap(), task_id);
+        let (status, json) = market.get(&format!("/tasks/{task_id}")).await;
+        assert_eq!(status, StatusCode::OK, "{json}");
+        assert_eq!(json["index"], index.to_string(), "a decimal string");
+        assert_eq!(hash(&json["deal"]["dealId"]), small.id());
+        assert_eq!(json["deal"]["block"], indexed.block);
+    }
+    // The deals of the requester, through the typed client.
+    let requester = world.net.accounts().requester.address();
+    let page = client.deals(&[("requester", requester.to_string())]).await.expect("deals");
+    assert_eq!(page.count, 1);
+    assert_eq!(page.deals[0].deal_id, small.id());
+
+    // A deal larger than the cap: its first tasks are indexed, the rest are not (404, as an
+    // unknown task: clients look for them on the chain).
+    let volume = TASKS_INDEXED_PER_DEAL + 1;
+    let large = indexed_deal(&world, &market, volume, 2).await;
+    let first = large.botFirst;
+    let last_indexed = first + U256::from(TASKS_INDEXED_PER_DEAL - 1);
+    for index in [first, last_indexed] {
+        let task = client.task(large.task_id(index).unwrap()).await.expect("indexed");
+        assert_eq!((task.deal.deal_id, task.index), (large.id(), index));
+    }
+    let beyond = large.task_id(first + U256::from(TASKS_INDEXED_PER_DEAL)).unwrap();
+    match client.task(beyond).await {
+        Err(ApiError::Refused { status: 404, code, message }) => {
+            assert_eq!(code, "not_found");
+            assert!(message.contains(&TASKS_INDEXED_PER_DEAL.to_string()), "{message}");
+        }
+        other => panic!("a task past the cap is not indexed: {other:?}"),
+    }
+    // A task id of no deal at all.
+    let unknown = client.task(B256::repeat_byte(7)).await;
+    assert!(matches!(unknown, Err(ApiError::Refused { status: 404, .. })), "{unknown:?}");
+
+    // Deleting a deal (as a repair of a reorganisation does) deletes its tasks with it.
+    delete_deal(&db.url, small.id()).await;
+    for (_, task_id) in small.tasks() {
+        let (status, json) = market.get(&format!("/tasks/{task_id}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{json}");
+    }
+    let (status, _) = market.get(&format!("/tasks/{}", large.task_id(first).unwrap())).await;
+    assert_eq!(status, StatusCode::OK, "the other deal's tasks stay");
+
+    market.stop().await;
+    db.cleanup().await;
+}
+
+/// Deletes a deal's row behind the market's back, through a connection of its own.
+async fn delete_deal(url: &str, deal_id: B256) {
+    if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url).await.expect("the market's SQLite file");
+        let deleted = sqlx::query("DELETE FROM deals WHERE deal_id = ?")
+            .bind(deal_id.as_slice().to_vec())
+            .execute(&pool)
+            .await
+            .expect("a delete");
+        assert_eq!(deleted.rows_affected(), 1);
+        pool.close().await;
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.expect("the market's PostgreSQL database");
+        let deleted = sqlx::query("DELETE FROM deals WHERE deal_id = $1")
+            .bind(deal_id.as_slice().to_vec())
+            .execute(&pool)
+            .await
+            .expect("a delete");
+        assert_eq!(deleted.rows_affected(), 1);
+        pool.close().await;
+    }
+}
