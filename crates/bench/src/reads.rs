@@ -135,6 +135,7 @@ impl ReadsChain {
             market_url,
             poco: self.deployment().poco,
             from_block: self.deployment().block,
+            confirmations: 0,
         };
         Ok(Poco::connect(&endpoints, None).await?)
     }

@@ -64,6 +64,7 @@ impl Fixture {
             market_url,
             poco: self.net.deployment().poco,
             from_block: self.net.deployment().block,
+            confirmations: 0,
         };
         let client = Poco::connect(&endpoints, None).await.expect("a client").with_log_range(RANGE);
         self.proxy.take();
