@@ -21,10 +21,6 @@ use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 use crate::Lifecycle;
 
-/// Blocks one `eth_getLogs` of the former reads covered: they read from the deployment
-/// block to the head, `from..=from + 10,000` at a time.
-const FORMER_RANGE: u64 = 10_001;
-
 /// A chain with a long history and one completed task in it.
 pub struct ReadsChain {
     dir: tempfile::TempDir,
@@ -40,6 +36,9 @@ pub struct ReadsChain {
     pub head: u64,
     /// The proxy the clients read through.
     pub proxy: CountingProxy,
+    /// Most blocks one `eth_getLogs` of the clients covers ([`poco_sdk::LOG_RANGE`] unless
+    /// [`ReadsChain::with_log_range`] says otherwise).
+    pub log_range: u64,
     market: Option<RunningMarket>,
 }
 
@@ -81,7 +80,18 @@ impl ReadsChain {
         let task_id = deal.task_id(deal.botFirst)?;
         let head = lifecycle.head().await?;
         let proxy = CountingProxy::start(anvil.endpoint()).await;
-        Ok(Self { dir, anvil, lifecycle, deal, deal_block, task_id, head, proxy, market: None })
+        Ok(Self {
+            dir,
+            anvil,
+            lifecycle,
+            deal,
+            deal_block,
+            task_id,
+            head,
+            proxy,
+            log_range: poco_sdk::LOG_RANGE,
+            market: None,
+        })
     }
 
     /// The protocol's deployment.
@@ -137,7 +147,14 @@ impl ReadsChain {
             from_block: self.deployment().block,
             confirmations: 0,
         };
-        Ok(Poco::connect(&endpoints, None).await?)
+        Ok(Poco::connect(&endpoints, None).await?.with_log_range(self.log_range))
+    }
+
+    /// Clients read logs `blocks` at a time: a short chain read in short ranges costs what a
+    /// chain as many times longer costs in the default ranges.
+    pub fn with_log_range(mut self, blocks: u64) -> Self {
+        self.log_range = blocks;
+        self
     }
 
     /// Counts what `Poco::connect`, `Poco::task` of the completed task and `Poco::deal` of its
@@ -157,10 +174,10 @@ impl ReadsChain {
     }
 
     /// The requests the former reads made (a scan from the deployment block to the head, in
-    /// ranges of 10,001 blocks, for the deal of the task and again for its finalization):
-    /// `(Poco::task, Poco::deal)`, counted from the code they ran.
+    /// ranges of one more block than the clients' log range, for the deal of the task and again
+    /// for its finalization): `(Poco::task, Poco::deal)`, counted from the code they ran.
     pub fn former_requests(&self) -> (u64, u64) {
-        former_requests(self.deployment().block, self.head)
+        former_requests(self.deployment().block, self.head, self.log_range + 1)
     }
 
     /// Stops the market and anvil.
@@ -177,11 +194,11 @@ impl ReadsChain {
 
 /// The requests of the former `(Poco::task, Poco::deal)` of a completed task on a chain whose
 /// protocol was deployed at `deployed` and whose head is `head`: each scan read the head
-/// (`eth_blockNumber`) and every range of 10,001 blocks; `task` scanned twice (every
-/// `DealCreated` of the chain, then the task's `TaskFinalize`) and read the task and the
-/// latest block; `deal` scanned once and read the deal's hash.
-pub fn former_requests(deployed: u64, head: u64) -> (u64, u64) {
-    let scan = 1 + (head - deployed + 1).div_ceil(FORMER_RANGE);
+/// (`eth_blockNumber`) and every range of `range` blocks (10,001 in the released code); `task`
+/// scanned twice (every `DealCreated` of the chain, then the task's `TaskFinalize`) and read
+/// the task and the latest block; `deal` scanned once and read the deal's hash.
+pub fn former_requests(deployed: u64, head: u64, range: u64) -> (u64, u64) {
+    let scan = 1 + (head - deployed + 1).div_ceil(range);
     (2 * scan + 2, scan + 1)
 }
 

@@ -1,10 +1,15 @@
-//! The bound of the reads benchmark, as a test: on a chain of about 20,000 blocks, reading a
-//! task through a market that knows its deal costs a small fixed number of JSON-RPC requests
+//! The bound of the reads benchmark, as a test: on a chain of about 2,000 blocks read in ranges
+//! of 100 blocks (what a chain of 200,000 blocks costs in the default ranges of 10,000, at a
+//! hundredth of the mining), reading a task through a market that knows its deal costs a
+//! small fixed number of JSON-RPC requests
 //! (request counts are deterministic; times are the benchmark's), and a market whose index
 //! lies changes what the reads cost, never what they return.
 
 use poco_bench::reads::ReadsChain;
-use poco_sdk::{LOG_RANGE, TaskStatus};
+use poco_sdk::TaskStatus;
+
+/// Blocks one `eth_getLogs` covers in this test.
+const RANGE: u64 = 100;
 
 /// The most requests `Poco::task` of a completed task may cost through a market: the deal's
 /// `DealCreated` at the block the market names, its stored hash, the latest block, the task,
@@ -16,8 +21,9 @@ const DEAL_THROUGH_A_MARKET: u64 = 2;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_read_through_a_market_costs_a_fixed_number_of_requests() {
-    let mut chain = Box::pin(ReadsChain::build(10_000, 10_000)).await.expect("the chain");
-    assert!(chain.head >= 20_000, "a chain of 20,000 blocks: {}", chain.head);
+    let chain = Box::pin(ReadsChain::build(1_000, 1_000)).await.expect("the chain");
+    let mut chain = chain.with_log_range(RANGE);
+    assert!(chain.head >= 2_000, "a chain of 2,000 blocks: {}", chain.head);
     let market = chain.start_market().await.expect("a market");
 
     let reads = chain.measure(Some(market.clone())).await.expect("reads through the market");
@@ -37,8 +43,8 @@ async fn a_task_read_through_a_market_costs_a_fixed_number_of_requests() {
         reads.deal.summary()
     );
 
-    // Without a market: a range per 10,000 blocks between the head and the deal, no more.
-    let ranges = (chain.head - chain.deal_block) / LOG_RANGE + 1;
+    // Without a market: a range per 100 blocks between the head and the deal, no more.
+    let ranges = (chain.head - chain.deal_block) / RANGE + 1;
     let alone = chain.measure(None).await.expect("reads without a market");
     assert_eq!(alone.task_view, reads.task_view);
     assert_eq!(alone.task.requests, ranges + 5, "{}", alone.task.summary());

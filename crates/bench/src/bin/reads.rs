@@ -73,7 +73,7 @@ async fn main() -> Result<()> {
     println!("the former reads (a scan of the whole history, counted from their code):");
     println!("  {:<42} {:>9}", "Poco::task", former_task);
     println!("  {:<42} {:>9}", "Poco::deal", former_deal);
-    let (task_10m, deal_10m) = former_requests(0, 10_000_000);
+    let (task_10m, deal_10m) = former_requests(0, 10_000_000, poco_sdk::LOG_RANGE + 1);
     println!(
         "  on a chain of 10,000,000 blocks they would make {task_10m} and {deal_10m}; the reads \
          through a market stay at {} and {}",
