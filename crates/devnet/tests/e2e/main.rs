@@ -194,9 +194,11 @@ async fn every_task_completes_across_a_scheduler_kill() {
         let executor = WasmExecutor::new().unwrap();
         cluster.start_worker_with(index, config, Arc::new(executor));
     }
-    let deal = cluster.deal(4, 20, r#"{"iexec_args":"20000 1"}"#).await;
+    // Short computations: the test is about the scheduler's restart, and on a loaded machine
+    // 20,000 digits of pi per replica left too few tasks done before the kill.
+    let deal = cluster.deal(4, 20, r#"{"iexec_args":"2000 1"}"#).await;
     let tasks: Vec<B256> = deal.tasks().map(|(_, id)| id).collect();
-    wait_until("some tasks are done", 2 * MINUTE, || async {
+    wait_until("some tasks are done", 3 * MINUTE, || async {
         let mut done = 0;
         for task in &tasks {
             done += usize::from(cluster.status(*task).await == 3);
