@@ -67,7 +67,9 @@ fn journal(home: &Path, name: &str) -> Value {
 /// registered; a second run sends nothing; another deployer cannot take the journal over.
 #[test]
 fn the_protocol_deployed_on_a_bare_chain_is_used_by_name() {
-    let chain = Anvil::start(&[]);
+    // Blocks keep coming, as on any network: a command's transaction waits for the profile's
+    // two confirmations, which a chain mining only on transactions would never give.
+    let chain = Anvil::start(&["--block-time", "1"]);
     let home = tempfile::tempdir().unwrap();
     let home = home.path();
     let deployed = deploy(home, &["--network", "bare", "--rpc.url", &chain.url]);
