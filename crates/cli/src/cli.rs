@@ -1037,7 +1037,7 @@ pub(crate) struct WorkerRun {
     /// The scheduler's URL.
     #[arg(long = "scheduler.url", env = "POCO_WORKER_SCHEDULER_URL", value_name = "URL")]
     pub scheduler_url: Option<String>,
-    /// Tasks at once [default: 2].
+    /// Tasks fetched and computed at once (one waiting for its block frees its slot) [default: 2].
     #[arg(long, env = "POCO_WORKER_SLOTS", value_name = "N")]
     pub slots: Option<u32>,
     /// Data directory (tasks in flight, app cache) [default: worker-data].

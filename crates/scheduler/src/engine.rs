@@ -47,6 +47,12 @@ use crate::{
 
 /// Most tasks one `initializeArray` covers.
 const INITIALIZE_BATCH: usize = 100;
+/// Most tasks a worker holds assigned and not yet contributed, per slot it registered. A
+/// worker frees its slot once a task is computed, while the commitment waits for its block, so
+/// that a slot computes more than one task per block; the bound keeps a worker that asks for
+/// work and never contributes from holding more than this many tasks per slot (the replicas
+/// it holds expire as any other).
+pub const IN_FLIGHT_PER_SLOT: u32 = 4;
 /// Seconds before the contribution deadline after which no new replica is handed out.
 const CONTRIBUTION_MARGIN: u64 = 5;
 /// Most workers whose bond (or its absence) is remembered at once: it keeps strangers signing
@@ -297,7 +303,8 @@ impl Engine {
 
     // ============================================================== the worker API's logic
 
-    /// Hands `worker` up to `free_slots` tasks that need one more replica.
+    /// Hands `worker` up to `free_slots` tasks that need one more replica, keeping its
+    /// uncontributed tasks within [`IN_FLIGHT_PER_SLOT`] per registered slot.
     pub(crate) async fn assign(&self, worker: Address, free_slots: u32) -> Result<WorkResponse> {
         let record = self.store.worker(worker).await?.ok_or(Error::UnknownWorker(worker))?;
         let _serial = self.assigning.lock().await;
@@ -308,7 +315,8 @@ impl Engine {
             .iter()
             .filter(|r| r.state.is_pending())
             .count() as u32;
-        let mut room = free_slots.min(record.slots.saturating_sub(running));
+        let in_flight = record.slots.saturating_mul(IN_FLIGHT_PER_SLOT);
+        let mut room = free_slots.min(in_flight.saturating_sub(running));
         let mut response = WorkResponse::default();
         if room == 0 {
             return Ok(response);

@@ -59,6 +59,7 @@ use tokio::{net::TcpListener, sync::Notify};
 use tracing::{error, info, warn};
 
 pub use config::{Admission, SchedulerConfig};
+pub use engine::IN_FLIGHT_PER_SLOT;
 pub use error::{Error, Result};
 
 use crate::{engine::Engine, metrics::Metrics};

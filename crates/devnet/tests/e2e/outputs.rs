@@ -12,7 +12,10 @@ use std::{
     time::Duration,
 };
 
-use alloy::primitives::{Address, B256};
+use alloy::{
+    primitives::{Address, B256},
+    providers::ext::AnvilApi,
+};
 use poco_devnet::cluster::Cluster;
 use poco_primitives::result::{FAILURE_FILE, FailureRecord, FailureStage};
 use poco_test_utils::{RLC, logs::capture_logs, wait_until};
@@ -193,6 +196,43 @@ async fn a_failing_upload_is_retried_a_bounded_number_of_times() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(uploads.load(Ordering::SeqCst), 3, "exactly the configured attempts");
     assert_eq!(disk_use(&work), 0, "the task's files are gone");
+}
+
+/// A block that completes many trust-1 tasks at once leaves their worker with a burst of results
+/// to upload, and a store that takes one upload at a time answers the others "busy". The
+/// worker uploads them one at a time, as configured, so that none meets that refusal: with a
+/// single attempt each, every result still reaches the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_results_reaches_a_store_that_takes_one_upload_at_a_time() {
+    const TASKS: u64 = 8;
+    let mut cluster = Cluster::start(1, "testing/filler").await;
+    let dir = tempfile::tempdir().unwrap();
+    let net = &cluster.net;
+    let mut store = poco_results::Config::new(net.devnet().rpc_url(), net.deployment().poco);
+    store.storage = poco_results::StorageConfig::Local { root: dir.path().join("results") };
+    store.max_concurrent_uploads = 1;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(poco_results::serve(store, listener, std::future::pending()));
+    cluster.kill_scheduler().await;
+    cluster.results_url = url;
+    cluster.start_scheduler().await;
+    let mut config = cluster.worker_config(0);
+    config.slots = TASKS as u32;
+    config.upload_attempts = 1;
+    config.concurrent_uploads = 1;
+    cluster.start_worker_with(0, config, Arc::new(WasmExecutor::new().unwrap()));
+
+    // From now on a block every 2 seconds: the tasks' contributions land in the same blocks.
+    let provider = cluster.net.owner().provider();
+    provider.anvil_set_auto_mine(false).await.unwrap();
+    provider.anvil_set_interval_mining(2).await.unwrap();
+    let deal = cluster.deal(1, TASKS, r#"{"iexec_args":"bytes 4194304 65536"}"#).await;
+    cluster.wait_completed(&deal, MINUTE).await;
+    for (_, task) in deal.tasks() {
+        let result = cluster.download(task).await;
+        assert_eq!(result.summary.files, [("fill.bin".to_owned(), 4 * MIB)], "task {task}");
+    }
 }
 
 /// A store that answers a conflict that may pass (the task not ready there yet): the worker

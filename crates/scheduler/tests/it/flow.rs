@@ -40,6 +40,37 @@ async fn trust_four_takes_two_fresh_workers_and_more_on_dissent() {
     .await;
 }
 
+/// A worker frees its slot once a task is computed, so it may ask for more tasks than it has
+/// slots; the scheduler still bounds what it holds uncontributed, so that a worker asking for
+/// work and never contributing cannot take a deal's every task: `IN_FLIGHT_PER_SLOT` per slot,
+/// one more each time it contributes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_holds_at_most_its_in_flight_bound_uncontributed() {
+    let bound = poco_scheduler::IN_FLIGHT_PER_SLOT as usize;
+    let pool = Pool::start(1).await;
+    let worker = pool.worker(0);
+    worker.register(1).await;
+    let deal = pool.deal(4, bound as u64 + 2).await;
+    let first = until("the worker gets a task", || async { worker.ask(1).await.pop() }).await;
+    let mut held = vec![first];
+    for _ in 1..bound + 2 {
+        held.extend(worker.ask(1).await);
+    }
+    assert_eq!(held.len(), bound, "one slot holds {bound} uncontributed tasks, no more");
+    let mut tasks: Vec<B256> = held.iter().map(|a| a.task_id).collect();
+    tasks.sort_unstable();
+    tasks.dedup();
+    assert_eq!(tasks.len(), bound, "distinct tasks");
+
+    worker.contribute(&pool.net, &held[0], B256::repeat_byte(1)).await;
+    let next =
+        until("a contribution makes room for one more", || async { worker.ask(1).await.pop() })
+            .await;
+    assert!(!tasks.contains(&next.task_id), "a task it did not hold");
+    assert!(worker.ask(1).await.is_empty(), "room for one only");
+    assert!(deal.tasks().any(|(_, id)| id == next.task_id));
+}
+
 /// A replica lives as long as its worker reports it running, however long the app takes; one
 /// that expired while its worker was silent comes back when the worker reports it again, instead
 /// of the worker being told to drop work it has nearly done.

@@ -58,7 +58,10 @@ pub struct WorkerConfig {
     pub wallet: PrivateKeySigner,
     /// Where tasks in progress and the app cache live.
     pub data_dir: PathBuf,
-    /// How many tasks run at once.
+    /// How many tasks are fetched and computed at once. A computed task waiting for the chain
+    /// (its commitment mined, consensus, reveal, upload) leaves its slot to the next one; the
+    /// scheduler lets a worker hold a few tasks per slot uncontributed, so the results kept on
+    /// disk stay within that many times what the result store takes in one upload.
     pub slots: u32,
     /// Memory given to one app, in bytes.
     pub memory_bytes: u64,
@@ -84,14 +87,32 @@ pub struct WorkerConfig {
     /// The wait after the first failed upload, doubled after each further one (default
     /// [`DEFAULT_UPLOAD_BACKOFF`]).
     pub upload_backoff: Duration,
+    /// How many results the worker uploads at once (default [`DEFAULT_CONCURRENT_UPLOADS`]).
+    /// The others wait their turn, which is not a failed attempt: a burst of results (a block
+    /// that finalized many tasks at once) does not meet the store's own bound on concurrent
+    /// uploads as a wall of refusals that use up every attempt.
+    pub concurrent_uploads: u32,
 }
 
 /// The default [`WorkerConfig::upload_attempts`].
 pub const DEFAULT_UPLOAD_ATTEMPTS: u32 = 5;
+/// The default [`WorkerConfig::concurrent_uploads`].
+pub const DEFAULT_CONCURRENT_UPLOADS: u32 = 2;
 /// The default [`WorkerConfig::upload_backoff`].
 pub const DEFAULT_UPLOAD_BACKOFF: Duration = Duration::from_secs(2);
 /// The longest wait between two upload attempts.
 const MAX_UPLOAD_BACKOFF: Duration = Duration::from_secs(120);
+
+/// The wait after the `failures`-th failed upload of `task_id`: `first` doubled after each
+/// further failure (at most [`MAX_UPLOAD_BACKOFF`]), then shortened by up to a half, by an
+/// amount the task id picks. Results that failed together (a store busy with a burst of them)
+/// are tried again spread over that half, not all at the same instant.
+fn upload_backoff(first: Duration, failures: u32, task_id: B256) -> Duration {
+    let doubled = first.saturating_mul(1 << failures.saturating_sub(1).min(16));
+    let full = doubled.min(MAX_UPLOAD_BACKOFF);
+    let spread = f64::from(task_id[failures as usize % 32]) / 255.0;
+    full.mul_f64(1.0 - spread / 2.0)
+}
 
 impl WorkerConfig {
     /// A worker with the defaults: 2 slots, 512 MiB per app, asking for work every 200 ms,
@@ -116,6 +137,7 @@ impl WorkerConfig {
             store_limits: UploadLimits::default(),
             upload_attempts: DEFAULT_UPLOAD_ATTEMPTS,
             upload_backoff: DEFAULT_UPLOAD_BACKOFF,
+            concurrent_uploads: DEFAULT_CONCURRENT_UPLOADS,
         }
     }
 }
@@ -172,6 +194,8 @@ struct Worker {
     jobs: Mutex<tokio::task::JoinSet<()>>,
     /// The failed upload attempts of each task, and when the next one may start.
     upload_failures: Mutex<HashMap<B256, (u32, tokio::time::Instant)>>,
+    /// The uploads that may run at once ([`WorkerConfig::concurrent_uploads`]).
+    uploads: tokio::sync::Semaphore,
 }
 
 impl Worker {
@@ -215,6 +239,7 @@ impl Worker {
             busy: Mutex::default(),
             jobs: Mutex::default(),
             upload_failures: Mutex::default(),
+            uploads: tokio::sync::Semaphore::new(config.concurrent_uploads.max(1) as usize),
             config,
             pool,
             scheduler,
@@ -285,16 +310,18 @@ impl Worker {
     }
 
     async fn ask_for_work(self: &Arc<Self>) -> Result<()> {
-        // A slot is taken while a task computes or waits to contribute; a contributed task only
-        // waits for the chain (consensus, reveal, upload) and leaves its slot to the next one,
-        // as the scheduler counts it. Holding it would deadlock replicated deals: every worker
-        // waiting on a consensus that needs another worker's slot.
+        // A slot is taken while a task is fetched and computed. A computed task only waits for
+        // the chain (its commitment mined, then consensus, reveal, upload) and leaves its slot
+        // to the next one: waiting on blocks would otherwise bound a worker to one task per
+        // slot per block. The scheduler bounds the tasks a worker holds uncontributed. Holding
+        // the slot until consensus would deadlock replicated deals: every worker waiting on a
+        // consensus that needs another worker's slot.
         let computing = self
             .tasks
             .lock()
             .expect("lock")
             .values()
-            .filter(|task| matches!(task.stage, Stage::Received | Stage::Computed { .. }))
+            .filter(|task| matches!(task.stage, Stage::Received))
             .count() as u32;
         let free = self.config.slots.saturating_sub(computing);
         if free == 0 {
@@ -662,16 +689,20 @@ impl Worker {
 
     /// Uploads the result, giving up for good on a refusal that cannot change and after
     /// [`WorkerConfig::upload_attempts`] failures that could; the attempts after a failure
-    /// wait a doubling backoff.
+    /// wait a doubling backoff, spread by the task (see [`upload_backoff`]). At most
+    /// [`WorkerConfig::concurrent_uploads`] run at once; the others wait here.
     async fn upload(&self, state: TaskState, ticket: &Bytes) -> Result<()> {
         let task_id = state.assignment.task_id;
-        let now = tokio::time::Instant::now();
         if let Some((_, not_before)) = self.upload_failures.lock().expect("lock").get(&task_id)
-            && now < *not_before
+            && tokio::time::Instant::now() < *not_before
         {
             return Ok(());
         }
-        let error = match self.try_upload(state, ticket).await {
+        let attempt = {
+            let _turn = self.uploads.acquire().await.expect("the semaphore is never closed");
+            self.try_upload(state, ticket).await
+        };
+        let error = match attempt {
             Ok(()) => {
                 self.upload_failures.lock().expect("lock").remove(&task_id);
                 return Ok(());
@@ -693,12 +724,8 @@ impl Worker {
                 "{attempts} attempts failed, the last one: {error}"
             )));
         }
-        let backoff = self
-            .config
-            .upload_backoff
-            .saturating_mul(1 << (attempts - 1).min(16))
-            .min(MAX_UPLOAD_BACKOFF);
-        failures.insert(task_id, (attempts, now + backoff));
+        let backoff = upload_backoff(self.config.upload_backoff, attempts, task_id);
+        failures.insert(task_id, (attempts, tokio::time::Instant::now() + backoff));
         warn!(task = %task_id, %error, attempts, ?backoff, "the upload failed; will retry");
         Err(Error::ResultStore(error))
     }
@@ -822,4 +849,27 @@ fn callback_data(output: &std::path::Path) -> Bytes {
 fn tail(text: &str) -> String {
     let start = text.len().saturating_sub(400);
     text[text.floor_char_boundary(start)..].trim().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_upload_backoff_doubles_within_its_cap_and_is_spread_by_the_task() {
+        let first = Duration::from_secs(2);
+        for task in 0..=255u8 {
+            let task_id = B256::repeat_byte(task);
+            for failures in 1..=12 {
+                let full = first.saturating_mul(1 << (failures - 1)).min(MAX_UPLOAD_BACKOFF);
+                let wait = upload_backoff(first, failures, task_id);
+                assert!(wait <= full && wait >= full / 2, "{failures} failures: {wait:?}");
+            }
+        }
+        let waits: HashSet<Duration> =
+            (0..=255u8).map(|b| upload_backoff(first, 1, B256::repeat_byte(b))).collect();
+        assert!(waits.len() > 200, "a burst's retries are spread: {} distinct waits", waits.len());
+        assert_eq!(upload_backoff(first, 1, B256::ZERO), first);
+        assert_eq!(upload_backoff(first, 40, B256::ZERO), MAX_UPLOAD_BACKOFF);
+    }
 }
