@@ -146,6 +146,7 @@ impl ReadsChain {
             poco: self.deployment().poco,
             from_block: self.deployment().block,
             confirmations: 0,
+            receipt_timeout: poco_sdk::DEFAULT_RECEIPT_TIMEOUT,
         };
         Ok(Poco::connect(&endpoints, None).await?.with_log_range(self.log_range))
     }

@@ -42,7 +42,14 @@ pub struct ClientConfig {
     pub retry_backoff: Duration,
     /// How often to poll for receipts and new blocks.
     pub poll_interval: Duration,
+    /// Most time a transaction sent is waited for (included, then confirmed) before
+    /// [`Error::NotMined`]: a stalled chain or a fee too low to be mined ends the wait with an
+    /// error that says so, instead of holding the caller forever.
+    pub receipt_timeout: Duration,
 }
+
+/// The default [`ClientConfig::receipt_timeout`]: ten minutes.
+pub const DEFAULT_RECEIPT_TIMEOUT: Duration = Duration::from_secs(600);
 
 impl Default for ClientConfig {
     fn default() -> Self {
@@ -53,6 +60,7 @@ impl Default for ClientConfig {
             max_retries: 8,
             retry_backoff: Duration::from_millis(250),
             poll_interval: Duration::from_millis(250),
+            receipt_timeout: DEFAULT_RECEIPT_TIMEOUT,
         }
     }
 }
@@ -243,7 +251,8 @@ impl ChainClient {
     }
 
     /// The receipt of a transaction just sent, once it is at the configured confirmation
-    /// depth (whatever its status).
+    /// depth (whatever its status), or [`Error::NotMined`] after
+    /// [`ClientConfig::receipt_timeout`].
     async fn included<E: Into<Error>>(
         &self,
         sent: Result<PendingTransactionBuilder<Ethereum>, E>,
@@ -256,8 +265,17 @@ impl ChainClient {
                 return Err(error.into());
             }
         };
-        debug!(hash = %pending.tx_hash(), "transaction sent");
-        Ok(pending.with_required_confirmations(self.config.confirmations + 1).get_receipt().await?)
+        let hash = *pending.tx_hash();
+        debug!(%hash, "transaction sent");
+        let confirmations = self.config.confirmations;
+        // Boxed: the wait is large, and every future sending a transaction would carry it.
+        let receipt =
+            Box::pin(pending.with_required_confirmations(confirmations + 1).get_receipt());
+        let waited = self.config.receipt_timeout;
+        match tokio::time::timeout(waited, receipt).await {
+            Ok(receipt) => Ok(receipt?),
+            Err(_) => Err(Error::NotMined { hash, waited, confirmations }),
+        }
     }
 
     /// Why a mined transaction reverted: the call replayed on the state before its block.

@@ -1,8 +1,10 @@
 //! Errors of chain access.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, time::Duration};
 
-use alloy::{contract, providers::PendingTransactionError, transports::TransportError};
+use alloy::{
+    contract, primitives::B256, providers::PendingTransactionError, transports::TransportError,
+};
 use poco_contracts::Revert;
 
 /// What can go wrong talking to the chain or running the devnet.
@@ -18,6 +20,23 @@ pub enum Error {
     /// Waiting for a transaction failed.
     #[error("waiting for the transaction failed: {0}")]
     Pending(#[from] PendingTransactionError),
+    /// A transaction was sent but not mined (or not confirmed) in time. It may still be mined
+    /// later: its nonce is taken.
+    #[error(
+        "transaction {hash} was sent but not {} within {} s: the chain may have stalled, or \
+         the fee is too low for it to be mined; it may still be mined later, so look it up \
+         before sending the same thing again",
+        confirmed(*confirmations),
+        waited.as_secs()
+    )]
+    NotMined {
+        /// The transaction's hash.
+        hash: B256,
+        /// How long it was waited for.
+        waited: Duration,
+        /// The confirmations it was waited for, on top of the block including it.
+        confirmations: u64,
+    },
     /// A contract call failed for another reason than a revert.
     #[error("contract call failed: {0}")]
     Contract(contract::Error),
@@ -70,6 +89,7 @@ impl Error {
                 is_transient_transport(error)
             }
             Self::Contract(contract::Error::TransportError(error)) => is_transient_transport(error),
+            Self::NotMined { .. } => true,
             _ => false,
         }
     }
@@ -103,6 +123,14 @@ impl From<poco_contracts::Error> for Error {
             poco_contracts::Error::Reverted(revert) => Self::Reverted(revert),
             other => Self::Contracts(other),
         }
+    }
+}
+
+/// "mined" or "confirmed N blocks deep", for [`Error::NotMined`].
+fn confirmed(confirmations: u64) -> String {
+    match confirmations {
+        0 => "mined".into(),
+        n => format!("mined and confirmed {n} blocks deep"),
     }
 }
 

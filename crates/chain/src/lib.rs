@@ -21,7 +21,7 @@ pub mod files;
 pub mod follower;
 pub mod wallet;
 
-pub use client::{ChainClient, ClientConfig};
+pub use client::{ChainClient, ClientConfig, DEFAULT_RECEIPT_TIMEOUT};
 pub use devnet::{Devnet, DevnetAccounts, DevnetConfig};
 pub use error::Error;
 pub use follower::{

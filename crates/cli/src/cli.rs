@@ -76,6 +76,16 @@ pub(crate) struct Global {
         value_name = "ROLE"
     )]
     pub devnet_account: Option<String>,
+    /// Most seconds a transaction is waited for (mined, then confirmed) before the command
+    /// fails saying so [default: 600].
+    #[arg(
+        long = "tx-timeout",
+        global = true,
+        env = "POCO_TX_TIMEOUT",
+        value_name = "SECONDS",
+        value_parser = clap::value_parser!(u64).range(1..=86_400)
+    )]
+    pub tx_timeout: Option<u64>,
     /// Print results as JSON.
     #[arg(long, global = true)]
     pub json: bool,

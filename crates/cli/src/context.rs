@@ -37,6 +37,7 @@ struct FileConfig {
     sms_url: Option<String>,
     poco_address: Option<Address>,
     from_block: Option<u64>,
+    tx_timeout: Option<u64>,
     wallet: Option<PathBuf>,
     password_file: Option<PathBuf>,
     fetch: Option<poco_fetch::FetchPolicy>,
@@ -85,6 +86,8 @@ pub(crate) struct Context {
     /// What the configuration file says.
     file: Chain,
     file_from_block: Option<u64>,
+    /// Most time a transaction is waited for (`--tx-timeout`, else `tx_timeout` in the file).
+    receipt_timeout: std::time::Duration,
     /// The network named (`--network`, `POCO_NETWORK`, `network` in the file).
     network_name: Option<String>,
     /// Its profile, when it exists.
@@ -136,6 +139,10 @@ impl Context {
                 poco_address: config.poco_address,
             },
             file_from_block: config.from_block,
+            receipt_timeout: global
+                .tx_timeout
+                .or(config.tx_timeout)
+                .map_or(poco_sdk::DEFAULT_RECEIPT_TIMEOUT, std::time::Duration::from_secs),
             network_name,
             network,
             wallet: global.wallet.clone().or(config.wallet),
@@ -290,7 +297,8 @@ impl Context {
             Some(network) if network.profile.poco_address == poco => network.confirmations(),
             _ => 0,
         };
-        Ok(Endpoints { rpc_url, market_url, poco, from_block, confirmations })
+        let receipt_timeout = self.receipt_timeout;
+        Ok(Endpoints { rpc_url, market_url, poco, from_block, confirmations, receipt_timeout })
     }
 
     /// The SMS: the configured one, else the running devnet's; `None` when there is none.

@@ -73,6 +73,7 @@ fn exit_code(kind: poco_sdk::ErrorKind) -> u8 {
         ErrorKind::Refused => 8,
         ErrorKind::Result => 9,
         ErrorKind::Chain
+        | ErrorKind::NotMined
         | ErrorKind::Market
         | ErrorKind::Config
         | ErrorKind::Fetch

@@ -20,7 +20,7 @@ use std::{
 use serde_json::Value;
 
 use crate::common::{
-    Anvil, DevnetHome, Service, bound, failure, get, json, poco, poco_env, read_message, root,
+    Anvil, DevnetHome, Service, bound, failure, get, json, poco, poco_env, read_message, root, rpc,
     serve_files, text, with,
 };
 
@@ -284,6 +284,38 @@ fn a_deployment_uses_an_existing_token() {
     assert_eq!(chain.nonce(DEPLOYER), 11);
     let balance = json(home, &["--network", "second", "account", "balance", DEPLOYER]);
     assert_eq!(balance["wallet"], "87000000000000000", "the same token, through the new protocol");
+}
+
+/// A chain that stops mining does not hold a command forever: past `--tx-timeout` it fails as
+/// `not_mined`, naming its transaction, which lands once the chain mines again.
+#[test]
+fn a_command_on_a_stalled_chain_fails_in_time_naming_its_transaction() {
+    let chain = Anvil::start(&[]);
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    deploy(home, &["--network", "bare", "--rpc.url", &chain.url, "--confirmations", "0"]);
+    rpc(&chain.url, "evm_setAutomine", &serde_json::json!([false]));
+    let before = chain.nonce(APP_PROVIDER);
+    let register = |name: &'static str| {
+        let mut args = vec!["--network", "bare", "--devnet-account", "app-provider"];
+        args.extend(["--tx-timeout", "2", "app", "deploy", "--name", name]);
+        args.extend(["--file", "apps/pi/pi.wasm", "--url", "https://apps.example.org/pi.wasm"]);
+        args
+    };
+
+    let started = Instant::now();
+    let message = failure(home, &register("pi"), 1);
+    assert!(started.elapsed() < Duration::from_secs(60), "{:?}", started.elapsed());
+    assert!(message.contains("was sent but not mined within 2 s"), "{message}");
+    assert!(message.contains("look it up before sending the same thing again"), "{message}");
+    let out = poco(home, &with(&["--json"], &register("pi-2")));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let answer: Value = serde_json::from_slice(&out.stdout).expect("a JSON error on stdout");
+    assert_eq!(answer["code"], "not_mined", "{answer}");
+    assert_eq!(chain.nonce(APP_PROVIDER), before, "nothing mined yet");
+
+    rpc(&chain.url, "evm_mine", &serde_json::json!([]));
+    assert_eq!(chain.nonce(APP_PROVIDER), before + 2, "each transaction sent is mined, once");
 }
 
 /// Waits (bounded) until `condition` holds.

@@ -398,6 +398,7 @@ async fn connect(
         poco: deployment.poco,
         from_block: deployment.block,
         confirmations: 0,
+        receipt_timeout: poco_sdk::DEFAULT_RECEIPT_TIMEOUT,
     };
     Poco::connect(&endpoints, Some(key)).await
 }

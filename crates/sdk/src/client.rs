@@ -31,6 +31,9 @@ pub struct Endpoints {
     /// before it counts as done: the depth the network's services act at, so that what a
     /// command did is what the market and the schedulers see when it returns (0 on a devnet).
     pub confirmations: u64,
+    /// Most time a transaction of this client is waited for before it fails with
+    /// `not mined` ([`DEFAULT_RECEIPT_TIMEOUT`] unless told).
+    pub receipt_timeout: std::time::Duration,
 }
 
 /// A poco client: reads the chain, and with a wallet, acts on it.
@@ -55,6 +58,7 @@ impl Poco {
         let config = ClientConfig {
             max_retries: 1,
             confirmations: endpoints.confirmations,
+            receipt_timeout: endpoints.receipt_timeout,
             ..ClientConfig::default()
         };
         let chain = ChainClient::connect(&endpoints.rpc_url, wallet.clone(), config)

@@ -91,6 +91,7 @@ impl DevnetInfo {
             poco: self.deployment.poco,
             from_block: self.deployment.block,
             confirmations: 0,
+            receipt_timeout: crate::DEFAULT_RECEIPT_TIMEOUT,
         }
     }
 }

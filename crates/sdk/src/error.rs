@@ -231,6 +231,7 @@ impl Error {
             Self::ChainDown { .. } => ErrorKind::ChainUnreachable,
             Self::MarketDown { .. } => ErrorKind::MarketUnreachable,
             Self::Chain(error) if error.revert().is_some() => ErrorKind::Refused,
+            Self::Chain(poco_chain::Error::NotMined { .. }) => ErrorKind::NotMined,
             Self::Chain(_) => ErrorKind::Chain,
             Self::MarketRefused { .. } => ErrorKind::Market,
             Self::Results(_) | Self::ResultMismatch { .. } | Self::NoResultYet { .. } => {
@@ -282,6 +283,8 @@ pub enum ErrorKind {
     SmsUnreachable,
     /// The chain or the SMS refused the operation.
     Refused,
+    /// A transaction was sent but not mined (or not confirmed) in time; it may be mined later.
+    NotMined,
     /// The chain failed otherwise.
     Chain,
     /// The market refused a request.
@@ -316,6 +319,7 @@ impl ErrorKind {
             Self::MarketUnreachable => "market_unreachable",
             Self::SmsUnreachable => "sms_unreachable",
             Self::Refused => "refused",
+            Self::NotMined => "not_mined",
             Self::Chain => "chain",
             Self::Market => "market",
             Self::Result => "result",

@@ -39,5 +39,6 @@ pub use assets::{Asset, AssetKind};
 pub use client::{Endpoints, LOG_RANGE, Poco, discover};
 pub use error::{Error, ErrorKind, Result};
 pub use orders::AnySigned;
+pub use poco_chain::DEFAULT_RECEIPT_TIMEOUT;
 pub use run::{Costs, Plan, RunSpec};
 pub use tasks::{DealView, Decryption, DownloadedResult, TaskStatus, TaskView};

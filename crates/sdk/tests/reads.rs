@@ -65,6 +65,7 @@ impl Fixture {
             poco: self.net.deployment().poco,
             from_block: self.net.deployment().block,
             confirmations: 0,
+            receipt_timeout: poco_sdk::DEFAULT_RECEIPT_TIMEOUT,
         };
         let client = Poco::connect(&endpoints, None).await.expect("a client").with_log_range(RANGE);
         self.proxy.take();

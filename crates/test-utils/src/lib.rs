@@ -85,7 +85,8 @@ impl TestNet {
         init_logs();
         let dir = tempfile::tempdir().expect("a temporary directory");
         let config = DevnetConfig { workers, ..DevnetConfig::new(dir.path().join("devnet")) };
-        let devnet = Devnet::open_or_create(config).await.expect("the devnet starts");
+        // Boxed: the devnet's start is a large future, which every test's future would carry.
+        let devnet = Box::pin(Devnet::open_or_create(config)).await.expect("the devnet starts");
         let owner = devnet.client(&devnet.accounts().owner).await.expect("a client");
         Self { devnet, owner, _dir: dir, node: ChainNode::Anvil, _hardhat: None }
     }

@@ -105,6 +105,7 @@ async fn replicated_deal_bought_on_the_market(net: TestNet) {
         poco: cluster.net.deployment().poco,
         from_block: cluster.net.deployment().block,
         confirmations: 0,
+        receipt_timeout: poco_sdk::DEFAULT_RECEIPT_TIMEOUT,
     };
     let connect = |key: &alloy::signers::local::PrivateKeySigner| {
         let (endpoints, key) = (endpoints.clone(), key.clone());

@@ -12,7 +12,7 @@ use std::{
 
 use alloy::{
     primitives::{Address, U256},
-    providers::Provider,
+    providers::{Provider, ext::AnvilApi},
 };
 use poco_chain::{ChainClient, ClientConfig};
 use poco_contracts::bindings::RLC;
@@ -302,4 +302,37 @@ async fn transient_rpc_failures_are_retried() {
     let config = ClientConfig { max_retries: 0, ..ClientConfig::default() };
     let client = ChainClient::connect(&url, None, config).await.unwrap();
     assert!(client.chain_id().await.is_err());
+}
+
+/// On a chain that stopped mining, a transaction is waited for at most the configured time,
+/// then fails as `NotMined` with its hash, a transient failure. Nothing is lost: once the chain
+/// mines again the transaction lands, and the next one from the same client follows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_on_a_stalled_chain_fails_in_time_then_lands_when_mining_resumes() {
+    let net = TestNet::start(0).await;
+    let owner = net.owner().provider().clone();
+    owner.anvil_set_auto_mine(false).await.unwrap();
+    let signer = net.accounts().requester.clone();
+    let config =
+        ClientConfig { receipt_timeout: Duration::from_secs(2), ..ClientConfig::default() };
+    let client = ChainClient::connect(net.devnet().rpc_url(), Some(signer), config).await.unwrap();
+    let token = RLC::new(net.deployment().token, client.provider().clone());
+    let spender = Address::with_last_byte(7);
+
+    let started = std::time::Instant::now();
+    let error = client.send(token.approve(spender, U256::from(5))).await.unwrap_err();
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_secs(2) && waited < Duration::from_secs(10), "{waited:?}");
+    let poco_chain::Error::NotMined { hash, .. } = &error else { panic!("{error:?}") };
+    assert!(error.is_transient());
+    assert!(error.to_string().contains(&hash.to_string()), "{error}");
+    assert!(error.to_string().contains("may still be mined later"), "{error}");
+
+    owner.anvil_set_auto_mine(true).await.unwrap();
+    owner.anvil_mine(Some(1), None).await.unwrap();
+    let mined = owner.get_transaction_receipt(*hash).await.unwrap().expect("mined once resumed");
+    assert!(mined.status());
+    client.send(token.approve(spender, U256::from(6))).await.expect("the next one lands");
+    let allowance = token.allowance(client.sender().unwrap(), spender).call().await.unwrap();
+    assert_eq!(allowance, U256::from(6));
 }
