@@ -29,6 +29,8 @@ pub type ChainFuture<'a, T> = BoxFuture<'a, Result<T>>;
 pub trait ChainReader: Send + Sync + 'static {
     /// The newest block at the configured confirmation depth.
     fn confirmed_head(&self) -> ChainFuture<'_, u64>;
+    /// The newest block, not yet confirmed.
+    fn head(&self) -> ChainFuture<'_, u64>;
     /// The owner of `asset` in the registry of `kind` at the confirmed head (zero: not
     /// registered).
     fn owner(&self, kind: OrderKind, asset: Address) -> ChainFuture<'_, Address>;
@@ -78,6 +80,10 @@ impl ChainReader for RpcChain {
             let head = self.client.block_number().await?;
             Ok(head.saturating_sub(self.confirmations))
         })
+    }
+
+    fn head(&self) -> ChainFuture<'_, u64> {
+        Box::pin(async move { Ok(self.client.block_number().await?) })
     }
 
     fn owner(&self, kind: OrderKind, asset: Address) -> ChainFuture<'_, Address> {

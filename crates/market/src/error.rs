@@ -83,6 +83,17 @@ pub enum Error {
     /// Every unit of the order's volume is consumed (or the order is closed) on-chain.
     #[error("the order has no volume left on-chain (consumed or closed): sign a new one")]
     NoVolumeLeft,
+    /// The signer's free balance covers the order at the chain's head, not yet at the depth
+    /// the market acts at.
+    #[error(
+        "{account}'s free balance covers the order in the newest block but not yet {confirmations} blocks deep, where the market reads it: retry in a few blocks"
+    )]
+    BalanceNotConfirmed {
+        /// The account.
+        account: Address,
+        /// The market's confirmation depth.
+        confirmations: u64,
+    },
     /// The signer's free balance does not cover what the order commits it to.
     #[error(
         "{account} has {available} nRLC free but the order needs {needed} nRLC ({what}): deposit the difference or lower the volume"
@@ -191,6 +202,7 @@ impl Error {
             Self::BodyTooLarge { .. } => S::PAYLOAD_TOO_LARGE,
             Self::NotFound(_) => S::NOT_FOUND,
             Self::NotIndexedYet { .. }
+            | Self::BalanceNotConfirmed { .. }
             | Self::NoVolumeLeft
             | Self::OpenOrderCap { .. }
             | Self::AuthorizationReplayed
@@ -224,7 +236,7 @@ impl Error {
             Self::InvalidSignature(_) => "invalid_signature",
             Self::NotOwner { .. } => "signer_not_owner",
             Self::AssetNotRegistered { .. } => "asset_not_registered",
-            Self::NotIndexedYet { .. } => "chain_sync_pending",
+            Self::NotIndexedYet { .. } | Self::BalanceNotConfirmed { .. } => "chain_sync_pending",
             Self::NoVolumeLeft => "no_volume_left",
             Self::InsufficientStake { .. } => "insufficient_stake",
             Self::OpenOrderCap { .. } => "open_order_cap",

@@ -139,6 +139,42 @@ impl Market {
     /// filled or cancelled) changes nothing and returns it; publishing a dead or unpublished
     /// order validates it again and puts it back.
     pub async fn publish(&self, order: AnySigned) -> Result<Published> {
+        match self.publish_checked(order).await {
+            Err(Error::InsufficientStake { account, needed, available, what }) => {
+                Err(self.shortfall(account, needed, available, what).await)
+            }
+            outcome => outcome,
+        }
+    }
+
+    /// A balance short of an order at the confirmed head: [`Error::BalanceNotConfirmed`] when
+    /// the newest block's covers it (a deposit just made: the client retries), else the
+    /// refusal as it is.
+    async fn shortfall(
+        &self,
+        account: Address,
+        needed: U256,
+        available: U256,
+        what: &'static str,
+    ) -> Error {
+        let refusal = Error::InsufficientStake { account, needed, available, what };
+        let (Ok(head), Ok(confirmed)) =
+            (self.chain.head().await, self.chain.confirmed_head().await)
+        else {
+            return refusal;
+        };
+        if head <= confirmed {
+            return refusal;
+        }
+        match self.chain.balance(account, head).await {
+            Ok(newest) if newest >= needed => {
+                Error::BalanceNotConfirmed { account, confirmations: head - confirmed }
+            }
+            _ => refusal,
+        }
+    }
+
+    async fn publish_checked(&self, order: AnySigned) -> Result<Published> {
         self.check_values(&order).await?;
         let hash = order.hash(&self.domain);
         match self.publication(&order, hash).await {

@@ -371,6 +371,9 @@ impl ChainReader for MirrorOnly {
     fn confirmed_head(&self) -> BoxFuture<'_, poco_market::Result<u64>> {
         Box::pin(async { Ok(1) })
     }
+    fn head(&self) -> BoxFuture<'_, poco_market::Result<u64>> {
+        Box::pin(async { Ok(1) })
+    }
     fn owner(&self, _: OrderKind, _: Address) -> BoxFuture<'_, poco_market::Result<Address>> {
         Box::pin(async { Ok(Address::ZERO) })
     }

@@ -32,6 +32,9 @@ impl ChainReader for NoChain {
     fn confirmed_head(&self) -> BoxFuture<'_, poco_market::Result<u64>> {
         Box::pin(async { Ok(1) })
     }
+    fn head(&self) -> BoxFuture<'_, poco_market::Result<u64>> {
+        Box::pin(async { Ok(1) })
+    }
     fn owner(&self, _: OrderKind, _: Address) -> BoxFuture<'_, poco_market::Result<Address>> {
         Box::pin(async { Ok(Address::ZERO) })
     }

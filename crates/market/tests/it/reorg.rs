@@ -11,8 +11,12 @@
 //!   with a `deal_removed` event.
 //! - The same within the confirmation depth: the market never saw it, and has nothing to undo.
 //! - A match the new chain holds in another block: the deal is indexed where it is now.
+//!
+//! And a deposit the market cannot see yet, being above its depth: an order it will cover is
+//! answered `chain_sync_pending` (the client retries), not refused as uncovered.
 
 use alloy::primitives::{B256, U256};
+use poco_contracts::bindings::RLC as Token;
 use poco_contracts::bindings::{DatasetRegistry, IPocoTypes};
 use poco_market::{
     Limits,
@@ -376,6 +380,47 @@ async fn moved(db: Db, fresh: Db) {
     assert_eq!(deals["count"], 1, "{deals}");
     synced(&market, &world, 0).await;
     same_as_fresh(&world, &db, fresh, &book, 0).await;
+    market.stop().await;
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deposit_not_yet_confirmed_is_answered_sync_pending_then_covers_the_order() {
+    let world = World::new().await;
+    let db = harness::sqlite();
+    let market = start(&world, &db, 3).await;
+    let net = &world.net;
+    let scheduler = &net.accounts().scheduler;
+    let (client, poco) = net.poco(scheduler);
+    let free = poco.balanceOf(scheduler.address()).call().await.unwrap();
+    client.send(poco.withdraw(free)).await.expect("withdraw");
+    net.mine(3).await;
+    let spec = OrderSpec {
+        app: world.app,
+        workerpool: world.workerpool,
+        workerpool_price: 2 * RLC,
+        volume: 1,
+        ..OrderSpec::default()
+    };
+    let order = net.orders(&spec).workerpool;
+    let (status, refused) = market.publish("workerpool", &order).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert_eq!(refused["code"], "insufficient_stake", "nothing covers it, anywhere");
+
+    // A deposit, in the newest block: the chain covers the order, 3 blocks deep it does not.
+    let (owner, owner_poco) = net.poco(&net.accounts().owner);
+    let token = Token::new(net.deployment().token, owner.provider().clone());
+    owner.send(token.approve(net.deployment().poco, U256::from(RLC))).await.expect("approve");
+    let deposit = owner_poco.depositFor(U256::from(RLC), scheduler.address());
+    owner.send(deposit).await.expect("deposit");
+    let (status, pending) = market.publish("workerpool", &order).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{pending}");
+    assert_eq!(pending["code"], "chain_sync_pending", "{pending}");
+    assert!(pending["error"].as_str().unwrap().contains("not yet 3 blocks deep"), "{pending}");
+
+    net.mine(3).await;
+    let (status, accepted) = market.publish("workerpool", &order).await;
+    assert_eq!(status, StatusCode::CREATED, "once confirmed: {accepted}");
     market.stop().await;
     db.cleanup().await;
 }
