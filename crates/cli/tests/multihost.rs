@@ -20,6 +20,7 @@ use std::{
 use alloy::primitives::{Address, B256, U256};
 use poco_chain::{ChainClient, ClientConfig};
 use poco_primitives::Deal;
+use poco_test_utils::task_payout_on_chain;
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -141,9 +142,8 @@ async fn contributed(chain: &ChainClient, poco: Address, worker: Address) -> boo
 
 /// What the protocol's rules (protocol §5) say each account gains (positive) or loses for the
 /// deal's tasks, given the contributions the chain recorded: the requester pays the app and
-/// the pool for each task; the app's owner earns its price; the stakes of contributions that
-/// did not prove the consensus are seized into the reward; the workers who proved it share
-/// the reward minus the scheduler's ratio, by weight; the scheduler keeps the rest.
+/// the pool for each task; the app's owner earns its price; each task pays its workers and
+/// its scheduler as [`poco_primitives::payout`] computes.
 async fn expected_changes(
     chain: &ChainClient,
     poco: Address,
@@ -151,36 +151,18 @@ async fn expected_changes(
     tasks: &[B256],
     workers: &[Address],
 ) -> BTreeMap<Address, (U256, U256)> {
-    let contract = chain.poco(poco);
     let mut changes: BTreeMap<Address, (U256, U256)> = BTreeMap::new();
     let mut gain = |account: Address, amount: U256| changes.entry(account).or_default().0 += amount;
     let per_task = deal.appPrice + deal.datasetPrice + deal.workerpoolPrice;
     let mut losses: Vec<(Address, U256)> = vec![(deal.sponsor, per_task * U256::from(tasks.len()))];
     gain(deal.appOwner, deal.appPrice * U256::from(tasks.len()));
     for task in tasks {
-        let mut total = deal.workerpoolPrice;
-        let mut proved = Vec::new();
-        for worker in workers {
-            let contribution = contract.viewContribution(*task, *worker).call().await.unwrap();
-            match contribution.status {
-                0 => {}
-                2 => proved.push((*worker, contribution.weight)),
-                _ => {
-                    total += deal.workerStake;
-                    losses.push((*worker, deal.workerStake));
-                }
-            }
+        let payout = task_payout_on_chain(chain, poco, deal, *task, workers).await;
+        for (worker, reward) in payout.rewards {
+            gain(worker, reward);
         }
-        assert!(!proved.is_empty(), "task {task}: nobody proved the consensus");
-        let weights: U256 = proved.iter().map(|(_, weight)| *weight).sum();
-        let reward = total * (U256::from(100) - deal.schedulerRewardRatio) / U256::from(100);
-        let mut distributed = U256::ZERO;
-        for (worker, weight) in proved {
-            let share = reward * weight / weights;
-            distributed += share;
-            gain(worker, share);
-        }
-        gain(deal.scheduler, total - distributed);
+        gain(deal.scheduler, payout.scheduler);
+        losses.extend(payout.seized);
     }
     for (account, amount) in losses {
         changes.entry(account).or_default().1 += amount;

@@ -12,6 +12,7 @@
 //! * [`result`]: the result digest of an output tree, the result hash and seal;
 //! * [`authorization`]: the scheduler's worker authorization and the enclave signature;
 //! * [`credibility`]: the consensus maths, reputation scores, contributions still needed;
+//! * [`payout`]: what finalizing a replicated task pays each worker and the scheduler;
 //! * [`committee`]: committee deals: sizes, the members a pool needs, the seat draw;
 //! * [`args`]: a deal's `iexec_args` split into argv, as every worker splits them;
 //! * [`request`]: signed HTTP requests, one scheme for every service (scheduler, SMS, result
@@ -35,6 +36,7 @@ pub mod deal;
 pub mod error;
 pub mod matching;
 pub mod order;
+pub mod payout;
 pub mod request;
 pub mod result;
 pub mod serde_helpers;

@@ -590,6 +590,38 @@ pub fn deal_of(receipt: &TransactionReceipt) -> Option<Deal> {
         .map(|event| Deal::from(event.data.deal))
 }
 
+/// The payout of `deal`'s finalized task `task_id`
+/// ([`poco_primitives::payout::task_payout`]), from the contributions of `workers` on the chain
+/// of `client` (the protocol at `poco`). Panics if nobody proved the consensus.
+pub async fn task_payout_on_chain(
+    client: &ChainClient,
+    poco: Address,
+    deal: &Deal,
+    task_id: B256,
+    workers: &[Address],
+) -> poco_primitives::payout::TaskPayout {
+    let contract = client.poco(poco);
+    let mut contributions = Vec::new();
+    for worker in workers {
+        let contribution =
+            contract.viewContribution(task_id, *worker).call().await.expect("viewContribution");
+        if contribution.status != 0 {
+            contributions.push(poco_primitives::payout::Contribution {
+                worker: *worker,
+                proved: contribution.status == 2,
+                weight: contribution.weight,
+            });
+        }
+    }
+    poco_primitives::payout::task_payout(
+        deal.workerpoolPrice,
+        deal.workerStake,
+        deal.schedulerRewardRatio,
+        &contributions,
+    )
+    .unwrap_or_else(|| panic!("task {task_id}: nobody proved the consensus"))
+}
+
 /// The storage slot of an account word: `accounts` is the first mapping of the ERC-7201
 /// namespace `poco.storage.main`.
 pub fn account_slot(account: Address) -> U256 {

@@ -13,7 +13,7 @@ use std::{
 use alloy::primitives::{Address, B256, U256};
 use poco_devnet::cluster::{ByzantineExecutor, Cluster};
 use poco_primitives::{result::result_digest_of_dir, tag::Tag};
-use poco_test_utils::{OrderSpec, RLC, app_module, wait_until};
+use poco_test_utils::{OrderSpec, RLC, app_module, task_payout_on_chain, wait_until};
 use poco_worker::{
     exec::{ExecFuture, ExecSpec, Executor, WasmExecutor},
     runtime::{TaskParams, task_spec},
@@ -122,18 +122,22 @@ async fn a_byzantine_worker_is_outvoted_and_slashed() {
     }
     cluster.wait_completed(&deal, 2 * MINUTE).await;
 
-    // Payouts (protocol §5): the pool price plus the liar's seized stake (30%) is the reward;
-    // the workers share 99% of it equally (fresh workers, log-weight 1 each), the scheduler
-    // keeps the rest; the app owner gets its 1 RLC; the requester pays 1 RLC + the pool price.
+    // Payouts (protocol §5): the liar's stake (30% of the pool price) is seized into the
+    // reward, the four honest workers share it equally (log-weight 1 each), the scheduler gets
+    // the rest (its stake came back); the app owner gets its 1 RLC; the requester pays 1 RLC +
+    // the pool price.
+    let net = &cluster.net;
+    let workers: Vec<Address> = [liar].into_iter().chain(honest.iter().copied()).collect();
+    let payout =
+        task_payout_on_chain(net.owner(), net.deployment().poco, &deal, task_id, &workers).await;
     let stake = U256::from(price * 30 / 100);
-    let total = U256::from(price) + stake;
-    let workers_reward = total * U256::from(99) / U256::from(100);
-    let each = workers_reward / U256::from(4);
-    let scheduler_share = total - each * U256::from(4);
+    assert_eq!(payout.seized, [(liar, stake)]);
+    let each = payout.rewards[0].1;
+    assert_eq!(payout.rewards, honest.iter().map(|w| (*w, each)).collect::<Vec<_>>());
     let expected_change: Vec<(U256, bool)> = vec![
         (U256::from(RLC + price), false), // requester pays
         (U256::from(RLC), true),          // app owner earns
-        (scheduler_share, true),          // scheduler earns its share (its stake came back)
+        (payout.scheduler, true),         // scheduler earns its share (its stake came back)
         (stake, false),                   // the liar loses its stake
         (each, true),
         (each, true),

@@ -28,7 +28,9 @@ use poco_primitives::{Amount, AppOrder, WorkerpoolOrder, result::result_digest_o
 use poco_sdk::{
     AnySigned, Endpoints, Poco, RunSpec, TaskStatus, orders::new_salt, tasks::Decryption,
 };
-use poco_test_utils::{ChainNode, RLC, TestNet, app_module, apps_dir, wait_until};
+use poco_test_utils::{
+    ChainNode, RLC, TestNet, app_module, apps_dir, task_payout_on_chain, wait_until,
+};
 use poco_worker::{
     exec::{Executor, WasmExecutor},
     runtime::{TaskParams, task_spec},
@@ -222,18 +224,23 @@ async fn replicated_deal_bought_on_the_market(net: TestNet) {
     assert!(!downloaded.join("forged.txt").exists(), "the consensus is the honest result");
     assert_eq!(task.resultDigest, result_digest_of_dir(&output).unwrap());
 
-    // Payouts (protocol §5): the pool price plus the liar's seized stake (30%) is the reward;
-    // the four honest workers share 99% of it equally (fresh workers, log-weight 1 each), the
-    // scheduler keeps the rest and gets its own stake back; the app owner gets its 1 RLC; the
+    // Payouts (protocol §5): the liar's stake (30% of the pool price) is seized into the
+    // reward, the four honest workers share it equally (fresh workers, log-weight 1 each), the
+    // scheduler gets the rest and its own stake back; the app owner gets its 1 RLC; the
     // requester pays 1 RLC + the pool price.
+    let net = &cluster.net;
+    let workers: Vec<Address> = [liar].into_iter().chain(honest.iter().copied()).collect();
+    let payout =
+        task_payout_on_chain(net.owner(), net.deployment().poco, &deal.deal, task_id, &workers)
+            .await;
     let stake = U256::from(POOL_PRICE * 30 / 100);
-    let total = U256::from(POOL_PRICE) + stake;
-    let each = total * U256::from(99) / U256::from(100) / U256::from(4);
-    let scheduler_share = total - each * U256::from(4);
+    assert_eq!(payout.seized, [(liar, stake)]);
+    let each = payout.rewards[0].1;
+    assert_eq!(payout.rewards, honest.iter().map(|w| (*w, each)).collect::<Vec<_>>());
     let expected_change: Vec<(U256, bool)> = vec![
         (U256::from(RLC + POOL_PRICE), false), // requester pays
         (U256::from(RLC), true),               // app owner earns
-        (scheduler_share, true),               // scheduler earns its share
+        (payout.scheduler, true),              // scheduler earns its share
         (stake, false),                        // the liar loses its stake
         (each, true),
         (each, true),
