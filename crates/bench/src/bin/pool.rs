@@ -349,13 +349,16 @@ fn print_periods(cluster: &Cluster) {
     let worker = cluster.worker_config(0);
     println!(
         "  scheduler: SQLite store, engine tick {} ms, heartbeats every {} ms, chain follower \
-         polls every 100 ms, {} confirmations; workers: ask for work every {} ms, poll for \
-         receipts every {} ms",
+         polls every 100 ms, {} confirmations, at most {} uncontributed tasks per worker slot; \
+         workers: ask for work every {} ms, a slot freed once its task is computed, poll for \
+         receipts every {} ms, {} uploads at once",
         scheduler.tick.as_millis(),
         scheduler.heartbeat_interval.as_millis(),
         scheduler.confirmations,
+        poco_scheduler::IN_FLIGHT_PER_SLOT,
         worker.work_poll.as_millis(),
         ClientConfig::default().poll_interval.as_millis(),
+        worker.concurrent_uploads,
     );
 }
 
