@@ -117,24 +117,24 @@ fn spawn(home: &Path, args: &[&str], out: &Path, err: &Path) -> Child {
 }
 
 /// Whether a deal is in the chain.
-async fn a_deal_exists(chain: &ChainClient, poco: Address) -> bool {
+async fn a_deal_exists(chain: &ChainClient, poco: Address, from: u64) -> bool {
     use alloy::{providers::Provider, rpc::types::Filter, sol_types::SolEvent};
     use poco_contracts::bindings::IPoco;
     let filter = Filter::new()
         .address(poco)
         .event_signature(IPoco::DealCreated::SIGNATURE_HASH)
-        .from_block(0);
+        .from_block(from);
     !chain.provider().get_logs(&filter).await.unwrap().is_empty()
 }
 
 /// Whether `worker` contributed to a task.
-async fn contributed(chain: &ChainClient, poco: Address, worker: Address) -> bool {
+async fn contributed(chain: &ChainClient, poco: Address, worker: Address, from: u64) -> bool {
     use alloy::{providers::Provider, rpc::types::Filter, sol_types::SolEvent};
     use poco_contracts::bindings::IPoco;
     let filter = Filter::new()
         .address(poco)
         .event_signature(IPoco::TaskContribute::SIGNATURE_HASH)
-        .from_block(0);
+        .from_block(from);
     chain.provider().get_logs(&filter).await.unwrap().iter().any(|log| {
         IPoco::TaskContribute::decode_log(&log.inner).is_ok_and(|event| event.data.worker == worker)
     })
@@ -188,7 +188,8 @@ fn a_trust_4_deal_completes_across_hosts_with_a_liar_and_a_killed_worker() {
     };
     assert_eq!(deployed["confirmations"], 2, "services off a devnet follow 2 blocks behind");
     let poco = deployed["deployment"]["poco"].as_str().unwrap().to_owned();
-    let from_block = deployed["deployment"]["block"].to_string();
+    let deployed_at = deployed["deployment"]["block"].as_u64().unwrap();
+    let from_block = deployed_at.to_string();
     let poco_address: Address = poco.parse().unwrap();
 
     // The market (127.0.0.2) and the result store (127.0.0.3), each on its host.
@@ -375,7 +376,7 @@ fn a_trust_4_deal_completes_across_hosts_with_a_liar_and_a_killed_worker() {
     let reader =
         runtime.block_on(ChainClient::connect(&chain.url, None, ClientConfig::default())).unwrap();
     let deadline = Instant::now() + Duration::from_secs(180);
-    while !runtime.block_on(a_deal_exists(&reader, poco_address)) {
+    while !runtime.block_on(a_deal_exists(&reader, poco_address, deployed_at)) {
         if Instant::now() > deadline || run.try_wait().unwrap().is_some() {
             panic!(
                 "no deal: {}{}",
@@ -386,7 +387,7 @@ fn a_trust_4_deal_completes_across_hosts_with_a_liar_and_a_killed_worker() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let liar = workers[0].address();
-    while !runtime.block_on(contributed(&reader, poco_address, liar)) {
+    while !runtime.block_on(contributed(&reader, poco_address, liar, deployed_at)) {
         assert!(Instant::now() < deadline + DEAL_TIME, "the liar never contributed");
         std::thread::sleep(Duration::from_millis(200));
     }

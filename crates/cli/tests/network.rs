@@ -32,6 +32,25 @@ const OTHER_KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f46
 /// The devnet role `app-provider` (a development key too, with ETH on a bare chain).
 const APP_PROVIDER: &str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
 
+/// The arguments registering the pi app named `name` as the devnet's app provider (a
+/// development key, which holds ETH on a bare chain too).
+fn register_app(name: &str) -> [&str; 10] {
+    let url = "https://apps.example.org/pi.wasm";
+    let file = "apps/pi/pi.wasm";
+    [
+        "--devnet-account",
+        "app-provider",
+        "app",
+        "deploy",
+        "--name",
+        name,
+        "--file",
+        file,
+        "--url",
+        url,
+    ]
+}
+
 /// Runs `poco --json <args>` with the deployer's key in the environment; it must succeed.
 fn deploy(home: &Path, args: &[&str]) -> Value {
     deploy_as(home, DEPLOYER_KEY, args)
@@ -102,23 +121,7 @@ fn the_protocol_deployed_on_a_bare_chain_is_used_by_name() {
     let env = [("POCO_NETWORK", "bare")];
     let out = poco_env(home, &["--json", "account", "balance", DEPLOYER], &env);
     assert!(out.status.success(), "POCO_NETWORK selects it too: {}", text(&out));
-    let app = json(
-        home,
-        &[
-            "--network",
-            "bare",
-            "--devnet-account",
-            "app-provider",
-            "app",
-            "deploy",
-            "--name",
-            "pi",
-            "--file",
-            "apps/pi/pi.wasm",
-            "--url",
-            "https://apps.example.org/pi.wasm",
-        ],
-    );
+    let app = json(home, &with(&["--network", "bare"], &register_app("pi")));
     assert_eq!(app["owner"].as_str().unwrap().to_lowercase(), APP_PROVIDER.to_lowercase());
     assert_eq!(app["multiaddr"], "https://apps.example.org/pi.wasm");
     let address = app["address"].as_str().unwrap();
@@ -172,18 +175,7 @@ fn nothing_reaches_another_chain_than_the_networks() {
     assert_eq!(other["deployment"]["poco"], deployed["deployment"]["poco"]);
     assert_eq!(other["deployment"]["chainId"], 4242);
 
-    let register = [
-        "--devnet-account",
-        "app-provider",
-        "app",
-        "deploy",
-        "--name",
-        "pi",
-        "--file",
-        "apps/pi/pi.wasm",
-        "--url",
-        "https://apps.example.org/pi.wasm",
-    ];
+    let register = register_app("pi");
     let misdirected = with(&["--network", "bare", "--rpc.url", &second.url], &register);
     let message = failure(home, &misdirected, 1);
     assert!(message.contains("the network \"bare\" is chain 31337"), "{message}");
@@ -296,12 +288,7 @@ fn a_command_on_a_stalled_chain_fails_in_time_naming_its_transaction() {
     deploy(home, &["--network", "bare", "--rpc.url", &chain.url, "--confirmations", "0"]);
     rpc(&chain.url, "evm_setAutomine", &serde_json::json!([false]));
     let before = chain.nonce(APP_PROVIDER);
-    let register = |name: &'static str| {
-        let mut args = vec!["--network", "bare", "--devnet-account", "app-provider"];
-        args.extend(["--tx-timeout", "2", "app", "deploy", "--name", name]);
-        args.extend(["--file", "apps/pi/pi.wasm", "--url", "https://apps.example.org/pi.wasm"]);
-        args
-    };
+    let register = |name| with(&["--network", "bare", "--tx-timeout", "2"], &register_app(name));
 
     let started = Instant::now();
     let message = failure(home, &register("pi"), 1);
