@@ -32,7 +32,7 @@ pub struct Endpoints {
     /// command did is what the market and the schedulers see when it returns (0 on a devnet).
     pub confirmations: u64,
     /// Most time a transaction of this client is waited for before it fails with
-    /// `not mined` ([`DEFAULT_RECEIPT_TIMEOUT`] unless told).
+    /// `not mined` ([`crate::DEFAULT_RECEIPT_TIMEOUT`] unless told).
     pub receipt_timeout: std::time::Duration,
 }
 
