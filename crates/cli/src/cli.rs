@@ -1059,6 +1059,11 @@ pub(crate) struct WorkerRun {
     /// Attempts in all at an upload that failed for a reason that may pass [default: 5].
     #[arg(long = "uploads.attempts", env = "POCO_WORKER_UPLOAD_ATTEMPTS", value_name = "N")]
     pub upload_attempts: Option<u32>,
+    /// Results uploaded at once; the others wait their turn [default: 2]. Keep it small: the
+    /// result store takes a bounded number at once from all its workers
+    /// (--uploads.max-concurrent) and answers the others busy.
+    #[arg(long = "uploads.concurrent", env = "POCO_WORKER_CONCURRENT_UPLOADS", value_name = "N")]
+    pub concurrent_uploads: Option<u32>,
     /// Where simulated enclaves work (RAM-backed; outside --data.dir) [default: /dev/shm].
     #[arg(long = "enclave.dir", env = "POCO_WORKER_ENCLAVE_DIR", value_name = "DIR")]
     pub enclave_dir: Option<PathBuf>,

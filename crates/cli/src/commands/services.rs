@@ -72,7 +72,8 @@ impl SchedulerRun {
 impl WorkerRun {
     fn over(self, file: Self) -> Self {
         layered!(self over file as WorkerRun {
-            scheduler_url, slots, data_dir, memory_mib, upload_attempts, enclave_dir,
+            scheduler_url, slots, data_dir, memory_mib, upload_attempts, concurrent_uploads,
+            enclave_dir,
         }; insecure_simulation, simulation_key_file, byzantine)
     }
 }
@@ -420,6 +421,9 @@ pub(crate) async fn worker(context: &Context, command: WorkerCommand) -> Result<
     if let Some(attempts) = options.upload_attempts {
         config.upload_attempts = attempts.max(1);
     }
+    if let Some(uploads) = options.concurrent_uploads {
+        config.concurrent_uploads = uploads.max(1);
+    }
     config.fetch = context.fetch_policy().clone();
     if options.insecure_simulation
         && let Some(path) = options.simulation_key_file
@@ -587,9 +591,11 @@ mod tests {
         assert_eq!(merged.trusted_proxies.len(), 1, "the file's list");
         assert_eq!(merged.public_url, None, "neither: the default");
         // The simulation is never taken from the file.
-        let file = WorkerRun { slots: Some(8), ..WorkerRun::default() };
+        let file =
+            WorkerRun { slots: Some(8), concurrent_uploads: Some(3), ..WorkerRun::default() };
         let merged = WorkerRun::default().over(file);
         assert_eq!(merged.slots, Some(8));
+        assert_eq!(merged.concurrent_uploads, Some(3));
         assert!(!merged.insecure_simulation);
     }
 }
