@@ -307,6 +307,33 @@ impl Cluster {
         poco.balanceOf(account).call().await.expect("balanceOf")
     }
 
+    /// The free balances of `accounts`, in nRLC, in their order.
+    pub async fn balances(&self, accounts: &[Address]) -> Vec<U256> {
+        let mut balances = Vec::with_capacity(accounts.len());
+        for account in accounts {
+            balances.push(self.balance(*account).await);
+        }
+        balances
+    }
+
+    /// Asserts that each of `accounts`, whose balances were `before`, gained (`true`) or lost
+    /// (`false`) exactly the amount `changes` gives it.
+    pub async fn assert_balance_changes(
+        &self,
+        accounts: &[Address],
+        before: &[U256],
+        changes: &[(U256, bool)],
+    ) {
+        assert_eq!((accounts.len(), before.len()), (changes.len(), changes.len()));
+        let after = self.balances(accounts).await;
+        for (((account, before), after), (change, gain)) in
+            accounts.iter().zip(before).zip(&after).zip(changes)
+        {
+            let expected = if *gain { *before + *change } else { *before - *change };
+            assert_eq!(*after, expected, "balance of {account}");
+        }
+    }
+
     /// The reputation score of `worker`.
     pub async fn score(&self, worker: Address) -> U256 {
         let poco = self.net.owner().poco(self.net.deployment().poco);

@@ -103,10 +103,7 @@ async fn a_byzantine_worker_is_outvoted_and_slashed() {
         liar,
     ];
     everyone.extend(&honest);
-    let mut before = Vec::new();
-    for account in &everyone {
-        before.push(cluster.balance(*account).await);
-    }
+    let before = cluster.balances(&everyone).await;
 
     let config = cluster.worker_config(0);
     cluster.start_worker_with(0, config, Arc::new(ByzantineExecutor::new().unwrap()));
@@ -144,11 +141,7 @@ async fn a_byzantine_worker_is_outvoted_and_slashed() {
         (each, true),
         (each, true),
     ];
-    for ((account, before), (change, gain)) in everyone.iter().zip(&before).zip(&expected_change) {
-        let after = cluster.balance(*account).await;
-        let expected = if *gain { *before + *change } else { *before - *change };
-        assert_eq!(after, expected, "balance of {account}");
-    }
+    cluster.assert_balance_changes(&everyone, &before, &expected_change).await;
     // A fault keeps two thirds of the score, rounded down (protocol §5): 1 -> 0.
     assert_eq!(cluster.score(liar).await, U256::ZERO, "the liar's score is reduced");
     assert_eq!(cluster.score(honest[0]).await, U256::from(2), "a second success");

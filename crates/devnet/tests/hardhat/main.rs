@@ -164,10 +164,7 @@ async fn replicated_deal_bought_on_the_market(net: TestNet) {
         liar,
     ];
     everyone.extend(&honest);
-    let mut before = Vec::new();
-    for account in &everyone {
-        before.push(cluster.balance(*account).await);
-    }
+    let before = cluster.balances(&everyone).await;
 
     let deal = requester.execute(&plan, false).await.expect("the match");
     assert_eq!(deal.deal.trust, U256::from(4));
@@ -247,11 +244,7 @@ async fn replicated_deal_bought_on_the_market(net: TestNet) {
         (each, true),
         (each, true),
     ];
-    for ((account, before), (change, gain)) in everyone.iter().zip(&before).zip(&expected_change) {
-        let after = cluster.balance(*account).await;
-        let expected = if *gain { *before + *change } else { *before - *change };
-        assert_eq!(after, expected, "balance of {account}");
-    }
+    cluster.assert_balance_changes(&everyone, &before, &expected_change).await;
     for worker in &honest {
         assert_eq!(cluster.score(*worker).await, U256::from(1), "a replicated success scores 1");
     }

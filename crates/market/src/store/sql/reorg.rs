@@ -243,15 +243,9 @@ impl<B: Backend> WriteTx<B> {
             assets.push(Param::from(*asset));
         }
         self.check_repaired("assets", "block >= $1", fork).await?;
-        let mut accounts = Vec::new();
-        for (account, balance) in &rollback.balances {
-            let sql = Sql::new("UPDATE accounts SET balance = $2, as_of = $3 WHERE address = $1")
-                .arg(*account)
-                .arg(*balance)
-                .arg(stored(rollback.balance_block));
-            self.execute(&sql).await?;
-            accounts.push(Param::from(*account));
-        }
+        self.restore_balances(rollback).await?;
+        let accounts: Vec<Param> =
+            rollback.balances.iter().map(|(account, _)| Param::from(*account)).collect();
         // The orders whose status the replaced blocks gave, and those that depend on a row
         // read again.
         let sql = Sql::new("SELECT hash FROM orders WHERE chain_block >= $1").arg(fork);
@@ -338,21 +332,26 @@ impl<B: Backend> WriteTx<B> {
         Ok(())
     }
 
-    /// The mirror from nothing, for a re-sync from the deployment's block: every order not
-    /// unpublished is open again with its whole volume, unless its stake is not covered.
-    async fn start_again(&mut self, rollback: &Rollback) -> Result<()> {
-        for table in ["deals", "consumed", "assets", "categories"] {
-            self.execute(&Sql::new(&format!("DELETE FROM {table}"))).await?;
-        }
-        let mut balances = HashMap::new();
+    /// Writes the balances the rollback read again, as of its block.
+    async fn restore_balances(&mut self, rollback: &Rollback) -> Result<()> {
         for (account, balance) in &rollback.balances {
             let sql = Sql::new("UPDATE accounts SET balance = $2, as_of = $3 WHERE address = $1")
                 .arg(*account)
                 .arg(*balance)
                 .arg(stored(rollback.balance_block));
             self.execute(&sql).await?;
-            balances.insert(*account, *balance);
         }
+        Ok(())
+    }
+
+    /// The mirror from nothing, for a re-sync from the deployment's block: every order not
+    /// unpublished is open again with its whole volume, unless its stake is not covered.
+    async fn start_again(&mut self, rollback: &Rollback) -> Result<()> {
+        for table in ["deals", "consumed", "assets", "categories"] {
+            self.execute(&Sql::new(&format!("DELETE FROM {table}"))).await?;
+        }
+        self.restore_balances(rollback).await?;
+        let balances: HashMap<Address, U256> = rollback.balances.iter().copied().collect();
         let sql = Sql::new(&format!(
             "SELECT {ORDER_COLUMNS} FROM orders WHERE status <> $1 ORDER BY published_at, hash"
         ))
