@@ -30,6 +30,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 poco_log "docs"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
+poco_log "Python runtime (pinned, kept in target/runtimes)"
+export POCO_PYTHON_RUNTIME="$(scripts/python-runtime.sh)"
+
 export POCO_TEST_DATABASE_URL="${POCO_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 if pg_isready -q -d "$POCO_TEST_DATABASE_URL" 2>/dev/null; then
     poco_log "Rust tests (PostgreSQL tests included)"

@@ -58,6 +58,15 @@ pub enum ExecError {
         /// What went wrong.
         reason: String,
     },
+    /// The folder of compiled modules cannot be used: not a folder, not this user's, open to
+    /// others (it holds native code the worker runs), or not creatable.
+    #[error("cannot use {path} as the compiled-module cache: {reason}")]
+    ModuleCache {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// A bug or a host failure inside the executor (a panicked compile task, an unexpected
     /// wasmtime error).
     #[error("internal error of the executor: {reason}")]

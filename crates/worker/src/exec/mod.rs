@@ -2,8 +2,9 @@
 //! `/iexec_out`.
 //!
 //! The [`Executor`] trait is the execution backend the worker drives; [`WasmExecutor`] is the
-//! one for WebAssembly apps (WASI preview 1 commands) under wasmtime, and a TEE backend will sit
-//! beside it. A backend takes an [`ExecSpec`] (module, argv, directories, environment, limits,
+//! one for WebAssembly apps (WASI preview 1 commands) under wasmtime, and for Python apps, which
+//! the pinned Python runtime (itself a WebAssembly module) runs with their code mounted at
+//! [`GUEST_APP`] (see [`PythonLaunch`]); a TEE backend will sit beside it. A backend takes an [`ExecSpec`] (module, argv, directories, environment, limits,
 //! seed, clock) and returns an [`ExecOutcome`] (an [`ExitStatus`], captured stdout and stderr,
 //! fuel and time), or an [`ExecError`] when the run cannot even start.
 //!
@@ -19,7 +20,8 @@
 //! - no network (no socket can be opened or used), no threads, no relaxed SIMD, and every NaN
 //!   a float operation produces is the canonical one;
 //! - the only files are the two mounts: the input directory read-only, the output directory
-//!   read-write; stdin is empty;
+//!   read-write (and for a Python app its code and the runtime's standard library, both
+//!   read-only); stdin is empty;
 //! - memory is capped, and fuel (one unit per WebAssembly instruction, roughly) bounds the run
 //!   at the same instruction on every machine; a wall-clock timeout is only a safety net, and
 //!   a run it stops is [`ExitStatus::TimedOut`], the one non-deterministic status.
@@ -60,8 +62,11 @@ pub use error::{ExecError, Result};
 pub use faulty::FaultyExecutor;
 pub use outcome::{CapturedOutput, ExecOutcome, ExitStatus, QuotaExceeded, QuotaKind, TrapKind};
 pub use poco_primitives::args::split_args;
-pub use spec::{ARGV0, ExecSpec, GUEST_IN, GUEST_OUT, Limits, OutputQuota};
-pub use wasm::{WasmExecutor, module_sha256};
+pub use spec::{
+    ARGV0, ExecSpec, GUEST_APP, GUEST_IN, GUEST_OUT, GUEST_PYTHON_LIB, Limits, OutputQuota,
+    PYTHON_ARGV0, PythonLaunch,
+};
+pub use wasm::{DiskCacheStats, WasmExecutor, module_sha256};
 
 /// The future an [`Executor`] returns.
 pub type ExecFuture<'a> = Pin<Box<dyn Future<Output = Result<ExecOutcome>> + Send + 'a>>;

@@ -14,6 +14,12 @@ pub const GUEST_IN: &str = "/iexec_in";
 pub const GUEST_OUT: &str = "/iexec_out";
 /// The `argv[0]` every app gets, whatever its file was called: nothing of the host leaks.
 pub const ARGV0: &str = "app";
+/// The guest folder where a Python app's code is mounted, read-only.
+pub const GUEST_APP: &str = "/app";
+/// The guest folder where the Python runtime's standard library zip is mounted, read-only.
+pub const GUEST_PYTHON_LIB: &str = "/usr/local/lib";
+/// The `argv[0]` of the Python runtime: the interpreter finds its standard library from it.
+pub const PYTHON_ARGV0: &str = "/usr/local/bin/python3";
 
 /// Everything needed to run one task: the app, its arguments, its files, its environment, its
 /// limits, and the values that make the run deterministic (the random seed and the clock).
@@ -55,6 +61,28 @@ pub struct ExecSpec {
     /// The time the app's clocks show, as a duration since the Unix epoch, frozen for the whole
     /// run (for instance the deal's start time). The monotonic clock shows the same value.
     pub clock: Duration,
+    /// For a Python app, what the runtime in [`module`](Self::module) runs; `None` for a WASI
+    /// command.
+    pub python: Option<PythonLaunch>,
+}
+
+/// How the Python runtime runs a Python app: its standard library and the app's code, both
+/// mounted read-only, and the script to run.
+///
+/// The runtime is a WebAssembly reactor (it exports `run`, not `_start`): the sandbox calls
+/// `_initialize`, then `run`, whose result is the exit code. It is run as
+/// `python3 /app/<entry> ARGS...`, with `PYTHONHASHSEED=0` and `PYTHONDONTWRITEBYTECODE=1`
+/// besides the task's `IEXEC_*` variables, and the same clocks, random sources, limits and
+/// mounts as any app.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PythonLaunch {
+    /// The host folder mounted at [`GUEST_PYTHON_LIB`]: the standard library zip (and the
+    /// packages compiled with it).
+    pub stdlib_dir: PathBuf,
+    /// The host folder mounted at [`GUEST_APP`]: the app's code.
+    pub app_dir: PathBuf,
+    /// The script to run, relative to the app folder (`main.py`, `src/job.py`).
+    pub entry: String,
 }
 
 impl ExecSpec {
@@ -74,7 +102,15 @@ impl ExecSpec {
             limits: Limits::default(),
             seed: [0; 32],
             clock: Duration::ZERO,
+            python: None,
         }
+    }
+
+    /// Runs `launch` in the Python runtime `module` instead of `module` as a WASI command.
+    #[must_use]
+    pub fn with_python(mut self, launch: PythonLaunch) -> Self {
+        self.python = Some(launch);
+        self
     }
 
     /// Sets the arguments (without `argv[0]`).
@@ -128,6 +164,7 @@ impl fmt::Debug for ExecSpec {
             .field("env_names", &self.env.keys().collect::<Vec<_>>())
             .field("limits", &self.limits)
             .field("clock", &self.clock)
+            .field("python", &self.python)
             .finish_non_exhaustive()
     }
 }

@@ -1,3 +1,5 @@
 //! Integration tests of poco-worker.
 
 mod exec;
+mod module_cache;
+mod python;

@@ -2,11 +2,12 @@
 
 mod capture;
 mod determinism;
+mod disk_cache;
 mod quota;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -22,10 +23,11 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 use self::capture::CaptureStream;
 use self::determinism::{FrozenMonotonicClock, FrozenWallClock, SeededRng, insecure_seed};
+use self::disk_cache::{DiskCache, Lookup};
 use self::quota::OutputMeter;
 use super::{
-    ARGV0, ExecError, ExecFuture, ExecOutcome, ExecSpec, Executor, ExitStatus, GUEST_IN, GUEST_OUT,
-    Result, TrapKind,
+    ARGV0, ExecError, ExecFuture, ExecOutcome, ExecSpec, Executor, ExitStatus, GUEST_APP, GUEST_IN,
+    GUEST_OUT, GUEST_PYTHON_LIB, PYTHON_ARGV0, PythonLaunch, Result, TrapKind,
 };
 
 /// Fuel burnt between two yields to the async runtime: a few milliseconds of computation, so
@@ -47,7 +49,8 @@ pub fn module_sha256(module: &[u8]) -> [u8; 32] {
 /// [module documentation](super) for what the sandbox guarantees.
 ///
 /// One wasmtime engine is shared by every run, and compiled modules are cached by their sha256
-/// (compiling is the slow part); clones share the engine and the cache. The app runs on the
+/// (compiling is the slow part): in memory, and on disk with
+/// [`with_module_cache`](Self::with_module_cache); clones share the engine and the caches. The app runs on the
 /// calling task, yielding to the runtime every few milliseconds of computation; compiling runs
 /// on tokio's blocking pool. Needs a tokio runtime with the time driver enabled.
 #[derive(Clone)]
@@ -59,6 +62,21 @@ struct Inner {
     engine: Engine,
     linker: Linker<Sandbox>,
     cache: Mutex<ModuleCache>,
+    disk: Option<DiskCache>,
+    disk_stats: Mutex<DiskCacheStats>,
+}
+
+/// What the disk cache of compiled modules answered since the executor was built.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DiskCacheStats {
+    /// Modules loaded from a file instead of compiled.
+    pub hits: u64,
+    /// Modules with no file yet: compiled, then written.
+    pub misses: u64,
+    /// Files that failed a check (owner, mode, links, checksum, engine): deleted, and the
+    /// module compiled and written again.
+    pub refused: u64,
 }
 
 /// The per-run state of a store.
@@ -93,6 +111,23 @@ impl WasmExecutor {
     ///
     /// [`ExecError::Engine`] if wasmtime cannot be set up on this host.
     pub fn with_cache_capacity(capacity: usize) -> Result<Self> {
+        Self::build(capacity, None)
+    }
+
+    /// An executor keeping up to `capacity` compiled modules in memory and every compiled
+    /// module in the folder `dir` (created `0700` if missing), so another process of this user
+    /// with the same engine finds them compiled. A file of the folder is used only if it is
+    /// exactly as this executor wrote it; anything else is deleted and compiled again.
+    ///
+    /// # Errors
+    ///
+    /// [`ExecError::ModuleCache`] if `dir` cannot be created, is a link, is another user's or
+    /// is open to others; [`ExecError::Engine`] if wasmtime cannot be set up on this host.
+    pub fn with_module_cache(capacity: usize, dir: impl Into<PathBuf>) -> Result<Self> {
+        Self::build(capacity, Some(dir.into()))
+    }
+
+    fn build(capacity: usize, disk: Option<PathBuf>) -> Result<Self> {
         let engine = Engine::new(&engine_config())
             .map_err(|e| ExecError::Engine { reason: format!("{e:#}") })?;
         let mut linker = Linker::new(&engine);
@@ -103,13 +138,26 @@ impl WasmExecutor {
         quota::add_to_linker(&mut linker).map_err(|e| ExecError::Engine {
             reason: format!("cannot link the output quota: {e:#}"),
         })?;
+        // The Python runtime imports a door to its embedder; a poco app has no embedder to
+        // talk to, so every call answers "no host" (-1).
+        linker
+            .func_wrap("host", "call", |_: i32, _: i32, _: i32, _: i32| -> i32 { -1 })
+            .map_err(|e| ExecError::Engine { reason: format!("cannot link host::call: {e:#}") })?;
+        let disk = disk.map(|dir| DiskCache::open(&dir, &engine)).transpose()?;
         Ok(Self {
             inner: Arc::new(Inner {
                 engine,
                 linker,
                 cache: Mutex::new(ModuleCache::new(capacity)),
+                disk,
+                disk_stats: Mutex::default(),
             }),
         })
+    }
+
+    /// What the disk cache answered so far (all zero without one).
+    pub fn disk_cache_stats(&self) -> DiskCacheStats {
+        *self.inner.disk_stats.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// How many compiled modules the cache holds.
@@ -147,7 +195,7 @@ impl WasmExecutor {
     }
 
     async fn run_in_span(&self, spec: ExecSpec) -> Result<ExecOutcome> {
-        let env = guest_env(&spec.env)?;
+        let env = guest_env(&spec.env, spec.python.is_some())?;
         if spec.args.iter().any(|arg| arg.contains('\0')) {
             return Err(ExecError::InvalidArgs(poco_primitives::args::ArgsError {
                 reason: "an argument contains a NUL byte".to_owned(),
@@ -155,7 +203,22 @@ impl WasmExecutor {
         }
         check_dir("input directory", &spec.input_dir)?;
         check_dir("output directory", &spec.output_dir)?;
-        let (pre, module_sha256, compile_time) = self.compiled(&spec.module).await?;
+        if let Some(launch) = &spec.python {
+            check_dir("Python standard library", &launch.stdlib_dir)?;
+            check_dir("app code directory", &launch.app_dir)?;
+            check_entry(&launch.entry)?;
+        }
+        let (compiled, module_sha256, compile_time) = self.compiled(&spec.module).await?;
+        let Compiled { pre, entry } = compiled;
+        match (entry, spec.python.is_some()) {
+            (Entry::Command, false) | (Entry::Reactor, true) => {}
+            (Entry::Reactor, false) => return Err(ExecError::MissingStart),
+            (Entry::Command, true) => {
+                return Err(ExecError::Link {
+                    reason: "a Python runtime must export `run` (a WASI reactor)".to_owned(),
+                });
+            }
+        }
         let quota = spec.limits.files;
         let start = match quota::measure(&spec.output_dir, &quota) {
             Ok(Ok(usage)) => usage,
@@ -194,8 +257,22 @@ impl WasmExecutor {
         let started = Instant::now();
         let run = async {
             let instance = pre.instantiate_async(&mut store).await?;
-            let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
-            start.call_async(&mut store, ()).await
+            match entry {
+                Entry::Command => {
+                    let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+                    start.call_async(&mut store, ()).await
+                }
+                Entry::Reactor => {
+                    if let Ok(init) = instance.get_typed_func::<(), ()>(&mut store, "_initialize") {
+                        init.call_async(&mut store, ()).await?;
+                    }
+                    let run = instance.get_typed_func::<(), i32>(&mut store, "run")?;
+                    match run.call_async(&mut store, ()).await? {
+                        0 => Ok(()),
+                        code => Err(wasmtime::Error::new(I32Exit(code))),
+                    }
+                }
+            }
         };
         let result = tokio::time::timeout(spec.limits.timeout, run).await;
         let wall_time = started.elapsed();
@@ -252,17 +329,14 @@ impl WasmExecutor {
     }
 
     /// The module ready to instantiate, from the cache or compiled now (with the time it took).
-    async fn compiled(
-        &self,
-        module: &Arc<[u8]>,
-    ) -> Result<(InstancePre<Sandbox>, [u8; 32], Option<Duration>)> {
+    async fn compiled(&self, module: &Arc<[u8]>) -> Result<(Compiled, [u8; 32], Option<Duration>)> {
         let digest = module_sha256(module);
         let cell = self.cache().slot(digest);
         let mut compile_time = None;
         let result = cell
             .get_or_try_init(|| async {
                 let started = Instant::now();
-                let pre = self.compile(Arc::clone(module)).await?;
+                let pre = self.compile(Arc::clone(module), digest).await?;
                 let elapsed = started.elapsed();
                 debug!(
                     target: "poco_worker::exec",
@@ -283,23 +357,36 @@ impl WasmExecutor {
         }
     }
 
-    async fn compile(&self, bytes: Arc<[u8]>) -> Result<InstancePre<Sandbox>> {
-        let engine = self.inner.engine.clone();
-        let module = tokio::task::spawn_blocking(move || Module::new(&engine, &bytes))
-            .await
-            .map_err(|e| ExecError::Internal { reason: format!("the compile task failed: {e}") })?
-            .map_err(|e| ExecError::Compile { reason: format!("{e:#}") })?;
-        let is_command = matches!(
-            module.get_export("_start"),
-            Some(ExternType::Func(ty)) if ty.params().len() == 0 && ty.results().len() == 0
-        );
-        if !is_command {
-            return Err(ExecError::MissingStart);
-        }
-        self.inner
+    /// The module compiled, or loaded from the disk cache (and written there once compiled).
+    async fn compile(&self, bytes: Arc<[u8]>, digest: [u8; 32]) -> Result<Compiled> {
+        let inner = Arc::clone(&self.inner);
+        let module = tokio::task::spawn_blocking(move || {
+            let disk = inner.disk.as_ref();
+            match disk.map(|disk| disk.load(&inner.engine, &digest)) {
+                Some(Lookup::Hit(module)) => {
+                    inner.count_disk(|stats| stats.hits += 1);
+                    return Ok(module);
+                }
+                Some(Lookup::Miss) => inner.count_disk(|stats| stats.misses += 1),
+                Some(Lookup::Refused) => inner.count_disk(|stats| stats.refused += 1),
+                None => {}
+            }
+            let module = Module::new(&inner.engine, &bytes)?;
+            if let Some(disk) = disk {
+                disk.store(&module, &digest);
+            }
+            Ok::<_, wasmtime::Error>(module)
+        })
+        .await
+        .map_err(|e| ExecError::Internal { reason: format!("the compile task failed: {e}") })?
+        .map_err(|e| ExecError::Compile { reason: format!("{e:#}") })?;
+        let entry = Entry::of(&module)?;
+        let pre = self
+            .inner
             .linker
             .instantiate_pre(&module)
-            .map_err(|e| ExecError::Link { reason: format!("{e:#}") })
+            .map_err(|e| ExecError::Link { reason: format!("{e:#}") })?;
+        Ok(Compiled { pre, entry })
     }
 }
 
@@ -313,7 +400,44 @@ impl Executor for WasmExecutor {
     }
 }
 
-/// The engine configuration: fuel metering, canonical NaNs, no threads, no relaxed SIMD.
+/// A compiled module, ready to instantiate, and how to start it.
+#[derive(Clone)]
+struct Compiled {
+    pre: InstancePre<Sandbox>,
+    entry: Entry,
+}
+
+/// How a module is started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Entry {
+    /// A WASI command: `_start`, and the exit code from `proc_exit` (0 if it returns).
+    Command,
+    /// A WASI reactor (the Python runtime): `_initialize` if exported, then `run`, whose
+    /// result is the exit code.
+    Reactor,
+}
+
+impl Entry {
+    fn of(module: &Module) -> Result<Self> {
+        let exports = |name, results: &[bool]| {
+            matches!(
+                module.get_export(name),
+                Some(ExternType::Func(ty)) if ty.params().len() == 0
+                    && ty.results().len() == results.len()
+            )
+        };
+        if exports("_start", &[]) {
+            Ok(Self::Command)
+        } else if exports("run", &[true]) {
+            Ok(Self::Reactor)
+        } else {
+            Err(ExecError::MissingStart)
+        }
+    }
+}
+
+/// The engine configuration: fuel metering, canonical NaNs, no threads, no relaxed SIMD;
+/// exceptions (which the Python runtime's C++ libraries use) are on.
 fn engine_config() -> Config {
     let mut config = Config::new();
     config
@@ -322,6 +446,7 @@ fn engine_config() -> Config {
         .cranelift_opt_level(OptLevel::Speed)
         .wasm_relaxed_simd(false)
         .relaxed_simd_deterministic(true)
+        .wasm_exceptions(true)
         // Stated even where the crate features already leave them out.
         .wasm_features(WasmFeatures::THREADS, false)
         .wasm_features(WasmFeatures::SHARED_EVERYTHING_THREADS, false)
@@ -329,8 +454,19 @@ fn engine_config() -> Config {
     config
 }
 
-/// The app's environment: `IEXEC_IN`, `IEXEC_OUT` and the caller's `IEXEC_*`, in name order.
-fn guest_env(extra: &BTreeMap<String, String>) -> Result<Vec<(String, String)>> {
+/// What the Python runtime runs first: the runtime starts in isolated mode (no script folder nor
+/// `PYTHONPATH` on `sys.path`), so this puts the app's folder on the path, gives the script
+/// the `argv` it expects (`/app/<entry>` then the task's arguments) and runs it as `__main__`.
+fn python_prelude() -> String {
+    format!(
+        "import sys, runpy; sys.argv = sys.argv[1:]; sys.path.insert(0, {GUEST_APP:?}); \
+         runpy.run_path(sys.argv[0], run_name='__main__')"
+    )
+}
+
+/// The app's environment: `IEXEC_IN`, `IEXEC_OUT` and the caller's `IEXEC_*`, in name order;
+/// for a Python app, also the variables that fix the interpreter's behaviour.
+fn guest_env(extra: &BTreeMap<String, String>, python: bool) -> Result<Vec<(String, String)>> {
     let mut env = BTreeMap::new();
     for (name, value) in extra {
         let refuse = |reason| Err(ExecError::InvalidEnv { name: name.clone(), reason });
@@ -350,7 +486,28 @@ fn guest_env(extra: &BTreeMap<String, String>) -> Result<Vec<(String, String)>> 
     }
     env.insert("IEXEC_IN".to_owned(), GUEST_IN.to_owned());
     env.insert("IEXEC_OUT".to_owned(), GUEST_OUT.to_owned());
+    if python {
+        // The same string hashes (and so set and dict orders) for every task and worker.
+        env.insert("PYTHONHASHSEED".to_owned(), "0".to_owned());
+        env.insert("PYTHONDONTWRITEBYTECODE".to_owned(), "1".to_owned());
+        // zoneinfo reads the time zones packed in the standard library, never the host's.
+        env.insert("PYTHONTZPATH".to_owned(), String::new());
+    }
     Ok(env.into_iter().collect())
+}
+
+/// A Python app's entry: a relative path of plain components, without `..`.
+fn check_entry(entry: &str) -> Result<()> {
+    let plain = !entry.is_empty()
+        && !entry.contains('\0')
+        && entry.split('/').all(|part| !part.is_empty() && part != "." && part != "..");
+    if plain {
+        Ok(())
+    } else {
+        Err(ExecError::InvalidArgs(poco_primitives::args::ArgsError {
+            reason: format!("the Python entry {entry:?} is not a relative path inside the app"),
+        }))
+    }
 }
 
 fn check_dir(what: &'static str, path: &Path) -> Result<()> {
@@ -370,8 +527,15 @@ fn wasi_ctx(
 ) -> Result<WasiP1Ctx> {
     let clock_ns = u64::try_from(spec.clock.as_nanos()).unwrap_or(u64::MAX);
     let mut builder = WasiCtxBuilder::new();
+    match &spec.python {
+        None => builder.arg(ARGV0),
+        Some(launch) => builder
+            .arg(PYTHON_ARGV0)
+            .arg("-c")
+            .arg(python_prelude())
+            .arg(format!("{GUEST_APP}/{}", launch.entry)),
+    };
     builder
-        .arg(ARGV0)
         .args(&spec.args)
         .envs(env)
         .stdout(stdout.clone())
@@ -384,10 +548,15 @@ fn wasi_ctx(
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false);
-    for (what, host, guest, perms) in [
+    let mut mounts = vec![
         ("input directory", &spec.input_dir, GUEST_IN, FsPerms::ReadOnly),
         ("output directory", &spec.output_dir, GUEST_OUT, FsPerms::ReadWrite),
-    ] {
+    ];
+    if let Some(PythonLaunch { stdlib_dir, app_dir, .. }) = &spec.python {
+        mounts.push(("Python standard library", stdlib_dir, GUEST_PYTHON_LIB, FsPerms::ReadOnly));
+        mounts.push(("app code directory", app_dir, GUEST_APP, FsPerms::ReadOnly));
+    }
+    for (what, host, guest, perms) in mounts {
         builder.preopened_dir(host, guest, perms).map_err(|e| ExecError::Io {
             what,
             path: host.clone(),
@@ -491,6 +660,12 @@ impl ResourceLimiter for MemoryLimiter {
     }
 }
 
+impl Inner {
+    fn count_disk(&self, update: impl FnOnce(&mut DiskCacheStats)) {
+        update(&mut self.disk_stats.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+    }
+}
+
 /// Compiled modules by sha256, least recently used evicted first. Each slot is a cell that the
 /// first user fills, so concurrent runs of a new module compile it once.
 struct ModuleCache {
@@ -500,7 +675,7 @@ struct ModuleCache {
 }
 
 struct CacheSlot {
-    cell: Arc<OnceCell<InstancePre<Sandbox>>>,
+    cell: Arc<OnceCell<Compiled>>,
     last_used: u64,
 }
 
@@ -510,7 +685,7 @@ impl ModuleCache {
     }
 
     /// The slot of `digest`, created if needed, marked as the most recently used.
-    fn slot(&mut self, digest: [u8; 32]) -> Arc<OnceCell<InstancePre<Sandbox>>> {
+    fn slot(&mut self, digest: [u8; 32]) -> Arc<OnceCell<Compiled>> {
         self.tick += 1;
         let tick = self.tick;
         let slot = self
@@ -549,7 +724,7 @@ mod tests {
         let mut extra = BTreeMap::new();
         extra.insert("IEXEC_TASK_ID".to_owned(), "0x01".to_owned());
         extra.insert("IEXEC_DATASET_FILENAME".to_owned(), "data.csv".to_owned());
-        let env = guest_env(&extra).unwrap();
+        let env = guest_env(&extra, false).unwrap();
         let names: Vec<_> = env.iter().map(|(name, _)| name.as_str()).collect();
         assert_eq!(names, ["IEXEC_DATASET_FILENAME", "IEXEC_IN", "IEXEC_OUT", "IEXEC_TASK_ID"]);
 
@@ -558,7 +733,7 @@ mod tests {
         {
             let mut extra = BTreeMap::new();
             extra.insert(name.to_owned(), value.to_owned());
-            let err = guest_env(&extra).unwrap_err();
+            let err = guest_env(&extra, false).unwrap_err();
             assert!(matches!(&err, ExecError::InvalidEnv { name: n, .. } if n == name), "{err}");
         }
     }
