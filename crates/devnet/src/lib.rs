@@ -72,6 +72,10 @@ pub struct DevnetOptions {
     /// of the devnet's own staged files, which they always may): e.g. a local server of
     /// input files (`--fetch.allow 127.0.0.0/8`).
     pub fetch: FetchPolicy,
+    /// A folder of Python runtime parts named by their sha256 (`target/runtimes/sha256` after
+    /// `scripts/python-runtime.sh`): the workers' runtime source for Python apps. `None`: the
+    /// workers run Python apps only with a runtime already in their cache.
+    pub python_runtime: Option<PathBuf>,
 }
 
 impl DevnetOptions {
@@ -86,6 +90,7 @@ impl DevnetOptions {
             tee_workers: 0,
             workerpool_price: Amount::from_rlc(1),
             fetch: FetchPolicy::default(),
+            python_runtime: None,
         }
     }
 }
@@ -234,7 +239,15 @@ pub async fn up(
     let files = poco_sdk::assets::files_dir(&options.home);
     private_dir(&files).map_err(|e| Error::io(&files, e))?;
     let staged = FetchPolicy { provided_dirs: vec![files.clone()], ..FetchPolicy::default() };
-    let worker_fetch = staged.clone().widened_by(&options.fetch);
+    let mut worker_fetch = staged.clone().widened_by(&options.fetch);
+    let runtime_sources: Vec<String> =
+        options.python_runtime.iter().map(|dir| format!("file://{}", dir.display())).collect();
+    worker_fetch.provided_dirs.extend(options.python_runtime.iter().cloned());
+    // One executor for every honest worker: a module (the Python runtime above all) compiles
+    // once, and is kept on disk for the next start.
+    let honest_executor =
+        poco_worker::exec::WasmExecutor::with_module_cache(32, dir.join("modules"))
+            .map_err(|e| service("worker", e))?;
     let client_fetch = FetchPolicy {
         allow_results: vec![IpNet::from(std::net::IpAddr::from([127, 0, 0, 1]))],
         ..staged
@@ -258,6 +271,7 @@ pub async fn up(
         );
         config.slots = options.slots;
         config.fetch = worker_fetch.clone();
+        config.runtime_sources = runtime_sources.clone();
         if tee_workers.contains(&index) {
             let mut tee =
                 poco_worker::tee::TeeConfig::simulation(sms_url.clone(), simulation_key.clone());
@@ -268,7 +282,7 @@ pub async fn up(
         let executor: Arc<dyn poco_worker::exec::Executor> = if byzantine {
             Arc::new(poco_worker::exec::FaultyExecutor::new().map_err(|e| service("worker", e))?)
         } else {
-            Arc::new(poco_worker::exec::WasmExecutor::new().map_err(|e| service("worker", e))?)
+            Arc::new(honest_executor.clone())
         };
         let s = stopped.clone();
         services.spawn(async move {

@@ -27,6 +27,7 @@
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 pub mod amount;
+pub mod app_bundle;
 pub mod args;
 pub mod authorization;
 pub mod category;

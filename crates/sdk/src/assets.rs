@@ -69,7 +69,12 @@ pub struct Asset {
 /// The sha256 of a file, as registered for apps and datasets.
 pub fn file_checksum(path: &Path) -> Result<B256> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    Ok(B256::from(<[u8; 32]>::from(Sha256::digest(bytes))))
+    Ok(checksum_of(&bytes))
+}
+
+/// The checksum an app or a dataset with these bytes is registered with: their sha256.
+pub fn checksum_of(bytes: &[u8]) -> B256 {
+    B256::from(<[u8; 32]>::from(Sha256::digest(bytes)))
 }
 
 /// The `mrenclave` a TEE app registers to run in the worker's simulated enclave: the

@@ -24,6 +24,7 @@
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 mod account;
+pub mod app_project;
 pub mod assets;
 mod client;
 pub mod confidential;

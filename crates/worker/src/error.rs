@@ -43,6 +43,17 @@ pub enum Error {
         /// The checksum of what was fetched.
         actual: B256,
     },
+    #[error(
+        "the app needs the Python runtime {name} (interpreter sha256 {module_sha256:x}), \
+         which this worker does not know"
+    )]
+    /// An app bundle names a runtime this version of the worker does not know.
+    UnknownRuntime {
+        /// The name the bundle gives it.
+        name: String,
+        /// Its interpreter's sha256.
+        module_sha256: B256,
+    },
     /// The deal handed out is not the one on-chain.
     #[error("the deal of task {0} does not match the chain: refusing the assignment")]
     ForgedDeal(B256),

@@ -6,7 +6,7 @@ use poco_sdk::{Asset, AssetKind, assets};
 use crate::{
     Failure,
     cli::{AppCommand, AssetCommand, DatasetCommand, DeployArgs, WorkerpoolCommand},
-    commands::{account::print_balance, confidential},
+    commands::{account::print_balance, app_kit, confidential},
     context::Context,
     output::{Output, fields, table},
 };
@@ -88,6 +88,11 @@ pub(crate) async fn app(
                 (false, None) => Bytes::new(),
             };
             deploy(context, output, AssetKind::App, asset, mrenclave).await
+        }
+        AppCommand::New { name, lang, dir } => app_kit::new(output, &name, &lang, dir),
+        AppCommand::Build { project } => app_kit::build(output, &project),
+        AppCommand::Test { project, python_runtime } => {
+            app_kit::test(context, output, &project, python_runtime).await
         }
         AppCommand::Common(command) => asset(context, output, AssetKind::App, command).await,
     }

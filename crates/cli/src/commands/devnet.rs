@@ -80,13 +80,22 @@ pub(crate) async fn run(
     command: DevnetCommand,
 ) -> Result<(), Failure> {
     match command {
-        DevnetCommand::Up { workers, byzantine_workers, tee_workers, slots, detach } => {
+        DevnetCommand::Up {
+            workers,
+            byzantine_workers,
+            tee_workers,
+            slots,
+            detach,
+            python_runtime,
+        } => {
             let mut options = DevnetOptions::new(&context.home);
             options.workers = workers;
             options.byzantine_workers = byzantine_workers;
             options.tee_workers = tee_workers;
             options.slots = slots;
             options.fetch = context.fetch_policy().clone();
+            options.python_runtime =
+                python_runtime.map(|dir| std::path::absolute(&dir).unwrap_or(dir));
             if detach {
                 return detached(context, output, &options).await;
             }
@@ -162,7 +171,11 @@ async fn detached(
             .args(["devnet", "up", "--workers", &options.workers.to_string()])
             .args(["--byzantine-workers", &options.byzantine_workers.to_string()])
             .args(["--tee-workers", &options.tee_workers.to_string()])
-            .args(["--slots", &options.slots.to_string()])
+            .args(["--slots", &options.slots.to_string()]);
+        if let Some(dir) = &options.python_runtime {
+            command.arg("--python-runtime").arg(dir);
+        }
+        command
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(|e| Failure::config(e.to_string()))?)
             .stderr(log)

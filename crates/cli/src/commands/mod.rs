@@ -1,6 +1,7 @@
 //! The commands, each a thin call into the SDK or a service crate.
 
 mod account;
+mod app_kit;
 mod assets;
 mod confidential;
 mod devnet;

@@ -73,7 +73,7 @@ impl WorkerRun {
     fn over(self, file: Self) -> Self {
         layered!(self over file as WorkerRun {
             scheduler_url, slots, data_dir, memory_mib, upload_attempts, concurrent_uploads,
-            enclave_dir,
+            runtime_sources, enclave_dir,
         }; insecure_simulation, simulation_key_file, byzantine)
     }
 }
@@ -424,6 +424,7 @@ pub(crate) async fn worker(context: &Context, command: WorkerCommand) -> Result<
     if let Some(uploads) = options.concurrent_uploads {
         config.concurrent_uploads = uploads.max(1);
     }
+    config.runtime_sources = options.runtime_sources.unwrap_or_default();
     config.fetch = context.fetch_policy().clone();
     if options.insecure_simulation
         && let Some(path) = options.simulation_key_file
@@ -453,7 +454,12 @@ pub(crate) async fn worker(context: &Context, command: WorkerCommand) -> Result<
         );
         Arc::new(poco_worker::exec::FaultyExecutor::new().map_err(|e| service("worker", e))?)
     } else {
-        Arc::new(poco_worker::exec::WasmExecutor::new().map_err(|e| service("worker", e))?)
+        // Compiled modules are kept on disk: the Python runtime compiles once per machine.
+        let modules = config.data_dir.join("modules");
+        Arc::new(
+            poco_worker::exec::WasmExecutor::with_module_cache(32, modules)
+                .map_err(|e| service("worker", e))?,
+        )
     };
     poco_worker::run(config, executor, shutdown_signal()).await.map_err(|e| service("worker", e))
 }

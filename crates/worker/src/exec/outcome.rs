@@ -23,6 +23,8 @@ pub struct ExecOutcome {
     pub compile_time: Option<Duration>,
     /// The sha256 of the module, the app checksum.
     pub module_sha256: [u8; 32],
+    /// The most linear memory the app had at once, in bytes.
+    pub peak_memory_bytes: u64,
 }
 
 /// How a run ended.

@@ -5,6 +5,7 @@
 mod fetch;
 mod heartbeat;
 pub mod params;
+pub mod python;
 mod state;
 mod tee;
 
@@ -33,6 +34,7 @@ use poco_contracts::bindings::{AppRegistry, DatasetRegistry, IPoco::IPocoInstanc
 use poco_fetch::Source;
 use poco_primitives::{
     ResultCommitment,
+    app_bundle::{self, AppBundle, RuntimePin},
     result::{FAILURE_FILE, FailureRecord, result_digest_of_dir},
 };
 use tracing::{debug, info, warn};
@@ -44,7 +46,7 @@ use self::{
 };
 use crate::{
     Error, Result,
-    exec::{ExecSpec, Executor, Limits, OutputQuota},
+    exec::{ExecSpec, Executor, Limits, OutputQuota, PythonLaunch},
 };
 
 /// How to run a worker.
@@ -92,6 +94,11 @@ pub struct WorkerConfig {
     /// that finalized many tasks at once) does not meet the store's own bound on concurrent
     /// uploads as a wall of refusals that use up every attempt.
     pub concurrent_uploads: u32,
+    /// Where the worker fetches the parts of a Python runtime it does not have yet: base
+    /// URLs, each part at `<base>/<sha256 hex>`, tried in order under the fetch policy. A
+    /// part is used only with the sha256 the app names. Empty (the default): only what the
+    /// worker's cache already holds.
+    pub runtime_sources: Vec<String>,
 }
 
 /// The default [`WorkerConfig::upload_attempts`].
@@ -138,6 +145,7 @@ impl WorkerConfig {
             upload_attempts: DEFAULT_UPLOAD_ATTEMPTS,
             upload_backoff: DEFAULT_UPLOAD_BACKOFF,
             concurrent_uploads: DEFAULT_CONCURRENT_UPLOADS,
+            runtime_sources: Vec::new(),
         }
     }
 }
@@ -188,6 +196,7 @@ struct Worker {
     results: ResultStoreClient,
     executor: Arc<dyn Executor>,
     fetcher: Fetcher,
+    python: python::PythonRuntimes,
     tasks_dir: PathBuf,
     tasks: Mutex<HashMap<B256, TaskState>>,
     busy: Mutex<HashSet<B256>>,
@@ -224,6 +233,8 @@ impl Worker {
             warn!(%widening, "the fetch policy is wider than the default");
         }
         let fetcher = Fetcher::new(config.data_dir.join("cache"), config.fetch.clone());
+        let config_sources = config.runtime_sources.clone();
+        let config_data_dir = config.data_dir.clone();
         let recovered = state::load_all(&tasks_dir)?;
         if let Some(tee) = &config.tee {
             tee::check_config(tee, &config.data_dir)?;
@@ -249,6 +260,11 @@ impl Worker {
             datasets,
             results,
             executor,
+            python: python::PythonRuntimes::new(
+                fetcher.clone(),
+                config_sources,
+                config_data_dir.join("runtimes"),
+            ),
             fetcher,
             tasks_dir,
         });
@@ -459,6 +475,7 @@ impl Worker {
         let app = apps.viewApp(deal.app).call().await.map_err(poco_chain::Error::from)?;
         let url = String::from_utf8_lossy(&app.multiaddr).into_owned();
         let module = self.fetcher.fetch_checked(Source::App, &url, app.checksum).await?;
+        let program = self.program(module, &dir).await?;
 
         let mut dataset_name = None;
         if !deal.dataset.is_zero() {
@@ -471,10 +488,17 @@ impl Worker {
             write_file(&dir.input().join(&name), &bytes)?;
             dataset_name = Some(name);
         }
-        let failure = match self.prepare_inputs(task_id, &assignment.params, &dir.input()).await? {
+        let prepared = match program {
+            Err(failure) => Err(failure),
+            Ok(program) => self
+                .prepare_inputs(task_id, &assignment.params, &dir.input())
+                .await?
+                .map(|inputs| (program, inputs)),
+        };
+        let failure = match prepared {
             Err(failure) => Some(failure),
-            Ok((params, input_names)) => {
-                let spec = task_spec(
+            Ok(((module, python), (params, input_names))) => {
+                let mut spec = task_spec(
                     module,
                     &dir.input(),
                     &dir.output(),
@@ -485,6 +509,7 @@ impl Worker {
                     &input_names,
                 )?
                 .with_limits(self.limits(deal));
+                spec.python = python;
                 let outcome = self.executor.execute(spec).await?;
                 info!(task = %task_id, status = %outcome.status, fuel = outcome.fuel_consumed, "app ran");
                 if !outcome.status.is_deterministic() {
@@ -526,6 +551,34 @@ impl Worker {
         let result_hash = ResultCommitment::new(self.address(), task_id, digest).result_hash;
         self.scheduler.report(&Report::Computed { task_id, result_hash }).await?;
         Ok(state)
+    }
+
+    /// What runs the app `module` (the registered file): the module itself, or for a Python app
+    /// bundle the runtime it names, with its code laid out in the task's folder. A bundle
+    /// that does not decode is the app's own failure, the same on every worker: it comes back
+    /// as the failure to record.
+    async fn program(
+        &self,
+        module: Vec<u8>,
+        dir: &TaskDir,
+    ) -> Result<std::result::Result<(Arc<[u8]>, Option<PythonLaunch>), FailureRecord>> {
+        if !app_bundle::is_bundle(&module) {
+            return Ok(Ok((module.into(), None)));
+        }
+        let bundle = match AppBundle::decode(&module) {
+            Ok(bundle) => bundle,
+            Err(error) => return Ok(Err(FailureRecord::run(format!("{error}"), None, ""))),
+        };
+        let wanted = &bundle.manifest.runtime;
+        let Some(pin) = RuntimePin::known(wanted.module_sha256, wanted.stdlib_sha256) else {
+            return Err(Error::UnknownRuntime {
+                name: wanted.name.clone(),
+                module_sha256: wanted.module_sha256,
+            });
+        };
+        let runtime = self.python.get(pin).await?;
+        let launch = python::lay_out(&bundle, &dir.app(), runtime.stdlib_dir)?;
+        Ok(Ok((runtime.module, Some(launch))))
     }
 
     /// Reads the request's parameters and fetches its input files into `input`; returns the
@@ -780,7 +833,7 @@ impl Worker {
 /// time). Limits are left at their defaults.
 #[allow(clippy::too_many_arguments)]
 pub fn task_spec(
-    module: Vec<u8>,
+    module: impl Into<Arc<[u8]>>,
     input_dir: &std::path::Path,
     output_dir: &std::path::Path,
     deal: &poco_primitives::Deal,

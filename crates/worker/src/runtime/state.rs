@@ -68,6 +68,11 @@ impl TaskDir {
         self.0.join("out")
     }
 
+    /// Where a Python app's code is laid out.
+    pub(crate) fn app(&self) -> PathBuf {
+        self.0.join("app")
+    }
+
     fn state_file(&self) -> PathBuf {
         self.0.join("state.json")
     }

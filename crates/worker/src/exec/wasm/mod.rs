@@ -279,6 +279,7 @@ impl WasmExecutor {
 
         let fuel_left = store.get_fuel().unwrap_or(0);
         let memory_exhausted = store.data().limiter.exhausted;
+        let peak_memory_bytes = store.data().limiter.peak as u64;
         let stopped_at_quota = store.data().meter.exceeded();
         let mut status = match (result, stopped_at_quota) {
             (_, Some(exceeded)) => ExitStatus::OutputQuotaExceeded(exceeded),
@@ -320,6 +321,7 @@ impl WasmExecutor {
             wall_time,
             compile_time,
             module_sha256,
+            peak_memory_bytes,
         })
     }
 
@@ -616,11 +618,13 @@ fn internal(error: &wasmtime::Error) -> ExecError {
 struct MemoryLimiter {
     limit: usize,
     exhausted: bool,
+    /// The largest memory granted.
+    peak: usize,
 }
 
 impl MemoryLimiter {
     fn new(limit: usize) -> Self {
-        Self { limit, exhausted: false }
+        Self { limit, exhausted: false, peak: 0 }
     }
 }
 
@@ -635,6 +639,7 @@ impl ResourceLimiter for MemoryLimiter {
             self.exhausted = true;
             return Ok(false);
         }
+        self.peak = self.peak.max(desired);
         Ok(true)
     }
 
