@@ -81,15 +81,42 @@ impl Cluster {
     /// [`Cluster::start`] on `net`, e.g. a devnet on Hardhat's node
     /// ([`TestNet::start_on`]); one worker slot per worker account of `net`.
     pub async fn on(net: TestNet, app: &str) -> Self {
+        let module = app_module(app);
+        let file = Path::new(app).file_name().unwrap().to_string_lossy().into_owned();
+        let path = apps_dir().join(app).join(format!("{file}.wasm"));
+        Self::with_app(net, &file, &module, Some(&path)).await
+    }
+
+    /// A cluster whose app is the Python project `project` (a folder with a `poco.toml`, such
+    /// as `apps/python/sales`), built into an app bundle; its workers fetch the Python runtime
+    /// from `target/runtimes/sha256` ([`python_runtime_parts`]).
+    pub async fn start_python(workers: usize, project: &Path) -> Self {
+        let net = TestNet::start(workers).await;
+        let project = poco_sdk::app_project::Project::open(project).expect("the project");
+        let bundle = poco_sdk::app_project::python_bundle(&project).expect("the bundle").encode();
+        Self::with_app(net, &project.manifest.app.name, &bundle, None).await
+    }
+
+    /// A cluster whose app is `module`, registered as `name` with its checksum, at a `file://`
+    /// URL of `committed` (under `apps/`), or else of a copy in the scratch folder.
+    async fn with_app(net: TestNet, name: &str, module: &[u8], committed: Option<&Path>) -> Self {
         let workers = net.accounts().workers.len();
         let accounts = net.accounts().clone();
-        let module = app_module(app);
-        let checksum = B256::from(<[u8; 32]>::from(Sha256::digest(&module)));
-        let file = Path::new(app).file_name().unwrap().to_string_lossy().into_owned();
-        let url = format!("file://{}", apps_dir().join(app).join(format!("{file}.wasm")).display());
-        let app = net.create_app_at(&accounts.app_provider, app, &url, checksum).await;
-        let workerpool = net.create_workerpool(&accounts.scheduler, "e2e pool").await;
         let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = match committed {
+            Some(path) => path.to_owned(),
+            None => {
+                let scratch = dir.path().join("scratch");
+                std::fs::create_dir_all(&scratch).expect("the scratch folder");
+                let path = scratch.join(format!("{name}.app"));
+                std::fs::write(&path, module).expect("the staged app");
+                path
+            }
+        };
+        let checksum = B256::from(<[u8; 32]>::from(Sha256::digest(module)));
+        let url = format!("file://{}", path.display());
+        let app = net.create_app_at(&accounts.app_provider, name, &url, checksum).await;
+        let workerpool = net.create_workerpool(&accounts.scheduler, "e2e pool").await;
 
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let results_url = format!("http://{}", listener.local_addr().unwrap());
@@ -198,6 +225,10 @@ impl Cluster {
         // The cluster's apps and the files its tests publish are file:// URLs: allowed, and
         // nothing else of the machine.
         config.fetch.provided_dirs = vec![apps_dir(), self.scratch()];
+        // Python apps: the runtime's parts, fetched from the repository's copy.
+        let parts = python_runtime_parts();
+        config.runtime_sources = vec![format!("file://{}", parts.display())];
+        config.fetch.provided_dirs.push(parts);
         config
     }
 
@@ -223,8 +254,7 @@ impl Cluster {
     /// Starts worker `index`, honest, with one slot.
     pub fn start_worker(&mut self, index: usize) {
         let config = self.worker_config(index);
-        let executor = WasmExecutor::new().expect("the WebAssembly engine");
-        self.start_worker_with(index, config, Arc::new(executor));
+        self.start_worker_with(index, config, Arc::new(honest_executor()));
     }
 
     /// Kills worker `index` at once.
@@ -363,4 +393,22 @@ impl Drop for Cluster {
             service.handle.abort();
         }
     }
+}
+
+/// Where `scripts/python-runtime.sh` keeps the Python runtime's parts, named by sha256.
+pub fn python_runtime_parts() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/runtimes/sha256")
+}
+
+/// The executor of honest cluster workers: one for the test binary, so a module compiles
+/// once, with compiled modules kept in `target/test-module-cache` for the next run (the
+/// Python runtime takes a minute or more to compile).
+pub fn honest_executor() -> WasmExecutor {
+    static EXECUTOR: std::sync::OnceLock<WasmExecutor> = std::sync::OnceLock::new();
+    EXECUTOR
+        .get_or_init(|| {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-module-cache");
+            WasmExecutor::with_module_cache(32, dir).expect("the WebAssembly engine")
+        })
+        .clone()
 }

@@ -20,6 +20,7 @@ use poco_worker::{
 };
 
 mod outputs;
+mod python;
 mod strangers;
 
 const MINUTE: Duration = Duration::from_secs(60);
