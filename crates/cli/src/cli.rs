@@ -213,6 +213,9 @@ pub(crate) enum DevnetCommand {
         /// runtime of Python apps (scripts/python-runtime.sh fills target/runtimes/sha256).
         #[arg(long = "python-runtime", env = "POCO_PYTHON_RUNTIME_SOURCE", value_name = "DIR")]
         python_runtime: Option<PathBuf>,
+        /// Where compiled modules are kept (mode 0700) [default: <home>/modules].
+        #[arg(long = "module-cache", env = "POCO_MODULE_CACHE", value_name = "DIR")]
+        module_cache: Option<PathBuf>,
     },
     /// Stop the running devnet (its state is kept).
     #[command(after_help = "Example:\n  poco devnet down")]
@@ -381,6 +384,9 @@ Example:
         /// (scripts/python-runtime.sh fills target/runtimes/sha256).
         #[arg(long = "python-runtime", env = "POCO_PYTHON_RUNTIME_SOURCE", value_name = "DIR")]
         python_runtime: Option<PathBuf>,
+        /// Where compiled modules are kept (mode 0700) [default: <home>/modules].
+        #[arg(long = "module-cache", env = "POCO_MODULE_CACHE", value_name = "DIR")]
+        module_cache: Option<PathBuf>,
     },
     /// Showing, listing and transferring apps.
     #[command(flatten)]

@@ -76,6 +76,8 @@ pub struct DevnetOptions {
     /// `scripts/python-runtime.sh`): the workers' runtime source for Python apps. `None`: the
     /// workers run Python apps only with a runtime already in their cache.
     pub python_runtime: Option<PathBuf>,
+    /// Where the workers keep compiled modules (default: `<home>/devnet/modules`).
+    pub module_cache: Option<PathBuf>,
 }
 
 impl DevnetOptions {
@@ -91,6 +93,7 @@ impl DevnetOptions {
             workerpool_price: Amount::from_rlc(1),
             fetch: FetchPolicy::default(),
             python_runtime: None,
+            module_cache: None,
         }
     }
 }

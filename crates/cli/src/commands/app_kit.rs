@@ -77,6 +77,7 @@ pub(crate) async fn test(
     output: Output,
     project: &Path,
     python_runtime: Option<PathBuf>,
+    module_cache: Option<PathBuf>,
 ) -> Result<(), Failure> {
     let project = Project::open(project)?;
     let built = app_project::build(&project)?;
@@ -120,8 +121,9 @@ pub(crate) async fn test(
         (built.bytes.clone().into(), None)
     };
 
-    let executor = WasmExecutor::with_module_cache(4, context.home.join("modules"))
-        .map_err(|e| Failure::config(e.to_string()))?;
+    let modules = module_cache.unwrap_or_else(|| context.home.join("modules"));
+    let executor =
+        WasmExecutor::with_module_cache(4, modules).map_err(|e| Failure::config(e.to_string()))?;
     let test = &project.manifest.test;
     let args = split_args(&test.args)
         .map_err(|e| Failure::usage(format!("poco.toml [test] args: {e}")))?;

@@ -91,8 +91,8 @@ pub(crate) async fn app(
         }
         AppCommand::New { name, lang, dir } => app_kit::new(output, &name, &lang, dir),
         AppCommand::Build { project } => app_kit::build(output, &project),
-        AppCommand::Test { project, python_runtime } => {
-            app_kit::test(context, output, &project, python_runtime).await
+        AppCommand::Test { project, python_runtime, module_cache } => {
+            app_kit::test(context, output, &project, python_runtime, module_cache).await
         }
         AppCommand::Common(command) => asset(context, output, AssetKind::App, command).await,
     }

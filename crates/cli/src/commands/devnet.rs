@@ -1,6 +1,10 @@
 //! `poco devnet`: a whole marketplace on this machine.
 
-use std::{path::Path, process::Stdio, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
 
 use alloy::primitives::{Address, U256};
 use poco_primitives::Amount;
@@ -87,6 +91,7 @@ pub(crate) async fn run(
             slots,
             detach,
             python_runtime,
+            module_cache,
         } => {
             let mut options = DevnetOptions::new(&context.home);
             options.workers = workers;
@@ -94,8 +99,9 @@ pub(crate) async fn run(
             options.tee_workers = tee_workers;
             options.slots = slots;
             options.fetch = context.fetch_policy().clone();
-            options.python_runtime =
-                python_runtime.map(|dir| std::path::absolute(&dir).unwrap_or(dir));
+            let absolute = |dir: PathBuf| std::path::absolute(&dir).unwrap_or(dir);
+            options.python_runtime = python_runtime.map(absolute);
+            options.module_cache = module_cache.map(absolute);
             if detach {
                 return detached(context, output, &options).await;
             }
@@ -174,6 +180,9 @@ async fn detached(
             .args(["--slots", &options.slots.to_string()]);
         if let Some(dir) = &options.python_runtime {
             command.arg("--python-runtime").arg(dir);
+        }
+        if let Some(dir) = &options.module_cache {
+            command.arg("--module-cache").arg(dir);
         }
         command
             .stdin(Stdio::null())

@@ -35,6 +35,8 @@ pub(crate) fn poco_env(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Outp
         .env_remove("POCO_WALLET_PASSWORD")
         .env_remove("POCO_NETWORK")
         .env_remove("POCO_PRIVATE_KEY")
+        // Compiled modules (the Python runtime takes a minute or more) shared by every test.
+        .env("POCO_MODULE_CACHE", root().join("target/test-module-cache"))
         .current_dir(root());
     for (name, value) in env {
         command.env(name, value);
