@@ -483,6 +483,19 @@ async fn the_wall_clock_timeout_stops_a_sleeping_app() {
     assert!(!dirs.output.path().join("result.txt").exists());
 }
 
+/// A sleep within the timeout really sleeps (on the timer, not the app's thread), then the
+/// app goes on.
+#[tokio::test]
+async fn a_short_sleep_sleeps_and_the_app_goes_on() {
+    let dirs = Dirs::new();
+    let spec = dirs
+        .spec("sleeper", "1")
+        .with_limits(Limits::default().with_timeout(Duration::from_secs(20)));
+    let outcome = run(spec).await;
+    assert_eq!(outcome.status, ExitStatus::Exited(0), "{}", outcome.stderr.to_string_lossy());
+    assert!(outcome.wall_time >= Duration::from_millis(900), "{:?}", outcome.wall_time);
+}
+
 // --- errors, cache, trait object ----------------------------------------------------------
 
 /// A valid module exporting an empty `_start`, which imports `env.f` when `import` is set and

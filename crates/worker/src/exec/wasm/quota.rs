@@ -182,7 +182,7 @@ pub(super) fn clear(root: &Path) -> io::Result<()> {
 
 /// The guest's memory and the sandbox of a call, with the call's hostcall fuel handed to the
 /// WASI context as wasmtime-wasi's own glue does.
-fn split<'a>(
+pub(super) fn split<'a>(
     caller: &'a mut Caller<'_, Sandbox>,
 ) -> wasmtime::Result<(GuestMemory<'a>, &'a mut Sandbox)> {
     let fuel = caller.as_context_mut().hostcall_fuel();
