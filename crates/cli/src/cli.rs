@@ -1114,7 +1114,7 @@ pub(crate) struct WorkerRun {
     #[arg(long = "uploads.concurrent", env = "POCO_WORKER_CONCURRENT_UPLOADS", value_name = "N")]
     pub concurrent_uploads: Option<u32>,
     /// Where to fetch a Python runtime this worker does not have yet: base URLs serving each
-    /// part at <URL>/<sha256>, tried in order (file:// within --fetch.provided-dir). Parts are
+    /// part at <URL>/<sha256>, tried in order (file:// within --fetch.allow-dir). Parts are
     /// checked against the hashes the app names, then kept in --data.dir.
     #[arg(
         long = "runtime.source",

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use alloy::primitives::B256;
-use poco_primitives::app_bundle::{self, AppBundle, RuntimePin};
+use poco_primitives::app_bundle::{self, AppBundle};
 use poco_primitives::result::result_digest_of_dir;
 use poco_sdk::app_project::{self, BuiltApp, Lang, Project};
 use poco_worker::exec::{ExecSpec, Executor, Limits, WasmExecutor, split_args};
@@ -88,11 +88,6 @@ pub(crate) async fn test(
     let (module, python) = if app_bundle::is_bundle(&built.bytes) {
         let bundle = AppBundle::decode(&built.bytes)
             .map_err(|e| Failure::usage(format!("{}: {e}", built.path.display())))?;
-        let wanted = &bundle.manifest.runtime;
-        let pin =
-            RuntimePin::known(wanted.module_sha256, wanted.stdlib_sha256).ok_or_else(|| {
-                Failure::config(format!("this poco does not know the runtime {}", wanted.name))
-            })?;
         let source = python_runtime.ok_or_else(|| {
             Failure::config(
                 "a Python app runs in the Python runtime: pass --python-runtime DIR, a folder of \
@@ -101,7 +96,7 @@ pub(crate) async fn test(
             )
         })?;
         let source = std::path::absolute(&source).unwrap_or(source);
-        output.progress(format!("loading the Python runtime {} {}...", pin.name, pin.version));
+        output.progress(format!("loading the Python runtime {}...", bundle.manifest.runtime.name));
         let mut policy = context.fetch_policy().clone();
         policy.provided_dirs.push(source.clone());
         let runtimes = poco_worker::runtime::python::PythonRuntimes::open(
@@ -109,14 +104,11 @@ pub(crate) async fn test(
             vec![format!("file://{}", source.display())],
             policy,
         );
-        let runtime = runtimes.get(pin).await.map_err(|e| Failure::config(e.to_string()))?;
-        let launch = poco_worker::runtime::python::lay_out(
-            &bundle,
-            &scratch.path().join("app"),
-            runtime.stdlib_dir,
-        )
-        .map_err(|e| Failure::config(e.to_string()))?;
-        (runtime.module, Some(launch))
+        let (module, launch) = runtimes
+            .prepare(&bundle, &scratch.path().join("app"))
+            .await
+            .map_err(|e| Failure::config(e.to_string()))?;
+        (module, Some(launch))
     } else {
         (built.bytes.clone().into(), None)
     };

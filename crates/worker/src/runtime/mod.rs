@@ -34,7 +34,7 @@ use poco_contracts::bindings::{AppRegistry, DatasetRegistry, IPoco::IPocoInstanc
 use poco_fetch::Source;
 use poco_primitives::{
     ResultCommitment,
-    app_bundle::{self, AppBundle, RuntimePin},
+    app_bundle::{self, AppBundle},
     result::{FAILURE_FILE, FailureRecord, result_digest_of_dir},
 };
 use tracing::{debug, info, warn};
@@ -569,16 +569,8 @@ impl Worker {
             Ok(bundle) => bundle,
             Err(error) => return Ok(Err(FailureRecord::run(format!("{error}"), None, ""))),
         };
-        let wanted = &bundle.manifest.runtime;
-        let Some(pin) = RuntimePin::known(wanted.module_sha256, wanted.stdlib_sha256) else {
-            return Err(Error::UnknownRuntime {
-                name: wanted.name.clone(),
-                module_sha256: wanted.module_sha256,
-            });
-        };
-        let runtime = self.python.get(pin).await?;
-        let launch = python::lay_out(&bundle, &dir.app(), runtime.stdlib_dir)?;
-        Ok(Ok((runtime.module, Some(launch))))
+        let (module, launch) = self.python.prepare(&bundle, &dir.app()).await?;
+        Ok(Ok((module, Some(launch))))
     }
 
     /// Reads the request's parameters and fetches its input files into `input`; returns the

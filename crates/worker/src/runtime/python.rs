@@ -77,6 +77,30 @@ impl PythonRuntimes {
         Ok(runtime)
     }
 
+    /// What runs the app `bundle`: the interpreter of the runtime it names (which must be one
+    /// this poco pins), with the bundle's code laid out in `app_dir`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownRuntime`] for a runtime this poco does not pin; as [`get`](Self::get)
+    /// and [`lay_out`] otherwise.
+    pub async fn prepare(
+        &self,
+        bundle: &AppBundle,
+        app_dir: &Path,
+    ) -> Result<(Arc<[u8]>, PythonLaunch)> {
+        let wanted = &bundle.manifest.runtime;
+        let Some(pin) = RuntimePin::known(wanted.module_sha256, wanted.stdlib_sha256) else {
+            return Err(Error::UnknownRuntime {
+                name: wanted.name.clone(),
+                module_sha256: wanted.module_sha256,
+            });
+        };
+        let runtime = self.get(pin).await?;
+        let launch = lay_out(bundle, app_dir, runtime.stdlib_dir)?;
+        Ok((runtime.module, launch))
+    }
+
     /// One part of a runtime, by sha256: the cache first, then each source in turn.
     async fn part(&self, sha256: B256) -> Result<Vec<u8>> {
         let mut last = None;
