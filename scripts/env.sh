@@ -3,7 +3,8 @@
 
 poco_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-poco_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+# A stage's title, with the time since the script started (so a slow stage shows in CI's log).
+poco_log() { printf '\033[1m==> [%d:%02d] %s\033[0m\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*" >&2; }
 
 # npm ci when node_modules is missing or older than the lock file.
 if [ ! -x "$poco_root/node_modules/.bin/forge" ] \
