@@ -113,6 +113,10 @@ pub(crate) struct FetchArgs {
     /// allows it hands those files to strangers' apps). Repeatable.
     #[arg(long = "fetch.input-dir", global = true, value_name = "DIR")]
     pub input_dir: Vec<PathBuf>,
+    /// Let apps be fetched from this origin (http://IP:PORT) although its address is not
+    /// public: a result store serving apps' code on this network. Repeatable.
+    #[arg(long = "fetch.app-origin", global = true, value_name = "URL")]
+    pub app_origin: Vec<String>,
 }
 
 /// The commands.
@@ -333,11 +337,16 @@ pub(crate) enum AppCommand {
     #[command(after_help = "\
 Examples:
   poco app deploy --name pi --file apps/pi/pi.wasm
+  poco app deploy --name sales --file sales/build/sales.app --publish
   poco app deploy --name confidential --file apps/confidential/confidential.wasm --tee")]
     Deploy {
         /// The app.
         #[command(flatten)]
         asset: DeployArgs,
+        /// Serve the app's code from the network's result store: the app is registered with
+        /// the store's URL for it, then the file is published there.
+        #[arg(long, conflicts_with = "url")]
+        publish: bool,
         /// A TEE app, measured as the worker's enclave measures it: the sha256 of its module.
         #[arg(long, conflicts_with = "mrenclave")]
         tee: bool,
@@ -345,6 +354,16 @@ Examples:
         /// (`{"measurement": "0x...", "rtmr3": "0x..."}`).
         #[arg(long, value_name = "MEASUREMENT")]
         mrenclave: Option<String>,
+    },
+    /// Publish an app's code on the network's result store (signed by the app's owner), which
+    /// then serves it to anyone at <store>/code/<sha256>: for an app registered with that URL
+    /// whose publication did not finish.
+    #[command(after_help = "Example:\n  poco app publish 0xApp sales/build/sales.app")]
+    Publish {
+        /// The app.
+        app: Address,
+        /// The file it was registered with.
+        file: PathBuf,
     },
     /// Create an app project: a manifest (poco.toml), a first program in src/, a sample
     /// dataset in test/.

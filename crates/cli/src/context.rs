@@ -234,6 +234,14 @@ impl Context {
         self.network.as_ref().and_then(|n| n.profile.results_url.clone())
     }
 
+    /// The result store apps' code is published on: the network's, else the running devnet's
+    /// when it is the chain in use.
+    pub(crate) fn publishing_results_url(&self) -> Option<String> {
+        self.network_results_url().or_else(|| {
+            if self.devnet_fills_in() { self.devnet().map(|d| d.results_url) } else { None }
+        })
+    }
+
     /// The configuration file read (or that would have been).
     pub(crate) fn config_path(&self) -> &Path {
         &self.config_path
@@ -427,6 +435,7 @@ fn fetch_policy(
         allow: flags.allow.clone(),
         provided_dirs: flags.allow_dir.clone(),
         input_dirs: flags.input_dir.clone(),
+        app_origins: flags.app_origin.clone(),
         ..poco_fetch::FetchPolicy::default()
     })
 }

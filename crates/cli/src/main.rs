@@ -46,6 +46,12 @@ impl Failure {
         Self { message: message.into(), kind: "wallet", code: 3 }
     }
 
+    /// This failure, with what it means for the command put first.
+    pub(crate) fn context(mut self, context: &str) -> Self {
+        self.message = format!("{context}: {}", self.message);
+        self
+    }
+
     /// Tasks that were followed to their end and failed (exit code 10).
     pub(crate) fn tasks_failed(message: impl Into<String>) -> Self {
         Self { message: message.into(), kind: "tasks_failed", code: 10 }

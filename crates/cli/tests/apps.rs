@@ -1,5 +1,6 @@
-//! The app kit: `poco app new`, `build`, `test`, `deploy`, then `poco run` of a Python app on a
-//! devnet whose workers fetch the pinned Python runtime.
+//! The app kit: `poco app new`, `build`, `test`, `deploy --publish`, then `poco run` of a Python
+//! app on a devnet whose workers fetch the pinned Python runtime and the app's code from the
+//! result store.
 
 mod common;
 
@@ -66,10 +67,25 @@ fn a_python_app_from_new_to_its_result_on_a_devnet() {
     assert!(runs[0]["peak_memory_bytes"].as_u64().unwrap() > 0);
     assert_eq!(tested["checksum"], built["checksum"]);
 
+    // Deployed with its code served by the devnet's result store, where workers fetch it.
     let file = built["file"].as_str().unwrap();
-    let app = json(home, &with(&provider, &["app", "deploy", "--name", "totals", "--file", file]));
-    assert_eq!(app["checksum"], built["checksum"]);
-    let app = app["address"].as_str().unwrap().to_owned();
+    let deployed = json(
+        home,
+        &with(&provider, &["app", "deploy", "--name", "totals", "--file", file, "--publish"]),
+    );
+    assert_eq!(deployed["checksum"], built["checksum"]);
+    let checksum = built["checksum"].as_str().unwrap();
+    let url = deployed["multiaddr"].as_str().unwrap();
+    assert!(url.starts_with("http://127.0.0.1:") && url.ends_with(&format!("/code/{checksum}")));
+    let app = deployed["address"].as_str().unwrap().to_owned();
+    // Publishing again is harmless; only the owner may; only the registered file.
+    json(home, &with(&provider, &["app", "publish", &app, file]));
+    let message = failure(home, &with(&requester, &["app", "publish", &app, file]), 8);
+    assert!(message.contains("does not own app"), "{message}");
+    let other = project.join("poco.toml");
+    let message =
+        failure(home, &with(&provider, &["app", "publish", &app, other.to_str().unwrap()]), 8);
+    assert!(message.contains(&format!("registered with checksum {checksum}")), "{message}");
     json(
         home,
         &with(

@@ -237,11 +237,15 @@ pub async fn up(
     wait_healthy("result store", &format!("{results_url}/health")).await?;
     wait_healthy("SMS", &format!("{sms_url}/health")).await?;
 
-    // Workers fetch the devnet's staged files, and what the operator allowed: never the
-    // devnet's own services.
+    // Workers fetch the devnet's staged files, apps' code from its result store, and what the
+    // operator allowed: never the devnet's other services.
     let files = poco_sdk::assets::files_dir(&options.home);
     private_dir(&files).map_err(|e| Error::io(&files, e))?;
-    let staged = FetchPolicy { provided_dirs: vec![files.clone()], ..FetchPolicy::default() };
+    let staged = FetchPolicy {
+        provided_dirs: vec![files.clone()],
+        app_origins: vec![results_url.clone()],
+        ..FetchPolicy::default()
+    };
     let mut worker_fetch = staged.clone().widened_by(&options.fetch);
     let runtime_sources: Vec<String> =
         options.python_runtime.iter().map(|dir| format!("file://{}", dir.display())).collect();

@@ -264,6 +264,9 @@ fn parse(source: Source, url: &str) -> Result<Url, FetchError> {
 
 /// Why the literal address of `url`, if it has one, may not be reached.
 fn literal_refusal(policy: &FetchPolicy, source: Source, url: &Url) -> Option<String> {
+    if policy.allows_origin(source, url) {
+        return None;
+    }
     let ip = match url.host()? {
         Host::Ipv4(v4) => IpAddr::V4(v4),
         Host::Ipv6(v6) => IpAddr::V6(v6),

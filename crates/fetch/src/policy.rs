@@ -68,6 +68,10 @@ pub struct FetchPolicy {
     pub allow_provided: Vec<IpNet>,
     /// Networks reachable by results only (a client of a local result store).
     pub allow_results: Vec<IpNet>,
+    /// Origins (`http://IP:PORT`, the host an IP address) apps may be fetched from although
+    /// their address is not public: a result store serving apps' code on the operator's own
+    /// network. Only that scheme, address and port: not the rest of the host.
+    pub app_origins: Vec<String>,
     /// Directories that `file://` URLs of apps, datasets and results may point into.
     pub provided_dirs: Vec<PathBuf>,
     /// Directories that `file://` URLs of requesters' input files may point into.
@@ -90,6 +94,7 @@ impl Default for FetchPolicy {
             allow: Vec::new(),
             allow_provided: Vec::new(),
             allow_results: Vec::new(),
+            app_origins: Vec::new(),
             provided_dirs: Vec::new(),
             input_dirs: Vec::new(),
             hosts: BTreeMap::new(),
@@ -118,6 +123,15 @@ impl FetchPolicy {
             .any(|net| net.contains(&ip) || embedded.is_some_and(|v4| net.contains(&v4)))
     }
 
+    /// Whether `url` is on one of the [`app_origins`](Self::app_origins) and `source` is an
+    /// app.
+    pub fn allows_origin(&self, source: Source, url: &url::Url) -> bool {
+        source == Source::App
+            && self.app_origins.iter().any(|origin| {
+                url::Url::parse(origin).is_ok_and(|allowed| allowed.origin() == url.origin())
+            })
+    }
+
     /// Why `ip` may not be reached from `source`, or `None` when it may.
     pub fn refusal(&self, source: Source, ip: IpAddr) -> Option<&'static str> {
         let reason = non_public(ip)?;
@@ -135,6 +149,7 @@ impl FetchPolicy {
         self.allow.extend(other.allow.iter().copied());
         self.allow_provided.extend(other.allow_provided.iter().copied());
         self.allow_results.extend(other.allow_results.iter().copied());
+        self.app_origins.extend(other.app_origins.iter().cloned());
         self.provided_dirs.extend(other.provided_dirs.iter().cloned());
         self.input_dirs.extend(other.input_dirs.iter().cloned());
         self.hosts.extend(other.hosts.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -153,6 +168,9 @@ impl FetchPolicy {
         }
         for net in &self.allow_results {
             lines.push(format!("results may reach {net}"));
+        }
+        for origin in &self.app_origins {
+            lines.push(format!("apps may be fetched from {origin}"));
         }
         for dir in &self.provided_dirs {
             lines.push(format!(

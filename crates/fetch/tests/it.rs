@@ -191,3 +191,33 @@ async fn file_urls_stay_inside_their_directories() {
     let error = fetcher.fetch(Source::App, "gopher://example.com/").await.unwrap_err();
     assert!(matches!(error, FetchError::Unsupported { .. }), "{error}");
 }
+
+#[tokio::test]
+async fn an_app_origin_lets_apps_reach_that_port_only() {
+    let store = serve("127.0.0.1", ok("app code")).await;
+    let other = serve("127.0.0.1", ok("another service")).await;
+    let to_other =
+        serve("127.0.0.1", redirect_to(&format!("http://127.0.0.1:{}/", other.port()))).await;
+    let origin = format!("http://127.0.0.1:{}", store.port());
+    let policy = FetchPolicy { app_origins: vec![origin.clone()], ..FetchPolicy::default() };
+    let fetcher = Fetcher::new(policy.clone());
+    let code = format!("{origin}/code/0xabc");
+    assert_eq!(fetcher.fetch(Source::App, &code).await.unwrap(), b"app code");
+    // Not for another source, not on another port, not through a redirect elsewhere.
+    for source in [Source::Dataset, Source::InputFile, Source::Result] {
+        refused(fetcher.fetch(source, &code).await);
+    }
+    refused(fetcher.fetch(Source::App, &format!("http://127.0.0.1:{}/", other.port())).await);
+    let message = refused(
+        Fetcher::new(FetchPolicy {
+            app_origins: vec![format!("http://127.0.0.1:{}", to_other.port())],
+            ..FetchPolicy::default()
+        })
+        .fetch(Source::App, &format!("http://127.0.0.1:{}/", to_other.port()))
+        .await,
+    );
+    assert!(message.contains("a redirect to 127.0.0.1"), "{message}");
+    // Not another scheme on the same address and port.
+    refused(fetcher.fetch(Source::App, &format!("https://127.0.0.1:{}/", store.port())).await);
+    assert!(policy.widenings().iter().any(|line| line.contains(&origin)));
+}

@@ -13,7 +13,7 @@ use alloy::{
     sol_types::SolEvent,
 };
 use poco_chain::{ChainClient, ClientConfig};
-use poco_contracts::bindings::IPoco;
+use poco_contracts::bindings::{AppRegistry, IPoco};
 use poco_primitives::{Deal, result::result_hash};
 use tracing::debug;
 
@@ -61,12 +61,48 @@ pub(crate) struct ChainView {
     config: ChainConfig,
     deals: Mutex<HashMap<B256, Arc<DealRecord>>>,
     cache_size: usize,
+    /// The app registry's address, read from the protocol once.
+    app_registry: tokio::sync::OnceCell<Address>,
+}
+
+/// An app as the chain has it, for a publication of its code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AppRecord {
+    /// Its owner.
+    pub(crate) owner: Address,
+    /// The sha256 of its code.
+    pub(crate) checksum: B256,
 }
 
 impl ChainView {
     pub(crate) async fn connect(config: &ChainConfig, cache_size: usize) -> Result<Self> {
         let client = ChainClient::connect(&config.rpc_url, None, ClientConfig::default()).await?;
-        Ok(Self { client, config: config.clone(), deals: Mutex::default(), cache_size })
+        Ok(Self {
+            client,
+            config: config.clone(),
+            deals: Mutex::default(),
+            cache_size,
+            app_registry: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// The app at `app` as the chain's head has it, or `None` when no app is registered there.
+    /// Not cached: ownership changes.
+    pub(crate) async fn app(&self, app: Address) -> Result<Option<AppRecord>> {
+        let registry = *self
+            .app_registry
+            .get_or_try_init(|| async {
+                let poco = self.client.poco(self.config.poco);
+                poco.appregistry().call().await.map_err(poco_chain::Error::from)
+            })
+            .await?;
+        let registry = AppRegistry::new(registry, self.client.provider().clone());
+        let owner = registry.ownerOrZero(app).call().await.map_err(poco_chain::Error::from)?;
+        if owner.is_zero() {
+            return Ok(None);
+        }
+        let data = registry.viewApp(app).call().await.map_err(poco_chain::Error::from)?;
+        Ok(Some(AppRecord { owner, checksum: data.checksum }))
     }
 
     /// The deal `deal_id`: from the cache, or from its `DealCreated` log, checked against the

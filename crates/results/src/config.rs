@@ -45,8 +45,11 @@ pub struct Config {
     /// authenticated requests are recorded (a chosen uploader's, a beneficiary's or a deal's
     /// scheduler's); when it is full, they are refused (429) until some expire.
     pub max_replay_records: usize,
-    /// Most uploads processed at once (each holds its archive in memory).
+    /// Most uploads processed at once (each holds its archive in memory), publications of
+    /// apps' code included.
     pub max_concurrent_uploads: usize,
+    /// The largest app code an owner may publish, in bytes (a worker fetches at most 256 MiB).
+    pub max_code_bytes: u64,
     /// Longest time a request may take, body transfer included.
     pub request_timeout: Duration,
     /// Most deals kept in the in-memory deal cache.
@@ -70,6 +73,7 @@ impl Config {
             max_used_challenges: 100_000,
             max_replay_records: 100_000,
             max_concurrent_uploads: 8,
+            max_code_bytes: 256 << 20,
             request_timeout: Duration::from_secs(120),
             deal_cache_size: 10_000,
             public_url: None,

@@ -129,7 +129,32 @@ pub enum Error {
         task_id: B256,
     },
 
+    /// A publication of an app's code not signed by the app's owner.
+    #[error(
+        "{signer} does not own app {app} (its owner is {owner}); only the owner publishes its code"
+    )]
+    NotAppOwner {
+        /// Who signed the request.
+        signer: Address,
+        /// The app.
+        app: Address,
+        /// Its owner on-chain.
+        owner: Address,
+    },
+
     // ---------------------------------------------------------------- 404
+    /// No app registered at this address.
+    #[error("no app is registered at {app} on this chain")]
+    UnknownApp {
+        /// The address named.
+        app: Address,
+    },
+    /// No code stored under this checksum.
+    #[error("no app code is published with sha256 {checksum}")]
+    UnknownCode {
+        /// The checksum asked for.
+        checksum: B256,
+    },
     /// No deal with this id on the chain.
     #[error("unknown deal {deal_id}: no such deal on this chain")]
     UnknownDeal {
@@ -150,6 +175,19 @@ pub enum Error {
     },
 
     // ---------------------------------------------------------------- 409
+    /// A publication whose checksum is not the app's registered one.
+    #[error(
+        "app {app} is registered with checksum {registered}, not {published}: publish the file \
+         it was registered with"
+    )]
+    CodeMismatch {
+        /// The app.
+        app: Address,
+        /// Its registered checksum.
+        registered: B256,
+        /// The checksum of the publication.
+        published: B256,
+    },
     /// A result is already stored for this task.
     #[error("a result was already uploaded for task {task_id}; a result is uploaded only once")]
     AlreadyUploaded {
@@ -273,11 +311,15 @@ impl Error {
             | Self::ExpiredChallenge { .. } => StatusCode::UNAUTHORIZED,
             Self::NotChosenWorker { .. }
             | Self::NotBeneficiary { .. }
-            | Self::NotEntitled { .. } => StatusCode::FORBIDDEN,
-            Self::UnknownDeal { .. } | Self::NoRoute { .. } | Self::UnknownResult { .. } => {
-                StatusCode::NOT_FOUND
-            }
-            Self::AlreadyUploaded { .. }
+            | Self::NotEntitled { .. }
+            | Self::NotAppOwner { .. } => StatusCode::FORBIDDEN,
+            Self::UnknownDeal { .. }
+            | Self::NoRoute { .. }
+            | Self::UnknownResult { .. }
+            | Self::UnknownApp { .. }
+            | Self::UnknownCode { .. } => StatusCode::NOT_FOUND,
+            Self::CodeMismatch { .. }
+            | Self::AlreadyUploaded { .. }
             | Self::UploadInProgress { .. }
             | Self::TaskNotReady { .. } => StatusCode::CONFLICT,
             Self::Checked(error) => {
@@ -321,6 +363,10 @@ impl Error {
             Self::NotChosenWorker { .. } => "not_chosen_worker",
             Self::NotBeneficiary { .. } => "not_beneficiary",
             Self::NotEntitled { .. } => "not_entitled",
+            Self::NotAppOwner { .. } => "not_app_owner",
+            Self::UnknownApp { .. } => "unknown_app",
+            Self::UnknownCode { .. } => "unknown_code",
+            Self::CodeMismatch { .. } => "code_mismatch",
             Self::UnknownDeal { .. } => "unknown_deal",
             Self::NoRoute { .. } => "not_found",
             Self::UnknownResult { .. } => "unknown_result",

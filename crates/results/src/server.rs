@@ -25,13 +25,14 @@ use tracing::{Instrument, debug, info, info_span};
 
 use poco_api::results::Error as Api;
 use poco_api::results::{
-    Challenge, ResultOutcome, UploadReceipt,
+    Challenge, CodeReceipt, ResultOutcome, UploadReceipt,
     archive::inspect_archive,
     auth::{
-        HEADER_ARCHIVE_SHA256, HEADER_ARCHIVE_SIZE, HEADER_CHALLENGE_NONCE, HEADER_CONTENT_SHA256,
-        HEADER_DEAL_ID, HEADER_REQUEST_NONCE, HEADER_RESULT_DIGEST, HEADER_RESULT_PUBLIC,
-        HEADER_SIGNATURE, HEADER_TASK_INDEX, HEADER_TIMESTAMP, HEADER_UPLOAD_TICKET, HEADER_WORKER,
-        SignedRequest, UploadTicket, recover_download_signer, sha256,
+        HEADER_APP, HEADER_ARCHIVE_SHA256, HEADER_ARCHIVE_SIZE, HEADER_CHALLENGE_NONCE,
+        HEADER_CONTENT_SHA256, HEADER_DEAL_ID, HEADER_REQUEST_NONCE, HEADER_RESULT_DIGEST,
+        HEADER_RESULT_PUBLIC, HEADER_SIGNATURE, HEADER_TASK_INDEX, HEADER_TIMESTAMP,
+        HEADER_UPLOAD_TICKET, HEADER_WORKER, SignedRequest, UploadTicket, recover_download_signer,
+        sha256,
     },
 };
 
@@ -99,6 +100,7 @@ impl ResultStore {
             .route("/results/{taskid}", get(download).head(exists).put(upload))
             .route("/results/{taskid}/challenge", get(challenge))
             .route("/results/{taskid}/outcome", get(outcome))
+            .route("/code/{checksum}", get(code).head(code_exists).put(publish_code))
             .fallback(not_found)
             .layer(middleware::from_fn_with_state(self.state.clone(), guard))
             .with_state(self.state.clone())
@@ -464,6 +466,121 @@ fn describe(headers: &mut HeaderMap, stored: &StoredResult) {
     headers.insert(HEADER_RESULT_DIGEST, value(stored.digest.to_string()));
     headers.insert(HEADER_ARCHIVE_SHA256, value(stored.archive_sha256.to_string()));
     headers.insert(HEADER_RESULT_PUBLIC, value(stored.public.to_string()));
+}
+
+// ==================================================================== apps' code
+
+/// `PUT /code/{sha256}`: an app's owner publishes its code, which the store then serves to
+/// anyone. Accepted when the request is signed (the shared scheme, its body hash being the
+/// path's sha256) by the owner of the app named in `x-poco-app`, the app's registered checksum
+/// is that sha256, and the body hashes to it; all but that last check happen before the body is
+/// read. Publishing the same code again is answered `200 OK`.
+async fn publish_code(
+    State(state): State<Arc<AppState>>,
+    Path(checksum): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    let checksum = parse_b256("code checksum", &checksum)?;
+    let app = required(&headers, HEADER_APP)?
+        .parse::<Address>()
+        .map_err(|_| bad(HEADER_APP, "expected a 0x-prefixed address"))?;
+    if !headers.contains_key(HEADER_SIGNATURE) {
+        return Err(Error::MissingAuth {
+            header: HEADER_SIGNATURE,
+            hint: "the app owner's request signature".to_owned(),
+        });
+    }
+    let signed =
+        RequestHeaders::parse(|name| headers.get(name)?.to_str().ok()).map_err(|error| {
+            Error::Checked(Api::BadSignature { what: "request", reason: error.to_string() })
+        })?;
+    let request = SignedRequest {
+        method: method.as_str(),
+        path: uri.path(),
+        timestamp: signed.timestamp,
+        nonce: signed.nonce,
+        body_sha256: checksum,
+    };
+    let now = unix_now();
+    let max_age = state.config.max_request_age.as_secs();
+    if !request.is_fresh(now, max_age) {
+        return Err(Error::StaleRequest { timestamp: signed.timestamp, now, max_age });
+    }
+    signed.check_signature(&request).map_err(|error| {
+        Error::Checked(Api::BadSignature { what: "request", reason: error.to_string() })
+    })?;
+    let limit = state.config.max_code_bytes;
+    if let Some(length) = content_length(&headers)
+        && length > limit
+    {
+        return Err(Error::Checked(Api::TooLarge { what: "the code", size: length, limit }));
+    }
+
+    // The app, its owner and its checksum, as the chain has them now.
+    let record = state.chain.app(app).await?.ok_or(Error::UnknownApp { app })?;
+    if record.owner != signed.address {
+        return Err(Error::NotAppOwner { signer: signed.address, app, owner: record.owner });
+    }
+    if record.checksum != checksum {
+        return Err(Error::CodeMismatch { app, registered: record.checksum, published: checksum });
+    }
+    state.replays.record(request.signing_hash(), request.fresh_until(max_age), now)?;
+
+    let _permit =
+        state.uploads.try_acquire().map_err(|_| Error::Busy { what: "too many uploads" })?;
+    let code = read_body(body, limit, content_length(&headers)).await?;
+    let actual = sha256(&code);
+    if actual != checksum {
+        return Err(Error::ContentHashMismatch { signed: checksum, actual });
+    }
+    let size = code.len() as u64;
+    let created = state.archives.put_code(checksum, code).await?;
+    if created {
+        state.metrics.upload(size);
+        info!(%app, %checksum, size, "app code published");
+    }
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let receipt = CodeReceipt { app, checksum, size, path: uri.path().to_owned() };
+    Ok((status, Json(receipt)).into_response())
+}
+
+/// `HEAD /code/{sha256}`: whether that code is published, and its size.
+async fn code_exists(
+    State(state): State<Arc<AppState>>,
+    Path(checksum): Path<String>,
+) -> Result<Response> {
+    let checksum = parse_b256("code checksum", &checksum)?;
+    let size = state.archives.code_size(checksum).await?.ok_or(Error::UnknownCode { checksum })?;
+    let mut response = StatusCode::OK.into_response();
+    code_headers(response.headers_mut(), size);
+    Ok(response)
+}
+
+/// `GET /code/{sha256}`: a published app's code, for anyone.
+async fn code(
+    State(state): State<Arc<AppState>>,
+    Path(checksum): Path<String>,
+) -> Result<Response> {
+    let checksum = parse_b256("code checksum", &checksum)?;
+    let (size, stream) =
+        state.archives.code(checksum).await?.ok_or(Error::UnknownCode { checksum })?;
+    state.metrics.download(size);
+    let mut response = Response::new(Body::from_stream(stream));
+    code_headers(response.headers_mut(), size);
+    Ok(response)
+}
+
+fn code_headers(headers: &mut HeaderMap, size: u64) {
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    // Content-addressed: the bytes under a checksum never change.
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
 }
 
 // ==================================================================== parsing

@@ -6,6 +6,9 @@
 //! put lets exactly one upload win, even between several store instances sharing a bucket.
 //! An archive without metadata (a crash between the two puts, or the losing side of a race) is
 //! never served.
+//!
+//! Apps' code, published by their owners, is kept by content: `code/<sha256>`, written once
+//! (create-only) after its hash was checked, and never changed.
 
 use std::sync::Arc;
 
@@ -60,6 +63,10 @@ fn metadata_key(task_id: B256) -> StorePath {
     StorePath::from(format!("results/{task_id}/result.json"))
 }
 
+fn code_key(checksum: B256) -> StorePath {
+    StorePath::from(format!("code/{checksum}"))
+}
+
 fn archive_key(task_id: B256, archive_sha256: B256) -> StorePath {
     StorePath::from(format!("results/{task_id}/archive-{archive_sha256}.tar"))
 }
@@ -108,5 +115,37 @@ impl ArchiveStore {
     ) -> Result<BoxStream<'static, object_store::Result<Bytes>>> {
         let result = self.store.get(&archive_key(stored.task_id, stored.archive_sha256)).await?;
         Ok(result.into_stream())
+    }
+
+    /// The size of the code stored under `checksum`, if any.
+    pub(crate) async fn code_size(&self, checksum: B256) -> Result<Option<u64>> {
+        match self.store.head(&code_key(checksum)).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Stores `code` under `checksum` (the caller checked that it is its SHA-256); `false`
+    /// when it was already there (the same bytes, by construction).
+    pub(crate) async fn put_code(&self, checksum: B256, code: Bytes) -> Result<bool> {
+        let options = PutOptions { mode: PutMode::Create, ..PutOptions::default() };
+        match self.store.put_opts(&code_key(checksum), code.into(), options).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// The code stored under `checksum`: its size and its bytes as a stream of chunks.
+    pub(crate) async fn code(
+        &self,
+        checksum: B256,
+    ) -> Result<Option<(u64, BoxStream<'static, object_store::Result<Bytes>>)>> {
+        match self.store.get(&code_key(checksum)).await {
+            Ok(result) => Ok(Some((result.meta.size, result.into_stream()))),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(error) => Err(error.into()),
+        }
     }
 }

@@ -7,6 +7,7 @@ use alloy::{
     primitives::{Address, B256, Bytes, U256},
     sol_types::SolEvent,
 };
+use poco_api::results::{CodeReceipt, ResultStoreClient};
 use poco_chain::files;
 use poco_contracts::bindings::{AppRegistry, DatasetRegistry, WorkerpoolRegistry};
 use serde::Serialize;
@@ -171,6 +172,24 @@ impl Poco {
         let address = call.call().await.map_err(chain)?;
         self.chain().send(call).await?;
         Ok(address)
+    }
+
+    /// Publishes `code` as the code of `app` on the result store at `results_url`, signed by
+    /// the wallet (which must own `app`, registered with `code`'s sha256): the store then serves
+    /// it to anyone at [`ResultStoreClient::code_url`], the URL the app is registered with.
+    pub async fn publish_app_code(
+        &self,
+        results_url: &str,
+        app: Address,
+        code: Vec<u8>,
+    ) -> Result<CodeReceipt> {
+        let store = ResultStoreClient::new(results_url)?;
+        match store.publish_code(app, code.into(), self.wallet()?).await {
+            Err(poco_api::results::Error::Refused { status, code, message }) => {
+                Err(Error::PublishRefused { status, code, message })
+            }
+            other => Ok(other?),
+        }
     }
 
     /// Registers a dataset owned by the wallet and returns its address.

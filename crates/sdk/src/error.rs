@@ -96,6 +96,16 @@ pub enum Error {
     /// The result store failed or refused.
     #[error(transparent)]
     Results(#[from] poco_api::results::Error),
+    /// The result store refused to publish an app's code.
+    #[error("the result store refused to publish the app's code: {message}")]
+    PublishRefused {
+        /// The HTTP status.
+        status: u16,
+        /// The store's stable error code (`not_app_owner`, `code_mismatch`...).
+        code: String,
+        /// What was wrong.
+        message: String,
+    },
     /// The protocol core refused something (bad amount, bad tag, bad order...).
     #[error(transparent)]
     Protocol(#[from] poco_primitives::Error),
@@ -249,6 +259,12 @@ impl Error {
                 404 => ErrorKind::NotFound,
                 400 | 413 | 422 => ErrorKind::Input,
                 _ => ErrorKind::Sms,
+            },
+            Self::PublishRefused { status, .. } => match status {
+                401 | 403 | 409 => ErrorKind::Refused,
+                404 => ErrorKind::NotFound,
+                400 | 413 | 422 => ErrorKind::Input,
+                _ => ErrorKind::Result,
             },
             Self::Sms(_) => ErrorKind::Sms,
             Self::NotSetAtSms { .. } | Self::MissingKey { .. } => ErrorKind::NotFound,

@@ -16,6 +16,10 @@
 //! * the **download challenge** ([`download_message_hash`]): the beneficiary signs
 //!   `keccak256("poco-download" ‖ taskid ‖ nonce)` (13 ASCII bytes, 32, 32) for a nonce the store
 //!   issued for that task; a nonce is good for one request and a short time.
+//!
+//! Publishing an app's code (`PUT /code/{sha256}`) is a request signed with the same scheme by
+//! the app's owner, who names the app in [`HEADER_APP`]; its body hash is the path's sha256,
+//! which must be the checksum the app is registered with.
 
 use alloy::{
     primitives::{Address, B256, Bytes, keccak256},
@@ -38,6 +42,8 @@ pub const HEADER_WORKER: &str = "x-poco-worker";
 /// Header: the scheduler's upload ticket (`0x` + 130 hex digits).
 pub const HEADER_UPLOAD_TICKET: &str = "x-poco-upload-ticket";
 pub use poco_primitives::request::{HEADER_NONCE as HEADER_REQUEST_NONCE, HEADER_TIMESTAMP};
+/// Header: the app whose code a publication carries (`0x`-prefixed address).
+pub const HEADER_APP: &str = "x-poco-app";
 /// Header: the SHA-256 of the body (`0x` + 64 hex digits).
 pub const HEADER_CONTENT_SHA256: &str = "x-poco-content-sha256";
 /// Header: a signature (the worker's request signature on uploads, the beneficiary's challenge

@@ -4,7 +4,7 @@
 use std::{io::Write, time::Duration};
 
 use alloy::{
-    primitives::{B256, Bytes as AlloyBytes},
+    primitives::{Address, B256, Bytes as AlloyBytes},
     signers::{Signer, SignerSync},
 };
 use bytes::Bytes;
@@ -16,13 +16,13 @@ use tracing::warn;
 use super::{
     archive::{ArchiveLimits, ArchiveSummary, inspect_archive, unpack_to_dir},
     auth::{
-        HEADER_ARCHIVE_SHA256, HEADER_ARCHIVE_SIZE, HEADER_CHALLENGE_NONCE, HEADER_CONTENT_SHA256,
-        HEADER_DEAL_ID, HEADER_REQUEST_NONCE, HEADER_RESULT_DIGEST, HEADER_RESULT_PUBLIC,
-        HEADER_SIGNATURE, HEADER_TASK_INDEX, HEADER_TIMESTAMP, HEADER_UPLOAD_TICKET, HEADER_WORKER,
-        SignedRequest, sign_download,
+        HEADER_APP, HEADER_ARCHIVE_SHA256, HEADER_ARCHIVE_SIZE, HEADER_CHALLENGE_NONCE,
+        HEADER_CONTENT_SHA256, HEADER_DEAL_ID, HEADER_REQUEST_NONCE, HEADER_RESULT_DIGEST,
+        HEADER_RESULT_PUBLIC, HEADER_SIGNATURE, HEADER_TASK_INDEX, HEADER_TIMESTAMP,
+        HEADER_UPLOAD_TICKET, HEADER_WORKER, SignedRequest, sha256, sign_download,
     },
     error::{Error, Result},
-    wire::{Challenge, ResultInfo, ResultOutcome, TaskRef, UploadReceipt},
+    wire::{Challenge, CodeReceipt, ResultInfo, ResultOutcome, TaskRef, UploadReceipt},
 };
 use crate::http::Refusal;
 
@@ -164,6 +164,43 @@ impl ResultStoreClient {
             .send()
             .await?;
         let response = check(response).await?;
+        Ok(response.json().await?)
+    }
+
+    /// The path an app's code of `checksum` is served at.
+    pub fn code_path(checksum: B256) -> String {
+        format!("/code/{checksum}")
+    }
+
+    /// The URL an app's code of `checksum` is served at by this store: what the app is
+    /// registered with, before the code is published.
+    pub fn code_url(&self, checksum: B256) -> String {
+        format!("{}{}", self.base, Self::code_path(checksum))
+    }
+
+    /// Publishes `code` as the code of `app`, signing the request with `owner`'s key: the store
+    /// accepts it when `owner` owns `app` on-chain and the code's SHA-256 is the app's
+    /// registered checksum, and serves it to anyone at [`Self::code_url`] from then on.
+    /// Publishing the same code again is accepted.
+    pub async fn publish_code<S: SignerSync + Signer + ?Sized>(
+        &self,
+        app: Address,
+        code: Bytes,
+        owner: &S,
+    ) -> Result<CodeReceipt> {
+        let path = Self::code_path(sha256(&code));
+        let signed = SignedRequest::fresh("PUT", &path, &code)
+            .headers_signed_by(owner)
+            .map_err(Error::Signing)?;
+        let mut request = self
+            .http
+            .put(format!("{}{path}", self.base))
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .header(HEADER_APP, app.to_string());
+        for (name, value) in signed.pairs() {
+            request = request.header(name, value);
+        }
+        let response = check(request.body(code).send().await?).await?;
         Ok(response.json().await?)
     }
 

@@ -1,7 +1,8 @@
 //! The result store's side of the wire: its request and answer types, the signatures it checks
 //! ([`auth`]), the archive format of results ([`archive`]) and its typed client
 //! ([`ResultStoreClient`]), used by workers (upload), schedulers (a signed `HEAD` before they
-//! finalize) and the SDK (download).
+//! finalize), the SDK (download) and app owners (publishing an app's code, which the store
+//! then serves to anyone at `/code/<sha256>`).
 //!
 //! Refusals come back as [`Error::Refused`] with the store's stable code
 //! ([`crate::http::ErrorBody`] on the wire).
@@ -18,4 +19,4 @@ pub use client::{
     DEFAULT_MAX_DOWNLOAD_BYTES, DownloadedResult, REQUEST_TIMEOUT, ResultStoreClient,
 };
 pub use error::{Error, Result};
-pub use wire::{Challenge, ResultInfo, ResultOutcome, TaskRef, UploadReceipt};
+pub use wire::{Challenge, CodeReceipt, ResultInfo, ResultOutcome, TaskRef, UploadReceipt};

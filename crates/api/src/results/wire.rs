@@ -1,6 +1,6 @@
 //! The JSON bodies of the HTTP API, shared by the server and the client.
 
-use alloy::primitives::{B256, U256};
+use alloy::primitives::{Address, B256, U256};
 use serde::{Deserialize, Serialize};
 
 /// A task, named the way the store can verify it: its deal and its index in the deal's request
@@ -71,4 +71,19 @@ pub struct ResultInfo {
     pub size: u64,
     /// Whether anyone may download it.
     pub public: bool,
+}
+
+/// The answer to an accepted publication of an app's code (`201 Created` when stored by this
+/// request, `200 OK` when the same code was already there).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CodeReceipt {
+    /// The app the code was published for.
+    pub app: Address,
+    /// The code's SHA-256 (the app's registered checksum).
+    pub checksum: B256,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The path it is served at (`/code/<checksum>`).
+    pub path: String,
 }

@@ -1,6 +1,9 @@
 //! `poco app`, `poco dataset`, `poco workerpool`.
 
-use alloy::primitives::Bytes;
+use std::path::Path;
+
+use alloy::primitives::{Address, Bytes};
+use poco_api::results::ResultStoreClient;
 use poco_sdk::{Asset, AssetKind, assets};
 
 use crate::{
@@ -50,27 +53,68 @@ fn print_list(output: Output, assets: &[Asset]) {
     });
 }
 
-/// Registers an app (with its enclave measurement, for a TEE app) or a dataset.
+/// Registers an app (with its enclave measurement, for a TEE app) or a dataset; with
+/// `publish`, an app whose code the network's result store serves.
 async fn deploy(
     context: &Context,
     output: Output,
     kind: AssetKind,
     args: DeployArgs,
     mrenclave: Bytes,
+    publish: bool,
 ) -> Result<(), Failure> {
     let DeployArgs { name, file, url } = args;
     let client = context.signing_client().await?;
     let checksum = assets::file_checksum(&file)?;
-    let url = match url {
-        Some(url) => url,
-        None => assets::stage_file(&context.home, &file)?,
+    let results_url = if publish { Some(publishing_store(context)?) } else { None };
+    let url = match (url, &results_url) {
+        (Some(url), _) => url,
+        (None, Some(store)) => ResultStoreClient::new(store)
+            .map_err(|e| Failure::config(format!("the network's result store: {e}")))?
+            .code_url(checksum),
+        (None, None) => assets::stage_file(&context.home, &file)?,
     };
     output.progress(format!("registering {} {name} (sha256 {checksum})...", kind.name()));
     let address = match kind {
         AssetKind::App => client.deploy_tee_app(&name, &url, checksum, mrenclave).await?,
         _ => client.deploy_dataset(&name, &url, checksum).await?,
     };
+    if let Some(store) = results_url {
+        publish_code(&client, output, &store, address, &file).await.map_err(|failure| {
+            failure.context(&format!(
+                "app {address} is registered, but its code is not published; publish it with \
+                 `poco app publish {address} {}`",
+                file.display()
+            ))
+        })?;
+    }
     print_asset(output, &client.asset(kind, address).await?);
+    Ok(())
+}
+
+/// The result store apps' code is published on.
+fn publishing_store(context: &Context) -> Result<String, Failure> {
+    context.publishing_results_url().ok_or_else(|| {
+        Failure::config(
+            "no result store to publish the code on: name one as results_url in the network's \
+             profile (`poco network add`), or serve the file elsewhere and pass --url",
+        )
+    })
+}
+
+/// Publishes `file` as `app`'s code on the result store at `store`.
+async fn publish_code(
+    client: &poco_sdk::Poco,
+    output: Output,
+    store: &str,
+    app: Address,
+    file: &Path,
+) -> Result<(), Failure> {
+    let code =
+        std::fs::read(file).map_err(|e| Failure::usage(format!("{}: {e}", file.display())))?;
+    output.progress(format!("publishing its code ({} bytes) on {store}...", code.len()));
+    let receipt = client.publish_app_code(store, app, code).await?;
+    output.progress(format!("served at {store}{}", receipt.path));
     Ok(())
 }
 
@@ -81,13 +125,20 @@ pub(crate) async fn app(
     command: AppCommand,
 ) -> Result<(), Failure> {
     match command {
-        AppCommand::Deploy { asset, tee, mrenclave } => {
+        AppCommand::Deploy { asset, tee, mrenclave, publish } => {
             let mrenclave = match (tee, mrenclave) {
                 (true, _) => assets::simulated_mrenclave(&asset.file)?,
                 (false, Some(text)) => assets::parse_mrenclave(&text)?,
                 (false, None) => Bytes::new(),
             };
-            deploy(context, output, AssetKind::App, asset, mrenclave).await
+            deploy(context, output, AssetKind::App, asset, mrenclave, publish).await
+        }
+        AppCommand::Publish { app, file } => {
+            let client = context.signing_client().await?;
+            let store = publishing_store(context)?;
+            publish_code(&client, output, &store, app, &file).await?;
+            print_asset(output, &client.asset(AssetKind::App, app).await?);
+            Ok(())
         }
         AppCommand::New { name, lang, dir } => app_kit::new(output, &name, &lang, dir),
         AppCommand::Build { project } => app_kit::build(output, &project),
@@ -106,7 +157,7 @@ pub(crate) async fn dataset(
 ) -> Result<(), Failure> {
     match command {
         DatasetCommand::Deploy { asset } => {
-            deploy(context, output, AssetKind::Dataset, asset, Bytes::new()).await
+            deploy(context, output, AssetKind::Dataset, asset, Bytes::new(), false).await
         }
         DatasetCommand::Encrypt { file, out, show_key } => {
             confidential::encrypt_dataset(context, output, &file, &out, show_key)

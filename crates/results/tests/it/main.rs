@@ -1,6 +1,8 @@
 //! The result store against a real anvil running the real contracts: who may upload, when,
-//! what, and who may download; and the router's small endpoints without a socket.
+//! what, and who may download; apps' code published by their owners; and the router's small
+//! endpoints without a socket.
 
+mod code;
 mod public;
 mod router;
 mod upload;
@@ -45,13 +47,15 @@ struct Store {
 }
 
 impl Store {
-    /// Starts a store for `net`'s chain with `max_body_bytes` as the body limit.
+    /// Starts a store for `net`'s chain with `max_body_bytes` as the body limit (of results and
+    /// of apps' code).
     async fn start(net: &TestNet, max_body_bytes: u64) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let mut config = Config::new(net.devnet().rpc_url(), net.deployment().poco);
         config.chain.from_block = net.deployment().block;
         config.storage = StorageConfig::Local { root: dir.path().join("results") };
         config.limits = UploadLimits { max_body_bytes, ..UploadLimits::default() };
+        config.max_code_bytes = max_body_bytes;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a local port");
         let url = format!("http://{}", listener.local_addr().expect("an address"));
         let (shutdown, signal) = oneshot::channel::<()>();
