@@ -392,5 +392,121 @@ async fn main() -> Result<()> {
             ratios.len()
         );
     }
+
+    // Where the time goes, on a thread of its own: WASI's synchronous calls block.
+    std::thread::scope(|scope| {
+        scope.spawn(|| where_the_time_goes(&kernels, options.runs, &mut bench)).join()
+    })
+    .map_err(|_| eyre::eyre!("the bare runs panicked"))??;
     Ok(())
+}
+
+/// The C kernels under bare wasmtime (no poco sandbox around them), with each of the sandbox's
+/// code-generation guards on or off: what fuel metering and NaN canonicalisation cost.
+fn where_the_time_goes(kernels: &[Kernel], runs: usize, bench: &mut Bench) -> Result<()> {
+    println!(
+        "\nwhere the time goes: C kernels under bare wasmtime + WASI, kernel p50 (start-up \
+         apart) with the sandbox's guards on and off"
+    );
+    println!(
+        "{:<13} {:>11} {:>11} {:>11} {:>11}",
+        "kernel", "fuel+nan", "no fuel", "no nan", "neither"
+    );
+    for kernel in kernels.iter().filter(|kernel| !kernel.python) {
+        let mut cells = Vec::new();
+        for (fuel, nan) in [(true, true), (false, true), (true, false), (false, false)] {
+            let engine = bare::engine(fuel, nan)?;
+            let module = wasmtime::Module::new(&engine, &kernel.wasm)
+                .map_err(|e| eyre::eyre!("{}: {e}", kernel.name))?;
+            let mut times = |input: &Input| -> Result<Vec<Duration>> {
+                let (dir, env) =
+                    stage(&bench.work.clone(), &format!("{}-bare", kernel.name), input)?;
+                let mut times = Vec::new();
+                for run in 0..=runs {
+                    let out = bench.out_dir()?;
+                    let time = bare::run(&engine, &module, &input.args, &env, &dir, &out, fuel)?;
+                    if run > 0 {
+                        times.push(time);
+                    }
+                }
+                Ok(times)
+            };
+            let (full, trivial) = (times(&kernel.full)?, times(&kernel.trivial)?);
+            cells.push(kernel_figures(&full, &trivial).0);
+        }
+        println!(
+            "{:<13} {:>11} {:>11} {:>11} {:>11}",
+            kernel.name,
+            ms(cells[0]),
+            ms(cells[1]),
+            ms(cells[2]),
+            ms(cells[3])
+        );
+    }
+    Ok(())
+}
+
+/// The C kernels under bare wasmtime: the sandbox's engine settings, with fuel metering and NaN
+/// canonicalisation chosen, and none of the sandbox's host calls, quotas or clocks.
+mod bare {
+    use std::path::Path;
+    use std::time::{Duration, Instant};
+
+    use eyre::{Result, eyre};
+    use poco_worker::exec::{ARGV0, GUEST_IN, GUEST_OUT};
+    use wasmtime::{Config, Engine, Linker, Module, OptLevel, Store};
+    use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder, p1::WasiP1Ctx};
+
+    pub(super) fn engine(fuel: bool, nan: bool) -> Result<Engine> {
+        let mut config = Config::new();
+        config
+            .consume_fuel(fuel)
+            .cranelift_nan_canonicalization(nan)
+            .cranelift_opt_level(OptLevel::Speed)
+            .wasm_relaxed_simd(false)
+            .wasm_exceptions(true);
+        Engine::new(&config).map_err(|e| eyre!("the engine: {e}"))
+    }
+
+    /// One run, instantiation included.
+    pub(super) fn run(
+        engine: &Engine,
+        module: &Module,
+        args: &[String],
+        env: &[(String, String)],
+        input: &Path,
+        output: &Path,
+        fuel: bool,
+    ) -> Result<Duration> {
+        let started = Instant::now();
+        let mut builder = WasiCtxBuilder::new();
+        builder.arg(ARGV0).args(args).env("IEXEC_IN", GUEST_IN).env("IEXEC_OUT", GUEST_OUT);
+        for (name, value) in env {
+            builder.env(name, value);
+        }
+        builder
+            .preopened_dir(input, GUEST_IN, FsPerms::ReadOnly)
+            .and_then(|b| b.preopened_dir(output, GUEST_OUT, FsPerms::ReadWrite))
+            .map_err(|e| eyre!("the mounts: {e}"))?;
+        let mut store = Store::new(engine, builder.build_p1());
+        if fuel {
+            store.set_fuel(u64::MAX / 2).map_err(|e| eyre!("fuel: {e}"))?;
+        }
+        let mut linker: Linker<WasiP1Ctx> = Linker::new(engine);
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |ctx| ctx)
+            .map_err(|e| eyre!("the linker: {e}"))?;
+        let instance =
+            linker.instantiate(&mut store, module).map_err(|e| eyre!("instantiation: {e}"))?;
+        let start = instance
+            .get_typed_func::<(), ()>(&mut store, "_start")
+            .map_err(|e| eyre!("no _start: {e}"))?;
+        match start.call(&mut store, ()) {
+            Ok(()) => {}
+            Err(error) => match error.downcast_ref::<I32Exit>() {
+                Some(I32Exit(0)) => {}
+                _ => return Err(eyre!("the run: {error}")),
+            },
+        }
+        Ok(started.elapsed())
+    }
 }

@@ -5,14 +5,14 @@ use alloy::{primitives::Address, signers::local::PrivateKeySigner};
 use bytes::Bytes;
 use poco_api::{
     http::ErrorBody,
-    results::{Error, ResultStoreClient, auth},
+    results::{ResultStoreClient, auth},
 };
 use poco_primitives::request::{
     HEADER_ADDRESS, HEADER_NONCE, SignedRequest, format_nonce, random_nonce, unix_seconds,
 };
 use poco_test_utils::TestNet;
 
-use crate::{Store, bounded};
+use crate::{Store, answer, bounded, refusal_message, refused_code};
 
 /// The code limit of this test's store.
 const MAX_CODE: u64 = 64 * 1024;
@@ -63,24 +63,11 @@ impl RawPublish {
         if let Some(app) = self.app {
             request = request.header(auth::HEADER_APP, app.to_string());
         }
-        let response = request.body(self.body.clone()).send().await.expect("the store answers");
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).ok())
+        answer(request.body(self.body.clone())).await
     }
 
     async fn refused(&self, store: &Store, status: u16, code: &str) -> String {
-        let (got, body) = self.send(store).await;
-        let body = body.unwrap_or_else(|| panic!("a JSON error body with status {got}"));
-        assert_eq!((got, body.code.as_str()), (status, code), "{}", body.error);
-        body.error
-    }
-}
-
-fn refusal(error: &Error) -> (u16, &str) {
-    match error {
-        Error::Refused { status, code, .. } => (*status, code.as_str()),
-        other => panic!("expected a refusal, got {other}"),
+        refusal_message(self.send(store).await, status, code)
     }
 }
 
@@ -118,7 +105,7 @@ async fn only_an_apps_owner_publishes_its_registered_code_and_anyone_downloads_i
             .await;
         let error =
             client.publish_code(app, Bytes::from(code.clone()), stranger).await.unwrap_err();
-        assert_eq!(refusal(&error), (403, "not_app_owner"));
+        assert_eq!(refused_code(&error), (403, "not_app_owner"));
 
         // Other code than the registered one, even by the owner.
         let other = b"other code".to_vec();

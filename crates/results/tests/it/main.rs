@@ -247,22 +247,35 @@ impl RawUpload {
             let signature = signed.sign(signer).expect("signing works");
             request = request.header(auth::HEADER_SIGNATURE, signature.to_string());
         }
-        let response = request
-            .timeout(Duration::from_secs(30))
-            .body(self.body.clone())
-            .send()
-            .await
-            .expect("the store answers");
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).ok())
+        answer(request.body(self.body.clone())).await
     }
 
     /// Sends the request and checks it is refused with `status` and `code`.
     async fn refused(&self, store: &Store, status: u16, code: &str) -> String {
-        let (got, body) = self.send(store).await;
-        let body = body.unwrap_or_else(|| panic!("a JSON error body with status {got}"));
-        assert_eq!((got, body.code.as_str()), (status, code), "{}", body.error);
-        body.error
+        refusal_message(self.send(store).await, status, code)
+    }
+}
+
+/// Sends `request` (bounded); returns the status and the error body (if any).
+async fn answer(request: reqwest::RequestBuilder) -> (u16, Option<ErrorBody>) {
+    let response =
+        request.timeout(Duration::from_secs(30)).send().await.expect("the store answers");
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).ok())
+}
+
+/// Checks that an answer is a refusal with `status` and `code`; returns its message.
+fn refusal_message((got, body): (u16, Option<ErrorBody>), status: u16, code: &str) -> String {
+    let body = body.unwrap_or_else(|| panic!("a JSON error body with status {got}"));
+    assert_eq!((got, body.code.as_str()), (status, code), "{}", body.error);
+    body.error
+}
+
+/// The status and code of a client's refusal.
+fn refused_code(error: &poco_api::results::Error) -> (u16, &str) {
+    match error {
+        poco_api::results::Error::Refused { status, code, .. } => (*status, code.as_str()),
+        other => panic!("expected a refusal, got {other}"),
     }
 }

@@ -14,17 +14,10 @@ use poco_api::results::{
 };
 use poco_primitives::{request::random_nonce, result::result_digest_of_dir};
 
-use crate::{Fixture, RawUpload, Store, bounded};
+use crate::{Fixture, RawUpload, Store, bounded, refused_code};
 
 /// The body limit of this test's store.
 const MAX_BODY: u64 = 64 * 1024;
-
-fn refused_code(error: &Error) -> (u16, &str) {
-    match error {
-        Error::Refused { status, code, .. } => (*status, code.as_str()),
-        other => panic!("expected a refusal, got {other}"),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trust_4_chosen_worker_uploads_once_and_beneficiary_downloads() {
