@@ -14,21 +14,35 @@ cargo fmt --all --check
 poco_log "architecture (docs/ARCHITECTURE.md)"
 python3 scripts/check-architecture.py
 
-poco_log "contract artifacts"
-scripts/artifacts.sh --check
+# The Solidity compiler (solc-js) uses one core for minutes: the contract stage runs beside the
+# Rust stages, its output shown when it ends; the suite fails if it fails.
+poco_log "contract artifacts and contract tests (forge), beside the Rust stages"
+contracts_log="$(mktemp)"
+(scripts/artifacts.sh --check && cd contracts && forge test) >"$contracts_log" 2>&1 &
+contracts_pid=$!
+trap 'kill "$contracts_pid" 2>/dev/null || true; rm -f "$contracts_log"' EXIT
+contracts_done() {
+    local status=0
+    wait "$contracts_pid" || status=$?
+    poco_log "contract stage: artifacts and forge tests"
+    cat "$contracts_log"
+    if [ "$status" -ne 0 ]; then
+        echo "the contract stage failed (exit $status)" >&2
+        exit "$status"
+    fi
+}
 
 poco_log "example apps (reproducible WASM builds)"
 poco_ensure_packages clang lld wasi-libc libclang-rt-14-dev-wasm32
 apps/build.sh --check
-
-poco_log "contract tests (forge)"
-(cd contracts && forge test)
 
 poco_log "lints (clippy)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 poco_log "docs"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+
+contracts_done
 
 poco_log "Python runtime (pinned, kept in target/runtimes)"
 export POCO_PYTHON_RUNTIME="$(scripts/python-runtime.sh)"

@@ -4,6 +4,10 @@
 //   filler sparse OFFSET       seek to OFFSET in /iexec_out/sparse.bin and write one byte
 //   filler files COUNT         create COUNT empty files /iexec_out/f<i>
 //   filler deep LEVELS         create LEVELS nested directories /iexec_out/d/d/d/...
+//   filler rewrite TIMES CHUNK write CHUNK bytes at the start of /iexec_out/same.bin, TIMES times
+//   filler twofds TOTAL CHUNK  grow /iexec_out/two.bin to TOTAL bytes through two descriptors
+//                              in turn: one appends CHUNK bytes, the other writes CHUNK bytes at
+//                              its own position, over what the first wrote
 //
 // Prints what it did and exits 0, or names the call that failed and exits 1.
 #include <errno.h>
@@ -101,6 +105,54 @@ static int deep(unsigned long long levels) {
     return 0;
 }
 
+static int rewrite(unsigned long long times, unsigned long long chunk) {
+    char *buffer = malloc(chunk ? chunk : 1);
+    if (buffer == NULL) {
+        return fail("malloc");
+    }
+    memset(buffer, 'r', chunk);
+    int fd = open("/iexec_out/same.bin", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        return fail("open");
+    }
+    for (unsigned long long i = 0; i < times; i++) {
+        if (pwrite(fd, buffer, chunk, 0) != (ssize_t)chunk) {
+            return fail("pwrite");
+        }
+    }
+    close(fd);
+    printf("rewrote %llu bytes %llu times\n", chunk, times);
+    return 0;
+}
+
+static int twofds(unsigned long long total, unsigned long long chunk) {
+    char *buffer = malloc(chunk ? chunk : 1);
+    if (buffer == NULL) {
+        return fail("malloc");
+    }
+    memset(buffer, 't', chunk);
+    int appender = open("/iexec_out/two.bin", O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+    int writer = open("/iexec_out/two.bin", O_WRONLY);
+    if (appender < 0 || writer < 0) {
+        return fail("open");
+    }
+    unsigned long long size = 0;
+    for (int turn = 0; size < total; turn ^= 1) {
+        if (write(turn ? writer : appender, buffer, chunk) != (ssize_t)chunk) {
+            return fail("write");
+        }
+        struct stat st;
+        if (fstat(writer, &st) != 0) {
+            return fail("fstat");
+        }
+        size = (unsigned long long)st.st_size;
+    }
+    close(appender);
+    close(writer);
+    printf("grew a file to %llu bytes through two descriptors\n", size);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc >= 4 && strcmp(argv[1], "bytes") == 0) {
         return fill(number(argv[2]), number(argv[3]));
@@ -114,6 +166,13 @@ int main(int argc, char **argv) {
     if (argc >= 3 && strcmp(argv[1], "deep") == 0) {
         return deep(number(argv[2]));
     }
-    printf("usage: filler bytes TOTAL CHUNK | sparse OFFSET | files COUNT | deep LEVELS\n");
+    if (argc >= 4 && strcmp(argv[1], "rewrite") == 0) {
+        return rewrite(number(argv[2]), number(argv[3]));
+    }
+    if (argc >= 4 && strcmp(argv[1], "twofds") == 0) {
+        return twofds(number(argv[2]), number(argv[3]));
+    }
+    printf("usage: filler bytes TOTAL CHUNK | sparse OFFSET | files COUNT | deep LEVELS | "
+           "rewrite TIMES CHUNK | twofds TOTAL CHUNK\n");
     return 2;
 }

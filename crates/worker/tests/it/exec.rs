@@ -686,6 +686,27 @@ async fn a_sparse_file_counts_for_its_apparent_size() {
 }
 
 #[tokio::test]
+async fn rewriting_the_same_bytes_costs_them_once() {
+    let quota = OutputQuota::default().with_max_bytes(MIB);
+    // 64 MiB written in all, over the same 64 KiB.
+    let (dirs, outcome) = fill("rewrite 1024 65536", quota).await;
+    assert_success(&outcome);
+    assert_eq!(std::fs::metadata(dirs.output.path().join("same.bin")).unwrap().len(), 65_536);
+}
+
+#[tokio::test]
+async fn two_descriptors_on_one_file_are_counted_at_its_real_size() {
+    // Each write is checked against the file's size at that moment, whichever descriptor made
+    // the file grow before: an app cannot hide growth behind a second descriptor.
+    let quota = OutputQuota::default().with_max_bytes(MIB);
+    let (dirs, outcome) = fill(&format!("twofds {} 4096", 4 * MIB), quota).await;
+    assert_stopped_at(&dirs, &outcome, QuotaKind::Bytes, MIB);
+    let (dirs, outcome) = fill(&format!("twofds {MIB} 4096"), quota).await;
+    assert_success(&outcome);
+    assert_eq!(std::fs::metadata(dirs.output.path().join("two.bin")).unwrap().len(), MIB);
+}
+
+#[tokio::test]
 async fn too_many_files_stop_at_the_entry_quota() {
     let quota = OutputQuota::default().with_max_entries(100);
     let (dirs, outcome) = fill("files 500", quota).await;

@@ -241,14 +241,25 @@ async fn write_position(
     sandbox.wasi.fd_tell(memory, fd(raw)).unwrap_or(size)
 }
 
-/// Charges a write of `len` bytes at `position` of a file of `size` bytes, runs it, then
-/// trues the count up with the file's new size.
+/// How a metered call changes a file's size, for truing the count up after it.
+#[derive(Clone, Copy)]
+enum Growth {
+    /// A write at this position: on success the file ends at least at the position plus the
+    /// bytes the call reports written (at `nwritten` in guest memory). The app is the file's
+    /// only writer and has one thread, so this is the size a `stat` would give, without one.
+    WriteAt { position: u64, nwritten: i32 },
+    /// Anything else: the size is asked of the file.
+    Unknown,
+}
+
+/// Charges a call that makes a file of `size` bytes end at most at `end`, runs it, then trues
+/// the count up with the file's new size.
 async fn metered_write<F>(
     sandbox: &mut Sandbox,
     memory: &mut GuestMemory<'_>,
     raw: i32,
-    before: u64,
-    end: u64,
+    (before, end): (u64, u64),
+    growth_kind: Growth,
     write: F,
 ) -> wasmtime::Result<i32>
 where
@@ -257,7 +268,17 @@ where
     let growth = end.saturating_sub(before);
     sandbox.meter.charge_bytes(growth)?;
     let result = write(sandbox, memory).await;
-    let after = file_size(sandbox, memory, raw).await.unwrap_or(before);
+    let written = match (growth_kind, &result) {
+        (Growth::WriteAt { position, nwritten }, Ok(0)) => {
+            let ptr = GuestPtr::<u32>::new(nwritten.cast_unsigned());
+            memory.read(ptr).ok().map(|n| before.max(position.saturating_add(u64::from(n))))
+        }
+        _ => None,
+    };
+    let after = match written {
+        Some(after) => after,
+        None => file_size(sandbox, memory, raw).await.unwrap_or(before),
+    };
     sandbox.meter.refund_bytes(growth);
     if after > before {
         // Within the quota: `after` is at most `end`.
@@ -292,9 +313,17 @@ pub(super) fn add_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()
                 };
                 let position = write_position(sandbox, &mut memory, raw, size).await;
                 let end = position.saturating_add(write_len(&memory, iovs, iovs_len));
-                metered_write(sandbox, &mut memory, raw, size, end, async |sandbox, memory| {
-                    p1::fd_write(&mut sandbox.wasi, memory, raw, iovs, iovs_len, nwritten).await
-                })
+                let growth = Growth::WriteAt { position, nwritten };
+                metered_write(
+                    sandbox,
+                    &mut memory,
+                    raw,
+                    (size, end),
+                    growth,
+                    async |sandbox, memory| {
+                        p1::fd_write(&mut sandbox.wasi, memory, raw, iovs, iovs_len, nwritten).await
+                    },
+                )
                 .await
             })
         },
@@ -321,10 +350,26 @@ pub(super) fn add_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()
                 };
                 let position = offset.cast_unsigned();
                 let end = position.saturating_add(write_len(&memory, iovs, iovs_len));
-                metered_write(sandbox, &mut memory, raw, size, end, async |sandbox, memory| {
-                    p1::fd_pwrite(&mut sandbox.wasi, memory, raw, iovs, iovs_len, offset, nwritten)
+                let growth = Growth::WriteAt { position, nwritten };
+                metered_write(
+                    sandbox,
+                    &mut memory,
+                    raw,
+                    (size, end),
+                    growth,
+                    async |sandbox, memory| {
+                        p1::fd_pwrite(
+                            &mut sandbox.wasi,
+                            memory,
+                            raw,
+                            iovs,
+                            iovs_len,
+                            offset,
+                            nwritten,
+                        )
                         .await
-                })
+                    },
+                )
                 .await
             })
         },
@@ -341,9 +386,17 @@ pub(super) fn add_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()
                         .await;
                 };
                 let end = new_size.cast_unsigned();
-                metered_write(sandbox, &mut memory, raw, size, end, async |sandbox, memory| {
-                    p1::fd_filestat_set_size(&mut sandbox.wasi, memory, raw, new_size).await
-                })
+                let growth = Growth::Unknown;
+                metered_write(
+                    sandbox,
+                    &mut memory,
+                    raw,
+                    (size, end),
+                    growth,
+                    async |sandbox, memory| {
+                        p1::fd_filestat_set_size(&mut sandbox.wasi, memory, raw, new_size).await
+                    },
+                )
                 .await
             })
         },
