@@ -289,6 +289,40 @@ where
     result
 }
 
+/// An `fd_write` or `fd_pwrite` call: the descriptor, the guest's buffers, where the call
+/// reports the bytes written, and the offset of a `pwrite` (`None`: the descriptor's position,
+/// or its end in append mode).
+struct WriteCall {
+    raw: i32,
+    iovs: i32,
+    iovs_len: i32,
+    nwritten: i32,
+    offset: Option<u64>,
+}
+
+/// Runs a write, metered when it goes to a regular file.
+async fn metered_write_call<F>(
+    sandbox: &mut Sandbox,
+    memory: &mut GuestMemory<'_>,
+    call: WriteCall,
+    write: F,
+) -> wasmtime::Result<i32>
+where
+    F: AsyncFnOnce(&mut Sandbox, &mut GuestMemory<'_>) -> wasmtime::Result<i32>,
+{
+    let WriteCall { raw, iovs, iovs_len, nwritten, offset } = call;
+    let Some(size) = file_size(sandbox, memory, raw).await else {
+        return write(sandbox, memory).await;
+    };
+    let position = match offset {
+        Some(offset) => offset,
+        None => write_position(sandbox, memory, raw, size).await,
+    };
+    let end = position.saturating_add(write_len(memory, iovs, iovs_len));
+    let growth = Growth::WriteAt { position, nwritten };
+    metered_write(sandbox, memory, raw, (size, end), growth, write).await
+}
+
 /// Shadows the WASI calls that grow the output directory with metered ones. `linker` already
 /// holds wasmtime-wasi's preview-1 functions.
 pub(super) fn add_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
@@ -300,30 +334,10 @@ pub(super) fn add_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()
         |mut caller: Caller<'_, Sandbox>, (raw, iovs, iovs_len, nwritten): (i32, i32, i32, i32)| {
             Box::new(async move {
                 let (mut memory, sandbox) = split(&mut caller)?;
-                let Some(size) = file_size(sandbox, &mut memory, raw).await else {
-                    return p1::fd_write(
-                        &mut sandbox.wasi,
-                        &mut memory,
-                        raw,
-                        iovs,
-                        iovs_len,
-                        nwritten,
-                    )
-                    .await;
-                };
-                let position = write_position(sandbox, &mut memory, raw, size).await;
-                let end = position.saturating_add(write_len(&memory, iovs, iovs_len));
-                let growth = Growth::WriteAt { position, nwritten };
-                metered_write(
-                    sandbox,
-                    &mut memory,
-                    raw,
-                    (size, end),
-                    growth,
-                    async |sandbox, memory| {
-                        p1::fd_write(&mut sandbox.wasi, memory, raw, iovs, iovs_len, nwritten).await
-                    },
-                )
+                let write = WriteCall { raw, iovs, iovs_len, nwritten, offset: None };
+                metered_write_call(sandbox, &mut memory, write, async |sandbox, memory| {
+                    p1::fd_write(&mut sandbox.wasi, memory, raw, iovs, iovs_len, nwritten).await
+                })
                 .await
             })
         },
@@ -336,40 +350,12 @@ pub(super) fn add_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()
          (raw, iovs, iovs_len, offset, nwritten): (i32, i32, i32, i64, i32)| {
             Box::new(async move {
                 let (mut memory, sandbox) = split(&mut caller)?;
-                let Some(size) = file_size(sandbox, &mut memory, raw).await else {
-                    return p1::fd_pwrite(
-                        &mut sandbox.wasi,
-                        &mut memory,
-                        raw,
-                        iovs,
-                        iovs_len,
-                        offset,
-                        nwritten,
-                    )
-                    .await;
-                };
-                let position = offset.cast_unsigned();
-                let end = position.saturating_add(write_len(&memory, iovs, iovs_len));
-                let growth = Growth::WriteAt { position, nwritten };
-                metered_write(
-                    sandbox,
-                    &mut memory,
-                    raw,
-                    (size, end),
-                    growth,
-                    async |sandbox, memory| {
-                        p1::fd_pwrite(
-                            &mut sandbox.wasi,
-                            memory,
-                            raw,
-                            iovs,
-                            iovs_len,
-                            offset,
-                            nwritten,
-                        )
+                let position = Some(offset.cast_unsigned());
+                let write = WriteCall { raw, iovs, iovs_len, nwritten, offset: position };
+                metered_write_call(sandbox, &mut memory, write, async |sandbox, memory| {
+                    p1::fd_pwrite(&mut sandbox.wasi, memory, raw, iovs, iovs_len, offset, nwritten)
                         .await
-                    },
-                )
+                })
                 .await
             })
         },
