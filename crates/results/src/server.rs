@@ -372,20 +372,10 @@ async fn exists(
     let stored = state.archives.metadata(task_id).await?.ok_or(Error::UnknownResult { task_id })?;
     let mut response = StatusCode::OK.into_response();
     if headers.contains_key(HEADER_SIGNATURE) {
-        let signed =
-            RequestHeaders::parse(|name| headers.get(name)?.to_str().ok()).map_err(|error| {
-                Error::Checked(Api::BadSignature { what: "request", reason: error.to_string() })
-            })?;
-        let request = signed.request(method.as_str(), uri.path(), b"");
-        let now = unix_now();
-        let max_age = state.config.max_request_age.as_secs();
-        if !request.is_fresh(now, max_age) {
-            return Err(Error::StaleRequest { timestamp: signed.timestamp, now, max_age });
-        }
-        signed.check_signature(&request).map_err(|error| {
-            Error::Checked(Api::BadSignature { what: "request", reason: error.to_string() })
-        })?;
-        let signer = signed.address;
+        let body_sha256 = poco_primitives::request::body_sha256(b"");
+        let (signer, request) =
+            checked_request(&state, &headers, method.as_str(), uri.path(), body_sha256)?;
+        let (now, max_age) = (unix_now(), state.config.max_request_age.as_secs());
         if signer != stored.beneficiary {
             let scheduler = state.chain.deal(stored.deal_id).await?.deal.scheduler;
             if signer != scheduler {
@@ -493,25 +483,9 @@ async fn publish_code(
             hint: "the app owner's request signature".to_owned(),
         });
     }
-    let signed =
-        RequestHeaders::parse(|name| headers.get(name)?.to_str().ok()).map_err(|error| {
-            Error::Checked(Api::BadSignature { what: "request", reason: error.to_string() })
-        })?;
-    let request = SignedRequest {
-        method: method.as_str(),
-        path: uri.path(),
-        timestamp: signed.timestamp,
-        nonce: signed.nonce,
-        body_sha256: checksum,
-    };
-    let now = unix_now();
-    let max_age = state.config.max_request_age.as_secs();
-    if !request.is_fresh(now, max_age) {
-        return Err(Error::StaleRequest { timestamp: signed.timestamp, now, max_age });
-    }
-    signed.check_signature(&request).map_err(|error| {
-        Error::Checked(Api::BadSignature { what: "request", reason: error.to_string() })
-    })?;
+    let (signer, request) =
+        checked_request(&state, &headers, method.as_str(), uri.path(), checksum)?;
+    let (now, max_age) = (unix_now(), state.config.max_request_age.as_secs());
     let limit = state.config.max_code_bytes;
     if let Some(length) = content_length(&headers)
         && length > limit
@@ -521,8 +495,8 @@ async fn publish_code(
 
     // The app, its owner and its checksum, as the chain has them now.
     let record = state.chain.app(app).await?.ok_or(Error::UnknownApp { app })?;
-    if record.owner != signed.address {
-        return Err(Error::NotAppOwner { signer: signed.address, app, owner: record.owner });
+    if record.owner != signer {
+        return Err(Error::NotAppOwner { signer, app, owner: record.owner });
     }
     if record.checksum != checksum {
         return Err(Error::CodeMismatch { app, registered: record.checksum, published: checksum });
@@ -581,6 +555,38 @@ fn code_headers(headers: &mut HeaderMap, size: u64) {
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=31536000, immutable"),
     );
+}
+
+/// A request signed with the shared scheme (its headers), fresh and signed by the address it
+/// names, for a body of `body_sha256`: the signer and the signed request, which the caller
+/// records against replays once it has checked the signer may act.
+fn checked_request<'a>(
+    state: &AppState,
+    headers: &HeaderMap,
+    method: &'a str,
+    path: &'a str,
+    body_sha256: B256,
+) -> Result<(Address, SignedRequest<'a>)> {
+    let bad_signature = |error: poco_primitives::Error| Api::BadSignature {
+        what: "request",
+        reason: error.to_string(),
+    };
+    let signed = RequestHeaders::parse(|name| headers.get(name)?.to_str().ok())
+        .map_err(|error| Error::Checked(bad_signature(error)))?;
+    let request = SignedRequest {
+        method,
+        path,
+        timestamp: signed.timestamp,
+        nonce: signed.nonce,
+        body_sha256,
+    };
+    let now = unix_now();
+    let max_age = state.config.max_request_age.as_secs();
+    if !request.is_fresh(now, max_age) {
+        return Err(Error::StaleRequest { timestamp: signed.timestamp, now, max_age });
+    }
+    signed.check_signature(&request).map_err(|error| Error::Checked(bad_signature(error)))?;
+    Ok((signed.address, request))
 }
 
 // ==================================================================== parsing

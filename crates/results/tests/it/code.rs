@@ -1,5 +1,6 @@
 //! Apps' code served by the store: only an app's owner publishes it, only the code the app is
-//! registered with, once signed and fresh; then anyone downloads it at `/code/<sha256>`.
+//! registered with, once signed and fresh, its owner read at each publication; then anyone
+//! downloads it at `/code/<sha256>`.
 
 use alloy::{primitives::Address, signers::local::PrivateKeySigner};
 use bytes::Bytes;
@@ -159,6 +160,28 @@ async fn only_an_apps_owner_publishes_its_registered_code_and_anyone_downloads_i
         assert_eq!(served.headers()["content-type"], "application/octet-stream");
         assert!(served.headers()["cache-control"].to_str().unwrap().contains("immutable"));
         assert_eq!(served.bytes().await.unwrap().as_ref(), code.as_slice());
+        // Ownership is read at each publication: after a transfer, the former owner is refused
+        // and the new one accepted.
+        let moved_code = b"moved app".to_vec();
+        let moved_checksum = auth::sha256(&moved_code);
+        let moved = net
+            .create_app_at(owner, "moved", &client.code_url(moved_checksum), moved_checksum)
+            .await;
+        let chain = net.client(owner);
+        let registry = poco_contracts::bindings::AppRegistry::new(
+            net.deployment().app_registry,
+            chain.provider().clone(),
+        );
+        let token = alloy::primitives::U256::from_be_slice(moved.as_slice());
+        chain
+            .send(registry.transferFrom(owner.address(), stranger.address(), token))
+            .await
+            .expect("the transfer is mined");
+        let error =
+            client.publish_code(moved, Bytes::from(moved_code.clone()), owner).await.unwrap_err();
+        assert_eq!(refused_code(&error), (403, "not_app_owner"));
+        client.publish_code(moved, Bytes::from(moved_code), stranger).await.unwrap();
+
         let head = reqwest::Client::new().head(client.code_url(checksum)).send().await.unwrap();
         assert_eq!(head.status(), 200);
         assert_eq!(head.headers()["content-length"], code.len().to_string().as_str());
