@@ -412,6 +412,8 @@ pub enum Error {
     Unreachable {
         /// The market's URL.
         url: String,
+        /// Why (the transport's causes).
+        cause: String,
     },
     /// The market refused the request (its JSON error body).
     #[error("the market refused: {message} ({code})")]
@@ -451,10 +453,13 @@ impl MarketClient {
         &self,
         response: reqwest::Result<reqwest::Response>,
     ) -> Result<T, Error> {
-        let down = || Error::Unreachable { url: self.url.clone() };
-        let response = response.map_err(|_| down())?;
+        let down = |error: reqwest::Error| Error::Unreachable {
+            url: self.url.clone(),
+            cause: poco_primitives::error::causes(&error),
+        };
+        let response = response.map_err(down)?;
         let status = response.status();
-        let body = response.bytes().await.map_err(|_| down())?;
+        let body = response.bytes().await.map_err(down)?;
         if !status.is_success() {
             let refusal = Refusal::read(status, &body);
             return Err(Error::Refused {

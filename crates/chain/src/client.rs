@@ -161,6 +161,14 @@ impl ChainClient {
         Ok(Self { rpc: client, provider, sender, nonces, config })
     }
 
+    /// Asks `url` its chain id once, without retrying: what an endpoint that fails says, its
+    /// causes whole (retries keep only the last error's outer message).
+    pub async fn probe(url: &str) -> Result<u64, Error> {
+        let client = RpcClient::builder().connect(url).await?;
+        let provider = ProviderBuilder::new().connect_client(client);
+        Ok(provider.get_chain_id().await?)
+    }
+
     /// The same connection, signing with another wallet (its own nonce manager).
     pub fn with_wallet(&self, signer: PrivateKeySigner) -> Self {
         let sender = Some(signer.address());

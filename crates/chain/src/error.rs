@@ -94,6 +94,28 @@ impl Error {
         }
     }
 
+    /// The transport's error, when the endpoint failed or answered with an error.
+    pub fn transport(&self) -> Option<&TransportError> {
+        match self {
+            Self::Rpc(error)
+            | Self::Pending(PendingTransactionError::TransportError(error))
+            | Self::Contract(contract::Error::TransportError(error)) => Some(error),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status and body of the endpoint's refusal (401, 403, 429...), when it answered
+    /// one instead of a JSON-RPC response.
+    pub fn http_refusal(&self) -> Option<(u16, &str)> {
+        use alloy::transports::{RpcError, TransportErrorKind};
+        match self.transport()? {
+            RpcError::Transport(TransportErrorKind::HttpError(http)) => {
+                Some((http.status, http.body.as_str()))
+            }
+            _ => None,
+        }
+    }
+
     /// The decoded revert, when the chain refused the call.
     pub fn revert(&self) -> Option<&Revert> {
         match self {

@@ -61,9 +61,13 @@ pub(crate) struct Global {
     /// The protocol's address on the chain (default: the network's, else the running devnet's).
     #[arg(long = "poco.address", global = true, env = "POCO_ADDRESS", value_name = "ADDRESS")]
     pub poco_address: Option<Address>,
-    /// The wallet: a keystore file.
+    /// The wallet: a keystore file, by path.
     #[arg(long, global = true, env = "POCO_WALLET", value_name = "KEYSTORE")]
     pub wallet: Option<PathBuf>,
+    /// The wallet: a keystore by name or by address, in <home>/wallets or Foundry's
+    /// ~/.foundry/keystores (`poco wallet list`). Beats --wallet.
+    #[arg(long, global = true, env = "POCO_ACCOUNT", value_name = "NAME|ADDRESS")]
+    pub account: Option<String>,
     /// Read the wallet's password from this file (else POCO_WALLET_PASSWORD, else a prompt).
     #[arg(long = "password-file", global = true, env = "POCO_PASSWORD_FILE", value_name = "FILE")]
     pub password_file: Option<PathBuf>,
@@ -89,6 +93,16 @@ pub(crate) struct Global {
     /// Print results as JSON.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Show whole hashes in tables (they are shortened to 0x1a2b3c…4d5e otherwise).
+    #[arg(long, global = true)]
+    pub wide: bool,
+    /// Print results and errors only: no progress, no warnings.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More log output on stderr: -v info, -vv debug, -vvv trace (beats POCO_LOG, which takes
+    /// a filter such as `poco=debug`).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     /// Do not ask for confirmation.
     #[arg(short = 'y', long, global = true)]
     pub yes: bool,
@@ -187,6 +201,66 @@ Examples:
     /// Run the secret management service (SMS) of confidential tasks, or ask it its status.
     #[command(subcommand)]
     Sms(SmsCommand),
+    /// Print a shell's completion script for poco.
+    #[command(after_help = "\
+Examples:
+  source <(poco completions bash)
+  poco completions zsh > ~/.zfunc/_poco
+  poco completions fish > ~/.config/fish/completions/poco.fish")]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write the manual pages of poco and of each of its commands (roff, section 1).
+    #[command(after_help = "\
+Example:
+  poco man --out man/ && man -l man/poco-run.1")]
+    Man {
+        /// The directory to write them in (created if needed).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+/// The top-level commands of operators (who run the marketplace's services); the others are
+/// users' (who buy and sell on it).
+pub(crate) const OPERATOR_COMMANDS: &[&str] =
+    &["protocol", "network", "market", "scheduler", "worker", "results", "sms"];
+
+/// The command line, its top-level help listing users' and operators' commands apart.
+pub(crate) fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let command = Cli::command();
+    let entries: Vec<(String, String, bool)> = command
+        .get_subcommands()
+        .filter(|sub| !sub.is_hide_set())
+        .map(|sub| {
+            let name = sub.get_name().to_owned();
+            let about = sub.get_about().map(ToString::to_string).unwrap_or_default();
+            let operator = OPERATOR_COMMANDS.contains(&name.as_str());
+            (name, about, operator)
+        })
+        .chain([(
+            "help".to_owned(),
+            "Print this message or the help of the given command(s)".to_owned(),
+            false,
+        )])
+        .collect();
+    let width = entries.iter().map(|(name, ..)| name.len()).max().unwrap_or(0);
+    let list = |operators: bool| -> String {
+        entries
+            .iter()
+            .filter(|(.., operator)| *operator == operators)
+            .map(|(name, about, _)| format!("  {name:<width$}  {about}\n"))
+            .collect()
+    };
+    let template = format!(
+        "{{before-help}}{{about-with-newline}}\n{{usage-heading}} {{usage}}\n\nUser commands:\n{}\n\
+         Operator commands:\n{}\nOptions:\n{{options}}{{after-help}}",
+        list(false),
+        list(true),
+    );
+    command.help_template(template)
 }
 
 /// `poco devnet`.
@@ -247,12 +321,23 @@ Examples:
 #[derive(Debug, Subcommand)]
 pub(crate) enum WalletCommand {
     /// Create a new wallet (a keystore file protected by a password).
-    #[command(after_help = "Example:\n  poco wallet create --out ~/.poco/wallets")]
+    #[command(after_help = "\
+Examples:
+  poco wallet create --name alice
+  poco --account alice account balance")]
     Create {
+        /// The keystore's name, for `--account NAME` (default: geth's
+        /// UTC--<time>--<address>).
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
         /// Directory of the keystore (default: <home>/wallets).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// List the keystores of <home>/wallets and of Foundry's ~/.foundry/keystores, with their
+    /// names (for `--account NAME`) and addresses, without unlocking any.
+    #[command(after_help = "Examples:\n  poco wallet list\n  poco wallet list --json")]
+    List,
     /// Import a private key or a mnemonic into a keystore file.
     #[command(
         after_help = "Examples:\n  poco wallet import --private-key-file key.txt\n  poco wallet import --mnemonic-file words.txt --index 2"
@@ -267,12 +352,19 @@ pub(crate) enum WalletCommand {
         /// Derivation index for a mnemonic (m/44'/60'/0'/0/<index>).
         #[arg(long, default_value_t = 0)]
         index: u32,
+        /// The keystore's name, for `--account NAME` (default: geth's
+        /// UTC--<time>--<address>).
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
         /// Directory of the keystore (default: <home>/wallets).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
-    /// Show the wallet's address and balances (ETH for gas, RLC, the poco account).
-    #[command(after_help = "Example:\n  poco --wallet ~/.poco/wallets/UTC--... wallet show")]
+    /// Show the wallet's address and balances (ETH for gas, RLC, the poco account), without
+    /// unlocking it.
+    #[command(
+        after_help = "Examples:\n  poco --account alice wallet show\n  poco --wallet ~/.poco/wallets/UTC--... wallet show"
+    )]
     Show,
     /// Send ETH or RLC tokens from the wallet to another address (RLC from the wallet, not
     /// the poco account: `poco account withdraw` first).
@@ -775,6 +867,39 @@ pub(crate) enum DealCommand {
         /// The deal id.
         deal: B256,
     },
+    /// List your deals: those you requested, or with --as workerpool those of the workerpools
+    /// you own. Newest first.
+    #[command(after_help = "\
+Examples:
+  poco deal list
+  poco deal list --as workerpool --limit 50")]
+    List {
+        /// Whose deals: yours as requester, or as owner of workerpools.
+        #[arg(long = "as", value_enum, default_value_t = DealRole::Requester)]
+        role: DealRole,
+        /// Of this account instead of the wallet's.
+        #[arg(long, value_name = "ADDRESS")]
+        address: Option<Address>,
+        /// Most deals listed.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Claim every task of a deal that passed its final deadline unfinished: the requester is
+    /// refunded for each.
+    #[command(after_help = "Example:\n  poco deal claim 0xDealId")]
+    Claim {
+        /// The deal id.
+        deal: B256,
+    },
+}
+
+/// Whose deals `poco deal list` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DealRole {
+    /// The deals you requested.
+    Requester,
+    /// The deals of the workerpools you own.
+    Workerpool,
 }
 
 /// `poco task`.
@@ -796,6 +921,19 @@ pub(crate) enum TaskCommand {
     Claim {
         /// The task id.
         task: B256,
+    },
+    /// Show the log the workerpool's scheduler kept of a task: assignments, contributions,
+    /// reveals, uploads (readable by the task's requester only: the request is signed).
+    #[command(after_help = "\
+Examples:
+  poco task logs 0xTaskId
+  poco task logs 0xTaskId --scheduler.url https://pool.example.org")]
+    Logs {
+        /// The task id.
+        task: B256,
+        /// The scheduler of the task's workerpool [default: the running devnet's].
+        #[arg(long = "scheduler.url", value_name = "URL")]
+        scheduler_url: Option<String>,
     },
 }
 
@@ -1375,13 +1513,11 @@ Example:
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
-
     use super::*;
 
     #[test]
     fn the_command_line_is_consistent() {
-        Cli::command().debug_assert();
+        command().debug_assert();
     }
 
     #[test]
@@ -1396,7 +1532,7 @@ mod tests {
                 check(sub, &path);
             }
         }
-        check(&Cli::command(), "");
+        check(&command(), "");
     }
 
     #[test]
@@ -1527,7 +1663,7 @@ mod tests {
         };
         // Parsed only to be refused, without the value being shown (see protocol.rs).
         assert!(deploy.private_key.is_some());
-        let mut command = Cli::command();
+        let mut command = command();
         let deploy = command
             .find_subcommand_mut("protocol")
             .and_then(|protocol| protocol.find_subcommand_mut("deploy"))

@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 
 use alloy::{primitives::Address, signers::local::PrivateKeySigner};
-use poco_chain::wallet::Wallet;
+use poco_chain::wallet::{KeystoreDir, KeystoreEntry, Wallet};
 use poco_sdk::{
     Endpoints, Poco,
     confidential::{LocalKeys, SecretsClient},
@@ -38,6 +38,7 @@ struct FileConfig {
     poco_address: Option<Address>,
     from_block: Option<u64>,
     tx_timeout: Option<u64>,
+    account: Option<String>,
     wallet: Option<PathBuf>,
     password_file: Option<PathBuf>,
     fetch: Option<poco_fetch::FetchPolicy>,
@@ -81,6 +82,10 @@ pub(crate) struct Context {
     pub json: bool,
     /// Skip confirmations.
     pub yes: bool,
+    /// Results and errors only (`-q`).
+    pub quiet: bool,
+    /// Whole hashes in tables (`--wide`).
+    pub wide: bool,
     /// What the flags and the environment say.
     flags: Chain,
     /// What the configuration file says.
@@ -92,9 +97,11 @@ pub(crate) struct Context {
     network_name: Option<String>,
     /// Its profile, when it exists.
     network: Option<Network>,
-    wallet: Option<PathBuf>,
+    /// Who signs, as named (not yet looked up nor unlocked).
+    signer: Option<SignerName>,
     password_file: Option<PathBuf>,
-    devnet_account: Option<String>,
+    /// The wallet once unlocked: a command asks for the password once at most.
+    unlocked: std::sync::OnceLock<PrivateKeySigner>,
     /// The configuration file named on the command line, if any.
     pub config_file: Option<PathBuf>,
     /// The configuration file read (or that would have been).
@@ -102,6 +109,17 @@ pub(crate) struct Context {
     fetch: poco_fetch::FetchPolicy,
     /// The services' sections of the configuration file.
     pub sections: Sections,
+}
+
+/// Who signs, as the flags, the environment or the configuration file name it.
+#[derive(Debug, Clone)]
+enum SignerName {
+    /// An account of the running devnet, by role.
+    Devnet(String),
+    /// A keystore of the keystore directories, by file name or by address.
+    Account(String),
+    /// A keystore file, by path.
+    Keystore(PathBuf),
 }
 
 /// The default home: `$HOME/.poco`.
@@ -126,6 +144,8 @@ impl Context {
         Ok(Self {
             json: global.json,
             yes: global.yes,
+            quiet: global.quiet,
+            wide: global.wide,
             flags: Chain {
                 rpc_url: global.rpc_url.clone(),
                 market_url: global.market_url.clone(),
@@ -145,9 +165,9 @@ impl Context {
                 .map_or(poco_sdk::DEFAULT_RECEIPT_TIMEOUT, std::time::Duration::from_secs),
             network_name,
             network,
-            wallet: global.wallet.clone().or(config.wallet),
+            signer: signer_name(global, config.account, config.wallet),
             password_file: global.password_file.clone().or(config.password_file),
-            devnet_account: global.devnet_account.clone(),
+            unlocked: std::sync::OnceLock::new(),
             config_file: global.config.clone(),
             config_path: file,
             fetch: fetch_policy(config.fetch.unwrap_or_default(), &global.fetch),
@@ -339,31 +359,104 @@ impl Context {
         LocalKeys::new(&self.home)
     }
 
-    /// The wallet: a devnet account, or an unlocked keystore; `None` when none is configured.
-    pub(crate) fn wallet(&self) -> Result<Option<PrivateKeySigner>, Failure> {
-        if let Some(role) = &self.devnet_account {
-            return Ok(Some(poco_sdk::devnet::role_key(role)?));
+    /// The keystore directories `--account NAME|ADDRESS` looks in, in order: poco's
+    /// (`<home>/wallets`), then Foundry's (`~/.foundry/keystores`, where `cast wallet import`
+    /// saves).
+    pub(crate) fn keystore_dirs(&self) -> Vec<KeystoreDir> {
+        let mut dirs = vec![KeystoreDir::new(self.wallets_dir())];
+        if let Some(home) = std::env::var_os("HOME") {
+            dirs.push(KeystoreDir::new(PathBuf::from(home).join(".foundry/keystores")));
         }
-        let Some(path) = &self.wallet else { return Ok(None) };
-        let password = PasswordSource::choose(self.password_file.clone()).read()?;
-        let wallet = Wallet::unlock(path, &password)?;
-        Ok(Some(wallet.into_signer()))
+        dirs
     }
 
-    /// A client, with the wallet if one is configured.
+    /// The keystore of `--account NAME|ADDRESS`: a file of that name, else one stating that
+    /// address, in the first keystore directory that has one.
+    fn find_account(&self, account: &str) -> Result<KeystoreEntry, Failure> {
+        let dirs = self.keystore_dirs();
+        let by_address = account.parse::<Address>().ok();
+        for dir in &dirs {
+            let found = match by_address {
+                Some(address) => dir.list()?.into_iter().find(|e| e.address == Some(address)),
+                None => dir.named(account)?,
+            };
+            if let Some(entry) = found {
+                return Ok(entry);
+            }
+        }
+        let searched: Vec<String> = dirs.iter().map(|d| d.path().display().to_string()).collect();
+        Err(Failure::wallet(format!(
+            "no keystore {} {account} in {}: `poco wallet list` shows the wallets there",
+            if by_address.is_some() { "for" } else { "named" },
+            searched.join(" or "),
+        )))
+    }
+
+    /// The keystore that signs, when the signer is one: found and read, not unlocked.
+    fn keystore(&self) -> Result<Option<KeystoreEntry>, Failure> {
+        match &self.signer {
+            Some(SignerName::Account(account)) => self.find_account(account).map(Some),
+            Some(SignerName::Keystore(path)) => Ok(Some(KeystoreEntry::read(path.clone())?)),
+            Some(SignerName::Devnet(_)) | None => Ok(None),
+        }
+    }
+
+    /// The signer's address, without unlocking anything when it can be helped: a keystore
+    /// states its address in clear (files written by Foundry's `cast` do not, and are unlocked
+    /// to learn it). `None` when no signer is configured.
+    pub(crate) fn address(&self) -> Result<Option<Address>, Failure> {
+        if let Some(signer) = self.unlocked.get() {
+            return Ok(Some(signer.address()));
+        }
+        if let Some(SignerName::Devnet(role)) = &self.signer {
+            return Ok(Some(poco_sdk::devnet::role_key(role)?.address()));
+        }
+        match self.keystore()? {
+            Some(KeystoreEntry { address: Some(address), .. }) => Ok(Some(address)),
+            Some(_) => Ok(self.wallet()?.map(|signer| signer.address())),
+            None => Ok(None),
+        }
+    }
+
+    /// The signer's address, which must be configured: what "mine" means to read-only
+    /// commands.
+    pub(crate) fn my_address(&self) -> Result<Address, Failure> {
+        self.address()?.ok_or_else(|| poco_sdk::Error::NoWallet.into())
+    }
+
+    /// The wallet: a devnet account, or an unlocked keystore (the password is asked once per
+    /// command); `None` when none is configured.
+    pub(crate) fn wallet(&self) -> Result<Option<PrivateKeySigner>, Failure> {
+        if let Some(signer) = self.unlocked.get() {
+            return Ok(Some(signer.clone()));
+        }
+        let signer = match &self.signer {
+            None => return Ok(None),
+            Some(SignerName::Devnet(role)) => poco_sdk::devnet::role_key(role)?,
+            Some(_) => {
+                let entry = self.keystore()?.expect("a keystore signer has a keystore");
+                let password = PasswordSource::choose(self.password_file.clone()).read()?;
+                Wallet::unlock(&entry.path, &password)?.into_signer()
+            }
+        };
+        Ok(Some(self.unlocked.get_or_init(|| signer).clone()))
+    }
+
+    /// A client that reads: no wallet, so nothing is unlocked.
     pub(crate) async fn client(&self) -> Result<Poco, Failure> {
-        let endpoints = self.endpoints()?;
-        self.check_chain(&endpoints.rpc_url).await?;
-        let client = Poco::connect(&endpoints, self.wallet()?).await?;
-        Ok(client.with_fetch_policy(self.client_fetch_policy()))
+        self.connect(None).await
     }
 
-    /// A client that must have a wallet.
+    /// A client that must have a wallet (unlocked now).
     pub(crate) async fn signing_client(&self) -> Result<Poco, Failure> {
         let wallet = self.wallet()?.ok_or(poco_sdk::Error::NoWallet)?;
+        self.connect(Some(wallet)).await
+    }
+
+    async fn connect(&self, wallet: Option<PrivateKeySigner>) -> Result<Poco, Failure> {
         let endpoints = self.endpoints()?;
         self.check_chain(&endpoints.rpc_url).await?;
-        let client = Poco::connect(&endpoints, Some(wallet)).await?;
+        let client = Poco::connect(&endpoints, wallet).await?;
         Ok(client.with_fetch_policy(self.client_fetch_policy()))
     }
 
@@ -372,16 +465,8 @@ impl Context {
     /// the profile's must not send a single transaction there.
     async fn check_chain(&self, rpc_url: &str) -> Result<(), Failure> {
         let Some(network) = &self.network else { return Ok(()) };
-        let down = || Failure::from(poco_sdk::Error::ChainDown { url: rpc_url.to_owned() });
         let config = poco_chain::ClientConfig { max_retries: 1, ..Default::default() };
-        let chain = poco_chain::ChainClient::connect(rpc_url, None, config).await.map_err(|e| {
-            if e.is_transient() || matches!(e, poco_chain::Error::Rpc(_)) {
-                down()
-            } else {
-                Failure::from(e)
-            }
-        })?;
-        let served = chain.chain_id().await.map_err(|_| down())?;
+        let (_, served) = poco_sdk::connect_chain(rpc_url, None, config).await?;
         if served == network.profile.chain_id {
             return Ok(());
         }
@@ -406,6 +491,23 @@ impl Context {
     pub(crate) fn wallets_dir(&self) -> PathBuf {
         self.home.join("wallets")
     }
+}
+
+/// Who signs: `--devnet-account`, else `--account`, else `--wallet` (each a flag or its
+/// environment variable), else the configuration file's `account`, else its `wallet`.
+fn signer_name(
+    global: &Global,
+    file_account: Option<String>,
+    file_wallet: Option<PathBuf>,
+) -> Option<SignerName> {
+    global
+        .devnet_account
+        .clone()
+        .map(SignerName::Devnet)
+        .or_else(|| global.account.clone().map(SignerName::Account))
+        .or_else(|| global.wallet.clone().map(SignerName::Keystore))
+        .or_else(|| file_account.map(SignerName::Account))
+        .or_else(|| file_wallet.map(SignerName::Keystore))
 }
 
 fn read_config(path: &Path, explicit: bool) -> Result<FileConfig, Failure> {

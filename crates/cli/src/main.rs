@@ -18,7 +18,7 @@ mod password;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::FromArgMatches;
 
 use crate::{cli::Cli, output::Output};
 
@@ -26,6 +26,8 @@ use crate::{cli::Cli, output::Output};
 #[derive(Debug)]
 pub(crate) struct Failure {
     message: String,
+    /// What caused it, told after the message: a transport's error, an endpoint's answer.
+    cause: Option<String>,
     kind: &'static str,
     code: u8,
 }
@@ -33,17 +35,22 @@ pub(crate) struct Failure {
 impl Failure {
     /// A configuration problem (exit code 1).
     pub(crate) fn config(message: impl Into<String>) -> Self {
-        Self { message: message.into(), kind: "config", code: 1 }
+        Self { message: message.into(), cause: None, kind: "config", code: 1 }
     }
 
     /// A malformed value on the command line (exit code 2, as clap's own usage errors).
     pub(crate) fn usage(message: impl Into<String>) -> Self {
-        Self { message: message.into(), kind: "usage", code: 2 }
+        Self { message: message.into(), cause: None, kind: "usage", code: 2 }
     }
 
     /// A wallet that cannot be opened, or a password that cannot be read (exit code 3).
     pub(crate) fn wallet(message: impl Into<String>) -> Self {
-        Self { message: message.into(), kind: "wallet", code: 3 }
+        Self { message: message.into(), cause: None, kind: "wallet", code: 3 }
+    }
+
+    /// What went wrong, as told to the user.
+    pub(crate) fn message(&self) -> &str {
+        &self.message
     }
 
     /// This failure, with what it means for the command put first.
@@ -54,14 +61,15 @@ impl Failure {
 
     /// Tasks that were followed to their end and failed (exit code 10).
     pub(crate) fn tasks_failed(message: impl Into<String>) -> Self {
-        Self { message: message.into(), kind: "tasks_failed", code: 10 }
+        Self { message: message.into(), cause: None, kind: "tasks_failed", code: 10 }
     }
 }
 
 impl From<poco_sdk::Error> for Failure {
     fn from(error: poco_sdk::Error) -> Self {
         let kind = error.kind();
-        Self { message: describe(&error), kind: kind.code(), code: exit_code(kind) }
+        let cause = error.cause().map(str::to_owned);
+        Self { message: describe(&error), cause, kind: kind.code(), code: exit_code(kind) }
     }
 }
 
@@ -104,6 +112,15 @@ fn describe(error: &poco_sdk::Error) -> String {
             "{error}: is the node (or `poco devnet up`) running? Set another endpoint with \
              --rpc.url"
         ),
+        Error::ChainRefused { status: 401 | 403, .. } => format!(
+            "{error}: it wants credentials, which the URL (--rpc.url, or the network's profile) \
+             lacks or has wrong: most providers take an API key in the URL's path"
+        ),
+        Error::ChainRefused { status: 429, .. } => format!(
+            "{error}: it limits how often it is asked; try again later, or use another endpoint \
+             with --rpc.url"
+        ),
+        Error::ChainRefused { .. } => format!("{error}: set another endpoint with --rpc.url"),
         Error::MarketDown { .. } => format!(
             "{error}: is it running (`poco devnet up` starts one)? Set another with --market.url"
         ),
@@ -133,24 +150,39 @@ impl From<poco_chain::WalletError> for Failure {
     }
 }
 
-fn init_tracing(services: bool) {
-    let default = if services { "info" } else { "warn" };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("POCO_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+/// The environment variable holding the log filter (`info`, `poco=debug,warn`...), which `-q`
+/// and `-v` beat.
+const LOG_ENV: &str = "POCO_LOG";
+
+/// Logs on stderr: services at `info`, other commands at `warn`; `-q` errors only, each `-v` a
+/// level more; else [`LOG_ENV`] when set.
+fn init_tracing(services: bool, quiet: bool, verbose: u8) {
+    const LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
+    let default = usize::from(services) + 1;
+    let chosen = match (quiet, verbose) {
+        (true, _) => Some(0),
+        (false, 0) => None,
+        (false, more) => Some((default + usize::from(more)).min(LEVELS.len() - 1)),
+    };
+    let filter = match chosen {
+        Some(level) => tracing_subscriber::EnvFilter::new(LEVELS[level]),
+        None => tracing_subscriber::EnvFilter::try_from_env(LOG_ENV)
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(LEVELS[default])),
+    };
     let _ =
         tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::from_arg_matches(&cli::command().get_matches()).unwrap_or_else(|e| e.exit());
     let services = commands::runs_services(&cli.command);
     if services {
         // What the services write (databases, archives, secrets, the chain's state, logs) is
         // theirs alone, whichever library writes it.
         poco_chain::files::keep_new_files_private();
     }
-    init_tracing(services);
-    let output = Output::new(cli.global.json);
+    init_tracing(services, cli.global.quiet, cli.global.verbose);
+    let output = Output::new(cli.global.json, cli.global.quiet, cli.global.wide);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
     let outcome = match runtime {
         Ok(runtime) => runtime.block_on(commands::run(cli)),
@@ -160,10 +192,17 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             if output.is_json() {
-                let body = serde_json::json!({"error": failure.message, "code": failure.kind});
+                let body = serde_json::json!({
+                    "error": failure.message,
+                    "code": failure.kind,
+                    "cause": failure.cause,
+                });
                 output::stdout_line(&body.to_string());
             } else {
                 eprintln!("error: {}", failure.message);
+                if let Some(cause) = &failure.cause {
+                    eprintln!("  cause: {cause}");
+                }
             }
             ExitCode::from(failure.code)
         }
@@ -186,17 +225,17 @@ mod tests {
                  use a devnet account with --devnet-account <role>",
             ),
             (
-                Error::ChainDown { url: url() },
+                Error::ChainDown { url: url(), cause: "refused".to_owned() },
                 "cannot reach the chain at http://127.0.0.1:9: is the node (or `poco devnet up`) \
                  running? Set another endpoint with --rpc.url",
             ),
             (
-                Error::MarketDown { url: url() },
+                Error::MarketDown { url: url(), cause: "refused".to_owned() },
                 "cannot reach the market at http://127.0.0.1:9: is it running (`poco devnet up` \
                  starts one)? Set another with --market.url",
             ),
             (
-                Error::SmsDown { url: url() },
+                Error::SmsDown { url: url(), cause: "refused".to_owned() },
                 "cannot reach the SMS at http://127.0.0.1:9: is it running (`poco devnet up` \
                  starts one)? Set another with --sms.url",
             ),

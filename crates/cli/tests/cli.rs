@@ -162,6 +162,7 @@ fn the_whole_journey_on_a_devnet() {
     let shown = json(home, &with(&broke, &["wallet", "show"]));
     assert_eq!(shown["eth"], "1000000000000000000");
     assert_eq!(shown["wallet"], "5000000000");
+    read_only_commands_never_unlock(home, &keystore, &password, deal_id, stranger_address);
     let deposited = json(home, &with(&broke, &["account", "deposit", "2 RLC"]));
     assert_eq!(deposited["free"], "2000000000");
     assert_eq!(deposited["wallet"], "3000000000");
@@ -188,7 +189,8 @@ fn the_whole_journey_on_a_devnet() {
             "--password-file",
             wrong_password.to_str().unwrap(),
             "account",
-            "balance",
+            "deposit",
+            "1 RLC",
         ],
         3,
     );
@@ -218,6 +220,88 @@ fn the_whole_journey_on_a_devnet() {
     assert!(shared.is_empty(), "readable by other users of the machine: {shared:#?}");
 }
 
+/// A keystore set in the environment, no password anywhere and stdin closed: what only reads
+/// works, and `--account` finds keystores by name and by address in poco's and Foundry's
+/// keystore directories.
+fn read_only_commands_never_unlock(
+    home: &Path,
+    keystore: &str,
+    password: &Path,
+    deal: &str,
+    address: &str,
+) {
+    let user_home = tempfile::tempdir().unwrap();
+    let user_home = user_home.path().to_str().unwrap();
+    let env = [("POCO_WALLET", keystore), ("HOME", user_home)];
+    let read = |args: &[&str]| {
+        let out = common::poco_env(home, &with(&["--json"], args), &env);
+        assert!(out.status.success(), "poco {args:?} without a password: {}", common::text(&out));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    assert_eq!(read(&["wallet", "show"])["eth"], "1000000000000000000");
+    assert_eq!(read(&["account", "balance"])["address"], address);
+    assert!(read(&["orderbook", "app"]).is_object());
+    assert_eq!(read(&["deal", "show", deal])["deal"]["dealId"], deal);
+    // Signing asks for the password, and without a terminal says where else to give it.
+    let out = common::poco_env(home, &["account", "deposit", "1 RLC"], &env);
+    assert_eq!(out.status.code(), Some(3), "{}", common::text(&out));
+    assert!(common::text(&out).contains("password file"), "{}", common::text(&out));
+
+    // poco's keystores by name, and by the address they state.
+    let with_password = [("POCO_WALLET_PASSWORD", "named"), ("HOME", user_home)];
+    let created =
+        common::poco_env(home, &["--json", "wallet", "create", "--name", "alice"], &with_password);
+    assert!(created.status.success(), "{}", common::text(&created));
+    let alice: Value = serde_json::from_slice(&created.stdout).unwrap();
+    let alice = alice["address"].as_str().unwrap().to_owned();
+    let home_env = [("HOME", user_home)];
+    let balance = |account: &str| {
+        let out = common::poco_env(
+            home,
+            &["--json", "--account", account, "account", "balance"],
+            &home_env,
+        );
+        assert!(out.status.success(), "--account {account}: {}", common::text(&out));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["address"].clone()
+    };
+    assert_eq!(balance("alice"), alice.as_str());
+    assert_eq!(balance(&alice), alice.as_str());
+    // Foundry's, written by `cast wallet import bob`: such a file states no address, so it is
+    // found by name and unlocked to learn it.
+    let foundry = Path::new(user_home).join(".foundry/keystores");
+    std::fs::create_dir_all(&foundry).unwrap();
+    let mut cast_file: Value =
+        serde_json::from_str(&std::fs::read_to_string(keystore).unwrap()).unwrap();
+    cast_file.as_object_mut().unwrap().remove("address");
+    std::fs::write(foundry.join("bob"), cast_file.to_string()).unwrap();
+    let password = password.to_str().unwrap();
+    let out = common::poco_env(
+        home,
+        &["--json", "--account", "bob", "--password-file", password, "wallet", "show"],
+        &home_env,
+    );
+    assert!(out.status.success(), "{}", common::text(&out));
+    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap()["address"], address);
+    let out = common::poco_env(home, &["--account", "carol", "account", "balance"], &home_env);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(common::text(&out).contains("no keystore named carol"), "{}", common::text(&out));
+    assert!(common::text(&out).contains("poco wallet list"), "{}", common::text(&out));
+    let out = common::poco_env(home, &["--account", "../x", "account", "balance"], &home_env);
+    assert_eq!(out.status.code(), Some(3), "{}", common::text(&out));
+
+    // `wallet list`: both, without a password.
+    let out = common::poco_env(home, &["--json", "wallet", "list"], &home_env);
+    assert!(out.status.success(), "{}", common::text(&out));
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<(&str, &Value)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| (w["name"].as_str().unwrap(), &w["address"]))
+        .collect();
+    assert_eq!(names, [("alice", &Value::from(alice.as_str())), ("bob", &Value::Null)]);
+}
+
 #[test]
 fn a_service_refuses_a_folder_other_users_can_open() {
     use std::os::unix::fs::PermissionsExt;
@@ -244,6 +328,58 @@ fn without_a_devnet_commands_say_how_to_start_one() {
     assert_eq!(status["running"], false);
 }
 
+/// An endpoint answering every request with HTTP 401, as a provider does to a URL without its
+/// API key; returns its URL.
+fn unauthorised_endpoint() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(16) {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let body = r#"{"error":"invalid API key"}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\n\
+                 content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+#[test]
+fn errors_say_what_failed_and_keep_their_cause() {
+    let home = tempfile::tempdir().unwrap();
+    let protocol = "0x0000000000000000000000000000000000000001";
+    let app = "0x00000000000000000000000000000000000000aa";
+    let show = |url: &str, code: i32| {
+        let args = ["--rpc.url", url, "--poco.address", protocol, "app", "show", app];
+        let (message, cause) = common::failure_with_cause(home.path(), &args, code);
+        let json = poco(home.path(), &with(&["--json"], &args));
+        let json: Value = serde_json::from_slice(&json.stdout).unwrap();
+        assert_eq!(json["cause"].as_str(), cause.as_deref(), "--json carries the cause too");
+        let text = match cause {
+            Some(cause) => format!("{message}\n  cause: {cause}\n"),
+            None => format!("{message}\n"),
+        };
+        text.replace(url, "<URL>")
+    };
+    let refused = show("http://127.0.0.1:9", 7);
+    let unauthorised = show(&unauthorised_endpoint(), 8);
+    let unreachable = show("http://poco-no-such-host.invalid:8545", 7);
+    assert!(refused.contains("Connection refused"), "{refused}");
+    assert!(unauthorised.contains("401") && unauthorised.contains("invalid API key"));
+    assert!(unreachable.contains("dns error"), "{unreachable}");
+    snapshot(
+        "errors.txt",
+        &format!("# refused\n{refused}# unauthorised\n{unauthorised}# unreachable\n{unreachable}"),
+    );
+}
+
 #[test]
 fn bad_amounts_are_explained() {
     let home = tempfile::tempdir().unwrap();
@@ -259,48 +395,72 @@ fn bad_amounts_are_explained() {
     assert!(message.contains("\"1 RLC\" or \"1 nRLC\""), "{message}");
 }
 
+/// `poco <args> --help`, in an environment without any poco variable (help shows their
+/// values).
+fn help(path: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_poco"))
+        .args(path)
+        .arg("--help")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "poco {path:?} --help: {}", common::text(&out));
+    String::from_utf8(out.stdout).unwrap()
+}
+
 #[test]
 fn top_level_help_is_stable() {
-    let out = poco(Path::new("/nonexistent"), &["--help"]);
-    assert!(out.status.success());
-    snapshot("help.txt", &String::from_utf8_lossy(&out.stdout));
+    let top = help(&[]);
+    let users = top.find("User commands:").expect("a section of users' commands");
+    let operators = top.find("Operator commands:").expect("a section of operators' commands");
+    assert!(users < operators);
+    for service in ["market", "scheduler", "worker", "results", "sms"] {
+        let at = top.find(&format!("\n  {service} ")).unwrap();
+        assert!(at > operators, "{service} is an operator's command");
+    }
+    for command in ["run", "wallet", "deal", "completions"] {
+        let at = top.find(&format!("\n  {command} ")).unwrap();
+        assert!(users < at && at < operators, "{command} is a user's command");
+    }
+    snapshot("help.txt", &top);
 }
 
 /// The subcommands `poco <path> --help` lists (without `help`).
-fn subcommands(path: &[String]) -> Vec<String> {
-    let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
-    args.push("--help");
-    let out = poco(Path::new("/nonexistent"), &args);
-    assert!(out.status.success(), "poco {args:?}");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.lines()
-        .skip_while(|line| !line.starts_with("Commands:"))
-        .skip(1)
-        .take_while(|line| line.starts_with("  "))
-        .filter_map(|line| line.split_whitespace().next())
-        .filter(|name| *name != "help")
-        .map(str::to_owned)
-        .collect()
+fn subcommands(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut listing = false;
+    for line in text.lines() {
+        if line.ends_with("ommands:") {
+            listing = true;
+        } else if listing && line.starts_with("  ") {
+            names.extend(line.split_whitespace().next().map(str::to_owned));
+        } else {
+            listing = false;
+        }
+    }
+    names.retain(|name| name != "help");
+    names
 }
 
 #[test]
-fn every_command_help_ends_with_an_example() {
+fn every_command_help_is_stable_and_ends_with_an_example() {
     let mut pending = vec![Vec::<String>::new()];
     let mut leaves = 0;
+    let mut all = std::collections::BTreeMap::new();
     while let Some(path) = pending.pop() {
-        let children = subcommands(&path);
+        let args: Vec<&str> = path.iter().map(String::as_str).collect();
+        let text = help(&args);
+        let children = subcommands(&text);
         if children.is_empty() {
-            let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
-            args.push("--help");
-            let help = String::from_utf8_lossy(&poco(Path::new("/nonexistent"), &args).stdout)
-                .into_owned();
-            let examples = help.rfind("Example").unwrap_or_else(|| panic!("poco {args:?}: {help}"));
+            let examples = text.rfind("Example").unwrap_or_else(|| panic!("poco {args:?}: {text}"));
             assert!(
-                help[examples..].lines().skip(1).any(|line| line.trim_start().starts_with("poco ")),
+                text[examples..].lines().skip(1).any(|line| line.trim_start().starts_with("poco ")),
                 "poco {args:?}: the example is a poco command line"
             );
             leaves += 1;
         }
+        all.insert(format!("poco {}", path.join(" ")).trim_end().to_owned(), text);
         for child in children {
             let mut next = path.clone();
             next.push(child);
@@ -308,6 +468,55 @@ fn every_command_help_ends_with_an_example() {
         }
     }
     assert!(leaves > 30, "every command was visited ({leaves})");
+    let joined: String =
+        all.iter().map(|(command, text)| format!("===== {command} --help\n{text}\n")).collect();
+    snapshot("help-every-command.txt", &joined);
+}
+
+#[test]
+fn bash_completes_poco_commands() {
+    let out = poco(Path::new("/nonexistent"), &["completions", "bash"]);
+    assert!(out.status.success(), "{}", common::text(&out));
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("poco.bash");
+    std::fs::write(&script, &out.stdout).unwrap();
+    // What bash does on `poco wal<TAB>` and `poco deal <TAB>`: the completion function is
+    // called with the words typed so far.
+    let complete = |line: &str| {
+        let words: Vec<&str> = line.split(' ').collect();
+        let program = format!(
+            "source {}; COMP_LINE='{line}'; COMP_POINT={}; COMP_WORDS=({}); COMP_CWORD={}; \
+             _poco poco '{}' '{}'; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            script.display(),
+            line.len(),
+            words.iter().map(|w| format!("'{w}'")).collect::<Vec<_>>().join(" "),
+            words.len() - 1,
+            words[words.len() - 1],
+            words[words.len() - 2],
+        );
+        let out = Command::new("bash").args(["--norc", "--noprofile", "-c", &program]).output();
+        let out = out.expect("bash runs");
+        assert!(out.status.success(), "{}", common::text(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(complete("poco wal").trim(), "wallet");
+    let deal = complete("poco deal ");
+    for sub in ["show", "list", "claim"] {
+        assert!(deal.lines().any(|l| l.trim() == sub), "{sub} in {deal}");
+    }
+}
+
+#[test]
+fn manual_pages_are_written_for_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("man");
+    let written = json(Path::new("/nonexistent"), &["man", "--out", out_dir.to_str().unwrap()]);
+    let pages = written.as_array().unwrap();
+    assert!(pages.len() > 40, "{written}");
+    let run = std::fs::read_to_string(out_dir.join("poco-run.1")).unwrap();
+    assert!(run.starts_with(".ie") || run.contains(".TH"), "roff: {run}");
+    assert!(run.contains("poco\\-run"), "{run}");
+    assert!(out_dir.join("poco-wallet-list.1").is_file());
 }
 
 /// Providers' commands on a devnet: wallets imported, datasets and workerpools registered,

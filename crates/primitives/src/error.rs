@@ -553,3 +553,57 @@ fn readings(input: &str, units: &[&str]) -> String {
     let quoted: Vec<String> = units.iter().map(|unit| format!("\"{input} {unit}\"")).collect();
     quoted.join(" or ")
 }
+
+/// The causes of `error`, outermost first, joined by `": "`: what a transport's own message
+/// leaves out ("error sending request" hides "Connection refused"). A cause whose text its
+/// parent already carries is skipped.
+pub fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut level = error.source();
+    while let Some(cause) = level {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        level = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod causes_tests {
+    use super::causes;
+
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|l| l as _)
+        }
+    }
+
+    #[test]
+    fn every_cause_is_told_once() {
+        let error = Layer(
+            "error sending request",
+            Some(Box::new(Layer(
+                "client error (Connect)",
+                Some(Box::new(Layer("Connection refused (os error 111)", None))),
+            ))),
+        );
+        assert_eq!(
+            causes(&error),
+            "error sending request: client error (Connect): Connection refused (os error 111)"
+        );
+        let repeated = Layer("tcp connect: refused", Some(Box::new(Layer("refused", None))));
+        assert_eq!(causes(&repeated), "tcp connect: refused");
+    }
+}

@@ -294,16 +294,14 @@ async fn task_logs(
     if deal.0.requester != address {
         return Err(Error::NotRequester.into());
     }
-    let logs: Vec<_> = engine
+    let logs = engine
         .store
         .logs(task_id)
         .await?
         .into_iter()
-        .map(
-            |(at_ms, message)| serde_json::json!({"at": at_ms as f64 / 1000.0, "message": message}),
-        )
+        .map(|(at_ms, message)| poco_api::pool::LogEntry { at: at_ms as f64 / 1000.0, message })
         .collect();
-    Ok(Json(serde_json::json!({ "taskId": task_id, "logs": logs })))
+    Ok(Json(poco_api::pool::TaskLogs { task_id, logs }))
 }
 
 async fn metrics(State(engine): State<Arc<Engine>>) -> ApiResult<String> {

@@ -51,26 +51,43 @@ pub struct Poco {
     log_range: u64,
 }
 
+/// Connects to the chain endpoint `url` and asks it its chain id. An endpoint that cannot be
+/// reached is [`Error::ChainDown`], one that answers with an HTTP refusal [`Error::ChainRefused`],
+/// each with its cause.
+pub async fn connect_chain(
+    url: &str,
+    wallet: Option<PrivateKeySigner>,
+    config: ClientConfig,
+) -> Result<(ChainClient, u64)> {
+    // The retries keep only the last error's outer message: an endpoint that fails is asked
+    // once more, without them, for the whole cause.
+    let unusable = async |error: poco_chain::Error| match ChainClient::probe(url).await {
+        Err(probed) => Error::chain_unusable(url, &probed),
+        Ok(_) => Error::chain_unusable(url, &error),
+    };
+    let chain = match ChainClient::connect(url, wallet, config).await {
+        Ok(chain) => chain,
+        Err(error) if error.is_transient() || matches!(error, poco_chain::Error::Rpc(_)) => {
+            return Err(unusable(error).await);
+        }
+        Err(error) => return Err(error.into()),
+    };
+    match chain.chain_id().await {
+        Ok(chain_id) => Ok((chain, chain_id)),
+        Err(error) => Err(unusable(error).await),
+    }
+}
+
 impl Poco {
     /// Connects to the chain of `endpoints` and discovers the protocol's contracts.
     pub async fn connect(endpoints: &Endpoints, wallet: Option<PrivateKeySigner>) -> Result<Self> {
-        let down = || Error::ChainDown { url: endpoints.rpc_url.clone() };
         let config = ClientConfig {
             max_retries: 1,
             confirmations: endpoints.confirmations,
             receipt_timeout: endpoints.receipt_timeout,
             ..ClientConfig::default()
         };
-        let chain = ChainClient::connect(&endpoints.rpc_url, wallet.clone(), config)
-            .await
-            .map_err(|e| {
-                if e.is_transient() || matches!(e, poco_chain::Error::Rpc(_)) {
-                    down()
-                } else {
-                    e.into()
-                }
-            })?;
-        let chain_id = chain.chain_id().await.map_err(|_| down())?;
+        let (chain, chain_id) = connect_chain(&endpoints.rpc_url, wallet.clone(), config).await?;
         let deployment =
             discover(chain.provider(), endpoints.poco, chain_id, endpoints.from_block).await?;
         let market = endpoints.market_url.as_deref().map(MarketClient::new);

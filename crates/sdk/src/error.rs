@@ -78,12 +78,27 @@ pub enum Error {
     ChainDown {
         /// The endpoint.
         url: String,
+        /// Why (the transport's causes).
+        cause: String,
+    },
+    /// The chain endpoint answered with an HTTP refusal instead of serving the request: a
+    /// provider's key missing or wrong (401, 403), or its rate limit reached (429).
+    #[error("the chain endpoint {url} refused the request (HTTP {status})")]
+    ChainRefused {
+        /// The endpoint.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The start of its answer.
+        body: String,
     },
     /// The market cannot be reached.
     #[error("cannot reach the market at {url}")]
     MarketDown {
         /// The market's URL.
         url: String,
+        /// Why (the transport's causes).
+        cause: String,
     },
     /// The market refused a request.
     #[error("the market refused: {message} ({code})")]
@@ -159,6 +174,8 @@ pub enum Error {
     SmsDown {
         /// The SMS's URL.
         url: String,
+        /// Why (the transport's causes).
+        cause: String,
     },
     /// The SMS refused a request (its JSON error, never a secret value).
     #[error("the SMS refused: {message}")]
@@ -212,7 +229,9 @@ pub enum Error {
 impl From<poco_api::sms::Error> for Error {
     fn from(error: poco_api::sms::Error) -> Self {
         match error {
-            poco_api::sms::Error::Unreachable { url, .. } => Self::SmsDown { url },
+            poco_api::sms::Error::Unreachable { url, message } => {
+                Self::SmsDown { url, cause: message }
+            }
             poco_api::sms::Error::Refused { status, code, message } => {
                 Self::SmsRefused { status, code, message }
             }
@@ -222,6 +241,33 @@ impl From<poco_api::sms::Error> for Error {
 }
 
 impl Error {
+    /// The chain endpoint `url` failed with `error` before serving anything: refused (an HTTP
+    /// status instead of a JSON-RPC answer) or not reached, with the cause.
+    pub fn chain_unusable(url: &str, error: &poco_chain::Error) -> Self {
+        match error.http_refusal() {
+            Some((status, body)) => Self::ChainRefused {
+                url: url.to_owned(),
+                status,
+                body: body.trim().chars().take(200).collect(),
+            },
+            None => Self::ChainDown {
+                url: url.to_owned(),
+                cause: poco_primitives::error::causes(error),
+            },
+        }
+    }
+
+    /// What caused the failure, beyond what its message says: the transport's error of an
+    /// endpoint that cannot be reached, the answer of one that refused.
+    pub fn cause(&self) -> Option<&str> {
+        match self {
+            Self::ChainDown { cause, .. }
+            | Self::MarketDown { cause, .. }
+            | Self::SmsDown { cause, .. } => Some(cause),
+            Self::ChainRefused { body, .. } if !body.is_empty() => Some(body),
+            _ => None,
+        }
+    }
     /// A local file or directory that could not be read or written.
     pub fn io(path: impl Into<std::path::PathBuf>, source: std::io::Error) -> Self {
         Self::Io { path: path.into(), source }
@@ -239,6 +285,8 @@ impl Error {
                 ErrorKind::NotFound
             }
             Self::ChainDown { .. } => ErrorKind::ChainUnreachable,
+            Self::ChainRefused { status: 401 | 403, .. } => ErrorKind::Refused,
+            Self::ChainRefused { .. } => ErrorKind::ChainUnreachable,
             Self::MarketDown { .. } => ErrorKind::MarketUnreachable,
             Self::Chain(error) if error.revert().is_some() => ErrorKind::Refused,
             Self::Chain(poco_chain::Error::NotMined { .. }) => ErrorKind::NotMined,

@@ -37,7 +37,7 @@ pub mod tasks;
 
 pub use account::{Balance, Sent, Transfer};
 pub use assets::{Asset, AssetKind};
-pub use client::{Endpoints, LOG_RANGE, Poco, discover};
+pub use client::{Endpoints, LOG_RANGE, Poco, connect_chain, discover};
 pub use error::{Error, ErrorKind, Result};
 pub use orders::AnySigned;
 pub use poco_chain::DEFAULT_RECEIPT_TIMEOUT;

@@ -9,7 +9,7 @@ impl From<poco_api::market::Error> for Error {
     fn from(error: poco_api::market::Error) -> Self {
         use poco_api::market::Error as Api;
         match error {
-            Api::Unreachable { url } => Self::MarketDown { url },
+            Api::Unreachable { url, cause } => Self::MarketDown { url, cause },
             Api::Refused { code, message, .. } => Self::MarketRefused { code, message },
             Api::UnexpectedAnswer(reason) => {
                 Self::Config(format!("unexpected answer from the market: {reason}"))

@@ -230,6 +230,15 @@ impl Poco {
         Ok(logs.iter().filter_map(deal_created).collect())
     }
 
+    /// The deals of the workerpool `workerpool` (those its scheduler runs), oldest first: its
+    /// `DealCreated` events, read from the deployment block to the head.
+    pub async fn deals_of_workerpool(&self, workerpool: Address) -> Result<Vec<DealView>> {
+        let topics =
+            [Some(IPoco::DealCreated::SIGNATURE_HASH), Some(workerpool.into_word()), None, None];
+        let logs = self.logs(self.deployment().poco, &topics).await?;
+        Ok(logs.iter().filter_map(deal_created).collect())
+    }
+
     /// The market's `(deal id, block)` of every deal of `requester`, oldest first; `None`
     /// when there is no market, it fails, or it names more than [`MAX_MARKET_DEALS`].
     async fn market_deals_of(&self, requester: Address) -> Option<Vec<(B256, u64)>> {
@@ -417,6 +426,30 @@ impl Poco {
     pub async fn claim(&self, task_id: B256) -> Result<TaskView> {
         let (deal, index) = self.deal_of_task(task_id).await?;
         self.claim_in(&deal, index).await
+    }
+
+    /// Claims every task of the deal `deal_id` past its final deadline and not completed (the
+    /// requester is refunded for each); returns the deal's tasks as they are then. Fails,
+    /// claiming nothing, when none can be claimed.
+    pub async fn claim_deal(&self, deal_id: B256) -> Result<Vec<TaskView>> {
+        let deal = self.deal(deal_id).await?;
+        let tasks = self.tasks_of(&deal).await?;
+        let claimable: Vec<U256> =
+            tasks.iter().filter(|t| t.status == TaskStatus::Timeout).map(|t| t.index).collect();
+        if claimable.is_empty() {
+            let mut statuses: Vec<String> = tasks.iter().map(|t| t.status.to_string()).collect();
+            statuses.dedup();
+            let opens = tasks.iter().map(|t| t.final_deadline).min().unwrap_or_default();
+            return Err(Error::Config(format!(
+                "no task of deal {deal_id} can be claimed: they are {} (claims open at the \
+                 final deadline, unix time {opens}, for tasks not completed by then)",
+                statuses.join(", ")
+            )));
+        }
+        for index in claimable {
+            self.claim_in(&deal, index).await?;
+        }
+        self.tasks_of(&deal).await
     }
 
     /// Claims a task of a known deal past its final deadline.

@@ -1,4 +1,5 @@
-//! The worker's side of the workerpool protocol: signed requests to its scheduler.
+//! Clients of a scheduler, every request signed: a worker's side of the workerpool protocol,
+//! and a requester reading a task's log.
 
 use alloy::signers::local::PrivateKeySigner;
 use poco_primitives::request::SignedRequest;
@@ -75,6 +76,27 @@ impl SchedulerClient {
         serde_json::from_str(&text).map(Some).map_err(|e| fail(format!("unexpected answer: {e}")))
     }
 
+    /// The log the scheduler kept of a task (for the task's requester only):
+    /// `{"taskId", "logs": [{"at": unix seconds, "message"}]}`.
+    pub async fn task_logs(&self, task_id: alloy::primitives::B256) -> Result<TaskLogs> {
+        let path = format!("/tasks/{task_id}/logs");
+        let fail = |message: String| Error::Scheduler { url: self.url.clone(), message };
+        let signed = SignedRequest::fresh("GET", &path, b"").headers_signed_by(&self.wallet)?;
+        let mut request = self.http.get(format!("{}{path}", self.url));
+        for (name, value) in signed.pairs() {
+            request = request.header(name, value);
+        }
+        let response =
+            request.send().await.map_err(|e| fail(poco_primitives::error::causes(&e)))?;
+        let status = response.status();
+        let text = response.text().await.map_err(|e| fail(e.to_string()))?;
+        if !status.is_success() {
+            let refusal = crate::http::Refusal::read(status, text.as_bytes());
+            return Err(fail(format!("{status}: {}", refusal.message)));
+        }
+        serde_json::from_str(&text).map_err(|e| fail(format!("unexpected answer: {e}")))
+    }
+
     /// Registers the worker: its slots, TEE ability and version.
     pub async fn register(&self, registration: &Registration) -> Result<PoolInfo> {
         self.post("/workers/register", registration).await?.ok_or_else(|| Error::Scheduler {
@@ -97,4 +119,23 @@ impl SchedulerClient {
     pub async fn report(&self, report: &Report) -> Result<()> {
         self.post::<_, serde_json::Value>("/reports", report).await.map(|_| ())
     }
+}
+
+/// A task's log, as its scheduler kept it.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskLogs {
+    /// The task.
+    pub task_id: alloy::primitives::B256,
+    /// Its entries, oldest first.
+    pub logs: Vec<LogEntry>,
+}
+
+/// One entry of a task's log.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct LogEntry {
+    /// When, in unix seconds (millisecond precision).
+    pub at: f64,
+    /// What happened.
+    pub message: String,
 }

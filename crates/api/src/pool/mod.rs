@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use poco_primitives::Deal;
 
-pub use client::{Error, Result, SchedulerClient};
+pub use client::{Error, LogEntry, Result, SchedulerClient, TaskLogs};
 
 /// A worker's registration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -22,6 +22,21 @@ pub struct KeystoreEntry {
     pub path: PathBuf,
 }
 
+impl KeystoreEntry {
+    /// The keystore file at `path`, read only as far as the address it states: nothing is
+    /// decrypted, no password is needed.
+    pub fn read(path: impl Into<PathBuf>) -> Result<Self, WalletError> {
+        let path = path.into();
+        let address = keystore::stated_address(&path)?;
+        Ok(Self { address, path })
+    }
+
+    /// The file's name: what `--account NAME` calls it.
+    pub fn name(&self) -> String {
+        self.path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+    }
+}
+
 /// A directory of keystore files, and the scrypt parameters new ones get.
 ///
 /// New files are named as geth names them, `UTC--<creation time>--<address>`; the directory is
@@ -83,14 +98,40 @@ impl KeystoreDir {
         Ok((wallet, path))
     }
 
-    /// Encrypts `wallet` into a new keystore file of the directory; returns its path.
+    /// Encrypts `wallet` into a new keystore file of the directory, named as geth names it;
+    /// returns its path.
     pub fn save(&self, wallet: &Wallet, password: &Password) -> Result<PathBuf, WalletError> {
-        create_private_dir(&self.dir)?;
         let created = calendar::utc_timestamp(SystemTime::now());
-        let name = format!("UTC--{created}--{}", hex::encode(wallet.address()));
+        self.save_as(
+            wallet,
+            password,
+            &format!("UTC--{created}--{}", hex::encode(wallet.address())),
+        )
+    }
+
+    /// Encrypts `wallet` into a new keystore file of the directory named `name` (a plain file
+    /// name, as `cast wallet import NAME` gives); an existing file is never overwritten.
+    pub fn save_as(
+        &self,
+        wallet: &Wallet,
+        password: &Password,
+        name: &str,
+    ) -> Result<PathBuf, WalletError> {
+        check_name(name)?;
+        create_private_dir(&self.dir)?;
         let path = self.dir.join(name);
         wallet.write_keystore(&path, password, &self.scrypt)?;
         Ok(path)
+    }
+
+    /// The keystore file named `name` in the directory, if there is one.
+    pub fn named(&self, name: &str) -> Result<Option<KeystoreEntry>, WalletError> {
+        check_name(name)?;
+        let path = self.dir.join(name);
+        if !path.is_file() {
+            return Ok(None);
+        }
+        KeystoreEntry::read(path).map(Some)
     }
 
     /// The keystore files of the directory, sorted by file name (oldest first for geth's
@@ -127,6 +168,16 @@ impl KeystoreDir {
             .find(|entry| entry.address == Some(address))
             .ok_or_else(|| WalletError::NoKeystoreFor { address, dir: self.dir.clone() })
     }
+}
+
+/// Refuses a keystore name that is not a plain file name: empty, hidden, or naming another
+/// directory.
+fn check_name(name: &str) -> Result<(), WalletError> {
+    let plain = !name.is_empty()
+        && !name.starts_with('.')
+        && !name.contains(['/', '\\', '\0'])
+        && name.len() <= 255;
+    if plain { Ok(()) } else { Err(WalletError::BadName { name: name.to_owned() }) }
 }
 
 /// Creates `dir` and its missing parents, the new ones readable by their owner only.

@@ -36,6 +36,15 @@ pub enum WalletError {
         /// The keystore directory.
         dir: PathBuf,
     },
+    /// A keystore name that is not a plain file name.
+    #[error(
+        "{name:?} is not a keystore name: a name is a plain file name (no '/', not starting \
+         with '.')"
+    )]
+    BadName {
+        /// The name given.
+        name: String,
+    },
     /// The file is not a valid v3 keystore.
     #[error(
         "keystore {} is not a valid keystore (Web3 Secret Storage v3 JSON): {reason}",

@@ -18,6 +18,19 @@ fn password_source(context: &Context) -> PasswordSource {
     PasswordSource::choose(context.password_file().cloned())
 }
 
+/// Saves a new keystore under `name`, else under geth's name for it.
+fn save(
+    dir: &KeystoreDir,
+    wallet: &Wallet,
+    password: &poco_chain::wallet::Password,
+    name: Option<&str>,
+) -> Result<std::path::PathBuf, Failure> {
+    Ok(match name {
+        Some(name) => dir.save_as(wallet, password, name)?,
+        None => dir.save(wallet, password)?,
+    })
+}
+
 /// `poco wallet ...`.
 pub(crate) async fn wallet(
     context: &Context,
@@ -25,13 +38,53 @@ pub(crate) async fn wallet(
     command: WalletCommand,
 ) -> Result<(), Failure> {
     match command {
-        WalletCommand::Create { out } => {
+        WalletCommand::Create { name, out } => {
             let dir = KeystoreDir::new(out.unwrap_or_else(|| context.wallets_dir()));
+            let wallet = Wallet::random();
             let password = password_source(context).read_new()?;
-            let (wallet, path) = dir.create(&password)?;
+            let path = save(&dir, &wallet, &password, name.as_deref())?;
             print_wallet(output, &wallet, &path);
         }
-        WalletCommand::Import { private_key_file, mnemonic_file, index, out } => {
+        WalletCommand::List => {
+            let mut found = Vec::new();
+            for dir in context.keystore_dirs() {
+                found.extend(dir.list()?);
+            }
+            let json: Vec<_> = found
+                .iter()
+                .map(
+                    |e| serde_json::json!({"name": e.name(), "address": e.address, "path": e.path}),
+                )
+                .collect();
+            output.result(&json, || {
+                if found.is_empty() {
+                    let dirs: Vec<String> = context
+                        .keystore_dirs()
+                        .iter()
+                        .map(|d| d.path().display().to_string())
+                        .collect();
+                    return format!(
+                        "no keystore in {}: create one with `poco wallet create --name NAME`",
+                        dirs.join(" or ")
+                    );
+                }
+                let rows: Vec<Vec<String>> = found
+                    .iter()
+                    .map(|e| {
+                        vec![
+                            e.name(),
+                            e.address.map_or_else(
+                                || "(known once unlocked)".to_owned(),
+                                |a| a.to_string(),
+                            ),
+                            e.path.parent().map_or_else(String::new, |p| p.display().to_string()),
+                        ]
+                    })
+                    .collect();
+                crate::output::table(&["NAME", "ADDRESS", "DIRECTORY"], &rows)
+            });
+        }
+        WalletCommand::Import { private_key_file, mnemonic_file, index, name, out } => {
             let dir = KeystoreDir::new(out.unwrap_or_else(|| context.wallets_dir()));
             let read = |path: &std::path::Path| {
                 std::fs::read_to_string(path)
@@ -45,12 +98,12 @@ pub(crate) async fn wallet(
                 }
             }?;
             let password = password_source(context).read_new()?;
-            let path = dir.save(&wallet, &password)?;
+            let path = save(&dir, &wallet, &password, name.as_deref())?;
             print_wallet(output, &wallet, &path);
         }
         WalletCommand::Show => {
-            let client = context.signing_client().await?;
-            let address = client.address()?;
+            let address = context.my_address()?;
+            let client = context.client().await?;
             let balance = client.balance(address).await?;
             let ether = client.ether(address).await?;
             // The account's balances, with the ETH that pays for gas.
@@ -128,11 +181,11 @@ pub(crate) async fn account(
             print_balance(output, &client.withdraw(value).await?);
         }
         AccountCommand::Balance { address } => {
-            let client = context.client().await?;
             let address = match address {
                 Some(address) => address,
-                None => client.address()?,
+                None => context.my_address()?,
             };
+            let client = context.client().await?;
             print_balance(output, &client.balance(address).await?);
         }
     }

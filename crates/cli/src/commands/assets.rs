@@ -187,11 +187,11 @@ async fn asset(
             print_asset(output, &client.asset(kind, address).await?);
         }
         AssetCommand::List { owner } => {
-            let client = context.client().await?;
             let owner = match owner {
                 Some(owner) => owner,
-                None => client.address()?,
+                None => context.my_address()?,
             };
+            let client = context.client().await?;
             print_list(output, &client.assets_of(kind, owner).await?);
         }
         AssetCommand::Transfer { address, to } => {
@@ -221,11 +221,11 @@ pub(crate) async fn workerpool(
             print_asset(output, &client.asset(kind, address).await?);
         }
         WorkerpoolCommand::List { owner } => {
-            let client = context.client().await?;
             let owner = match owner {
                 Some(owner) => owner,
-                None => client.address()?,
+                None => context.my_address()?,
             };
+            let client = context.client().await?;
             print_list(output, &client.assets_of(kind, owner).await?);
         }
         WorkerpoolCommand::Transfer { address, to } => {

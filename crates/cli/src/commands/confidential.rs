@@ -191,12 +191,12 @@ pub(crate) async fn secret(
             }
         }
         SecretCommand::Check { name, app, requester } => {
-            let secrets = context.secrets(requester.is_none() && app.is_none())?;
+            let secrets = context.secrets(false)?;
             let (json, what) = match (name, app) {
                 (Some(name), _) => {
                     let requester = match requester {
                         Some(requester) => requester,
-                        None => secrets.address()?,
+                        None => context.my_address()?,
                     };
                     let what = format!("secret {name:?} of requester {requester}");
                     if !secrets.requester_secret_exists(requester, &name).await? {
@@ -280,10 +280,10 @@ pub(crate) async fn check_result_key(
     output: Output,
     beneficiary: Option<Address>,
 ) -> Result<(), Failure> {
-    let secrets = context.secrets(beneficiary.is_none())?;
+    let secrets = context.secrets(false)?;
     let beneficiary = match beneficiary {
         Some(beneficiary) => beneficiary,
-        None => secrets.address()?,
+        None => context.my_address()?,
     };
     if !secrets.result_key_exists(beneficiary).await? {
         return Err(not_set(

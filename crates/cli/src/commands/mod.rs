@@ -35,11 +35,22 @@ pub(crate) fn runs_services(command: &Command) -> bool {
 
 /// Runs a parsed command line.
 pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
+    // What describes the command line itself needs no configuration, even a broken one.
+    match &cli.command {
+        Command::Completions { shell } => return completions(*shell),
+        Command::Man { out } => {
+            return write_manual(
+                out,
+                Output::new(cli.global.json, cli.global.quiet, cli.global.wide),
+            );
+        }
+        _ => {}
+    }
     // The commands that create a profile name a network that may not exist yet.
     let network_may_be_new =
         matches!(cli.command, Command::Protocol(ProtocolCommand::Deploy(_)) | Command::Network(_));
     let context = Context::load(&cli.global, network_may_be_new)?;
-    let output = Output::new(context.json);
+    let output = Output::new(context.json, context.quiet, context.wide);
     match cli.command {
         Command::Devnet(command) => Box::pin(devnet::run(&context, output, command)).await,
         Command::Wallet(command) => account::wallet(&context, output, command).await,
@@ -51,7 +62,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Orderbook(args) => orders::orderbook(&context, output, args).await,
         Command::Run(args) => Box::pin(run::run(&context, output, args)).await,
         Command::Deal(command) => run::deal(&context, output, command).await,
-        Command::Task(command) => run::task(&context, output, command).await,
+        Command::Task(command) => Box::pin(run::task(&context, output, command)).await,
         Command::Result(command) => run::result(&context, output, command).await,
         Command::Secret(command) => confidential::secret(&context, output, command).await,
         Command::Protocol(command) => protocol::protocol(&context, output, command).await,
@@ -62,7 +73,53 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Results(command) => services::results(&context, command).await,
         Command::Sms(command @ SmsCommand::Serve(_)) => services::sms(&context, command).await,
         Command::Sms(SmsCommand::Status) => confidential::sms_status(&context, output).await,
+        // Answered before the configuration is read (above).
+        Command::Completions { .. } | Command::Man { .. } => Ok(()),
     }
+}
+
+/// `poco completions SHELL`.
+fn completions(shell: clap_complete::Shell) -> Result<(), Failure> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut crate::cli::command(), "poco", &mut script);
+    std::io::stdout()
+        .write_all(&script)
+        .map_err(|e| Failure::config(format!("cannot write to stdout: {e}")))
+}
+
+/// Writes a manual page per command into `dir`: `poco.1`, `poco-run.1`, `poco-wallet-list.1`...
+fn write_manual(dir: &std::path::Path, output: Output) -> Result<(), Failure> {
+    fn pages(command: &clap::Command, prefix: &str, out: &mut Vec<(String, clap::Command)>) {
+        let name = if prefix.is_empty() {
+            command.get_name().to_owned()
+        } else {
+            format!("{prefix}-{}", command.get_name())
+        };
+        for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+            pages(sub, &name, out);
+        }
+        out.push((name, command.clone()));
+    }
+    let mut command = crate::cli::command();
+    command.build();
+    let mut found = Vec::new();
+    pages(&command, "", &mut found);
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Failure::config(format!("cannot create {}: {e}", dir.display())))?;
+    let mut written = Vec::new();
+    for (name, page) in found {
+        let path = dir.join(format!("{name}.1"));
+        let mut roff = Vec::new();
+        clap_mangen::Man::new(page.name(name.clone()))
+            .render(&mut roff)
+            .and_then(|()| std::fs::write(&path, roff))
+            .map_err(|e| Failure::config(format!("cannot write {}: {e}", path.display())))?;
+        written.push(path);
+    }
+    written.sort();
+    let count = written.len();
+    output.result(&written, || format!("{count} manual pages written in {}", dir.display()));
+    Ok(())
 }
 
 /// Asks `question` on the terminal unless `--yes`; refuses when there is no terminal to ask.
@@ -101,17 +158,4 @@ pub(crate) fn tag(text: &str) -> Result<poco_primitives::Tag, Failure> {
     }
     text.parse::<poco_primitives::Tag>()
         .map_err(|e| Failure::usage(format!("{text:?} is not a tag: {e}")))
-}
-
-/// A unix time, readable.
-pub(crate) fn when(seconds: u64) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
-    if seconds >= now {
-        format!("{seconds} (in {} min)", (seconds - now).div_ceil(60))
-    } else {
-        format!("{seconds} ({} min ago)", (now - seconds) / 60)
-    }
 }

@@ -1,7 +1,7 @@
 //! `poco network list|show|add`: the network profiles of the home.
 
 use alloy::{primitives::Address, providers::Provider};
-use poco_chain::{ChainClient, ClientConfig};
+use poco_chain::ClientConfig;
 use serde_json::{Value, json};
 
 use crate::{
@@ -118,9 +118,7 @@ pub(crate) async fn network(
                 .poco_address_flag()
                 .ok_or_else(|| Failure::usage("pass the protocol's address: --poco.address"))?;
             let config = ClientConfig { max_retries: 1, ..ClientConfig::default() };
-            let down = || Failure::from(poco_sdk::Error::ChainDown { url: rpc_url.clone() });
-            let chain = ChainClient::connect(&rpc_url, None, config).await.map_err(|_| down())?;
-            let chain_id = chain.chain_id().await.map_err(|_| down())?;
+            let (chain, chain_id) = poco_sdk::connect_chain(&rpc_url, None, config).await?;
             // The protocol answers at that address: its token and registries are read.
             let deployment = poco_sdk::discover(chain.provider(), poco, chain_id, 0).await?;
             let tasks_module = poco_contracts::bindings::poco_deployable::Poco::new(

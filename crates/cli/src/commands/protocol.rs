@@ -4,7 +4,7 @@
 use std::{path::Path, str::FromStr, time::Duration};
 
 use alloy::{network::EthereumWallet, signers::local::PrivateKeySigner};
-use poco_chain::{ChainClient, ClientConfig};
+use poco_chain::ClientConfig;
 use poco_contracts::{DeployOptions, Journal, ResumeOptions};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -112,7 +112,7 @@ fn failure(error: poco_contracts::Error, rpc_url: &str) -> Failure {
         poco_contracts::Error::Transport(transport) => {
             let error = poco_chain::Error::Rpc(transport);
             if error.is_transient() {
-                poco_sdk::Error::ChainDown { url: rpc_url.to_owned() }.into()
+                poco_sdk::Error::chain_unusable(rpc_url, &error).into()
             } else {
                 error.into()
             }
@@ -204,17 +204,7 @@ async fn deploy(context: &Context, output: Output, args: ProtocolDeploy) -> Resu
             Failure::usage("where to deploy? Pass the chain's endpoint: --rpc.url URL")
         })?;
     let config = ClientConfig { max_retries: 2, ..ClientConfig::default() };
-    let chain = ChainClient::connect(&rpc_url, None, config).await.map_err(|e| {
-        if e.is_transient() || matches!(e, poco_chain::Error::Rpc(_)) {
-            poco_sdk::Error::ChainDown { url: rpc_url.clone() }.into()
-        } else {
-            Failure::from(e)
-        }
-    })?;
-    let chain_id = chain
-        .chain_id()
-        .await
-        .map_err(|_| Failure::from(poco_sdk::Error::ChainDown { url: rpc_url.clone() }))?;
+    let (chain, chain_id) = poco_sdk::connect_chain(&rpc_url, None, config).await?;
     let provider = chain.provider();
     let deployer = signer.address();
 

@@ -6,10 +6,10 @@ use poco_sdk::{DealView, Decryption, Plan, Poco, RunSpec, TaskStatus, TaskView};
 
 use crate::{
     Failure,
-    cli::{DealCommand, ResultCommand, RunArgs, TaskCommand},
-    commands::{amount, confidential, confirm, tag, when},
+    cli::{DealCommand, DealRole, ResultCommand, RunArgs, TaskCommand},
+    commands::{amount, confidential, confirm, tag},
     context::Context,
-    output::{Output, fields, table},
+    output::{Output, fields, paint_status, table, when},
 };
 
 /// How long `--watch` follows tasks at most.
@@ -41,33 +41,50 @@ fn explain(plan: &Plan) -> String {
     text
 }
 
-fn task_rows(views: &[TaskView]) -> Vec<Vec<String>> {
-    views
+fn tasks_table(output: Output, views: &[TaskView]) -> String {
+    let rows: Vec<Vec<String>> = views
         .iter()
         .map(|v| {
             vec![
                 v.index.to_string(),
-                v.task_id.to_string(),
-                v.status.to_string(),
+                output.hash(v.task_id),
+                paint_status(&v.status.to_string()),
                 v.contributors.to_string(),
             ]
         })
-        .collect()
+        .collect();
+    table(&["index", "task", "status", "contributors"], &rows)
 }
 
-fn tasks_table(views: &[TaskView]) -> String {
-    table(&["index", "task", "status", "contributors"], &task_rows(views))
-}
-
+/// Follows a deal's tasks until they are all final (or [`WATCH_LIMIT`]): on a terminal, a bar
+/// of the tasks done and each task's status; elsewhere, a line each time a status changes.
 async fn follow(client: &Poco, output: Output, deal: &DealView) -> Result<Vec<TaskView>, Failure> {
+    let board = output.task_board(deal.tasks.len());
+    let drawn = output.draws_progress();
     let views = client
         .watch(deal, WATCH_LIMIT, |views| {
-            let done = views.iter().filter(|v| v.status.is_final()).count();
-            let states: Vec<String> = views.iter().map(|v| v.status.to_string()).collect();
-            output.progress(format!("  {done}/{} tasks done: {}", views.len(), states.join(" ")));
+            if drawn {
+                let tasks: Vec<(String, String, bool)> = views
+                    .iter()
+                    .map(|v| {
+                        let label = format!("task {} {}", v.index, output.hash(v.task_id));
+                        (label, v.status.to_string(), v.status.is_final())
+                    })
+                    .collect();
+                board.update(&tasks);
+            } else {
+                let done = views.iter().filter(|v| v.status.is_final()).count();
+                let states: Vec<String> = views.iter().map(|v| v.status.to_string()).collect();
+                output.progress(format!(
+                    "  {done}/{} tasks done: {}",
+                    views.len(),
+                    states.join(" ")
+                ));
+            }
         })
-        .await?;
-    Ok(views)
+        .await;
+    board.clear();
+    Ok(views?)
 }
 
 /// What a download says it did.
@@ -87,14 +104,17 @@ async fn download_all(
     for view in views.iter().filter(|v| v.status == TaskStatus::Completed) {
         let out =
             if views.len() == 1 { dir.to_path_buf() } else { dir.join(view.task_id.to_string()) };
-        let mut progress = output.download_progress();
+        let bar = output.download_bar(&format!("result of task {}", output.hash(view.task_id)));
+        let mut progress = Output::download_progress(&bar);
         let result = Box::pin(client.download_result_reporting(
             view.task_id,
             &out,
             decryption,
             &mut progress,
         ))
-        .await?;
+        .await;
+        bar.finish_and_clear();
+        let result = result?;
         output.progress(downloaded(view.task_id, &out, result.decrypted));
         written.push(out);
     }
@@ -163,7 +183,9 @@ pub(crate) async fn run(context: &Context, output: Output, args: RunArgs) -> Res
     let plan = client.plan_run(&spec).await?;
     output.progress(explain(&plan));
     confirm(context, &format!("Spend {}?", plan.costs.total))?;
-    let deal = client.execute(&plan, !args.no_deposit).await?;
+    let deal = output
+        .during("paying and matching the orders", client.execute(&plan, !args.no_deposit))
+        .await?;
     output.progress(format!("deal {} matched: {} task(s)", deal.deal_id, deal.tasks.len()));
     let watch = args.watch || args.download.is_some();
     let views = if watch {
@@ -188,12 +210,32 @@ pub(crate) async fn run(context: &Context, output: Output, args: RunArgs) -> Res
         "tasks": views,
         "downloaded": downloaded,
     });
-    output.result(&json, || format!("deal {}\n{}", deal.deal_id, tasks_table(&views)));
+    output.result(&json, || format!("deal {}\n{}", deal.deal_id, tasks_table(output, &views)));
+    if !watch {
+        output.progress(format!(
+            "follow it with `poco deal show {}` (or `poco task show <task> --watch`); results \
+             download with `poco result download <task>` once tasks complete",
+            deal.deal_id
+        ));
+    }
     if watch {
         let failed: Vec<String> = views.iter().filter_map(failure_line).collect();
         if !failed.is_empty() {
+            let unfinished = views.iter().any(|v| !v.status.is_final());
+            let next = if unfinished {
+                format!(
+                    "(the watch ended first: `poco deal show {0}` shows where they are, `poco \
+                     task logs <task>` what the scheduler did; past their final deadline, \
+                     `poco deal claim {0}` refunds them)",
+                    deal.deal_id
+                )
+            } else {
+                "(`poco task show <task>` says more, `poco task logs <task>` what the scheduler \
+                 did)"
+                    .to_owned()
+            };
             return Err(Failure::tasks_failed(format!(
-                "{} of {} task(s) failed:\n{}\n(`poco task show <task>` says more)",
+                "{} of {} task(s) failed:\n{}\n{next}",
                 failed.len(),
                 views.len(),
                 failed.join("\n")
@@ -209,7 +251,21 @@ pub(crate) async fn deal(
     output: Output,
     command: DealCommand,
 ) -> Result<(), Failure> {
-    let DealCommand::Show { deal } = command;
+    let deal = match command {
+        DealCommand::Show { deal } => deal,
+        DealCommand::List { role, address, limit } => {
+            return list_deals(context, output, role, address, limit).await;
+        }
+        DealCommand::Claim { deal } => {
+            let client = context.signing_client().await?;
+            let tasks = output
+                .during("claiming the deal's unfinished tasks", client.claim_deal(deal))
+                .await?;
+            let json = serde_json::json!({"dealId": deal, "tasks": tasks});
+            output.result(&json, || format!("deal {deal}\n{}", tasks_table(output, &tasks)));
+            return Ok(());
+        }
+    };
     let client = context.client().await?;
     let view = client.deal(deal).await?;
     let tasks = client.tasks_of(&view).await?;
@@ -230,9 +286,66 @@ pub(crate) async fn deal(
                     .to_string(),
             ),
             ("params", view.params.clone()),
+            ("matched", when(d.startTime.saturating_to())),
         ]);
-        text += &tasks_table(&tasks);
+        text += &tasks_table(output, &tasks);
         text
+    });
+    Ok(())
+}
+
+/// `poco deal list`.
+async fn list_deals(
+    context: &Context,
+    output: Output,
+    role: DealRole,
+    address: Option<alloy::primitives::Address>,
+    limit: usize,
+) -> Result<(), Failure> {
+    let who = match address {
+        Some(address) => address,
+        None => context.my_address()?,
+    };
+    let client = context.client().await?;
+    let mut deals = match role {
+        DealRole::Requester => client.deals_of(who).await?,
+        DealRole::Workerpool => {
+            let mut deals = Vec::new();
+            for pool in client.assets_of(poco_sdk::AssetKind::Workerpool, who).await? {
+                deals.extend(client.deals_of_workerpool(pool.address).await?);
+            }
+            deals.sort_by_key(|d| (d.deal.startTime, d.deal_id));
+            deals
+        }
+    };
+    deals.reverse();
+    deals.truncate(limit);
+    output.result(&deals, || {
+        if deals.is_empty() {
+            return match role {
+                DealRole::Requester => format!(
+                    "no deal requested by {who}: `poco run <app>` makes one \
+                     (`poco deal list --as workerpool` lists your pools' deals)"
+                ),
+                DealRole::Workerpool => format!("no deal on the workerpools of {who}"),
+            };
+        }
+        let rows: Vec<Vec<String>> = deals
+            .iter()
+            .map(|view| {
+                let d = &view.deal;
+                let price = d.appPrice + d.datasetPrice + d.workerpoolPrice;
+                vec![
+                    output.hash(view.deal_id),
+                    d.app.to_string(),
+                    d.workerpool.to_string(),
+                    d.botSize.to_string(),
+                    poco_primitives::Amount::from_nrlc(price).to_string(),
+                    when(d.startTime.saturating_to()),
+                ]
+            })
+            .collect();
+        table(&["deal", "app", "workerpool", "tasks", "price per task", "matched"], &rows)
     });
     Ok(())
 }
@@ -326,16 +439,27 @@ pub(crate) async fn task(
                     view = latest;
                 }
             }
-            // The cause of a failure is the beneficiary's to read: asked with the wallet, when
-            // one is configured.
-            if view.status == TaskStatus::Completed && client.wallet().is_ok() {
-                view.failure = client.task_failure(task).await.ok().flatten();
+            // The cause of a failure is the beneficiary's to read, asked of the result store
+            // with a signature: the wallet is unlocked only when it is the beneficiary's.
+            if view.status == TaskStatus::Completed
+                && context.address().ok().flatten() == Some(deal.deal.beneficiary)
+            {
+                match context.signing_client().await {
+                    Ok(signing) => view.failure = signing.task_failure(task).await.ok().flatten(),
+                    Err(failure) => output.progress(format!(
+                        "(whether the app failed is not shown: {})",
+                        failure.message()
+                    )),
+                }
             }
             print_task(output, &view);
         }
         TaskCommand::Claim { task } => {
             let client = context.signing_client().await?;
-            print_task(output, &client.claim(task).await?);
+            print_task(output, &output.during("claiming the task", client.claim(task)).await?);
+        }
+        TaskCommand::Logs { task, scheduler_url } => {
+            task_logs(context, output, task, scheduler_url).await?;
         }
     }
     Ok(())
@@ -356,10 +480,13 @@ pub(crate) async fn result(
             } else {
                 Decryption::KeyFile(key_file.unwrap_or_else(|| context.keys().result_key()))
             };
-            let mut progress = output.download_progress();
+            let bar = output.download_bar("downloading the result");
+            let mut progress = Output::download_progress(&bar);
             let result =
                 Box::pin(client.download_result_reporting(task, &out, &decryption, &mut progress))
-                    .await?;
+                    .await;
+            bar.finish_and_clear();
+            let result = result?;
             let json = serde_json::json!({
                 "task": task,
                 "digest": result.task.result_digest,
@@ -377,5 +504,48 @@ pub(crate) async fn result(
             confidential::check_result_key(context, output, beneficiary).await?;
         }
     }
+    Ok(())
+}
+
+/// `poco task logs`: the task's log, as its workerpool's scheduler kept it, asked as its
+/// requester.
+async fn task_logs(
+    context: &Context,
+    output: Output,
+    task: alloy::primitives::B256,
+    scheduler_url: Option<String>,
+) -> Result<(), Failure> {
+    let url =
+        scheduler_url.or_else(|| context.devnet().map(|d| d.scheduler_url)).ok_or_else(|| {
+            Failure::config(
+                "which scheduler? Pass the task's workerpool's scheduler with --scheduler.url URL",
+            )
+        })?;
+    let wallet = context.wallet()?.ok_or(poco_sdk::Error::NoWallet)?;
+    let scheduler = poco_api::pool::SchedulerClient::new(&url, wallet);
+    let logs = scheduler.task_logs(task).await.map_err(|e| {
+        Failure::config(format!(
+            "cannot read the log of task {task}: {e} (only the task's requester may, from the \
+             scheduler of its workerpool)"
+        ))
+    })?;
+    output.result(&logs, || {
+        if logs.logs.is_empty() {
+            return format!("the scheduler has no log of task {task} yet");
+        }
+        logs.logs
+            .iter()
+            .map(|entry| {
+                let at = jiff::Timestamp::from_millisecond((entry.at * 1000.0) as i64)
+                    .map(|t| {
+                        t.to_zoned(jiff::tz::TimeZone::system())
+                            .strftime("%Y-%m-%dT%H:%M:%S%.3f%:z")
+                            .to_string()
+                    })
+                    .unwrap_or_else(|_| entry.at.to_string());
+                format!("{at}  {}\n", entry.message)
+            })
+            .collect()
+    });
     Ok(())
 }

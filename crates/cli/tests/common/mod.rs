@@ -65,14 +65,29 @@ pub(crate) fn json(home: &Path, args: &[&str]) -> Value {
 
 /// Runs a command that must fail with `code`; returns its one error line.
 pub(crate) fn failure(home: &Path, args: &[&str], code: i32) -> String {
+    failure_with_cause(home, args, code).0
+}
+
+/// Runs a command that must fail with `code`; returns its one error line and the cause told
+/// after it, if any.
+pub(crate) fn failure_with_cause(
+    home: &Path,
+    args: &[&str],
+    code: i32,
+) -> (String, Option<String>) {
     let out = poco(home, args);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(code), "poco {args:?}: {stderr}");
     let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error")).collect();
     assert_eq!(errors.len(), 1, "one clear message: {stderr}");
-    assert!(stderr.trim_end().ends_with(errors[0]), "the message comes last: {stderr}");
+    let after = &stderr[stderr.find(errors[0]).unwrap() + errors[0].len()..];
+    let cause = after.trim().strip_prefix("cause: ").map(str::to_owned);
+    assert!(
+        after.trim().is_empty() || (cause.is_some() && !after.trim().contains('\n')),
+        "the message comes last, then its cause on one line: {stderr}"
+    );
     assert!(!stderr.contains("panicked") && !stderr.contains("0x08c379a0"), "{stderr}");
-    errors[0].to_owned()
+    (errors[0].to_owned(), cause)
 }
 
 /// `who` followed by `args`.
