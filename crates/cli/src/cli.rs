@@ -196,7 +196,10 @@ Examples:
     #[command(subcommand)]
     Worker(WorkerCommand),
     /// Run the result store.
-    #[command(subcommand)]
+    #[command(subcommand, name = "result-store")]
+    ResultStore(ResultsCommand),
+    /// Former name of `result-store`.
+    #[command(subcommand, hide = true)]
     Results(ResultsCommand),
     /// Run the secret management service (SMS) of confidential tasks, or ask it its status.
     #[command(subcommand)]
@@ -214,18 +217,18 @@ Examples:
     /// Write the manual pages of poco and of each of its commands (roff, section 1).
     #[command(after_help = "\
 Example:
-  poco man --out man/ && man -l man/poco-run.1")]
+  poco man --out-dir man/ && man -l man/poco-run.1")]
     Man {
         /// The directory to write them in (created if needed).
-        #[arg(long, value_name = "DIR")]
-        out: PathBuf,
+        #[arg(long = "out-dir", value_name = "DIR")]
+        out_dir: PathBuf,
     },
 }
 
 /// The top-level commands of operators (who run the marketplace's services); the others are
 /// users' (who buy and sell on it).
 pub(crate) const OPERATOR_COMMANDS: &[&str] =
-    &["protocol", "network", "market", "scheduler", "worker", "results", "sms"];
+    &["protocol", "network", "market", "scheduler", "worker", "result-store", "results", "sms"];
 
 /// The command line, its top-level help listing users' and operators' commands apart.
 pub(crate) fn command() -> clap::Command {
@@ -317,6 +320,17 @@ Examples:
     },
 }
 
+/// Where a new keystore goes.
+#[derive(Debug, Args)]
+pub(crate) struct KeystoreDirArgs {
+    /// Directory of the keystore (default: <home>/wallets).
+    #[arg(long = "out-dir", value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// Former spelling of --out-dir.
+    #[arg(long = "out", value_name = "DIR", hide = true, conflicts_with = "out_dir")]
+    pub out: Option<PathBuf>,
+}
+
 /// `poco wallet`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum WalletCommand {
@@ -330,9 +344,9 @@ Examples:
         /// UTC--<time>--<address>).
         #[arg(long, value_name = "NAME")]
         name: Option<String>,
-        /// Directory of the keystore (default: <home>/wallets).
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
+        /// Where to keep the keystore.
+        #[command(flatten)]
+        dir: KeystoreDirArgs,
     },
     /// List the keystores of <home>/wallets and of Foundry's ~/.foundry/keystores, with their
     /// names (for `--account NAME`) and addresses, without unlocking any.
@@ -356,9 +370,9 @@ Examples:
         /// UTC--<time>--<address>).
         #[arg(long, value_name = "NAME")]
         name: Option<String>,
-        /// Directory of the keystore (default: <home>/wallets).
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
+        /// Where to keep the keystore.
+        #[command(flatten)]
+        dir: KeystoreDirArgs,
     },
     /// Show the wallet's address and balances (ETH for gas, RLC, the poco account), without
     /// unlocking it.
@@ -523,7 +537,7 @@ Examples:
 Example:
   poco dataset encrypt records.csv --out records.enc
   poco dataset deploy --name records --file records.enc
-  poco dataset push-key --dataset 0xDataset")]
+  poco dataset push-key 0xDataset")]
     Encrypt {
         /// The plaintext file (read, never copied).
         file: PathBuf,
@@ -538,27 +552,47 @@ Example:
     /// releases it only to attested enclaves running tasks of deals that bought the dataset.
     #[command(after_help = "\
 Examples:
-  poco --devnet-account dataset-provider dataset push-key --dataset 0xDataset
-  poco dataset push-key --dataset 0xDataset --key-file records.key")]
+  poco --devnet-account dataset-provider dataset push-key 0xDataset
+  poco dataset push-key 0xDataset --key-file records.key")]
     PushKey {
         /// The dataset.
-        #[arg(long, value_name = "ADDRESS")]
-        dataset: Address,
+        #[command(flatten)]
+        dataset: DatasetArg,
         /// The key file (default: the one `poco dataset encrypt` kept for the dataset's
         /// registered checksum).
         #[arg(long, value_name = "FILE")]
         key_file: Option<PathBuf>,
     },
     /// Whether the SMS holds a dataset's key (never the key).
-    #[command(after_help = "Example:\n  poco dataset check-key --dataset 0xDataset")]
+    #[command(after_help = "Example:\n  poco dataset check-key 0xDataset")]
     CheckKey {
         /// The dataset.
-        #[arg(long, value_name = "ADDRESS")]
-        dataset: Address,
+        #[command(flatten)]
+        dataset: DatasetArg,
     },
     /// Showing, listing and transferring datasets.
     #[command(flatten)]
     Common(AssetCommand),
+}
+
+/// The dataset a `poco dataset` command is about: named first, as every command names its
+/// subject (`--dataset ADDRESS`, the former spelling, still works).
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub(crate) struct DatasetArg {
+    /// The dataset.
+    #[arg(value_name = "DATASET")]
+    pub address: Option<Address>,
+    /// Former spelling of DATASET.
+    #[arg(long = "dataset", value_name = "ADDRESS", hide = true)]
+    pub flag: Option<Address>,
+}
+
+impl DatasetArg {
+    /// The dataset, however it was given.
+    pub(crate) fn get(&self) -> Address {
+        self.address.or(self.flag).expect("clap requires one of them")
+    }
 }
 
 /// What `poco app` and `poco dataset` share.
@@ -944,13 +978,16 @@ pub(crate) enum ResultCommand {
     /// encrypted for you is then decrypted with your result key.
     #[command(after_help = "\
 Examples:
-  poco result download 0xTaskId --out result/
-  poco result download 0xTaskId --out result/ --key-file backup/result.key")]
+  poco result download 0xTaskId --out-dir result/
+  poco result download 0xTaskId --out-dir result/ --key-file backup/result.key")]
     Download {
         /// The task id.
         task: B256,
         /// Where to unpack it (default: ./<task id>).
-        #[arg(long, value_name = "DIR")]
+        #[arg(long = "out-dir", value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+        /// Former spelling of --out-dir.
+        #[arg(long = "out", value_name = "DIR", hide = true, conflicts_with = "out_dir")]
         out: Option<PathBuf>,
         /// The result key that decrypts it (default: <home>/keys/result.key).
         #[arg(long, value_name = "FILE")]
@@ -1039,17 +1076,21 @@ Examples:
 /// `poco market`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum MarketCommand {
-    /// Serve the orderbook. Every option also comes from an environment variable or the
-    /// `[market]` section of the configuration file (flags beat the environment, which beats
-    /// the file).
+    /// Run the market: it serves the orderbook.
+    ///
+    /// Every option also comes from an environment variable or the `[market]` section of the
+    /// configuration file (flags beat the environment, which beats the file).
     #[command(after_help = "\
 Examples:
-  poco --network consortium market serve --listen 0.0.0.0:8080 --public-url https://market.example.org
-  poco market serve --listen 127.0.0.1:8080 --rpc.url http://127.0.0.1:8545 --poco.address 0x... --confirmations 0")]
+  poco --network consortium market run --listen 0.0.0.0:8080 --public-url https://market.example.org
+  poco market run --listen 127.0.0.1:8080 --rpc.url http://127.0.0.1:8545 --poco.address 0x... --confirmations 0")]
+    Run(MarketServe),
+    /// Former spelling of `run`.
+    #[command(hide = true)]
     Serve(MarketServe),
 }
 
-/// `poco market serve`: each option is also a key of the `[market]` section.
+/// `poco market run`: each option is also a key of the `[market]` section.
 #[derive(Debug, Clone, Default, Args, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct MarketServe {
@@ -1304,17 +1345,21 @@ pub(crate) struct WorkerRun {
 /// `poco results`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum ResultsCommand {
-    /// Serve the result store. Every option also comes from an environment variable or the
-    /// `[results]` section of the configuration file (flags beat the environment, which beats
-    /// the file).
+    /// Run the result store.
+    ///
+    /// Every option also comes from an environment variable or the `[results]` section of the
+    /// configuration file (flags beat the environment, which beats the file).
     #[command(after_help = "\
 Examples:
-  poco results serve --listen 127.0.0.1:8090 --storage results/
-  poco --network consortium results serve --listen 0.0.0.0:8090 --public-url https://results.example.org --storage s3://results-bucket/poco")]
+  poco result-store run --listen 127.0.0.1:8090 --storage results/
+  poco --network consortium result-store run --listen 0.0.0.0:8090 --public-url https://results.example.org --storage s3://results-bucket/poco")]
+    Run(ResultsServe),
+    /// Former spelling of `run`.
+    #[command(hide = true)]
     Serve(ResultsServe),
 }
 
-/// `poco results serve`: each option is also a key of the `[results]` section.
+/// `poco result-store run`: each option is also a key of the `[results]` section.
 #[derive(Debug, Clone, Default, Args, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct ResultsServe {
@@ -1352,7 +1397,7 @@ pub(crate) struct ResultsServe {
 // Parsed once per run: the size of the serving variant costs nothing.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum SmsCommand {
-    /// Serve the SMS: it keeps dataset keys, requester and app developer secrets and result
+    /// Run the SMS: it keeps dataset keys, requester and app developer secrets and result
     /// keys, sealed at rest, and releases them only to attested enclaves of active TEE tasks.
     ///
     /// Every option but the INSECURE simulation also comes from an environment variable or the
@@ -1360,9 +1405,12 @@ pub(crate) enum SmsCommand {
     /// file).
     #[command(after_help = "\
 Examples:
-  poco sms serve --listen 127.0.0.1:8060 --data.dir sms-data --dcap.collateral-dir collateral/
-  poco --network consortium sms serve --listen 0.0.0.0:8060 --public-url https://sms.example.org --db.url postgres://sms@db/sms
-  poco sms serve --insecure-simulation --simulation.signer 0xSimulationKeyAddress")]
+  poco sms run --listen 127.0.0.1:8060 --data.dir sms-data --dcap.collateral-dir collateral/
+  poco --network consortium sms run --listen 0.0.0.0:8060 --public-url https://sms.example.org --db.url postgres://sms@db/sms
+  poco sms run --insecure-simulation --simulation.signer 0xSimulationKeyAddress")]
+    Run(SmsServe),
+    /// Former spelling of `run`.
+    #[command(hide = true)]
     Serve(SmsServe),
     /// What the SMS says about itself: its attestation modes, and whether it runs the INSECURE
     /// simulation.
@@ -1370,7 +1418,7 @@ Examples:
     Status,
 }
 
-/// `poco sms serve`: each option but the simulation's is also a key of the `[sms]` section.
+/// `poco sms run`: each option but the simulation's is also a key of the `[sms]` section.
 #[derive(Debug, Clone, Default, Args, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct SmsServe {
@@ -1524,6 +1572,9 @@ mod tests {
     fn every_command_has_an_example() {
         fn check(command: &clap::Command, path: &str) {
             let path = format!("{path} {}", command.get_name());
+            if command.is_hide_set() {
+                return;
+            }
             if command.get_subcommands().next().is_none() {
                 let help = command.get_after_help().map(|h| h.to_string()).unwrap_or_default();
                 assert!(help.contains("poco "), "`{path}` has no example in its help");
@@ -1709,18 +1760,18 @@ mod tests {
         assert_eq!(run.secrets, ["token", "3=db.password"]);
         assert!(run.encrypt_result);
 
-        let serve = Cli::try_parse_from(["poco", "sms", "serve", "--insecure-simulation"]);
+        let serve = Cli::try_parse_from(["poco", "sms", "run", "--insecure-simulation"]);
         assert!(serve.is_err(), "the simulation needs its trusted keys");
         let serve = Cli::try_parse_from([
             "poco",
             "sms",
-            "serve",
+            "run",
             "--insecure-simulation",
             "--simulation.signer",
             "0x0000000000000000000000000000000000000002",
         ])
         .unwrap();
-        let Command::Sms(SmsCommand::Serve(serve)) = serve.command else { panic!("sms serve") };
+        let Command::Sms(SmsCommand::Run(serve)) = serve.command else { panic!("sms run") };
         assert!(serve.insecure_simulation);
         assert_eq!(serve.simulation_signers.len(), 1);
 

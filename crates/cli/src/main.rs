@@ -1,7 +1,7 @@
 //! `poco`: the command line of the poco marketplace, one binary with a subcommand per role.
 //!
-//! A thin layer over `poco-sdk` (user commands) and the service crates (`market serve`,
-//! `scheduler run`, `worker run`, `results serve`, `sms serve`, `devnet up`): parse, resolve the
+//! A thin layer over `poco-sdk` (user commands) and the service crates (`market run`,
+//! `scheduler run`, `worker run`, `result-store run`, `sms run`, `devnet up`): parse, resolve the
 //! configuration, call the library, print, and map errors to documented exit codes.
 
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
@@ -104,8 +104,9 @@ fn describe(error: &poco_sdk::Error) -> String {
     use poco_sdk::Error;
     match error {
         Error::NoWallet => {
-            "no wallet: pass --wallet <keystore> (create one with `poco wallet create`), or use \
-             a devnet account with --devnet-account <role>"
+            "no wallet: pass --account <name> (`poco wallet list`; create one with `poco wallet \
+             create --name <name>`) or --wallet <keystore>, or use a devnet account with \
+             --devnet-account <role>"
                 .to_owned()
         }
         Error::ChainDown { .. } => format!(
@@ -221,8 +222,9 @@ mod tests {
         let cases = [
             (
                 Error::NoWallet,
-                "no wallet: pass --wallet <keystore> (create one with `poco wallet create`), or \
-                 use a devnet account with --devnet-account <role>",
+                "no wallet: pass --account <name> (`poco wallet list`; create one with `poco \
+                 wallet create --name <name>`) or --wallet <keystore>, or use a devnet account \
+                 with --devnet-account <role>",
             ),
             (
                 Error::ChainDown { url: url(), cause: "refused".to_owned() },

@@ -139,7 +139,7 @@ fn the_whole_journey_on_a_devnet() {
             password.to_str().unwrap(),
             "wallet",
             "create",
-            "--out",
+            "--out-dir",
             stranger.path().to_str().unwrap(),
         ],
     );
@@ -415,7 +415,7 @@ fn top_level_help_is_stable() {
     let users = top.find("User commands:").expect("a section of users' commands");
     let operators = top.find("Operator commands:").expect("a section of operators' commands");
     assert!(users < operators);
-    for service in ["market", "scheduler", "worker", "results", "sms"] {
+    for service in ["market", "scheduler", "worker", "result-store", "sms"] {
         let at = top.find(&format!("\n  {service} ")).unwrap();
         assert!(at > operators, "{service} is an operator's command");
     }
@@ -474,6 +474,43 @@ fn every_command_help_is_stable_and_ends_with_an_example() {
 }
 
 #[test]
+fn former_spellings_still_work_with_a_warning() {
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("market-data");
+    let task = format!("0x{}", "11".repeat(32));
+    let chain = [
+        "--rpc.url",
+        "http://127.0.0.1:9",
+        "--poco.address",
+        "0x0000000000000000000000000000000000000001",
+    ];
+    let cases: [(Vec<&str>, &str); 4] = [
+        (
+            with(&chain, &["market", "serve", "--data.dir", data.to_str().unwrap()]),
+            "`poco market serve` is now `poco market run`",
+        ),
+        (
+            with(&chain, &["results", "serve", "--storage", data.to_str().unwrap()]),
+            "`poco results` is now `poco result-store`",
+        ),
+        (
+            vec!["dataset", "check-key", "--dataset", "0x0000000000000000000000000000000000000002"],
+            "`--dataset ADDRESS` is now `DATASET`",
+        ),
+        (vec!["result", "download", &task, "--out", "x"], "`--out DIR` is now `--out-dir DIR`"),
+    ];
+    for (args, warning) in cases {
+        let out = poco(home.path(), &args);
+        let text = common::text(&out);
+        assert!(text.starts_with(&format!("warning: {warning}")), "poco {args:?}: {text}");
+        // The command itself ran, and failed for its own reason (no chain, no SMS here).
+        assert!(text.contains("\nerror: "), "poco {args:?}: {text}");
+        let quiet = poco(home.path(), &with(&["-q"], &args));
+        assert!(!common::text(&quiet).contains("warning"), "-q: {}", common::text(&quiet));
+    }
+}
+
+#[test]
 fn bash_completes_poco_commands() {
     let out = poco(Path::new("/nonexistent"), &["completions", "bash"]);
     assert!(out.status.success(), "{}", common::text(&out));
@@ -510,7 +547,7 @@ fn bash_completes_poco_commands() {
 fn manual_pages_are_written_for_every_command() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("man");
-    let written = json(Path::new("/nonexistent"), &["man", "--out", out_dir.to_str().unwrap()]);
+    let written = json(Path::new("/nonexistent"), &["man", "--out-dir", out_dir.to_str().unwrap()]);
     let pages = written.as_array().unwrap();
     assert!(pages.len() > 40, "{written}");
     let run = std::fs::read_to_string(out_dir.join("poco-run.1")).unwrap();
@@ -550,7 +587,7 @@ fn providers_orders_and_tasks_on_a_devnet() {
                 "import",
                 "--private-key-file",
                 key_file.to_str().unwrap(),
-                "--out",
+                "--out-dir",
                 wallets.to_str().unwrap(),
             ],
         ),

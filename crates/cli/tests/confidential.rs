@@ -162,19 +162,15 @@ fn a_confidential_task_from_encrypted_dataset_to_decrypted_result() {
     let key_path = key_file.to_str().unwrap();
     let message = failure(
         home,
-        &with(
-            &requester,
-            &["dataset", "push-key", "--dataset", &dataset_address, "--key-file", key_path],
-        ),
+        &with(&requester, &["dataset", "push-key", &dataset_address, "--key-file", key_path]),
         8,
     );
     assert!(message.contains("the SMS refused") && message.contains("is owned by"), "{message}");
-    let message = failure(home, &["dataset", "check-key", "--dataset", &dataset_address], 6);
+    let message = failure(home, &["dataset", "check-key", &dataset_address], 6);
     assert!(message.contains("poco dataset push-key"), "{message}");
-    let pushed =
-        json(home, &with(&data_provider, &["dataset", "push-key", "--dataset", &dataset_address]));
+    let pushed = json(home, &with(&data_provider, &["dataset", "push-key", &dataset_address]));
     assert_eq!(pushed["pushed"], true);
-    assert_eq!(json(home, &["dataset", "check-key", "--dataset", &dataset_address])["set"], true);
+    assert_eq!(json(home, &["dataset", "check-key", &dataset_address])["set"], true);
     json(
         home,
         &with(
@@ -310,7 +306,7 @@ fn a_confidential_task_from_encrypted_dataset_to_decrypted_result() {
     // Downloads: decrypted with the home's key, kept encrypted on request, refused without the
     // right key (and then nothing is written).
     let again =
-        json(home, &with(&requester, &["result", "download", &task, "--out", &file("again")]));
+        json(home, &with(&requester, &["result", "download", &task, "--out-dir", &file("again")]));
     assert_eq!(again["encrypted"], true);
     assert_eq!(again["decrypted"], true);
     assert_eq!(
@@ -319,7 +315,10 @@ fn a_confidential_task_from_encrypted_dataset_to_decrypted_result() {
     );
     let sealed = json(
         home,
-        &with(&requester, &["result", "download", &task, "--out", &file("sealed"), "--no-decrypt"]),
+        &with(
+            &requester,
+            &["result", "download", &task, "--out-dir", &file("sealed"), "--no-decrypt"],
+        ),
     );
     assert_eq!(sealed["decrypted"], false);
     let ciphertext = std::fs::read(Path::new(&file("sealed")).join("result.tar.age")).unwrap();
@@ -332,7 +331,7 @@ fn a_confidential_task_from_encrypted_dataset_to_decrypted_result() {
                 "result",
                 "download",
                 &task,
-                "--out",
+                "--out-dir",
                 &file("nokey"),
                 "--key-file",
                 &file("none.key"),
@@ -351,7 +350,7 @@ fn a_confidential_task_from_encrypted_dataset_to_decrypted_result() {
                 "result",
                 "download",
                 &task,
-                "--out",
+                "--out-dir",
                 &file("wrong"),
                 "--key-file",
                 &file("other.key"),
@@ -369,13 +368,13 @@ fn a_confidential_task_from_encrypted_dataset_to_decrypted_result() {
     );
     assert!(message.contains("127.0.0.1:9"), "names the SMS: {message}");
 
-    // `poco sms serve` on the devnet's chain: simulated quotes are refused unless switched on
+    // `poco sms run` on the devnet's chain: simulated quotes are refused unless switched on
     // explicitly, with the simulation keys to trust.
     for simulation in [false, true] {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let listen = format!("127.0.0.1:{port}");
         let data = file(&format!("sms-{simulation}"));
-        let mut args = vec!["sms", "serve", "--listen", &listen, "--data.dir", &data];
+        let mut args = vec!["sms", "run", "--listen", &listen, "--data.dir", &data];
         let signer = "0x976EA74026E726554dB657fA54763abd0C3a0aa9";
         if simulation {
             args.extend(["--insecure-simulation", "--simulation.signer", signer]);
@@ -403,7 +402,7 @@ fn a_confidential_task_from_encrypted_dataset_to_decrypted_result() {
             Command::new("kill").args(["-TERM", &serve.id().to_string()]).status().unwrap();
         assert!(stopped.success());
         let exit = serve.wait().unwrap();
-        let status = status.expect("`poco sms serve` answers within 30 s");
+        let status = status.expect("`poco sms run` answers within 30 s");
         assert_eq!(status["simulation"], simulation, "{status}");
         assert_eq!(status["warning"].is_string(), simulation, "{status}");
         assert!(exit.success(), "SIGTERM is a clean stop: {exit}");

@@ -199,7 +199,7 @@ fn a_trust_4_deal_completes_across_hosts_with_a_liar_and_a_killed_worker() {
     let market_dir = data.path().join("market");
     let mut market = market_host.service(&[
         "market",
-        "serve",
+        "run",
         "--listen",
         "127.0.0.2:0",
         "--data.dir",
@@ -210,8 +210,8 @@ fn a_trust_4_deal_completes_across_hosts_with_a_liar_and_a_killed_worker() {
     results_host.join(&chain.url, &poco, &from_block, &[]);
     let results_dir = data.path().join("results");
     let mut results = results_host.service(&[
-        "results",
-        "serve",
+        "result-store",
+        "run",
         "--listen",
         "127.0.0.3:0",
         "--storage",

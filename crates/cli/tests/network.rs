@@ -579,7 +579,7 @@ fn services_run_from_the_configuration_and_advertise_their_public_urls() {
 
     // The file's settings, the environment's public URL, the network's depth (2).
     let env = [("POCO_MARKET_PUBLIC_URL", "https://env.example.org")];
-    let mut market = Service::start(home, &["market", "serve"], &env);
+    let mut market = Service::start(home, &["market", "run"], &env);
     let line = market.line("market listening on");
     assert!(line.ends_with("reached at https://env.example.org"), "{line}");
     market.line("follows the chain 2 block(s) behind");
@@ -588,7 +588,7 @@ fn services_run_from_the_configuration_and_advertise_their_public_urls() {
     drop(market);
     // A flag beats the environment.
     let flags =
-        ["market", "serve", "--public-url", "https://flag.example.org", "--confirmations", "0"];
+        ["market", "run", "--public-url", "https://flag.example.org", "--confirmations", "0"];
     let mut market = Service::start(home, &flags, &env);
     let line = market.line("market listening on");
     assert!(line.ends_with("reached at https://flag.example.org"), "{line}");
@@ -599,7 +599,7 @@ fn services_run_from_the_configuration_and_advertise_their_public_urls() {
     );
     drop(market);
 
-    let mut results = Service::start(home, &["results", "serve"], &[]);
+    let mut results = Service::start(home, &["result-store", "run"], &[]);
     let line = results.line("result store listening on");
     let store = bound(&line);
     assert_eq!(get(&store, "/health")["publicUrl"], "https://results.example.org");

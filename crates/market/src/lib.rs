@@ -3,7 +3,7 @@
 //!
 //! Where it sits: above `poco-primitives` (orders, EIP-712 hashing, the matching rules),
 //! `poco-contracts` (bindings) and `poco-chain` (RPC client, event follower); below the SDK and
-//! the `poco market serve` command, which calls [`serve`]. Sellers (app, dataset and workerpool
+//! the `poco market run` command, which calls [`serve`]. Sellers (app, dataset and workerpool
 //! owners) and buyers (requesters) publish signed orders here; requesters find the cheapest
 //! compatible orders ([`Market::best_match`]) and match them on-chain themselves; the market
 //! follows the chain and updates the book.

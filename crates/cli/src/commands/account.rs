@@ -38,8 +38,9 @@ pub(crate) async fn wallet(
     command: WalletCommand,
 ) -> Result<(), Failure> {
     match command {
-        WalletCommand::Create { name, out } => {
-            let dir = KeystoreDir::new(out.unwrap_or_else(|| context.wallets_dir()));
+        WalletCommand::Create { name, dir } => {
+            let dir =
+                KeystoreDir::new(dir.out_dir.or(dir.out).unwrap_or_else(|| context.wallets_dir()));
             let wallet = Wallet::random();
             let password = password_source(context).read_new()?;
             let path = save(&dir, &wallet, &password, name.as_deref())?;
@@ -84,8 +85,9 @@ pub(crate) async fn wallet(
                 crate::output::table(&["NAME", "ADDRESS", "DIRECTORY"], &rows)
             });
         }
-        WalletCommand::Import { private_key_file, mnemonic_file, index, name, out } => {
-            let dir = KeystoreDir::new(out.unwrap_or_else(|| context.wallets_dir()));
+        WalletCommand::Import { private_key_file, mnemonic_file, index, name, dir } => {
+            let dir =
+                KeystoreDir::new(dir.out_dir.or(dir.out).unwrap_or_else(|| context.wallets_dir()));
             let read = |path: &std::path::Path| {
                 std::fs::read_to_string(path)
                     .map_err(|e| Failure::config(format!("{}: {e}", path.display())))
@@ -102,8 +104,8 @@ pub(crate) async fn wallet(
             print_wallet(output, &wallet, &path);
         }
         WalletCommand::Show => {
-            let address = context.my_address()?;
             let client = context.client().await?;
+            let address = context.my_address()?;
             let balance = client.balance(address).await?;
             let ether = client.ether(address).await?;
             // The account's balances, with the ETH that pays for gas.
@@ -181,11 +183,11 @@ pub(crate) async fn account(
             print_balance(output, &client.withdraw(value).await?);
         }
         AccountCommand::Balance { address } => {
+            let client = context.client().await?;
             let address = match address {
                 Some(address) => address,
                 None => context.my_address()?,
             };
-            let client = context.client().await?;
             print_balance(output, &client.balance(address).await?);
         }
     }

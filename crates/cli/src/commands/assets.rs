@@ -163,10 +163,10 @@ pub(crate) async fn dataset(
             confidential::encrypt_dataset(context, output, &file, &out, show_key)
         }
         DatasetCommand::PushKey { dataset, key_file } => {
-            confidential::push_dataset_key(context, output, dataset, key_file).await
+            confidential::push_dataset_key(context, output, dataset.get(), key_file).await
         }
         DatasetCommand::CheckKey { dataset } => {
-            confidential::check_dataset_key(context, output, dataset).await
+            confidential::check_dataset_key(context, output, dataset.get()).await
         }
         DatasetCommand::Common(command) => {
             asset(context, output, AssetKind::Dataset, command).await
@@ -187,11 +187,11 @@ async fn asset(
             print_asset(output, &client.asset(kind, address).await?);
         }
         AssetCommand::List { owner } => {
+            let client = context.client().await?;
             let owner = match owner {
                 Some(owner) => owner,
                 None => context.my_address()?,
             };
-            let client = context.client().await?;
             print_list(output, &client.assets_of(kind, owner).await?);
         }
         AssetCommand::Transfer { address, to } => {
@@ -221,11 +221,11 @@ pub(crate) async fn workerpool(
             print_asset(output, &client.asset(kind, address).await?);
         }
         WorkerpoolCommand::List { owner } => {
+            let client = context.client().await?;
             let owner = match owner {
                 Some(owner) => owner,
                 None => context.my_address()?,
             };
-            let client = context.client().await?;
             print_list(output, &client.assets_of(kind, owner).await?);
         }
         WorkerpoolCommand::Transfer { address, to } => {

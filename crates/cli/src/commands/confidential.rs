@@ -51,7 +51,7 @@ pub(crate) fn encrypt_dataset(
     output.progress(format!(
         "next: publish {} where workers can fetch it, register it with `poco dataset deploy \
          --name <name> --file {} [--url <url>]` (its checksum is the one above), then push its \
-         key with `poco dataset push-key --dataset <address>`",
+         key with `poco dataset push-key <address>`",
         out.display(),
         out.display()
     ));

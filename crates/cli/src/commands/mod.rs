@@ -28,19 +28,29 @@ pub(crate) fn runs_services(command: &Command) -> bool {
             | Command::Market(_)
             | Command::Scheduler(_)
             | Command::Worker(_)
+            | Command::ResultStore(_)
             | Command::Results(_)
-            | Command::Sms(SmsCommand::Serve(_))
+            | Command::Sms(SmsCommand::Run(_) | SmsCommand::Serve(_))
     )
 }
 
 /// Runs a parsed command line.
 pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
+    let quiet = cli.global.quiet;
+    for (old, new) in deprecated_spellings(&cli.command) {
+        if !quiet {
+            eprintln!(
+                "warning: `{old}` is now `{new}`; the former spelling goes away in the next \
+                 release"
+            );
+        }
+    }
     // What describes the command line itself needs no configuration, even a broken one.
     match &cli.command {
         Command::Completions { shell } => return completions(*shell),
-        Command::Man { out } => {
+        Command::Man { out_dir } => {
             return write_manual(
-                out,
+                out_dir,
                 Output::new(cli.global.json, cli.global.quiet, cli.global.wide),
             );
         }
@@ -70,12 +80,47 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Market(command) => services::market(&context, command).await,
         Command::Scheduler(command) => services::scheduler(&context, command).await,
         Command::Worker(command) => Box::pin(services::worker(&context, command)).await,
-        Command::Results(command) => services::results(&context, command).await,
-        Command::Sms(command @ SmsCommand::Serve(_)) => services::sms(&context, command).await,
+        Command::ResultStore(command) | Command::Results(command) => {
+            services::results(&context, command).await
+        }
+        Command::Sms(command @ (SmsCommand::Run(_) | SmsCommand::Serve(_))) => {
+            services::sms(&context, command).await
+        }
         Command::Sms(SmsCommand::Status) => confidential::sms_status(&context, output).await,
         // Answered before the configuration is read (above).
         Command::Completions { .. } | Command::Man { .. } => Ok(()),
     }
+}
+
+/// The former spellings a command line used, each with what replaced it.
+fn deprecated_spellings(command: &Command) -> Vec<(&'static str, &'static str)> {
+    use crate::cli::{DatasetCommand, MarketCommand, ResultCommand, ResultsCommand, WalletCommand};
+    let mut found = Vec::new();
+    match command {
+        Command::Market(MarketCommand::Serve(_)) => {
+            found.push(("poco market serve", "poco market run"))
+        }
+        Command::Results(_) => found.push(("poco results", "poco result-store")),
+        Command::Sms(SmsCommand::Serve(_)) => found.push(("poco sms serve", "poco sms run")),
+        Command::Wallet(WalletCommand::Create { dir, .. } | WalletCommand::Import { dir, .. })
+            if dir.out.is_some() =>
+        {
+            found.push(("--out DIR", "--out-dir DIR"));
+        }
+        Command::Result(ResultCommand::Download { out: Some(_), .. }) => {
+            found.push(("--out DIR", "--out-dir DIR"));
+        }
+        Command::Dataset(
+            DatasetCommand::PushKey { dataset, .. } | DatasetCommand::CheckKey { dataset },
+        ) if dataset.flag.is_some() => found.push(("--dataset ADDRESS", "DATASET")),
+        _ => {}
+    }
+    if let Command::Results(ResultsCommand::Serve(_))
+    | Command::ResultStore(ResultsCommand::Serve(_)) = command
+    {
+        found.push(("serve", "run"));
+    }
+    found
 }
 
 /// `poco completions SHELL`.

@@ -302,11 +302,11 @@ async fn list_deals(
     address: Option<alloy::primitives::Address>,
     limit: usize,
 ) -> Result<(), Failure> {
+    let client = context.client().await?;
     let who = match address {
         Some(address) => address,
         None => context.my_address()?,
     };
-    let client = context.client().await?;
     let mut deals = match role {
         DealRole::Requester => client.deals_of(who).await?,
         DealRole::Workerpool => {
@@ -472,7 +472,8 @@ pub(crate) async fn result(
     command: ResultCommand,
 ) -> Result<(), Failure> {
     match command {
-        ResultCommand::Download { task, out, key_file, no_decrypt } => {
+        ResultCommand::Download { task, out_dir, out, key_file, no_decrypt } => {
+            let out = out_dir.or(out);
             let client = context.signing_client().await?;
             let out = out.unwrap_or_else(|| PathBuf::from(task.to_string()));
             let decryption = if no_decrypt {

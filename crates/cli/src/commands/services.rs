@@ -1,5 +1,5 @@
-//! The services: `poco market serve`, `poco scheduler run`, `poco worker run`,
-//! `poco results serve`, `poco sms serve`. Each runs until Ctrl-C or SIGTERM.
+//! The services: `poco market run`, `poco scheduler run`, `poco worker run`,
+//! `poco result-store run`, `poco sms run`. Each runs until Ctrl-C or SIGTERM.
 //!
 //! Each service's options are resolved once: the command line (a flag, else its environment
 //! variable), else the service's section of the configuration file, else the default. The
@@ -175,9 +175,9 @@ fn announce(name: &str, bound: SocketAddr, public: Option<&str>) {
     }
 }
 
-/// `poco market serve`.
+/// `poco market run`.
 pub(crate) async fn market(context: &Context, command: MarketCommand) -> Result<(), Failure> {
-    let MarketCommand::Serve(flags) = command;
+    let (MarketCommand::Run(flags) | MarketCommand::Serve(flags)) = command;
     let options = flags.over(context.sections.market.clone());
     let data_dir = options.data_dir.unwrap_or_else(|| "market-data".into());
     if options.db_url.is_none() {
@@ -464,9 +464,9 @@ pub(crate) async fn worker(context: &Context, command: WorkerCommand) -> Result<
     poco_worker::run(config, executor, shutdown_signal()).await.map_err(|e| service("worker", e))
 }
 
-/// `poco results serve`.
+/// `poco result-store run`.
 pub(crate) async fn results(context: &Context, command: ResultsCommand) -> Result<(), Failure> {
-    let ResultsCommand::Serve(flags) = command;
+    let (ResultsCommand::Run(flags) | ResultsCommand::Serve(flags)) = command;
     let options = flags.over(context.sections.results.clone());
     let client = context.client().await?;
     let mut config = poco_results::Config::new(client.rpc_url(), client.deployment().poco);
@@ -498,9 +498,9 @@ pub(crate) async fn results(context: &Context, command: ResultsCommand) -> Resul
         .map_err(|e| service("result store", e))
 }
 
-/// `poco sms serve`.
+/// `poco sms run`.
 pub(crate) async fn sms(context: &Context, command: SmsCommand) -> Result<(), Failure> {
-    let SmsCommand::Serve(flags) = command else {
+    let (SmsCommand::Run(flags) | SmsCommand::Serve(flags)) = command else {
         return Err(Failure::config("not a service command"));
     };
     let options = flags.over(context.sections.sms.clone());
