@@ -72,7 +72,8 @@ impl Output {
     /// Progress for people, on stderr; silent with `--json` and `-q`.
     pub(crate) fn progress(&self, message: impl AsRef<str>) {
         if !self.json && !self.quiet {
-            eprintln!("{}", message.as_ref());
+            // Styles are dropped unless stderr is a terminal that wants them.
+            let _ = writeln!(anstream::stderr(), "{}", message.as_ref());
         }
     }
 
@@ -96,7 +97,7 @@ impl Output {
         }
         let spinner = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
         spinner.set_style(
-            ProgressStyle::with_template("{spinner:.cyan} {msg} {elapsed:.dim}")
+            ProgressStyle::with_template("{spinner:.cyan} {elapsed:.dim} {wide_msg}")
                 .expect("a valid template"),
         );
         spinner.set_message(message.to_owned());

@@ -10,6 +10,66 @@ use serde_json::Value;
 
 use crate::common::{DevnetHome, failure, json, poco, root, with};
 
+/// `text` with what changes from run to run masked: hashes and addresses (whole or short),
+/// local dates with their distance from now, and URLs' ports.
+fn mask(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    let hex = |c: &char| c.is_ascii_hexdigit();
+    let run_of = |from: usize, pred: &dyn Fn(&char) -> bool| {
+        chars[from..].iter().take_while(|c| pred(c)).count()
+    };
+    while i < chars.len() {
+        let rest: String = chars[i..chars.len().min(i + 30)].iter().collect();
+        if rest.starts_with("0x") {
+            let digits = run_of(i + 2, &hex);
+            if chars.get(i + 2 + digits) == Some(&'…') {
+                let tail = run_of(i + 3 + digits, &hex);
+                out.push_str("<hash>");
+                i += 3 + digits + tail;
+                continue;
+            }
+            if digits >= 40 {
+                out.push_str(if digits == 40 { "<address>" } else { "<hash>" });
+                i += 2 + digits;
+                continue;
+            }
+        }
+        let is_date = rest.len() >= 19
+            && rest.chars().enumerate().take(19).all(|(k, c)| match k {
+                4 | 7 => c == '-',
+                10 => c == 'T',
+                13 | 16 => c == ':',
+                _ => c.is_ascii_digit(),
+            });
+        if is_date {
+            // The date, its offset, and the distance in parentheses.
+            let mut end = i + 19;
+            while end < chars.len() && !chars[end].is_whitespace() {
+                end += 1;
+            }
+            if chars.get(end + 1) == Some(&'(') {
+                while end < chars.len() && chars[end] != ')' {
+                    end += 1;
+                }
+                end += 1;
+            }
+            out.push_str("<time>");
+            i = end;
+            continue;
+        }
+        if rest.starts_with("127.0.0.1:") {
+            out.push_str("127.0.0.1:<port>");
+            i += 10 + run_of(i + 10, &|c: &char| c.is_ascii_digit());
+            continue;
+        }
+        out.push(chars[i]);
+        i += 1;
+    }
+    out
+}
+
 /// Compares `actual` with the snapshot `name` (written when `POCO_UPDATE_SNAPSHOTS=1`).
 fn snapshot(name: &str, actual: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots").join(name);
@@ -124,6 +184,31 @@ fn the_whole_journey_on_a_devnet() {
     let shown = json(home, &["task", "show", task["taskId"].as_str().unwrap()]);
     assert_eq!(shown["status"], "COMPLETED");
     assert_eq!(shown["resultDigest"], task["resultDigest"]);
+    // Everyday reading: one's deals (as requester, and as the pool's owner), a task as a table
+    // shows it, what the scheduler logged of it; claiming a completed deal is refused.
+    let task_id = task["taskId"].as_str().unwrap();
+    let listed = poco(home, &with(&requester, &["deal", "list"]));
+    assert!(listed.status.success(), "{}", common::text(&listed));
+    snapshot("deal-list.txt", &mask(&String::from_utf8_lossy(&listed.stdout)));
+    let mine = json(home, &with(&requester, &["deal", "list"]));
+    assert_eq!(mine[0]["dealId"], deal_id);
+    let pools =
+        json(home, &["--devnet-account", "scheduler", "deal", "list", "--as", "workerpool"]);
+    assert_eq!(pools[0]["dealId"], deal_id, "the pool owner's deals: {pools}");
+    let none = json(home, &with(&provider, &["deal", "list"]));
+    assert_eq!(none, serde_json::json!([]));
+    let shown = poco(home, &with(&requester, &["task", "show", task_id]));
+    assert!(shown.status.success(), "{}", common::text(&shown));
+    snapshot("task-show.txt", &mask(&String::from_utf8_lossy(&shown.stdout)));
+    let logs = json(home, &with(&requester, &["task", "logs", task_id]));
+    let messages: Vec<&str> =
+        logs["logs"].as_array().unwrap().iter().map(|e| e["message"].as_str().unwrap()).collect();
+    assert!(!messages.is_empty(), "the scheduler logged the task: {logs}");
+    let message = failure(home, &with(&provider, &["task", "logs", task_id]), 1);
+    assert!(message.contains("only the task's requester"), "{message}");
+    let message = failure(home, &with(&requester, &["deal", "claim", deal_id]), 1);
+    assert!(message.contains("no task of deal") && message.contains("COMPLETED"), "{message}");
+
     // The requester paid 1.1 RLC for the task.
     let after = json(home, &with(&requester, &["account", "balance"]));
     assert_eq!(after["free"], "1000899999500");

@@ -234,7 +234,7 @@ impl Poco {
     /// `DealCreated` events, read from the deployment block to the head.
     pub async fn deals_of_workerpool(&self, workerpool: Address) -> Result<Vec<DealView>> {
         let topics =
-            [Some(IPoco::DealCreated::SIGNATURE_HASH), Some(workerpool.into_word()), None, None];
+            [Some(IPoco::DealCreated::SIGNATURE_HASH), None, Some(workerpool.into_word()), None];
         let logs = self.logs(self.deployment().poco, &topics).await?;
         Ok(logs.iter().filter_map(deal_created).collect())
     }

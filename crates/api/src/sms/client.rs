@@ -40,8 +40,8 @@ impl SmsClient {
         &self.url
     }
 
-    fn unreachable(&self, message: &dyn std::fmt::Display) -> Error {
-        Error::Unreachable { url: self.url.clone(), message: message.to_string() }
+    fn unreachable(&self, error: &reqwest::Error) -> Error {
+        Error::Unreachable { url: self.url.clone(), message: poco_primitives::error::causes(error) }
     }
 
     fn unexpected(&self, message: &dyn std::fmt::Display) -> Error {

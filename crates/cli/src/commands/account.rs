@@ -126,8 +126,8 @@ pub(crate) async fn wallet(
             let value: Transfer =
                 text.parse().map_err(|e: poco_primitives::Error| Failure::usage(e.to_string()))?;
             let client = context.signing_client().await?;
-            output.progress(format!("sending {value} to {to}..."));
-            let sent = client.send(to, value).await?;
+            let sent =
+                output.during(&format!("sending {value} to {to}"), client.send(to, value)).await?;
             output.result(&sent, || {
                 fields(&[
                     ("from", sent.from.to_string()),
@@ -173,14 +173,16 @@ pub(crate) async fn account(
         AccountCommand::Deposit { amount: text } => {
             let value = amount(&text)?;
             let client = context.signing_client().await?;
-            output.progress(format!("depositing {value}..."));
-            print_balance(output, &client.deposit(value).await?);
+            let balance =
+                output.during(&format!("depositing {value}"), client.deposit(value)).await?;
+            print_balance(output, &balance);
         }
         AccountCommand::Withdraw { amount: text } => {
             let value = amount(&text)?;
             let client = context.signing_client().await?;
-            output.progress(format!("withdrawing {value}..."));
-            print_balance(output, &client.withdraw(value).await?);
+            let balance =
+                output.during(&format!("withdrawing {value}"), client.withdraw(value)).await?;
+            print_balance(output, &balance);
         }
         AccountCommand::Balance { address } => {
             let client = context.client().await?;

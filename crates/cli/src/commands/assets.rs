@@ -74,10 +74,14 @@ async fn deploy(
             .code_url(checksum),
         (None, None) => assets::stage_file(&context.home, &file)?,
     };
-    output.progress(format!("registering {} {name} (sha256 {checksum})...", kind.name()));
+    let registering = format!("registering {} {name} (sha256 {checksum})", kind.name());
     let address = match kind {
-        AssetKind::App => client.deploy_tee_app(&name, &url, checksum, mrenclave).await?,
-        _ => client.deploy_dataset(&name, &url, checksum).await?,
+        AssetKind::App => {
+            output
+                .during(&registering, client.deploy_tee_app(&name, &url, checksum, mrenclave))
+                .await?
+        }
+        _ => output.during(&registering, client.deploy_dataset(&name, &url, checksum)).await?,
     };
     if let Some(store) = results_url {
         publish_code(&client, output, &store, address, &file).await.map_err(|failure| {
@@ -112,8 +116,8 @@ async fn publish_code(
 ) -> Result<(), Failure> {
     let code =
         std::fs::read(file).map_err(|e| Failure::usage(format!("{}: {e}", file.display())))?;
-    output.progress(format!("publishing its code ({} bytes) on {store}...", code.len()));
-    let receipt = client.publish_app_code(store, app, code).await?;
+    let publishing = format!("publishing its code ({} bytes) on {store}", code.len());
+    let receipt = output.during(&publishing, client.publish_app_code(store, app, code)).await?;
     output.progress(format!("served at {store}{}", receipt.path));
     Ok(())
 }
@@ -245,18 +249,27 @@ pub(crate) async fn workerpool(
         }
         WorkerpoolCommand::Join { address } => {
             let client = context.signing_client().await?;
-            output.progress(format!("joining workerpool {address}..."));
-            print_balance(output, &client.join_workerpool(address).await?);
+            let balance = output
+                .during(&format!("joining workerpool {address}"), client.join_workerpool(address))
+                .await?;
+            print_balance(output, &balance);
         }
         WorkerpoolCommand::Leave { address } => {
             let client = context.signing_client().await?;
-            output.progress(format!("leaving workerpool {address}..."));
-            print_balance(output, &client.leave_workerpool(address).await?);
+            let balance = output
+                .during(&format!("leaving workerpool {address}"), client.leave_workerpool(address))
+                .await?;
+            print_balance(output, &balance);
         }
         WorkerpoolCommand::ReleaseBond { address } => {
             let client = context.signing_client().await?;
-            output.progress(format!("releasing the bond of workerpool {address}..."));
-            print_balance(output, &client.release_bond(address).await?);
+            let balance = output
+                .during(
+                    &format!("releasing the bond of workerpool {address}"),
+                    client.release_bond(address),
+                )
+                .await?;
+            print_balance(output, &balance);
         }
     }
     Ok(())

@@ -192,14 +192,24 @@ async fn detached(
             .spawn()
             .map_err(|e| Failure::config(format!("cannot start the devnet: {e}")))?
     };
-    output.progress(format!("starting the devnet (log: {})...", log_path.display()));
+    let starting = format!("starting the devnet (log: {})", log_path.display());
+    let spinner = output.spinner(&starting);
+    if spinner.is_hidden() {
+        output.progress(format!("{starting}..."));
+    }
     let started = tokio::time::Instant::now();
     loop {
         if let Some(info) = context.devnet() {
+            spinner.finish_and_clear();
             output.result(&info, || summary(&info));
             return Ok(());
         }
+        // What it is doing now: the last line of its log.
+        if let Some(doing) = last_log_line(&log_path) {
+            spinner.set_message(format!("starting the devnet: {doing}"));
+        }
         if let Ok(Some(status)) = child.try_wait() {
+            spinner.finish_and_clear();
             let log = std::fs::read_to_string(&log_path).unwrap_or_default();
             let tail: Vec<&str> = log.lines().rev().take(15).collect();
             let tail: Vec<&str> = tail.into_iter().rev().collect();
@@ -209,6 +219,7 @@ async fn detached(
             )));
         }
         if started.elapsed() > READY_WITHIN {
+            spinner.finish_and_clear();
             return Err(Failure::config(format!(
                 "the devnet was not ready within {} s: see {}",
                 READY_WITHIN.as_secs(),
@@ -217,6 +228,17 @@ async fn detached(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The last line of the log at `path`, its styles and the logger's prefix (time, level,
+/// target) dropped, cut to a terminal line's width.
+fn last_log_line(path: &std::path::Path) -> Option<String> {
+    let log = std::fs::read_to_string(path).ok()?;
+    let line = log.lines().rev().find(|l| !l.trim().is_empty())?;
+    let plain = anstream::adapter::strip_str(line).to_string();
+    // `2026-12-07T10:00:00.000000Z  INFO poco::devnet: message`: the message.
+    let message = plain.split_once(": ").map_or(plain.as_str(), |(_, m)| m).trim();
+    Some(message.chars().take(60).collect())
 }
 
 /// What one devnet account holds, as `poco devnet balances --json` prints it.

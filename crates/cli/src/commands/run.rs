@@ -179,8 +179,7 @@ pub(crate) async fn run(context: &Context, output: Output, args: RunArgs) -> Res
         let sms = poco_sdk::confidential::SecretsClient::new(&url, None);
         sms.check_run(&spec, client.address()?).await?;
     }
-    output.progress("looking for the best offers...");
-    let plan = client.plan_run(&spec).await?;
+    let plan = output.during("looking for the best offers", client.plan_run(&spec)).await?;
     output.progress(explain(&plan));
     confirm(context, &format!("Spend {}?", plan.costs.total))?;
     let deal = output

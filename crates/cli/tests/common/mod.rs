@@ -23,11 +23,44 @@ pub(crate) fn root() -> PathBuf {
 /// Runs `poco --home <home> <args>` with the extra environment `env`.
 pub(crate) fn poco_env(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_poco"));
+    command.arg("--home").arg(home).args(args);
+    test_environment(&mut command);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().expect("the poco binary runs")
+}
+
+/// Runs `poco --home <home> <args>` on a pseudo-terminal (through util-linux's `script`), as
+/// in a person's terminal: returns all it wrote there, escape sequences included.
+pub(crate) fn poco_in_terminal(home: &Path, args: &[&str]) -> String {
+    let quote = |word: &str| format!("'{}'", word.replace('\'', r"'\''"));
+    let mut line =
+        vec![quote(env!("CARGO_BIN_EXE_poco")), "--home".into(), quote(home.to_str().unwrap())];
+    line.extend(args.iter().map(|arg| quote(arg)));
+    let mut command = Command::new("script");
+    // -q no banner, -e the command's exit status, -f flush as written, -c the command.
     command
-        .arg("--home")
-        .arg(home)
-        .args(args)
+        .args(["-qefc", &line.join(" "), "/dev/null"])
+        .env("TERM", "xterm-256color")
+        .env_remove("NO_COLOR");
+    test_environment(&mut command);
+    let out = command.output().expect("util-linux's `script` runs (apt install util-linux)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "poco {args:?} in a terminal: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// The environment of a test's `poco`: none of the caller's poco settings.
+fn test_environment(command: &mut Command) {
+    command
         .env_remove("POCO_WALLET")
+        .env_remove("POCO_ACCOUNT")
+        .env_remove("POCO_LOG")
         .env_remove("POCO_DEVNET_ACCOUNT")
         .env_remove("POCO_RPC_URL")
         .env_remove("POCO_MARKET_URL")
@@ -38,10 +71,6 @@ pub(crate) fn poco_env(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Outp
         // Compiled modules (the Python runtime takes a minute or more) shared by every test.
         .env("POCO_MODULE_CACHE", root().join("target/test-module-cache"))
         .current_dir(root());
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    command.output().expect("the poco binary runs")
 }
 
 /// Runs `poco --home <home> <args>`.
