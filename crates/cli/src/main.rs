@@ -174,8 +174,30 @@ fn init_tracing(services: bool, quiet: bool, verbose: u8) {
         tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
+/// Flags beat the environment for who signs too: when the command line names a signer
+/// (`--devnet-account`, `--account`, `--wallet`), those its environment variables name step
+/// aside, whatever their own order of precedence.
+fn prefer_signers_on_the_command_line(matches: &clap::ArgMatches, global: &mut cli::Global) {
+    use clap::parser::ValueSource;
+    let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+    if !(given("devnet_account") || given("account") || given("wallet")) {
+        return;
+    }
+    if !given("devnet_account") {
+        global.devnet_account = None;
+    }
+    if !given("account") {
+        global.account = None;
+    }
+    if !given("wallet") {
+        global.wallet = None;
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::from_arg_matches(&cli::command().get_matches()).unwrap_or_else(|e| e.exit());
+    let matches = cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    prefer_signers_on_the_command_line(&matches, &mut cli.global);
     let services = commands::runs_services(&cli.command);
     if services {
         // What the services write (databases, archives, secrets, the chain's state, logs) is

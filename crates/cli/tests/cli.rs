@@ -351,6 +351,18 @@ fn read_only_commands_never_unlock(
     };
     assert_eq!(balance("alice"), alice.as_str());
     assert_eq!(balance(&alice), alice.as_str());
+    // A signer named on the command line beats those of the environment, whichever they are.
+    let address_with = |args: &[&str], env: &[(&str, &str)]| {
+        let out = common::poco_env(home, &with(&["--json"], args), env);
+        assert!(out.status.success(), "{args:?}: {}", common::text(&out));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["address"].clone()
+    };
+    let devnet_env = [("HOME", user_home), ("POCO_DEVNET_ACCOUNT", "requester")];
+    let flag = ["--account", "alice", "account", "balance"];
+    assert_eq!(address_with(&flag, &devnet_env), alice.as_str());
+    let account_env = [("HOME", user_home), ("POCO_ACCOUNT", "alice")];
+    let flag = ["--devnet-account", "requester", "account", "balance"];
+    assert_eq!(address_with(&flag, &account_env), "0x70997970c51812dc3a010c7d01b50e0d17dc79c8");
     // Foundry's, written by `cast wallet import bob`: such a file states no address, so it is
     // found by name and unlocked to learn it.
     let foundry = Path::new(user_home).join(".foundry/keystores");

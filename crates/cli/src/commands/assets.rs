@@ -200,7 +200,12 @@ async fn asset(
         }
         AssetCommand::Transfer { address, to } => {
             let client = context.signing_client().await?;
-            client.transfer_asset(kind, address, to).await?;
+            output
+                .during(
+                    &format!("transferring {address} to {to}"),
+                    client.transfer_asset(kind, address, to),
+                )
+                .await?;
             print_asset(output, &client.asset(kind, address).await?);
         }
     }
@@ -217,7 +222,9 @@ pub(crate) async fn workerpool(
     match command {
         WorkerpoolCommand::Deploy { description } => {
             let client = context.signing_client().await?;
-            let address = client.deploy_workerpool(&description).await?;
+            let address = output
+                .during("registering the workerpool", client.deploy_workerpool(&description))
+                .await?;
             print_asset(output, &client.asset(kind, address).await?);
         }
         WorkerpoolCommand::Show { address } => {
@@ -234,14 +241,21 @@ pub(crate) async fn workerpool(
         }
         WorkerpoolCommand::Transfer { address, to } => {
             let client = context.signing_client().await?;
-            client.transfer_asset(kind, address, to).await?;
+            output
+                .during(
+                    &format!("transferring {address} to {to}"),
+                    client.transfer_asset(kind, address, to),
+                )
+                .await?;
             print_asset(output, &client.asset(kind, address).await?);
         }
         WorkerpoolCommand::Policy { address, worker_stake, scheduler_share } => {
             let asset = match (worker_stake, scheduler_share) {
                 (Some(stake), Some(share)) => {
                     let client = context.signing_client().await?;
-                    client.set_policy(address, stake, share).await?
+                    output
+                        .during("setting the policy", client.set_policy(address, stake, share))
+                        .await?
                 }
                 _ => context.client().await?.asset(kind, address).await?,
             };

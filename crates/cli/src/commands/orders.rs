@@ -139,7 +139,8 @@ pub(crate) async fn order(
             let client = context.signing_client().await?;
             let signed = read_signed(order_kind, &file)?;
             let hash = client.order_hash(&signed);
-            let transaction = client.cancel(&signed).await?;
+            let transaction =
+                output.during("cancelling the order on-chain", client.cancel(&signed)).await?;
             let json =
                 serde_json::json!({"order": hash, "cancelled": true, "transaction": transaction});
             output.result(&json, || format!("order {hash} cancelled (transaction {transaction})"));

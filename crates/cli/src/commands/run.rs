@@ -421,22 +421,34 @@ pub(crate) async fn task(
             let (deal, index) = client.deal_of_task(task).await?;
             let mut view = client.task_in(&deal, index).await?;
             if watch && !view.status.is_final() {
-                // Each status the task goes through on its way, as it comes: the task is read
-                // again only when the chain has a new block.
+                // Each status the task goes through on its way, as it comes (drawn in place on
+                // a terminal): the task is read again only when the chain has a new block.
+                let board = output.task_board(1);
+                let drawn = output.draws_progress();
                 let mut last = None;
                 let watched = client
                     .watch_tasks(&deal, &[index], WATCH_LIMIT, false, |views| {
-                        for v in views.iter().filter(|v| !v.status.is_final()) {
-                            if last != Some(v.status) {
+                        for v in views {
+                            if drawn {
+                                let label = format!("task {}", output.hash(task));
+                                board.update(&[(label, v.status.to_string(), v.status.is_final())]);
+                            } else if !v.status.is_final() && last != Some(v.status) {
                                 output.progress(format!("  task {task}: {}", v.status));
                                 last = Some(v.status);
                             }
                         }
                     })
-                    .await?;
-                if let Some(latest) = watched.into_iter().next() {
+                    .await;
+                board.clear();
+                if let Some(latest) = watched?.into_iter().next() {
                     view = latest;
                 }
+            }
+            if !view.status.is_final() {
+                output.progress(format!(
+                    "(the task is {}: `poco task show {task} --watch` follows it to its end)",
+                    view.status
+                ));
             }
             // The cause of a failure is the beneficiary's to read, asked of the result store
             // with a signature: the wallet is unlocked only when it is the beneficiary's.
