@@ -1160,6 +1160,16 @@ pub(crate) struct MarketServe {
     /// Publications and unpublications of one order owner in a burst [default: 100].
     #[arg(long = "rate.owner-burst", env = "POCO_MARKET_RATE_OWNER_BURST", value_name = "N")]
     pub rate_owner_burst: Option<f64>,
+    /// Let web pages of this origin (`https://explorer.example.org`, as browsers write it; `*`
+    /// for any page) call the API from a browser. Repeatable; none by default. Nothing is
+    /// asked of browsers but what anyone may read: no cookie, no credential.
+    #[arg(
+        long = "http.cors-origin",
+        env = "POCO_MARKET_CORS_ORIGINS",
+        value_delimiter = ',',
+        value_name = "ORIGIN"
+    )]
+    pub cors_origins: Vec<String>,
     /// Open orders one wallet may have in the book, per order kind [default: 50].
     #[arg(
         long = "orders.max-open-per-wallet",

@@ -608,6 +608,33 @@ fn former_spellings_still_work_with_a_warning() {
 }
 
 #[test]
+fn a_cors_origin_browsers_never_send_is_refused_before_anything_starts() {
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("market-data");
+    let args = [
+        "--rpc.url",
+        "http://127.0.0.1:9",
+        "--poco.address",
+        "0x0000000000000000000000000000000000000001",
+        "market",
+        "run",
+        "--data.dir",
+        data.to_str().unwrap(),
+        "--http.cors-origin",
+        "https://explorer.example.org/",
+    ];
+    let message = failure(home.path(), &args, 2);
+    assert!(
+        message.contains("--http.cors-origin") && message.contains("not an origin"),
+        "{message}"
+    );
+    assert!(
+        message.contains("\"https://explorer.example.org\"?"),
+        "suggests the origin: {message}"
+    );
+}
+
+#[test]
 fn bash_completes_poco_commands() {
     let out = poco(Path::new("/nonexistent"), &["completions", "bash"]);
     assert!(out.status.success(), "{}", common::text(&out));

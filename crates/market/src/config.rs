@@ -38,6 +38,8 @@ pub struct MarketConfig {
     /// The URL clients reach the market at (its public name, behind a proxy), named in its
     /// OpenAPI document; `None` names none.
     pub public_url: Option<String>,
+    /// The origins of the web pages that may call the API from a browser (none by default).
+    pub cors: crate::api::CorsOrigins,
 }
 
 /// Limits that keep one client from hurting the others.
@@ -136,6 +138,7 @@ impl MarketConfig {
             server: ServerLimits::default(),
             trusted_proxies: Vec::new(),
             public_url: None,
+            cors: crate::api::CorsOrigins::default(),
         }
     }
 

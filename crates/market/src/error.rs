@@ -143,6 +143,12 @@ pub enum Error {
     /// The order is not open (filled, cancelled, dead or already unpublished).
     #[error("the order is {0}, not open")]
     NotOpen(String),
+    /// A browser's preflight from a page whose origin the market does not allow.
+    #[error(
+        "cross-origin requests from this page's origin are not allowed: the market's operator \
+         lists the origins it serves (--http.cors-origin)"
+    )]
+    CorsOriginNotAllowed,
     /// The path exists but not with this method.
     #[error("this path does not accept this method: see /openapi.json")]
     MethodNotAllowed,
@@ -212,6 +218,7 @@ impl Error {
             Self::NotOrderOwner { .. } => S::FORBIDDEN,
             Self::WebSocketRequired => S::UPGRADE_REQUIRED,
             Self::MethodNotAllowed => S::METHOD_NOT_ALLOWED,
+            Self::CorsOriginNotAllowed => S::FORBIDDEN,
             Self::Timeout(_) => S::SERVICE_UNAVAILABLE,
             Self::Chain(_) | Self::Contract(_) => S::BAD_GATEWAY,
             Self::Database(_)
@@ -247,6 +254,7 @@ impl Error {
             Self::NotOpen(_) => "order_not_open",
             Self::WebSocketRequired => "websocket_required",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::CorsOriginNotAllowed => "cors_origin_not_allowed",
             Self::TooManyConnections => "too_many_connections",
             Self::Timeout(_) => "timeout",
             Self::Chain(_) | Self::Contract(_) => "chain_unavailable",

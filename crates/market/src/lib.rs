@@ -104,6 +104,7 @@ impl Service {
         let state = api::ApiState::new(self.market.clone(), stopped.clone())
             .with_trusted_proxies(self.config.trusted_proxies.clone())
             .with_public_url(self.config.public_url.clone())
+            .with_cors(self.config.cors.clone())
             .with_server_stats(server.stats().clone());
         let app = api::router(state);
         let address = listener.local_addr().map_err(|e| Error::io("listener", e))?;

@@ -54,7 +54,7 @@ impl MarketServe {
             listen, public_url, data_dir, db_url, confirmations, trusted_proxies, header_timeout,
             idle_timeout, max_connections_per_client, max_connections, max_websockets_per_client,
             max_websockets, rate_per_client, rate_client_burst, rate_per_owner, rate_owner_burst,
-            max_open_orders_per_wallet,
+            max_open_orders_per_wallet, cors_origins,
         })
     }
 }
@@ -179,6 +179,8 @@ fn announce(name: &str, bound: SocketAddr, public: Option<&str>) {
 pub(crate) async fn market(context: &Context, command: MarketCommand) -> Result<(), Failure> {
     let (MarketCommand::Run(flags) | MarketCommand::Serve(flags)) = command;
     let options = flags.over(context.sections.market.clone());
+    let cors = poco_market::api::CorsOrigins::parse(&options.cors_origins)
+        .map_err(|e| Failure::usage(format!("--http.cors-origin: {e}")))?;
     let data_dir = options.data_dir.unwrap_or_else(|| "market-data".into());
     if options.db_url.is_none() {
         private_data_dir(&data_dir)?;
@@ -189,6 +191,7 @@ pub(crate) async fn market(context: &Context, command: MarketCommand) -> Result<
     config.database_url = options.db_url;
     config.confirmations = options.confirmations.unwrap_or_else(|| context.default_confirmations());
     config.trusted_proxies = options.trusted_proxies;
+    config.cors = cors;
     let server = &mut config.server;
     server.header_read_timeout = seconds(options.header_timeout.unwrap_or(10));
     server.idle_timeout = seconds(options.idle_timeout.unwrap_or(60));

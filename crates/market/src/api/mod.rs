@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use tokio::sync::watch;
 use tracing::warn;
 
+pub use cors::CorsOrigins;
 use poco_api::market::{BestMatch, OrderPage, Unpublish};
 pub use poco_api::market::{DealPage, IndexedTask};
 
@@ -45,6 +46,7 @@ use crate::{
     store::{DealQuery, OrderQuery, Page, Published, RoleFilter},
 };
 
+mod cors;
 mod limits;
 mod metrics;
 pub mod openapi;
@@ -67,6 +69,7 @@ pub struct ApiState {
     trusted_proxies: Arc<[IpAddr]>,
     public_url: Option<Arc<str>>,
     server_stats: Option<Arc<ServerStats>>,
+    cors: Arc<CorsOrigins>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -123,8 +126,15 @@ impl ApiState {
             trusted_proxies: Arc::from(Vec::new()),
             public_url: None,
             server_stats: None,
+            cors: Arc::new(CorsOrigins::default()),
             shutdown,
         }
+    }
+
+    /// Lets pages of these origins call the API from a browser (none by default).
+    pub fn with_cors(mut self, origins: CorsOrigins) -> Self {
+        self.cors = Arc::new(origins);
+        self
     }
 
     /// Trusts the `Forwarded` / `X-Forwarded-For` headers of requests from these addresses
@@ -218,6 +228,7 @@ pub fn router(state: ApiState) -> Router {
     router
         .fallback(|| async { Error::NotFound("no such path (see /openapi.json)".into()) })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(state.clone(), cors::cors))
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
 }

@@ -15,7 +15,7 @@ use axum::{
 use futures::future::BoxFuture;
 use poco_market::{
     Limits, Market,
-    api::{ApiState, router},
+    api::{ApiState, CorsOrigins, router},
     chain::ChainReader,
     store::{self, ChainBatch, ChainEvent, LocatedChainEvent, Store},
 };
@@ -497,4 +497,79 @@ async fn the_openapi_document_lists_every_route() {
     for path in ["/health", "/categories", "/openapi.json"] {
         assert_eq!(f.call("GET", path, Body::empty()).await.0, StatusCode::OK, "{path}");
     }
+}
+
+/// A request from a page of `origin`, or its browser's preflight for a `method` request.
+async fn from_page(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    origin: &str,
+    preflight_for: Option<&str>,
+) -> axum::response::Response {
+    let mut request = Request::builder().method(method).uri(uri).header("origin", origin);
+    if let Some(wanted) = preflight_for {
+        request = request
+            .header("access-control-request-method", wanted)
+            .header("access-control-request-headers", "content-type");
+    }
+    app.clone().oneshot(request.body(Body::empty()).unwrap()).await.unwrap()
+}
+
+fn header<'a>(response: &'a axum::response::Response, name: &str) -> Option<&'a str> {
+    response.headers().get(name).map(|v| v.to_str().unwrap())
+}
+
+#[tokio::test]
+async fn cross_origin_requests_are_off_by_default_and_follow_the_listed_origins() {
+    let f = fixture(Limits::default()).await;
+    let page = "https://explorer.example.org";
+    // Off: no page of another origin may read an answer, and nothing answers a preflight.
+    let answer = from_page(&f.app, "GET", "/categories", page, None).await;
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(header(&answer, "access-control-allow-origin"), None);
+    let answer = from_page(&f.app, "OPTIONS", "/apporders", page, Some("POST")).await;
+    assert_eq!(answer.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(header(&answer, "access-control-allow-origin"), None);
+
+    // On for one origin.
+    let store = store::open(&f.db.url, 2).await.unwrap();
+    let domain = PocoDomain::new(CHAIN_ID, Address::repeat_byte(1));
+    let market = Market::new(store, Arc::new(NoChain), domain, Limits::default());
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    let origins = CorsOrigins::parse(&[page.to_owned()]).unwrap();
+    let app = router(ApiState::new(market, stopped).with_cors(origins));
+    let answer =
+        from_page(&app, "GET", "/apporders?dataset=any&workerpool=any&requester=any", page, None)
+            .await;
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(header(&answer, "access-control-allow-origin"), Some(page));
+    assert_eq!(header(&answer, "vary"), Some("origin"), "caches keep one answer per origin");
+    assert_eq!(header(&answer, "access-control-allow-credentials"), None, "never credentials");
+    let preflight = from_page(&app, "OPTIONS", "/apporders", page, Some("POST")).await;
+    assert_eq!(preflight.status(), StatusCode::NO_CONTENT);
+    assert_eq!(header(&preflight, "access-control-allow-origin"), Some(page));
+    assert_eq!(header(&preflight, "access-control-allow-methods"), Some("GET, POST"));
+    assert_eq!(header(&preflight, "access-control-allow-headers"), Some("content-type"));
+    assert_eq!(header(&preflight, "access-control-allow-credentials"), None);
+    // A refusal is readable by the allowed page too: it can tell its user why.
+    let refused = from_page(&app, "POST", "/apporders", page, None).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(header(&refused, "access-control-allow-origin"), Some(page));
+
+    // Other origins, look-alikes included, read nothing and are told why at preflight.
+    for stranger in ["https://evil.example", "https://explorer.example.org.evil.example", "null"] {
+        let answer = from_page(&app, "GET", "/categories", stranger, None).await;
+        assert_eq!(header(&answer, "access-control-allow-origin"), None, "{stranger}");
+        let preflight = from_page(&app, "OPTIONS", "/apporders", stranger, Some("POST")).await;
+        assert_eq!(preflight.status(), StatusCode::FORBIDDEN, "{stranger}");
+        let bytes = axum::body::to_bytes(preflight.into_body(), usize::MAX).await.unwrap();
+        let body: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["code"], "cors_origin_not_allowed", "{body}");
+    }
+    // An OPTIONS that is not a preflight is no more than a method the API does not take.
+    let answer = from_page(&app, "OPTIONS", "/apporders", page, None).await;
+    assert_eq!(answer.status(), StatusCode::METHOD_NOT_ALLOWED);
+    drop(app);
+    f.cleanup().await;
 }
