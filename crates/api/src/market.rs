@@ -163,6 +163,42 @@ pub struct IndexedTask {
     pub deal: DealView,
 }
 
+/// What the chain said of a task (`GET /tasks/{taskId}/events`), in chain order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskEvents {
+    /// The task id.
+    pub task_id: B256,
+    /// Its events, oldest first.
+    pub events: Vec<TaskEvent>,
+}
+
+/// One event of a task's lifecycle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskEvent {
+    /// What happened: `initialize`, `contribute`, `consensus`, `reveal`, `reopen`,
+    /// `finalize`, `claimed`, `accurate_contribution` (stake back, reward paid),
+    /// `faulty_contribution` (stake seized, score cut) or `silent_seat`.
+    pub kind: String,
+    /// The block it happened in.
+    pub block: u64,
+    /// Its transaction.
+    pub transaction: B256,
+    /// Its place in the block.
+    pub log_index: u64,
+    /// The account it names: the workerpool (`initialize`), else the worker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<Address>,
+    /// The value it carries: the result hash of a contribution, the consensus, the revealed
+    /// digest, or the reward of an accurate contribution (a decimal string of nRLC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// The result location a finalize published (as text when it is UTF-8, else hex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub results: Option<String>,
+}
+
 /// What happened to an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -531,6 +567,12 @@ impl MarketClient {
     /// task index has it.
     pub async fn task(&self, task_id: B256) -> Result<IndexedTask, Error> {
         let url = format!("{}/tasks/{task_id}", self.url);
+        self.answer(self.http.get(url).send().await).await
+    }
+
+    /// What the chain said of a task, as the market indexed it (`GET /tasks/{taskId}/events`).
+    pub async fn task_events(&self, task_id: B256) -> Result<TaskEvents, Error> {
+        let url = format!("{}/tasks/{task_id}/events", self.url);
         self.answer(self.http.get(url).send().await).await
     }
 }

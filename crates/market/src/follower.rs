@@ -65,6 +65,7 @@ use tracing::{debug, info, warn};
 use crate::{
     error::{Error, Result},
     market::Market,
+    model::TaskEventKind,
     store::{AssetEntry, ChainBatch, ChainEvent, LocatedChainEvent, Rollback},
 };
 
@@ -420,6 +421,17 @@ fn touched_accounts(event: &ProtocolEvent) -> Vec<Address> {
 }
 
 /// The store's view of a protocol event; `None` for events that do not change the book.
+/// A task's lifecycle event.
+fn task(
+    task_id: B256,
+    kind: TaskEventKind,
+    account: Option<Address>,
+    word: Option<B256>,
+    results: Option<alloy::primitives::Bytes>,
+) -> ChainEvent {
+    ChainEvent::Task { task_id, kind, account, word, results }
+}
+
 fn convert(deployment: &Deployment, event: ProtocolEvent) -> Option<ChainEvent> {
     Some(match event {
         ProtocolEvent::AssetTransfer { registry, asset, from, to } => {
@@ -463,6 +475,36 @@ fn convert(deployment: &Deployment, event: ProtocolEvent) -> Option<ChainEvent> 
             }
             IPocoEvents::MemberExpelled(e) => {
                 ChainEvent::Membership { workerpool: e.workerpool, joined: false }
+            }
+            IPocoEvents::TaskInitialize(e) => {
+                task(e.taskid, TaskEventKind::Initialize, Some(e.workerpool), None, None)
+            }
+            IPocoEvents::TaskContribute(e) => {
+                task(e.taskid, TaskEventKind::Contribute, Some(e.worker), Some(e.resultHash), None)
+            }
+            IPocoEvents::TaskConsensus(e) => {
+                task(e.taskid, TaskEventKind::Consensus, None, Some(e.consensus), None)
+            }
+            IPocoEvents::TaskReveal(e) => {
+                task(e.taskid, TaskEventKind::Reveal, Some(e.worker), Some(e.digest), None)
+            }
+            IPocoEvents::TaskReopen(e) => task(e.taskid, TaskEventKind::Reopen, None, None, None),
+            IPocoEvents::TaskFinalize(e) => {
+                task(e.taskid, TaskEventKind::Finalize, None, None, Some(e.results))
+            }
+            IPocoEvents::TaskClaimed(e) => task(e.taskid, TaskEventKind::Claimed, None, None, None),
+            IPocoEvents::AccurateContribution(e) => task(
+                e.taskid,
+                TaskEventKind::Accurate,
+                Some(e.worker),
+                Some(B256::from(e.reward)),
+                None,
+            ),
+            IPocoEvents::FaultyContribution(e) => {
+                task(e.taskid, TaskEventKind::Faulty, Some(e.worker), None, None)
+            }
+            IPocoEvents::SilentSeat(e) => {
+                task(e.taskid, TaskEventKind::SilentSeat, Some(e.worker), None, None)
             }
             IPocoEvents::CreateCategory(e) => ChainEvent::Category {
                 id: u64::try_from(e.catid).ok()?,

@@ -487,6 +487,11 @@ impl Market {
         self.store.deals(query).await
     }
 
+    /// What the chain said of a task, as the follower applied it.
+    pub async fn task_events(&self, task_id: B256) -> Result<Vec<poco_api::market::TaskEvent>> {
+        self.store.task_events(task_id).await
+    }
+
     /// The deal of a task and the task's index, for the first
     /// [`TASKS_INDEXED_PER_DEAL`](crate::store::TASKS_INDEXED_PER_DEAL) tasks of each deal.
     pub async fn task(&self, task_id: B256) -> Result<(DealView, U256)> {

@@ -65,6 +65,76 @@ impl StorageCode for Status {
     }
 }
 
+/// What a task event says happened (stored as its code; named in the API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskEventKind {
+    /// `TaskInitialize`.
+    Initialize,
+    /// `TaskContribute`.
+    Contribute,
+    /// `TaskConsensus`.
+    Consensus,
+    /// `TaskReveal`.
+    Reveal,
+    /// `TaskReopen`.
+    Reopen,
+    /// `TaskFinalize`.
+    Finalize,
+    /// `TaskClaimed`.
+    Claimed,
+    /// `AccurateContribution`: stake back, reward paid.
+    Accurate,
+    /// `FaultyContribution`: stake seized, score cut.
+    Faulty,
+    /// `SilentSeat`: a committee seat's holder did not vote.
+    SilentSeat,
+}
+
+impl TaskEventKind {
+    /// Every kind, in code order.
+    pub const ALL: [Self; 10] = [
+        Self::Initialize,
+        Self::Contribute,
+        Self::Consensus,
+        Self::Reveal,
+        Self::Reopen,
+        Self::Finalize,
+        Self::Claimed,
+        Self::Accurate,
+        Self::Faulty,
+        Self::SilentSeat,
+    ];
+
+    /// Its name in the API.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Initialize => "initialize",
+            Self::Contribute => "contribute",
+            Self::Consensus => "consensus",
+            Self::Reveal => "reveal",
+            Self::Reopen => "reopen",
+            Self::Finalize => "finalize",
+            Self::Claimed => "claimed",
+            Self::Accurate => "accurate_contribution",
+            Self::Faulty => "faulty_contribution",
+            Self::SilentSeat => "silent_seat",
+        }
+    }
+}
+
+impl StorageCode for TaskEventKind {
+    fn code(self) -> i16 {
+        Self::ALL.iter().position(|k| *k == self).expect("every kind is listed") as i16
+    }
+
+    fn from_code(code: i16) -> Result<Self> {
+        usize::try_from(code)
+            .ok()
+            .and_then(|i| Self::ALL.get(i).copied())
+            .ok_or_else(|| Error::Corrupt(format!("task event kind {code}")))
+    }
+}
+
 impl StorageCode for SignatureKind {
     fn code(self) -> i16 {
         match self {

@@ -207,6 +207,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/deals", get(deals))
         .route("/deals/{deal_id}", get(deal))
         .route("/tasks/{task_id}", get(task))
+        .route("/tasks/{task_id}/events", get(task_events))
         .route("/ws", get(ws::handler));
     for kind in crate::model::KINDS {
         let base = format!("/{}orders", kind_name(kind));
@@ -632,6 +633,16 @@ async fn task(
     let task_id = parse_hash(&id, "taskId")?;
     let (deal, index) = state.market.task(task_id).await?;
     Ok(Json(IndexedTask { task_id, index, deal }))
+}
+
+async fn task_events(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    Params(NoParams {}): Params<NoParams>,
+) -> Result<Json<poco_api::market::TaskEvents>> {
+    let task_id = parse_hash(&id, "taskId")?;
+    let events = state.market.task_events(task_id).await?;
+    Ok(Json(poco_api::market::TaskEvents { task_id, events }))
 }
 
 /// A category.

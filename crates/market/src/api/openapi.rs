@@ -346,6 +346,29 @@ pub fn document() -> Value {
         }),
     );
     paths.insert(
+        "/tasks/{taskId}/events".into(),
+        json!({
+            "get": {
+                "operationId": "getTaskEvents",
+                "summary": "What the chain said of a task: its lifecycle, in chain order.",
+                "description": "Initialization, each contribution (worker and result hash), \
+                    the consensus, the reveals, the finalization (result location) or the \
+                    claim, and each contributor's outcome: `accurate_contribution` (stake back, \
+                    reward paid, `value` the reward in nRLC), `faulty_contribution` (stake \
+                    seized, score cut) or `silent_seat`. Indexed from the confirmed events the \
+                    market follows; a reorganisation removes the events of the blocks it \
+                    replaced. An empty list for a task the chain said nothing of yet.",
+                "parameters": [path("taskId", "The task id.")],
+                "responses": {
+                    "200": ok("The task's events.", "TaskEvents"),
+                    "400": error("A malformed task id, or a query parameter."),
+                    "429": error("Rate limited."),
+                    "default": error("Any other failure.")
+                }
+            }
+        }),
+    );
+    paths.insert(
         "/categories".into(),
         json!({
             "get": {
@@ -634,6 +657,30 @@ fn other_schemas() -> Value {
                 "taskId": reference("Bytes32"),
                 "index": uint("The task's index in its deal (from `deal.botFirst`)."),
                 "deal": reference("DealRecord")
+            }
+        },
+        "TaskEvents": {
+            "type": "object", "required": ["taskId", "events"],
+            "properties": {
+                "taskId": reference("Bytes32"),
+                "events": { "type": "array", "items": reference("TaskEvent") }
+            }
+        },
+        "TaskEvent": {
+            "type": "object", "required": ["kind", "block", "transaction", "logIndex"],
+            "properties": {
+                "kind": {
+                    "type": "string",
+                    "enum": ["initialize", "contribute", "consensus", "reveal", "reopen",
+                             "finalize", "claimed", "accurate_contribution",
+                             "faulty_contribution", "silent_seat"]
+                },
+                "block": { "type": "integer", "minimum": 0 },
+                "transaction": reference("Bytes32"),
+                "logIndex": { "type": "integer", "minimum": 0 },
+                "account": reference("Address"),
+                "value": { "type": "string", "description": "A hash (result hash, consensus, digest), or the reward in nRLC (decimal)." },
+                "results": { "type": "string", "description": "The result location of a finalize (text, or hex when not UTF-8)." }
             }
         },
         "PriceBreakdown": {

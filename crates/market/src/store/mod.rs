@@ -147,6 +147,10 @@ pub trait Store: Send + Sync + 'static {
     /// The deal of a task and the task's index, if the task is among the first
     /// [`TASKS_INDEXED_PER_DEAL`] of an indexed deal.
     fn task(&self, task_id: B256) -> StoreFuture<'_, Option<(DealView, U256)>>;
+
+    /// The events of a task the follower applied, in chain order (none for a task the chain
+    /// said nothing of yet).
+    fn task_events(&self, task_id: B256) -> StoreFuture<'_, Vec<poco_api::market::TaskEvent>>;
 }
 
 /// How many tasks of each deal the task index holds: the first ones, by index. A deal's
@@ -390,6 +394,19 @@ pub enum ChainEvent {
         /// The order hash.
         hash: B256,
     },
+    /// A task's lifecycle event.
+    Task {
+        /// The task.
+        task_id: B256,
+        /// What happened.
+        kind: crate::model::TaskEventKind,
+        /// The workerpool (initialize) or the worker the event names.
+        account: Option<Address>,
+        /// The 32-byte value it carries (result hash, consensus, digest, reward).
+        word: Option<B256>,
+        /// The result location of a finalize.
+        results: Option<alloy::primitives::Bytes>,
+    },
     /// `CreateCategory`.
     Category {
         /// Its id.
@@ -482,6 +499,8 @@ pub struct ChainDump {
     pub deals: Vec<DealView>,
     /// Every order's status and remaining volume, by hash.
     pub orders: Vec<(B256, crate::model::Status, U256)>,
+    /// Task events, in chain order: `(block, log index, task, kind code)`.
+    pub task_events: Vec<(u64, u64, B256, i16)>,
 }
 
 /// The key of the transaction-scoped advisory lock that serializes writers (PostgreSQL).
@@ -515,6 +534,14 @@ pub(crate) enum Param {
     Null,
     /// A NULL integer.
     NullInt,
+    /// A NULL BLOB/BYTEA.
+    NullBytes,
+}
+
+impl From<Option<Vec<u8>>> for Param {
+    fn from(bytes: Option<Vec<u8>>) -> Self {
+        bytes.map_or(Self::NullBytes, Self::Bytes)
+    }
 }
 
 impl Param {

@@ -275,5 +275,6 @@ fn migrator() -> Migrator {
         (2, "members", include_str!("../../migrations/postgres/0002_members.sql")),
         (3, "reorg", include_str!("../../migrations/postgres/0003_reorg.sql")),
         (4, "deal tasks", include_str!("../../migrations/postgres/0004_deal_tasks.sql")),
+        (5, "task events", include_str!("../../migrations/postgres/0005_task_events.sql")),
     ])
 }

@@ -184,6 +184,7 @@ fn migrator() -> sqlx::migrate::Migrator {
         (2, "members", include_str!("../../migrations/sqlite/0002_members.sql")),
         (3, "reorg", include_str!("../../migrations/sqlite/0003_reorg.sql")),
         (4, "deal tasks", include_str!("../../migrations/sqlite/0004_deal_tasks.sql")),
+        (5, "task events", include_str!("../../migrations/sqlite/0005_task_events.sql")),
     ])
 }
 

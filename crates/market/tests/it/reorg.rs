@@ -405,7 +405,7 @@ async fn a_deposit_not_yet_confirmed_is_answered_sync_pending_then_covers_the_or
     let order = net.orders(&spec).workerpool;
     let (status, refused) = market.publish("workerpool", &order).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
-    assert_eq!(refused["code"], "insufficient_stake", "nothing covers it, anywhere");
+    assert_eq!(refused["code"], "insufficient_stake", "nothing covers it, anywhere: {refused}");
 
     // A deposit, in the newest block: the chain covers the order, 3 blocks deep it does not.
     let (owner, owner_poco) = net.poco(&net.accounts().owner);

@@ -126,3 +126,78 @@ async fn delete_deal(url: &str, deal_id: B256) {
         pool.close().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tasks_lifecycle_is_indexed_and_undone_by_a_reorganisation_on_sqlite() {
+    Box::pin(task_lifecycle(harness::sqlite())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL"]
+async fn a_tasks_lifecycle_is_indexed_and_undone_by_a_reorganisation_on_postgres() {
+    Box::pin(task_lifecycle(harness::postgres().await)).await;
+}
+
+/// A trust-1 task completed on-chain: the market indexes its events in chain order (the
+/// contribution with its result hash, the finalization with its result location); a
+/// reorganisation that replaces those blocks removes them.
+async fn task_lifecycle(db: Db) {
+    let world = World::new().await;
+    let market = harness::start(&world.net, &db.url, Limits::default()).await;
+    let client = MarketClient::new(&market.base);
+    let deal = indexed_deal(&world, &market, 1, 11).await;
+    let index = deal.botFirst;
+    let task_id = deal.task_id(index).unwrap();
+    let events = client.task_events(task_id).await.expect("the task's events");
+    assert_eq!(events.task_id, task_id);
+    assert!(events.events.is_empty(), "nothing happened to the task yet: {events:?}");
+
+    let worker = &world.net.accounts().workers[0];
+    let digest = B256::repeat_byte(0x42);
+    let receipt = world
+        .net
+        .contribute_and_finalize(&deal, index, worker, digest, "https://results.example/t")
+        .await
+        .expect("the task completes");
+    let fork_point = receipt.block_number.expect("a mined receipt");
+    market
+        .wait_for("the task's events indexed", || async {
+            client.task_events(task_id).await.is_ok_and(|e| !e.events.is_empty())
+        })
+        .await;
+    let events = client.task_events(task_id).await.unwrap().events;
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    // `contributeAndFinalize` of a trust-1 task: one contribution, final at once.
+    assert_eq!(kinds, ["contribute", "finalize"]);
+    let order: Vec<(u64, u64)> = events.iter().map(|e| (e.block, e.log_index)).collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "chain order: {order:?}");
+    let contribution = &events[0];
+    assert_eq!(contribution.account, Some(worker.address()));
+    assert_eq!(contribution.transaction, receipt.transaction_hash);
+    let result_hash = poco_primitives::result::result_hash(task_id, digest);
+    assert_eq!(contribution.value, Some(result_hash.to_string()), "the result hash");
+    let finalize = &events[1];
+    assert_eq!(finalize.results.as_deref(), Some("https://results.example/t"));
+    assert_eq!(finalize.account, None);
+    // The raw JSON: names and decimal strings as the OpenAPI document says.
+    let (status, json) = market.get(&format!("/tasks/{task_id}/events")).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json["events"].as_array().unwrap().len(), events.len());
+    let (status, json) = market.get("/tasks/0x12/events").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{json}");
+
+    // The chain replaces the blocks from the completion on: the events go with them.
+    let depth = world.head().await - fork_point + 1;
+    world.net.reorg(depth, vec![]).await;
+    world.net.mine(2).await;
+    market
+        .wait_for("the replaced events removed", || async {
+            client.task_events(task_id).await.is_ok_and(|e| e.events.is_empty())
+        })
+        .await;
+    let (status, _) = market.get(&format!("/deals/{}", deal.id())).await;
+    assert_eq!(status, StatusCode::OK, "the deal, older than the fork point, stays");
+
+    market.stop().await;
+    db.cleanup().await;
+}

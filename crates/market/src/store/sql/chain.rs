@@ -136,6 +136,22 @@ impl<B: Backend> WriteTx<B> {
             }
             ChainEvent::Closed { hash } => self.apply_order_closed(*hash, block).await,
             ChainEvent::Category { id, timeref } => self.apply_category(*id, *timeref, block).await,
+            ChainEvent::Task { task_id, kind, account, word, results } => {
+                let sql = Sql::new(
+                    "INSERT INTO task_events (block, log_index, tx_hash, task_id, kind, account, \
+                     word, results) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                     ON CONFLICT (block, log_index) DO NOTHING",
+                )
+                .arg(clamp_i64(U256::from(block)))
+                .arg(clamp_i64(U256::from(located.log_index)))
+                .arg(located.transaction)
+                .arg(*task_id)
+                .arg(i64::from(kind.code()))
+                .arg(account.map(|a| a.to_vec()))
+                .arg(word.map(|w| w.to_vec()))
+                .arg(results.as_ref().map(|r| r.to_vec()));
+                self.execute(&sql).await.map(|_| ())
+            }
         }
     }
 

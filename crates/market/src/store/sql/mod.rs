@@ -93,6 +93,7 @@ where
     String: Encode<'static, DB> + Type<DB>,
     Option<String>: Encode<'static, DB> + Type<DB>,
     Option<i64>: Encode<'static, DB> + Type<DB>,
+    Option<Vec<u8>>: Encode<'static, DB> + Type<DB>,
 {
     let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
     for param in params {
@@ -102,6 +103,7 @@ where
             Param::Text(text) => query.bind(text.clone()),
             Param::Null => query.bind(None::<String>),
             Param::NullInt => query.bind(None::<i64>),
+            Param::NullBytes => query.bind(None::<Vec<u8>>),
         };
     }
     query
@@ -119,6 +121,8 @@ pub(super) trait Columns {
     fn opt_text(&self, column: &str) -> Result<Option<String>>;
     /// A BIGINT column that may be NULL.
     fn opt_int(&self, column: &str) -> Result<Option<i64>>;
+    /// A BLOB/BYTEA column that may be NULL.
+    fn opt_bytes(&self, column: &str) -> Result<Option<Vec<u8>>>;
 }
 
 impl<R> Columns for R
@@ -129,6 +133,7 @@ where
     for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
     for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
     for<'r> Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> Option<Vec<u8>>: Decode<'r, R::Database> + Type<R::Database>,
 {
     fn bytes(&self, column: &str) -> Result<Vec<u8>> {
         Ok(self.try_get(column)?)
@@ -147,6 +152,10 @@ where
     }
 
     fn opt_int(&self, column: &str) -> Result<Option<i64>> {
+        Ok(self.try_get(column)?)
+    }
+
+    fn opt_bytes(&self, column: &str) -> Result<Option<Vec<u8>>> {
         Ok(self.try_get(column)?)
     }
 }

@@ -150,6 +150,17 @@ pub(super) async fn dump<B: Backend>(backend: &B) -> Result<ChainDump> {
         let hash = to_hash(&row.bytes("hash")?)?;
         dump.orders.push((hash, status, to_word(&row.bytes("remaining")?)?));
     }
+    let task_events = "SELECT block, log_index, task_id, kind FROM task_events \
+                       ORDER BY block, log_index";
+    for row in &rows::<B>(connection, task_events).await? {
+        let kind = i16::try_from(row.int("kind")?).unwrap_or(-1);
+        dump.task_events.push((
+            unsigned(row.int("block")?),
+            unsigned(row.int("log_index")?),
+            to_hash(&row.bytes("task_id")?)?,
+            kind,
+        ));
+    }
     Ok(dump)
 }
 
@@ -191,6 +202,7 @@ impl<B: Backend> WriteTx<B> {
         let fork = stored(rollback.fork_point);
         self.execute(&Sql::new("DELETE FROM deals WHERE block >= $1").arg(fork)).await?;
         self.execute(&Sql::new("DELETE FROM categories WHERE block >= $1").arg(fork)).await?;
+        self.execute(&Sql::new("DELETE FROM task_events WHERE block >= $1").arg(fork)).await?;
         let mut affected = BTreeSet::new();
         for (hash, amount) in &rollback.consumed {
             let sql =
@@ -347,7 +359,7 @@ impl<B: Backend> WriteTx<B> {
     /// The mirror from nothing, for a re-sync from the deployment's block: every order not
     /// unpublished is open again with its whole volume, unless its stake is not covered.
     async fn start_again(&mut self, rollback: &Rollback) -> Result<()> {
-        for table in ["deals", "consumed", "assets", "categories"] {
+        for table in ["deals", "consumed", "assets", "categories", "task_events"] {
             self.execute(&Sql::new(&format!("DELETE FROM {table}"))).await?;
         }
         self.restore_balances(rollback).await?;

@@ -263,4 +263,40 @@ impl<B: Backend> Store for B {
             Ok(Some((deal_from_row(&row)?, to_word(&row.bytes("idx")?)?)))
         })
     }
+
+    fn task_events(&self, task_id: B256) -> StoreFuture<'_, Vec<poco_api::market::TaskEvent>> {
+        Box::pin(async move {
+            let sql = Sql::new(
+                "SELECT block, log_index, tx_hash, kind, account, word, results FROM task_events \
+                 WHERE task_id = $1 ORDER BY block, log_index",
+            )
+            .arg(task_id);
+            read(self, &sql).await?.iter().map(task_event_from_row).collect()
+        })
+    }
+}
+
+/// A `task_events` row as the API shows it.
+fn task_event_from_row(row: &impl Columns) -> Result<poco_api::market::TaskEvent> {
+    use crate::model::{StorageCode as _, TaskEventKind};
+    let kind = TaskEventKind::from_code(i16::try_from(row.int("kind")?).unwrap_or(-1))?;
+    let word = row.opt_bytes("word")?.map(|w| crate::store::to_hash(&w)).transpose()?;
+    // A reward is an amount; the other words are hashes.
+    let value = word.map(|w| match kind {
+        TaskEventKind::Accurate => U256::from_be_bytes(w.0).to_string(),
+        _ => w.to_string(),
+    });
+    let results = row.opt_bytes("results")?.map(|bytes| match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => alloy::hex::encode_prefixed(e.as_bytes()),
+    });
+    Ok(poco_api::market::TaskEvent {
+        kind: kind.name().to_owned(),
+        block: unsigned(row.int("block")?),
+        transaction: crate::store::to_hash(&row.bytes("tx_hash")?)?,
+        log_index: unsigned(row.int("log_index")?),
+        account: row.opt_bytes("account")?.map(|a| to_address(&a)).transpose()?,
+        value,
+        results,
+    })
 }
