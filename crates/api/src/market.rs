@@ -199,6 +199,45 @@ pub struct TaskEvent {
     pub results: Option<String>,
 }
 
+/// What the chain said of an account (`GET /accounts/{address}/events`), newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountEvents {
+    /// The account.
+    pub account: Address,
+    /// Its events, newest first.
+    pub events: Vec<AccountEvent>,
+    /// Where the next page starts (`before=` this), when there may be more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<String>,
+}
+
+/// One event of an account's history: a movement of its own (`deposit`, `withdraw`,
+/// `member_joined`, `member_left`, `member_expelled`, `bond_released`), or an event of a task
+/// that names it (a [`TaskEvent`] kind, with the task).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountEvent {
+    /// What happened.
+    pub kind: String,
+    /// The block it happened in.
+    pub block: u64,
+    /// Its transaction.
+    pub transaction: B256,
+    /// Its place in the block.
+    pub log_index: u64,
+    /// The task, for a task's event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<B256>,
+    /// The workerpool of a membership or a bond.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workerpool: Option<Address>,
+    /// The amount moved (a deposit, a withdrawal, a penalty, a bond, a reward), a decimal
+    /// string of nRLC; or the hash a task's event carries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
 /// What happened to an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -568,6 +607,17 @@ impl MarketClient {
     pub async fn task(&self, task_id: B256) -> Result<IndexedTask, Error> {
         let url = format!("{}/tasks/{task_id}", self.url);
         self.answer(self.http.get(url).send().await).await
+    }
+
+    /// What the chain said of an account, newest first (`GET /accounts/{address}/events`);
+    /// `query` may hold `limit` and `before`.
+    pub async fn account_events(
+        &self,
+        account: Address,
+        query: &[(&str, String)],
+    ) -> Result<AccountEvents, Error> {
+        let url = format!("{}/accounts/{account}/events", self.url);
+        self.answer(self.http.get(url).query(query).send().await).await
     }
 
     /// What the chain said of a task, as the market indexed it (`GET /tasks/{taskId}/events`).

@@ -240,13 +240,11 @@ async fn apply(
     for log in &batch.logs {
         let Some(located) = decode(deployment, log) else { continue };
         touched.extend(touched_accounts(&located.event));
-        if let Some(event) = convert(deployment, located.event) {
-            events.push(LocatedChainEvent {
-                event,
-                block: located.block,
-                transaction: located.transaction,
-                log_index: located.log_index,
-            });
+        let (block, transaction, log_index) =
+            (located.block, located.transaction, located.log_index);
+        let history = account_history(&located.event);
+        for event in convert(deployment, located.event).into_iter().chain(history) {
+            events.push(LocatedChainEvent { event, block, transaction, log_index });
         }
     }
     let watched = if touched.is_empty() {
@@ -421,6 +419,26 @@ fn touched_accounts(event: &ProtocolEvent) -> Vec<Address> {
 }
 
 /// The store's view of a protocol event; `None` for events that do not change the book.
+/// The account movement an event records, beside what it changes in the book.
+fn account_history(event: &ProtocolEvent) -> Option<ChainEvent> {
+    use crate::model::AccountEventKind as Kind;
+    let ProtocolEvent::Poco(event) = event else { return None };
+    let (account, kind, workerpool, amount) = match &**event {
+        IPocoEvents::Deposit(e) => (e.account, Kind::Deposit, None, Some(e.amount)),
+        IPocoEvents::Withdraw(e) => (e.account, Kind::Withdraw, None, Some(e.amount)),
+        IPocoEvents::MemberJoined(e) => (e.worker, Kind::MemberJoined, Some(e.workerpool), None),
+        IPocoEvents::MemberLeft(e) => (e.worker, Kind::MemberLeft, Some(e.workerpool), None),
+        IPocoEvents::MemberExpelled(e) => {
+            (e.worker, Kind::MemberExpelled, Some(e.workerpool), Some(e.penalty))
+        }
+        IPocoEvents::BondReleased(e) => {
+            (e.worker, Kind::BondReleased, Some(e.workerpool), Some(e.amount))
+        }
+        _ => return None,
+    };
+    Some(ChainEvent::Account { account, kind, workerpool, amount })
+}
+
 /// A task's lifecycle event.
 fn task(
     task_id: B256,

@@ -487,6 +487,16 @@ impl Market {
         self.store.deals(query).await
     }
 
+    /// What the chain said of an account, newest first, as the follower applied it.
+    pub async fn account_events(
+        &self,
+        account: alloy::primitives::Address,
+        before: Option<(u64, u64)>,
+        limit: u32,
+    ) -> Result<Vec<poco_api::market::AccountEvent>> {
+        self.store.account_events(account, before, limit).await
+    }
+
     /// What the chain said of a task, as the follower applied it.
     pub async fn task_events(&self, task_id: B256) -> Result<Vec<poco_api::market::TaskEvent>> {
         self.store.task_events(task_id).await

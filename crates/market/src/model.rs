@@ -135,6 +135,60 @@ impl StorageCode for TaskEventKind {
     }
 }
 
+/// What an account event says happened (stored as its code; named in the API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountEventKind {
+    /// `Deposit`: RLC into the account.
+    Deposit,
+    /// `Withdraw`: RLC out of it.
+    Withdraw,
+    /// `MemberJoined`: a bond locked in a workerpool.
+    MemberJoined,
+    /// `MemberLeft`.
+    MemberLeft,
+    /// `MemberExpelled`: a penalty taken from the bond.
+    MemberExpelled,
+    /// `BondReleased`: the bond back in the balance.
+    BondReleased,
+}
+
+impl AccountEventKind {
+    /// Every kind, in code order.
+    pub const ALL: [Self; 6] = [
+        Self::Deposit,
+        Self::Withdraw,
+        Self::MemberJoined,
+        Self::MemberLeft,
+        Self::MemberExpelled,
+        Self::BondReleased,
+    ];
+
+    /// Its name in the API.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Deposit => "deposit",
+            Self::Withdraw => "withdraw",
+            Self::MemberJoined => "member_joined",
+            Self::MemberLeft => "member_left",
+            Self::MemberExpelled => "member_expelled",
+            Self::BondReleased => "bond_released",
+        }
+    }
+}
+
+impl StorageCode for AccountEventKind {
+    fn code(self) -> i16 {
+        Self::ALL.iter().position(|k| *k == self).expect("every kind is listed") as i16
+    }
+
+    fn from_code(code: i16) -> Result<Self> {
+        usize::try_from(code)
+            .ok()
+            .and_then(|i| Self::ALL.get(i).copied())
+            .ok_or_else(|| Error::Corrupt(format!("account event kind {code}")))
+    }
+}
+
 impl StorageCode for SignatureKind {
     fn code(self) -> i16 {
         match self {

@@ -208,6 +208,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/deals/{deal_id}", get(deal))
         .route("/tasks/{task_id}", get(task))
         .route("/tasks/{task_id}/events", get(task_events))
+        .route("/accounts/{address}/events", get(account_events))
         .route("/ws", get(ws::handler));
     for kind in crate::model::KINDS {
         let base = format!("/{}orders", kind_name(kind));
@@ -643,6 +644,43 @@ async fn task_events(
     let task_id = parse_hash(&id, "taskId")?;
     let events = state.market.task_events(task_id).await?;
     Ok(Json(poco_api::market::TaskEvents { task_id, events }))
+}
+
+/// Query parameters of `/accounts/{address}/events`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountEventParams {
+    before: Option<String>,
+    limit: Option<String>,
+}
+
+async fn account_events(
+    State(state): State<ApiState>,
+    Path(raw): Path<String>,
+    Params(p): Params<AccountEventParams>,
+) -> Result<Json<poco_api::market::AccountEvents>> {
+    let account = serde_helpers::address::parse(&raw)
+        .map_err(|reason| Error::InvalidPath(format!("address: {reason}")))?;
+    let before = match &p.before {
+        None => None,
+        Some(text) => {
+            let parsed = text.split_once(':').and_then(|(block, index)| {
+                Some((block.parse::<u64>().ok()?, index.parse::<u64>().ok()?))
+            });
+            Some(parsed.ok_or_else(|| {
+                Error::InvalidQuery(format!(
+                    "before: expected BLOCK:LOG_INDEX (a nextBefore of a previous page), got \
+                     {text:?}"
+                ))
+            })?)
+        }
+    };
+    let limit = page_size(&state, p.limit.as_ref())?;
+    let events = state.market.account_events(account, before, limit).await?;
+    let next_before = (events.len() == limit as usize)
+        .then(|| events.last().map(|e| format!("{}:{}", e.block, e.log_index)))
+        .flatten();
+    Ok(Json(poco_api::market::AccountEvents { account, events, next_before }))
 }
 
 /// A category.

@@ -369,6 +369,37 @@ pub fn document() -> Value {
         }),
     );
     paths.insert(
+        "/accounts/{address}/events".into(),
+        json!({
+            "get": {
+                "operationId": "getAccountEvents",
+                "summary": "What the chain said of an account, newest first.",
+                "description": "Its own movements (`deposit`, `withdraw`, `member_joined`, \
+                    `member_left`, `member_expelled` with the penalty, `bond_released`) and the \
+                    events of tasks that name it (a workerpool's `initialize`, a worker's \
+                    `contribute`, `reveal`, `accurate_contribution` with its reward, \
+                    `faulty_contribution`, `silent_seat`): a worker's score follows from its \
+                    accurate and faulty contributions. A reorganisation removes the events of \
+                    the blocks it replaced.",
+                "parameters": [
+                    path("address", "The account."),
+                    json!({ "name": "before", "in": "query", "required": false,
+                        "schema": { "type": "string", "pattern": "^[0-9]+:[0-9]+$" },
+                        "description": "Events older than this `BLOCK:LOG_INDEX` (a previous page's `nextBefore`)." }),
+                    json!({ "name": "limit", "in": "query", "required": false,
+                        "schema": { "type": "integer", "minimum": 1, "maximum": 1000 },
+                        "description": "Page size (default 20)." })
+                ],
+                "responses": {
+                    "200": ok("The account's events.", "AccountEvents"),
+                    "400": error("A malformed address, or a query parameter."),
+                    "429": error("Rate limited."),
+                    "default": error("Any other failure.")
+                }
+            }
+        }),
+    );
+    paths.insert(
         "/categories".into(),
         json!({
             "get": {
@@ -657,6 +688,26 @@ fn other_schemas() -> Value {
                 "taskId": reference("Bytes32"),
                 "index": uint("The task's index in its deal (from `deal.botFirst`)."),
                 "deal": reference("DealRecord")
+            }
+        },
+        "AccountEvents": {
+            "type": "object", "required": ["account", "events"],
+            "properties": {
+                "account": reference("Address"),
+                "events": { "type": "array", "items": reference("AccountEvent") },
+                "nextBefore": { "type": "string", "description": "The `before` of the next page, when there may be one." }
+            }
+        },
+        "AccountEvent": {
+            "type": "object", "required": ["kind", "block", "transaction", "logIndex"],
+            "properties": {
+                "kind": { "type": "string" },
+                "block": { "type": "integer", "minimum": 0 },
+                "transaction": reference("Bytes32"),
+                "logIndex": { "type": "integer", "minimum": 0 },
+                "taskId": reference("Bytes32"),
+                "workerpool": reference("Address"),
+                "value": { "type": "string", "description": "An amount in nRLC (decimal), or the hash a task's event carries." }
             }
         },
         "TaskEvents": {

@@ -151,6 +151,16 @@ pub trait Store: Send + Sync + 'static {
     /// The events of a task the follower applied, in chain order (none for a task the chain
     /// said nothing of yet).
     fn task_events(&self, task_id: B256) -> StoreFuture<'_, Vec<poco_api::market::TaskEvent>>;
+
+    /// What the chain said of an account, newest first: its movements (deposits,
+    /// withdrawals, memberships, bonds) and the task events naming it (contributions and
+    /// their outcomes), at most `limit`, before `before` (`(block, log index)`) when given.
+    fn account_events(
+        &self,
+        account: Address,
+        before: Option<(u64, u64)>,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<poco_api::market::AccountEvent>>;
 }
 
 /// How many tasks of each deal the task index holds: the first ones, by index. A deal's
@@ -407,6 +417,17 @@ pub enum ChainEvent {
         /// The result location of a finalize.
         results: Option<alloy::primitives::Bytes>,
     },
+    /// A movement of an account beside tasks (deposit, withdrawal, membership, bond).
+    Account {
+        /// The account.
+        account: Address,
+        /// What happened.
+        kind: crate::model::AccountEventKind,
+        /// The workerpool of a membership or a bond.
+        workerpool: Option<Address>,
+        /// The amount moved.
+        amount: Option<U256>,
+    },
     /// `CreateCategory`.
     Category {
         /// Its id.
@@ -501,6 +522,8 @@ pub struct ChainDump {
     pub orders: Vec<(B256, crate::model::Status, U256)>,
     /// Task events, in chain order: `(block, log index, task, kind code)`.
     pub task_events: Vec<(u64, u64, B256, i16)>,
+    /// Account events, in chain order: `(block, log index, account, kind code)`.
+    pub account_events: Vec<(u64, u64, Address, i16)>,
 }
 
 /// The key of the transaction-scoped advisory lock that serializes writers (PostgreSQL).

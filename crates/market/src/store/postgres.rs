@@ -276,5 +276,6 @@ fn migrator() -> Migrator {
         (3, "reorg", include_str!("../../migrations/postgres/0003_reorg.sql")),
         (4, "deal tasks", include_str!("../../migrations/postgres/0004_deal_tasks.sql")),
         (5, "task events", include_str!("../../migrations/postgres/0005_task_events.sql")),
+        (6, "account events", include_str!("../../migrations/postgres/0006_account_events.sql")),
     ])
 }

@@ -1,6 +1,7 @@
 //! The task index (`GET /tasks/{taskId}`): a task's deal and index, written with the deal for
-//! its first `TASKS_INDEXED_PER_DEAL` tasks, deleted with the deal; on both backends, against
-//! a real anvil and the real service.
+//! its first `TASKS_INDEXED_PER_DEAL` tasks, deleted with the deal; a task's events
+//! (`/tasks/{taskId}/events`) and an account's history (`/accounts/{address}/events`); on both
+//! backends, against a real anvil and the real service.
 
 use alloy::primitives::{B256, U256};
 use poco_api::market::{Error as ApiError, MarketClient};
@@ -128,19 +129,22 @@ async fn delete_deal(url: &str, deal_id: B256) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_tasks_lifecycle_is_indexed_and_undone_by_a_reorganisation_on_sqlite() {
+async fn task_lifecycles_and_account_histories_are_indexed_and_undone_by_reorganisations_on_sqlite()
+{
     Box::pin(task_lifecycle(harness::sqlite())).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL"]
-async fn a_tasks_lifecycle_is_indexed_and_undone_by_a_reorganisation_on_postgres() {
+async fn task_lifecycles_and_account_histories_are_indexed_and_undone_by_reorganisations_on_postgres()
+ {
     Box::pin(task_lifecycle(harness::postgres().await)).await;
 }
 
 /// A trust-1 task completed on-chain: the market indexes its events in chain order (the
-/// contribution with its result hash, the finalization with its result location); a
-/// reorganisation that replaces those blocks removes them.
+/// contribution with its result hash, the finalization with its result location) and the
+/// histories of the accounts they name, newest first, by pages; a reorganisation that replaces
+/// those blocks removes them.
 async fn task_lifecycle(db: Db) {
     let world = World::new().await;
     let market = harness::start(&world.net, &db.url, Limits::default()).await;
@@ -186,6 +190,38 @@ async fn task_lifecycle(db: Db) {
     let (status, json) = market.get("/tasks/0x12/events").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{json}");
 
+    // The worker's history names the task; the requester's holds its deposits, page by page.
+    let history = client.account_events(worker.address(), &[]).await.expect("a history");
+    let contributed = history.events.iter().find(|e| e.kind == "contribute").expect("{history:?}");
+    assert_eq!(contributed.task_id, Some(task_id));
+    let requester = world.net.accounts().requester.address();
+    let all = client.account_events(requester, &[("limit", "1000".into())]).await.unwrap();
+    assert!(all.events.iter().any(|e| e.kind == "deposit" && e.value.is_some()), "{all:?}");
+    let newest_first: Vec<(u64, u64)> = all.events.iter().map(|e| (e.block, e.log_index)).collect();
+    assert!(newest_first.windows(2).all(|w| w[0] > w[1]), "{newest_first:?}");
+    let mut paged = Vec::new();
+    let mut before: Option<String> = None;
+    for _ in 0..=all.events.len() {
+        let mut query = vec![("limit", "1".to_owned())];
+        query.extend(before.clone().map(|b| ("before", b)));
+        let page = client.account_events(requester, &query).await.unwrap();
+        paged.extend(page.events);
+        match page.next_before {
+            Some(next) => before = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(paged, all.events, "pages one event at a time give the same history");
+    for bad in [
+        "/accounts/0x12/events",
+        "/accounts/0x0000000000000000000000000000000000000001/events?before=12",
+        "/accounts/0x0000000000000000000000000000000000000001/events?limit=0",
+        "/accounts/0x0000000000000000000000000000000000000001/events?from=1",
+    ] {
+        let (status, json) = market.get(bad).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {json}");
+    }
+
     // The chain replaces the blocks from the completion on: the events go with them.
     let depth = world.head().await - fork_point + 1;
     world.net.reorg(depth, vec![]).await;
@@ -197,6 +233,8 @@ async fn task_lifecycle(db: Db) {
         .await;
     let (status, _) = market.get(&format!("/deals/{}", deal.id())).await;
     assert_eq!(status, StatusCode::OK, "the deal, older than the fork point, stays");
+    let history = client.account_events(worker.address(), &[]).await.unwrap();
+    assert!(history.events.iter().all(|e| e.task_id != Some(task_id)), "{history:?}");
 
     market.stop().await;
     db.cleanup().await;

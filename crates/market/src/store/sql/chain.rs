@@ -152,6 +152,21 @@ impl<B: Backend> WriteTx<B> {
                 .arg(results.as_ref().map(|r| r.to_vec()));
                 self.execute(&sql).await.map(|_| ())
             }
+            ChainEvent::Account { account, kind, workerpool, amount } => {
+                let sql = Sql::new(
+                    "INSERT INTO account_events (block, log_index, tx_hash, account, kind, \
+                     workerpool, amount) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT (block, log_index) DO NOTHING",
+                )
+                .arg(clamp_i64(U256::from(block)))
+                .arg(clamp_i64(U256::from(located.log_index)))
+                .arg(located.transaction)
+                .arg(*account)
+                .arg(i64::from(kind.code()))
+                .arg(workerpool.map(|a| a.to_vec()))
+                .arg(amount.map(|a| a.to_be_bytes::<32>().to_vec()));
+                self.execute(&sql).await.map(|_| ())
+            }
         }
     }
 

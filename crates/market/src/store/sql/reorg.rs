@@ -161,6 +161,17 @@ pub(super) async fn dump<B: Backend>(backend: &B) -> Result<ChainDump> {
             kind,
         ));
     }
+    let account_events = "SELECT block, log_index, account, kind FROM account_events \
+                          ORDER BY block, log_index";
+    for row in &rows::<B>(connection, account_events).await? {
+        let kind = i16::try_from(row.int("kind")?).unwrap_or(-1);
+        dump.account_events.push((
+            unsigned(row.int("block")?),
+            unsigned(row.int("log_index")?),
+            to_address(&row.bytes("account")?)?,
+            kind,
+        ));
+    }
     Ok(dump)
 }
 
@@ -203,6 +214,7 @@ impl<B: Backend> WriteTx<B> {
         self.execute(&Sql::new("DELETE FROM deals WHERE block >= $1").arg(fork)).await?;
         self.execute(&Sql::new("DELETE FROM categories WHERE block >= $1").arg(fork)).await?;
         self.execute(&Sql::new("DELETE FROM task_events WHERE block >= $1").arg(fork)).await?;
+        self.execute(&Sql::new("DELETE FROM account_events WHERE block >= $1").arg(fork)).await?;
         let mut affected = BTreeSet::new();
         for (hash, amount) in &rollback.consumed {
             let sql =
@@ -359,7 +371,8 @@ impl<B: Backend> WriteTx<B> {
     /// The mirror from nothing, for a re-sync from the deployment's block: every order not
     /// unpublished is open again with its whole volume, unless its stake is not covered.
     async fn start_again(&mut self, rollback: &Rollback) -> Result<()> {
-        for table in ["deals", "consumed", "assets", "categories", "task_events"] {
+        for table in ["deals", "consumed", "assets", "categories", "task_events", "account_events"]
+        {
             self.execute(&Sql::new(&format!("DELETE FROM {table}"))).await?;
         }
         self.restore_balances(rollback).await?;

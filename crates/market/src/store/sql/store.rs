@@ -274,6 +274,74 @@ impl<B: Backend> Store for B {
             read(self, &sql).await?.iter().map(task_event_from_row).collect()
         })
     }
+
+    fn account_events(
+        &self,
+        account: Address,
+        before: Option<(u64, u64)>,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<poco_api::market::AccountEvent>> {
+        Box::pin(async move {
+            // Newest first, from each table, then merged: each side holds the page's rows.
+            let (block, index) = before.unwrap_or((u64::MAX, u64::MAX));
+            let page = |table: &str, columns: &str| {
+                Sql::new(&format!(
+                    "SELECT {columns} FROM {table} WHERE account = $1 AND \
+                     (block < $2 OR (block = $2 AND log_index < $3)) \
+                     ORDER BY block DESC, log_index DESC LIMIT $4"
+                ))
+                .arg(account)
+                .arg(crate::store::clamp_i64(U256::from(block)))
+                .arg(crate::store::clamp_i64(U256::from(index)))
+                .arg(i64::from(limit))
+            };
+            let own = page("account_events", "block, log_index, tx_hash, kind, workerpool, amount");
+            let tasks = page(
+                "task_events",
+                "block, log_index, tx_hash, task_id, kind, account, word, results",
+            );
+            let mut events: Vec<poco_api::market::AccountEvent> = read(self, &own)
+                .await?
+                .iter()
+                .map(account_event_from_row)
+                .collect::<Result<_>>()?;
+            for row in read(self, &tasks).await? {
+                events.push(task_event_of_account(&row)?);
+            }
+            events.sort_by_key(|e| std::cmp::Reverse((e.block, e.log_index)));
+            events.truncate(limit as usize);
+            Ok(events)
+        })
+    }
+}
+
+/// A `task_events` row naming an account, as its history shows it.
+fn task_event_of_account(row: &impl Columns) -> Result<poco_api::market::AccountEvent> {
+    let event = task_event_from_row(row)?;
+    Ok(poco_api::market::AccountEvent {
+        kind: event.kind,
+        block: event.block,
+        transaction: event.transaction,
+        log_index: event.log_index,
+        task_id: Some(crate::store::to_hash(&row.bytes("task_id")?)?),
+        workerpool: None,
+        value: event.value,
+    })
+}
+
+/// An `account_events` row as the API shows it.
+fn account_event_from_row(row: &impl Columns) -> Result<poco_api::market::AccountEvent> {
+    use crate::model::{AccountEventKind, StorageCode as _};
+    let kind = AccountEventKind::from_code(i16::try_from(row.int("kind")?).unwrap_or(-1))?;
+    Ok(poco_api::market::AccountEvent {
+        kind: kind.name().to_owned(),
+        block: unsigned(row.int("block")?),
+        transaction: crate::store::to_hash(&row.bytes("tx_hash")?)?,
+        log_index: unsigned(row.int("log_index")?),
+        task_id: None,
+        workerpool: row.opt_bytes("workerpool")?.map(|a| to_address(&a)).transpose()?,
+        value: row.opt_bytes("amount")?.map(|a| to_word(&a)).transpose()?.map(|a| a.to_string()),
+    })
 }
 
 /// A `task_events` row as the API shows it.
