@@ -163,6 +163,28 @@ pub struct IndexedTask {
     pub deal: DealView,
 }
 
+/// The tasks of a deal the market indexed (`GET /deals/{dealId}/tasks`): its first ones, in
+/// index order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DealTasks {
+    /// The deal.
+    pub deal_id: B256,
+    /// Its indexed tasks, by index.
+    pub tasks: Vec<DealTask>,
+}
+
+/// A task of a deal: its id and its index.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DealTask {
+    /// The task id.
+    pub task_id: B256,
+    /// Its index in the deal, a decimal string.
+    #[serde(with = "poco_primitives::serde_helpers::uint256")]
+    pub index: U256,
+}
+
 /// What the chain said of a task (`GET /tasks/{taskId}/events`), in chain order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

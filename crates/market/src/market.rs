@@ -497,6 +497,12 @@ impl Market {
         self.store.account_events(account, before, limit).await
     }
 
+    /// The indexed tasks of a deal, by index; the deal must be indexed.
+    pub async fn deal_tasks(&self, deal_id: B256) -> Result<Vec<poco_api::market::DealTask>> {
+        self.deal(deal_id).await?;
+        self.store.deal_tasks(deal_id).await
+    }
+
     /// What the chain said of a task, as the follower applied it.
     pub async fn task_events(&self, task_id: B256) -> Result<Vec<poco_api::market::TaskEvent>> {
         self.store.task_events(task_id).await

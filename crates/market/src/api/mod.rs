@@ -206,6 +206,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/bestmatch", get(best_match))
         .route("/deals", get(deals))
         .route("/deals/{deal_id}", get(deal))
+        .route("/deals/{deal_id}/tasks", get(deal_tasks))
         .route("/tasks/{task_id}", get(task))
         .route("/tasks/{task_id}/events", get(task_events))
         .route("/accounts/{address}/events", get(account_events))
@@ -624,6 +625,16 @@ async fn deals(
 async fn deal(State(state): State<ApiState>, Path(id): Path<String>) -> Result<Json<DealView>> {
     let id = parse_hash(&id, "dealId")?;
     Ok(Json(state.market.deal(id).await?))
+}
+
+async fn deal_tasks(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    Params(NoParams {}): Params<NoParams>,
+) -> Result<Json<poco_api::market::DealTasks>> {
+    let deal_id = parse_hash(&id, "dealId")?;
+    let tasks = state.market.deal_tasks(deal_id).await?;
+    Ok(Json(poco_api::market::DealTasks { deal_id, tasks }))
 }
 
 async fn task(

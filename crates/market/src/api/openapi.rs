@@ -320,6 +320,26 @@ pub fn document() -> Value {
         }),
     );
     paths.insert(
+        "/deals/{dealId}/tasks".into(),
+        json!({
+            "get": {
+                "operationId": "getDealTasks",
+                "summary": "The tasks of a deal the market indexed, by index.",
+                "description": format!(
+                    "The first {} tasks of the deal, each with its id and index.",
+                    crate::store::TASKS_INDEXED_PER_DEAL
+                ),
+                "parameters": [path("dealId", "The deal id.")],
+                "responses": {
+                    "200": ok("The deal's tasks.", "DealTasks"),
+                    "400": error("A malformed deal id, or a query parameter."),
+                    "404": error("No such deal."),
+                    "default": error("Any other failure.")
+                }
+            }
+        }),
+    );
+    paths.insert(
         "/tasks/{taskId}".into(),
         json!({
             "get": {
@@ -708,6 +728,19 @@ fn other_schemas() -> Value {
                 "taskId": reference("Bytes32"),
                 "workerpool": reference("Address"),
                 "value": { "type": "string", "description": "An amount in nRLC (decimal), or the hash a task's event carries." }
+            }
+        },
+        "DealTasks": {
+            "type": "object", "required": ["dealId", "tasks"],
+            "properties": {
+                "dealId": reference("Bytes32"),
+                "tasks": { "type": "array", "items": {
+                    "type": "object", "required": ["taskId", "index"],
+                    "properties": {
+                        "taskId": reference("Bytes32"),
+                        "index": uint("The task's index in its deal.")
+                    }
+                } }
             }
         },
         "TaskEvents": {

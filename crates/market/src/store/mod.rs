@@ -148,6 +148,9 @@ pub trait Store: Send + Sync + 'static {
     /// [`TASKS_INDEXED_PER_DEAL`] of an indexed deal.
     fn task(&self, task_id: B256) -> StoreFuture<'_, Option<(DealView, U256)>>;
 
+    /// The indexed tasks of a deal, by index (empty for a deal not indexed).
+    fn deal_tasks(&self, deal_id: B256) -> StoreFuture<'_, Vec<poco_api::market::DealTask>>;
+
     /// The events of a task the follower applied, in chain order (none for a task the chain
     /// said nothing of yet).
     fn task_events(&self, task_id: B256) -> StoreFuture<'_, Vec<poco_api::market::TaskEvent>>;

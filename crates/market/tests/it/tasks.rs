@@ -64,6 +64,20 @@ async fn tasks_are_indexed(db: Db) {
         assert_eq!(hash(&json["deal"]["dealId"]), small.id());
         assert_eq!(json["deal"]["block"], indexed.block);
     }
+    // The deal's tasks, by index.
+    let (status, json) = market.get(&format!("/deals/{}/tasks", small.id())).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let listed: Vec<(B256, String)> = json["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (hash(&t["taskId"]), t["index"].as_str().unwrap().to_owned()))
+        .collect();
+    let expected: Vec<(B256, String)> =
+        small.tasks().map(|(index, id)| (id, index.to_string())).collect();
+    assert_eq!(listed, expected);
+    let (status, _) = market.get(&format!("/deals/{}/tasks", B256::repeat_byte(9))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     // The deals of the requester, through the typed client.
     let requester = world.net.accounts().requester.address();
     let page = client.deals(&[("requester", requester.to_string())]).await.expect("deals");

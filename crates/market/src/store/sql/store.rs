@@ -264,6 +264,25 @@ impl<B: Backend> Store for B {
         })
     }
 
+    fn deal_tasks(&self, deal_id: B256) -> StoreFuture<'_, Vec<poco_api::market::DealTask>> {
+        Box::pin(async move {
+            // The index is a 32-byte big-endian word: it sorts as the number does.
+            let sql =
+                Sql::new("SELECT task_id, idx FROM deal_tasks WHERE deal_id = $1 ORDER BY idx")
+                    .arg(deal_id);
+            read(self, &sql)
+                .await?
+                .iter()
+                .map(|row| {
+                    Ok(poco_api::market::DealTask {
+                        task_id: crate::store::to_hash(&row.bytes("task_id")?)?,
+                        index: to_word(&row.bytes("idx")?)?,
+                    })
+                })
+                .collect()
+        })
+    }
+
     fn task_events(&self, task_id: B256) -> StoreFuture<'_, Vec<poco_api::market::TaskEvent>> {
         Box::pin(async move {
             let sql = Sql::new(
