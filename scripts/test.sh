@@ -36,6 +36,10 @@ poco_log "example apps (reproducible WASM builds)"
 poco_ensure_packages clang lld wasi-libc libclang-rt-14-dev-wasm32
 apps/build.sh --check
 
+poco_log "explorer (TypeScript checked, committed bundle reproducible; Chromium for its tests)"
+poco_ensure_packages chromium chromium-driver
+explorer/build.sh --check
+
 poco_log "lints (clippy)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 

@@ -36,6 +36,7 @@ fn summary(info: &DevnetInfo) -> String {
     let mut lines = vec![
         ("chain (JSON-RPC)", info.rpc_url.clone()),
         ("market", info.market_url.clone()),
+        ("explorer", format!("{}/", info.market_url.trim_end_matches('/'))),
         ("scheduler", info.scheduler_url.clone()),
         ("result store", info.results_url.clone()),
     ];

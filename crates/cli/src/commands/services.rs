@@ -233,6 +233,12 @@ pub(crate) async fn market(context: &Context, command: MarketCommand) -> Result<
     let public = config.public_url.clone();
     let market = poco_market::Service::open(config).await.map_err(|e| service("market", e))?;
     announce("market", bound, public.as_deref());
+    let site = public.clone().unwrap_or_else(|| format!("http://{bound}"));
+    eprintln!(
+        "explorer at {}/ (the API: {}/openapi.json)",
+        site.trim_end_matches('/'),
+        site.trim_end_matches('/')
+    );
     eprintln!("the book follows the chain {confirmations} block(s) behind its head");
     market.run(listener, shutdown_signal()).await.map_err(|e| service("market", e))
 }

@@ -47,6 +47,7 @@ use crate::{
 };
 
 mod cors;
+mod explorer;
 mod limits;
 mod metrics;
 pub mod openapi;
@@ -211,6 +212,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/tasks/{task_id}/events", get(task_events))
         .route("/accounts/{address}/events", get(account_events))
         .route("/ws", get(ws::handler));
+    for (path, body, content_type) in explorer::FILES {
+        router = router.route(path, get(move || async move { explorer::file(body, content_type) }));
+    }
     for kind in crate::model::KINDS {
         let base = format!("/{}orders", kind_name(kind));
         router = router

@@ -484,7 +484,10 @@ async fn the_openapi_document_lists_every_route() {
         "/bestmatch",
         "/deals",
         "/deals/{dealId}",
+        "/deals/{dealId}/tasks",
         "/tasks/{taskId}",
+        "/tasks/{taskId}/events",
+        "/accounts/{address}/events",
         "/categories",
         "/health",
         "/metrics",
@@ -571,5 +574,38 @@ async fn cross_origin_requests_are_off_by_default_and_follow_the_listed_origins(
     let answer = from_page(&app, "OPTIONS", "/apporders", page, None).await;
     assert_eq!(answer.status(), StatusCode::METHOD_NOT_ALLOWED);
     drop(app);
+    f.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_explorer_is_served_from_the_binary_with_a_strict_policy() {
+    let f = fixture(Limits::default()).await;
+    let get = |uri: &'static str| {
+        let app = f.app.clone();
+        async move {
+            let request = Request::builder().uri(uri).body(Body::empty()).unwrap();
+            app.oneshot(request).await.unwrap()
+        }
+    };
+    let page = get("/").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(header(&page, "content-type"), Some("text/html; charset=utf-8"));
+    let policy = header(&page, "content-security-policy").unwrap().to_owned();
+    assert!(policy.contains("script-src 'self'") && policy.contains("frame-ancestors 'none'"));
+    assert_eq!(header(&page, "x-content-type-options"), Some("nosniff"));
+    let bytes = axum::body::to_bytes(page.into_body(), usize::MAX).await.unwrap();
+    let html = String::from_utf8(bytes.to_vec()).unwrap();
+    assert!(html.contains("src=\"/explorer/app.js\""), "{html}");
+    assert!(!html.contains("http://") && !html.contains("https://"), "nothing from elsewhere");
+    for (uri, content_type) in [
+        ("/explorer/app.js", "text/javascript; charset=utf-8"),
+        ("/explorer/app.css", "text/css; charset=utf-8"),
+    ] {
+        let file = get(uri).await;
+        assert_eq!(file.status(), StatusCode::OK, "{uri}");
+        assert_eq!(header(&file, "content-type"), Some(content_type), "{uri}");
+    }
+    let missing = get("/explorer/other.js").await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     f.cleanup().await;
 }

@@ -1,0 +1,295 @@
+// The explorer's views, one per kind of thing a URL names.
+
+import * as api from "./api";
+import { facts, h, isZero, link, rlc, short, status, table, time } from "./format";
+
+/** A task's status as its events tell it. */
+export function taskStatus(events: api.TaskEvent[]): string {
+  let current = "UNSET";
+  for (const event of events) {
+    switch (event.kind) {
+      case "initialize":
+      case "contribute":
+      case "reopen":
+        current = "ACTIVE";
+        break;
+      case "consensus":
+        current = "REVEALING";
+        break;
+      case "finalize":
+        current = "COMPLETED";
+        break;
+      case "claimed":
+        current = "FAILED";
+        break;
+    }
+  }
+  return current;
+}
+
+/** What became of a worker's contribution to a task. */
+function outcome(events: api.TaskEvent[], worker: string, stake: bigint): Node {
+  const mine = (kind: string) =>
+    events.find((e) => e.kind === kind && e.account?.toLowerCase() === worker.toLowerCase());
+  const accurate = mine("accurate_contribution");
+  if (accurate) return h("span", { class: "won" }, `winning: reward ${rlc(accurate.value ?? "0")}`);
+  if (mine("faulty_contribution")) {
+    return h("span", { class: "lost" }, `losing: stake of ${rlc(stake)} seized, score cut`);
+  }
+  if (mine("silent_seat")) return h("span", { class: "lost" }, "silent seat");
+  return h("span", {}, "pending");
+}
+
+/** The contributions to a task: worker, vote, stake, outcome. */
+function contributions(events: api.TaskEvent[], stake: bigint): HTMLElement {
+  const rows = events
+    .filter((e) => e.kind === "contribute" && e.account)
+    .map((e) => [
+      link("account", e.account!),
+      h("code", { title: e.value ?? "" }, short(e.value ?? "")),
+      rlc(stake),
+      outcome(events, e.account!, stake),
+    ]);
+  return table("Contributions", ["worker", "vote (result hash)", "stake", "outcome"], rows);
+}
+
+function timeline(events: api.TaskEvent[]): HTMLElement {
+  const rows = events.map((e) => [
+    e.kind.replaceAll("_", " "),
+    e.account ? link("account", e.account) : "",
+    e.results ?? (e.value ? h("code", { title: e.value }, short(e.value)) : ""),
+    String(e.block),
+    h("code", { title: e.transaction }, short(e.transaction)),
+  ]);
+  return table("Timeline", ["event", "account", "value", "block", "transaction"], rows);
+}
+
+export async function dealView(id: string): Promise<HTMLElement> {
+  const view = await api.deal(id);
+  const d = view.deal;
+  const stake = BigInt(d.workerStake);
+  const tasks = await api.dealTasks(id);
+  const section = h("section", { "aria-labelledby": "deal-title" });
+  section.append(
+    h("h1", { id: "deal-title" }, "Deal ", h("code", { title: view.dealId }, short(view.dealId))),
+    facts([
+      ["deal id", h("code", {}, view.dealId)],
+      ["app", link("account", d.app, d.app)],
+      ["dataset", isZero(d.dataset) ? "none" : link("account", d.dataset, d.dataset)],
+      ["workerpool", link("account", d.workerpool, d.workerpool)],
+      ["requester", link("account", d.requester, d.requester)],
+      ["beneficiary", link("account", d.beneficiary, d.beneficiary)],
+      ["prices per task", `app ${rlc(d.appPrice)}, dataset ${rlc(d.datasetPrice)}, workerpool ${rlc(d.workerpoolPrice)}`],
+      ["trust", d.trust],
+      ["tag", d.tag],
+      ["category", d.category],
+      ["tasks", d.botSize],
+      ["worker stake", rlc(stake)],
+      ["matched", `${time(d.startTime)} (block ${view.block})`],
+      ["orders", h("span", {}, ...orderLinks(view))],
+    ]),
+  );
+  const rows: (Node | string)[][] = [];
+  const details: HTMLElement[] = [];
+  for (const t of tasks.tasks) {
+    const events = (await api.taskEvents(t.taskId)).events;
+    const state = taskStatus(events);
+    rows.push([t.index, link("task", t.taskId), status(state)]);
+    const finalize = events.find((e) => e.kind === "finalize");
+    details.push(
+      h(
+        "section",
+        { class: "task", "aria-label": `task ${t.index}` },
+        h("h2", {}, "Task ", t.index, " ", status(state)),
+        contributions(events, stake),
+        finalize?.results ? resultLink(finalize.results) : null,
+      ),
+    );
+  }
+  section.append(table("Tasks", ["index", "task", "status"], rows), ...details);
+  return section;
+}
+
+function orderLinks(view: api.DealView): (Node | string)[] {
+  const pairs: [api.Book, string][] = [
+    ["app", view.appHash],
+    ["dataset", view.datasetHash],
+    ["workerpool", view.workerpoolHash],
+    ["request", view.requestHash],
+  ];
+  return pairs
+    .filter(([, hash]) => !/^0x0+$/.test(hash))
+    .flatMap(([kind, hash]) => [h("a", { href: `#/order/${kind}/${hash}`, title: hash }, `${kind} ${short(hash)}`), " "]);
+}
+
+function resultLink(results: string): HTMLElement {
+  const text = `result: ${results}`;
+  // Only a web address is a link; anything else is shown as it is.
+  return /^https?:\/\//.test(results) ? h("p", {}, h("a", { href: results, rel: "noopener" }, text)) : h("p", {}, text);
+}
+
+export async function taskView(id: string): Promise<HTMLElement> {
+  const [indexed, events] = await Promise.all([api.task(id), api.taskEvents(id)]);
+  const stake = BigInt(indexed.deal.deal.workerStake);
+  const state = taskStatus(events.events);
+  return h(
+    "section",
+    { "aria-labelledby": "task-title" },
+    h("h1", { id: "task-title" }, "Task ", h("code", { title: id }, short(id)), " ", status(state)),
+    facts([
+      ["task id", h("code", {}, id)],
+      ["deal", link("deal", indexed.deal.dealId)],
+      ["index", indexed.index],
+      ["status", status(state)],
+    ]),
+    contributions(events.events, stake),
+    timeline(events.events),
+  );
+}
+
+export async function accountView(address: string): Promise<HTMLElement> {
+  const [history, requested, pooled] = await Promise.all([
+    api.accountEvents(address),
+    api.deals({ requester: address, limit: "20" }),
+    api.deals({ workerpool: address, limit: "20" }),
+  ]);
+  const events = history.events;
+  const count = (kind: string) => events.filter((e) => e.kind === kind).length;
+  const rows = events.map((e) => [
+    e.kind.replaceAll("_", " "),
+    e.taskId ? link("task", e.taskId) : e.workerpool ? link("account", e.workerpool) : "",
+    e.value ? (/^0x/.test(e.value) ? h("code", { title: e.value }, short(e.value)) : rlc(e.value)) : "",
+    String(e.block),
+  ]);
+  const workers = pooled.deals.length ? await poolWorkers(pooled.deals) : null;
+  const dealRows = (page: api.DealPage) =>
+    page.deals.map((v) => [link("deal", v.dealId), link("account", v.deal.app), v.deal.botSize, time(v.deal.startTime)]);
+  return h(
+    "section",
+    { "aria-labelledby": "account-title" },
+    h("h1", { id: "account-title" }, "Account ", h("code", { title: address }, short(address))),
+    facts([
+      ["address", h("code", {}, address)],
+      ["accurate contributions", String(count("accurate_contribution"))],
+      ["faulty contributions", String(count("faulty_contribution"))],
+      ["deposits", String(count("deposit"))],
+    ]),
+    requested.deals.length ? table("Deals requested", ["deal", "app", "tasks", "matched"], dealRows(requested)) : null,
+    pooled.deals.length ? table("Deals of this workerpool", ["deal", "app", "tasks", "matched"], dealRows(pooled)) : null,
+    workers,
+    table("History (newest first)", ["event", "about", "value", "block"], rows),
+  );
+}
+
+export async function orderView(kind: api.Book, hash: string): Promise<HTMLElement> {
+  const order = await api.order(kind, hash);
+  const fields = Object.entries(order.order).map(([k, v]) => [k, String(v)] as [string, string]);
+  return h(
+    "section",
+    { "aria-labelledby": "order-title" },
+    h("h1", { id: "order-title" }, `${kind} order `, h("code", { title: hash }, short(hash))),
+    facts([
+      ["status", status(order.status)],
+      ["remaining", order.remaining],
+      ["owner", link("account", order.owner, order.owner)],
+      ["published", new Date(order.publishedAt).toLocaleString()],
+      ...fields,
+    ]),
+  );
+}
+
+const PRICE_FIELD: Record<api.Book, string> = {
+  app: "appprice",
+  dataset: "datasetprice",
+  workerpool: "workerpoolprice",
+  request: "workerpoolmaxprice",
+};
+
+const ASSET_FIELD: Record<api.Book, string> = {
+  app: "app",
+  dataset: "dataset",
+  workerpool: "workerpool",
+  request: "app",
+};
+
+/** The market: the four books (best first, with their depth) and the latest deals. */
+export async function marketView(filters: Record<string, string>): Promise<HTMLElement> {
+  const pages = await Promise.all(api.BOOKS.map((kind) => api.book(kind, filters).catch(() => null)));
+  const latest = await api.deals({ limit: "10" });
+  const books = api.BOOKS.map((kind, i) => {
+    const page = pages[i];
+    const orders = page?.orders ?? [];
+    const depth = orders.reduce((sum, o) => sum + BigInt(o.remaining), 0n);
+    const best = orders[0] ? rlc(orders[0].order[PRICE_FIELD[kind]] ?? "0") : "none";
+    const rows = orders.map((o) => [
+      h("a", { href: `#/order/${kind}/${o.orderHash}`, title: o.orderHash }, short(o.orderHash)),
+      link("account", o.order[ASSET_FIELD[kind]] ?? ""),
+      rlc(o.order[PRICE_FIELD[kind]] ?? "0"),
+      o.remaining,
+      link("account", o.owner),
+    ]);
+    return h(
+      "section",
+      { class: "book", "aria-label": `${kind} orders` },
+      h("h2", {}, `${kind} orders`),
+      h("p", {}, `best price ${best}, depth ${depth} task(s) in the ${orders.length} best order(s)`),
+      table(`${kind} orders, best first`, ["order", ASSET_FIELD[kind], "price", "remaining", "owner"], rows),
+    );
+  });
+  const deals = latest.deals.map((v) => [link("deal", v.dealId), link("account", v.deal.app), link("account", v.deal.workerpool), v.deal.trust, v.deal.botSize]);
+  return h(
+    "section",
+    { "aria-labelledby": "market-title" },
+    h("h1", { id: "market-title" }, "Market"),
+    filterForm(filters),
+    h("div", { class: "books" }, ...books),
+    table("Latest deals", ["deal", "app", "workerpool", "trust", "tasks"], deals),
+  );
+}
+
+function filterForm(filters: Record<string, string>): HTMLElement {
+  const field = (name: string, label: string) =>
+    h("label", {}, label, h("input", { name, value: filters[name] ?? "", placeholder: name === "category" ? "0" : "0x…", autocomplete: "off" }));
+  const form = h(
+    "form",
+    { class: "filters", role: "search", "aria-label": "filter the books" },
+    field("app", "app"),
+    field("dataset", "dataset"),
+    field("workerpool", "workerpool"),
+    field("category", "category"),
+    field("tag", "tag"),
+    h("button", { type: "submit" }, "Filter"),
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const data = new FormData(form as HTMLFormElement);
+    const query = new URLSearchParams();
+    for (const [name, value] of data) if (String(value).trim()) query.set(name, String(value).trim());
+    location.hash = `#/market?${query}`;
+  });
+  return form;
+}
+
+/** The workers of a workerpool's deals, with how their contributions ended. */
+async function poolWorkers(deals: api.DealView[]): Promise<HTMLElement> {
+  const tally = new Map<string, { accurate: number; faulty: number; pending: number }>();
+  for (const view of deals) {
+    const tasks = await api.dealTasks(view.dealId);
+    for (const t of tasks.tasks) {
+      const events = (await api.taskEvents(t.taskId)).events;
+      for (const e of events) {
+        if (!e.account || !["contribute", "accurate_contribution", "faulty_contribution"].includes(e.kind)) continue;
+        const key = e.account;
+        const entry = tally.get(key) ?? { accurate: 0, faulty: 0, pending: 0 };
+        if (e.kind === "contribute") entry.pending += 1;
+        if (e.kind === "accurate_contribution") (entry.accurate += 1), (entry.pending -= 1);
+        if (e.kind === "faulty_contribution") (entry.faulty += 1), (entry.pending -= 1);
+        tally.set(key, entry);
+      }
+    }
+  }
+  const rows = [...tally.entries()]
+    .sort(([, a], [, b]) => b.accurate - b.faulty - (a.accurate - a.faulty))
+    .map(([worker, t]) => [link("account", worker), String(t.accurate), String(t.faulty), String(t.pending)]);
+  return table("Workers", ["worker", "accurate", "faulty (stake seized)", "pending"], rows);
+}

@@ -1,0 +1,105 @@
+// Drives Debian's Chromium through playwright-core over a running devnet's explorer, as a
+// person would, and checks what the pages show. Called by the poco-cli test `explorer`, which
+// sets the devnet up and passes what it made in the environment:
+//   MARKET_URL, DEAL_ID, TASK_ID, BYZANTINE (the byzantine worker), WORKERPOOL, SCREENSHOTS.
+// Protocol on stdio: prints `market-open` when the market page is shown; then reads one line,
+// the hash of an order just published, and checks it appears within 2 s. Prints one JSON line
+// of results last; exits non-zero on the first failed check.
+
+import { readFileSync } from "node:fs";
+import { createInterface } from "node:readline";
+import { chromium } from "playwright-core";
+
+const env = (name) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+};
+const market = env("MARKET_URL");
+const shots = env("SCREENSHOTS");
+const axeSource = readFileSync(new URL("../../node_modules/axe-core/axe.min.js", import.meta.url), "utf8");
+const results = { pages: {}, violations: {} };
+
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+/** axe-core on the page: the serious and critical violations. */
+async function accessibility(page, name) {
+  await page.addScriptTag({ content: axeSource });
+  const found = await page.evaluate(async () => {
+    const report = await window.axe.run(document, { resultTypes: ["violations"] });
+    return report.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help }));
+  });
+  results.violations[name] = found;
+  const serious = found.filter((v) => v.impact === "serious" || v.impact === "critical");
+  check(serious.length === 0, `${name}: serious accessibility violations ${JSON.stringify(serious)}`);
+}
+
+async function show(page, path, name, ready) {
+  const started = Date.now();
+  await page.goto(`${market}/${path}`);
+  await page.locator("main:not([aria-busy])").waitFor();
+  await ready();
+  results.pages[name] = { ms: Date.now() - started };
+  await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
+  await accessibility(page, name);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--no-sandbox"],
+});
+try {
+  // axe is injected as a script: the page's own policy allows none but its files.
+  const context = await browser.newContext({ bypassCSP: true, viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+
+  // The deal of a trust-4 run with a byzantine worker: every task COMPLETED, the byzantine
+  // worker's contribution losing, its stake seized.
+  const deal = env("DEAL_ID");
+  await show(page, `#/deal/${deal}`, "deal", async () => {
+    await page.getByRole("heading", { name: /^Deal/ }).waitFor();
+  });
+  const statuses = await page.locator("table:has(caption:text('Tasks')) tbody tr td:nth-child(3)").allTextContents();
+  check(statuses.length > 0 && statuses.every((s) => s === "COMPLETED"), `tasks: ${statuses}`);
+  const byzantine = env("BYZANTINE").toLowerCase();
+  const losing = page.locator(`tr:has(a[title="${env("BYZANTINE")}" i])`).filter({ hasText: "losing" });
+  check((await losing.count()) > 0, `the byzantine worker ${byzantine} is not shown losing`);
+  check((await losing.first().textContent()).includes("seized"), "its stake is not shown seized");
+
+  // The workerpool: its deals and its workers' scores.
+  await show(page, `#/account/${env("WORKERPOOL")}`, "workerpool", async () => {
+    await page.getByRole("heading", { name: /^Account/ }).waitFor();
+  });
+  const workers = page.locator("table:has(caption:text('Workers'))");
+  check((await workers.count()) === 1, "the workerpool page lists its workers");
+  const byzantineRow = workers.locator(`tr:has(a[title="${env("BYZANTINE")}" i])`);
+  check((await byzantineRow.count()) === 1, "the byzantine worker is among them");
+
+  // Search: a task by its id.
+  await page.goto(`${market}/`);
+  await page.locator("main:not([aria-busy]) h1").waitFor();
+  await page.getByRole("searchbox", { name: "Search" }).fill(env("TASK_ID"));
+  await page.getByRole("button", { name: "Go" }).click();
+  await page.waitForURL(`**/#/task/${env("TASK_ID")}`);
+  await page.getByRole("heading", { name: /^Task/ }).waitFor();
+  await page.screenshot({ path: `${shots}/task.png`, fullPage: true });
+  await accessibility(page, "task");
+
+  // The market page, live: an order published shows within 2 s.
+  await show(page, "", "market", async () => {
+    await page.getByRole("heading", { name: "Market" }).waitFor();
+  });
+  console.log("market-open");
+  const lines = createInterface({ input: process.stdin });
+  const hash = (await lines[Symbol.asyncIterator]().next()).value.trim();
+  const published = Date.now();
+  await page.locator(`a[title="${hash}"]`).first().waitFor({ timeout: 2000 });
+  results.liveUpdateMs = Date.now() - published;
+  await page.screenshot({ path: `${shots}/market-updated.png`, fullPage: true });
+  lines.close();
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(results));
