@@ -1,9 +1,10 @@
 // The poco explorer: the market as the market's API tells it, one view per URL
-// (`#/market`, `#/deal/<id>`, `#/task/<id>`, `#/account/<address>`, `#/order/<kind>/<hash>`).
+// (`#/market`, `#/deal/<id>`, `#/task/<id>`, `#/account/<address>`, `#/order/<kind>/<hash>`,
+// `#/api`).
 
 import * as api from "./api";
 import { h } from "./format";
-import { accountView, dealView, marketView, orderView, taskView } from "./views";
+import { accountView, apiView, dealView, marketView, orderView, taskView } from "./views";
 
 const main = document.getElementById("main")!;
 const notice = document.getElementById("notice")!;
@@ -53,6 +54,9 @@ async function route(): Promise<void> {
         break;
       case "order":
         content = await orderView(args[0] as api.Book, args[1]!);
+        break;
+      case "api":
+        content = await apiView();
         break;
       default: {
         const filters = Object.fromEntries(new URLSearchParams(query));

@@ -293,3 +293,42 @@ async function poolWorkers(deals: api.DealView[]): Promise<HTMLElement> {
     .map(([worker, t]) => [link("account", worker), String(t.accurate), String(t.faulty), String(t.pending)]);
   return table("Workers", ["worker", "accurate", "faulty (stake seized)", "pending"], rows);
 }
+
+interface OpenApi {
+  info: { title: string; version: string; description?: string };
+  paths: Record<string, Record<string, { summary?: string; description?: string; parameters?: { name: string; in: string; required?: boolean; description?: string }[]; responses?: Record<string, { description?: string }> }>>;
+}
+
+/** The API's documentation, read from the market's OpenAPI document. */
+export async function apiView(): Promise<HTMLElement> {
+  const response = await fetch("/openapi.json");
+  const doc = (await response.json()) as OpenApi;
+  const operations = Object.entries(doc.paths).flatMap(([path, methods]) =>
+    Object.entries(methods).map(([method, op]) => {
+      const params = (op.parameters ?? []).map((p) => [
+        h("code", {}, p.name),
+        p.in,
+        p.required ? "required" : "optional",
+        p.description ?? "",
+      ]);
+      const answers = Object.entries(op.responses ?? {}).map(([code, r]) => [code, r.description ?? ""]);
+      return h(
+        "section",
+        { class: "operation", "aria-label": `${method.toUpperCase()} ${path}` },
+        h("h2", {}, h("code", {}, `${method.toUpperCase()} ${path}`)),
+        op.summary ? h("p", {}, op.summary) : null,
+        op.description ? h("p", { class: "muted" }, op.description) : null,
+        params.length ? table("Parameters", ["name", "in", "required", "meaning"], params) : null,
+        table("Answers", ["status", "meaning"], answers),
+      );
+    }),
+  );
+  return h(
+    "section",
+    { "aria-labelledby": "api-title" },
+    h("h1", { id: "api-title" }, `${doc.info.title} ${doc.info.version}`),
+    doc.info.description ? h("p", {}, doc.info.description) : null,
+    h("p", {}, "The document itself: ", h("a", { href: "/openapi.json" }, "/openapi.json"), "."),
+    ...operations,
+  );
+}

@@ -87,6 +87,36 @@ try {
   await page.screenshot({ path: `${shots}/task.png`, fullPage: true });
   await accessibility(page, "task");
 
+  // The API's documentation, as a page.
+  await show(page, "#/api", "api", async () => {
+    await page.getByRole("heading", { name: /GET \/deals\/\{dealId\}\/tasks/ }).waitFor();
+  });
+
+  // On a phone's width, the deal page fits: nothing wider than the screen but its tables,
+  // which scroll in their own box.
+  await page.setViewportSize({ width: 375, height: 800 });
+  await show(page, `#/deal/${deal}`, "deal-phone", async () => {
+    await page.getByRole("heading", { name: /^Deal/ }).waitFor();
+  });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(overflow <= 0, `the deal page is ${overflow}px wider than a phone`);
+  await page.setViewportSize({ width: 1280, height: 900 });
+
+  // From the keyboard: Tab goes from the home link through the menu to the search box, and on
+  // into the page's links.
+  const fresh = await context.newPage();
+  await fresh.goto(`${market}/#/deal/${deal}`);
+  await fresh.locator("main:not([aria-busy]) h1").waitFor();
+  const stops = [];
+  for (let i = 0; i < 8; i++) {
+    await fresh.keyboard.press("Tab");
+    stops.push(await fresh.evaluate(() => document.activeElement?.id || document.activeElement?.textContent?.trim() || ""));
+  }
+  await fresh.close();
+  check(stops[0] === "poco explorer", `the first stop of Tab is the home link, not ${stops[0]}`);
+  check(stops.includes("query"), `Tab reaches the search box: ${stops}`);
+  check(stops.some((s) => s.startsWith("0x")), `Tab reaches the page's links: ${stops}`);
+
   // The market page, live: an order published shows within 2 s.
   await show(page, "", "market", async () => {
     await page.getByRole("heading", { name: "Market" }).waitFor();

@@ -95,7 +95,7 @@ fn the_explorer_shows_a_deal_its_workers_and_a_live_market() {
     let results: Value = serde_json::from_str(rest.last().expect("results")).unwrap();
     eprintln!("explorer: {results}");
     assert!(results["liveUpdateMs"].as_u64().unwrap() <= 2000, "{results}");
-    for name in ["deal", "workerpool", "task", "market", "market-updated"] {
+    for name in ["deal", "deal-phone", "workerpool", "task", "api", "market", "market-updated"] {
         assert!(shots.join(format!("{name}.png")).is_file(), "{name}.png saved");
     }
 }
