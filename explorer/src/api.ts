@@ -94,6 +94,11 @@ export interface AccountEvents {
   nextBefore?: string;
 }
 
+export interface Scores {
+  account: string;
+  scores: { block: number; score: number }[];
+}
+
 /** A refusal of the market, with its stable code. */
 export class ApiError extends Error {
   constructor(
@@ -144,6 +149,8 @@ export const deals = (query: Record<string, string>) =>
 export const deal = (id: string) => get<DealView>(`/deals/${id}`);
 export const task = (id: string) => get<IndexedTask>(`/tasks/${id}`);
 export const taskEvents = (id: string) => get<TaskEvents>(`/tasks/${id}/events`);
+export const scores = (address: string, limit = 20) =>
+  get<Scores>(`/accounts/${address}/scores?limit=${limit}`);
 export const accountEvents = (address: string, before?: string) =>
   get<AccountEvents>(
     `/accounts/${address}/events?${new URLSearchParams(before ? { limit: "100", before } : { limit: "100" })}`,

@@ -148,10 +148,11 @@ export async function taskView(id: string): Promise<HTMLElement> {
 }
 
 export async function accountView(address: string): Promise<HTMLElement> {
-  const [history, requested, pooled] = await Promise.all([
+  const [history, requested, pooled, scores] = await Promise.all([
     api.accountEvents(address),
     api.deals({ requester: address, limit: "20" }),
     api.deals({ workerpool: address, limit: "20" }),
+    api.scores(address),
   ]);
   const events = history.events;
   const count = (kind: string) => events.filter((e) => e.kind === kind).length;
@@ -170,6 +171,7 @@ export async function accountView(address: string): Promise<HTMLElement> {
     h("h1", { id: "account-title" }, "Account ", h("code", { title: address }, short(address))),
     facts([
       ["address", h("code", {}, address)],
+      ["score", scores.scores[0] ? String(scores.scores[0].score) : "none yet"],
       ["accurate contributions", String(count("accurate_contribution"))],
       ["faulty contributions", String(count("faulty_contribution"))],
       ["deposits", String(count("deposit"))],
@@ -177,6 +179,9 @@ export async function accountView(address: string): Promise<HTMLElement> {
     requested.deals.length ? table("Deals requested", ["deal", "app", "tasks", "matched"], dealRows(requested)) : null,
     pooled.deals.length ? table("Deals of this workerpool", ["deal", "app", "tasks", "matched"], dealRows(pooled)) : null,
     workers,
+    scores.scores.length
+      ? table("Score over time (newest first)", ["block", "score"], scores.scores.map((s) => [String(s.block), String(s.score)]))
+      : null,
     table("History (newest first)", ["event", "about", "value", "block"], rows),
   );
 }
@@ -288,10 +293,20 @@ async function poolWorkers(deals: api.DealView[]): Promise<HTMLElement> {
       }
     }
   }
+  const latest = await Promise.all(
+    [...tally.keys()].map(async (worker) => [worker, (await api.scores(worker, 1)).scores[0]?.score] as const),
+  );
+  const score = new Map(latest);
   const rows = [...tally.entries()]
     .sort(([, a], [, b]) => b.accurate - b.faulty - (a.accurate - a.faulty))
-    .map(([worker, t]) => [link("account", worker), String(t.accurate), String(t.faulty), String(t.pending)]);
-  return table("Workers", ["worker", "accurate", "faulty (stake seized)", "pending"], rows);
+    .map(([worker, t]) => [
+      link("account", worker),
+      score.get(worker)?.toString() ?? "none yet",
+      String(t.accurate),
+      String(t.faulty),
+      String(t.pending),
+    ]);
+  return table("Workers", ["worker", "score", "accurate", "faulty (stake seized)", "pending"], rows);
 }
 
 interface OpenApi {

@@ -76,6 +76,12 @@ try {
   check((await workers.count()) === 1, "the workerpool page lists its workers");
   const byzantineRow = workers.locator(`tr:has(a[title="${env("BYZANTINE")}" i])`);
   check((await byzantineRow.count()) === 1, "the byzantine worker is among them");
+  // Each worker's score, as the chain holds it, and its losing contribution.
+  const cells = await byzantineRow.locator("td").allTextContents();
+  check(/^\d+$/.test(cells[1]), `the byzantine worker's score is shown: ${cells}`);
+  check(Number(cells[3]) >= 1, `its faulty contribution is counted: ${cells}`);
+  const scores = await workers.locator("tbody tr td:nth-child(2)").allTextContents();
+  check(scores.every((s) => /^\d+$/.test(s)), `every worker has a score: ${scores}`);
 
   // Search: a task by its id.
   await page.goto(`${market}/`);

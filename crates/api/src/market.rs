@@ -221,6 +221,26 @@ pub struct TaskEvent {
     pub results: Option<String>,
 }
 
+/// A worker's scores over time (`GET /accounts/{address}/scores`), newest first: its score
+/// after each block whose events proved it right or wrong.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Scores {
+    /// The worker.
+    pub account: Address,
+    /// Its scores, newest first.
+    pub scores: Vec<ScoreAt>,
+}
+
+/// A worker's score after a block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScoreAt {
+    /// The block.
+    pub block: u64,
+    /// The score.
+    pub score: u64,
+}
+
 /// What the chain said of an account (`GET /accounts/{address}/events`), newest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

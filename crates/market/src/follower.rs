@@ -237,9 +237,11 @@ async fn apply(
 ) -> Result<bool> {
     let mut events = Vec::new();
     let mut touched = BTreeSet::new();
+    let mut scored = BTreeSet::new();
     for log in &batch.logs {
         let Some(located) = decode(deployment, log) else { continue };
         touched.extend(touched_accounts(&located.event));
+        scored.extend(proved_worker(&located.event));
         let (block, transaction, log_index) =
             (located.block, located.transaction, located.log_index);
         let history = account_history(&located.event);
@@ -262,6 +264,22 @@ async fn apply(
         ))
     }))
     .await?;
+    // The scores the batch's outcomes changed, as the chain holds them after it.
+    let poco = client.poco(deployment.poco);
+    for worker in scored {
+        let score = poco
+            .viewScore(worker)
+            .block(BlockId::number(batch.to))
+            .call()
+            .await
+            .map_err(contract)?;
+        events.push(LocatedChainEvent {
+            event: ChainEvent::Score { worker, score: u64::try_from(score).unwrap_or(u64::MAX) },
+            block: batch.to,
+            transaction: B256::ZERO,
+            log_index: u64::MAX,
+        });
+    }
     debug!(target: "poco_market::follower", from = batch.from, to = batch.to, events = events.len(), balances = balances.len(), "applying");
     let count = events.len() as u64;
     let chain_batch =
@@ -419,6 +437,16 @@ fn touched_accounts(event: &ProtocolEvent) -> Vec<Address> {
 }
 
 /// The store's view of a protocol event; `None` for events that do not change the book.
+/// The worker an event proved right or wrong: its score may have changed.
+fn proved_worker(event: &ProtocolEvent) -> Option<Address> {
+    let ProtocolEvent::Poco(event) = event else { return None };
+    match &**event {
+        IPocoEvents::AccurateContribution(e) => Some(e.worker),
+        IPocoEvents::FaultyContribution(e) => Some(e.worker),
+        _ => None,
+    }
+}
+
 /// The account movement an event records, beside what it changes in the book.
 fn account_history(event: &ProtocolEvent) -> Option<ChainEvent> {
     use crate::model::AccountEventKind as Kind;

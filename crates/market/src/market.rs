@@ -487,6 +487,15 @@ impl Market {
         self.store.deals(query).await
     }
 
+    /// A worker's scores, newest first: `(block, score)`.
+    pub async fn scores(
+        &self,
+        worker: alloy::primitives::Address,
+        limit: u32,
+    ) -> Result<Vec<(u64, u64)>> {
+        self.store.scores(worker, limit).await
+    }
+
     /// What the chain said of an account, newest first, as the follower applied it.
     pub async fn account_events(
         &self,

@@ -211,6 +211,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/tasks/{task_id}", get(task))
         .route("/tasks/{task_id}/events", get(task_events))
         .route("/accounts/{address}/events", get(account_events))
+        .route("/accounts/{address}/scores", get(scores))
         .route("/ws", get(ws::handler));
     for (path, body, content_type) in explorer::FILES {
         router = router.route(path, get(move || async move { explorer::file(body, content_type) }));
@@ -659,6 +660,29 @@ async fn task_events(
     let task_id = parse_hash(&id, "taskId")?;
     let events = state.market.task_events(task_id).await?;
     Ok(Json(poco_api::market::TaskEvents { task_id, events }))
+}
+
+/// Query parameters of `/accounts/{address}/scores`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScoreParams {
+    limit: Option<String>,
+}
+
+async fn scores(
+    State(state): State<ApiState>,
+    Path(raw): Path<String>,
+    Params(p): Params<ScoreParams>,
+) -> Result<Json<poco_api::market::Scores>> {
+    let account = serde_helpers::address::parse(&raw)
+        .map_err(|reason| Error::InvalidPath(format!("address: {reason}")))?;
+    let limit = page_size(&state, p.limit.as_ref())?;
+    let scores = state.market.scores(account, limit).await?;
+    let scores = scores
+        .into_iter()
+        .map(|(block, score)| poco_api::market::ScoreAt { block, score })
+        .collect();
+    Ok(Json(poco_api::market::Scores { account, scores }))
 }
 
 /// Query parameters of `/accounts/{address}/events`.

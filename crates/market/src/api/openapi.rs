@@ -420,6 +420,30 @@ pub fn document() -> Value {
         }),
     );
     paths.insert(
+        "/accounts/{address}/scores".into(),
+        json!({
+            "get": {
+                "operationId": "getScores",
+                "summary": "A worker's score over time, newest first.",
+                "description": "Its score as the chain holds it (`viewScore`) after each block \
+                    whose events proved it right or wrong. A reorganisation removes the scores \
+                    of the blocks it replaced.",
+                "parameters": [
+                    path("address", "The worker."),
+                    json!({ "name": "limit", "in": "query", "required": false,
+                        "schema": { "type": "integer", "minimum": 1, "maximum": 1000 },
+                        "description": "Page size (default 20)." })
+                ],
+                "responses": {
+                    "200": ok("The worker's scores.", "Scores"),
+                    "400": error("A malformed address, or a query parameter."),
+                    "429": error("Rate limited."),
+                    "default": error("Any other failure.")
+                }
+            }
+        }),
+    );
+    paths.insert(
         "/categories".into(),
         json!({
             "get": {
@@ -708,6 +732,19 @@ fn other_schemas() -> Value {
                 "taskId": reference("Bytes32"),
                 "index": uint("The task's index in its deal (from `deal.botFirst`)."),
                 "deal": reference("DealRecord")
+            }
+        },
+        "Scores": {
+            "type": "object", "required": ["account", "scores"],
+            "properties": {
+                "account": reference("Address"),
+                "scores": { "type": "array", "items": {
+                    "type": "object", "required": ["block", "score"],
+                    "properties": {
+                        "block": { "type": "integer", "minimum": 0 },
+                        "score": { "type": "integer", "minimum": 0 }
+                    }
+                } }
             }
         },
         "AccountEvents": {

@@ -155,6 +155,9 @@ pub trait Store: Send + Sync + 'static {
     /// said nothing of yet).
     fn task_events(&self, task_id: B256) -> StoreFuture<'_, Vec<poco_api::market::TaskEvent>>;
 
+    /// A worker's scores, newest first, at most `limit`: `(block, score)`.
+    fn scores(&self, worker: Address, limit: u32) -> StoreFuture<'_, Vec<(u64, u64)>>;
+
     /// What the chain said of an account, newest first: its movements (deposits,
     /// withdrawals, memberships, bonds) and the task events naming it (contributions and
     /// their outcomes), at most `limit`, before `before` (`(block, log index)`) when given.
@@ -431,6 +434,14 @@ pub enum ChainEvent {
         /// The amount moved.
         amount: Option<U256>,
     },
+    /// A worker's score as the chain holds it at the event's block (read after the events of
+    /// a batch that proved it right or wrong).
+    Score {
+        /// The worker.
+        worker: Address,
+        /// Its score.
+        score: u64,
+    },
     /// `CreateCategory`.
     Category {
         /// Its id.
@@ -527,6 +538,8 @@ pub struct ChainDump {
     pub task_events: Vec<(u64, u64, B256, i16)>,
     /// Account events, in chain order: `(block, log index, account, kind code)`.
     pub account_events: Vec<(u64, u64, Address, i16)>,
+    /// Workers' scores: `(account, block, score)`.
+    pub scores: Vec<(Address, u64, u64)>,
 }
 
 /// The key of the transaction-scoped advisory lock that serializes writers (PostgreSQL).

@@ -277,5 +277,6 @@ fn migrator() -> Migrator {
         (4, "deal tasks", include_str!("../../migrations/postgres/0004_deal_tasks.sql")),
         (5, "task events", include_str!("../../migrations/postgres/0005_task_events.sql")),
         (6, "account events", include_str!("../../migrations/postgres/0006_account_events.sql")),
+        (7, "worker scores", include_str!("../../migrations/postgres/0007_worker_scores.sql")),
     ])
 }

@@ -152,6 +152,16 @@ impl<B: Backend> WriteTx<B> {
                 .arg(results.as_ref().map(|r| r.to_vec()));
                 self.execute(&sql).await.map(|_| ())
             }
+            ChainEvent::Score { worker, score } => {
+                let sql = Sql::new(
+                    "INSERT INTO worker_scores (account, block, score) VALUES ($1, $2, $3) \
+                     ON CONFLICT (account, block) DO UPDATE SET score = excluded.score",
+                )
+                .arg(*worker)
+                .arg(clamp_i64(U256::from(block)))
+                .arg(clamp_i64(U256::from(*score)));
+                self.execute(&sql).await.map(|_| ())
+            }
             ChainEvent::Account { account, kind, workerpool, amount } => {
                 let sql = Sql::new(
                     "INSERT INTO account_events (block, log_index, tx_hash, account, kind, \

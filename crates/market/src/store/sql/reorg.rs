@@ -172,6 +172,14 @@ pub(super) async fn dump<B: Backend>(backend: &B) -> Result<ChainDump> {
             kind,
         ));
     }
+    let scores = "SELECT account, block, score FROM worker_scores ORDER BY account, block";
+    for row in &rows::<B>(connection, scores).await? {
+        dump.scores.push((
+            to_address(&row.bytes("account")?)?,
+            unsigned(row.int("block")?),
+            unsigned(row.int("score")?),
+        ));
+    }
     Ok(dump)
 }
 
@@ -215,6 +223,7 @@ impl<B: Backend> WriteTx<B> {
         self.execute(&Sql::new("DELETE FROM categories WHERE block >= $1").arg(fork)).await?;
         self.execute(&Sql::new("DELETE FROM task_events WHERE block >= $1").arg(fork)).await?;
         self.execute(&Sql::new("DELETE FROM account_events WHERE block >= $1").arg(fork)).await?;
+        self.execute(&Sql::new("DELETE FROM worker_scores WHERE block >= $1").arg(fork)).await?;
         let mut affected = BTreeSet::new();
         for (hash, amount) in &rollback.consumed {
             let sql =
@@ -371,8 +380,15 @@ impl<B: Backend> WriteTx<B> {
     /// The mirror from nothing, for a re-sync from the deployment's block: every order not
     /// unpublished is open again with its whole volume, unless its stake is not covered.
     async fn start_again(&mut self, rollback: &Rollback) -> Result<()> {
-        for table in ["deals", "consumed", "assets", "categories", "task_events", "account_events"]
-        {
+        for table in [
+            "deals",
+            "consumed",
+            "assets",
+            "categories",
+            "task_events",
+            "account_events",
+            "worker_scores",
+        ] {
             self.execute(&Sql::new(&format!("DELETE FROM {table}"))).await?;
         }
         self.restore_balances(rollback).await?;

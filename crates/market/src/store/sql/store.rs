@@ -294,6 +294,22 @@ impl<B: Backend> Store for B {
         })
     }
 
+    fn scores(&self, worker: Address, limit: u32) -> StoreFuture<'_, Vec<(u64, u64)>> {
+        Box::pin(async move {
+            let sql = Sql::new(
+                "SELECT block, score FROM worker_scores WHERE account = $1 \
+                 ORDER BY block DESC LIMIT $2",
+            )
+            .arg(worker)
+            .arg(i64::from(limit));
+            read(self, &sql)
+                .await?
+                .iter()
+                .map(|row| Ok((unsigned(row.int("block")?), unsigned(row.int("score")?))))
+                .collect()
+        })
+    }
+
     fn account_events(
         &self,
         account: Address,
