@@ -23,7 +23,7 @@
 //! follower fills it; no chain node is involved, as in the steady state where the mirror
 //! answers every read.
 
-use poco_bench::percentile;
+use poco_bench::{MirrorOnly, percentile};
 use std::{
     collections::HashMap,
     sync::Arc,
@@ -31,16 +31,15 @@ use std::{
 };
 
 use alloy::{
-    primitives::{Address, B256, Bytes, U256, keccak256},
+    primitives::{Address, B256, U256, keccak256},
     signers::local::PrivateKeySigner,
 };
 use clap::{Parser, builder::RangedU64ValueParser};
 use eyre::{Result, WrapErr, eyre};
-use futures::{StreamExt, future::BoxFuture, stream};
+use futures::{StreamExt, stream};
 use poco_market::{
     Limits, Market,
     api::{ApiState, router},
-    chain::ChainReader,
     matching::Wanted,
     model::{AnySigned, OrderRecord, SignatureKind, Status},
     store::{
@@ -362,38 +361,6 @@ fn check(outcomes: Vec<poco_market::Result<poco_market::store::Published>>) -> R
         outcome.wrap_err("a seeded order was refused")?;
     }
     Ok(())
-}
-
-/// A chain that is never asked: the mirror answers.
-struct MirrorOnly;
-
-impl ChainReader for MirrorOnly {
-    fn confirmed_head(&self) -> BoxFuture<'_, poco_market::Result<u64>> {
-        Box::pin(async { Ok(1) })
-    }
-    fn head(&self) -> BoxFuture<'_, poco_market::Result<u64>> {
-        Box::pin(async { Ok(1) })
-    }
-    fn owner(&self, _: OrderKind, _: Address) -> BoxFuture<'_, poco_market::Result<Address>> {
-        Box::pin(async { Ok(Address::ZERO) })
-    }
-    fn balance(&self, _: Address, _: u64) -> BoxFuture<'_, poco_market::Result<U256>> {
-        Box::pin(async { Ok(U256::ZERO) })
-    }
-    fn presigner(&self, _: B256) -> BoxFuture<'_, poco_market::Result<Address>> {
-        Box::pin(async { Ok(Address::ZERO) })
-    }
-    fn is_contract(&self, _: Address) -> BoxFuture<'_, poco_market::Result<bool>> {
-        Box::pin(async { Ok(false) })
-    }
-    fn verify_signature(
-        &self,
-        _: Address,
-        _: B256,
-        _: Bytes,
-    ) -> BoxFuture<'_, poco_market::Result<bool>> {
-        Box::pin(async { Ok(false) })
-    }
 }
 
 /// Latency percentiles of a set of samples.
