@@ -9,8 +9,8 @@
 //! a downloadable result, and finalized tasks per second), `tee` (the confidential path in
 //! simulation against the plain one), `reads` (the JSON-RPC requests of reading a deal and
 //! a task on a chain of 100,000 blocks, with a market and without) and `explorer` (the weight
-//! of the explorer's files and its pages' paint times in Chromium over 10,000 deals). This library holds what
-//! they share.
+//! of the explorer's files and its pages' paint times in Chromium over 10,000 deals). This
+//! library holds what they share.
 
 mod lifecycle;
 pub mod reads;
