@@ -11,6 +11,10 @@ bin=$root/node_modules/.bin
 check=0
 [ "${1:-}" = "--check" ] && check=1
 
+if [ ! -f "$root/node_modules/uplot/dist/uPlot.min.css" ]; then
+  echo "explorer: the chart library is missing: run \`npm ci\` at the repository root" >&2
+  exit 1
+fi
 for tool in tsc esbuild; do
   if [ ! -x "$bin/$tool" ]; then
     echo "explorer: $bin/$tool is missing: run \`npm ci\` at the repository root" >&2
@@ -27,7 +31,9 @@ fi
 mkdir -p "$dest"
 "$bin/esbuild" "$root/explorer/src/main.ts" --bundle --format=esm --target=es2022 --minify \
   --legal-comments=none --log-level=warning --outfile="$dest/app.js"
-cp "$root/explorer/index.html" "$root/explorer/app.css" "$dest/"
+cp "$root/explorer/index.html" "$dest/"
+# The chart library's style, then the explorer's own.
+cat "$root/node_modules/uplot/dist/uPlot.min.css" "$root/explorer/app.css" >"$dest/app.css"
 
 if [ $check = 1 ]; then
   if ! diff -r "$dest" "$out" >/dev/null; then

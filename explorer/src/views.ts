@@ -1,5 +1,7 @@
 // The explorer's views, one per kind of thing a URL names.
 
+import uPlot from "uplot";
+
 import * as api from "./api";
 import { facts, h, isZero, link, rlc, short, status, table, time } from "./format";
 
@@ -148,11 +150,12 @@ export async function taskView(id: string): Promise<HTMLElement> {
 }
 
 export async function accountView(address: string): Promise<HTMLElement> {
-  const [history, requested, pooled, scores] = await Promise.all([
+  const [history, requested, pooled, scores, sold] = await Promise.all([
     api.accountEvents(address),
     api.deals({ requester: address, limit: "20" }),
     api.deals({ workerpool: address, limit: "20" }),
     api.scores(address),
+    api.deals({ app: address, limit: "100" }),
   ]);
   const events = history.events;
   const count = (kind: string) => events.filter((e) => e.kind === kind).length;
@@ -179,6 +182,8 @@ export async function accountView(address: string): Promise<HTMLElement> {
     requested.deals.length ? table("Deals requested", ["deal", "app", "tasks", "matched"], dealRows(requested)) : null,
     pooled.deals.length ? table("Deals of this workerpool", ["deal", "app", "tasks", "matched"], dealRows(pooled)) : null,
     workers,
+    priceChart("app", sold.deals, (d) => d.appPrice),
+    priceChart("workerpool", pooled.deals, (d) => d.workerpoolPrice),
     scores.scores.length
       ? table("Score over time (newest first)", ["block", "score"], scores.scores.map((s) => [String(s.block), String(s.score)]))
       : null,
@@ -346,4 +351,38 @@ export async function apiView(): Promise<HTMLElement> {
     h("p", {}, "The document itself: ", h("a", { href: "/openapi.json" }, "/openapi.json"), "."),
     ...operations,
   );
+}
+
+/** The price per task of an app's or a pool's deals over time: a chart, and the same figures
+ * in words for whoever does not see it. */
+function priceChart(what: string, deals: api.DealView[], price: (deal: api.Deal) => string): HTMLElement | null {
+  if (deals.length === 0) return null;
+  const points = deals
+    .map((v) => [Number(v.deal.startTime), Number(BigInt(price(v.deal))) / 1e9] as const)
+    .sort((a, b) => a[0] - b[0]);
+  const xs = points.map(([x]) => x);
+  const ys = points.map(([, y]) => y);
+  const low = Math.min(...ys);
+  const high = Math.max(...ys);
+  const summary = `${deals.length} deal(s) of this ${what}: price per task from ${low} to ${high} RLC, latest ${ys[ys.length - 1]} RLC`;
+  const holder = h("figure", { class: "chart" }, h("figcaption", {}, `Price per task over time (${what})`));
+  const plot = h("div", { role: "img", "aria-label": summary });
+  holder.append(plot, h("p", { class: "muted" }, summary));
+  // Drawn once the figure is in the page, at its width.
+  requestAnimationFrame(() => {
+    const width = Math.max(280, Math.min(720, holder.clientWidth || 600));
+    new uPlot(
+      {
+        width,
+        height: 220,
+        scales: { x: { time: true } },
+        axes: [{}, { label: "RLC per task" }],
+        series: [{}, { label: "price", stroke: "#0b4fa8", width: 2, points: { show: true } }],
+        legend: { show: false },
+      },
+      [xs, ys],
+      plot,
+    );
+  });
+  return holder;
 }

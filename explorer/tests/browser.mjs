@@ -76,6 +76,10 @@ try {
   check((await workers.count()) === 1, "the workerpool page lists its workers");
   const byzantineRow = workers.locator(`tr:has(a[title="${env("BYZANTINE")}" i])`);
   check((await byzantineRow.count()) === 1, "the byzantine worker is among them");
+  // The pool's price over time: a chart, told in words too.
+  const chart = page.locator("figure.chart:has(figcaption:text('workerpool'))");
+  check((await chart.count()) === 1, "the workerpool page charts its price over time");
+  check((await chart.locator("canvas").count()) >= 1, "the chart is drawn");
   // Each worker's score, as the chain holds it, and its losing contribution.
   const cells = await byzantineRow.locator("td").allTextContents();
   check(/^\d+$/.test(cells[1]), `the byzantine worker's score is shown: ${cells}`);
