@@ -32,12 +32,7 @@ fn the_explorer_shows_a_deal_its_workers_and_a_live_market() {
     let home = devnet.path();
     let provider = ["--devnet-account", "app-provider"];
     let requester = ["--devnet-account", "requester"];
-    let app = json(
-        home,
-        &with(&provider, &["app", "deploy", "--name", "pi", "--file", "apps/pi/pi.wasm"]),
-    );
-    let app = app["address"].as_str().unwrap().to_owned();
-    json(home, &with(&provider, &["order", "publish", "app", "--asset", &app, "--volume", "100"]));
+    let app = common::pi_on_sale(home, "100");
     let run = json(
         home,
         &with(

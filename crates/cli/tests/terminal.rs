@@ -22,14 +22,8 @@ fn progress_is_drawn_in_a_terminal_and_never_piped() {
     assert!(shown.contains("starting the devnet"), "{shown:?}");
     assert!(shown.contains("chain (JSON-RPC)"), "then the devnet's summary: {shown:?}");
 
-    let provider = ["--devnet-account", "app-provider"];
     let requester = ["--devnet-account", "requester"];
-    let app = json(
-        home,
-        &with(&provider, &["app", "deploy", "--name", "pi", "--file", "apps/pi/pi.wasm"]),
-    );
-    let app = app["address"].as_str().unwrap().to_owned();
-    json(home, &with(&provider, &["order", "publish", "app", "--asset", &app, "--volume", "10"]));
+    let app = common::pi_on_sale(home, "10");
 
     // `run --watch`: a bar of the tasks done and a line per task, in colour.
     let run = ["run", app.as_str(), "--args", "1000", "--yes", "--watch"];

@@ -122,16 +122,26 @@ impl TaskEventKind {
     }
 }
 
+/// The code of `value`: its position in `all`, the list of every value in code order.
+fn position_code<T: PartialEq>(all: &[T], value: &T) -> i16 {
+    all.iter().position(|v| v == value).expect("every value is listed") as i16
+}
+
+/// The value of code `code` in `all`; `what` names the kind of value in the error.
+fn from_position_code<T: Copy>(all: &[T], code: i16, what: &str) -> Result<T> {
+    usize::try_from(code)
+        .ok()
+        .and_then(|i| all.get(i).copied())
+        .ok_or_else(|| Error::Corrupt(format!("{what} {code}")))
+}
+
 impl StorageCode for TaskEventKind {
     fn code(self) -> i16 {
-        Self::ALL.iter().position(|k| *k == self).expect("every kind is listed") as i16
+        position_code(&Self::ALL, &self)
     }
 
     fn from_code(code: i16) -> Result<Self> {
-        usize::try_from(code)
-            .ok()
-            .and_then(|i| Self::ALL.get(i).copied())
-            .ok_or_else(|| Error::Corrupt(format!("task event kind {code}")))
+        from_position_code(&Self::ALL, code, "task event kind")
     }
 }
 
@@ -178,14 +188,11 @@ impl AccountEventKind {
 
 impl StorageCode for AccountEventKind {
     fn code(self) -> i16 {
-        Self::ALL.iter().position(|k| *k == self).expect("every kind is listed") as i16
+        position_code(&Self::ALL, &self)
     }
 
     fn from_code(code: i16) -> Result<Self> {
-        usize::try_from(code)
-            .ok()
-            .and_then(|i| Self::ALL.get(i).copied())
-            .ok_or_else(|| Error::Corrupt(format!("account event kind {code}")))
+        from_position_code(&Self::ALL, code, "account event kind")
     }
 }
 

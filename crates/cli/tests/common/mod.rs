@@ -158,6 +158,19 @@ impl Drop for DevnetHome {
     }
 }
 
+/// The pi app deployed by the devnet's app provider and sold by an app order of `volume`
+/// tasks at no price; returns its address.
+pub(crate) fn pi_on_sale(home: &Path, volume: &str) -> String {
+    let provider = ["--devnet-account", "app-provider"];
+    let app = json(
+        home,
+        &with(&provider, &["app", "deploy", "--name", "pi", "--file", "apps/pi/pi.wasm"]),
+    );
+    let app = app["address"].as_str().unwrap().to_owned();
+    json(home, &with(&provider, &["order", "publish", "app", "--asset", &app, "--volume", volume]));
+    app
+}
+
 /// Calls the chain node at `url` directly (JSON-RPC over HTTP/1.1); the call must succeed.
 pub(crate) fn rpc(url: &str, method: &str, params: &Value) -> Value {
     let authority = url.trim_start_matches("http://").trim_end_matches('/');
