@@ -99,6 +99,11 @@ export interface Scores {
   scores: { block: number; score: number }[];
 }
 
+export interface PoolWorkers {
+  workerpool: string;
+  workers: { worker: string; contributions: number; accurate: number; faulty: number; score?: number }[];
+}
+
 /** A refusal of the market, with its stable code. */
 export class ApiError extends Error {
   constructor(
@@ -149,6 +154,7 @@ export const deals = (query: Record<string, string>) =>
 export const deal = (id: string) => get<DealView>(`/deals/${id}`);
 export const task = (id: string) => get<IndexedTask>(`/tasks/${id}`);
 export const taskEvents = (id: string) => get<TaskEvents>(`/tasks/${id}/events`);
+export const poolWorkers = (address: string) => get<PoolWorkers>(`/workerpools/${address}/workers`);
 export const scores = (address: string, limit = 20) =>
   get<Scores>(`/accounts/${address}/scores?limit=${limit}`);
 export const accountEvents = (address: string, before?: string) =>

@@ -5,6 +5,9 @@ import uPlot from "uplot";
 import * as api from "./api";
 import { facts, h, isZero, link, rlc, short, status, table, time } from "./format";
 
+/** How many tasks a deal page shows in detail (each is one request to the market). */
+const DETAILED_TASKS = 20;
+
 /** A task's status as its events tell it. */
 export function taskStatus(events: api.TaskEvent[]): string {
   let current = "UNSET";
@@ -93,8 +96,11 @@ export async function dealView(id: string): Promise<HTMLElement> {
   );
   const rows: (Node | string)[][] = [];
   const details: HTMLElement[] = [];
-  for (const t of tasks.tasks) {
-    const events = (await api.taskEvents(t.taskId)).events;
+  // The first tasks in detail, read at once; a larger deal's others on their own pages.
+  const shown = tasks.tasks.slice(0, DETAILED_TASKS);
+  const timelines = await Promise.all(shown.map((t) => api.taskEvents(t.taskId)));
+  for (const [i, t] of shown.entries()) {
+    const events = timelines[i]!.events;
     const state = taskStatus(events);
     rows.push([t.index, link("task", t.taskId), status(state)]);
     const finalize = events.find((e) => e.kind === "finalize");
@@ -108,7 +114,12 @@ export async function dealView(id: string): Promise<HTMLElement> {
       ),
     );
   }
-  section.append(table("Tasks", ["index", "task", "status"], rows), ...details);
+  const more = tasks.tasks.length - shown.length;
+  section.append(
+    table("Tasks", ["index", "task", "status"], rows),
+    ...(more > 0 ? [h("p", {}, `and ${more} more task(s): search one by its id`)] : []),
+    ...details,
+  );
   return section;
 }
 
@@ -165,7 +176,7 @@ export async function accountView(address: string): Promise<HTMLElement> {
     e.value ? (/^0x/.test(e.value) ? h("code", { title: e.value }, short(e.value)) : rlc(e.value)) : "",
     String(e.block),
   ]);
-  const workers = pooled.deals.length ? await poolWorkers(pooled.deals) : null;
+  const workers = pooled.deals.length ? await poolWorkers(address) : null;
   const dealRows = (page: api.DealPage) =>
     page.deals.map((v) => [link("deal", v.dealId), link("account", v.deal.app), v.deal.botSize, time(v.deal.startTime)]);
   return h(
@@ -280,37 +291,16 @@ function filterForm(filters: Record<string, string>): HTMLElement {
   return form;
 }
 
-/** The workers of a workerpool's deals, with how their contributions ended. */
-async function poolWorkers(deals: api.DealView[]): Promise<HTMLElement> {
-  const tally = new Map<string, { accurate: number; faulty: number; pending: number }>();
-  for (const view of deals) {
-    const tasks = await api.dealTasks(view.dealId);
-    for (const t of tasks.tasks) {
-      const events = (await api.taskEvents(t.taskId)).events;
-      for (const e of events) {
-        if (!e.account || !["contribute", "accurate_contribution", "faulty_contribution"].includes(e.kind)) continue;
-        const key = e.account;
-        const entry = tally.get(key) ?? { accurate: 0, faulty: 0, pending: 0 };
-        if (e.kind === "contribute") entry.pending += 1;
-        if (e.kind === "accurate_contribution") (entry.accurate += 1), (entry.pending -= 1);
-        if (e.kind === "faulty_contribution") (entry.faulty += 1), (entry.pending -= 1);
-        tally.set(key, entry);
-      }
-    }
-  }
-  const latest = await Promise.all(
-    [...tally.keys()].map(async (worker) => [worker, (await api.scores(worker, 1)).scores[0]?.score] as const),
-  );
-  const score = new Map(latest);
-  const rows = [...tally.entries()]
-    .sort(([, a], [, b]) => b.accurate - b.faulty - (a.accurate - a.faulty))
-    .map(([worker, t]) => [
-      link("account", worker),
-      score.get(worker)?.toString() ?? "none yet",
-      String(t.accurate),
-      String(t.faulty),
-      String(t.pending),
-    ]);
+/** The workers of a workerpool's deals, with how their contributions ended and their scores. */
+async function poolWorkers(address: string): Promise<HTMLElement> {
+  const { workers } = await api.poolWorkers(address);
+  const rows = workers.map((w) => [
+    link("account", w.worker),
+    w.score === undefined ? "none yet" : String(w.score),
+    String(w.accurate),
+    String(w.faulty),
+    String(w.contributions - w.accurate - w.faulty),
+  ]);
   return table("Workers", ["worker", "score", "accurate", "faulty (stake seized)", "pending"], rows);
 }
 

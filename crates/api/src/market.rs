@@ -221,6 +221,35 @@ pub struct TaskEvent {
     pub results: Option<String>,
 }
 
+/// The workers of a workerpool (`GET /workerpools/{address}/workers`): every account that
+/// contributed to a task of its indexed deals, with how its contributions ended and its latest
+/// score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolWorkers {
+    /// The workerpool.
+    pub workerpool: Address,
+    /// Its workers, most accurate first.
+    pub workers: Vec<PoolWorker>,
+}
+
+/// A worker of a workerpool, as its contributions to the pool's tasks tell it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolWorker {
+    /// The worker.
+    pub worker: Address,
+    /// Its contributions to the pool's tasks.
+    pub contributions: u64,
+    /// Those proved right: stake back, reward paid.
+    pub accurate: u64,
+    /// Those proved wrong: stake seized.
+    pub faulty: u64,
+    /// Its latest score the market read, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<u64>,
+}
+
 /// A worker's scores over time (`GET /accounts/{address}/scores`), newest first: its score
 /// after each block whose events proved it right or wrong.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -377,7 +377,11 @@ impl Context {
         let by_address = account.parse::<Address>().ok();
         for dir in &dirs {
             let found = match by_address {
-                Some(address) => dir.list()?.into_iter().find(|e| e.address == Some(address)),
+                Some(address) => match dir.find(address) {
+                    Ok(entry) => Some(entry),
+                    Err(poco_chain::WalletError::NoKeystoreFor { .. }) => None,
+                    Err(error) => return Err(error.into()),
+                },
                 None => dir.named(account)?,
             };
             if let Some(entry) = found {

@@ -265,16 +265,20 @@ async fn apply(
     }))
     .await?;
     // The scores the batch's outcomes changed, as the chain holds them after it.
-    let poco = client.poco(deployment.poco);
-    for worker in scored {
+    let poco = &client.poco(deployment.poco);
+    let scores = try_join_all(scored.into_iter().map(|worker| async move {
         let score = poco
             .viewScore(worker)
             .block(BlockId::number(batch.to))
             .call()
             .await
             .map_err(contract)?;
+        Ok::<_, Error>((worker, u64::try_from(score).unwrap_or(u64::MAX)))
+    }))
+    .await?;
+    for (worker, score) in scores {
         events.push(LocatedChainEvent {
-            event: ChainEvent::Score { worker, score: u64::try_from(score).unwrap_or(u64::MAX) },
+            event: ChainEvent::Score { worker, score },
             block: batch.to,
             transaction: B256::ZERO,
             log_index: u64::MAX,

@@ -487,6 +487,14 @@ impl Market {
         self.store.deals(query).await
     }
 
+    /// The workers of a workerpool's indexed deals, with their outcomes and latest scores.
+    pub async fn pool_workers(
+        &self,
+        workerpool: alloy::primitives::Address,
+    ) -> Result<Vec<poco_api::market::PoolWorker>> {
+        self.store.pool_workers(workerpool).await
+    }
+
     /// A worker's scores, newest first: `(block, score)`.
     pub async fn scores(
         &self,

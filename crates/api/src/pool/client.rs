@@ -46,63 +46,66 @@ impl SchedulerClient {
         Self { url: url.trim_end_matches('/').to_owned(), http, wallet }
     }
 
+    fn fail(&self, message: String) -> Error {
+        Error::Scheduler { url: self.url.clone(), message }
+    }
+
+    /// Sends `method path` with `body` (JSON when not empty), signed by the wallet; the
+    /// answer's JSON, `None` when it is empty.
+    async fn signed<R: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<Option<R>> {
+        let signed =
+            SignedRequest::fresh(method.as_str(), path, &body).headers_signed_by(&self.wallet)?;
+        let mut request = self.http.request(method, format!("{}{path}", self.url));
+        for (name, value) in signed.pairs() {
+            request = request.header(name, value);
+        }
+        if !body.is_empty() {
+            request = request.header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
+        }
+        let response =
+            request.send().await.map_err(|e| self.fail(poco_primitives::error::causes(&e)))?;
+        let status = response.status();
+        let text = response.text().await.map_err(|e| self.fail(e.to_string()))?;
+        if !status.is_success() {
+            let refusal = crate::http::Refusal::read(status, text.as_bytes());
+            return Err(self.fail(format!("{status}: {}", refusal.message)));
+        }
+        if text.is_empty() {
+            return Ok(None);
+        }
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| self.fail(format!("unexpected answer: {e}")))
+    }
+
     async fn post<T: Serialize, R: DeserializeOwned>(
         &self,
         path: &str,
         body: &T,
     ) -> Result<Option<R>> {
-        let fail = |message: String| Error::Scheduler { url: self.url.clone(), message };
-        let body = serde_json::to_vec(body).map_err(|e| fail(e.to_string()))?;
-        let signed = SignedRequest::fresh("POST", path, &body).headers_signed_by(&self.wallet)?;
-        let mut request = self.http.post(format!("{}{path}", self.url));
-        for (name, value) in signed.pairs() {
-            request = request.header(name, value);
-        }
-        let response = request
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| fail(e.to_string()))?;
-        let status = response.status();
-        let text = response.text().await.map_err(|e| fail(e.to_string()))?;
-        if !status.is_success() {
-            let refusal = crate::http::Refusal::read(status, text.as_bytes());
-            return Err(fail(format!("{status}: {}", refusal.message)));
-        }
-        if text.is_empty() {
-            return Ok(None);
-        }
-        serde_json::from_str(&text).map(Some).map_err(|e| fail(format!("unexpected answer: {e}")))
+        let body = serde_json::to_vec(body).map_err(|e| self.fail(e.to_string()))?;
+        self.signed(reqwest::Method::POST, path, body).await
     }
 
     /// The log the scheduler kept of a task (for the task's requester only):
     /// `{"taskId", "logs": [{"at": unix seconds, "message"}]}`.
     pub async fn task_logs(&self, task_id: alloy::primitives::B256) -> Result<TaskLogs> {
         let path = format!("/tasks/{task_id}/logs");
-        let fail = |message: String| Error::Scheduler { url: self.url.clone(), message };
-        let signed = SignedRequest::fresh("GET", &path, b"").headers_signed_by(&self.wallet)?;
-        let mut request = self.http.get(format!("{}{path}", self.url));
-        for (name, value) in signed.pairs() {
-            request = request.header(name, value);
-        }
-        let response =
-            request.send().await.map_err(|e| fail(poco_primitives::error::causes(&e)))?;
-        let status = response.status();
-        let text = response.text().await.map_err(|e| fail(e.to_string()))?;
-        if !status.is_success() {
-            let refusal = crate::http::Refusal::read(status, text.as_bytes());
-            return Err(fail(format!("{status}: {}", refusal.message)));
-        }
-        serde_json::from_str(&text).map_err(|e| fail(format!("unexpected answer: {e}")))
+        self.signed(reqwest::Method::GET, &path, Vec::new())
+            .await?
+            .ok_or_else(|| self.fail("an empty answer to a log request".into()))
     }
 
     /// Registers the worker: its slots, TEE ability and version.
     pub async fn register(&self, registration: &Registration) -> Result<PoolInfo> {
-        self.post("/workers/register", registration).await?.ok_or_else(|| Error::Scheduler {
-            url: self.url.clone(),
-            message: "empty answer to a registration".into(),
-        })
+        self.post("/workers/register", registration)
+            .await?
+            .ok_or_else(|| self.fail("empty answer to a registration".into()))
     }
 
     /// Sends a heartbeat; the answer carries what the scheduler wants done.

@@ -212,6 +212,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/tasks/{task_id}/events", get(task_events))
         .route("/accounts/{address}/events", get(account_events))
         .route("/accounts/{address}/scores", get(scores))
+        .route("/workerpools/{address}/workers", get(pool_workers))
         .route("/ws", get(ws::handler));
     for (path, body, content_type) in explorer::FILES {
         router = router.route(path, get(move || async move { explorer::file(body, content_type) }));
@@ -662,6 +663,22 @@ async fn task_events(
     Ok(Json(poco_api::market::TaskEvents { task_id, events }))
 }
 
+/// An address in a path.
+fn path_address(raw: &str) -> Result<Address> {
+    serde_helpers::address::parse(raw)
+        .map_err(|reason| Error::InvalidPath(format!("address: {reason}")))
+}
+
+async fn pool_workers(
+    State(state): State<ApiState>,
+    Path(raw): Path<String>,
+    Params(NoParams {}): Params<NoParams>,
+) -> Result<Json<poco_api::market::PoolWorkers>> {
+    let workerpool = path_address(&raw)?;
+    let workers = state.market.pool_workers(workerpool).await?;
+    Ok(Json(poco_api::market::PoolWorkers { workerpool, workers }))
+}
+
 /// Query parameters of `/accounts/{address}/scores`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -674,8 +691,7 @@ async fn scores(
     Path(raw): Path<String>,
     Params(p): Params<ScoreParams>,
 ) -> Result<Json<poco_api::market::Scores>> {
-    let account = serde_helpers::address::parse(&raw)
-        .map_err(|reason| Error::InvalidPath(format!("address: {reason}")))?;
+    let account = path_address(&raw)?;
     let limit = page_size(&state, p.limit.as_ref())?;
     let scores = state.market.scores(account, limit).await?;
     let scores = scores
@@ -698,8 +714,7 @@ async fn account_events(
     Path(raw): Path<String>,
     Params(p): Params<AccountEventParams>,
 ) -> Result<Json<poco_api::market::AccountEvents>> {
-    let account = serde_helpers::address::parse(&raw)
-        .map_err(|reason| Error::InvalidPath(format!("address: {reason}")))?;
+    let account = path_address(&raw)?;
     let before = match &p.before {
         None => None,
         Some(text) => {

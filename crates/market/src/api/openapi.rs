@@ -420,6 +420,25 @@ pub fn document() -> Value {
         }),
     );
     paths.insert(
+        "/workerpools/{address}/workers".into(),
+        json!({
+            "get": {
+                "operationId": "getPoolWorkers",
+                "summary": "The workers of a workerpool, most accurate first.",
+                "description": "Every account that contributed to a task of the pool's indexed \
+                    deals: its contributions, how many were proved right (`accurate`) or wrong \
+                    (`faulty`, stake seized), and its latest score the market read.",
+                "parameters": [path("address", "The workerpool.")],
+                "responses": {
+                    "200": ok("The pool's workers.", "PoolWorkers"),
+                    "400": error("A malformed address, or a query parameter."),
+                    "429": error("Rate limited."),
+                    "default": error("Any other failure.")
+                }
+            }
+        }),
+    );
+    paths.insert(
         "/accounts/{address}/scores".into(),
         json!({
             "get": {
@@ -541,7 +560,11 @@ fn schemas() -> Value {
         schemas.insert(name.replacen("Signed", "Answered", 1), schema);
     }
     let mut all = other_schemas();
-    all.as_object_mut().expect("an object").extend(schemas);
+    let objects = all.as_object_mut().expect("an object");
+    objects.extend(schemas);
+    if let Value::Object(index) = index_schemas() {
+        objects.extend(index);
+    }
     all
 }
 
@@ -615,6 +638,101 @@ fn order_schemas(answer: bool) -> serde_json::Map<String, Value> {
     schemas.insert("SignedWorkerpoolOrder".into(), workerpool);
     schemas.insert("SignedRequestOrder".into(), request);
     schemas
+}
+
+/// The schemas of what the market indexes for the explorer: tasks' events, accounts'
+/// histories, workers' scores, pools' workers.
+fn index_schemas() -> Value {
+    let uint =
+        |description: &str| json!({ "allOf": [reference("Uint256")], "description": description });
+    json!({
+        "PoolWorkers": {
+            "type": "object", "required": ["workerpool", "workers"],
+            "properties": {
+                "workerpool": reference("Address"),
+                "workers": { "type": "array", "items": {
+                    "type": "object", "required": ["worker", "contributions", "accurate", "faulty"],
+                    "properties": {
+                        "worker": reference("Address"),
+                        "contributions": { "type": "integer", "minimum": 0 },
+                        "accurate": { "type": "integer", "minimum": 0 },
+                        "faulty": { "type": "integer", "minimum": 0 },
+                        "score": { "type": "integer", "minimum": 0 }
+                    }
+                } }
+            }
+        },
+        "Scores": {
+            "type": "object", "required": ["account", "scores"],
+            "properties": {
+                "account": reference("Address"),
+                "scores": { "type": "array", "items": {
+                    "type": "object", "required": ["block", "score"],
+                    "properties": {
+                        "block": { "type": "integer", "minimum": 0 },
+                        "score": { "type": "integer", "minimum": 0 }
+                    }
+                } }
+            }
+        },
+        "AccountEvents": {
+            "type": "object", "required": ["account", "events"],
+            "properties": {
+                "account": reference("Address"),
+                "events": { "type": "array", "items": reference("AccountEvent") },
+                "nextBefore": { "type": "string", "description": "The `before` of the next page, when there may be one." }
+            }
+        },
+        "AccountEvent": {
+            "type": "object", "required": ["kind", "block", "transaction", "logIndex"],
+            "properties": {
+                "kind": { "type": "string" },
+                "block": { "type": "integer", "minimum": 0 },
+                "transaction": reference("Bytes32"),
+                "logIndex": { "type": "integer", "minimum": 0 },
+                "taskId": reference("Bytes32"),
+                "workerpool": reference("Address"),
+                "value": { "type": "string", "description": "An amount in nRLC (decimal), or the hash a task's event carries." }
+            }
+        },
+        "DealTasks": {
+            "type": "object", "required": ["dealId", "tasks"],
+            "properties": {
+                "dealId": reference("Bytes32"),
+                "tasks": { "type": "array", "items": {
+                    "type": "object", "required": ["taskId", "index"],
+                    "properties": {
+                        "taskId": reference("Bytes32"),
+                        "index": uint("The task's index in its deal.")
+                    }
+                } }
+            }
+        },
+        "TaskEvents": {
+            "type": "object", "required": ["taskId", "events"],
+            "properties": {
+                "taskId": reference("Bytes32"),
+                "events": { "type": "array", "items": reference("TaskEvent") }
+            }
+        },
+        "TaskEvent": {
+            "type": "object", "required": ["kind", "block", "transaction", "logIndex"],
+            "properties": {
+                "kind": {
+                    "type": "string",
+                    "enum": ["initialize", "contribute", "consensus", "reveal", "reopen",
+                             "finalize", "claimed", "accurate_contribution",
+                             "faulty_contribution", "silent_seat"]
+                },
+                "block": { "type": "integer", "minimum": 0 },
+                "transaction": reference("Bytes32"),
+                "logIndex": { "type": "integer", "minimum": 0 },
+                "account": reference("Address"),
+                "value": { "type": "string", "description": "A hash (result hash, consensus, digest), or the reward in nRLC (decimal)." },
+                "results": { "type": "string", "description": "The result location of a finalize (text, or hex when not UTF-8)." }
+            }
+        }
+    })
 }
 
 fn other_schemas() -> Value {
@@ -732,76 +850,6 @@ fn other_schemas() -> Value {
                 "taskId": reference("Bytes32"),
                 "index": uint("The task's index in its deal (from `deal.botFirst`)."),
                 "deal": reference("DealRecord")
-            }
-        },
-        "Scores": {
-            "type": "object", "required": ["account", "scores"],
-            "properties": {
-                "account": reference("Address"),
-                "scores": { "type": "array", "items": {
-                    "type": "object", "required": ["block", "score"],
-                    "properties": {
-                        "block": { "type": "integer", "minimum": 0 },
-                        "score": { "type": "integer", "minimum": 0 }
-                    }
-                } }
-            }
-        },
-        "AccountEvents": {
-            "type": "object", "required": ["account", "events"],
-            "properties": {
-                "account": reference("Address"),
-                "events": { "type": "array", "items": reference("AccountEvent") },
-                "nextBefore": { "type": "string", "description": "The `before` of the next page, when there may be one." }
-            }
-        },
-        "AccountEvent": {
-            "type": "object", "required": ["kind", "block", "transaction", "logIndex"],
-            "properties": {
-                "kind": { "type": "string" },
-                "block": { "type": "integer", "minimum": 0 },
-                "transaction": reference("Bytes32"),
-                "logIndex": { "type": "integer", "minimum": 0 },
-                "taskId": reference("Bytes32"),
-                "workerpool": reference("Address"),
-                "value": { "type": "string", "description": "An amount in nRLC (decimal), or the hash a task's event carries." }
-            }
-        },
-        "DealTasks": {
-            "type": "object", "required": ["dealId", "tasks"],
-            "properties": {
-                "dealId": reference("Bytes32"),
-                "tasks": { "type": "array", "items": {
-                    "type": "object", "required": ["taskId", "index"],
-                    "properties": {
-                        "taskId": reference("Bytes32"),
-                        "index": uint("The task's index in its deal.")
-                    }
-                } }
-            }
-        },
-        "TaskEvents": {
-            "type": "object", "required": ["taskId", "events"],
-            "properties": {
-                "taskId": reference("Bytes32"),
-                "events": { "type": "array", "items": reference("TaskEvent") }
-            }
-        },
-        "TaskEvent": {
-            "type": "object", "required": ["kind", "block", "transaction", "logIndex"],
-            "properties": {
-                "kind": {
-                    "type": "string",
-                    "enum": ["initialize", "contribute", "consensus", "reveal", "reopen",
-                             "finalize", "claimed", "accurate_contribution",
-                             "faulty_contribution", "silent_seat"]
-                },
-                "block": { "type": "integer", "minimum": 0 },
-                "transaction": reference("Bytes32"),
-                "logIndex": { "type": "integer", "minimum": 0 },
-                "account": reference("Address"),
-                "value": { "type": "string", "description": "A hash (result hash, consensus, digest), or the reward in nRLC (decimal)." },
-                "results": { "type": "string", "description": "The result location of a finalize (text, or hex when not UTF-8)." }
             }
         },
         "PriceBreakdown": {

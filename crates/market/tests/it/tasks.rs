@@ -236,6 +236,20 @@ async fn task_lifecycle(db: Db) {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {json}");
     }
 
+    // The pool's workers: the contributor, its contribution not yet proved either way (a
+    // trust-1 task pays without a verdict).
+    let (status, pool) = market.get(&format!("/workerpools/{}/workers", world.workerpool)).await;
+    assert_eq!(status, StatusCode::OK, "{pool}");
+    assert_eq!(pool["workers"].as_array().unwrap().len(), 1, "{pool}");
+    assert_eq!(hash_address(&pool["workers"][0]["worker"]), worker.address());
+    assert_eq!(pool["workers"][0]["contributions"], 1);
+    assert_eq!(
+        (pool["workers"][0]["accurate"].as_u64(), pool["workers"][0]["faulty"].as_u64()),
+        (Some(0), Some(0))
+    );
+    let (status, _) = market.get("/workerpools/0x12/workers").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
     // The chain replaces the blocks from the completion on: the events go with them.
     let depth = world.head().await - fork_point + 1;
     world.net.reorg(depth, vec![]).await;
@@ -249,7 +263,14 @@ async fn task_lifecycle(db: Db) {
     assert_eq!(status, StatusCode::OK, "the deal, older than the fork point, stays");
     let history = client.account_events(worker.address(), &[]).await.unwrap();
     assert!(history.events.iter().all(|e| e.task_id != Some(task_id)), "{history:?}");
+    let (_, pool) = market.get(&format!("/workerpools/{}/workers", world.workerpool)).await;
+    assert_eq!(pool["workers"], serde_json::json!([]), "the replaced contribution is gone");
 
     market.stop().await;
     db.cleanup().await;
+}
+
+/// An address as the API writes it.
+fn hash_address(value: &serde_json::Value) -> alloy::primitives::Address {
+    value.as_str().expect("an address").parse().expect("a valid address")
 }

@@ -294,6 +294,57 @@ impl<B: Backend> Store for B {
         })
     }
 
+    fn pool_workers(
+        &self,
+        workerpool: Address,
+    ) -> StoreFuture<'_, Vec<poco_api::market::PoolWorker>> {
+        use crate::model::{StorageCode as _, TaskEventKind as Kind};
+        Box::pin(async move {
+            // One pass over the pool's task events, counted by worker and kind; the scores
+            // after, one indexed read per worker.
+            let sql = Sql::new(
+                "SELECT e.account, e.kind, COUNT(*) AS n FROM task_events e \
+                 JOIN deal_tasks t ON t.task_id = e.task_id \
+                 JOIN deals d ON d.deal_id = t.deal_id \
+                 WHERE d.workerpool = $1 AND e.account IS NOT NULL AND e.kind IN ($2, $3, $4) \
+                 GROUP BY e.account, e.kind",
+            )
+            .arg(workerpool)
+            .arg(i64::from(Kind::Contribute.code()))
+            .arg(i64::from(Kind::Accurate.code()))
+            .arg(i64::from(Kind::Faulty.code()));
+            let mut workers: Vec<poco_api::market::PoolWorker> = Vec::new();
+            for row in read(self, &sql).await? {
+                let worker = to_address(&row.bytes("account")?)?;
+                let count = unsigned(row.int("n")?);
+                let index = match workers.iter().position(|w| w.worker == worker) {
+                    Some(index) => index,
+                    None => {
+                        workers.push(poco_api::market::PoolWorker {
+                            worker,
+                            contributions: 0,
+                            accurate: 0,
+                            faulty: 0,
+                            score: None,
+                        });
+                        workers.len() - 1
+                    }
+                };
+                let entry = &mut workers[index];
+                match Kind::from_code(i16::try_from(row.int("kind")?).unwrap_or(-1))? {
+                    Kind::Contribute => entry.contributions = count,
+                    Kind::Accurate => entry.accurate = count,
+                    _ => entry.faulty = count,
+                }
+            }
+            for entry in &mut workers {
+                entry.score = self.scores(entry.worker, 1).await?.first().map(|(_, s)| *s);
+            }
+            workers.sort_by_key(|w| (std::cmp::Reverse(w.accurate), w.faulty, w.worker));
+            Ok(workers)
+        })
+    }
+
     fn scores(&self, worker: Address, limit: u32) -> StoreFuture<'_, Vec<(u64, u64)>> {
         Box::pin(async move {
             let sql = Sql::new(
