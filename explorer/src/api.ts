@@ -29,6 +29,7 @@ export interface Deal {
   workerpoolPrice: string;
   requester: string;
   beneficiary: string;
+  sponsor: string;
   tag: string;
   category: string;
   trust: string;
@@ -169,3 +170,34 @@ export interface DealTasks {
 
 /** The tasks of a deal the market indexed (its first ones), in index order. */
 export const dealTasks = (id: string) => get<DealTasks>(`/deals/${id}/tasks`);
+
+/** An account's free and frozen balances (nRLC), read by the market at its confirmed head. */
+export interface AccountFunds {
+  account: string;
+  block: number;
+  balance: string;
+  frozen: string;
+}
+
+export const funds = (address: string) => get<AccountFunds>(`/accounts/${address}`);
+
+/** What an address is in the registries; byte strings its owner chose come as text. */
+export type AssetView = {
+  address: string;
+  block: number;
+  owner: string;
+} & (
+  | { kind: "app"; name: string; appType: string; multiaddr: string; checksum: string; mrenclave: string }
+  | { kind: "dataset"; name: string; multiaddr: string; checksum: string }
+  | { kind: "workerpool"; description: string; workerStakeRatio: number; schedulerRewardRatio: number }
+);
+
+/** The asset at `address`, or `null` when no registry knows it. */
+export async function asset(address: string): Promise<AssetView | null> {
+  try {
+    return await get<AssetView>(`/assets/${address}`);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) return null;
+    throw error;
+  }
+}

@@ -42,7 +42,31 @@ function outcome(events: api.TaskEvent[], worker: string, stake: bigint): Node {
     return h("span", { class: "lost" }, `losing: stake of ${rlc(stake)} seized, score cut`);
   }
   if (mine("silent_seat")) return h("span", { class: "lost" }, "silent seat");
+  if (events.some((e) => e.kind === "claimed")) return h("span", {}, `stake of ${rlc(stake)} returned: the task was claimed`);
   return h("span", {}, "pending");
+}
+
+/** The scheduler's stake in a task, in percent of the workerpool price (the protocol's
+ * `WORKERPOOL_STAKE_RATIO`): what a claim seizes. */
+const SCHEDULER_STAKE_PERCENT = 30n;
+
+/** What a claim of a task moved, from the deal's prices: the sponsor's refund and the
+ * scheduler's stake seized. */
+function claimNote(events: api.TaskEvent[], deal: api.Deal): HTMLElement | null {
+  const claimed = events.find((e) => e.kind === "claimed");
+  if (!claimed) return null;
+  const refund = BigInt(deal.appPrice) + BigInt(deal.datasetPrice) + BigInt(deal.workerpoolPrice);
+  const seized = (BigInt(deal.workerpoolPrice) * SCHEDULER_STAKE_PERCENT) / 100n;
+  // A claim pays the workers who proved the consensus, if there is one, from what it seized.
+  const shared = events.filter((e) => e.kind === "accurate_contribution" && e.block === claimed.block).length;
+  return h(
+    "p",
+    { class: "claim" },
+    `Claimed after its final deadline (block ${claimed.block}): ${rlc(refund)} refunded to the sponsor `,
+    link("account", deal.sponsor),
+    `; the scheduler's stake of ${rlc(seized)} seized, `,
+    shared ? `shared by the ${shared} worker(s) who proved the consensus.` : "burned: no worker proved a consensus.",
+  );
 }
 
 /** The contributions to a task: worker, vote, stake, outcome. */
@@ -111,6 +135,7 @@ export async function dealView(id: string): Promise<HTMLElement> {
         h("h2", {}, "Task ", t.index, " ", status(state)),
         contributions(events, stake),
         finalize?.results ? resultLink(finalize.results) : null,
+        claimNote(events, d),
       ),
     );
   }
@@ -155,18 +180,25 @@ export async function taskView(id: string): Promise<HTMLElement> {
       ["index", indexed.index],
       ["status", status(state)],
     ]),
+    claimNote(events.events, indexed.deal.deal),
     contributions(events.events, stake),
     timeline(events.events),
   );
 }
 
 export async function accountView(address: string): Promise<HTMLElement> {
-  const [history, requested, pooled, scores, sold] = await Promise.all([
+  const [history, requested, pooled, scores, money, registered] = await Promise.all([
     api.accountEvents(address),
     api.deals({ requester: address, limit: "20" }),
     api.deals({ workerpool: address, limit: "20" }),
     api.scores(address),
-    api.deals({ app: address, limit: "100" }),
+    api.funds(address),
+    api.asset(address),
+  ]);
+  const kind = registered?.kind;
+  const [sold, record] = await Promise.all([
+    kind === "app" || kind === "dataset" ? api.deals({ [kind]: address, limit: "100" }) : null,
+    registered ? assetRecord(registered) : null,
   ]);
   const events = history.events;
   const count = (kind: string) => events.filter((e) => e.kind === kind).length;
@@ -179,27 +211,77 @@ export async function accountView(address: string): Promise<HTMLElement> {
   const workers = pooled.deals.length ? await poolWorkers(address) : null;
   const dealRows = (page: api.DealPage) =>
     page.deals.map((v) => [link("deal", v.dealId), link("account", v.deal.app), v.deal.botSize, time(v.deal.startTime)]);
+  const title = kind ? { app: "App", dataset: "Dataset", workerpool: "Workerpool" }[kind] : "Account";
   return h(
     "section",
     { "aria-labelledby": "account-title" },
-    h("h1", { id: "account-title" }, "Account ", h("code", { title: address }, short(address))),
-    facts([
-      ["address", h("code", {}, address)],
-      ["score", scores.scores[0] ? String(scores.scores[0].score) : "none yet"],
-      ["accurate contributions", String(count("accurate_contribution"))],
-      ["faulty contributions", String(count("faulty_contribution"))],
-      ["deposits", String(count("deposit"))],
-    ]),
+    h("h1", { id: "account-title" }, `${title} `, h("code", { title: address }, short(address))),
+    // An asset is a contract of its registry: what counts is its record; an account holds
+    // funds and, for a worker, a score.
+    facts(
+      registered
+        ? [["address", h("code", {}, address)]]
+        : [
+            ["address", h("code", {}, address)],
+            ["balance", rlc(money.balance)],
+            ["frozen", h("span", {}, rlc(money.frozen), h("span", { class: "muted" }, ` (unfinished tasks' prices, stakes, bonds; at block ${money.block})`))],
+            ["score", scores.scores[0] ? String(scores.scores[0].score) : "none yet"],
+            ["accurate contributions", String(count("accurate_contribution"))],
+            ["faulty contributions", String(count("faulty_contribution"))],
+            ["deposits", String(count("deposit"))],
+          ],
+    ),
+    ...(record ?? []),
     requested.deals.length ? table("Deals requested", ["deal", "app", "tasks", "matched"], dealRows(requested)) : null,
     pooled.deals.length ? table("Deals of this workerpool", ["deal", "app", "tasks", "matched"], dealRows(pooled)) : null,
+    sold?.deals.length ? table(`Deals of this ${kind}`, ["deal", "app", "tasks", "matched"], dealRows(sold)) : null,
     workers,
-    priceChart("app", sold.deals, (d) => d.appPrice),
+    kind === "app" || kind === "dataset" ? priceChart(kind, sold?.deals ?? [], (d) => (kind === "app" ? d.appPrice : d.datasetPrice)) : null,
     priceChart("workerpool", pooled.deals, (d) => d.workerpoolPrice),
     scores.scores.length
       ? table("Score over time (newest first)", ["block", "score"], scores.scores.map((s) => [String(s.block), String(s.score)]))
       : null,
     table("History (newest first)", ["event", "about", "value", "block"], rows),
   );
+}
+
+/** An asset's registry record, as its owner wrote it (shown as text, whatever it holds), and
+ * its open orders. */
+async function assetRecord(view: api.AssetView): Promise<HTMLElement[]> {
+  const pairs: [string, Node | string][] = [["owner", link("account", view.owner, view.owner)]];
+  switch (view.kind) {
+    case "app":
+      pairs.push(
+        ["name", view.name],
+        ["type", view.appType],
+        ["fetched from", h("code", {}, view.multiaddr)],
+        ["checksum (sha256)", h("code", {}, view.checksum)],
+        ["enclave", view.mrenclave ? h("code", {}, view.mrenclave) : "none: a standard app"],
+      );
+      break;
+    case "dataset":
+      pairs.push(["name", view.name], ["fetched from", h("code", {}, view.multiaddr)], ["checksum (sha256)", h("code", {}, view.checksum)]);
+      break;
+    case "workerpool":
+      pairs.push(
+        ["description", view.description],
+        ["workers' stake", `${view.workerStakeRatio}% of the workerpool price`],
+        ["scheduler's share of the reward", `${view.schedulerRewardRatio}%`],
+      );
+      break;
+  }
+  const page = await api.book(view.kind, { [view.kind]: view.address });
+  const rows = page.orders.map((o) => [
+    h("a", { href: `#/order/${view.kind}/${o.orderHash}`, title: o.orderHash }, short(o.orderHash)),
+    rlc(o.order[PRICE_FIELD[view.kind]] ?? "0"),
+    o.remaining,
+    link("account", o.owner),
+  ]);
+  return [
+    h("h2", {}, "Registry record"),
+    facts(pairs),
+    table(`Open ${view.kind} orders, best first`, ["order", "price", "remaining", "owner"], rows),
+  ];
 }
 
 export async function orderView(kind: api.Book, hash: string): Promise<HTMLElement> {
@@ -365,7 +447,8 @@ function priceChart(what: string, deals: api.DealView[], price: (deal: api.Deal)
       {
         width,
         height: 220,
-        scales: { x: { time: true } },
+        // One deal, or deals of one second: an hour each side, not uPlot's years.
+        scales: { x: { time: true, range: (_u, min, max) => (min === max ? [min - 3600, max + 3600] : [min, max]) } },
         axes: [{}, { label: "RLC per task" }],
         series: [{}, { label: "price", stroke: "#0b4fa8", width: 2, points: { show: true } }],
         legend: { show: false },

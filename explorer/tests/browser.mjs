@@ -1,7 +1,9 @@
 // Drives Debian's Chromium through playwright-core over a running devnet's explorer, as a
 // person would, and checks what the pages show. Called by the poco-cli test `explorer`, which
 // sets the devnet up and passes what it made in the environment:
-//   MARKET_URL, DEAL_ID, TASK_ID, BYZANTINE (the byzantine worker), WORKERPOOL, SCREENSHOTS.
+//   MARKET_URL, DEAL_ID, TASK_ID, BYZANTINE (the byzantine worker), WORKERPOOL, SCREENSHOTS,
+//   HOSTILE_APP and HOSTILE_NAME (an app with markup in its name), CLAIMED_TASK (a task
+//   claimed past its final deadline), REQUESTER.
 // Protocol on stdio: prints `market-open` when the market page is shown; then reads one line,
 // the hash of an order just published, and checks it appears within 2 s. Prints one JSON line
 // of results last; exits non-zero on the first failed check.
@@ -70,8 +72,9 @@ try {
 
   // The workerpool: its deals and its workers' scores.
   await show(page, `#/account/${env("WORKERPOOL")}`, "workerpool", async () => {
-    await page.getByRole("heading", { name: /^Account/ }).waitFor();
+    await page.getByRole("heading", { name: /^Workerpool/ }).waitFor();
   });
+  check((await page.getByText("30% of the workerpool price").count()) === 1, "the pool's policy is shown");
   const workers = page.locator("table:has(caption:text('Workers'))");
   check((await workers.count()) === 1, "the workerpool page lists its workers");
   const byzantineRow = workers.locator(`tr:has(a[title="${env("BYZANTINE")}" i])`);
@@ -86,6 +89,38 @@ try {
   check(Number(cells[3]) >= 1, `its faulty contribution is counted: ${cells}`);
   const scores = await workers.locator("tbody tr td:nth-child(2)").allTextContents();
   check(scores.every((s) => /^\d+$/.test(s)), `every worker has a score: ${scores}`);
+
+  // An app's page: its registry record as its owner wrote it (markup shown as text, never
+  // run), its checksum and its open orders.
+  await show(page, `#/account/${env("HOSTILE_APP")}`, "app", async () => {
+    await page.getByRole("heading", { name: /^App/ }).waitFor();
+  });
+  const named = page.locator("dt:text-is('name') + dd");
+  check((await named.textContent()) === env("HOSTILE_NAME"), `the name is shown as text: ${await named.textContent()}`);
+  check((await page.locator("main img").count()) === 0, "the name's markup made no element");
+  check((await page.title()) !== "owned", "the name's script did not run");
+  const checksum = await page.locator("dt:text-is('checksum (sha256)') + dd").textContent();
+  check(/^0x[0-9a-f]{64}$/.test(checksum), `the checksum is shown: ${checksum}`);
+  const appOrders = page.locator("table:has(caption:text('Open app orders')) tbody tr a");
+  check((await appOrders.count()) >= 1, "the app's open orders are listed");
+
+  // A task claimed past its final deadline: FAILED, the sponsor refunded, the scheduler's
+  // stake seized.
+  await show(page, `#/task/${env("CLAIMED_TASK")}`, "task-claimed", async () => {
+    await page.getByRole("heading", { name: /^Task/ }).waitFor();
+  });
+  check((await page.locator("h1 .status").textContent()) === "FAILED", "the claimed task is FAILED");
+  const claim = await page.locator("p.claim").textContent();
+  check(/[\d.]+ RLC refunded to the sponsor/.test(claim) && /stake of [\d.]+ RLC seized/.test(claim), `the claim's amounts: ${claim}`);
+
+  // An account: its free and frozen funds.
+  await show(page, `#/account/${env("REQUESTER")}`, "requester", async () => {
+    await page.getByRole("heading", { name: /^Account/ }).waitFor();
+  });
+  for (const fact of ["balance", "frozen"]) {
+    const value = await page.locator(`dt:text-is('${fact}') + dd`).textContent();
+    check(/^[\d.]+ RLC/.test(value), `the ${fact} is shown: ${value}`);
+  }
 
   // Search: a task by its id.
   await page.goto(`${market}/`);

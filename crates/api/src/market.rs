@@ -309,6 +309,88 @@ pub struct AccountEvent {
     pub value: Option<String>,
 }
 
+/// An account's funds in the protocol (`GET /accounts/{address}`), as the chain held them at
+/// the market's confirmed head: what a block a reorganisation may still replace says does not
+/// show yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountFunds {
+    /// The account.
+    pub account: Address,
+    /// The block read.
+    pub block: u64,
+    /// Its free balance: what it can withdraw or spend, a decimal string of nRLC.
+    #[serde(with = "poco_primitives::serde_helpers::uint256")]
+    pub balance: U256,
+    /// What the protocol holds of it (the price of a requester's unfinished tasks, a
+    /// scheduler's and a worker's stakes, a member's bond), a decimal string of nRLC.
+    #[serde(with = "poco_primitives::serde_helpers::uint256")]
+    pub frozen: U256,
+}
+
+/// What an address is in the registries (`GET /assets/{address}`), as the chain held it at
+/// the market's confirmed head.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssetView {
+    /// The asset.
+    pub address: Address,
+    /// The block read.
+    pub block: u64,
+    /// Its owner, who sells it.
+    pub owner: Address,
+    /// What its registry records of it; `kind` says which registry.
+    #[serde(flatten)]
+    pub record: AssetRecord,
+}
+
+/// An asset's registry record. Byte strings its owner chose (`multiaddr`, `mrenclave`) are
+/// given as text when they are UTF-8, as `0x` hexadecimal otherwise: a reader shows them as
+/// text, never as markup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", rename_all_fields = "camelCase")]
+pub enum AssetRecord {
+    /// An app.
+    App {
+        /// Its name.
+        name: String,
+        /// Its execution format (`WASM`, `PYTHON`...).
+        app_type: String,
+        /// Where workers fetch it.
+        multiaddr: String,
+        /// The sha256 of what workers run.
+        checksum: B256,
+        /// Its enclave metadata; empty for a standard app.
+        mrenclave: String,
+    },
+    /// A dataset.
+    Dataset {
+        /// Its name.
+        name: String,
+        /// Where workers fetch it.
+        multiaddr: String,
+        /// The sha256 of the file (of the encrypted file for a confidential dataset).
+        checksum: B256,
+    },
+    /// A workerpool.
+    Workerpool {
+        /// Its description.
+        description: String,
+        /// Its workers' stake, in percent of the workerpool price.
+        worker_stake_ratio: u64,
+        /// The scheduler's share of the workers' reward, in percent.
+        scheduler_reward_ratio: u64,
+    },
+}
+
+/// `bytes` as text when they are UTF-8, as `0x` hexadecimal otherwise.
+pub fn text_or_hex(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => alloy::primitives::hex::encode_prefixed(bytes),
+    }
+}
+
 /// What happened to an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -24,52 +24,6 @@ use poco_devnet::cluster::Cluster;
 
 pub use lifecycle::Lifecycle;
 
-/// A chain that is never asked: the market's mirror (seeded by a benchmark) answers.
-pub struct MirrorOnly;
-
-impl poco_market::chain::ChainReader for MirrorOnly {
-    fn confirmed_head(&self) -> futures::future::BoxFuture<'_, poco_market::Result<u64>> {
-        Box::pin(async { Ok(1) })
-    }
-    fn head(&self) -> futures::future::BoxFuture<'_, poco_market::Result<u64>> {
-        Box::pin(async { Ok(1) })
-    }
-    fn owner(
-        &self,
-        _: poco_primitives::OrderKind,
-        _: alloy::primitives::Address,
-    ) -> futures::future::BoxFuture<'_, poco_market::Result<alloy::primitives::Address>> {
-        Box::pin(async { Ok(alloy::primitives::Address::ZERO) })
-    }
-    fn balance(
-        &self,
-        _: alloy::primitives::Address,
-        _: u64,
-    ) -> futures::future::BoxFuture<'_, poco_market::Result<alloy::primitives::U256>> {
-        Box::pin(async { Ok(alloy::primitives::U256::ZERO) })
-    }
-    fn presigner(
-        &self,
-        _: B256,
-    ) -> futures::future::BoxFuture<'_, poco_market::Result<alloy::primitives::Address>> {
-        Box::pin(async { Ok(alloy::primitives::Address::ZERO) })
-    }
-    fn is_contract(
-        &self,
-        _: alloy::primitives::Address,
-    ) -> futures::future::BoxFuture<'_, poco_market::Result<bool>> {
-        Box::pin(async { Ok(false) })
-    }
-    fn verify_signature(
-        &self,
-        _: alloy::primitives::Address,
-        _: B256,
-        _: alloy::primitives::Bytes,
-    ) -> futures::future::BoxFuture<'_, poco_market::Result<bool>> {
-        Box::pin(async { Ok(false) })
-    }
-}
-
 /// The machine's CPU model, as `/proc/cpuinfo` names it.
 pub fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")

@@ -2,8 +2,11 @@
 //! `explorer/tests/browser.mjs`) over a devnet after a trust-4 run with a byzantine worker:
 //! the deal page shows its tasks COMPLETED and the byzantine worker's contribution losing,
 //! its stake seized; the workerpool page shows its workers; search finds a task by id; the
-//! market page shows a new order within 2 s; no page has a serious accessibility violation
-//! (axe-core). Screenshots are saved under `target/explorer-screenshots`.
+//! market page shows a new order within 2 s; an app's page shows its registry record and
+//! orders, markup in its name as text; a task claimed past its final deadline shows the
+//! sponsor's refund and the scheduler's stake seized; an account shows its balance and frozen
+//! funds; no page has a serious accessibility violation (axe-core). Screenshots are saved
+//! under `target/explorer-screenshots`.
 
 mod common;
 
@@ -53,6 +56,44 @@ fn the_explorer_shows_a_deal_its_workers_and_a_live_market() {
             .unwrap_or_else(|| panic!("{name} in {status}"))
     };
     let byzantine = role("worker-4");
+    let requester_address = role("requester");
+
+    // An app whose owner wrote markup in its name, fetched from nowhere: its task waits for
+    // its final deadline, then the scheduler claims it and the sponsor is refunded.
+    let hostile_name = r#"<img src=x onerror="document.title='owned'">"#;
+    let hostile = json(
+        home,
+        &with(
+            &provider,
+            &[
+                "app",
+                "deploy",
+                "--name",
+                hostile_name,
+                "--file",
+                "apps/pi/pi.wasm",
+                "--url",
+                "http://127.0.0.1:9/app.wasm",
+            ],
+        ),
+    );
+    let hostile = hostile["address"].as_str().unwrap().to_owned();
+    json(
+        home,
+        &with(&provider, &["order", "publish", "app", "--asset", &hostile, "--volume", "2"]),
+    );
+    let stuck = json(home, &with(&requester, &["run", &hostile, "--no-check", "--yes"]));
+    let claimed = stuck["tasks"][0]["taskId"].as_str().unwrap().to_owned();
+    devnet.rpc("evm_increaseTime", &serde_json::json!([30 * 24 * 3600]));
+    devnet.rpc("evm_mine", &serde_json::json!([]));
+    let failed = (0..240).any(|_| {
+        let shown = json(home, &["task", "show", &claimed]);
+        shown["status"] == "FAILED" || {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            false
+        }
+    });
+    assert!(failed, "the scheduler claimed the task past its final deadline within 2 minutes");
     let workerpool = status["workerpool"].as_str().unwrap().to_owned();
     let market = status["marketUrl"].as_str().unwrap().to_owned();
 
@@ -65,6 +106,10 @@ fn the_explorer_shows_a_deal_its_workers_and_a_live_market() {
         .env("TASK_ID", &task)
         .env("BYZANTINE", &byzantine)
         .env("WORKERPOOL", &workerpool)
+        .env("HOSTILE_APP", &hostile)
+        .env("HOSTILE_NAME", hostile_name)
+        .env("CLAIMED_TASK", &claimed)
+        .env("REQUESTER", &requester_address)
         .env("SCREENSHOTS", &shots)
         .env("CHROMIUM", &chromium)
         .stdin(Stdio::piped())
@@ -90,7 +135,18 @@ fn the_explorer_shows_a_deal_its_workers_and_a_live_market() {
     let results: Value = serde_json::from_str(rest.last().expect("results")).unwrap();
     eprintln!("explorer: {results}");
     assert!(results["liveUpdateMs"].as_u64().unwrap() <= 2000, "{results}");
-    for name in ["deal", "deal-phone", "workerpool", "task", "api", "market", "market-updated"] {
+    for name in [
+        "deal",
+        "deal-phone",
+        "workerpool",
+        "task",
+        "app",
+        "task-claimed",
+        "requester",
+        "api",
+        "market",
+        "market-updated",
+    ] {
         assert!(shots.join(format!("{name}.png")).is_file(), "{name}.png saved");
     }
 }

@@ -13,6 +13,8 @@ use alloy::{
     providers::Provider,
 };
 use futures::future::BoxFuture;
+use futures::try_join;
+use poco_api::market::{AccountFunds, AssetRecord, AssetView, text_or_hex};
 use poco_chain::ChainClient;
 use poco_contracts::{
     Deployment,
@@ -42,6 +44,10 @@ pub trait ChainReader: Send + Sync + 'static {
     fn is_contract(&self, account: Address) -> ChainFuture<'_, bool>;
     /// `Poco.verifySignature(signer, hash, sign)` at the confirmed head: ECDSA, then ERC-1271.
     fn verify_signature(&self, signer: Address, hash: B256, sign: Bytes) -> ChainFuture<'_, bool>;
+    /// The free and frozen balances of `account` at the confirmed head.
+    fn funds(&self, account: Address) -> ChainFuture<'_, AccountFunds>;
+    /// What `address` is in the registries at the confirmed head (`None`: in none).
+    fn registered(&self, address: Address) -> ChainFuture<'_, Option<AssetView>>;
 }
 
 /// [`ChainReader`] over JSON-RPC.
@@ -155,5 +161,113 @@ impl ChainReader for RpcChain {
             let at = self.confirmed().await?;
             self.poco().verifySignature(signer, hash, sign).block(at).call().await.map_err(contract)
         })
+    }
+
+    fn funds(&self, account: Address) -> ChainFuture<'_, AccountFunds> {
+        Box::pin(async move {
+            let block = self.confirmed_head().await?;
+            let held = self
+                .poco()
+                .viewAccount(account)
+                .block(BlockId::number(block))
+                .call()
+                .await
+                .map_err(contract)?;
+            Ok(AccountFunds { account, block, balance: held.stake, frozen: held.locked })
+        })
+    }
+
+    fn registered(&self, address: Address) -> ChainFuture<'_, Option<AssetView>> {
+        Box::pin(async move {
+            let block = self.confirmed_head().await?;
+            let at = BlockId::number(block);
+            let provider = self.client.provider().clone();
+            let apps = AppRegistry::new(self.deployment.app_registry, provider.clone());
+            let datasets = DatasetRegistry::new(self.deployment.dataset_registry, provider.clone());
+            let pools = WorkerpoolRegistry::new(self.deployment.workerpool_registry, provider);
+            let (app_owner, dataset_owner, pool_owner) = try_join!(
+                async { apps.ownerOrZero(address).block(at).call().await.map_err(contract) },
+                async { datasets.ownerOrZero(address).block(at).call().await.map_err(contract) },
+                async { pools.ownerOrZero(address).block(at).call().await.map_err(contract) },
+            )?;
+            let (owner, record) = if !app_owner.is_zero() {
+                let app = apps.viewApp(address).block(at).call().await.map_err(contract)?;
+                let record = AssetRecord::App {
+                    name: app.name,
+                    app_type: app.appType,
+                    multiaddr: text_or_hex(&app.multiaddr),
+                    checksum: app.checksum,
+                    mrenclave: text_or_hex(&app.mrenclave),
+                };
+                (app_owner, record)
+            } else if !dataset_owner.is_zero() {
+                let dataset =
+                    datasets.viewDataset(address).block(at).call().await.map_err(contract)?;
+                let record = AssetRecord::Dataset {
+                    name: dataset.name,
+                    multiaddr: text_or_hex(&dataset.multiaddr),
+                    checksum: dataset.checksum,
+                };
+                (dataset_owner, record)
+            } else if !pool_owner.is_zero() {
+                let pool =
+                    pools.viewWorkerpool(address).block(at).call().await.map_err(contract)?;
+                let ratio = |value: U256| u64::try_from(value).unwrap_or(u64::MAX);
+                let record = AssetRecord::Workerpool {
+                    description: pool.description,
+                    worker_stake_ratio: ratio(pool.workerStakeRatio),
+                    scheduler_reward_ratio: ratio(pool.schedulerRewardRatio),
+                };
+                (pool_owner, record)
+            } else {
+                return Ok(None);
+            };
+            Ok(Some(AssetView { address, block, owner, record }))
+        })
+    }
+}
+
+/// A chain where nothing is registered, nobody presigned and every account is empty, at block
+/// 1: for a market whose mirror is seeded directly (benchmarks, tests of the HTTP layer).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EmptyChain;
+
+impl ChainReader for EmptyChain {
+    fn confirmed_head(&self) -> ChainFuture<'_, u64> {
+        Box::pin(async { Ok(1) })
+    }
+
+    fn head(&self) -> ChainFuture<'_, u64> {
+        Box::pin(async { Ok(1) })
+    }
+
+    fn owner(&self, _: OrderKind, _: Address) -> ChainFuture<'_, Address> {
+        Box::pin(async { Ok(Address::ZERO) })
+    }
+
+    fn balance(&self, _: Address, _: u64) -> ChainFuture<'_, U256> {
+        Box::pin(async { Ok(U256::ZERO) })
+    }
+
+    fn presigner(&self, _: B256) -> ChainFuture<'_, Address> {
+        Box::pin(async { Ok(Address::ZERO) })
+    }
+
+    fn is_contract(&self, _: Address) -> ChainFuture<'_, bool> {
+        Box::pin(async { Ok(false) })
+    }
+
+    fn verify_signature(&self, _: Address, _: B256, _: Bytes) -> ChainFuture<'_, bool> {
+        Box::pin(async { Ok(false) })
+    }
+
+    fn funds(&self, account: Address) -> ChainFuture<'_, AccountFunds> {
+        Box::pin(async move {
+            Ok(AccountFunds { account, block: 1, balance: U256::ZERO, frozen: U256::ZERO })
+        })
+    }
+
+    fn registered(&self, _: Address) -> ChainFuture<'_, Option<AssetView>> {
+        Box::pin(async { Ok(None) })
     }
 }

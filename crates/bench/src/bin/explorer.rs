@@ -16,7 +16,7 @@ use std::{process::Command, sync::Arc, time::Instant};
 use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
 use clap::Parser;
 use eyre::{Result, WrapErr, eyre};
-use poco_bench::MirrorOnly;
+use poco_market::chain::EmptyChain;
 use poco_market::{
     Limits, Market,
     api::{ApiState, router},
@@ -147,7 +147,7 @@ async fn main() -> Result<()> {
     let deal_id = seed(store.as_ref(), options.deals).await?;
     let seeded = started.elapsed();
     let domain = PocoDomain::new(31337, Address::repeat_byte(1));
-    let market = Market::new(store, Arc::new(MirrorOnly), domain, Limits::default());
+    let market = Market::new(store, Arc::new(EmptyChain), domain, Limits::default());
     let (_stop, stopped) = tokio::sync::watch::channel(false);
     let app = router(ApiState::new(market, stopped));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -23,7 +23,8 @@
 //! follower fills it; no chain node is involved, as in the steady state where the mirror
 //! answers every read.
 
-use poco_bench::{MirrorOnly, percentile};
+use poco_bench::percentile;
+use poco_market::chain::EmptyChain;
 use std::{
     collections::HashMap,
     sync::Arc,
@@ -460,7 +461,7 @@ async fn run_backend(options: &Options, world: &Arc<World>, backend: &str) -> Re
     let (store, admin) = open_store(backend, dir.path()).await?;
     world.register(store.as_ref()).await?;
     let market =
-        Market::new(store.clone(), Arc::new(MirrorOnly), world.domain, Limits::unlimited());
+        Market::new(store.clone(), Arc::new(EmptyChain), world.domain, Limits::unlimited());
     let (_stop, stopped) = tokio::sync::watch::channel(false);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;

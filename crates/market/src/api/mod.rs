@@ -210,7 +210,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/deals/{deal_id}/tasks", get(deal_tasks))
         .route("/tasks/{task_id}", get(task))
         .route("/tasks/{task_id}/events", get(task_events))
+        .route("/accounts/{address}", get(account_funds))
         .route("/accounts/{address}/events", get(account_events))
+        .route("/assets/{address}", get(asset))
         .route("/accounts/{address}/scores", get(scores))
         .route("/workerpools/{address}/workers", get(pool_workers))
         .route("/ws", get(ws::handler));
@@ -677,6 +679,27 @@ async fn pool_workers(
     let workerpool = path_address(&raw)?;
     let workers = state.market.pool_workers(workerpool).await?;
     Ok(Json(poco_api::market::PoolWorkers { workerpool, workers }))
+}
+
+async fn account_funds(
+    State(state): State<ApiState>,
+    Path(raw): Path<String>,
+    Params(NoParams {}): Params<NoParams>,
+) -> Result<Json<poco_api::market::AccountFunds>> {
+    let account = path_address(&raw)?;
+    Ok(Json(state.market.chain().funds(account).await?))
+}
+
+async fn asset(
+    State(state): State<ApiState>,
+    Path(raw): Path<String>,
+    Params(NoParams {}): Params<NoParams>,
+) -> Result<Json<poco_api::market::AssetView>> {
+    let address = path_address(&raw)?;
+    let found = state.market.chain().registered(address).await?;
+    found.map(Json).ok_or_else(|| {
+        Error::NotFound(format!("{address} is no registered app, dataset or workerpool"))
+    })
 }
 
 /// Query parameters of `/accounts/{address}/scores`.

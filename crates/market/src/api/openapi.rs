@@ -439,6 +439,49 @@ pub fn document() -> Value {
         }),
     );
     paths.insert(
+        "/accounts/{address}".into(),
+        json!({
+            "get": {
+                "operationId": "getAccountFunds",
+                "summary": "An account's free and frozen balances.",
+                "description": "Read by the market from the chain (`viewAccount`) at its \
+                    confirmed head, as deep as the events it follows: a deposit in a block a \
+                    reorganisation may still replace does not show yet. `frozen` is what the \
+                    protocol holds: the price of a requester's unfinished tasks, a scheduler's \
+                    and a worker's stakes, a member's bond.",
+                "parameters": [path("address", "The account.")],
+                "responses": {
+                    "200": ok("The account's funds.", "AccountFunds"),
+                    "400": error("A malformed address, or a query parameter."),
+                    "429": error("Rate limited."),
+                    "default": error("Any other failure, the chain node's included.")
+                }
+            }
+        }),
+    );
+    paths.insert(
+        "/assets/{address}".into(),
+        json!({
+            "get": {
+                "operationId": "getAsset",
+                "summary": "What an address is in the registries: an app, a dataset or a \
+                    workerpool, with its owner and record.",
+                "description": "Read by the market from the registries at its confirmed head. \
+                    Byte strings the owner chose (`multiaddr`, `mrenclave`) are given as text \
+                    when they are UTF-8, as `0x` hexadecimal otherwise; a reader shows them as \
+                    text, never as markup.",
+                "parameters": [path("address", "The asset.")],
+                "responses": {
+                    "200": ok("The asset.", "AssetView"),
+                    "400": error("A malformed address, or a query parameter."),
+                    "404": error("No registry knows this address."),
+                    "429": error("Rate limited."),
+                    "default": error("Any other failure, the chain node's included.")
+                }
+            }
+        }),
+    );
+    paths.insert(
         "/accounts/{address}/scores".into(),
         json!({
             "get": {
@@ -660,6 +703,32 @@ fn index_schemas() -> Value {
                         "score": { "type": "integer", "minimum": 0 }
                     }
                 } }
+            }
+        },
+        "AccountFunds": {
+            "type": "object", "required": ["account", "block", "balance", "frozen"],
+            "properties": {
+                "account": reference("Address"),
+                "block": { "type": "integer", "minimum": 0, "description": "The block read." },
+                "balance": uint("The free balance, nRLC."),
+                "frozen": uint("What the protocol holds, nRLC.")
+            }
+        },
+        "AssetView": {
+            "type": "object", "required": ["address", "block", "owner", "kind"],
+            "properties": {
+                "address": reference("Address"),
+                "block": { "type": "integer", "minimum": 0, "description": "The block read." },
+                "owner": reference("Address"),
+                "kind": { "type": "string", "enum": ["app", "dataset", "workerpool"] },
+                "name": { "type": "string", "description": "An app's or a dataset's name." },
+                "appType": { "type": "string", "description": "An app's execution format." },
+                "multiaddr": { "type": "string", "description": "Where workers fetch an app or a dataset." },
+                "checksum": reference("Bytes32"),
+                "mrenclave": { "type": "string", "description": "An app's enclave metadata (empty: standard)." },
+                "description": { "type": "string", "description": "A workerpool's description." },
+                "workerStakeRatio": { "type": "integer", "minimum": 0, "maximum": 100 },
+                "schedulerRewardRatio": { "type": "integer", "minimum": 0, "maximum": 100 }
             }
         },
         "Scores": {

@@ -5,18 +5,17 @@
 use std::sync::Arc;
 
 use alloy::{
-    primitives::{Address, B256, Bytes, U256},
+    primitives::{Address, B256, U256},
     signers::local::PrivateKeySigner,
 };
 use axum::{
     body::Body,
     http::{Request, StatusCode},
 };
-use futures::future::BoxFuture;
 use poco_market::{
     Limits, Market,
     api::{ApiState, CorsOrigins, router},
-    chain::ChainReader,
+    chain::EmptyChain,
     store::{self, ChainBatch, ChainEvent, LocatedChainEvent, Store},
 };
 use poco_primitives::{AppOrder, Order, OrderKind, PocoDomain, Signed};
@@ -24,38 +23,6 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use crate::harness::{self, Db};
-
-/// A chain where nothing is registered, nobody presigned and every account is empty.
-struct NoChain;
-
-impl ChainReader for NoChain {
-    fn confirmed_head(&self) -> BoxFuture<'_, poco_market::Result<u64>> {
-        Box::pin(async { Ok(1) })
-    }
-    fn head(&self) -> BoxFuture<'_, poco_market::Result<u64>> {
-        Box::pin(async { Ok(1) })
-    }
-    fn owner(&self, _: OrderKind, _: Address) -> BoxFuture<'_, poco_market::Result<Address>> {
-        Box::pin(async { Ok(Address::ZERO) })
-    }
-    fn balance(&self, _: Address, _: u64) -> BoxFuture<'_, poco_market::Result<U256>> {
-        Box::pin(async { Ok(U256::ZERO) })
-    }
-    fn presigner(&self, _: B256) -> BoxFuture<'_, poco_market::Result<Address>> {
-        Box::pin(async { Ok(Address::ZERO) })
-    }
-    fn is_contract(&self, _: Address) -> BoxFuture<'_, poco_market::Result<bool>> {
-        Box::pin(async { Ok(false) })
-    }
-    fn verify_signature(
-        &self,
-        _: Address,
-        _: B256,
-        _: Bytes,
-    ) -> BoxFuture<'_, poco_market::Result<bool>> {
-        Box::pin(async { Ok(false) })
-    }
-}
 
 struct Fixture {
     app: axum::Router,
@@ -101,7 +68,7 @@ async fn fixture_on(db: Db, limits: Limits) -> Fixture {
         .unwrap();
     assert!(applied);
     let domain = PocoDomain::new(CHAIN_ID, Address::repeat_byte(1));
-    let market = Market::new(store.clone(), Arc::new(NoChain), domain, limits);
+    let market = Market::new(store.clone(), Arc::new(EmptyChain), domain, limits);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let app = router(ApiState::new(market, stopped));
     let order =
@@ -538,7 +505,7 @@ async fn cross_origin_requests_are_off_by_default_and_follow_the_listed_origins(
     // On for one origin.
     let store = store::open(&f.db.url, 2).await.unwrap();
     let domain = PocoDomain::new(CHAIN_ID, Address::repeat_byte(1));
-    let market = Market::new(store, Arc::new(NoChain), domain, Limits::default());
+    let market = Market::new(store, Arc::new(EmptyChain), domain, Limits::default());
     let (_stop, stopped) = tokio::sync::watch::channel(false);
     let origins = CorsOrigins::parse(&[page.to_owned()]).unwrap();
     let app = router(ApiState::new(market, stopped).with_cors(origins));

@@ -274,3 +274,85 @@ async fn task_lifecycle(db: Db) {
 fn hash_address(value: &serde_json::Value) -> alloy::primitives::Address {
     value.as_str().expect("an address").parse().expect("a valid address")
 }
+
+/// `GET /accounts/{address}` and `GET /assets/{address}`: funds and registry records as the
+/// chain holds them at the market's confirmed head, the price of a match frozen; bad and
+/// unknown addresses refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn funds_and_assets_are_read_from_the_chain_at_the_confirmed_head() {
+    let db = harness::sqlite();
+    let world = World::new().await;
+    let market = harness::start(&world.net, &db.url, Limits::default()).await;
+    let accounts = world.net.accounts().clone();
+    let requester = accounts.requester.address();
+    let (_, poco) = world.net.poco(&accounts.requester);
+    let funds = |json: &serde_json::Value| -> (U256, U256) {
+        let amount = |name: &str| json[name].as_str().expect("a decimal string").parse().unwrap();
+        (amount("balance"), amount("frozen"))
+    };
+
+    let (status, before) = market.get(&format!("/accounts/{requester}")).await;
+    assert_eq!(status, StatusCode::OK, "{before}");
+    let block = before["block"].as_u64().unwrap();
+    let held = poco.viewAccount(requester).block(block.into()).call().await.unwrap();
+    assert_eq!(funds(&before), (held.stake, held.locked), "the chain's figures at that block");
+    assert!(held.stake > U256::ZERO, "the requester has a deposit");
+
+    // A match of 2 tasks at 5 + 7 nRLC each freezes 24 nRLC of the requester's balance.
+    let spec = OrderSpec {
+        app: world.app,
+        workerpool: world.workerpool,
+        app_price: 5,
+        workerpool_price: 7,
+        volume: 2,
+        salt: 21,
+        ..OrderSpec::default()
+    };
+    let orders = world.net.orders(&spec);
+    world.net.match_orders(&accounts.requester, &orders).await.expect("a match");
+    let path = format!("/accounts/{requester}");
+    market
+        .wait_for("the match's price frozen", || async {
+            let (_, now) = market.get(&path).await;
+            now["frozen"].as_str() != before["frozen"].as_str()
+        })
+        .await;
+    let (_, after) = market.get(&path).await;
+    let (balance, frozen) = funds(&after);
+    assert_eq!(frozen, held.locked + U256::from(24), "{after}");
+    assert_eq!(balance, held.stake - U256::from(24), "{after}");
+
+    // The registries: an app, a dataset, a workerpool, each with its owner and record.
+    let (status, app) = market.get(&format!("/assets/{}", world.app)).await;
+    assert_eq!(status, StatusCode::OK, "{app}");
+    assert_eq!(app["kind"], "app");
+    assert_eq!(hash_address(&app["owner"]), accounts.app_provider.address());
+    assert_eq!(app["name"], "market-app");
+    assert_eq!(app["multiaddr"], "https://apps.example/market-app.wasm");
+    assert_eq!(app["checksum"], B256::ZERO.to_string());
+    let (_, dataset) = market.get(&format!("/assets/{}", world.dataset)).await;
+    assert_eq!(dataset["kind"], "dataset", "{dataset}");
+    assert_eq!(hash_address(&dataset["owner"]), accounts.dataset_provider.address());
+    assert_eq!(dataset["name"], "market-data");
+    let (_, pool) = market.get(&format!("/assets/{}", world.workerpool)).await;
+    assert_eq!(pool["kind"], "workerpool", "{pool}");
+    assert_eq!(hash_address(&pool["owner"]), accounts.scheduler.address());
+    assert_eq!(pool["description"], "market pool");
+    assert_eq!(pool["workerStakeRatio"], 30, "the default policy");
+
+    // An account is no asset; malformed addresses and unknown parameters are refused.
+    let (status, json) = market.get(&format!("/assets/{requester}")).await;
+    assert_eq!((status, json["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    for bad in [
+        "/accounts/0x12".to_owned(),
+        "/assets/0x12".to_owned(),
+        format!("/accounts/{requester}?block=1"),
+        format!("/assets/{}?kind=app", world.app),
+    ] {
+        let (status, json) = market.get(&bad).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {json}");
+    }
+
+    market.stop().await;
+    db.cleanup().await;
+}

@@ -34,9 +34,13 @@ async fn run_pi(dir: &Path) -> (String, DiskCacheStats) {
     (outcome.stdout.to_string_lossy(), executor.disk_cache_stats())
 }
 
+/// The compiled modules of a cache folder (its lock files aside).
 fn cache_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<_> =
-        std::fs::read_dir(dir).unwrap().map(|entry| entry.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "cwasm"))
+        .collect();
     files.sort();
     files
 }
@@ -59,6 +63,24 @@ async fn a_second_executor_loads_the_module_the_first_compiled() {
     let (second, second_stats) = run_pi(&dir).await;
     assert_eq!(second_stats, stats(1, 0, 0));
     assert_eq!(first, second);
+}
+
+/// Two executors (two workers of one machine) that need a module at the same time compile it
+/// once: the second waits for the first's file and loads it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn executors_needing_a_module_at_once_compile_it_once() {
+    let root = TempDir::new().unwrap();
+    let dir = root.path().join("modules");
+    let (first, second) = tokio::join!(run_pi(&dir), run_pi(&dir));
+    assert_eq!(first.0, second.0);
+    let answers = [first.1, second.1];
+    let total = stats(
+        answers.iter().map(|s| s.hits).sum(),
+        answers.iter().map(|s| s.misses).sum(),
+        answers.iter().map(|s| s.refused).sum(),
+    );
+    assert_eq!(total, stats(1, 1, 0), "one compiled, the other loaded: {answers:?}");
+    assert_eq!(cache_files(&dir).len(), 1);
 }
 
 /// Each way a file can differ from what was written: refused, deleted, compiled and written again.

@@ -12,11 +12,15 @@
 //!   byte. A file that fails any check is deleted and the module compiled again.
 //!
 //! Files are written under a temporary name and renamed into place, so a reader never sees
-//! half a file and two processes sharing a folder never corrupt each other.
+//! half a file and two processes sharing a folder never corrupt each other. A module missing
+//! from the folder is compiled under an exclusive lock of its own (`flock` on a lock file
+//! beside it): workers of one machine that need it at the same time compile it once, the
+//! others wait and load what the first wrote.
 
 use std::fs::{self, File, OpenOptions};
 use std::hash::{Hash, Hasher};
 use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -113,6 +117,40 @@ impl DiskCache {
                 }
             }
             Err(reason) => self.refuse(&path, &reason),
+        }
+    }
+
+    /// Waits for, then holds until the returned file is dropped, the right to compile the
+    /// module with sha256 `digest` into this folder. `None` (logged) when the lock cannot be
+    /// taken: the caller compiles anyway, as it would without a cache.
+    pub(super) fn compile_lock(&self, digest: &[u8; 32]) -> Option<File> {
+        let path = self.path(digest);
+        let lock = self
+            .dir
+            .join(format!(".{}.lock", path.file_stem().unwrap_or_default().to_string_lossy()));
+        let taken = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&lock)
+            .and_then(|file| {
+                // SAFETY: flock on a descriptor this function owns; it blocks until granted.
+                let status = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+                if status == 0 { Ok(file) } else { Err(io::Error::last_os_error()) }
+            });
+        match taken {
+            Ok(file) => Some(file),
+            Err(e) => {
+                warn!(
+                    target: "poco_worker::exec",
+                    lock = %lock.display(),
+                    error = %e,
+                    "cannot lock the compile of a module: compiling without"
+                );
+                None
+            }
         }
     }
 
@@ -222,5 +260,44 @@ impl Hasher for Sha256Hasher {
 
     fn write(&mut self, bytes: &[u8]) {
         self.0.update(bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// While one holder compiles a module, another that needs it waits; a different module
+    /// does not.
+    #[test]
+    fn a_compile_lock_makes_others_wait_for_the_same_module_only() {
+        let root = tempfile::tempdir().unwrap();
+        let engine = Engine::default();
+        let cache = std::sync::Arc::new(DiskCache::open(&root.path().join("m"), &engine).unwrap());
+        let held = cache.compile_lock(&[1; 32]).expect("the lock");
+        assert!(cache.compile_lock(&[2; 32]).is_some(), "another module is not held up");
+
+        let (granted, waiting) = mpsc::channel();
+        let other = std::sync::Arc::clone(&cache);
+        let waiter = std::thread::spawn(move || {
+            let lock = other.compile_lock(&[1; 32]);
+            granted.send(lock.is_some()).unwrap();
+        });
+        assert!(
+            waiting.recv_timeout(Duration::from_millis(300)).is_err(),
+            "the second holder waits while the first compiles"
+        );
+        drop(held);
+        assert_eq!(waiting.recv_timeout(Duration::from_secs(10)), Ok(true), "then it goes on");
+        waiter.join().unwrap();
+        let lock = root.path().join("m").read_dir().unwrap().find_map(|entry| {
+            let path = entry.unwrap().path();
+            path.to_string_lossy().ends_with(".lock").then_some(path)
+        });
+        let mode = fs::metadata(lock.expect("a lock file")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 }

@@ -370,14 +370,33 @@ impl WasmExecutor {
         let inner = Arc::clone(&self.inner);
         let module = tokio::task::spawn_blocking(move || {
             let disk = inner.disk.as_ref();
-            match disk.map(|disk| disk.load(&inner.engine, &digest)) {
-                Some(Lookup::Hit(module)) => {
-                    inner.count_disk(|stats| stats.hits += 1);
-                    return Ok(module);
+            // Held while compiling: another process of this machine that needs the module
+            // waits, then loads what this one wrote.
+            let mut _compiling = None;
+            if let Some(disk) = disk {
+                // The first answer is the one counted, unless waiting for another compile
+                // turned a miss into a hit.
+                let first = disk.load(&inner.engine, &digest);
+                let refused = matches!(first, Lookup::Refused);
+                let found = match first {
+                    Lookup::Hit(module) => Lookup::Hit(module),
+                    _ => {
+                        _compiling = disk.compile_lock(&digest);
+                        disk.load(&inner.engine, &digest)
+                    }
+                };
+                match found {
+                    Lookup::Hit(module) if !refused => {
+                        inner.count_disk(|stats| stats.hits += 1);
+                        return Ok(module);
+                    }
+                    Lookup::Hit(module) => {
+                        inner.count_disk(|stats| stats.refused += 1);
+                        return Ok(module);
+                    }
+                    _ if refused => inner.count_disk(|stats| stats.refused += 1),
+                    _ => inner.count_disk(|stats| stats.misses += 1),
                 }
-                Some(Lookup::Miss) => inner.count_disk(|stats| stats.misses += 1),
-                Some(Lookup::Refused) => inner.count_disk(|stats| stats.refused += 1),
-                None => {}
             }
             let module = Module::new(&inner.engine, &bytes)?;
             if let Some(disk) = disk {
