@@ -103,6 +103,8 @@ export interface Scores {
 export interface PoolWorkers {
   workerpool: string;
   workers: { worker: string; contributions: number; accurate: number; faulty: number; score?: number }[];
+  members: { worker: string; status: string; since: number; bond: string }[];
+  tasks: { completed: number; failed: number };
 }
 
 /** A refusal of the market, with its stable code. */

@@ -235,7 +235,7 @@ export async function accountView(address: string): Promise<HTMLElement> {
     requested.deals.length ? table("Deals requested", ["deal", "app", "tasks", "matched"], dealRows(requested)) : null,
     pooled.deals.length ? table("Deals of this workerpool", ["deal", "app", "tasks", "matched"], dealRows(pooled)) : null,
     sold?.deals.length ? table(`Deals of this ${kind}`, ["deal", "app", "tasks", "matched"], dealRows(sold)) : null,
-    workers,
+    ...(workers ?? []),
     kind === "app" || kind === "dataset" ? priceChart(kind, sold?.deals ?? [], (d) => (kind === "app" ? d.appPrice : d.datasetPrice)) : null,
     priceChart("workerpool", pooled.deals, (d) => d.workerpoolPrice),
     scores.scores.length
@@ -373,9 +373,10 @@ function filterForm(filters: Record<string, string>): HTMLElement {
   return form;
 }
 
-/** The workers of a workerpool's deals, with how their contributions ended and their scores. */
-async function poolWorkers(address: string): Promise<HTMLElement> {
-  const { workers } = await api.poolWorkers(address);
+/** The workers of a workerpool's deals, with how their contributions ended and their scores;
+ * its members and their bonds; how its tasks ended. */
+async function poolWorkers(address: string): Promise<HTMLElement[]> {
+  const { workers, members, tasks } = await api.poolWorkers(address);
   const rows = workers.map((w) => [
     link("account", w.worker),
     w.score === undefined ? "none yet" : String(w.score),
@@ -383,7 +384,12 @@ async function poolWorkers(address: string): Promise<HTMLElement> {
     String(w.faulty),
     String(w.contributions - w.accurate - w.faulty),
   ]);
-  return table("Workers", ["worker", "score", "accurate", "faulty (stake seized)", "pending"], rows);
+  const memberRows = members.map((m) => [link("account", m.worker), status(m.status), rlc(m.bond), String(m.since)]);
+  return [
+    h("p", {}, `Tasks of its deals: ${tasks.completed} completed, ${tasks.failed} failed (claimed past their final deadline).`),
+    table("Workers", ["worker", "score", "accurate", "faulty (stake seized)", "pending"], rows),
+    table("Members (bonded for its committees)", ["worker", "membership", "bond", "since block"], memberRows),
+  ];
 }
 
 interface OpenApi {

@@ -75,6 +75,10 @@ try {
     await page.getByRole("heading", { name: /^Workerpool/ }).waitFor();
   });
   check((await page.getByText("30% of the workerpool price").count()) === 1, "the pool's policy is shown");
+  const ended = await page.getByText(/^Tasks of its deals:/).textContent();
+  const [, completed, failed] = ended.match(/(\d+) completed, (\d+) failed/) ?? [];
+  check(Number(completed) >= 3 && Number(failed) >= 1, `the pool's completed and failed tasks: ${ended}`);
+  check((await page.locator("table:has(caption:text('Members'))").count()) === 1, "the pool's members are listed");
   const workers = page.locator("table:has(caption:text('Workers'))");
   check((await workers.count()) === 1, "the workerpool page lists its workers");
   const byzantineRow = workers.locator(`tr:has(a[title="${env("BYZANTINE")}" i])`);

@@ -231,6 +231,39 @@ pub struct PoolWorkers {
     pub workerpool: Address,
     /// Its workers, most accurate first.
     pub workers: Vec<PoolWorker>,
+    /// Its members (the workers bonded to sit on its committees), each with where its
+    /// membership stands, in the order they joined.
+    #[serde(default)]
+    pub members: Vec<PoolMember>,
+    /// How its indexed deals' tasks ended.
+    #[serde(default)]
+    pub tasks: PoolTasks,
+}
+
+/// A member of a workerpool, as its membership events tell it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolMember {
+    /// The worker.
+    pub worker: Address,
+    /// `active`, `left` (its bond frozen a while), `expelled` (a penalty taken from its bond)
+    /// or `released` (its bond back in its balance).
+    pub status: String,
+    /// The block of that last change.
+    pub since: u64,
+    /// What remains of its bond in the pool, a decimal string of nRLC.
+    #[serde(with = "poco_primitives::serde_helpers::uint256")]
+    pub bond: U256,
+}
+
+/// How many tasks of a workerpool's indexed deals completed, and how many failed (claimed
+/// past their final deadline).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolTasks {
+    /// Finalized.
+    pub completed: u64,
+    /// Claimed: the sponsor refunded, the scheduler's stake seized.
+    pub failed: u64,
 }
 
 /// A worker of a workerpool, as its contributions to the pool's tasks tell it.

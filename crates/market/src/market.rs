@@ -487,11 +487,12 @@ impl Market {
         self.store.deals(query).await
     }
 
-    /// The workers of a workerpool's indexed deals, with their outcomes and latest scores.
+    /// The workers of a workerpool's indexed deals, with their outcomes and latest scores; its
+    /// members; how its tasks ended.
     pub async fn pool_workers(
         &self,
         workerpool: alloy::primitives::Address,
-    ) -> Result<Vec<poco_api::market::PoolWorker>> {
+    ) -> Result<poco_api::market::PoolWorkers> {
         self.store.pool_workers(workerpool).await
     }
 

@@ -677,8 +677,7 @@ async fn pool_workers(
     Params(NoParams {}): Params<NoParams>,
 ) -> Result<Json<poco_api::market::PoolWorkers>> {
     let workerpool = path_address(&raw)?;
-    let workers = state.market.pool_workers(workerpool).await?;
-    Ok(Json(poco_api::market::PoolWorkers { workerpool, workers }))
+    Ok(Json(state.market.pool_workers(workerpool).await?))
 }
 
 async fn account_funds(

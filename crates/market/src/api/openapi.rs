@@ -427,7 +427,9 @@ pub fn document() -> Value {
                 "summary": "The workers of a workerpool, most accurate first.",
                 "description": "Every account that contributed to a task of the pool's indexed \
                     deals: its contributions, how many were proved right (`accurate`) or wrong \
-                    (`faulty`, stake seized), and its latest score the market read.",
+                    (`faulty`, stake seized), and its latest score the market read; the pool's \
+                    members (bonded for its committees) with where each membership stands and \
+                    what remains of its bond; how many of its tasks completed or failed.",
                 "parameters": [path("address", "The workerpool.")],
                 "responses": {
                     "200": ok("The pool's workers.", "PoolWorkers"),
@@ -690,7 +692,7 @@ fn index_schemas() -> Value {
         |description: &str| json!({ "allOf": [reference("Uint256")], "description": description });
     json!({
         "PoolWorkers": {
-            "type": "object", "required": ["workerpool", "workers"],
+            "type": "object", "required": ["workerpool", "workers", "members", "tasks"],
             "properties": {
                 "workerpool": reference("Address"),
                 "workers": { "type": "array", "items": {
@@ -702,7 +704,23 @@ fn index_schemas() -> Value {
                         "faulty": { "type": "integer", "minimum": 0 },
                         "score": { "type": "integer", "minimum": 0 }
                     }
-                } }
+                } },
+                "members": { "type": "array", "items": {
+                    "type": "object", "required": ["worker", "status", "since", "bond"],
+                    "properties": {
+                        "worker": reference("Address"),
+                        "status": { "type": "string", "enum": ["active", "left", "expelled", "released"] },
+                        "since": { "type": "integer", "minimum": 0, "description": "The block of the last change." },
+                        "bond": uint("What remains of its bond, nRLC.")
+                    }
+                } },
+                "tasks": {
+                    "type": "object", "required": ["completed", "failed"],
+                    "properties": {
+                        "completed": { "type": "integer", "minimum": 0 },
+                        "failed": { "type": "integer", "minimum": 0, "description": "Claimed past their final deadline." }
+                    }
+                }
             }
         },
         "AccountFunds": {

@@ -156,11 +156,9 @@ pub trait Store: Send + Sync + 'static {
     fn task_events(&self, task_id: B256) -> StoreFuture<'_, Vec<poco_api::market::TaskEvent>>;
 
     /// The workers that contributed to tasks of `workerpool`'s indexed deals, with how their
-    /// contributions ended and their latest score, most accurate first.
-    fn pool_workers(
-        &self,
-        workerpool: Address,
-    ) -> StoreFuture<'_, Vec<poco_api::market::PoolWorker>>;
+    /// contributions ended and their latest score, most accurate first; its members; how its
+    /// indexed deals' tasks ended.
+    fn pool_workers(&self, workerpool: Address) -> StoreFuture<'_, poco_api::market::PoolWorkers>;
 
     /// A worker's scores, newest first, at most `limit`: `(block, score)`.
     fn scores(&self, worker: Address, limit: u32) -> StoreFuture<'_, Vec<(u64, u64)>>;

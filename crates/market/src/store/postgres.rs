@@ -278,5 +278,6 @@ fn migrator() -> Migrator {
         (5, "task events", include_str!("../../migrations/postgres/0005_task_events.sql")),
         (6, "account events", include_str!("../../migrations/postgres/0006_account_events.sql")),
         (7, "worker scores", include_str!("../../migrations/postgres/0007_worker_scores.sql")),
+        (8, "pool members", include_str!("../../migrations/postgres/0008_pool_members.sql")),
     ])
 }

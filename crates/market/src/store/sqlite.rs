@@ -187,6 +187,7 @@ fn migrator() -> sqlx::migrate::Migrator {
         (5, "task events", include_str!("../../migrations/sqlite/0005_task_events.sql")),
         (6, "account events", include_str!("../../migrations/sqlite/0006_account_events.sql")),
         (7, "worker scores", include_str!("../../migrations/sqlite/0007_worker_scores.sql")),
+        (8, "pool members", include_str!("../../migrations/sqlite/0008_pool_members.sql")),
     ])
 }
 

@@ -249,6 +249,34 @@ async fn task_lifecycle(db: Db) {
     );
     let (status, _) = market.get("/workerpools/0x12/workers").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(pool["tasks"], serde_json::json!({"completed": 1, "failed": 0}), "{pool}");
+
+    // Its members: one joins and stays, another joins and leaves, each with its bond.
+    let stays = &world.net.accounts().workers[1];
+    let leaves = &world.net.accounts().requester;
+    for member in [stays, leaves] {
+        let (chain, poco) = world.net.poco(member);
+        chain.send(poco.joinWorkerpool(world.workerpool)).await.expect("joinWorkerpool");
+    }
+    let (chain, poco) = world.net.poco(leaves);
+    chain.send(poco.leaveWorkerpool(world.workerpool)).await.expect("leaveWorkerpool");
+    let path = format!("/workerpools/{}/workers", world.workerpool);
+    market
+        .wait_for("the memberships indexed", || async {
+            let (_, pool) = market.get(&path).await;
+            pool["members"].as_array().is_some_and(|m| m.len() == 2 && m[1]["status"] == "left")
+        })
+        .await;
+    let (_, pool) = market.get(&path).await;
+    let bond = poco_primitives::committee::MEMBER_BOND.to_string();
+    let members = pool["members"].as_array().unwrap();
+    assert_eq!(hash_address(&members[0]["worker"]), stays.address());
+    assert_eq!(
+        (members[0]["status"].as_str(), members[0]["bond"].as_str()),
+        (Some("active"), Some(bond.as_str()))
+    );
+    assert_eq!(hash_address(&members[1]["worker"]), leaves.address());
+    assert_eq!(members[1]["bond"].as_str(), Some(bond.as_str()), "a leaver's bond stays a while");
 
     // The chain replaces the blocks from the completion on: the events go with them.
     let depth = world.head().await - fork_point + 1;
@@ -265,6 +293,8 @@ async fn task_lifecycle(db: Db) {
     assert!(history.events.iter().all(|e| e.task_id != Some(task_id)), "{history:?}");
     let (_, pool) = market.get(&format!("/workerpools/{}/workers", world.workerpool)).await;
     assert_eq!(pool["workers"], serde_json::json!([]), "the replaced contribution is gone");
+    assert_eq!(pool["members"], serde_json::json!([]), "and the memberships after it");
+    assert_eq!(pool["tasks"]["completed"], 0, "and the completion");
 
     market.stop().await;
     db.cleanup().await;

@@ -294,11 +294,8 @@ impl<B: Backend> Store for B {
         })
     }
 
-    fn pool_workers(
-        &self,
-        workerpool: Address,
-    ) -> StoreFuture<'_, Vec<poco_api::market::PoolWorker>> {
-        use crate::model::{StorageCode as _, TaskEventKind as Kind};
+    fn pool_workers(&self, workerpool: Address) -> StoreFuture<'_, poco_api::market::PoolWorkers> {
+        use crate::model::{AccountEventKind as Member, StorageCode as _, TaskEventKind as Kind};
         Box::pin(async move {
             // One pass over the pool's task events, counted by worker and kind; the scores
             // after, one indexed read per worker.
@@ -341,7 +338,73 @@ impl<B: Backend> Store for B {
                 entry.score = self.scores(entry.worker, 1).await?.first().map(|(_, s)| *s);
             }
             workers.sort_by_key(|w| (std::cmp::Reverse(w.accurate), w.faulty, w.worker));
-            Ok(workers)
+
+            // How the pool's tasks ended: finalized or claimed.
+            let sql = Sql::new(
+                "SELECT e.kind, COUNT(*) AS n FROM task_events e \
+                 JOIN deal_tasks t ON t.task_id = e.task_id \
+                 JOIN deals d ON d.deal_id = t.deal_id \
+                 WHERE d.workerpool = $1 AND e.kind IN ($2, $3) GROUP BY e.kind",
+            )
+            .arg(workerpool)
+            .arg(i64::from(Kind::Finalize.code()))
+            .arg(i64::from(Kind::Claimed.code()));
+            let mut tasks = poco_api::market::PoolTasks::default();
+            for row in read(self, &sql).await? {
+                let count = unsigned(row.int("n")?);
+                match Kind::from_code(i16::try_from(row.int("kind")?).unwrap_or(-1))? {
+                    Kind::Finalize => tasks.completed = count,
+                    _ => tasks.failed = count,
+                }
+            }
+
+            // Its members: each worker's membership events in chain order, folded.
+            let sql = Sql::new(
+                "SELECT account, kind, block, amount FROM account_events \
+                 WHERE workerpool = $1 AND kind IN ($2, $3, $4, $5) ORDER BY block, log_index",
+            )
+            .arg(workerpool)
+            .arg(i64::from(Member::MemberJoined.code()))
+            .arg(i64::from(Member::MemberLeft.code()))
+            .arg(i64::from(Member::MemberExpelled.code()))
+            .arg(i64::from(Member::BondReleased.code()));
+            let mut members: Vec<poco_api::market::PoolMember> = Vec::new();
+            for row in read(self, &sql).await? {
+                let worker = to_address(&row.bytes("account")?)?;
+                let amount = row.opt_bytes("amount")?.map(|a| to_word(&a)).transpose()?;
+                let since = unsigned(row.int("block")?);
+                let kind = Member::from_code(i16::try_from(row.int("kind")?).unwrap_or(-1))?;
+                let index = match members.iter().position(|m| m.worker == worker) {
+                    Some(index) => index,
+                    None => {
+                        members.push(poco_api::market::PoolMember {
+                            worker,
+                            status: String::new(),
+                            since,
+                            bond: U256::ZERO,
+                        });
+                        members.len() - 1
+                    }
+                };
+                let member = &mut members[index];
+                member.since = since;
+                match kind {
+                    Member::MemberJoined => {
+                        member.status = "active".into();
+                        member.bond = U256::from(poco_primitives::committee::MEMBER_BOND);
+                    }
+                    Member::MemberLeft => member.status = "left".into(),
+                    Member::MemberExpelled => {
+                        member.status = "expelled".into();
+                        member.bond = member.bond.saturating_sub(amount.unwrap_or_default());
+                    }
+                    _ => {
+                        member.status = "released".into();
+                        member.bond = U256::ZERO;
+                    }
+                }
+            }
+            Ok(poco_api::market::PoolWorkers { workerpool, workers, members, tasks })
         })
     }
 
@@ -440,10 +503,7 @@ fn task_event_from_row(row: &impl Columns) -> Result<poco_api::market::TaskEvent
         TaskEventKind::Accurate => U256::from_be_bytes(w.0).to_string(),
         _ => w.to_string(),
     });
-    let results = row.opt_bytes("results")?.map(|bytes| match String::from_utf8(bytes) {
-        Ok(text) => text,
-        Err(e) => alloy::hex::encode_prefixed(e.as_bytes()),
-    });
+    let results = row.opt_bytes("results")?.map(|bytes| poco_api::market::text_or_hex(&bytes));
     Ok(poco_api::market::TaskEvent {
         kind: kind.name().to_owned(),
         block: unsigned(row.int("block")?),
