@@ -137,6 +137,9 @@ fn a_python_app_from_new_to_its_result_on_a_devnet() {
     assert_eq!(run["tasks"][0]["contributors"], 2, "{run}");
     let result = std::fs::read_to_string(out.join("result.json")).unwrap();
     assert_eq!(result, r#"{"Lyon": 20.0, "Nantes": 4.0, "Paris": 30.0}"#);
+    // The workers used the module cache the devnet was given (POCO_MODULE_CACHE, where
+    // `app test` had compiled the runtime), not a folder of their own.
+    assert!(!home.join("devnet/modules").exists(), "the devnet's workers kept their own cache");
 }
 
 #[test]

@@ -251,10 +251,10 @@ pub async fn up(
         options.python_runtime.iter().map(|dir| format!("file://{}", dir.display())).collect();
     worker_fetch.provided_dirs.extend(options.python_runtime.iter().cloned());
     // One executor for every honest worker: a module (the Python runtime above all) compiles
-    // once, and is kept on disk for the next start.
-    let honest_executor =
-        poco_worker::exec::WasmExecutor::with_module_cache(32, dir.join("modules"))
-            .map_err(|e| service("worker", e))?;
+    // once, and is kept on disk (the devnet's folder unless told) for the next start.
+    let modules = options.module_cache.clone().unwrap_or_else(|| dir.join("modules"));
+    let honest_executor = poco_worker::exec::WasmExecutor::with_module_cache(32, modules)
+        .map_err(|e| service("worker", e))?;
     let client_fetch = FetchPolicy {
         allow_results: vec![IpNet::from(std::net::IpAddr::from([127, 0, 0, 1]))],
         ..staged
