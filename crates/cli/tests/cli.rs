@@ -1169,3 +1169,31 @@ fn flags_beat_the_environment_which_beats_the_configuration_file() {
     let message = failure(home.path(), &["app", "show", app], 1);
     assert!(message.contains("rpc_ulr"), "an unknown key is named: {message}");
 }
+
+/// A devnet whose scheduler database is corrupt stops at once with SQLite's own error, not
+/// after waiting for the scheduler's health answer (30 s).
+#[test]
+fn a_corrupt_scheduler_database_is_reported_at_once_with_its_cause() {
+    let devnet = DevnetHome::start(&["--workers", "1"]);
+    let home = devnet.path();
+    let down = poco(home, &["devnet", "down"]);
+    assert!(down.status.success(), "{}", common::text(&down));
+    let database = home.join("devnet/scheduler/scheduler.db");
+    assert!(database.is_file(), "the scheduler's database at {}", database.display());
+    for stale in ["scheduler.db-wal", "scheduler.db-shm"] {
+        let _ = std::fs::remove_file(home.join("devnet/scheduler").join(stale));
+    }
+    std::fs::write(&database, "not a database: a page of text where SQLite expects its header")
+        .unwrap();
+
+    let started = std::time::Instant::now();
+    let out = poco(home, &["devnet", "up", "--detach", "--workers", "1"]);
+    let took = started.elapsed();
+    let message = common::text(&out);
+    assert!(!out.status.success(), "{message}");
+    assert!(message.contains("scheduler"), "the part that failed is named: {message}");
+    assert!(message.contains("not a database"), "with SQLite's own error: {message}");
+    assert!(!message.contains("did not answer"), "not a health check's timeout: {message}");
+    assert!(!message.contains('\u{1b}'), "the log's tail without its terminal styles: {message}");
+    eprintln!("the corrupt database was reported {} ms after `devnet up`: {message}", took.as_millis());
+}

@@ -232,10 +232,18 @@ pub async fn up(
             .await
             .map_err(|e| service("scheduler", e))
     });
-    wait_healthy("scheduler", &format!("{scheduler_url}/health")).await?;
-    wait_healthy("market", &format!("{market_url}/health")).await?;
-    wait_healthy("result store", &format!("{results_url}/health")).await?;
-    wait_healthy("SMS", &format!("{sms_url}/health")).await?;
+    // Ready when every service answers; a service that fails first (a corrupt database, a
+    // port taken) is reported at once with its own error, not as a health check's timeout.
+    let healthy = async {
+        wait_healthy("scheduler", &format!("{scheduler_url}/health")).await?;
+        wait_healthy("market", &format!("{market_url}/health")).await?;
+        wait_healthy("result store", &format!("{results_url}/health")).await?;
+        wait_healthy("SMS", &format!("{sms_url}/health")).await
+    };
+    tokio::select! {
+        ready = healthy => ready?,
+        Some(ended) = services.join_next() => return Err(ended_early(ended)),
+    }
 
     // Workers fetch the devnet's staged files, apps' code from its result store, and what the
     // operator allowed: never the devnet's other services.
@@ -437,6 +445,15 @@ async fn wait_healthy(service_name: &'static str, url: &str) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Err(Error::Service { service: service_name, message: "did not answer within 30 s".into() })
+}
+
+/// The error of a service that ended while the devnet started.
+fn ended_early(ended: std::result::Result<Result<()>, tokio::task::JoinError>) -> Error {
+    match ended {
+        Ok(Err(error)) => error,
+        Ok(Ok(())) => Error::Service { service: "a service", message: "stopped at start-up".into() },
+        Err(panicked) => Error::Service { service: "a service", message: panicked.to_string() },
+    }
 }
 
 fn service(name: &'static str, error: impl std::fmt::Display) -> Error {

@@ -212,6 +212,7 @@ async fn detached(
         if let Ok(Some(status)) = child.try_wait() {
             spinner.finish_and_clear();
             let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let log = anstream::adapter::strip_str(&log).to_string();
             let tail: Vec<&str> = log.lines().rev().take(15).collect();
             let tail: Vec<&str> = tail.into_iter().rev().collect();
             return Err(Failure::config(format!(
