@@ -395,6 +395,9 @@ async fn a_deposit_not_yet_confirmed_is_answered_sync_pending_then_covers_the_or
     let free = poco.balanceOf(scheduler.address()).call().await.unwrap();
     client.send(poco.withdraw(free)).await.expect("withdraw");
     net.mine(3).await;
+    // The categories and the withdrawal applied: a refusal below is the stake's, not a
+    // category the follower has not reached yet.
+    synced(&market, &world, 3).await;
     let spec = OrderSpec {
         app: world.app,
         workerpool: world.workerpool,
