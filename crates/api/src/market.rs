@@ -714,6 +714,14 @@ impl MarketClient {
         &self,
         response: reqwest::Result<reqwest::Response>,
     ) -> Result<T, Error> {
+        Ok(self.answer_with_status(response).await?.1)
+    }
+
+    /// [`answer`](Self::answer), with the HTTP status of a success.
+    async fn answer_with_status<T: DeserializeOwned>(
+        &self,
+        response: reqwest::Result<reqwest::Response>,
+    ) -> Result<(reqwest::StatusCode, T), Error> {
         let down = |error: reqwest::Error| Error::Unreachable {
             url: self.url.clone(),
             cause: poco_primitives::error::causes(&error),
@@ -729,7 +737,9 @@ impl MarketClient {
                 message: refusal.message,
             });
         }
-        serde_json::from_slice(&body).map_err(|e| Error::UnexpectedAnswer(e.to_string()))
+        let value =
+            serde_json::from_slice(&body).map_err(|e| Error::UnexpectedAnswer(e.to_string()))?;
+        Ok((status, value))
     }
 
     /// Publishes a signed order (its JSON); returns the order as the market stores it.
@@ -738,8 +748,20 @@ impl MarketClient {
         kind: OrderKind,
         signed: &T,
     ) -> Result<OrderView, Error> {
+        Ok(self.publish_new(kind, signed).await?.0)
+    }
+
+    /// [`publish`](Self::publish), saying whether the order is new to the book (`false`: the
+    /// book held it already, and answered it as it is).
+    pub async fn publish_new<T: Serialize>(
+        &self,
+        kind: OrderKind,
+        signed: &T,
+    ) -> Result<(OrderView, bool), Error> {
         let url = format!("{}/{}orders", self.url, kind_name(kind));
-        self.answer(self.http.post(url).json(signed).send().await).await
+        let (status, view) =
+            self.answer_with_status(self.http.post(url).json(signed).send().await).await?;
+        Ok((view, status == reqwest::StatusCode::CREATED))
     }
 
     /// One order by hash (any status).

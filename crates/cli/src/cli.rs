@@ -1088,6 +1088,30 @@ Examples:
     /// Former spelling of `run`.
     #[command(hide = true)]
     Serve(MarketServe),
+    /// Write every open order of the market as JSON lines (a backup of its book).
+    ///
+    /// The orders are signed: whoever imports them needs to trust nobody.
+    #[command(after_help = "\
+Examples:
+  poco market export --out orders.jsonl
+  poco --market.url https://market.example.org market export > orders.jsonl")]
+    Export {
+        /// Where to write them [default: standard output].
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Publish the orders of a `poco market export` file to the market.
+    ///
+    /// Each is checked again as any publication is (signature, balance, expiry); the summary
+    /// says how many were published, how many the book held already, and which were refused
+    /// and why. A malformed file publishes nothing.
+    #[command(after_help = "\
+Example:
+  poco --market.url http://127.0.0.1:8080 market import orders.jsonl")]
+    Import {
+        /// The file `poco market export` wrote.
+        file: PathBuf,
+    },
 }
 
 /// `poco market run`: each option is also a key of the `[market]` section.

@@ -1195,5 +1195,97 @@ fn a_corrupt_scheduler_database_is_reported_at_once_with_its_cause() {
     assert!(message.contains("not a database"), "with SQLite's own error: {message}");
     assert!(!message.contains("did not answer"), "not a health check's timeout: {message}");
     assert!(!message.contains('\u{1b}'), "the log's tail without its terminal styles: {message}");
-    eprintln!("the corrupt database was reported {} ms after `devnet up`: {message}", took.as_millis());
+    eprintln!(
+        "the corrupt database was reported {} ms after `devnet up`: {message}",
+        took.as_millis()
+    );
+}
+
+/// `poco market export` writes the open orders of a market, signed; `poco market import`
+/// publishes them into a fresh market (its own empty database), where they are matched as in
+/// the first: a deal bought through the new market uses the imported app and pool orders.
+/// Importing twice changes nothing; a malformed file publishes nothing and says where.
+#[test]
+fn orders_exported_from_one_market_are_matched_in_another() {
+    let devnet = DevnetHome::start(&["--workers", "1"]);
+    let home = devnet.path();
+    let requester = ["--devnet-account", "requester"];
+    let app = common::pi_on_sale(home, "5");
+    json(home, &with(&requester, &["order", "publish", "request", "--asset", &app]));
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("orders.jsonl");
+    let exported = poco(home, &["market", "export", "--out", file.to_str().unwrap()]);
+    assert!(exported.status.success(), "{}", common::text(&exported));
+    let lines: Vec<Value> = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let kinds: Vec<&str> = lines.iter().map(|l| l["kind"].as_str().unwrap()).collect();
+    for kind in ["app", "workerpool", "request"] {
+        assert!(kinds.contains(&kind), "a {kind} order exported: {kinds:?}");
+    }
+    assert!(lines.iter().all(|l| l["order"]["sign"].is_string()), "signed, as published");
+
+    // A fresh market on the same chain, with its own empty database.
+    let data = work.path().join("fresh-market");
+    let mut fresh = common::Service::start(
+        home,
+        &[
+            "market",
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--data.dir",
+            data.to_str().unwrap(),
+            "--confirmations",
+            "0",
+        ],
+        &[],
+    );
+    let url = format!("http://{}", common::bound(&fresh.line("market listening on")));
+    let fresh_market = ["--market.url", url.as_str()];
+    let empty = json(home, &with(&fresh_market, &["orderbook", "app"]));
+    assert_eq!(empty["count"], 0, "the fresh market starts empty: {empty}");
+
+    // A malformed line: nothing is published, and the line is named.
+    let broken = work.path().join("broken.jsonl");
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str("{\"kind\": \"app\"\n");
+    std::fs::write(&broken, text).unwrap();
+    let message =
+        failure(home, &with(&fresh_market, &["market", "import", broken.to_str().unwrap()]), 2);
+    assert!(message.contains(&format!("broken.jsonl:{}", lines.len() + 1)), "{message}");
+    assert_eq!(
+        json(home, &with(&fresh_market, &["orderbook", "app"]))["count"],
+        0,
+        "nothing published"
+    );
+
+    let imported = json(home, &with(&fresh_market, &["market", "import", file.to_str().unwrap()]));
+    assert_eq!(imported["published"], lines.len(), "{imported}");
+    assert_eq!(imported["refused"], serde_json::json!([]), "{imported}");
+    let again = json(home, &with(&fresh_market, &["market", "import", file.to_str().unwrap()]));
+    assert_eq!(
+        (again["published"].as_u64(), again["already"].as_u64()),
+        (Some(0), Some(lines.len() as u64))
+    );
+
+    // Bought through the fresh market: the deal consumes a task of the imported app order.
+    let imported_app = lines.iter().find(|l| l["kind"] == "app").unwrap();
+    let run = json(home, &with(&fresh_market, &with(&requester, &["run", &app, "--yes"])));
+    assert!(run["dealId"].is_string(), "{run}");
+    // The fresh market follows the chain: bounded wait for it to apply the match.
+    let mut app_orders = Value::Null;
+    for _ in 0..100 {
+        app_orders = json(home, &with(&fresh_market, &["orderbook", "app"]));
+        if app_orders["orders"][0]["remaining"] == "4" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let sold = &app_orders["orders"][0];
+    assert_eq!(sold["order"], imported_app["order"], "the imported order: {app_orders}");
+    assert_eq!(sold["remaining"], "4", "one task of it sold by the deal: {app_orders}");
+    drop(fresh);
 }

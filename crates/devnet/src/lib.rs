@@ -451,7 +451,9 @@ async fn wait_healthy(service_name: &'static str, url: &str) -> Result<()> {
 fn ended_early(ended: std::result::Result<Result<()>, tokio::task::JoinError>) -> Error {
     match ended {
         Ok(Err(error)) => error,
-        Ok(Ok(())) => Error::Service { service: "a service", message: "stopped at start-up".into() },
+        Ok(Ok(())) => {
+            Error::Service { service: "a service", message: "stopped at start-up".into() }
+        }
         Err(panicked) => Error::Service { service: "a service", message: panicked.to_string() },
     }
 }

@@ -15,7 +15,7 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use crate::{
     Failure,
-    cli::{Cli, Command, ProtocolCommand, SmsCommand},
+    cli::{Cli, Command, MarketCommand, ProtocolCommand, SmsCommand},
     context::Context,
     output::Output,
 };
@@ -25,7 +25,7 @@ pub(crate) fn runs_services(command: &Command) -> bool {
     matches!(
         command,
         Command::Devnet(_)
-            | Command::Market(_)
+            | Command::Market(MarketCommand::Run(_) | MarketCommand::Serve(_))
             | Command::Scheduler(_)
             | Command::Worker(_)
             | Command::ResultStore(_)
@@ -77,7 +77,15 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Secret(command) => confidential::secret(&context, output, command).await,
         Command::Protocol(command) => protocol::protocol(&context, output, command).await,
         Command::Network(command) => networks::network(&context, output, command).await,
-        Command::Market(command) => services::market(&context, command).await,
+        Command::Market(MarketCommand::Export { out }) => {
+            orders::export(&context, output, out.as_deref()).await
+        }
+        Command::Market(MarketCommand::Import { file }) => {
+            orders::import(&context, output, &file).await
+        }
+        Command::Market(MarketCommand::Run(flags) | MarketCommand::Serve(flags)) => {
+            services::market(&context, flags).await
+        }
         Command::Scheduler(command) => services::scheduler(&context, command).await,
         Command::Worker(command) => Box::pin(services::worker(&context, command)).await,
         Command::ResultStore(command) | Command::Results(command) => {
@@ -94,7 +102,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
 
 /// The former spellings a command line used, each with what replaced it.
 fn deprecated_spellings(command: &Command) -> Vec<(&'static str, &'static str)> {
-    use crate::cli::{DatasetCommand, MarketCommand, ResultCommand, ResultsCommand, WalletCommand};
+    use crate::cli::{DatasetCommand, ResultCommand, ResultsCommand, WalletCommand};
     let mut found = Vec::new();
     match command {
         Command::Market(MarketCommand::Serve(_)) => {

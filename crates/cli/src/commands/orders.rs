@@ -1,7 +1,7 @@
 //! `poco order` and `poco orderbook`.
 
 use alloy::primitives::{Address, U256};
-use poco_api::market::OrderView;
+use poco_api::market::{OrderView, kind_name};
 use poco_primitives::{AppOrder, DatasetOrder, OrderKind, RequestOrder, WorkerpoolOrder};
 use poco_sdk::{AnySigned, Poco, orders::new_salt};
 
@@ -207,6 +207,155 @@ pub(crate) async fn orderbook(
             })
             .collect();
         table(&["order", asset_field, "price", "remaining", "owner"], &rows)
+    });
+    Ok(())
+}
+
+/// One line of a `poco market export` file: a signed order and its book.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct ExportedOrder {
+    kind: String,
+    order: serde_json::Value,
+}
+
+/// The restrictions each book is filtered by: `any` lists every order, restricted or not.
+fn restriction_roles(kind: OrderKind) -> &'static [&'static str] {
+    match kind {
+        OrderKind::App => &["dataset", "workerpool", "requester"],
+        OrderKind::Dataset => &["app", "workerpool", "requester"],
+        OrderKind::Workerpool => &["app", "dataset", "requester"],
+        OrderKind::Request => &["workerpool"],
+    }
+}
+
+/// The largest page the market serves by default.
+const EXPORT_PAGE: usize = 1000;
+
+/// `poco market export`.
+pub(crate) async fn export(
+    context: &Context,
+    output: Output,
+    out: Option<&std::path::Path>,
+) -> Result<(), Failure> {
+    use std::io::Write as _;
+    let client = context.client().await?;
+    let market = client.market()?;
+    let mut lines = Vec::new();
+    let mut counts = Vec::new();
+    for kind in [OrderKind::App, OrderKind::Dataset, OrderKind::Workerpool, OrderKind::Request] {
+        let spinner = output.spinner(&format!("reading the {} orders", kind_name(kind)));
+        let mut cursor: Option<String> = None;
+        let mut count = 0_usize;
+        loop {
+            let mut query: Vec<(&str, String)> = vec![("limit", EXPORT_PAGE.to_string())];
+            query.extend(restriction_roles(kind).iter().map(|role| (*role, "any".to_owned())));
+            query.extend(cursor.take().map(|c| ("cursor", c)));
+            let page = market.orderbook(kind, &query).await?;
+            for view in page.orders {
+                let line = ExportedOrder { kind: kind_name(kind).to_owned(), order: view.order };
+                lines.push(serde_json::to_string(&line).expect("JSON values serialize"));
+                count += 1;
+            }
+            spinner.set_message(format!("reading the {} orders: {count}", kind_name(kind)));
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        spinner.finish_and_clear();
+        counts.push((kind_name(kind), count));
+    }
+    let mut text = lines.join("\n");
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    match out {
+        Some(path) => std::fs::write(path, &text)
+            .map_err(|e| Failure::config(format!("cannot write {}: {e}", path.display())))?,
+        None => std::io::stdout()
+            .write_all(text.as_bytes())
+            .map_err(|e| Failure::config(format!("cannot write the orders: {e}")))?,
+    }
+    let summary: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    output.progress(format!("exported {} open orders ({})", lines.len(), summary.join(", ")));
+    Ok(())
+}
+
+/// What `poco market import` did.
+#[derive(Debug, Default, serde::Serialize)]
+struct ImportSummary {
+    /// Published anew.
+    published: usize,
+    /// Already in the book, as they were.
+    already: usize,
+    /// Refused by the market, each with its line and the market's reason.
+    refused: Vec<ImportRefusal>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct ImportRefusal {
+    line: usize,
+    kind: String,
+    code: String,
+    reason: String,
+}
+
+/// `poco market import FILE`.
+pub(crate) async fn import(
+    context: &Context,
+    output: Output,
+    file: &std::path::Path,
+) -> Result<(), Failure> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Failure::config(format!("cannot read {}: {e}", file.display())))?;
+    // Every line is read before anything is published: a malformed file publishes nothing.
+    let mut orders = Vec::new();
+    for (index, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let at = || format!("{}:{}", file.display(), index + 1);
+        let entry: ExportedOrder = serde_json::from_str(line).map_err(|e| {
+            Failure::usage(format!("{}: not a line of `poco market export`: {e}", at()))
+        })?;
+        let kind = poco_api::market::kind_from_name(&entry.kind).ok_or_else(|| {
+            Failure::usage(format!("{}: unknown kind of order {:?}", at(), entry.kind))
+        })?;
+        orders.push((index + 1, kind, entry.order));
+    }
+    let client = context.client().await?;
+    let market = client.market()?;
+    let bar = output.spinner(&format!("importing {} orders", orders.len()));
+    let mut summary = ImportSummary::default();
+    let total = orders.len();
+    for (done, (line, kind, order)) in orders.into_iter().enumerate() {
+        match market.publish_new(kind, &order).await {
+            Ok((_, true)) => summary.published += 1,
+            Ok((_, false)) => summary.already += 1,
+            Err(poco_api::market::Error::Refused { code, message, .. }) => {
+                summary.refused.push(ImportRefusal {
+                    line,
+                    kind: kind_name(kind).to_owned(),
+                    code,
+                    reason: message,
+                });
+            }
+            Err(other) => return Err(other.into()),
+        }
+        bar.set_message(format!("importing orders: {}/{total}", done + 1));
+    }
+    bar.finish_and_clear();
+    output.result(&summary, || {
+        let mut text = format!(
+            "{} published, {} already in the book, {} refused\n",
+            summary.published,
+            summary.already,
+            summary.refused.len()
+        );
+        for refusal in &summary.refused {
+            text.push_str(&format!(
+                "  line {} ({} order): {} ({})\n",
+                refusal.line, refusal.kind, refusal.reason, refusal.code
+            ));
+        }
+        text
     });
     Ok(())
 }

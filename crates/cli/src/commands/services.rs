@@ -14,8 +14,8 @@ use tokio::net::TcpListener;
 use crate::{
     Failure,
     cli::{
-        AdmitRule, MarketCommand, MarketServe, ResultsCommand, ResultsServe, SchedulerCommand,
-        SchedulerRun, SmsCommand, SmsServe, WorkerCommand, WorkerRun,
+        AdmitRule, MarketServe, ResultsCommand, ResultsServe, SchedulerCommand, SchedulerRun,
+        SmsCommand, SmsServe, WorkerCommand, WorkerRun,
     },
     context::Context,
 };
@@ -176,8 +176,7 @@ fn announce(name: &str, bound: SocketAddr, public: Option<&str>) {
 }
 
 /// `poco market run`.
-pub(crate) async fn market(context: &Context, command: MarketCommand) -> Result<(), Failure> {
-    let (MarketCommand::Run(flags) | MarketCommand::Serve(flags)) = command;
+pub(crate) async fn market(context: &Context, flags: MarketServe) -> Result<(), Failure> {
     let options = flags.over(context.sections.market.clone());
     let cors = poco_market::api::CorsOrigins::parse(&options.cors_origins)
         .map_err(|e| Failure::usage(format!("--http.cors-origin: {e}")))?;
