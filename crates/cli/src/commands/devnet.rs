@@ -211,7 +211,7 @@ async fn detached(
         }
         if let Ok(Some(status)) = child.try_wait() {
             spinner.finish_and_clear();
-            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let log = log_tail(&log_path, 64 * 1024).unwrap_or_default();
             let log = anstream::adapter::strip_str(&log).to_string();
             let tail: Vec<&str> = log.lines().rev().take(15).collect();
             let tail: Vec<&str> = tail.into_iter().rev().collect();
@@ -235,12 +235,24 @@ async fn detached(
 /// The last line of the log at `path`, its styles and the logger's prefix (time, level,
 /// target) dropped, cut to a terminal line's width.
 fn last_log_line(path: &std::path::Path) -> Option<String> {
-    let log = std::fs::read_to_string(path).ok()?;
+    let log = log_tail(path, 4096)?;
     let line = log.lines().rev().find(|l| !l.trim().is_empty())?;
     let plain = anstream::adapter::strip_str(line).to_string();
     // `2026-12-07T10:00:00.000000Z  INFO poco::devnet: message`: the message.
     let message = plain.split_once(": ").map_or(plain.as_str(), |(_, m)| m).trim();
     Some(message.chars().take(60).collect())
+}
+
+/// The last `bytes` of the file at `path` (all of it when shorter), as text: what is shown of
+/// a log that may grow large, read without reading it whole.
+fn log_tail(path: &std::path::Path, bytes: u64) -> Option<String> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let mut file = std::fs::File::open(path).ok()?;
+    let length = file.metadata().ok()?.len();
+    file.seek(SeekFrom::Start(length.saturating_sub(bytes))).ok()?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail).ok()?;
+    Some(String::from_utf8_lossy(&tail).into_owned())
 }
 
 /// What one devnet account holds, as `poco devnet balances --json` prints it.
