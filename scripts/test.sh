@@ -48,6 +48,16 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
 contracts_done
 
+poco_log "an S3-compatible server for the result store's tests (moto_server, from PyPI)"
+if ! command -v moto_server >/dev/null; then
+    python3 -m pip install --quiet 'moto[server]' >/dev/null
+    hash -r
+fi
+if ! command -v moto_server >/dev/null; then
+    echo "moto_server is missing and pip could not install it: pip install 'moto[server]'" >&2
+    exit 1
+fi
+
 poco_log "Python runtime (pinned, kept in target/runtimes)"
 export POCO_PYTHON_RUNTIME="$(scripts/python-runtime.sh)"
 

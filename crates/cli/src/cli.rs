@@ -1408,6 +1408,10 @@ pub(crate) struct ResultsServe {
     /// results].
     #[arg(long, env = "POCO_RESULTS_STORAGE", value_name = "LOCATION")]
     pub storage: Option<String>,
+    /// For s3:// storage: a file of `AWS_*=value` lines (credentials, region, endpoint), mode
+    /// 600, winning over the same variables in the environment; never pass a key as a flag.
+    #[arg(long = "storage.s3-settings", env = "POCO_RESULTS_S3_SETTINGS", value_name = "FILE")]
+    pub s3_settings: Option<PathBuf>,
     /// Uploads processed at once [default: 8].
     #[arg(long = "uploads.max-concurrent", env = "POCO_RESULTS_MAX_UPLOADS", value_name = "N")]
     pub max_concurrent_uploads: Option<usize>,

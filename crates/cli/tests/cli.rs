@@ -1289,3 +1289,28 @@ fn orders_exported_from_one_market_are_matched_in_another() {
     assert_eq!(sold["remaining"], "4", "one task of it sold by the deal: {app_orders}");
     drop(fresh);
 }
+
+/// S3 settings belong to an S3 store: given with a folder, the result store refuses to start
+/// (before it reads any chain), and the settings file's secrets are never echoed.
+#[test]
+fn s3_settings_for_a_folder_store_are_refused_before_anything_starts() {
+    let home = tempfile::tempdir().unwrap();
+    let settings = home.path().join("s3.env");
+    std::fs::write(&settings, "AWS_SECRET_ACCESS_KEY=never-shown\n").unwrap();
+    let results = home.path().join("results");
+    let args = [
+        "--rpc.url",
+        "http://127.0.0.1:9",
+        "--poco.address",
+        "0x0000000000000000000000000000000000000001",
+        "result-store",
+        "run",
+        "--storage",
+        results.to_str().unwrap(),
+        "--storage.s3-settings",
+        settings.to_str().unwrap(),
+    ];
+    let message = failure(home.path(), &args, 2);
+    assert!(message.contains("s3://"), "{message}");
+    assert!(!message.contains("never-shown"), "{message}");
+}

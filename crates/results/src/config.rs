@@ -4,7 +4,10 @@ use std::{path::PathBuf, str::FromStr, sync::Arc, time::Duration};
 
 use alloy::primitives::Address;
 use object_store::{
-    ObjectStore, aws::AmazonS3Builder, local::LocalFileSystem, path::Path as StorePath,
+    ObjectStore,
+    aws::{AmazonS3Builder, AmazonS3ConfigKey},
+    local::LocalFileSystem,
+    path::Path as StorePath,
     prefix::PrefixStore,
 };
 use poco_api::results::UploadLimits;
@@ -129,11 +132,15 @@ pub enum StorageConfig {
     /// An S3-compatible bucket, `s3://bucket[/prefix]`. Credentials, region and endpoint come
     /// from the usual `AWS_*` environment variables (`AWS_ACCESS_KEY_ID`,
     /// `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT` for a non-AWS store,
-    /// `AWS_ALLOW_HTTP=true` for a plain-HTTP one). Uploads use conditional puts
+    /// `AWS_ALLOW_HTTP=true` for a plain-HTTP one), or from a settings file of `NAME=value`
+    /// lines with the same names, which wins over the environment: never from the command
+    /// line, where other users of the machine would read them. Uploads use conditional puts
     /// (`If-None-Match: *`), which the store must support.
     S3 {
         /// The bucket URL.
         url: String,
+        /// The settings file, if any: not readable by other users.
+        settings: Option<PathBuf>,
     },
 }
 
@@ -152,7 +159,7 @@ impl FromStr for StorageConfig {
             return Err(Error::Config("the storage location is empty".into()));
         }
         if value.starts_with("s3://") || value.starts_with("s3a://") {
-            return Ok(Self::S3 { url: value.to_owned() });
+            return Ok(Self::S3 { url: value.to_owned(), settings: None });
         }
         if let Some(path) = value.strip_prefix("file://") {
             return Ok(Self::Local { root: PathBuf::from(path) });
@@ -176,14 +183,20 @@ impl StorageConfig {
                 let store = LocalFileSystem::new_with_prefix(root)?;
                 Ok(Arc::new(store))
             }
-            Self::S3 { url } => {
+            Self::S3 { url, settings } => {
                 let parsed = reqwest::Url::parse(url)
                     .map_err(|e| Error::Config(format!("invalid S3 URL {url:?}: {e}")))?;
                 let bucket = parsed.host_str().unwrap_or_default();
                 if bucket.is_empty() {
                     return Err(Error::Config(format!("the S3 URL {url:?} names no bucket")));
                 }
-                let store = AmazonS3Builder::from_env().with_bucket_name(bucket).build()?;
+                let mut builder = AmazonS3Builder::from_env();
+                if let Some(path) = settings {
+                    for (key, value) in read_s3_settings(path)? {
+                        builder = builder.with_config(key, value);
+                    }
+                }
+                let store = builder.with_bucket_name(bucket).build()?;
                 let prefix = parsed.path().trim_matches('/');
                 if prefix.is_empty() {
                     Ok(Arc::new(store))
@@ -197,6 +210,42 @@ impl StorageConfig {
     }
 }
 
+/// The settings of an S3 settings file: `NAME=value` lines with the environment's names
+/// (`AWS_ACCESS_KEY_ID`...), `#` comments and blank lines ignored. The file must be closed to
+/// other users: it holds a secret key. Values are never put in an error.
+fn read_s3_settings(path: &std::path::Path) -> Result<Vec<(AmazonS3ConfigKey, String)>> {
+    use std::os::unix::fs::MetadataExt as _;
+    let refuse =
+        |reason: String| Error::Config(format!("S3 settings {}: {reason}", path.display()));
+    let metadata = std::fs::metadata(path).map_err(|e| refuse(e.to_string()))?;
+    if metadata.mode() & 0o077 != 0 {
+        return Err(refuse(format!(
+            "mode {:o} lets other users read the secret key: chmod 600 it",
+            metadata.mode() & 0o777
+        )));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| refuse(e.to_string()))?;
+    let mut settings = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let at = index + 1;
+        let Some((name, value)) = line.split_once('=') else {
+            return Err(refuse(format!("line {at}: expected NAME=value")));
+        };
+        let name = name.trim();
+        let key = name
+            .starts_with("AWS_")
+            .then(|| name.to_ascii_lowercase().parse::<AmazonS3ConfigKey>().ok())
+            .flatten()
+            .ok_or_else(|| refuse(format!("line {at}: unknown setting {name:?}")))?;
+        settings.push((key, value.trim().to_owned()));
+    }
+    Ok(settings)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,7 +254,7 @@ mod tests {
     fn storage_locations_parse() {
         assert_eq!(
             "s3://bucket/some/prefix".parse::<StorageConfig>().unwrap(),
-            StorageConfig::S3 { url: "s3://bucket/some/prefix".into() }
+            StorageConfig::S3 { url: "s3://bucket/some/prefix".into(), settings: None }
         );
         assert_eq!(
             "file:///var/results".parse::<StorageConfig>().unwrap(),
@@ -223,12 +272,41 @@ mod tests {
     fn s3_is_selectable_without_a_network() {
         // Building the client needs no request; a region and credentials from the config
         // would normally come from the environment.
-        let store = StorageConfig::S3 { url: "s3://results-bucket".into() }.open().unwrap();
+        let store =
+            StorageConfig::S3 { url: "s3://results-bucket".into(), settings: None }.open().unwrap();
         assert!(store.to_string().contains("results-bucket"), "{store}");
-        let store = StorageConfig::S3 { url: "s3://results-bucket/poco/".into() }.open().unwrap();
+        let store = StorageConfig::S3 { url: "s3://results-bucket/poco/".into(), settings: None }
+            .open()
+            .unwrap();
         assert!(store.to_string().contains("poco"), "{store}");
-        let bad = StorageConfig::S3 { url: "s3:///nothing".into() };
+        let bad = StorageConfig::S3 { url: "s3:///nothing".into(), settings: None };
         assert!(bad.open().is_err());
+    }
+
+    /// A settings file open to others, of another shape, or naming an unknown setting is
+    /// refused, without its values in the message.
+    #[test]
+    fn s3_settings_files_are_checked() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s3.env");
+        let open = |text: &str, mode: u32| {
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            StorageConfig::S3 { url: "s3://bucket".into(), settings: Some(path.clone()) }.open()
+        };
+        let good = "# a store on this network\nAWS_ACCESS_KEY_ID=key\nAWS_SECRET_ACCESS_KEY=hush\n\
+                    AWS_REGION=us-east-1\nAWS_ENDPOINT=http://127.0.0.1:9000\nAWS_ALLOW_HTTP=true\n";
+        assert!(open(good, 0o600).is_ok());
+        let refused = open(good, 0o644).map(|_| ()).unwrap_err().to_string();
+        assert!(refused.contains("chmod 600") && !refused.contains("hush"), "{refused}");
+        let refused = open("AWS_SECRET_ACCESS_KEY hush\n", 0o600).map(|_| ()).unwrap_err();
+        assert!(refused.to_string().contains("line 1: expected NAME=value"), "{refused}");
+        assert!(!refused.to_string().contains("hush"), "{refused}");
+        let refused = open("AWS_NOT_A_SETTING=1\n", 0o600).map(|_| ()).unwrap_err();
+        assert!(refused.to_string().contains("unknown setting"), "{refused}");
+        let refused = open("PATH=/bin\n", 0o600).map(|_| ()).unwrap_err();
+        assert!(refused.to_string().contains("unknown setting"), "{refused}");
     }
 
     #[test]

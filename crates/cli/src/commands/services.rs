@@ -81,8 +81,8 @@ impl WorkerRun {
 impl ResultsServe {
     fn over(self, file: Self) -> Self {
         layered!(self over file as ResultsServe {
-            listen, public_url, storage, max_concurrent_uploads, request_timeout, challenge_ttl,
-            max_request_age,
+            listen, public_url, storage, s3_settings, max_concurrent_uploads, request_timeout,
+            challenge_ttl, max_request_age,
         })
     }
 }
@@ -476,14 +476,22 @@ pub(crate) async fn worker(context: &Context, command: WorkerCommand) -> Result<
 pub(crate) async fn results(context: &Context, command: ResultsCommand) -> Result<(), Failure> {
     let (ResultsCommand::Run(flags) | ResultsCommand::Serve(flags)) = command;
     let options = flags.over(context.sections.results.clone());
-    let client = context.client().await?;
-    let mut config = poco_results::Config::new(client.rpc_url(), client.deployment().poco);
-    config.storage = options
+    let mut storage: poco_results::StorageConfig = options
         .storage
         .as_deref()
         .unwrap_or("results")
         .parse()
         .map_err(|e| service("result store", e))?;
+    match (&mut storage, options.s3_settings) {
+        (poco_results::StorageConfig::S3 { settings, .. }, file) => *settings = file,
+        (_, Some(_)) => {
+            return Err(Failure::usage("--storage.s3-settings is for an s3:// --storage"));
+        }
+        (_, None) => {}
+    }
+    let client = context.client().await?;
+    let mut config = poco_results::Config::new(client.rpc_url(), client.deployment().poco);
+    config.storage = storage;
     config.chain.from_block = client.deployment().block;
     if let Some(n) = options.max_concurrent_uploads {
         config.max_concurrent_uploads = n.max(1);

@@ -5,6 +5,7 @@
 mod code;
 mod public;
 mod router;
+mod s3;
 mod upload;
 
 use std::{future::Future, time::Duration};
@@ -51,9 +52,20 @@ impl Store {
     /// of apps' code).
     async fn start(net: &TestNet, max_body_bytes: u64) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
+        let storage = StorageConfig::Local { root: dir.path().join("results") };
+        Self::start_with(net, max_body_bytes, storage, dir).await
+    }
+
+    /// Starts a store keeping its archives in `storage`; `dir` lives as long as it.
+    async fn start_with(
+        net: &TestNet,
+        max_body_bytes: u64,
+        storage: StorageConfig,
+        dir: TempDir,
+    ) -> Self {
         let mut config = Config::new(net.devnet().rpc_url(), net.deployment().poco);
         config.chain.from_block = net.deployment().block;
-        config.storage = StorageConfig::Local { root: dir.path().join("results") };
+        config.storage = storage;
         config.limits = UploadLimits { max_body_bytes, ..UploadLimits::default() };
         config.max_code_bytes = max_body_bytes;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a local port");
