@@ -23,12 +23,17 @@ use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use tracing::warn;
 use wasmtime::{Engine, Module};
 
 use crate::exec::{ExecError, Result};
+
+/// The longest a compile waits for another process's compile of the same module: the Python
+/// runtime takes a minute or two; a holder slower than this is stopped or stuck.
+const COMPILE_LOCK_WAIT: Duration = Duration::from_secs(600);
 
 /// The first bytes of every cache file.
 const MAGIC: &[u8; 8] = b"pococwm1";
@@ -122,8 +127,13 @@ impl DiskCache {
 
     /// Waits for, then holds until the returned file is dropped, the right to compile the
     /// module with sha256 `digest` into this folder. `None` (logged) when the lock cannot be
-    /// taken: the caller compiles anyway, as it would without a cache.
+    /// taken, or is held longer than [`COMPILE_LOCK_WAIT`] (a holder stopped or stuck): the
+    /// caller compiles anyway, as it would without a cache.
     pub(super) fn compile_lock(&self, digest: &[u8; 32]) -> Option<File> {
+        self.compile_lock_within(digest, COMPILE_LOCK_WAIT)
+    }
+
+    fn compile_lock_within(&self, digest: &[u8; 32], wait: Duration) -> Option<File> {
         let path = self.path(digest);
         let lock = self
             .dir
@@ -136,9 +146,26 @@ impl DiskCache {
             .custom_flags(libc::O_NOFOLLOW)
             .open(&lock)
             .and_then(|file| {
-                // SAFETY: flock on a descriptor this function owns; it blocks until granted.
-                let status = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-                if status == 0 { Ok(file) } else { Err(io::Error::last_os_error()) }
+                let deadline = Instant::now() + wait;
+                loop {
+                    // SAFETY: flock on a descriptor this function owns; it does not block.
+                    let status =
+                        unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+                    if status == 0 {
+                        return Ok(file);
+                    }
+                    let error = io::Error::last_os_error();
+                    if error.kind() != io::ErrorKind::WouldBlock {
+                        return Err(error);
+                    }
+                    if Instant::now() >= deadline {
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            format!("another compile held it for {} s", wait.as_secs()),
+                        ));
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
             });
         match taken {
             Ok(file) => Some(file),
@@ -266,7 +293,6 @@ impl Hasher for Sha256Hasher {
 #[cfg(test)]
 mod tests {
     use std::sync::mpsc;
-    use std::time::Duration;
 
     use super::*;
 
@@ -299,5 +325,17 @@ mod tests {
         });
         let mode = fs::metadata(lock.expect("a lock file")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    /// A holder that never lets go (stopped, stuck) holds others up for a bounded time only:
+    /// they then compile without the lock.
+    #[test]
+    fn a_compile_lock_held_too_long_is_given_up() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = DiskCache::open(&root.path().join("m"), &Engine::default()).unwrap();
+        let _held = cache.compile_lock(&[1; 32]).expect("the lock");
+        let started = Instant::now();
+        assert!(cache.compile_lock_within(&[1; 32], Duration::from_millis(200)).is_none());
+        assert!(started.elapsed() >= Duration::from_millis(200));
     }
 }
