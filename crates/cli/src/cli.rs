@@ -1102,7 +1102,8 @@ Examples:
     },
     /// Publish the orders of a `poco market export` file to the market.
     ///
-    /// Each is checked again as any publication is (signature, balance, expiry); the summary
+    /// Each is checked again as any publication is (values, signature, the signer's ownership
+    /// of the asset, the stake covering it); the summary
     /// says how many were published, how many the book held already, and which were refused
     /// and why. A malformed file publishes nothing.
     #[command(after_help = "\
