@@ -299,13 +299,10 @@ impl<B: Backend> Store for B {
         Box::pin(async move {
             // One pass over the pool's task events, counted by worker and kind; the scores
             // after, one indexed read per worker.
-            let sql = Sql::new(
-                "SELECT e.account, e.kind, COUNT(*) AS n FROM task_events e \
-                 JOIN deal_tasks t ON t.task_id = e.task_id \
-                 JOIN deals d ON d.deal_id = t.deal_id \
-                 WHERE d.workerpool = $1 AND e.account IS NOT NULL AND e.kind IN ($2, $3, $4) \
-                 GROUP BY e.account, e.kind",
-            )
+            let sql = Sql::new(&format!(
+                "SELECT e.account, e.kind, COUNT(*) AS n {POOL_TASK_EVENTS} \
+                 AND e.account IS NOT NULL AND e.kind IN ($2, $3, $4) GROUP BY e.account, e.kind"
+            ))
             .arg(workerpool)
             .arg(i64::from(Kind::Contribute.code()))
             .arg(i64::from(Kind::Accurate.code()))
@@ -314,20 +311,17 @@ impl<B: Backend> Store for B {
             for row in read(self, &sql).await? {
                 let worker = to_address(&row.bytes("account")?)?;
                 let count = unsigned(row.int("n")?);
-                let index = match workers.iter().position(|w| w.worker == worker) {
-                    Some(index) => index,
-                    None => {
-                        workers.push(poco_api::market::PoolWorker {
-                            worker,
-                            contributions: 0,
-                            accurate: 0,
-                            faulty: 0,
-                            score: None,
-                        });
-                        workers.len() - 1
-                    }
-                };
-                let entry = &mut workers[index];
+                let entry = entry_of(
+                    &mut workers,
+                    |w| w.worker == worker,
+                    || poco_api::market::PoolWorker {
+                        worker,
+                        contributions: 0,
+                        accurate: 0,
+                        faulty: 0,
+                        score: None,
+                    },
+                );
                 match Kind::from_code(i16::try_from(row.int("kind")?).unwrap_or(-1))? {
                     Kind::Contribute => entry.contributions = count,
                     Kind::Accurate => entry.accurate = count,
@@ -340,12 +334,10 @@ impl<B: Backend> Store for B {
             workers.sort_by_key(|w| (std::cmp::Reverse(w.accurate), w.faulty, w.worker));
 
             // How the pool's tasks ended: finalized or claimed.
-            let sql = Sql::new(
-                "SELECT e.kind, COUNT(*) AS n FROM task_events e \
-                 JOIN deal_tasks t ON t.task_id = e.task_id \
-                 JOIN deals d ON d.deal_id = t.deal_id \
-                 WHERE d.workerpool = $1 AND e.kind IN ($2, $3) GROUP BY e.kind",
-            )
+            let sql = Sql::new(&format!(
+                "SELECT e.kind, COUNT(*) AS n {POOL_TASK_EVENTS} AND e.kind IN ($2, $3) \
+                 GROUP BY e.kind"
+            ))
             .arg(workerpool)
             .arg(i64::from(Kind::Finalize.code()))
             .arg(i64::from(Kind::Claimed.code()));
@@ -374,19 +366,16 @@ impl<B: Backend> Store for B {
                 let amount = row.opt_bytes("amount")?.map(|a| to_word(&a)).transpose()?;
                 let since = unsigned(row.int("block")?);
                 let kind = Member::from_code(i16::try_from(row.int("kind")?).unwrap_or(-1))?;
-                let index = match members.iter().position(|m| m.worker == worker) {
-                    Some(index) => index,
-                    None => {
-                        members.push(poco_api::market::PoolMember {
-                            worker,
-                            status: String::new(),
-                            since,
-                            bond: U256::ZERO,
-                        });
-                        members.len() - 1
-                    }
-                };
-                let member = &mut members[index];
+                let member = entry_of(
+                    &mut members,
+                    |m| m.worker == worker,
+                    || poco_api::market::PoolMember {
+                        worker,
+                        status: String::new(),
+                        since,
+                        bond: U256::ZERO,
+                    },
+                );
                 member.since = since;
                 match kind {
                     Member::MemberJoined => {
@@ -462,6 +451,26 @@ impl<B: Backend> Store for B {
             Ok(events)
         })
     }
+}
+
+/// The events of the tasks of workerpool `$1`'s indexed deals (`e`), to filter further.
+const POOL_TASK_EVENTS: &str = "FROM task_events e JOIN deal_tasks t ON t.task_id = e.task_id \
+     JOIN deals d ON d.deal_id = t.deal_id WHERE d.workerpool = $1";
+
+/// The entry of `items` that `matches`, added by `new` when there is none.
+fn entry_of<T>(
+    items: &mut Vec<T>,
+    matches: impl Fn(&T) -> bool,
+    new: impl FnOnce() -> T,
+) -> &mut T {
+    let index = match items.iter().position(matches) {
+        Some(index) => index,
+        None => {
+            items.push(new());
+            items.len() - 1
+        }
+    };
+    &mut items[index]
 }
 
 /// A `task_events` row naming an account, as its history shows it.
