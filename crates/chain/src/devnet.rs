@@ -27,6 +27,10 @@ use tracing::{info, warn};
 
 use crate::{ChainClient, ClientConfig, Error};
 
+mod supervised;
+
+pub use supervised::{NodeState, NodeStatus, READ_METHODS, Restart, WAIT_FOR_NODE, is_write};
+
 /// The mnemonic of anvil's development accounts. Public knowledge: devnet keys hold nothing of
 /// value anywhere else.
 pub const DEV_MNEMONIC: &str = "test test test test test test test test test test test junk";
@@ -41,8 +45,10 @@ pub struct DevnetConfig {
     pub dir: PathBuf,
     /// The anvil binary.
     pub anvil: PathBuf,
-    /// Seconds between blocks; `None` mines a block per transaction, at once.
-    pub block_time: Option<u64>,
+    /// Whether anvil is supervised: restarted behind the same endpoint when it dies, its state
+    /// saved before any write is answered (see [`NodeStatus`]). Otherwise anvil saves its own
+    /// state every few seconds, and a kill can take back its last blocks: enough for tests.
+    pub supervised: bool,
     /// Number of worker accounts.
     pub workers: usize,
     /// RLC each account gets in its wallet.
@@ -52,13 +58,14 @@ pub struct DevnetConfig {
 }
 
 impl DevnetConfig {
-    /// A devnet in `dir`, with the anvil found by [`find_anvil`], instant mining, 4 workers,
-    /// 10,000 RLC in every wallet and 1,000 RLC deposited in every account.
+    /// A devnet in `dir`, with the anvil found by [`find_anvil`] (not supervised), a block
+    /// mined per transaction, 4 workers, 10,000 RLC in every wallet and 1,000 RLC deposited in
+    /// every account.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self {
             dir: dir.into(),
             anvil: find_anvil(),
-            block_time: None,
+            supervised: false,
             workers: 4,
             wallet_rlc: 10_000,
             deposit_rlc: 1_000,
@@ -159,47 +166,52 @@ impl Devnet {
     pub async fn open_or_create(config: DevnetConfig) -> Result<Self, Error> {
         crate::files::private_dir(&config.dir).map_err(|e| Error::io(&config.dir, e))?;
         let record_path = config.dir.join("devnet.json");
-        let state_path = config.dir.join("state.json");
         let record = read_record(&record_path)?;
-        let reopen = record.is_some() && state_path.exists();
-        if !reopen && state_path.exists() {
-            std::fs::remove_file(&state_path).map_err(|e| Error::io(&state_path, e))?;
-        }
         let workers = record.as_ref().map_or(config.workers, |r| r.workers);
         let accounts = DevnetAccounts::derive(workers);
-        let anvil = AnvilProcess::spawn(&config, accounts.count(), &state_path)?;
+        let (node, reopen) = if config.supervised {
+            let saved = supervised::SavedState::new(&config.dir);
+            let reopen = record.is_some() && saved.exists();
+            if !reopen {
+                saved.remove()?;
+            }
+            let node = supervised::SupervisedNode::start(&config, accounts.count()).await?;
+            (Node::Supervised(node), reopen)
+        } else {
+            let state_path = config.dir.join("state.json");
+            let reopen = record.is_some() && state_path.exists();
+            if !reopen && state_path.exists() {
+                std::fs::remove_file(&state_path).map_err(|e| Error::io(&state_path, e))?;
+            }
+            (Node::Anvil(AnvilProcess::spawn(&config, accounts.count(), &state_path)?), reopen)
+        };
 
         if let Some(record) = record.filter(|_| reopen) {
             let client =
-                ChainClient::connect(anvil.endpoint(), None, ClientConfig::default()).await?;
+                ChainClient::connect(node.endpoint(), None, ClientConfig::default()).await?;
             let code = client.provider().get_code_at(record.deployment.poco).await?;
             if !code.is_empty() {
                 info!(dir = %config.dir.display(), "reopened the devnet");
-                return Ok(Self {
-                    node: Node::Anvil(anvil),
-                    deployment: record.deployment,
-                    accounts,
-                    dir: config.dir,
-                });
+                return Ok(Self { node, deployment: record.deployment, accounts, dir: config.dir });
             }
             warn!("the devnet state does not hold the protocol any more: deploying again");
         }
 
-        let deployment = deploy_and_fund(anvil.endpoint(), &accounts, &config).await?;
+        let deployment = deploy_and_fund(node.endpoint(), &accounts, &config).await?;
         let record = DevnetRecord { deployment, workers };
         write_file(
             &record_path,
             serde_json::to_vec_pretty(&record).expect("the record serializes").as_slice(),
         )?;
         info!(dir = %config.dir.display(), poco = %deployment.poco, "created the devnet");
-        Ok(Self { node: Node::Anvil(anvil), deployment, accounts, dir: config.dir })
+        Ok(Self { node, deployment, accounts, dir: config.dir })
     }
 
     /// Lays a devnet on the running node at `rpc_url`, which this devnet neither starts nor
     /// stops: deploys the protocol and funds `config.workers` worker accounts as
     /// [`Devnet::open_or_create`] does. The node must hold the accounts of [`DEV_MNEMONIC`]
     /// (indices 0 to 4 + workers) with ether for their gas. `config.anvil` and
-    /// `config.block_time` are not used, and nothing is recorded to reopen: the chain's state
+    /// `config.supervised` are not used, and nothing is recorded to reopen: the chain's state
     /// is the node's.
     pub async fn attach(config: DevnetConfig, rpc_url: impl Into<String>) -> Result<Self, Error> {
         crate::files::private_dir(&config.dir).map_err(|e| Error::io(&config.dir, e))?;
@@ -212,10 +224,7 @@ impl Devnet {
 
     /// The JSON-RPC endpoint (HTTP).
     pub fn rpc_url(&self) -> &str {
-        match &self.node {
-            Node::Anvil(anvil) => anvil.endpoint(),
-            Node::Attached(url) => url,
-        }
+        self.node.endpoint()
     }
 
     /// The WebSocket endpoint (the same port as HTTP, on anvil and on Hardhat's node).
@@ -254,8 +263,20 @@ impl Devnet {
 enum Node {
     /// The devnet's own anvil, stopped with it.
     Anvil(AnvilProcess),
+    /// The devnet's own anvil, supervised, behind an endpoint of the devnet.
+    Supervised(supervised::SupervisedNode),
     /// A node started by someone else, reached at this HTTP endpoint.
     Attached(String),
+}
+
+impl Node {
+    fn endpoint(&self) -> &str {
+        match self {
+            Node::Anvil(anvil) => anvil.endpoint(),
+            Node::Supervised(node) => node.endpoint(),
+            Node::Attached(url) => url,
+        }
+    }
 }
 
 /// Deploys the protocol from the owner's account on the node at `endpoint`, and funds the
@@ -325,19 +346,13 @@ impl AnvilProcess {
         if !config.anvil.exists() {
             return Err(Error::AnvilNotFound(config.anvil.clone()));
         }
-        let mut command = Command::new(&config.anvil);
+        let mut command = Self::command(&config.anvil, accounts);
         command
-            .args(["--host", "127.0.0.1", "--port", "0", "--hardfork", "prague"])
-            .args(["--accounts", &accounts.max(10).to_string()])
-            .args(["--mnemonic", DEV_MNEMONIC])
             .arg("--state")
             .arg(state)
             .args(["--state-interval", "5"])
             .arg("--cache-path")
             .arg(config.dir.join("anvil-states"));
-        if let Some(seconds) = config.block_time {
-            command.args(["--block-time", &seconds.to_string()]);
-        }
         Self::start(command, &config.dir.join("anvil.log"))
     }
 
@@ -349,14 +364,20 @@ impl AnvilProcess {
             return Err(Error::AnvilNotFound(anvil.to_owned()));
         }
         let states = log.parent().unwrap_or(Path::new(".")).join("anvil-states");
+        let mut command = Self::command(anvil, accounts);
+        command.arg("--cache-path").arg(states);
+        Self::start(command, log)
+    }
+
+    /// Anvil on a free port of 127.0.0.1 with `accounts` development accounts (at least 10),
+    /// mining a block per transaction.
+    fn command(anvil: &Path, accounts: usize) -> Command {
         let mut command = Command::new(anvil);
         command
             .args(["--host", "127.0.0.1", "--port", "0", "--hardfork", "prague"])
             .args(["--accounts", &accounts.max(10).to_string()])
-            .args(["--mnemonic", DEV_MNEMONIC])
-            .arg("--cache-path")
-            .arg(states);
-        Self::start(command, log)
+            .args(["--mnemonic", DEV_MNEMONIC]);
+        command
     }
 
     fn start(mut command: Command, log_path: &Path) -> Result<Self, Error> {

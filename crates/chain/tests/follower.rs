@@ -2,7 +2,8 @@
 //! protocol deployed): replaced blocks are found, with the first block to apply again; a
 //! reorganisation within the confirmation depth is never seen; one deeper than the window of
 //! recent blocks asks for a re-sync; a chain that shrinks is noticed before it grows again; a
-//! restarted follower checks the chain against the blocks its consumer stored; and a consumer
+//! restarted follower checks the chain against the blocks its consumer stored; a chain node
+//! killed and started again from an older state is noticed at once; and a consumer
 //! that undoes what the fork point says ends up with exactly the new chain's events.
 
 use std::collections::BTreeMap;
@@ -32,8 +33,19 @@ struct Chain {
 
 impl Chain {
     async fn start() -> Self {
+        Self::with_config(|_| {}).await
+    }
+
+    /// A chain whose node the devnet supervises (restarted from its saved state when it dies).
+    async fn supervised() -> Self {
+        Self::with_config(|config| config.supervised = true).await
+    }
+
+    async fn with_config(adjust: impl FnOnce(&mut DevnetConfig)) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let config = DevnetConfig { workers: 2, ..DevnetConfig::new(dir.path().join("devnet")) };
+        let mut config =
+            DevnetConfig { workers: 2, ..DevnetConfig::new(dir.path().join("devnet")) };
+        adjust(&mut config);
         let devnet = Devnet::open_or_create(config).await.unwrap();
         let owner = devnet.client(&devnet.accounts().owner).await.unwrap();
         let token = RLC::new(devnet.deployment().token, owner.provider().clone());
@@ -263,6 +275,61 @@ async fn a_chain_that_lost_delivered_blocks_is_noticed_before_it_grows_again() {
     consumer.undo(reorg);
     assert!(follower.poll().await.unwrap().is_none(), "nothing to deliver until it grows");
     consumer.follow_each(&chain, &mut follower, 3).await;
+    assert_eq!(consumer.deposits, deposits_on_chain(&chain, start).await);
+    assert_eq!(consumer.reorgs.len(), 1);
+}
+
+/// A chain node killed and started again from an older state (as a node whose last saves were
+/// lost): the chain went backwards without a reorganisation's new blocks, and the follower
+/// reports it at once, then delivers the new chain's events exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_restarted_from_an_older_state_is_noticed() {
+    let chain = Chain::supervised().await;
+    let dir = chain.devnet.dir().to_owned();
+    let start = chain.head().await + 1;
+    let mut follower = chain.follower(start, FollowerConfig::default());
+    let mut consumer = Consumer { checkpoint: start, ..Consumer::default() };
+    chain.deposit(5).await;
+    consumer.catch_up(&chain, &mut follower).await;
+    // Every answered write is saved: this copy is the chain at `older`.
+    let older = chain.head().await;
+    std::fs::copy(dir.join("state.gz"), dir.join("older.gz")).unwrap();
+    chain.deposit(6).await;
+    chain.deposit(7).await;
+    consumer.catch_up(&chain, &mut follower).await;
+    assert_eq!(consumer.deposits.len(), 3);
+
+    // The saved state is the older one, and anvil is killed: the devnet starts it from there.
+    std::fs::rename(dir.join("older.gz"), dir.join("state.gz")).unwrap();
+    std::fs::remove_file(dir.join("state.previous.gz")).unwrap();
+    let node = poco_chain::devnet::NodeStatus::read(&dir).expect("the node's status");
+    let killed =
+        std::process::Command::new("kill").args(["-KILL", &node.pid.to_string()]).status().unwrap();
+    assert!(killed.success());
+    let mut restarted = false;
+    for _ in 0..300 {
+        let now = poco_chain::devnet::NodeStatus::read(&dir).unwrap();
+        if now.restarts == 1 && now.state == poco_chain::devnet::NodeState::Running {
+            assert_ne!(now.pid, node.pid);
+            assert_eq!(now.endpoint, node.endpoint, "the same endpoint");
+            restarted = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(restarted, "the devnet restarted its chain node");
+    assert_eq!(chain.head().await, older, "the chain went back to the older state");
+
+    let Some(Followed::Reorg(reorg)) = follower.poll().await.unwrap() else {
+        panic!("the lost blocks are reported")
+    };
+    assert_eq!(reorg.fork_point, older + 1);
+    assert_eq!(reorg.common.map(|c| c.number), Some(older));
+    consumer.undo(reorg);
+    assert_eq!(consumer.deposits.len(), 1, "only what the older state holds");
+    chain.owner.resync_nonces().await;
+    chain.deposit(8).await;
+    consumer.catch_up(&chain, &mut follower).await;
     assert_eq!(consumer.deposits, deposits_on_chain(&chain, start).await);
     assert_eq!(consumer.reorgs.len(), 1);
 }

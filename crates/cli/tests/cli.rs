@@ -1314,3 +1314,109 @@ fn s3_settings_for_a_folder_store_are_refused_before_anything_starts() {
     assert!(message.contains("s3://"), "{message}");
     assert!(!message.contains("never-shown"), "{message}");
 }
+
+/// The devnet's chain node killed with SIGKILL at random moments while deals run, ten times in
+/// a row: each time the devnet starts it again behind the same endpoint, from a saved state
+/// holding every write it answered. No deal is lost or left unscheduled, nothing stays frozen,
+/// and every balance is exact to the nRLC.
+#[test]
+fn a_chain_node_killed_ten_times_during_deals_is_restarted_and_loses_nothing() {
+    use std::time::{Duration, Instant};
+
+    let devnet = DevnetHome::start(&["--workers", "2"]);
+    let home = devnet.path().to_owned();
+    let rpc_url = devnet.info["rpcUrl"].as_str().unwrap().to_owned();
+    let requester = ["--devnet-account", "requester"];
+    let app = common::pi_on_sale(&home, "1000");
+    let roles = ["requester", "app-provider", "scheduler", "worker-0", "worker-1"];
+    // What a role holds in its poco account (gas is paid in ETH), and what of it is frozen.
+    let account = |role: &str| -> (u128, u128) {
+        let balance = json(&home, &["--devnet-account", role, "account", "balance"]);
+        let field = |name: &str| balance[name].as_str().unwrap().parse::<u128>().unwrap();
+        (field("free") + field("frozen"), field("frozen"))
+    };
+    let before: Vec<u128> = roles.iter().map(|role| account(role).0).collect();
+
+    // Ten kills at random moments (the seed replays a run's moments).
+    let seed =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos()
+            as u64
+            | 1;
+    eprintln!("kill moments from seed {seed}");
+    let killer_home = home.clone();
+    let killer = std::thread::spawn(move || {
+        let mut state = seed;
+        let mut random = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut downtimes = Vec::new();
+        for round in 1..=10u64 {
+            std::thread::sleep(Duration::from_millis(200 + random() % 1800));
+            let node = json(&killer_home, &["devnet", "status"])["chainNode"].clone();
+            assert_eq!(node["state"], "running", "{node}");
+            let pid = node["pid"].as_u64().unwrap().to_string();
+            let killed = Command::new("kill").args(["-KILL", &pid]).status().unwrap();
+            assert!(killed.success(), "kill -KILL {pid}");
+            let at = Instant::now();
+            loop {
+                let node = json(&killer_home, &["devnet", "status"])["chainNode"].clone();
+                if node["restarts"] == round && node["state"] == "running" {
+                    assert_ne!(node["pid"].as_u64().unwrap().to_string(), pid, "a new anvil");
+                    break;
+                }
+                assert!(at.elapsed() < Duration::from_secs(60), "not restarted in 60 s: {node}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            downtimes.push(at.elapsed());
+        }
+        downtimes
+    });
+
+    // Deals bought and followed to the end while the node dies; one more after the last kill.
+    let mut deals = Vec::new();
+    let mut paid = 0u128;
+    let mut buy = || {
+        let run =
+            json(&home, &with(&requester, &["run", &app, "--volume", "2", "--yes", "--watch"]));
+        for task in run["tasks"].as_array().unwrap() {
+            assert_eq!(task["status"], "COMPLETED", "{run}");
+        }
+        paid += run["costs"]["total"].as_str().unwrap().parse::<u128>().unwrap();
+        deals.push(run["dealId"].as_str().unwrap().to_owned());
+    };
+    while !killer.is_finished() {
+        buy();
+    }
+    let downtimes = killer.join().unwrap();
+    buy();
+    eprintln!(
+        "{} deals of 2 tasks, 10 kills; from each kill to anvil running again (ms): {:?}",
+        deals.len(),
+        downtimes.iter().map(|d| d.as_millis()).collect::<Vec<_>>()
+    );
+
+    let status = json(&home, &["devnet", "status"]);
+    assert_eq!(status["rpcUrl"], rpc_url.as_str(), "the same endpoint");
+    assert_eq!(status["chainNode"]["endpoint"], rpc_url.as_str());
+    assert_eq!(status["chainNode"]["restarts"], 10);
+    // Every deal bought is on the chain, its tasks completed.
+    let listed = json(&home, &with(&requester, &["deal", "list"])).to_string();
+    for deal in &deals {
+        assert!(listed.contains(deal.as_str()), "deal {deal} is on the chain: {listed}");
+        let shown = json(&home, &["deal", "show", deal]);
+        for task in shown["tasks"].as_array().unwrap() {
+            assert_eq!(task["status"], "COMPLETED", "{shown}");
+        }
+    }
+    // RLC moved between these accounts only, the requester paid exactly the deals' price, and
+    // nothing is frozen (every stake returned).
+    let after: Vec<(u128, u128)> = roles.iter().map(|role| account(role)).collect();
+    assert_eq!(after[0].0, before[0] - paid, "the requester paid exactly {paid} nRLC");
+    assert_eq!(after.iter().map(|a| a.0).sum::<u128>(), before.iter().sum::<u128>());
+    for (role, (_, frozen)) in roles.iter().zip(&after) {
+        assert_eq!(*frozen, 0, "{role} has nothing frozen");
+    }
+}

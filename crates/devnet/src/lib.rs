@@ -124,6 +124,8 @@ pub async fn up(
     let workers = options.workers + options.tee_workers + options.byzantine_workers;
     let mut config = DevnetConfig::new(dir.join("chain"));
     config.workers = workers.max(1);
+    // Anvil restarted behind the same endpoint when it dies, nothing answered left unsaved.
+    config.supervised = true;
     let devnet = Devnet::open_or_create(config).await?;
     let available = devnet.accounts().workers.len();
     if workers > available {

@@ -7,6 +7,7 @@ use std::{
 };
 
 use alloy::primitives::{Address, U256};
+use poco_chain::devnet::{NodeState, NodeStatus};
 use poco_primitives::Amount;
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +32,28 @@ workers (--tee-workers) run confidential tasks in plain directories of this mach
 secrets and results of TEE tasks here are readable by whoever runs it. Try the confidential
 path with it; never give it real secrets.
 ";
+
+/// What `devnet status` says of the chain node: whether it runs, and its restarts.
+fn node_summary(node: Option<&NodeStatus>) -> String {
+    let Some(node) = node else {
+        return "chain node: no status recorded\n".into();
+    };
+    let state = match node.state {
+        NodeState::Running => "running",
+        NodeState::Restarting => "RESTARTING (requests wait)",
+    };
+    let mut text = format!("chain node: {state}, anvil pid {}", node.pid);
+    match &node.last_restart {
+        Some(last) => {
+            text += &format!(
+                ", restarted {} time(s); last: {} ({} write(s) sent again)",
+                node.restarts, last.cause, last.replayed
+            );
+        }
+        None => text += ", never restarted",
+    }
+    text + "\n"
+}
 
 fn summary(info: &DevnetInfo) -> String {
     let mut lines = vec![
@@ -127,7 +150,12 @@ pub(crate) async fn run(
         }
         DevnetCommand::Balances { since } => balances(context, output, since.as_deref()).await?,
         DevnetCommand::Status => match context.devnet() {
-            Some(info) => output.result(&info, || summary(&info)),
+            Some(info) => {
+                let node = NodeStatus::read(&devnet::devnet_dir(&context.home).join("chain"));
+                let mut json = serde_json::to_value(&info).expect("the devnet info serializes");
+                json["chainNode"] = serde_json::to_value(&node).expect("the status serializes");
+                output.result(&json, || summary(&info) + &node_summary(node.as_ref()))
+            }
             None => {
                 let json = serde_json::json!({"running": false});
                 output.result(&json, || {
