@@ -1335,6 +1335,11 @@ pub(crate) struct WorkerRun {
     /// Data directory (tasks in flight, app cache) [default: worker-data].
     #[arg(long = "data.dir", env = "POCO_WORKER_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Free space the data directory must have for the worker to take work, in MiB: below
+    /// it the worker takes none and tells its scheduler it is unhealthy, until space returns
+    /// (its tasks go on); 0 turns the check off [default: 64].
+    #[arg(long = "data.min-free-mib", env = "POCO_WORKER_MIN_FREE_MIB", value_name = "MIB")]
+    pub min_free_mib: Option<u64>,
     /// Memory one app may use, in MiB [default: 512].
     #[arg(long = "memory.mib", env = "POCO_WORKER_MEMORY_MIB", value_name = "MIB")]
     pub memory_mib: Option<u64>,

@@ -1,6 +1,7 @@
-//! The worker API: registration, heartbeats, work and reports, each request signed by the
-//! worker's wallet ([`poco_primitives::request`]: stamped in unix seconds, accepted once); task
-//! status and logs for requesters; health and metrics. Every time it says is in seconds.
+//! The worker API: registration, heartbeats, work, reports and hand-backs, each request signed
+//! by the worker's wallet ([`poco_primitives::request`]: stamped in unix seconds, accepted
+//! once); task status and logs for requesters; health and metrics. Every time it says is in
+//! seconds.
 
 use std::sync::Arc;
 
@@ -15,7 +16,7 @@ use axum::{
 };
 use poco_api::{
     http::ErrorBody,
-    pool::{Heartbeat, PoolInfo, Registration, Report, WorkRequest},
+    pool::{HAND_BACK_PATH, HandBack, Heartbeat, PoolInfo, Registration, Report, WorkRequest},
 };
 use poco_primitives::request::{RequestHeaders, SignedRequest, unix_seconds};
 use serde::{Serialize, de::DeserializeOwned};
@@ -35,6 +36,7 @@ pub(crate) fn router(engine: Arc<Engine>) -> Router {
         .route("/workers/heartbeat", post(heartbeat))
         .route("/work", post(work))
         .route("/reports", post(report))
+        .route(HAND_BACK_PATH, post(hand_back))
         .route("/tasks/{task_id}", get(task_status))
         .route("/tasks/{task_id}/logs", get(task_logs))
         .route("/health", get(|| async { "ok" }))
@@ -70,6 +72,7 @@ impl IntoResponse for ApiError {
             Error::NotUploader { .. } => (StatusCode::FORBIDDEN, "not_uploader"),
             Error::ForeignLocation { .. } => (StatusCode::FORBIDDEN, "foreign_location"),
             Error::UnexpectedReport { .. } => (StatusCode::CONFLICT, "unexpected_report"),
+            Error::CannotHandBack { .. } => (StatusCode::CONFLICT, "cannot_hand_back"),
             Error::NotRequester => (StatusCode::FORBIDDEN, "not_requester"),
             Error::UnknownTask(_) => (StatusCode::NOT_FOUND, "unknown_task"),
             Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
@@ -229,6 +232,20 @@ async fn report(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A worker handing back a task it cannot keep: 204 once the task is free for others.
+async fn hand_back(
+    State(engine): State<Arc<Engine>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    let address = worker(&engine, &method, &uri, &headers, &body).await?;
+    let hand_back: HandBack = json(&body)?;
+    engine.hand_back(address, &hand_back).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// A task as the scheduler sees it: public.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -308,6 +325,7 @@ async fn metrics(State(engine): State<Arc<Engine>>) -> ApiResult<String> {
     let tasks = engine.store.task_counts().await?;
     let since = now_ms() - engine.config.worker_timeout.as_millis() as i64;
     let alive = engine.store.workers_alive(since).await?;
+    let unhealthy = engine.store.workers_unhealthy(since).await?;
     let checkpoint = engine.store.checkpoint().await?.unwrap_or_default();
-    Ok(engine.metrics.render(&tasks, alive, checkpoint))
+    Ok(engine.metrics.render(&tasks, alive, unhealthy, checkpoint))
 }

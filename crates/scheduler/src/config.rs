@@ -72,6 +72,9 @@ pub struct SchedulerConfig {
     pub replica_timeout: Duration,
     /// How long the chosen uploader has before another revealer is asked.
     pub upload_timeout: Duration,
+    /// How long a worker that handed a task back waits before it may be given that task again
+    /// (other workers get it at once; default [`crate::DEFAULT_HAND_BACK_PAUSE`]).
+    pub hand_back_pause: Duration,
     /// Initialize new deals' tasks on-chain in batches (workers initialize them anyway when
     /// they contribute; initializing shows them ACTIVE sooner).
     pub initialize: bool,
@@ -91,8 +94,9 @@ pub struct SchedulerConfig {
 impl SchedulerConfig {
     /// A configuration with the defaults: SQLite in memory is not a default (pass a file URL),
     /// one result store, bonded workers only (bonds cached 15 s), 2 s heartbeats, workers lost
-    /// after 10 s, replicas re-assigned after 120 s, uploads re-assigned after 30 s, eager
-    /// batch initialization, a 100 ms engine tick.
+    /// after 10 s, replicas re-assigned after 120 s, uploads re-assigned after 30 s, a task
+    /// handed back given to the same worker again after 10 s at the soonest, eager batch
+    /// initialization, a 100 ms engine tick.
     pub fn new(
         rpc_url: impl Into<String>,
         deployment: Deployment,
@@ -113,6 +117,7 @@ impl SchedulerConfig {
             worker_timeout: Duration::from_secs(10),
             replica_timeout: Duration::from_secs(120),
             upload_timeout: Duration::from_secs(30),
+            hand_back_pause: crate::DEFAULT_HAND_BACK_PAUSE,
             initialize: true,
             tick: Duration::from_millis(100),
             admission: Admission::Bonded,

@@ -22,7 +22,8 @@ use alloy::{
 };
 use poco_api::{
     pool::{
-        Action, Assignment, ContributionMode, Heartbeat, HeartbeatResponse, Report, WorkResponse,
+        Action, Assignment, ContributionMode, HandBack, Heartbeat, HeartbeatResponse, Report,
+        WorkResponse,
     },
     results::UploadTicket,
 };
@@ -53,6 +54,15 @@ const INITIALIZE_BATCH: usize = 100;
 /// work and never contributes from holding more than this many tasks per slot (the replicas
 /// it holds expire as any other).
 pub const IN_FLIGHT_PER_SLOT: u32 = 4;
+/// Most times a worker may hand one task back ([`HandBack`]): after that, the task goes to other
+/// workers only. A worker that hands back everything it is given (out of spite, or a fault the
+/// hand-back does not fix) takes each task at most this many times, and never holds it: each
+/// hand-back frees its replica at once.
+pub const MAX_HAND_BACKS: u32 = 3;
+/// How long after handing a task back its worker waits, by default, before it may be given
+/// that task again ([`SchedulerConfig::hand_back_pause`]; other workers get it at once): a
+/// worker whose fault persists does not take the same task back in a loop.
+pub const DEFAULT_HAND_BACK_PAUSE: Duration = Duration::from_secs(10);
 /// Seconds before the contribution deadline after which no new replica is handed out.
 const CONTRIBUTION_MARGIN: u64 = 5;
 /// Most workers whose bond (or its absence) is remembered at once: it keeps strangers signing
@@ -304,9 +314,16 @@ impl Engine {
     // ============================================================== the worker API's logic
 
     /// Hands `worker` up to `free_slots` tasks that need one more replica, keeping its
-    /// uncontributed tasks within [`IN_FLIGHT_PER_SLOT`] per registered slot.
+    /// uncontributed tasks within [`IN_FLIGHT_PER_SLOT`] per registered slot. A task goes to a
+    /// worker once, unless the worker handed it back ([`Engine::hand_back`]): then again after
+    /// [`SchedulerConfig::hand_back_pause`], at most [`MAX_HAND_BACKS`] times. A worker whose
+    /// last heartbeat said it is unhealthy gets nothing until one says it is well again.
     pub(crate) async fn assign(&self, worker: Address, free_slots: u32) -> Result<WorkResponse> {
         let record = self.store.worker(worker).await?.ok_or(Error::UnknownWorker(worker))?;
+        if let Some(unhealthy) = &record.unhealthy {
+            debug!(%worker, %unhealthy, "no work for a worker that says it is unhealthy");
+            return Ok(WorkResponse::default());
+        }
         let _serial = self.assigning.lock().await;
         let running = self
             .store
@@ -337,7 +354,9 @@ impl Engine {
                 continue;
             }
             let replicas = self.store.replicas(task.task_id).await?;
-            if replicas.iter().any(|r| r.worker == worker) {
+            if let Some(mine) = replicas.iter().find(|r| r.worker == worker)
+                && !may_take_back(mine, now_ms(), self.config.hand_back_pause)
+            {
                 continue;
             }
             let needed = if deal.is_committee() {
@@ -474,13 +493,24 @@ impl Engine {
             .is_some_and(|needed| needed > pending.len()))
     }
 
-    /// What `worker` should do next, given the tasks it says it is running.
+    /// What `worker` should do next, given the tasks it says it is running; records what it
+    /// says of its health (an unhealthy worker is given no work: [`Engine::assign`]).
     pub(crate) async fn heartbeat(
         &self,
         worker: Address,
         beat: &Heartbeat,
     ) -> Result<HeartbeatResponse> {
         let mut actions = Vec::new();
+        let record = self.store.worker(worker).await?.ok_or(Error::UnknownWorker(worker))?;
+        if record.unhealthy != beat.unhealthy {
+            match &beat.unhealthy {
+                Some(unhealthy) => {
+                    warn!(%worker, %unhealthy, "the worker says it is unhealthy: no work for it")
+                }
+                None => info!(%worker, "the worker says it is healthy again"),
+            }
+            self.store.set_worker_health(worker, beat.unhealthy.as_ref()).await?;
+        }
         self.store.renew_replicas(worker, &beat.running).await?;
         let replicas = self.store.worker_replicas(worker).await?;
         for replica in &replicas {
@@ -500,13 +530,24 @@ impl Engine {
         }
         let live: HashSet<B256> = replicas
             .iter()
-            .filter(|r| !matches!(r.state, ReplicaState::Expired | ReplicaState::Failed))
+            .filter(|r| {
+                !matches!(
+                    r.state,
+                    ReplicaState::Expired | ReplicaState::Failed | ReplicaState::Released
+                )
+            })
+            .map(|r| r.task_id)
+            .collect();
+        let released: HashSet<B256> = replicas
+            .iter()
+            .filter(|r| r.state == ReplicaState::Released)
             .map(|r| r.task_id)
             .collect();
         for task_id in &beat.running {
             if !live.contains(task_id) {
                 let reason = match self.store.task(*task_id).await? {
                     Some(task) if task.stage.is_final() => "the task is over",
+                    Some(_) if released.contains(task_id) => "the worker handed the task back",
                     Some(_) => "the task was given to another worker",
                     None => "unknown task",
                 };
@@ -568,6 +609,68 @@ impl Engine {
                 self.store.log(task_id, format!("worker {worker} failed: {reason}")).await?;
             }
         }
+        Ok(())
+    }
+
+    /// Takes back a task `worker` cannot keep (its files could not be written on its machine),
+    /// so that the next worker asking gets it at once instead of after the replica timeout.
+    /// Accepted from the worker holding the replica, while the replica is only assigned (the
+    /// worker reported no result) and the chain shows no contribution of the worker to the
+    /// task: a worker cannot hand back a task it computed or contributed to, nor anyone else's
+    /// (the request is signed by the worker, [`crate::api`]). The replica is `released`, the
+    /// task's log says why, and the worker may be given the task again later
+    /// ([`Engine::assign`]).
+    pub(crate) async fn hand_back(&self, worker: Address, hand_back: &HandBack) -> Result<()> {
+        let task_id = hand_back.task_id;
+        let task = self.store.task(task_id).await?.ok_or(Error::UnknownTask(task_id))?;
+        let replicas = self.store.replicas(task_id).await?;
+        let Some(mine) = replicas.iter().find(|r| r.worker == worker) else {
+            warn!(task = %task_id, %worker, "hand-back of a task the worker was not given refused");
+            return Err(Error::NotAssigned { task: task_id, worker });
+        };
+        let refuse = |reason: String| {
+            debug!(task = %task_id, %worker, %reason, "hand-back refused");
+            Error::CannotHandBack { task: task_id, worker, reason }
+        };
+        if mine.state != ReplicaState::Assigned {
+            return Err(refuse(format!(
+                "the replica is {}: only a task the worker has not computed can be handed back",
+                mine.state.as_str()
+            )));
+        }
+        // The store follows the chain some blocks behind: the chain itself says whether the
+        // worker contributed already.
+        let contribution = self
+            .poco
+            .viewContribution(task_id, worker)
+            .call()
+            .await
+            .map_err(poco_chain::Error::from)?;
+        if contribution.status != 0 {
+            return Err(refuse("the worker contributed to it on-chain".into()));
+        }
+        {
+            let _serial = self.assigning.lock().await;
+            if !self.store.release_replica(task_id, worker).await? {
+                return Err(refuse("the replica changed meanwhile".into()));
+            }
+        }
+        let again = if mine.hand_backs + 1 < MAX_HAND_BACKS {
+            format!(
+                "it goes to the next worker that asks (to this one again in {} s at the soonest)",
+                self.config.hand_back_pause.as_secs_f64()
+            )
+        } else {
+            "it goes to the next worker that asks (never to this one again)".to_owned()
+        };
+        let message =
+            format!("worker {worker} handed the task back ({}): {again}", hand_back.cause);
+        self.store.log(task_id, message).await?;
+        self.metrics.hand_backs.inc();
+        info!(
+            task = %task_id, %worker, cause = %hand_back.cause, stage = ?task.stage,
+            "task handed back: free for the next worker"
+        );
         Ok(())
     }
 
@@ -973,6 +1076,16 @@ impl Engine {
     pub(crate) fn scheduler(&self) -> Address {
         self.config.wallet.address()
     }
+}
+
+/// Whether a worker whose replica of a task is `mine` may be given the task again at `now_ms`:
+/// only a replica it handed back, `pause` after, fewer than [`MAX_HAND_BACKS`] times. Any
+/// other replica (held, computed, contributed, failed or expired) keeps the task from the
+/// worker.
+fn may_take_back(mine: &ReplicaRecord, now_ms: i64, pause: Duration) -> bool {
+    mine.state == ReplicaState::Released
+        && mine.hand_backs < MAX_HAND_BACKS
+        && now_ms - mine.released_ms >= pause.as_millis() as i64
 }
 
 /// Where the result store at `store` (normalised) keeps a task's result.

@@ -98,6 +98,17 @@ pub enum Error {
         /// The worker.
         worker: Address,
     },
+    /// A hand-back the scheduler cannot take: the worker computed the task or contributed to
+    /// it, or its replica is no longer held. Nothing changed.
+    #[error("worker {worker} cannot hand task {task} back: {reason}")]
+    CannotHandBack {
+        /// The task.
+        task: B256,
+        /// The worker.
+        worker: Address,
+        /// Why not.
+        reason: String,
+    },
     /// A task the scheduler does not know.
     #[error("unknown task {0}")]
     UnknownTask(B256),

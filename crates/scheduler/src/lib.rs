@@ -11,8 +11,19 @@
 //! Replication: for each task, the scheduler hands out exactly as many replicas as the
 //! credibility maths say are needed to reach the requested trust, given the scores of the
 //! workers already assigned; disagreeing contributions and silent workers make it hand out
-//! more; it never gives a task to the same worker twice. A committee deal's task goes to the
-//! members the contract drew for its seats, and to them only.
+//! more; it never gives a task to the same worker twice, unless the worker handed it back. A
+//! committee deal's task goes to the members the contract drew for its seats, and to them only.
+//!
+//! Hand-backs. A worker that cannot keep a task it was given (its disk is full: the task's
+//! state cannot be saved) hands it back at once, with the cause, instead of dropping it; the
+//! scheduler frees the replica, logs the cause in the task's log and gives the task to the next
+//! worker that asks, without waiting for the replica timeout. Only the worker holding the
+//! replica can hand it back (the request is signed), only before it reported a result and while
+//! the chain shows no contribution of it; the same worker may be given the task again
+//! ([`SchedulerConfig::hand_back_pause`] later, at most [`MAX_HAND_BACKS`] times), so a worker
+//! whose disk filled up can take it again once it has room. A worker also says in its
+//! heartbeats when it is unhealthy (its data folder short of space): it is given no work until
+//! it says it is well.
 //!
 //! Chain reorganisations. The scheduler acts on blocks [`SchedulerConfig::confirmations`]
 //! deep, and reads the state it acts on (scores, bonds, committee seats) there too. When the
@@ -31,7 +42,8 @@
 //!   pool's share, twice. The seat is kept until the contribution comes back or the replica
 //!   expires as any silent one does (the worker stops renewing it, or its contribution
 //!   deadline passes); the contract never lets one worker contribute twice to a task, and the
-//!   scheduler never hands a task twice to one worker, so no worker is paid twice.
+//!   scheduler hands a task again to a worker only if the chain showed no contribution of it
+//!   when it handed the task back, so no worker is paid twice.
 //!
 //! The wallet's nonce is read from the chain again after a reorganisation (it may have dropped
 //! the scheduler's own transactions, which are sent again as the engine finds their steps
@@ -59,7 +71,7 @@ use tokio::{net::TcpListener, sync::Notify};
 use tracing::{error, info, warn};
 
 pub use config::{Admission, SchedulerConfig};
-pub use engine::IN_FLIGHT_PER_SLOT;
+pub use engine::{DEFAULT_HAND_BACK_PAUSE, IN_FLIGHT_PER_SLOT, MAX_HAND_BACKS};
 pub use error::{Error, Result};
 
 use crate::{engine::Engine, metrics::Metrics};

@@ -28,6 +28,7 @@ pub(crate) struct Metrics {
     pub(crate) requests: Counter,
     pub(crate) refused: Counter,
     pub(crate) reorgs: Counter,
+    pub(crate) hand_backs: Counter,
 }
 
 impl Metrics {
@@ -36,6 +37,7 @@ impl Metrics {
         &self,
         tasks: &[(String, i64)],
         workers_alive: i64,
+        workers_unhealthy: i64,
         checkpoint: u64,
     ) -> String {
         let mut out = String::new();
@@ -68,6 +70,11 @@ impl Metrics {
             "Chain reorganisations repaired: replaced blocks undone.",
             self.reorgs.get(),
         );
+        counter(
+            "poco_scheduler_hand_backs_total",
+            "Tasks handed back by their workers (a disk full...) and given to the next one.",
+            self.hand_backs.get(),
+        );
         let _ = writeln!(
             out,
             "# HELP poco_scheduler_tasks Tasks by stage.\n# TYPE poco_scheduler_tasks gauge"
@@ -79,6 +86,13 @@ impl Metrics {
             out,
             "# HELP poco_scheduler_workers_alive Workers heard from recently.\n\
              # TYPE poco_scheduler_workers_alive gauge\npoco_scheduler_workers_alive {workers_alive}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP poco_scheduler_workers_unhealthy Workers heard from recently whose last \
+             heartbeat said they take no new work (a data folder short of space...).\n\
+             # TYPE poco_scheduler_workers_unhealthy gauge\n\
+             poco_scheduler_workers_unhealthy {workers_unhealthy}"
         );
         let _ = writeln!(
             out,

@@ -12,6 +12,7 @@
 use std::str::FromStr;
 
 use alloy::primitives::{Address, B256, Bytes, U256};
+use poco_api::pool::Unhealthy;
 use poco_primitives::Deal;
 use poco_storage::{Legacy, Migration, Options, Schema, SqliteSync};
 use sqlx::{AnyPool, Row, any::AnyRow};
@@ -82,10 +83,14 @@ pub enum ReplicaState {
     Failed,
     /// The worker went silent before contributing.
     Expired,
+    /// The worker handed the task back before computing it (its disk was full, say): the task
+    /// goes to the next worker, and may come back to this one later.
+    Released,
 }
 
 impl ReplicaState {
-    fn as_str(self) -> &'static str {
+    /// Its name, as stored (`assigned`, `released`...).
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Assigned => "assigned",
             Self::Computed => "computed",
@@ -94,6 +99,7 @@ impl ReplicaState {
             Self::Rejected => "rejected",
             Self::Failed => "failed",
             Self::Expired => "expired",
+            Self::Released => "released",
         }
     }
 
@@ -115,6 +121,7 @@ impl FromStr for ReplicaState {
             "rejected" => Self::Rejected,
             "failed" => Self::Failed,
             "expired" => Self::Expired,
+            "released" => Self::Released,
             other => return Err(Error::corrupt(format!("replica state {other:?}"))),
         })
     }
@@ -160,6 +167,10 @@ pub struct ReplicaRecord {
     pub result_hash: Option<B256>,
     /// When it was handed out (ms).
     pub assigned_ms: i64,
+    /// How many times its worker handed the task back.
+    pub hand_backs: u32,
+    /// When its worker last handed the task back (ms; 0 if never).
+    pub released_ms: i64,
 }
 
 /// A registered worker.
@@ -173,6 +184,8 @@ pub struct WorkerRecord {
     pub tee: bool,
     /// Last time it was heard from (ms).
     pub last_seen_ms: i64,
+    /// Why it takes no new work, as its last heartbeat said; `None` when healthy.
+    pub unhealthy: Option<Unhealthy>,
 }
 
 /// The scheduler's database.
@@ -319,6 +332,9 @@ impl Store {
             state: row.try_get::<String, _>("state")?.parse()?,
             result_hash: result_hash.map(|v| parse(&v, "result hash")).transpose()?,
             assigned_ms: row.try_get("assigned_ms")?,
+            hand_backs: u32::try_from(row.try_get::<i64, _>("hand_backs")?)
+                .map_err(|_| Error::corrupt("a replica's hand-back count"))?,
+            released_ms: row.try_get("released_ms")?,
         })
     }
 
@@ -343,12 +359,15 @@ impl Store {
         rows.iter().map(Self::replica_of).collect()
     }
 
-    /// Records a new replica, unless the worker already has one for the task. Returns whether
-    /// it was recorded.
+    /// Records a new replica, unless the worker already has one for the task that it did not
+    /// hand back: a replica it handed back (`released`) is handed out to it again, on the same
+    /// row (its hand-backs still counted). Returns whether it was recorded.
     pub async fn add_replica(&self, task_id: B256, worker: Address) -> Result<bool> {
         let inserted = sqlx::query(
             "INSERT INTO replicas (task_id, worker, state, assigned_ms) \
-             VALUES ($1, $2, 'assigned', $3) ON CONFLICT (task_id, worker) DO NOTHING",
+             VALUES ($1, $2, 'assigned', $3) ON CONFLICT (task_id, worker) DO UPDATE SET \
+             state = 'assigned', result_hash = NULL, assigned_ms = $3, renewed_ms = 0 \
+             WHERE replicas.state = 'released'",
         )
         .bind(hex(&task_id))
         .bind(hex(&worker))
@@ -356,6 +375,22 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(inserted.rows_affected() == 1)
+    }
+
+    /// Records that `worker` handed the task back, if its replica is still only assigned (not
+    /// computed, contributed or expired meanwhile): the replica is `released` and its
+    /// hand-backs counted. Returns whether it was.
+    pub async fn release_replica(&self, task_id: B256, worker: Address) -> Result<bool> {
+        let released = sqlx::query(
+            "UPDATE replicas SET state = 'released', hand_backs = hand_backs + 1, \
+             released_ms = $3 WHERE task_id = $1 AND worker = $2 AND state = 'assigned'",
+        )
+        .bind(hex(&task_id))
+        .bind(hex(&worker))
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(released.rows_affected() == 1)
     }
 
     /// Moves a pending replica to `state` (a no-op once it is on-chain).
@@ -474,7 +509,7 @@ impl Store {
         Ok(())
     }
 
-    /// Registers or refreshes a worker, seen now.
+    /// Registers or refreshes a worker, seen now, healthy until a heartbeat says otherwise.
     pub async fn register_worker(
         &self,
         address: Address,
@@ -485,7 +520,7 @@ impl Store {
         sqlx::query(
             "INSERT INTO workers (address, slots, tee, version, last_seen_ms) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (address) DO UPDATE SET slots = $2, \
-             tee = $3, version = $4, last_seen_ms = $5",
+             tee = $3, version = $4, last_seen_ms = $5, unhealthy = NULL",
         )
         .bind(hex(&address))
         .bind(i64::from(slots))
@@ -504,14 +539,45 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         row.map(|row| {
+            let unhealthy: Option<String> = row.try_get("unhealthy")?;
             Ok(WorkerRecord {
                 address,
                 slots: row.try_get::<i64, _>("slots")? as u32,
                 tee: row.try_get::<i64, _>("tee")? != 0,
                 last_seen_ms: row.try_get("last_seen_ms")?,
+                unhealthy: unhealthy
+                    .map(|json| serde_json::from_str(&json).map_err(Error::corrupt))
+                    .transpose()?,
             })
         })
         .transpose()
+    }
+
+    /// Records what a worker's heartbeat said of its health (`None`: healthy).
+    pub async fn set_worker_health(
+        &self,
+        address: Address,
+        unhealthy: Option<&Unhealthy>,
+    ) -> Result<()> {
+        let json = unhealthy.map(|u| serde_json::to_string(u).expect("a health state serializes"));
+        sqlx::query("UPDATE workers SET unhealthy = $2 WHERE address = $1")
+            .bind(hex(&address))
+            .bind(json)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// How many workers seen since `since_ms` said in their last heartbeat that they take no
+    /// new work.
+    pub async fn workers_unhealthy(&self, since_ms: i64) -> Result<i64> {
+        Ok(sqlx::query(
+            "SELECT COUNT(*) FROM workers WHERE last_seen_ms >= $1 AND unhealthy IS NOT NULL",
+        )
+        .bind(since_ms)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get(0)?)
     }
 
     /// Accepts the signed request of `worker` whose signing hash is `hash`, unless it was
@@ -601,6 +667,11 @@ const SCHEMA: Schema = Schema {
             version: 2,
             description: "reorg",
             sql: include_str!("../migrations/0002_reorg.sql"),
+        },
+        Migration {
+            version: 3,
+            description: "hand back",
+            sql: include_str!("../migrations/0003_hand_back.sql"),
         },
     ],
     legacy: Some(Legacy {
@@ -761,9 +832,17 @@ mod tests {
                 state: ReplicaState::Computed,
                 result_hash: Some(CONSENSUS),
                 assigned_ms: 8,
+                hand_backs: 0,
+                released_ms: 0,
             };
             assert_eq!(self.replicas(TASK).await.unwrap(), vec![replica]);
-            let worker = WorkerRecord { address: WORKER, slots: 2, tee: true, last_seen_ms: 6 };
+            let worker = WorkerRecord {
+                address: WORKER,
+                slots: 2,
+                tee: true,
+                last_seen_ms: 6,
+                unhealthy: None,
+            };
             assert_eq!(self.worker(WORKER).await.unwrap(), Some(worker));
         }
 
@@ -923,6 +1002,74 @@ mod tests {
     #[ignore = "needs PostgreSQL"]
     async fn a_postgres_rollback_leaves_what_the_blocks_before_the_fork_make() {
         rollback_is_the_prefix(Databases::postgres("scheduler_store")).await;
+    }
+
+    /// A replica its worker hands back is released once, counted, and handed out to the same
+    /// worker again on the same row; a replica computed, failed or expired is neither released
+    /// nor handed out again. A worker's health, as its heartbeat says it, is kept and counted.
+    async fn released_replicas_go_back_to_their_worker(mut databases: Databases) {
+        let store = Store::open(&databases.url("released").await).await.unwrap();
+        let (first, _, changes) = story();
+        follow(&store, &changes, &[10]).await;
+        let task = first.task_id(U256::ZERO).unwrap();
+        let mine = |store: Store| async move {
+            let replicas = store.replicas(task).await.unwrap();
+            replicas.into_iter().find(|r| r.worker == WORKER).unwrap()
+        };
+
+        assert!(store.add_replica(task, WORKER).await.unwrap());
+        assert!(!store.add_replica(task, WORKER).await.unwrap(), "not twice while held");
+        assert!(store.release_replica(task, WORKER).await.unwrap());
+        assert!(!store.release_replica(task, WORKER).await.unwrap(), "released once");
+        let released = mine(store.clone()).await;
+        assert_eq!((released.state, released.hand_backs), (ReplicaState::Released, 1));
+        assert!(released.released_ms > 0);
+        assert!(!store.release_replica(task, OTHER).await.unwrap(), "nobody else's replica");
+
+        assert!(store.add_replica(task, WORKER).await.unwrap(), "handed out again");
+        let again = mine(store.clone()).await;
+        assert_eq!(
+            (again.state, again.hand_backs, again.result_hash),
+            (ReplicaState::Assigned, 1, None)
+        );
+        assert_eq!(store.replicas(task).await.unwrap().len(), 1, "on the same row");
+        store.set_replica(task, WORKER, ReplicaState::Computed, Some(CONSENSUS)).await.unwrap();
+        assert!(!store.release_replica(task, WORKER).await.unwrap(), "computed: not released");
+        assert!(!store.add_replica(task, WORKER).await.unwrap());
+
+        for state in [ReplicaState::Failed, ReplicaState::Expired] {
+            let worker = if state == ReplicaState::Failed { OTHER } else { LATE };
+            assert!(store.add_replica(task, worker).await.unwrap());
+            store.set_replica(task, worker, state, None).await.unwrap();
+            assert!(!store.release_replica(task, worker).await.unwrap(), "{state:?}");
+            assert!(!store.add_replica(task, worker).await.unwrap(), "{state:?}");
+        }
+
+        store.register_worker(WORKER, 1, false, "test").await.unwrap();
+        assert_eq!(store.workers_unhealthy(0).await.unwrap(), 0);
+        let low = Unhealthy::LowDisk { free_bytes: 1, min_free_bytes: 2 };
+        store.set_worker_health(WORKER, Some(&low)).await.unwrap();
+        assert_eq!(store.worker(WORKER).await.unwrap().unwrap().unhealthy, Some(low.clone()));
+        assert_eq!(store.workers_unhealthy(0).await.unwrap(), 1);
+        assert_eq!(store.workers_unhealthy(i64::MAX).await.unwrap(), 0, "not seen since");
+        store.set_worker_health(WORKER, None).await.unwrap();
+        assert_eq!(store.worker(WORKER).await.unwrap().unwrap().unhealthy, None);
+        store.set_worker_health(WORKER, Some(&low)).await.unwrap();
+        store.register_worker(WORKER, 1, false, "test").await.unwrap();
+        assert_eq!(store.worker(WORKER).await.unwrap().unwrap().unhealthy, None, "registered anew");
+        store.pool.close().await;
+        databases.finish().await;
+    }
+
+    #[tokio::test]
+    async fn released_sqlite_replicas_go_back_to_their_worker() {
+        released_replicas_go_back_to_their_worker(Databases::sqlite()).await;
+    }
+
+    #[tokio::test]
+    #[ignore = "needs PostgreSQL"]
+    async fn released_postgres_replicas_go_back_to_their_worker() {
+        released_replicas_go_back_to_their_worker(Databases::postgres("scheduler_store")).await;
     }
 
     /// A task followed before the events were recorded: a rollback brings it back to what it

@@ -89,6 +89,19 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// The data folder was (nearly) full when an app's run ended: a write of the app may have
+    /// been refused for lack of room, so its output may not be what other replicas get, and
+    /// it is not committed.
+    #[error(
+        "{path}: {free_bytes} bytes free after the app's run: a write may have failed for lack \
+         of room, the result is not trusted"
+    )]
+    DiskFull {
+        /// The data folder.
+        path: PathBuf,
+        /// The bytes free in it after the run.
+        free_bytes: u64,
+    },
     /// The result store refused an upload, or failed it too many times: the worker stopped
     /// trying to upload this result.
     #[error("the result was not uploaded: {0}")]
@@ -108,12 +121,39 @@ impl Error {
         Self::Io { path: path.into(), source }
     }
 
+    /// Whether the error is the worker's own storage failing: a file or folder of its data
+    /// folder that could not be written or read (a full disk among others). A task whose files
+    /// fail so before it is computed is handed back to the scheduler, not failed.
+    pub fn is_storage(&self) -> bool {
+        matches!(
+            self,
+            Self::Io { .. }
+                | Self::State { .. }
+                | Self::DiskFull { .. }
+                | Self::Exec(ExecError::Io { .. })
+        )
+    }
+
+    /// Whether the error is a write refused for lack of room (the disk full, a quota used up).
+    pub fn is_out_of_space(&self) -> bool {
+        match self {
+            Self::Io { source, .. } | Self::Exec(ExecError::Io { source, .. }) => {
+                crate::runtime::disk::is_out_of_space(source)
+            }
+            Self::DiskFull { .. } => true,
+            _ => false,
+        }
+    }
+
     /// What the worker tells the scheduler about a task it gives up, which the scheduler
     /// writes in the task's log, read by the requester: the cause without this machine's
     /// paths and files.
     pub fn reported(&self) -> String {
         match self {
-            Self::Io { .. } | Self::State { .. } | Self::Exec(ExecError::Io { .. }) => {
+            Self::Io { .. }
+            | Self::State { .. }
+            | Self::DiskFull { .. }
+            | Self::Exec(ExecError::Io { .. }) => {
                 "a fault of the worker's own machine (its storage): another worker takes the task"
                     .to_owned()
             }

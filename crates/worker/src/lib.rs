@@ -14,7 +14,9 @@
 //! - [`runtime`]: the worker's loop ([`run`]): registration with the scheduler, pulling work up
 //!   to its slots, fetching apps and datasets checked against their on-chain checksums,
 //!   committing results (`contribute`, or `contributeAndFinalize` for trust 1), revealing and
-//!   uploading when asked, and resuming the tasks in flight after a restart.
+//!   uploading when asked, and resuming the tasks in flight after a restart; handing back at
+//!   once a task whose files cannot be written (a full disk), and taking no work while its data
+//!   folder is short of space.
 //! - [`tee`]: the TEE backend: tasks of TEE deals run inside an enclave boundary that gets its
 //!   secrets from the SMS after attestation, and sign their result with the task's enclave
 //!   challenge key (today an explicitly enabled, INSECURE simulation of an enclave).

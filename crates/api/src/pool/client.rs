@@ -6,7 +6,8 @@ use poco_primitives::request::SignedRequest;
 use serde::{Serialize, de::DeserializeOwned};
 
 use super::{
-    Heartbeat, HeartbeatResponse, PoolInfo, Registration, Report, WorkRequest, WorkResponse,
+    HandBack, Heartbeat, HeartbeatResponse, PoolInfo, Registration, Report, WorkRequest,
+    WorkResponse,
 };
 
 /// What can go wrong talking to a scheduler.
@@ -122,7 +123,15 @@ impl SchedulerClient {
     pub async fn report(&self, report: &Report) -> Result<()> {
         self.post::<_, serde_json::Value>("/reports", report).await.map(|_| ())
     }
+
+    /// Hands a task back to the scheduler at once: the worker cannot keep it.
+    pub async fn hand_back(&self, hand_back: &HandBack) -> Result<()> {
+        self.post::<_, serde_json::Value>(HAND_BACK_PATH, hand_back).await.map(|_| ())
+    }
 }
+
+/// Where a scheduler takes hand-backs ([`HandBack`]).
+pub const HAND_BACK_PATH: &str = "/work/hand-back";
 
 /// A task's log, as its scheduler kept it.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]

@@ -1,7 +1,9 @@
 //! The workerpool protocol: what a scheduler and its workers say to each other over HTTP.
 //!
 //! Workers pull: they register, send heartbeats (whose answers carry the actions the scheduler
-//! wants: reveal, upload, abort), ask for work up to their free slots, and report what they did.
+//! wants: reveal, upload, abort; and which say when the worker is unhealthy), ask for work up to
+//! their free slots, report what they did, and hand back at once a task they cannot keep (its
+//! files could not be written: [`HandBack`]).
 //! Every request is signed by the worker's wallet, as every signed request to a poco service
 //! ([`poco_primitives::request`]); the scheduler accepts a request only from a registered worker, fresh
 //! (its timestamp, in seconds, close to the scheduler's clock) and once, so a captured request
@@ -14,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use poco_primitives::Deal;
 
-pub use client::{Error, LogEntry, Result, SchedulerClient, TaskLogs};
+pub use client::{Error, HAND_BACK_PATH, LogEntry, Result, SchedulerClient, TaskLogs};
 
 /// A worker's registration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,12 +49,43 @@ pub struct PoolInfo {
     pub heartbeat_interval_secs: f64,
 }
 
-/// A worker's heartbeat: the tasks it is working on.
+/// A worker's heartbeat: the tasks it is working on, and whether it can take more.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Heartbeat {
     /// Tasks in progress on the worker.
     pub running: Vec<B256>,
+    /// Why the worker takes no new work now; `None` (and then absent from the JSON, as
+    /// schedulers from before this field expect) when it is healthy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unhealthy: Option<Unhealthy>,
+}
+
+/// Why a worker asks for no new work: it says so in its heartbeats until it is healthy again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[non_exhaustive]
+pub enum Unhealthy {
+    /// Its data folder has less free space than the worker keeps in reserve: a task's files
+    /// (its state, inputs and result) might not fit.
+    LowDisk {
+        /// The bytes free for the worker in its data folder.
+        free_bytes: u64,
+        /// The least it takes new work with.
+        min_free_bytes: u64,
+    },
+}
+
+impl std::fmt::Display for Unhealthy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::LowDisk { free_bytes, min_free_bytes } => write!(
+                f,
+                "its data folder has {free_bytes} bytes free, under the {min_free_bytes} it \
+                 takes new work with"
+            ),
+        }
+    }
 }
 
 /// What the scheduler wants a worker to do next about a task it contributed to.
@@ -167,6 +200,40 @@ pub enum Report {
     },
 }
 
+/// Why a worker hands a task back (what the task's log says; the worker's own log has the
+/// details, such as the file that could not be written).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub enum HandBackCause {
+    /// The worker's disk is full (or under the free space it keeps in reserve).
+    DiskFull,
+    /// The worker's storage failed otherwise.
+    StorageFailed,
+}
+
+impl std::fmt::Display for HandBackCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::DiskFull => "the worker's disk is full",
+            Self::StorageFailed => "the worker's storage failed",
+        })
+    }
+}
+
+/// A worker giving a task back, at once, because it cannot keep it: the task's files could not
+/// be written on its machine. Only a task the worker has neither computed nor contributed to
+/// can be handed back; the scheduler gives it to the next worker that asks (to this one too,
+/// later, a few times at most).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HandBack {
+    /// The task.
+    pub task_id: B256,
+    /// Why.
+    pub cause: HandBackCause,
+}
+
 impl Report {
     /// The task reported about.
     pub fn task_id(&self) -> B256 {
@@ -191,5 +258,38 @@ mod tests {
         let report: Result<Report, _> =
             serde_json::from_str(r#"{"status":"failed","taskId":"0x00","reason":"x","extra":1}"#);
         assert!(report.is_err(), "unknown fields are refused");
+    }
+
+    #[test]
+    fn a_healthy_heartbeat_says_nothing_of_its_health() {
+        let healthy = Heartbeat { running: vec![B256::repeat_byte(1)], unhealthy: None };
+        let json = serde_json::to_value(&healthy).unwrap();
+        assert_eq!(json, serde_json::json!({ "running": [B256::repeat_byte(1)] }));
+        assert_eq!(serde_json::from_value::<Heartbeat>(json).unwrap(), healthy);
+
+        let low = Unhealthy::LowDisk { free_bytes: 10, min_free_bytes: 20 };
+        let beat = Heartbeat { running: vec![], unhealthy: Some(low.clone()) };
+        let json = serde_json::to_value(&beat).unwrap();
+        assert_eq!(
+            json["unhealthy"],
+            serde_json::json!({ "reason": "lowDisk", "freeBytes": 10, "minFreeBytes": 20 })
+        );
+        assert_eq!(serde_json::from_value::<Heartbeat>(json).unwrap(), beat);
+        assert!(low.to_string().contains("10 bytes free"), "{low}");
+    }
+
+    #[test]
+    fn a_hand_back_names_its_task_and_a_known_cause() {
+        let hand_back = HandBack { task_id: B256::repeat_byte(2), cause: HandBackCause::DiskFull };
+        let json = serde_json::to_value(&hand_back).unwrap();
+        assert_eq!(json["cause"], "diskFull");
+        assert_eq!(serde_json::from_value::<HandBack>(json).unwrap(), hand_back);
+        for malformed in [
+            r#"{"taskId":"0x00","cause":"diskFull"}"#,
+            r#"{"taskId":"0x0202020202020202020202020202020202020202020202020202020202020202","cause":"bored"}"#,
+            r#"{"taskId":"0x0202020202020202020202020202020202020202020202020202020202020202"}"#,
+        ] {
+            assert!(serde_json::from_str::<HandBack>(malformed).is_err(), "{malformed}");
+        }
     }
 }

@@ -72,8 +72,8 @@ impl SchedulerRun {
 impl WorkerRun {
     fn over(self, file: Self) -> Self {
         layered!(self over file as WorkerRun {
-            scheduler_url, slots, data_dir, memory_mib, upload_attempts, concurrent_uploads,
-            runtime_sources, enclave_dir,
+            scheduler_url, slots, data_dir, min_free_mib, memory_mib, upload_attempts,
+            concurrent_uploads, runtime_sources, enclave_dir,
         }; insecure_simulation, simulation_key_file, byzantine)
     }
 }
@@ -425,6 +425,9 @@ pub(crate) async fn worker(context: &Context, command: WorkerCommand) -> Result<
     config.slots = options.slots.unwrap_or(2).max(1);
     if let Some(mib) = options.memory_mib {
         config.memory_bytes = mib.max(1).saturating_mul(1 << 20);
+    }
+    if let Some(mib) = options.min_free_mib {
+        config.min_free_bytes = mib.saturating_mul(1 << 20);
     }
     if let Some(attempts) = options.upload_attempts {
         config.upload_attempts = attempts.max(1);

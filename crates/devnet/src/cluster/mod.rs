@@ -240,6 +240,12 @@ impl Cluster {
         config
     }
 
+    /// The configuration of worker `index` keeping its data in `data_dir` instead of the
+    /// cluster's folder: a folder the test prepared (a small filesystem it can fill, say).
+    pub fn worker_config_at(&self, index: usize, data_dir: impl Into<PathBuf>) -> WorkerConfig {
+        WorkerConfig { data_dir: data_dir.into(), ..self.worker_config(index) }
+    }
+
     /// Starts worker `index` with `executor` (an honest [`WasmExecutor`] or a
     /// [`ByzantineExecutor`]).
     pub fn start_worker_with(
@@ -337,6 +343,50 @@ impl Cluster {
         })
         .await;
         client.download(task_id, &self.net.accounts().requester).await.expect("the download")
+    }
+
+    /// The scheduler's public view of a task's replicas: each worker and the state of its
+    /// replica (`assigned`, `computed`, `contributed`, `released`...), oldest first; none while
+    /// the scheduler does not know the task.
+    pub async fn replicas(&self, task_id: B256) -> Vec<(Address, String)> {
+        let url = format!("{}/tasks/{task_id}", self.scheduler_url());
+        let http = poco_api::http::client(Duration::from_secs(10));
+        let Ok(response) = http.get(&url).send().await else { return Vec::new() };
+        let text = response.text().await.unwrap_or_default();
+        let view: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let replicas = view["replicas"].as_array().cloned().unwrap_or_default();
+        replicas
+            .iter()
+            .filter_map(|replica| {
+                let worker = replica["worker"].as_str()?.parse().ok()?;
+                Some((worker, replica["state"].as_str()?.to_owned()))
+            })
+            .collect()
+    }
+
+    /// The scheduler's log of a task, read as its requester (the requester of the cluster's
+    /// deals): each entry's time (unix seconds) and message, oldest first.
+    pub async fn task_logs(&self, task_id: B256) -> Vec<(f64, String)> {
+        let requester = self.net.accounts().requester.clone();
+        let client = poco_api::pool::SchedulerClient::new(&self.scheduler_url(), requester);
+        let logs = client.task_logs(task_id).await.expect("the scheduler's log of the task");
+        logs.logs.into_iter().map(|entry| (entry.at, entry.message)).collect()
+    }
+
+    /// A counter or gauge of the scheduler's `/metrics` (its unlabelled line).
+    pub async fn scheduler_metric(&self, name: &str) -> u64 {
+        let url = format!("{}/metrics", self.scheduler_url());
+        let http = poco_api::http::client(Duration::from_secs(10));
+        let text = http.get(&url).send().await.expect("/metrics").text().await.expect("/metrics");
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} is not in the scheduler's metrics"))
+    }
+
+    /// The frozen balance of `account` (stakes and prices locked in deals), in nRLC.
+    pub async fn frozen(&self, account: Address) -> U256 {
+        let poco = self.net.owner().poco(self.net.deployment().poco);
+        poco.frozenOf(account).call().await.expect("frozenOf")
     }
 
     /// The free balance of `account`, in nRLC.

@@ -19,6 +19,7 @@ use poco_worker::{
     runtime::{TaskParams, task_spec},
 };
 
+mod disk;
 mod outputs;
 mod python;
 mod strangers;

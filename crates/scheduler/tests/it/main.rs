@@ -4,6 +4,7 @@
 
 mod api;
 mod flow;
+mod hand_back;
 mod reorg;
 mod rules;
 
@@ -14,8 +15,8 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 use poco_api::pool::{
-    Assignment, Heartbeat, HeartbeatResponse, PoolInfo, Registration, Report, WorkRequest,
-    WorkResponse,
+    Assignment, HAND_BACK_PATH, HandBack, HandBackCause, Heartbeat, HeartbeatResponse, PoolInfo,
+    Registration, Report, Unhealthy, WorkRequest, WorkResponse,
 };
 use poco_contracts::bindings::IPocoTypes;
 use poco_primitives::{
@@ -75,6 +76,9 @@ struct Pool {
     admission: Option<Admission>,
     /// How deep a block must be before the scheduler acts on it (the default otherwise).
     confirmations: Option<u64>,
+    /// How long a worker that handed a task back waits before it may be given it again (the
+    /// default otherwise).
+    hand_back_pause: Option<Duration>,
     /// The result store the scheduler checks uploads in before it finalizes.
     results_url: String,
     _results: (oneshot::Sender<()>, tempfile::TempDir),
@@ -114,6 +118,7 @@ impl Pool {
             upload_timeout: None,
             admission,
             confirmations: None,
+            hand_back_pause: None,
             results_url,
             _results: results,
         };
@@ -137,6 +142,16 @@ impl Pool {
     async fn start_confirming(workers: usize, database: Database, confirmations: u64) -> Self {
         let mut pool = Self::start_on(workers, database).await;
         pool.confirmations = Some(confirmations);
+        pool.kill_scheduler().await;
+        pool.start_scheduler().await;
+        pool
+    }
+
+    /// A pool whose scheduler keeps its state in `database` and gives a task back to the
+    /// worker that handed it back after `pause`.
+    async fn start_pausing(workers: usize, database: Database, pause: Duration) -> Self {
+        let mut pool = Self::start_on(workers, database).await;
+        pool.hand_back_pause = Some(pause);
         pool.kill_scheduler().await;
         pool.start_scheduler().await;
         pool
@@ -175,6 +190,9 @@ impl Pool {
         }
         if let Some(confirmations) = self.confirmations {
             config.confirmations = confirmations;
+        }
+        if let Some(pause) = self.hand_back_pause {
+            config.hand_back_pause = pause;
         }
         config
     }
@@ -334,7 +352,24 @@ impl Worker {
     }
 
     async fn heartbeat(&self, running: Vec<B256>) -> HeartbeatResponse {
-        self.post("/workers/heartbeat", &Heartbeat { running }).await
+        self.post("/workers/heartbeat", &Heartbeat { running, unhealthy: None }).await
+    }
+
+    /// A heartbeat saying the worker runs nothing and is `unhealthy` (or well).
+    async fn health(&self, unhealthy: Option<Unhealthy>) -> HeartbeatResponse {
+        self.post("/workers/heartbeat", &Heartbeat { running: vec![], unhealthy }).await
+    }
+
+    /// Hands `task_id` back for `cause`; the status and the JSON body (`null` when empty).
+    async fn hand_back(&self, task_id: B256, cause: HandBackCause) -> (u16, serde_json::Value) {
+        let body = serde_json::to_vec(&HandBack { task_id, cause }).unwrap();
+        let (status, text) = self.post_raw(HAND_BACK_PATH, &body, unix_seconds()).await;
+        let json = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: {text}"))
+        };
+        (status, json)
     }
 
     async fn report(&self, report: Report) {

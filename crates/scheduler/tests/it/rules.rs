@@ -67,7 +67,7 @@ async fn an_allow_list_refuses_strangers_and_workers_taken_off_it() {
 
     let work = WorkRequest { free_slots: 1 };
     assert_not_admitted(&send(&dropped, "/work", &work).await, "allow-list");
-    let beat = poco_api::pool::Heartbeat { running: vec![] };
+    let beat = poco_api::pool::Heartbeat { running: vec![], unhealthy: None };
     assert_not_admitted(&send(&dropped, "/workers/heartbeat", &beat).await, "allow-list");
     let report = Report::Failed { task_id: B256::repeat_byte(1), reason: "x".into() };
     assert_not_admitted(&try_report(&dropped, &report).await, "allow-list");

@@ -1,7 +1,17 @@
 //! The worker's main loop: register with the scheduler, pull work up to the free slots, run
 //! each task through fetch, sandboxed execution, commitment, reveal and upload, and recover
 //! the tasks in flight after a restart.
+//!
+//! A task is never dropped in silence. One whose files cannot be written before it is computed
+//! (its state at receipt, its inputs, its output: a full disk, say) is handed back to the
+//! scheduler at once with the cause, and the other tasks of the same reply are kept; the
+//! scheduler gives it to the next worker. After the commitment is on-chain, a state that cannot
+//! be saved is kept in memory and the task goes on (a restart resumes it from its last saved
+//! stage: each step checks the chain first). Before asking for work, the worker checks the free
+//! space of its data folder: below [`WorkerConfig::min_free_bytes`] it asks for none and says
+//! it is unhealthy in its heartbeats, until space returns.
 
+pub(crate) mod disk;
 mod fetch;
 mod heartbeat;
 pub mod params;
@@ -23,7 +33,8 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 use poco_api::pool::{
-    Action, ContributionMode, Heartbeat, PoolInfo, Registration, Report, SchedulerClient,
+    Action, ContributionMode, HandBack, HandBackCause, Heartbeat, PoolInfo, Registration, Report,
+    SchedulerClient, Unhealthy,
 };
 use poco_api::results::{
     ResultStoreClient, TaskRef, UploadLimits,
@@ -99,12 +110,23 @@ pub struct WorkerConfig {
     /// part is used only with the sha256 the app names. Empty (the default): only what the
     /// worker's cache already holds.
     pub runtime_sources: Vec<String>,
+    /// The least free space, in bytes, the data folder must have for the worker to ask for
+    /// work (default [`DEFAULT_MIN_FREE_BYTES`]). Below it, the worker asks for none, says it
+    /// is unhealthy in its heartbeats (the scheduler gives it nothing meanwhile) and logs it,
+    /// until space returns; the tasks it holds go on. 0 turns the check off.
+    pub min_free_bytes: u64,
 }
 
 /// The default [`WorkerConfig::upload_attempts`].
 pub const DEFAULT_UPLOAD_ATTEMPTS: u32 = 5;
 /// The default [`WorkerConfig::concurrent_uploads`].
 pub const DEFAULT_CONCURRENT_UPLOADS: u32 = 2;
+/// The default [`WorkerConfig::min_free_bytes`]: 64 MiB, room for one result as large as the
+/// result store takes in one upload by default (a task's output is bounded below that).
+pub const DEFAULT_MIN_FREE_BYTES: u64 = 64 << 20;
+/// How little free space in the data folder, after an app's run, makes the run untrusted: the
+/// app may have met a full disk (see `check_room_after_run`).
+const FULL_DISK_MARGIN: u64 = 1 << 20;
 /// The default [`WorkerConfig::upload_backoff`].
 pub const DEFAULT_UPLOAD_BACKOFF: Duration = Duration::from_secs(2);
 /// The longest wait between two upload attempts.
@@ -122,8 +144,9 @@ fn upload_backoff(first: Duration, failures: u32, task_id: B256) -> Duration {
 }
 
 impl WorkerConfig {
-    /// A worker with the defaults: 2 slots, 512 MiB per app, asking for work every 200 ms,
-    /// the default fetch policy (public `http(s)` only, at most 256 MiB per file).
+    /// A worker with the defaults: 2 slots, 512 MiB per app, asking for work every 200 ms
+    /// while its data folder has 64 MiB free, the default fetch policy (public `http(s)` only,
+    /// at most 256 MiB per file).
     pub fn new(
         scheduler_url: impl Into<String>,
         rpc_url: impl Into<String>,
@@ -146,6 +169,7 @@ impl WorkerConfig {
             upload_backoff: DEFAULT_UPLOAD_BACKOFF,
             concurrent_uploads: DEFAULT_CONCURRENT_UPLOADS,
             runtime_sources: Vec::new(),
+            min_free_bytes: DEFAULT_MIN_FREE_BYTES,
         }
     }
 }
@@ -157,6 +181,7 @@ impl std::fmt::Debug for WorkerConfig {
             .field("worker", &self.wallet.address())
             .field("data_dir", &self.data_dir)
             .field("slots", &self.slots)
+            .field("min_free_bytes", &self.min_free_bytes)
             .field("fetch", &self.fetch)
             .field("tee", &self.tee)
             .finish_non_exhaustive()
@@ -205,6 +230,8 @@ struct Worker {
     upload_failures: Mutex<HashMap<B256, (u32, tokio::time::Instant)>>,
     /// The uploads that may run at once ([`WorkerConfig::concurrent_uploads`]).
     uploads: tokio::sync::Semaphore,
+    /// Why the worker takes no new work, as last checked; `None` when healthy.
+    health: Mutex<Option<Unhealthy>>,
 }
 
 impl Worker {
@@ -251,6 +278,7 @@ impl Worker {
             jobs: Mutex::default(),
             upload_failures: Mutex::default(),
             uploads: tokio::sync::Semaphore::new(config.concurrent_uploads.max(1) as usize),
+            health: Mutex::default(),
             config,
             pool,
             scheduler,
@@ -300,7 +328,8 @@ impl Worker {
 
     async fn heartbeat(self: &Arc<Self>) -> Result<()> {
         let running: Vec<B256> = self.tasks.lock().expect("lock").keys().copied().collect();
-        let response = self.scheduler.heartbeat(&Heartbeat { running }).await?;
+        let unhealthy = self.health.lock().expect("lock").clone();
+        let response = self.scheduler.heartbeat(&Heartbeat { running, unhealthy }).await?;
         for action in response.actions {
             match action {
                 Action::Reveal { task_id } => self.spawn_step(task_id, Step::Reveal),
@@ -326,6 +355,15 @@ impl Worker {
     }
 
     async fn ask_for_work(self: &Arc<Self>) -> Result<()> {
+        if self.check_health() {
+            // The scheduler hears of it at once (it gives an unhealthy worker nothing).
+            if let Err(error) = self.heartbeat().await {
+                warn!(%error, "heartbeat failed");
+            }
+        }
+        if self.health.lock().expect("lock").is_some() {
+            return Ok(());
+        }
         // A slot is taken while a task is fetched and computed. A computed task only waits for
         // the chain (its commitment mined, then consensus, reveal, upload) and leaves its slot
         // to the next one: waiting on blocks would otherwise bound a worker to one task per
@@ -345,13 +383,110 @@ impl Worker {
         }
         for assignment in self.scheduler.work(free).await?.assignments {
             let task_id = assignment.task_id;
+            if self.tasks.lock().expect("lock").contains_key(&task_id) {
+                debug!(task = %task_id, "assigned a task the worker holds already: kept as it is");
+                continue;
+            }
             let state = TaskState { assignment, stage: Stage::Received, revealed: false };
-            TaskDir::new(&self.tasks_dir, task_id).save(&state)?;
+            let dir = TaskDir::new(&self.tasks_dir, task_id);
+            if let Err(error) = dir.save(&state) {
+                // The reply's other tasks are still taken; this one goes back at once.
+                warn!(task = %task_id, %error, "the task cannot be saved: handing it back");
+                if let Err(error) = dir.remove() {
+                    debug!(task = %task_id, %error, "could not remove the task's files");
+                }
+                let cause = self.hand_back_cause(&error);
+                let worker = self.clone();
+                self.jobs
+                    .lock()
+                    .expect("lock")
+                    .spawn(async move { worker.hand_back(task_id, cause).await });
+                continue;
+            }
             self.tasks.lock().expect("lock").insert(task_id, state);
             info!(task = %task_id, "task received");
             self.spawn_advance(task_id);
         }
         Ok(())
+    }
+
+    /// Checks the free space of the data folder against [`WorkerConfig::min_free_bytes`] and
+    /// records the worker's health; logs a change. Returns whether it changed.
+    fn check_health(&self) -> bool {
+        let min_free_bytes = self.config.min_free_bytes;
+        let now = match disk::free_bytes(&self.config.data_dir) {
+            Ok(free_bytes) if free_bytes < min_free_bytes => {
+                Some(Unhealthy::LowDisk { free_bytes, min_free_bytes })
+            }
+            Ok(_) => None,
+            Err(error) => {
+                // Not a reason to stop asking: a write that fails hands its task back.
+                debug!(%error, "the data folder's free space cannot be read");
+                None
+            }
+        };
+        let mut health = self.health.lock().expect("lock");
+        let changed = health.is_some() != now.is_some();
+        match &now {
+            Some(unhealthy) if changed => warn!(
+                data_dir = %self.config.data_dir.display(), %unhealthy,
+                "the worker is unhealthy: no new work until space returns"
+            ),
+            None if changed => info!(
+                data_dir = %self.config.data_dir.display(),
+                "space is back in the data folder: asking for work again"
+            ),
+            _ => {}
+        }
+        *health = now;
+        changed
+    }
+
+    /// Refuses the outcome of a run that ended with the data folder (nearly) full: less than
+    /// [`FULL_DISK_MARGIN`] (or [`WorkerConfig::min_free_bytes`], if smaller) free. A write of
+    /// the app may have been refused for lack of room, so its output may not be what other
+    /// replicas get: it is not committed, and the task is handed back.
+    fn check_room_after_run(&self) -> Result<()> {
+        let margin = self.config.min_free_bytes.min(FULL_DISK_MARGIN);
+        match disk::free_bytes(&self.config.data_dir) {
+            Ok(free_bytes) if free_bytes < margin => {
+                Err(Error::DiskFull { path: self.config.data_dir.clone(), free_bytes })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// What to tell the scheduler when a task's files failed with `error`.
+    fn hand_back_cause(&self, error: &Error) -> HandBackCause {
+        let low = disk::free_bytes(&self.config.data_dir)
+            .is_ok_and(|free| free < self.config.min_free_bytes.max(1));
+        if error.is_out_of_space() || low {
+            HandBackCause::DiskFull
+        } else {
+            HandBackCause::StorageFailed
+        }
+    }
+
+    /// Hands a task the worker cannot keep back to the scheduler, so that another worker takes
+    /// it at once. If the scheduler does not take it back (one from before hand-backs, or a
+    /// refusal), the task is reported failed instead, which frees it as well; only if that
+    /// fails too does the task wait for its replica to time out, which the log says.
+    async fn hand_back(&self, task_id: B256, cause: HandBackCause) {
+        let refusal = match self.scheduler.hand_back(&HandBack { task_id, cause }).await {
+            Ok(()) => {
+                info!(task = %task_id, %cause, "task handed back to the scheduler");
+                return;
+            }
+            Err(error) => error,
+        };
+        warn!(task = %task_id, %cause, error = %refusal, "hand-back refused: reporting failure");
+        let reason = format!("{cause}: another worker takes the task");
+        if let Err(error) = self.scheduler.report(&Report::Failed { task_id, reason }).await {
+            warn!(
+                task = %task_id, %error,
+                "the task could not be given back: it goes elsewhere once its replica times out"
+            );
+        }
     }
 
     fn forget(&self, task_id: B256) {
@@ -370,6 +505,21 @@ impl Worker {
         TaskDir::new(&self.tasks_dir, task_id).save(&state)?;
         self.tasks.lock().expect("lock").insert(task_id, state);
         Ok(())
+    }
+
+    /// Records a stage reached on-chain (a commitment, a reveal, an upload): in memory in any
+    /// case, since the task must go on (dropping it would lose the stake), and on disk if it
+    /// can be written; otherwise a restart resumes the task from its last saved stage, each
+    /// step checking the chain before it acts.
+    fn record(&self, state: TaskState) {
+        let task_id = state.assignment.task_id;
+        if let Err(error) = TaskDir::new(&self.tasks_dir, task_id).save(&state) {
+            warn!(
+                task = %task_id, %error, stage = ?state.stage,
+                "the task's progress cannot be saved: it goes on from memory"
+            );
+        }
+        self.tasks.lock().expect("lock").insert(task_id, state);
     }
 
     /// Moves a task as far as it can go on its own: compute, then commit.
@@ -395,9 +545,16 @@ impl Worker {
                 let transient = matches!(&error, Error::Chain(e) if e.is_transient())
                     || matches!(&error, Error::Sms(e) if e.is_transient())
                     || matches!(error, Error::Scheduler(_) | Error::ResultStore(_));
+                let received = worker.state(task_id).is_some_and(|s| s.stage == Stage::Received);
                 if transient {
                     // Tried again: by the next heartbeat's sweep, or the scheduler's next ask.
                     warn!(task = %task_id, %error, "task step failed; will retry");
+                } else if error.is_storage() && received {
+                    // Nothing computed nor committed: the task goes back to the scheduler, for
+                    // another worker (or this one, once its storage works again).
+                    warn!(task = %task_id, %error, "the task's storage failed: handing it back");
+                    worker.hand_back(task_id, worker.hand_back_cause(&error)).await;
+                    worker.forget(task_id);
                 } else {
                     warn!(task = %task_id, %error, "task failed");
                     let reason = error.reported();
@@ -511,6 +668,7 @@ impl Worker {
                 .with_limits(self.limits(deal));
                 spec.python = python;
                 let outcome = self.executor.execute(spec).await?;
+                self.check_room_after_run()?;
                 info!(task = %task_id, status = %outcome.status, fuel = outcome.fuel_consumed, "app ran");
                 if !outcome.status.is_deterministic() {
                     // What the app wrote stays in this worker's log: a run that is not
@@ -641,7 +799,7 @@ impl Worker {
                 }
                 state.stage = Stage::Committed { digest, callback_data };
                 state.revealed = true;
-                self.save(state.clone())?;
+                self.record(state.clone());
                 if let Some(ticket) = assignment.upload_ticket.clone() {
                     self.upload(state, &ticket).await?;
                 }
@@ -680,7 +838,7 @@ impl Worker {
                     info!(task = %task_id, "contributed");
                 }
                 state.stage = Stage::Committed { digest, callback_data };
-                self.save(state)?;
+                self.record(state);
             }
         }
         Ok(())
@@ -703,7 +861,8 @@ impl Worker {
             info!(task = %task_id, "revealed");
         }
         state.revealed = true;
-        self.save(state)
+        self.record(state);
+        Ok(())
     }
 
     /// Packs the output as it will be uploaded and checks it against what the store takes,
@@ -798,7 +957,7 @@ impl Worker {
             String::new()
         };
         state.stage = Stage::Uploaded;
-        self.save(state)?;
+        self.record(state);
         self.scheduler.report(&Report::Uploaded { task_id, location, callback_data }).await?;
         Ok(())
     }
