@@ -272,7 +272,7 @@ pub(crate) enum DevnetCommand {
     /// Start a devnet (or resume the one in the home directory). Its SMS runs in the INSECURE
     /// simulation mode: confidential tasks on a devnet protect nothing from this machine.
     #[command(
-        after_help = "Examples:\n  poco devnet up\n  poco devnet up --detach --workers 4 --byzantine-workers 1\n  poco devnet up --detach --workers 2 --tee-workers 1"
+        after_help = "Examples:\n  poco devnet up\n  poco devnet up --detach --workers 4 --byzantine-workers 1\n  poco devnet up --detach --workers 2 --tee-workers 1\n  poco devnet up --detach --postgres postgres://postgres@127.0.0.1:5432/devnet --s3 s3://results --s3-settings s3.env"
     )]
     Up {
         /// Honest workers.
@@ -297,6 +297,20 @@ pub(crate) enum DevnetCommand {
         /// Where compiled modules are kept (mode 0700) [default: <home>/modules].
         #[arg(long = "module-cache", env = "POCO_MODULE_CACHE", value_name = "DIR")]
         module_cache: Option<PathBuf>,
+        /// A PostgreSQL server for the market, the scheduler and the SMS: the URL of a database
+        /// there, beside which each gets a database of its own (`<database>_market`,
+        /// `_scheduler`, `_sms`). Chosen when the devnet is created and kept with it [default:
+        /// SQLite files in the devnet's folder].
+        #[arg(long, env = "POCO_DEVNET_POSTGRES", value_name = "URL")]
+        postgres: Option<String>,
+        /// An S3 bucket for the result store (`s3://bucket/prefix`), its credentials, region
+        /// and endpoint from `AWS_*` variables or --s3-settings. Chosen when the devnet is
+        /// created and kept with it [default: a folder of the devnet].
+        #[arg(long, value_name = "URL")]
+        s3: Option<String>,
+        /// A mode-600 file of `AWS_*` settings for --s3 (never credentials on the command line).
+        #[arg(long = "s3-settings", value_name = "FILE")]
+        s3_settings: Option<PathBuf>,
     },
     /// Stop the running devnet (its state is kept).
     #[command(after_help = "Example:\n  poco devnet down")]

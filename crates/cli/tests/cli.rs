@@ -1077,7 +1077,8 @@ fn wait_running(home: &Path) -> Value {
 }
 
 /// `poco devnet up` in the foreground: Ctrl-C stops the whole process tree cleanly, and the
-/// next `devnet up` resumes the same chain, with what was registered on it.
+/// next `devnet up` resumes the same chain, with what was registered on it, every service on
+/// the address it had.
 #[test]
 fn a_devnet_stops_on_ctrl_c_and_resumes_where_it_was() {
     let home = tempfile::tempdir().unwrap();
@@ -1134,6 +1135,9 @@ fn a_devnet_stops_on_ctrl_c_and_resumes_where_it_was() {
     let devnet = DevnetHome { home, info: Value::Null };
     let resumed = json(devnet.path(), &["devnet", "up", "--detach", "--workers", "1"]);
     assert_eq!(resumed["deployment"]["poco"], protocol, "the same deployment");
+    for endpoint in ["rpcUrl", "marketUrl", "schedulerUrl", "resultsUrl", "smsUrl"] {
+        assert_eq!(resumed[endpoint], status[endpoint], "{endpoint} is the same as before");
+    }
     let shown = json(devnet.path(), &["app", "show", &address]);
     assert_eq!(shown["name"], "pi", "what was registered before is still there");
 }
@@ -1419,4 +1423,79 @@ fn a_chain_node_killed_ten_times_during_deals_is_restarted_and_loses_nothing() {
     for (role, (_, frozen)) in roles.iter().zip(&after) {
         assert_eq!(*frozen, 0, "{role} has nothing frozen");
     }
+}
+
+/// `poco devnet up --postgres URL --s3 URL`: the market, the scheduler and the SMS keep their
+/// data in databases of their own on the PostgreSQL server, the result store in a bucket of a
+/// real S3-compatible server; a task runs and its result is downloaded from the bucket, and none
+/// of their files is in the devnet's folder. Started again without the flags, the devnet keeps
+/// its engines (the task still shows, its result still downloads); asked for others, it
+/// refuses.
+#[test]
+#[ignore = "needs PostgreSQL"]
+fn a_devnet_runs_its_services_on_postgresql_and_s3() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let database = runtime.block_on(poco_test_utils::postgres::TestDatabase::create("devnet"));
+    let s3 = poco_test_utils::s3::S3Server::start();
+    s3.create_bucket("devnet-results");
+    let work = tempfile::tempdir().unwrap();
+    let settings = s3.settings_file(work.path(), "devnet-s3-secret");
+    let settings = settings.to_str().unwrap();
+    let engines = [
+        "--postgres",
+        database.url.as_str(),
+        "--s3",
+        "s3://devnet-results/pool",
+        "--s3-settings",
+        settings,
+    ];
+    let devnet = DevnetHome::start(&with(&["--workers", "1"], &engines));
+    let home = devnet.path();
+    let requester = ["--devnet-account", "requester"];
+    let app = common::pi_on_sale(home, "10");
+    let first = work.path().join("first");
+    let run = json(
+        home,
+        &with(&requester, &["run", &app, "--yes", "--download", first.to_str().unwrap()]),
+    );
+    assert_eq!(run["tasks"][0]["status"], "COMPLETED", "{run}");
+    let task = run["tasks"][0]["taskId"].as_str().unwrap().to_owned();
+    assert!(std::fs::read_to_string(first.join("result.txt")).unwrap().starts_with("samples="));
+
+    // The result is in the bucket, the services' rows on the server, their files nowhere else.
+    assert!(s3.listing("devnet-results").contains("pool/"), "the result is in the bucket");
+    let rows = |suffix: &str, table: &str| runtime.block_on(database.rows_beside(suffix, table));
+    assert!(rows("market", "orders") >= 2, "the app and pool orders are on PostgreSQL");
+    assert!(rows("scheduler", "tasks") >= 1, "the task is in the scheduler's database");
+    assert!(rows("sms", "_sqlx_migrations") >= 1, "the SMS's database is there");
+    for file in ["market/market.sqlite", "scheduler/scheduler.db", "sms/sms.db", "results"] {
+        let path = home.join("devnet").join(file);
+        assert!(!path.exists(), "{} is not used", path.display());
+    }
+    let log = std::fs::read_to_string(home.join("devnet/devnet.log")).unwrap();
+    assert!(!log.contains("devnet-s3-secret"), "the S3 secret is in no log");
+
+    // Started again without the flags: the same engines.
+    let down = poco(home, &["devnet", "down"]);
+    assert!(down.status.success(), "{}", common::text(&down));
+    json(home, &["devnet", "up", "--detach", "--workers", "1"]);
+    assert_eq!(json(home, &["task", "show", &task])["status"], "COMPLETED");
+    let second = work.path().join("second");
+    let downloaded = json(
+        home,
+        &with(&requester, &["result", "download", &task, "--out-dir", second.to_str().unwrap()]),
+    );
+    assert!(second.join("result.txt").exists(), "downloaded again from the bucket: {downloaded}");
+    assert!(!home.join("devnet/market/market.sqlite").exists());
+
+    // Asked for other engines, it refuses and says why.
+    let down = poco(home, &["devnet", "down"]);
+    assert!(down.status.success(), "{}", common::text(&down));
+    let other = ["devnet", "up", "--detach", "--workers", "1", "--s3", "s3://elsewhere"];
+    let refused = poco(home, &other);
+    let message = common::text(&refused);
+    assert!(!refused.status.success(), "{message}");
+    assert!(message.contains("keeps its data in"), "{message}");
+    drop(devnet);
+    runtime.block_on(database.drop_with_those_beside(&["market", "scheduler", "sms"]));
 }

@@ -2,10 +2,11 @@
 //! scheduler and workers, the result store and the secret management service (SMS), as one
 //! process with one data directory.
 //!
-//! Layout of `<home>/devnet/`: `chain/` (anvil state, deployment), `market/`, `scheduler/`,
-//! `results/`, `sms/` (its database and master key), `workers/<n>/`, and `devnet.json`
+//! Layout of `<home>/devnet/`: `chain/` (anvil state, deployment, the chain node's status),
+//! `market/`, `scheduler/`, `results/`, `sms/` (its database and master key), `workers/<n>/`,
+//! `ports.json` (the services' addresses, taken again at the next start) and `devnet.json`
 //! (endpoints and accounts of the running devnet, removed when it stops). Starting again
-//! resumes the same chain and services.
+//! resumes the same chain and services, on the same addresses.
 //!
 //! # Confidential tasks: INSECURE simulation
 //!
@@ -27,7 +28,9 @@
 pub mod cluster;
 
 use std::{
+    collections::BTreeMap,
     future::Future,
+    net::SocketAddr,
     path::{Path, PathBuf},
     sync::Arc,
     time::Duration,
@@ -78,6 +81,35 @@ pub struct DevnetOptions {
     pub python_runtime: Option<PathBuf>,
     /// Where the workers keep compiled modules (default: `<home>/devnet/modules`).
     pub module_cache: Option<PathBuf>,
+    /// Where the services keep their data besides the devnet's folder; used when the devnet is
+    /// created, and then kept with it (the default: whatever it was created with).
+    pub engines: Engines,
+}
+
+/// Where the devnet's services keep their data, chosen when the devnet is created.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Engines {
+    /// A PostgreSQL server, as the URL of a database there: the market, the scheduler and the
+    /// SMS each get a database of their own beside it (`<database>_market`, `_scheduler`,
+    /// `_sms`; made anew when the devnet is). `None`: SQLite files in the devnet's folder.
+    pub postgres: Option<String>,
+    /// An S3 bucket (`s3://bucket/prefix`) for the result store. `None`: a folder.
+    pub s3: Option<String>,
+    /// A mode-600 file of `AWS_*` settings for [`Engines::s3`] (else the environment's): its
+    /// path is kept with the devnet, never its content.
+    pub s3_settings: Option<PathBuf>,
+}
+
+impl Engines {
+    fn describe(&self) -> String {
+        let databases = match &self.postgres {
+            Some(_) => "PostgreSQL",
+            None => "SQLite files",
+        };
+        let results = self.s3.as_deref().unwrap_or("a folder");
+        format!("databases on {databases}, results in {results}")
+    }
 }
 
 impl DevnetOptions {
@@ -94,6 +126,7 @@ impl DevnetOptions {
             fetch: FetchPolicy::default(),
             python_runtime: None,
             module_cache: None,
+            engines: Engines::default(),
         }
     }
 }
@@ -102,6 +135,10 @@ impl DevnetOptions {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Setup {
     workerpool: Address,
+    /// Where the services keep their data (devnets made before this was recorded: the
+    /// defaults).
+    #[serde(default)]
+    engines: Engines,
 }
 
 /// Runs a devnet until `shutdown` resolves: calls `ready` once every service answers.
@@ -143,20 +180,47 @@ pub async fn up(
 
     // The workerpool, created once.
     let setup_path = dir.join("setup.json");
-    let setup = match std::fs::read(&setup_path)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<Setup>(&b).ok())
-    {
-        Some(setup) => setup,
+    let recorded =
+        std::fs::read(&setup_path).ok().and_then(|b| serde_json::from_slice::<Setup>(&b).ok());
+    let fresh = recorded.is_none();
+    let setup = match recorded {
+        Some(setup) => {
+            let asked = &options.engines;
+            if *asked != Engines::default() && *asked != setup.engines {
+                return Err(Error::Devnet(format!(
+                    "this devnet keeps its data in {}, not where this start asks ({}): start it \
+                     without --postgres and --s3, or start afresh with `poco devnet reset`",
+                    setup.engines.describe(),
+                    asked.describe()
+                )));
+            }
+            setup
+        }
         None => {
             let scheduler = connect(&rpc, &deployment, None, accounts.scheduler.clone()).await?;
             let workerpool = scheduler.deploy_workerpool("devnet workerpool").await?;
-            let setup = Setup { workerpool };
+            let setup = Setup { workerpool, engines: options.engines.clone() };
             write_json(&setup_path, &setup).map_err(|e| Error::io(&setup_path, e))?;
             setup
         }
     };
+    let engines = setup.engines.clone();
+    info!(engines = %engines.describe(), "the services' data");
+    // A database of its own for each service on the PostgreSQL server, emptied for a new
+    // devnet (what it held belongs to the chain that was reset).
+    let mut databases = BTreeMap::new();
+    if let Some(server) = &engines.postgres {
+        for name in ["market", "scheduler", "sms"] {
+            let url = poco_storage::postgres_database(server, name, fresh)
+                .await
+                .map_err(|e| service("PostgreSQL", e))?;
+            databases.insert(name, url);
+        }
+    }
 
+    // Each service on the address it had in the previous run, so that what was pointed at
+    // the devnet's services (a browser tab, a service run by hand) still reaches them.
+    let mut ports = Ports::load(dir.join("ports.json"));
     let (stop, stopped) = watch::channel(false);
     let mut services = JoinSet::new();
     let wait = |mut stopped: watch::Receiver<bool>| async move {
@@ -164,11 +228,17 @@ pub async fn up(
     };
 
     // Result store.
-    let listener = listen().await?;
+    let listener = ports.listen("result store").await?;
     let results_url =
         format!("http://{}", listener.local_addr().map_err(|e| Error::io("listener", e))?);
     let mut results = poco_results::Config::new(rpc.clone(), deployment.poco);
-    results.storage = poco_results::StorageConfig::Local { root: dir.join("results") };
+    results.storage = match &engines.s3 {
+        Some(url) => {
+            let settings = engines.s3_settings.clone();
+            poco_results::StorageConfig::S3 { url: url.clone(), settings }
+        }
+        None => poco_results::StorageConfig::Local { root: dir.join("results") },
+    };
     results.chain.from_block = deployment.block;
     let s = stopped.clone();
     services.spawn(async move {
@@ -178,10 +248,12 @@ pub async fn up(
     });
 
     // Market.
-    let listener = listen().await?;
+    let listener = ports.listen("market").await?;
     let market_url =
         format!("http://{}", listener.local_addr().map_err(|e| Error::io("listener", e))?);
-    let market_config = poco_market::MarketConfig::new(dir.join("market"), rpc.clone(), deployment);
+    let mut market_config =
+        poco_market::MarketConfig::new(dir.join("market"), rpc.clone(), deployment);
+    market_config.database_url = databases.get("market").cloned();
     let market =
         poco_market::Service::open(market_config).await.map_err(|e| service("market", e))?;
     let s = stopped.clone();
@@ -191,7 +263,7 @@ pub async fn up(
 
     // The SMS, in INSECURE simulation mode: it trusts this run's simulation key, which the TEE
     // workers' simulated enclaves quote with.
-    let listener = listen().await?;
+    let listener = ports.listen("SMS").await?;
     let sms_url =
         format!("http://{}", listener.local_addr().map_err(|e| Error::io("listener", e))?);
     let simulation_key = PrivateKeySigner::random();
@@ -199,7 +271,10 @@ pub async fn up(
     let mut sms = poco_sms::SmsConfig::new(
         rpc.clone(),
         deployment.poco,
-        format!("sqlite://{}", sms_dir.join("sms.db").display()),
+        databases
+            .get("sms")
+            .cloned()
+            .unwrap_or_else(|| format!("sqlite://{}", sms_dir.join("sms.db").display())),
         sms_dir.join("master.key"),
     );
     sms.attestation.simulation =
@@ -210,11 +285,14 @@ pub async fn up(
     });
 
     // Scheduler.
-    let listener = listen().await?;
+    let listener = ports.listen("scheduler").await?;
     let scheduler_url =
         format!("http://{}", listener.local_addr().map_err(|e| Error::io("listener", e))?);
     private_dir(&dir.join("scheduler")).map_err(|e| Error::io(dir.join("scheduler"), e))?;
-    let database = format!("sqlite://{}", dir.join("scheduler/scheduler.db").display());
+    let database = databases
+        .get("scheduler")
+        .cloned()
+        .unwrap_or_else(|| format!("sqlite://{}", dir.join("scheduler/scheduler.db").display()));
     let mut scheduler_config = poco_scheduler::SchedulerConfig::new(
         rpc.clone(),
         deployment,
@@ -234,6 +312,7 @@ pub async fn up(
             .await
             .map_err(|e| service("scheduler", e))
     });
+    ports.save();
     // Ready when every service answers; a service that fails first (a corrupt database, a
     // port taken) is reported at once with its own error, not as a health check's timeout.
     let healthy = async {
@@ -434,8 +513,50 @@ async fn connect(
     Poco::connect(&endpoints, Some(key)).await
 }
 
-async fn listen() -> Result<TcpListener> {
-    TcpListener::bind("127.0.0.1:0").await.map_err(|e| Error::io("127.0.0.1:0", e))
+/// The addresses the devnet's services listen on, kept from one run to the next in
+/// `ports.json`.
+struct Ports {
+    path: PathBuf,
+    addresses: BTreeMap<String, SocketAddr>,
+}
+
+impl Ports {
+    /// The addresses of the previous run (none if it left no readable record).
+    fn load(path: PathBuf) -> Self {
+        let addresses = std::fs::read(&path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
+        Self { path, addresses }
+    }
+
+    /// A listener for `service` on its previous address, or on a free port of 127.0.0.1 when
+    /// it had none or another program took it (the change is logged).
+    async fn listen(&mut self, service: &str) -> Result<TcpListener> {
+        if let Some(address) = self.addresses.get(service) {
+            match TcpListener::bind(address).await {
+                Ok(listener) => return Ok(listener),
+                Err(e) => warn!(
+                    service,
+                    %address,
+                    error = %e,
+                    "the service cannot have its previous address: it takes another"
+                ),
+            }
+        }
+        let listener =
+            TcpListener::bind("127.0.0.1:0").await.map_err(|e| Error::io("127.0.0.1:0", e))?;
+        let address = listener.local_addr().map_err(|e| Error::io("127.0.0.1:0", e))?;
+        self.addresses.insert(service.to_owned(), address);
+        Ok(listener)
+    }
+
+    /// Records the addresses for the next run (a failure is logged: the next run takes others).
+    fn save(&self) {
+        if let Err(e) = write_json(&self.path, &self.addresses) {
+            warn!(path = %self.path.display(), error = %e, "cannot record the services' addresses");
+        }
+    }
 }
 
 async fn wait_healthy(service_name: &'static str, url: &str) -> Result<()> {

@@ -149,5 +149,58 @@ pub async fn open(url: &str, schema: &Schema, options: Options) -> Result<AnyPoo
     Ok(pool)
 }
 
+/// A database of its own on the PostgreSQL server of `server_url`, for one of several services
+/// that share the server (each has its own migrations, so each needs its own database):
+/// `<the URL's database>_<name>`, created if missing. With `fresh`, one that exists is dropped
+/// and made anew (a new devnet starts empty). Returns its URL: `server_url` naming it.
+///
+/// The URL's database must exist (it is where the server is asked); both names are checked to
+/// be plain identifiers (letters, digits, `_`) before they reach any statement.
+pub async fn postgres_database(
+    server_url: &str,
+    name: &str,
+    fresh: bool,
+) -> Result<String, StorageError> {
+    use sqlx::{Connection as _, Executor as _};
+
+    let invalid =
+        |reason: String| StorageError::Database(sqlx::Error::Configuration(reason.into()));
+    let mut url =
+        url::Url::parse(server_url).map_err(|e| invalid(format!("invalid PostgreSQL URL: {e}")))?;
+    if !matches!(url.scheme(), "postgres" | "postgresql") {
+        return Err(invalid(format!("not a PostgreSQL URL: {}", url.scheme())));
+    }
+    let base = url.path().trim_start_matches('/');
+    let base = if base.is_empty() { "postgres" } else { base };
+    let database = format!("{base}_{name}");
+    let plain = |text: &str| {
+        !text.is_empty()
+            && text.len() <= 63
+            && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    if !plain(&database) {
+        return Err(invalid(format!(
+            "{database:?} is not a plain database name (letters, digits and _, at most 63)"
+        )));
+    }
+    let mut admin = sqlx::PgConnection::connect(server_url).await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&database)
+            .fetch_one(&mut admin)
+            .await?;
+    if exists && fresh {
+        let drop = format!("DROP DATABASE \"{database}\" WITH (FORCE)");
+        admin.execute(sqlx::AssertSqlSafe(drop)).await?;
+    }
+    if !exists || fresh {
+        let create = format!("CREATE DATABASE \"{database}\"");
+        admin.execute(sqlx::AssertSqlSafe(create)).await?;
+    }
+    admin.close().await?;
+    url.set_path(&database);
+    Ok(url.to_string())
+}
+
 #[cfg(test)]
 mod tests;

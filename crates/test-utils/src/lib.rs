@@ -35,6 +35,7 @@ pub mod hardhat;
 pub mod logs;
 pub mod postgres;
 pub mod rpc;
+pub mod s3;
 pub mod storage;
 
 pub use hardhat::{HardhatError, HardhatNode};

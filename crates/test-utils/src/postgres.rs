@@ -52,6 +52,28 @@ impl TestDatabase {
         Self { url, server, name }
     }
 
+    /// How many rows `table` holds in the database `<this one>_<suffix>` on the same server
+    /// (one a service made beside it, as the devnet does).
+    pub async fn rows_beside(&self, suffix: &str, table: &str) -> i64 {
+        let url = with_database(&self.server, &format!("{}_{suffix}", self.name));
+        let mut connection = connect(&url).await.expect("the database beside answers");
+        let query = format!("SELECT COUNT(*) FROM {table}");
+        sqlx::query_scalar(sqlx::AssertSqlSafe(query))
+            .fetch_one(&mut connection)
+            .await
+            .expect("the table is there")
+    }
+
+    /// Drops the databases `<this one>_<suffix>` made beside it, then this one.
+    pub async fn drop_with_those_beside(self, suffixes: &[&str]) {
+        let mut admin = connect(&self.server).await.expect("PostgreSQL answers");
+        for suffix in suffixes {
+            let statement = format!("DROP DATABASE IF EXISTS {}_{suffix} WITH (FORCE)", self.name);
+            admin.execute(sqlx::AssertSqlSafe(statement)).await.expect("DROP DATABASE");
+        }
+        self.drop_database().await;
+    }
+
     /// Drops the database, closing whatever is still connected to it.
     pub async fn drop_database(self) {
         let mut admin = connect(&self.server).await.expect("PostgreSQL answers");

@@ -116,14 +116,29 @@ pub(crate) async fn run(
             detach,
             python_runtime,
             module_cache,
+            postgres,
+            s3,
+            s3_settings,
         } => {
+            if let Some(url) = &s3
+                && !url.starts_with("s3://")
+            {
+                return Err(Failure::usage(format!(
+                    "--s3 takes an S3 bucket URL (s3://bucket/prefix), not {url:?}"
+                )));
+            }
+            if s3.is_none() && s3_settings.is_some() {
+                return Err(Failure::usage("--s3-settings goes with --s3 (the bucket it reaches)"));
+            }
             let mut options = DevnetOptions::new(&context.home);
+            let absolute = |dir: PathBuf| std::path::absolute(&dir).unwrap_or(dir);
+            let s3_settings = s3_settings.map(&absolute);
+            options.engines = poco_devnet::Engines { postgres, s3, s3_settings };
             options.workers = workers;
             options.byzantine_workers = byzantine_workers;
             options.tee_workers = tee_workers;
             options.slots = slots;
             options.fetch = context.fetch_policy().clone();
-            let absolute = |dir: PathBuf| std::path::absolute(&dir).unwrap_or(dir);
             options.python_runtime = python_runtime.map(absolute);
             options.module_cache = module_cache.map(absolute);
             if detach {
@@ -212,6 +227,18 @@ async fn detached(
         }
         if let Some(dir) = &options.module_cache {
             command.arg("--module-cache").arg(dir);
+        }
+        // The PostgreSQL URL may hold a password: in the environment, not on a command line
+        // other users can read.
+        match &options.engines.postgres {
+            Some(url) => command.env("POCO_DEVNET_POSTGRES", url),
+            None => command.env_remove("POCO_DEVNET_POSTGRES"),
+        };
+        if let Some(url) = &options.engines.s3 {
+            command.arg("--s3").arg(url);
+        }
+        if let Some(file) = &options.engines.s3_settings {
+            command.arg("--s3-settings").arg(file);
         }
         command
             .stdin(Stdio::null())

@@ -42,6 +42,26 @@ pub(crate) struct Pushed {
 }
 
 /// A devnet and an SMS.
+/// A second SMS instance ([`Fixture::start_another_sms`]).
+pub(crate) struct OtherSms {
+    pub(crate) url: String,
+    stop: oneshot::Sender<()>,
+    handle: JoinHandle<()>,
+}
+
+impl OtherSms {
+    /// A client of it.
+    pub(crate) fn client(&self) -> SmsClient {
+        SmsClient::new(&self.url)
+    }
+
+    /// Stops it and waits until it is gone.
+    pub(crate) async fn stop(self) {
+        drop(self.stop);
+        self.handle.await.expect("the other SMS stops cleanly");
+    }
+}
+
 pub(crate) struct Fixture {
     pub(crate) net: TestNet,
     /// The TEE app.
@@ -165,6 +185,28 @@ impl Fixture {
             client.status().await.is_ok()
         })
         .await;
+    }
+
+    /// Another instance of the SMS on the same database and the same master key file, as a
+    /// second machine given that key runs it, on an address of its own (127.0.0.2).
+    pub(crate) async fn start_another_sms(&self) -> OtherSms {
+        let listener = TcpListener::bind("127.0.0.2:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let client = SmsClient::new(&url);
+        let config = self.config();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            poco_sms::serve(config, listener, async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("the other SMS runs");
+        });
+        wait_until("the other SMS answers", Duration::from_secs(30), || async {
+            client.status().await.is_ok()
+        })
+        .await;
+        OtherSms { url, stop, handle }
     }
 
     /// Stops the SMS and waits until it is gone.

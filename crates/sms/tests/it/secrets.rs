@@ -1,8 +1,8 @@
-//! Secret writes: who may write what, write-once, signed and fresh requests, and secrets
-//! surviving a restart sealed at rest.
+//! Secret writes: who may write what, write-once (across instances sharing a database too),
+//! signed and fresh requests, and secrets surviving a restart sealed at rest.
 
 use alloy::signers::local::PrivateKeySigner;
-use poco_api::sms::{DatasetKey, ResultKeyPair};
+use poco_api::sms::{DatasetKey, ResultKeyPair, SmsClient};
 
 use crate::common::{Enclave, Fixture, SECRET_NAME, refused, sign};
 
@@ -324,6 +324,66 @@ async fn restarted_sms_keeps_secrets(mut fixture: Fixture) {
         .await;
     let message = refused(outcome, 500, "internal");
     assert!(!message.contains(&pushed.requester_secret), "{message}");
+    fixture.finish().await;
+}
+
+/// Two SMS instances on one PostgreSQL database and one master key (two machines given the
+/// same key file): twenty pushes of one requester secret, each a different value, sent at once
+/// to both, store exactly one (the others are 409 `already_set`, whichever instance they
+/// reached); a session opened on one instance is attested on the other, which releases the
+/// value that won.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL"]
+async fn two_instances_on_one_database_keep_a_secret_write_once_under_a_race() {
+    let mut fixture = Fixture::start_on_postgres().await;
+    let other = fixture.start_another_sms().await;
+    let accounts = fixture.net.accounts().clone();
+    let first = fixture.sms();
+    // What a session needs besides the raced secret.
+    let result_key = ResultKeyPair::generate();
+    first
+        .push_dataset_key(&accounts.dataset_provider, fixture.dataset, &DatasetKey::generate())
+        .await
+        .unwrap();
+    first.push_app_secret(&accounts.app_provider, fixture.app, "license").await.unwrap();
+    first.push_result_key(&accounts.requester, &result_key.recipient()).await.unwrap();
+
+    let mut pushes = tokio::task::JoinSet::new();
+    for attempt in 0..20 {
+        let url = if attempt % 2 == 0 { &fixture.url } else { &other.url };
+        let client = SmsClient::new(url);
+        let requester = accounts.requester.clone();
+        pushes.spawn(async move {
+            let value = format!("value-{attempt}");
+            let outcome = client.push_requester_secret(&requester, SECRET_NAME, &value).await;
+            (value, outcome)
+        });
+    }
+    let mut stored = Vec::new();
+    while let Some(joined) = pushes.join_next().await {
+        let (value, outcome) = joined.unwrap();
+        match outcome {
+            Ok(()) => stored.push(value),
+            Err(refusal) => {
+                refused(Err::<(), _>(refusal), 409, "already_set");
+            }
+        }
+    }
+    assert_eq!(stored.len(), 1, "exactly one push stored the secret: {stored:?}");
+
+    let (deal, _, request) = fixture.active_task().await;
+    let task_id = deal.task_id(deal.botFirst).unwrap();
+    let worker = fixture.worker(0).clone();
+    let session = first.open_session(&worker, &request).await.unwrap();
+    let enclave = Enclave::new(&fixture.simulation_key, &fixture.module);
+    let response = other
+        .client()
+        .attest(&worker, session.session_id, &enclave.attest_request(task_id, session.nonce))
+        .await
+        .unwrap();
+    let secrets = enclave.open(&response);
+    assert_eq!(secrets.requester_secrets[&1].expose(), stored[0], "both release the winner");
+    other.stop().await;
     fixture.finish().await;
 }
 
