@@ -42,6 +42,19 @@ pub(crate) struct Pushed {
 }
 
 /// A devnet and an SMS.
+/// Runs an SMS with `config` on `listener` until the sender is dropped.
+fn serve(config: SmsConfig, listener: TcpListener) -> (JoinHandle<()>, oneshot::Sender<()>) {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let handle = tokio::spawn(async move {
+        poco_sms::serve(config, listener, async {
+            let _ = stopped.await;
+        })
+        .await
+        .expect("the SMS runs");
+    });
+    (handle, stop)
+}
+
 /// A second SMS instance ([`Fixture::start_another_sms`]).
 pub(crate) struct OtherSms {
     pub(crate) url: String,
@@ -170,16 +183,7 @@ impl Fixture {
         let listener = TcpListener::bind(&self.address).await.unwrap();
         self.address = listener.local_addr().unwrap().to_string();
         self.url = format!("http://{}", self.address);
-        let config = self.config();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let handle = tokio::spawn(async move {
-            poco_sms::serve(config, listener, async {
-                let _ = stopped.await;
-            })
-            .await
-            .expect("the SMS runs");
-        });
-        self.running = Some((handle, stop));
+        self.running = Some(serve(self.config(), listener));
         let client = self.sms();
         wait_until("the SMS answers", Duration::from_secs(30), || async {
             client.status().await.is_ok()
@@ -193,15 +197,7 @@ impl Fixture {
         let listener = TcpListener::bind("127.0.0.2:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let client = SmsClient::new(&url);
-        let config = self.config();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let handle = tokio::spawn(async move {
-            poco_sms::serve(config, listener, async {
-                let _ = stopped.await;
-            })
-            .await
-            .expect("the other SMS runs");
-        });
+        let (handle, stop) = serve(self.config(), listener);
         wait_until("the other SMS answers", Duration::from_secs(30), || async {
             client.status().await.is_ok()
         })
