@@ -111,23 +111,30 @@ pub struct DevnetAccounts {
 impl DevnetAccounts {
     /// Derives the roles from [`DEV_MNEMONIC`]: indices 0 to 4, then one per worker.
     pub fn derive(workers: usize) -> Self {
-        let key = |index: usize| {
-            MnemonicBuilder::<English>::default()
-                .phrase(DEV_MNEMONIC)
-                .index(index as u32)
-                .expect("a valid derivation index")
-                .build()
-                .expect("the development mnemonic is valid")
-        };
+        let key = Self::key;
         Self {
             owner: key(0),
             requester: key(1),
             app_provider: key(2),
             dataset_provider: key(3),
             scheduler: key(4),
-            workers: (0..workers).map(|i| key(5 + i)).collect(),
+            workers: (0..workers).map(|i| key(Self::FIRST_WORKER + i)).collect(),
         }
     }
+
+    /// The development key at `index` of [`DEV_MNEMONIC`] alone (each derivation costs a
+    /// key stretch: a process that signs as one role derives only its key).
+    pub fn key(index: usize) -> PrivateKeySigner {
+        MnemonicBuilder::<English>::default()
+            .phrase(DEV_MNEMONIC)
+            .index(index as u32)
+            .expect("a valid derivation index")
+            .build()
+            .expect("the development mnemonic is valid")
+    }
+
+    /// The index of the first worker's key: the roles take 0 to 4.
+    pub const FIRST_WORKER: usize = 5;
 
     /// Every account but the owner.
     pub fn users(&self) -> impl Iterator<Item = &PrivateKeySigner> {
@@ -138,7 +145,7 @@ impl DevnetAccounts {
 
     /// How many development accounts the roles take (indices 0 to `count() - 1`).
     pub fn count(&self) -> usize {
-        5 + self.workers.len()
+        Self::FIRST_WORKER + self.workers.len()
     }
 }
 

@@ -204,27 +204,22 @@ impl DevnetLock {
 /// The key of a devnet role: `owner`, `requester`, `app-provider`, `dataset-provider`,
 /// `scheduler` or `worker-<n>` (from 0).
 pub fn role_key(role: &str) -> Result<PrivateKeySigner> {
-    let accounts = DevnetAccounts::derive(64);
-    Ok(match role {
-        "owner" => accounts.owner,
-        "requester" => accounts.requester,
-        "app-provider" => accounts.app_provider,
-        "dataset-provider" => accounts.dataset_provider,
-        "scheduler" => accounts.scheduler,
-        other => {
-            let index = other
-                .strip_prefix("worker-")
-                .and_then(|n| n.parse::<usize>().ok())
-                .filter(|n| *n < 64)
-                .ok_or_else(|| {
-                    Error::Config(format!(
-                        "unknown devnet account {other:?}: use one of {}, or worker-<n>",
-                        ROLES.join(", ")
-                    ))
-                })?;
-            accounts.workers[index].clone()
-        }
-    })
+    // The roles are the development keys 0 to 4, in the order of `ROLES`; the workers follow.
+    let index = match ROLES.iter().position(|known| *known == role) {
+        Some(index) => index,
+        None => role
+            .strip_prefix("worker-")
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|n| *n < 64)
+            .map(|n| DevnetAccounts::FIRST_WORKER + n)
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "unknown devnet account {role:?}: use one of {}, or worker-<n>",
+                    ROLES.join(", ")
+                ))
+            })?,
+    };
+    Ok(DevnetAccounts::key(index))
 }
 
 /// Stops the running devnet of `home`; returns whether one was running.
@@ -271,6 +266,24 @@ mod tests {
     };
 
     use super::*;
+
+    /// Each role's key is the one a devnet gives that role; unknown roles are refused.
+    #[test]
+    fn a_role_key_is_the_devnet_key_of_its_role() {
+        let accounts = DevnetAccounts::derive(3);
+        let address = |role| role_key(role).unwrap().address();
+        assert_eq!(address("owner"), accounts.owner.address());
+        assert_eq!(address("requester"), accounts.requester.address());
+        assert_eq!(address("app-provider"), accounts.app_provider.address());
+        assert_eq!(address("dataset-provider"), accounts.dataset_provider.address());
+        assert_eq!(address("scheduler"), accounts.scheduler.address());
+        assert_eq!(address("worker-0"), accounts.workers[0].address());
+        assert_eq!(address("worker-2"), accounts.workers[2].address());
+        for unknown in ["worker-64", "worker-", "workers-1", "Owner", ""] {
+            let error = role_key(unknown).unwrap_err().to_string();
+            assert!(error.contains("unknown devnet account"), "{unknown}: {error}");
+        }
+    }
 
     /// A `devnet.json` under `home` naming `pid`.
     fn write_info(home: &Path, pid: u32) {

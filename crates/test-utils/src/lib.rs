@@ -98,7 +98,7 @@ impl TestNet {
         match node {
             ChainNode::Anvil => Self::start(workers).await,
             ChainNode::Hardhat => {
-                let accounts = DevnetAccounts::derive(workers).count();
+                let accounts = DevnetAccounts::FIRST_WORKER + workers;
                 let hardhat = HardhatNode::start(accounts).unwrap_or_else(|e| panic!("{e}"));
                 let mut net = Self::attach(hardhat.endpoint(), workers).await;
                 net._hardhat = Some(Box::new(hardhat));
