@@ -1304,6 +1304,26 @@ pub(crate) struct SchedulerRun {
     /// Seconds a worker's bond, read from the chain, is trusted [default: 15].
     #[arg(long = "bonds.cache", env = "POCO_SCHEDULER_BOND_CACHE", value_name = "SECONDS")]
     pub bond_cache: Option<u64>,
+    /// With a PostgreSQL database (--db.url postgres://...), several instances of the pool's
+    /// scheduler may run, one active, the others standing by: seconds the active one's lease
+    /// lasts without renewal, the most a standby waits before taking over when the active one
+    /// dies [default: 5, at least 2].
+    #[arg(long = "lease.ttl", env = "POCO_SCHEDULER_LEASE_TTL", value_name = "SECONDS")]
+    pub lease_ttl: Option<u64>,
+}
+
+/// A configuration value given as one string or as a list of them.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::One(one) => vec![one],
+        OneOrMany::Many(many) => many,
+    })
 }
 
 /// `poco scheduler run --admit`: who may work for the pool.
@@ -1340,9 +1360,17 @@ Examples:
 #[derive(Debug, Clone, Default, Args, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct WorkerRun {
-    /// The scheduler's URL.
-    #[arg(long = "scheduler.url", env = "POCO_WORKER_SCHEDULER_URL", value_name = "URL")]
-    pub scheduler_url: Option<String>,
+    /// The URL of the pool's scheduler. Repeatable (or comma-separated) when the pool runs
+    /// several scheduler instances: the worker talks to the active one, and moves to the next
+    /// when one is unreachable or answers that it is a standby.
+    #[arg(
+        long = "scheduler.url",
+        env = "POCO_WORKER_SCHEDULER_URL",
+        value_delimiter = ',',
+        value_name = "URL"
+    )]
+    #[serde(deserialize_with = "one_or_many")]
+    pub scheduler_url: Vec<String>,
     /// Tasks fetched and computed at once (one waiting for its block frees its slot) [default: 2].
     #[arg(long, env = "POCO_WORKER_SLOTS", value_name = "N")]
     pub slots: Option<u32>,
@@ -1735,6 +1763,10 @@ mod tests {
         assert_eq!(sections.scheduler.admit, Some(AdmitRule::AllowList));
         assert_eq!(sections.scheduler.admit_workers.len(), 1);
         assert_eq!(sections.worker.slots, Some(4));
+        assert_eq!(sections.worker.scheduler_url, ["https://pool.example.org"]);
+        let several: WorkerRun =
+            toml::from_str("scheduler_url = [\"http://a\", \"http://b\"]").unwrap();
+        assert_eq!(several.scheduler_url, ["http://a", "http://b"]);
         assert_eq!(sections.results.storage.as_deref(), Some("s3://bucket/poco"));
         assert_eq!(sections.sms.session_ttl, Some(30));
         // The INSECURE simulation is never read from a file.

@@ -9,8 +9,9 @@ use alloy::primitives::{Address, B256};
 use axum::{
     Json, Router,
     body::Bytes as Body,
-    extract::{DefaultBodyLimit, Path, State},
+    extract::{DefaultBodyLimit, Path, Request, State},
     http::{HeaderMap, Method, StatusCode, Uri},
+    middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -29,9 +30,11 @@ const BODY_LIMIT: usize = 64 * 1024;
 /// How far a request's timestamp may be from the scheduler's clock, either way, in seconds.
 pub(crate) const CLOCK_SKEW_SECS: u64 = 5 * 60;
 
-/// The router of the scheduler's HTTP API.
+/// The router of the scheduler's HTTP API. Only the pool's active instance answers workers and
+/// requesters; another answers 503 `standby`, naming the active one ([`gate`]). `/health` and
+/// `/metrics` answer on every instance.
 pub(crate) fn router(engine: Arc<Engine>) -> Router {
-    Router::new()
+    let gated = Router::new()
         .route("/workers/register", post(register))
         .route("/workers/heartbeat", post(heartbeat))
         .route("/work", post(work))
@@ -39,10 +42,35 @@ pub(crate) fn router(engine: Arc<Engine>) -> Router {
         .route(HAND_BACK_PATH, post(hand_back))
         .route("/tasks/{task_id}", get(task_status))
         .route("/tasks/{task_id}/logs", get(task_logs))
-        .route("/health", get(|| async { "ok" }))
+        .layer(middleware::from_fn_with_state(engine.clone(), gate));
+    Router::new()
+        .merge(gated)
+        .route("/health", get(health))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(engine)
+}
+
+/// Lets a request through only to the pool's active instance.
+async fn gate(State(engine): State<Arc<Engine>>, request: Request, next: Next) -> Response {
+    match engine.lease.check() {
+        Ok(()) => next.run(request).await,
+        Err(error) => ApiError(error).into_response(),
+    }
+}
+
+/// `{"status": "active" | "starting" | "standby", "workerpool", "active": URL}`: 200 from the
+/// active instance, 503 from any other (a load balancer sends workers to the active one).
+async fn health(State(engine): State<Arc<Engine>>) -> Response {
+    let role = engine.lease.role();
+    let status =
+        if engine.lease.is_active() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = serde_json::json!({
+        "status": role,
+        "workerpool": engine.config.workerpool,
+        "active": engine.lease.active_url(),
+    });
+    (status, Json(body)).into_response()
 }
 
 /// An API error: the status and a JSON body `{"error", "code"}`.
@@ -76,6 +104,19 @@ impl IntoResponse for ApiError {
             Error::NotRequester => (StatusCode::FORBIDDEN, "not_requester"),
             Error::UnknownTask(_) => (StatusCode::NOT_FOUND, "unknown_task"),
             Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Error::Standby { .. } | Error::Fenced { .. } | Error::LeaseLost(_) => {
+                let active = match &self.0 {
+                    Error::Standby { active } => active.clone(),
+                    _ => None,
+                };
+                let body = serde_json::json!({
+                    "error": self.0.to_string(),
+                    "code": poco_api::pool::STANDBY_CODE,
+                    "active": active,
+                });
+                let retry = [(axum::http::header::RETRY_AFTER, "1")];
+                return (StatusCode::SERVICE_UNAVAILABLE, retry, Json(body)).into_response();
+            }
             _ => {
                 error!(error = %self.0, "internal error");
                 let body = ErrorBody { error: "internal error".into(), code: "internal".into() };

@@ -99,6 +99,11 @@ pub(crate) async fn follow(
                 warn!(%error, "following the chain failed; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
+            // The lease's keeper decides whether it is lost; meanwhile nothing is applied.
+            Err(error) if error.is_standby() => {
+                debug!(%error, "not following the chain: not active");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
             Err(error) => return Err(error),
         }
     }

@@ -89,6 +89,41 @@ pub struct SchedulerConfig {
     /// The SMS that creates the enclave challenges of TEE tasks; `None`: the pool serves no
     /// TEE deal (their tasks are never assigned).
     pub sms_url: Option<String>,
+    /// The URL workers reach this instance at: standbys name it to workers while it is active.
+    pub instance_url: Option<String>,
+    /// How instances sharing a PostgreSQL database elect the active one.
+    pub lease: LeaseConfig,
+}
+
+/// How the scheduler processes of one pool sharing a PostgreSQL database elect the active one
+/// (on SQLite, one process runs the pool and no lease is taken).
+///
+/// The active instance renews its lease every [`LeaseConfig::renew_every`]; it acts (sends a
+/// transaction, hands out a task or an upload ticket) only while, on its own monotonic clock,
+/// less than `ttl - margin` passed since it sent its last successful renewal; a standby takes
+/// the lease once `ttl` passed on the database's clock since that renewal reached it. A paused
+/// active instance therefore stops acting at least `margin` before a standby can start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaseConfig {
+    /// How long a lease lasts from its last renewal (default 5 s).
+    pub ttl: Duration,
+    /// How often the active instance renews it (default 1 s).
+    pub renew_every: Duration,
+    /// How long before the lease's end the active instance stops acting (default 1.5 s).
+    pub margin: Duration,
+    /// How often a standby checks whether the lease is free (default 500 ms).
+    pub poll: Duration,
+}
+
+impl Default for LeaseConfig {
+    fn default() -> Self {
+        Self {
+            ttl: Duration::from_secs(5),
+            renew_every: Duration::from_secs(1),
+            margin: Duration::from_millis(1_500),
+            poll: Duration::from_millis(500),
+        }
+    }
 }
 
 impl SchedulerConfig {
@@ -123,6 +158,8 @@ impl SchedulerConfig {
             admission: Admission::Bonded,
             bond_cache: Duration::from_secs(15),
             sms_url: None,
+            instance_url: None,
+            lease: LeaseConfig::default(),
         }
     }
 
@@ -135,6 +172,14 @@ impl SchedulerConfig {
         }
         self.result_stores =
             self.result_stores.iter().map(|url| normalise_store(url)).collect::<Result<_>>()?;
+        let lease = &self.lease;
+        if lease.margin >= lease.ttl || lease.renew_every >= lease.ttl - lease.margin {
+            return Err(Error::Config(format!(
+                "the lease's renewal ({:?}) must come well within its time ({:?}) less its \
+                 margin ({:?})",
+                lease.renew_every, lease.ttl, lease.margin
+            )));
+        }
         Ok(self)
     }
 }
@@ -168,6 +213,8 @@ impl std::fmt::Debug for SchedulerConfig {
             .field("result_stores", &self.result_stores)
             .field("admission", &self.admission.name())
             .field("sms_url", &self.sms_url)
+            .field("instance_url", &self.instance_url)
+            .field("lease", &self.lease)
             .finish_non_exhaustive()
     }
 }

@@ -16,9 +16,13 @@ use std::{
 };
 
 use alloy::{
+    contract::{CallBuilder, CallDecoder},
     eips::BlockId,
+    network::Ethereum,
     primitives::{Address, B256, Bytes, U256},
     providers::DynProvider,
+    providers::Provider,
+    rpc::types::TransactionReceipt,
 };
 use poco_api::{
     pool::{
@@ -42,6 +46,7 @@ use tracing::{debug, info, warn};
 
 use crate::{
     Admission, Error, Result, SchedulerConfig,
+    lease::Lease,
     metrics::Metrics,
     store::{ReplicaRecord, ReplicaState, Stage, Store, TaskRecord, now_ms},
 };
@@ -111,11 +116,13 @@ pub(crate) struct Engine {
     challenges: Mutex<HashMap<B256, Address>>,
     /// The seats of committee tasks, by task, once the contract can draw them.
     committees: Mutex<HashMap<B256, Arc<Vec<Address>>>>,
-    /// When this process started (ms since the Unix epoch): a worker's silence counts only from
-    /// then, since a scheduler that was down could not hear it.
-    started_ms: i64,
+    /// When this instance started acting (ms since the Unix epoch): a worker's silence counts
+    /// only from then, since a scheduler that was down (or standing by) could not hear it.
+    started_ms: std::sync::atomic::AtomicI64,
     /// Whether a worker holds a bond in the pool, and when that was read from the chain.
     bonds: Mutex<HashMap<Address, (bool, Instant)>>,
+    /// Whether this instance is the pool's active one: it acts only while it is.
+    pub(crate) lease: Arc<Lease>,
 }
 
 impl Engine {
@@ -124,6 +131,7 @@ impl Engine {
         config: Arc<SchedulerConfig>,
         client: ChainClient,
         metrics: Arc<Metrics>,
+        lease: Arc<Lease>,
     ) -> Self {
         let poco = client.poco(config.deployment.poco);
         Self {
@@ -140,8 +148,9 @@ impl Engine {
             results_http: poco_api::http::client(poco_api::results::REQUEST_TIMEOUT),
             challenges: Mutex::default(),
             committees: Mutex::default(),
-            started_ms: now_ms(),
+            started_ms: now_ms().into(),
             bonds: Mutex::default(),
+            lease,
             config,
         }
     }
@@ -319,6 +328,7 @@ impl Engine {
     /// [`SchedulerConfig::hand_back_pause`], at most [`MAX_HAND_BACKS`] times. A worker whose
     /// last heartbeat said it is unhealthy gets nothing until one says it is well again.
     pub(crate) async fn assign(&self, worker: Address, free_slots: u32) -> Result<WorkResponse> {
+        self.lease.check()?;
         let record = self.store.worker(worker).await?.ok_or(Error::UnknownWorker(worker))?;
         if let Some(unhealthy) = &record.unhealthy {
             debug!(%worker, %unhealthy, "no work for a worker that says it is unhealthy");
@@ -407,6 +417,14 @@ impl Engine {
             self.metrics.assignments.inc();
             room -= 1;
         }
+        if !response.assignments.is_empty() {
+            // Each replica was recorded under this instance's lease; the authorizations leave
+            // only if the lease still holds now.
+            self.lease.check()?;
+            for assignment in &response.assignments {
+                info!(task = %assignment.task_id, %worker, token = self.lease.token(), "task assigned");
+            }
+        }
         Ok(response)
     }
 
@@ -451,7 +469,11 @@ impl Engine {
                 debug!(task = %task_id, %revert, "committee not drawn");
                 if matches!(revert, poco_contracts::Revert::Poco(IPocoErrors::DrawExpired(_))) {
                     info!(deal = %deal.id(), "the committee's seed is gone: seeding it again");
-                    self.client.send(self.poco.drawCommittee(IPocoTypes::Deal::from(deal))).await?;
+                    self.send(
+                        "drawCommittee",
+                        self.poco.drawCommittee(IPocoTypes::Deal::from(deal)),
+                    )
+                    .await?;
                 }
                 return Ok(None);
             }
@@ -459,7 +481,8 @@ impl Engine {
         // The seats can be read: fix the seed now, so nobody can wait for it to expire.
         let draw = self.poco.viewDraw(deal.id()).call().await.map_err(poco_chain::Error::from)?;
         if draw.seed.is_zero() {
-            self.client.send(self.poco.drawCommittee(IPocoTypes::Deal::from(deal))).await?;
+            self.send("drawCommittee", self.poco.drawCommittee(IPocoTypes::Deal::from(deal)))
+                .await?;
         }
         self.committees.lock().expect("lock").insert(task_id, seats.clone());
         Ok(Some(seats))
@@ -553,6 +576,10 @@ impl Engine {
                 };
                 actions.push(Action::Abort { task_id: *task_id, reason: reason.into() });
             }
+        }
+        if actions.iter().any(|action| matches!(action, Action::Upload { .. })) {
+            // An upload ticket leaves only while this instance is the active one.
+            self.lease.check()?;
         }
         Ok(HeartbeatResponse { actions })
     }
@@ -739,16 +766,15 @@ impl Engine {
 
     /// One pass over the tasks that can move.
     pub(crate) async fn tick(self: &Arc<Self>) -> Result<()> {
+        self.lease.check()?;
         let now_ms = now_ms();
         // A worker is silent when it was not heard for a while *while this scheduler listened*:
         // after a restart, the workers' replicas are not taken from them for the time the
         // scheduler itself was away.
         let worker_timeout = self.config.worker_timeout.as_millis() as i64;
-        let silent_before = if now_ms - self.started_ms < worker_timeout {
-            i64::MIN
-        } else {
-            now_ms - worker_timeout
-        };
+        let started_ms = self.started_ms.load(std::sync::atomic::Ordering::Relaxed);
+        let silent_before =
+            if now_ms - started_ms < worker_timeout { i64::MIN } else { now_ms - worker_timeout };
         let expired = self
             .store
             .expire_replicas(now_ms - self.config.replica_timeout.as_millis() as i64, silent_before)
@@ -806,7 +832,7 @@ impl Engine {
         }
         let indexes: Vec<U256> = tasks.iter().map(|t| t.index).collect();
         let call = self.poco.initializeArray(IPocoTypes::Deal::from(&deal.0), indexes);
-        let mined = self.client.send(call).await?.block_number;
+        let mined = self.send("initializeArray", call).await?.block_number;
         let task_ids: Vec<B256> = tasks.iter().map(|t| t.task_id).collect();
         self.store.mark_initialized(&task_ids, Some(mined.unwrap_or_default())).await?;
         self.metrics.transactions.inc();
@@ -983,7 +1009,7 @@ impl Engine {
             callback,
             contributors,
         );
-        let mined = self.client.send(call).await?.block_number.unwrap_or_default();
+        let mined = self.send("finalize", call).await?.block_number.unwrap_or_default();
         self.metrics.transactions.inc();
         self.store.set_stage(task.task_id, Stage::Completed, mined).await?;
         self.store.log(task.task_id, "finalized").await?;
@@ -1013,7 +1039,7 @@ impl Engine {
         winners.sort();
         let call =
             self.poco.reopen(IPocoTypes::Deal::from(&deal.0), task.index, consensus, winners);
-        let mined = self.client.send(call).await?.block_number.unwrap_or_default();
+        let mined = self.send("reopen", call).await?.block_number.unwrap_or_default();
         self.metrics.transactions.inc();
         self.store.set_stage(task.task_id, Stage::Open, mined).await?;
         self.store.log(task.task_id, "nobody revealed in time: reopened").await?;
@@ -1028,7 +1054,7 @@ impl Engine {
             return Ok(());
         }
         let call = self.poco.claim(IPocoTypes::Deal::from(&deal.0), task.index, contributors);
-        let mined = self.client.send(call).await?.block_number.unwrap_or_default();
+        let mined = self.send("claim", call).await?.block_number.unwrap_or_default();
         self.metrics.transactions.inc();
         self.store.set_stage(task.task_id, Stage::Failed, mined).await?;
         self.store
@@ -1070,6 +1096,30 @@ impl Engine {
             }
             engine.in_flight.lock().expect("lock").remove(&key);
         });
+    }
+
+    /// Sends a transaction of the pool's scheduler, only while this instance is the active
+    /// one: a standby, or an instance whose lease ran out (paused, cut from the database),
+    /// sends nothing.
+    async fn send<P, D>(
+        &self,
+        what: &'static str,
+        call: CallBuilder<P, D>,
+    ) -> Result<TransactionReceipt>
+    where
+        P: Provider<Ethereum>,
+        D: CallDecoder,
+    {
+        self.lease.check()?;
+        info!(transaction = what, token = self.lease.token(), "sending a transaction");
+        let receipt = self.client.send(call).await?;
+        info!(transaction = what, hash = %receipt.transaction_hash, "transaction mined");
+        Ok(receipt)
+    }
+
+    /// This instance starts acting now (it took the pool's lease).
+    pub(crate) fn activated(&self) {
+        self.started_ms.store(now_ms(), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The scheduler's address.

@@ -121,6 +121,32 @@ pub enum Error {
     /// Only the requester may read a task's logs.
     #[error("only the requester of the deal may read this task's logs")]
     NotRequester,
+    /// A write of an instance whose lease of the pool is gone: another instance took it (its
+    /// token is greater). Nothing was written.
+    #[error(
+        "this scheduler instance no longer holds the pool's lease (token {token}): another \
+         instance took over, nothing was written"
+    )]
+    Fenced {
+        /// The token the instance held (0: it never held the lease).
+        token: i64,
+    },
+    /// A request to an instance that is not the pool's active one (a standby, one catching up
+    /// with the chain, or one whose lease ran out): it acts on nothing and hands out nothing.
+    #[error("this scheduler instance is not the active one{}", match active {
+        Some(url) if !url.is_empty() => format!(": the active instance is at {url}"),
+        _ => String::new(),
+    })]
+    Standby {
+        /// The URL of the active instance, when known.
+        active: Option<String>,
+    },
+    /// The instance lost the pool's lease (another took it, or it could not renew it in time):
+    /// it stops at once, so that only one instance acts.
+    #[error(
+        "this scheduler instance lost the pool's lease ({0}): stopping; another instance is active"
+    )]
+    LeaseLost(String),
 }
 
 /// Opening the store fails as it always did: the database's and the migrator's errors as they
@@ -138,6 +164,11 @@ impl From<poco_storage::StorageError> for Error {
 }
 
 impl Error {
+    /// Whether the error says this instance is not (or no longer) the pool's active one.
+    pub fn is_standby(&self) -> bool {
+        matches!(self, Self::Fenced { .. } | Self::Standby { .. } | Self::LeaseLost(_))
+    }
+
     pub(crate) fn corrupt(what: impl std::fmt::Display) -> Self {
         Self::Corrupt(what.to_string())
     }

@@ -49,6 +49,13 @@
 //! the scheduler's own transactions, which are sent again as the engine finds their steps
 //! undone).
 //!
+//! High availability. On PostgreSQL, several processes may run one pool: the holder of the
+//! pool's lease acts, the others stand by and take over when it expires ([`LeaseConfig`]). The
+//! active instance acts only while its lease is valid on its monotonic clock with a margin, and
+//! its writes are fenced by the lease's token ([`store::Fence`]): an instance that lost the
+//! lease (paused, cut off) sends no transaction, hands out no task and writes nothing, and
+//! stops. Standbys answer workers with the active instance's URL.
+//!
 //! Who works for the pool is the operator's rule ([`Admission`]: an allow-list, the workers
 //! bonded to the pool on-chain, or, when asked explicitly, anyone). A worker's report changes
 //! the scheduler's state only when it comes from the holder of the replica, in the state where
@@ -61,6 +68,7 @@ mod chain;
 mod config;
 mod engine;
 mod error;
+mod lease;
 mod metrics;
 pub mod store;
 
@@ -70,17 +78,22 @@ use poco_chain::{BlockRef, ChainClient, ClientConfig, EventFollower, FollowerCon
 use tokio::{net::TcpListener, sync::Notify};
 use tracing::{error, info, warn};
 
-pub use config::{Admission, SchedulerConfig};
+pub use config::{Admission, LeaseConfig, SchedulerConfig};
 pub use engine::{DEFAULT_HAND_BACK_PAUSE, IN_FLIGHT_PER_SLOT, MAX_HAND_BACKS};
 pub use error::{Error, Result};
 
-use crate::{engine::Engine, metrics::Metrics};
+use crate::{engine::Engine, lease::Lease, metrics::Metrics};
 
 /// Runs the scheduler until `shutdown` resolves, serving the worker API on `listener`.
 ///
 /// It first catches up with the chain from its checkpoint, then follows it, drives its tasks
 /// and answers workers. If following the chain or driving the tasks fails for good, the
 /// scheduler stops with that error rather than staying half alive.
+///
+/// On PostgreSQL, several instances of one pool may run at once ([`LeaseConfig`]): this one
+/// serves at once, as a standby (every worker request is answered with the active instance's
+/// URL, `/health` says `standby`), until it takes the pool's lease; then it catches up and acts.
+/// When it loses the lease, it stops acting and returns [`Error::LeaseLost`].
 pub async fn run(
     config: SchedulerConfig,
     listener: TcpListener,
@@ -103,28 +116,111 @@ pub async fn run(
         ),
     }
     let store = store::Store::open(&config.database_url).await?;
+    let lease = Arc::new(if store.is_shared() {
+        let holder = format!("{:016x}", rand_id());
+        let url = config.instance_url.clone().unwrap_or_default();
+        info!(%holder, url = %url, "PostgreSQL: one of possibly several instances of the pool");
+        Lease::shared(config.workerpool, holder, url, config.lease)
+    } else {
+        Lease::single()
+    });
+    let store = match lease.fence() {
+        Some(fence) => store.fenced(fence),
+        None => store,
+    };
     let client_config =
         ClientConfig { confirmations: config.confirmations, ..ClientConfig::default() };
     let client =
         ChainClient::connect(&config.rpc_url, Some(config.wallet.clone()), client_config).await?;
-    let engine =
-        Arc::new(Engine::new(store, config.clone(), client.clone(), Arc::new(Metrics::default())));
+    let engine = Arc::new(Engine::new(
+        store.clone(),
+        config.clone(),
+        client.clone(),
+        Arc::new(Metrics::default()),
+        lease.clone(),
+    ));
 
-    let (mut follower, window) = follower(&engine, client).await?;
-    chain::catch_up(&engine, &mut follower, window).await?;
-    info!(workerpool = %config.workerpool, next_block = follower.next_block(), "scheduler caught up");
+    if !store.is_shared() {
+        // The only instance: it serves once it caught up, as it always did.
+        let (mut follower, window) = follower(&engine, client).await?;
+        chain::catch_up(&engine, &mut follower, window).await?;
+        info!(workerpool = %config.workerpool, next_block = follower.next_block(), "scheduler caught up");
+        lease.set_ready();
+        let server = poco_http::serve("scheduler", listener, api::router(engine.clone()), shutdown);
+        return active(engine, follower, window, server).await;
+    }
 
+    let server = poco_http::serve("scheduler", listener, api::router(engine.clone()), shutdown);
+    let mut server = std::pin::pin!(server);
+    tokio::select! {
+        served = &mut server => return served.map_err(Error::from),
+        acquired = lease::acquire(&lease, &store) => acquired?,
+    }
+    engine.activated();
+    let mut holding = AbortOnDrop(tokio::spawn(lease::hold(lease.clone(), store.clone())));
+    let outcome = tokio::select! {
+        held = &mut holding.0 => critical("lease", held).and(Err(Error::LeaseLost("gone".into()))),
+        outcome = async {
+            let (mut follower, window) = follower(&engine, client).await?;
+            chain::catch_up(&engine, &mut follower, window).await?;
+            info!(
+                workerpool = %config.workerpool,
+                next_block = follower.next_block(),
+                token = lease.token(),
+                "scheduler caught up: active"
+            );
+            lease.set_ready();
+            active(engine.clone(), follower, window, &mut server).await
+        } => outcome,
+    };
+    drop(holding);
+    match outcome {
+        // Whatever failed, an instance whose lease ran out on its own clock (a pause, a cut
+        // from the database) stops for that reason, and gives nothing up: the lease may be
+        // another's already.
+        Err(error) if !matches!(error, Error::LeaseLost(_)) && !lease.is_held() => {
+            lease.drop_lease();
+            Err(Error::LeaseLost(format!("it ran out while this instance was stalled ({error})")))
+        }
+        Err(Error::LeaseLost(why)) => Err(Error::LeaseLost(why)),
+        outcome => {
+            lease::release(&lease, &store).await;
+            outcome
+        }
+    }
+}
+
+/// Follows the chain, drives the tasks and serves, until `server` ends or a part fails.
+async fn active(
+    engine: Arc<Engine>,
+    follower: EventFollower,
+    window: usize,
+    server: impl Future<Output = std::io::Result<()>>,
+) -> Result<()> {
     let wake = Arc::new(Notify::new());
-    // Aborted when `run` returns or is dropped: no part of the scheduler outlives it.
+    // Aborted when this returns or is dropped: no part of the scheduler outlives it.
     let mut following =
         AbortOnDrop(tokio::spawn(chain::follow(engine.clone(), follower, window, wake.clone())));
-    let mut driving = AbortOnDrop(tokio::spawn(drive(engine.clone(), wake)));
-    let server = poco_http::serve("scheduler", listener, api::router(engine), shutdown);
+    let mut driving = AbortOnDrop(tokio::spawn(drive(engine, wake)));
     tokio::select! {
         served = server => served.map_err(Error::from),
         followed = &mut following.0 => critical("chain follower", followed),
         driven = &mut driving.0 => critical("engine", driven),
     }
+}
+
+/// A random id for this process's claim on the pool's lease.
+fn rand_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    hasher.write_u32(std::process::id());
+    hasher.finish()
 }
 
 /// The follower of the engine's chain, from the store's checkpoint and recent blocks, and the
@@ -150,7 +246,9 @@ pub async fn sync(config: SchedulerConfig) -> Result<store::Store> {
     let client_config =
         ClientConfig { confirmations: config.confirmations, ..ClientConfig::default() };
     let client = ChainClient::connect(&config.rpc_url, None, client_config).await?;
-    let engine = Engine::new(store.clone(), config, client.clone(), Arc::new(Metrics::default()));
+    let lease = Arc::new(Lease::single());
+    let engine =
+        Engine::new(store.clone(), config, client.clone(), Arc::new(Metrics::default()), lease);
     let (mut follower, window) = follower(&engine, client).await?;
     chain::catch_up(&engine, &mut follower, window).await?;
     Ok(store)
@@ -171,6 +269,10 @@ async fn drive(engine: Arc<Engine>, wake: Arc<Notify>) -> Result<()> {
         if let Err(error) = engine.tick().await {
             match error {
                 Error::Chain(error) => tracing::warn!(%error, "engine pass failed; retrying"),
+                // The lease's keeper decides whether it is lost; meanwhile nothing is done.
+                error if error.is_standby() => {
+                    tracing::debug!(%error, "engine pass skipped: not active")
+                }
                 other => return Err(other),
             }
         }

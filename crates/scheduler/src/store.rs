@@ -20,8 +20,12 @@ use sqlx::{AnyPool, Row, any::AnyRow};
 use crate::{Error, Result};
 
 mod chain;
+mod lease;
 
 pub use chain::{ChainChange, ChainDump, LocatedChange, RolledBack, TaskFacts};
+pub use lease::{Fence, IDLE_WRITE_TIMEOUT, LeaseRecord};
+
+use lease::FencedWrite as _;
 
 /// The stage of a task, as the scheduler drives it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -188,10 +192,15 @@ pub struct WorkerRecord {
     pub unhealthy: Option<Unhealthy>,
 }
 
-/// The scheduler's database.
+/// The scheduler's database. Its writes may be fenced by the pool's lease ([`Store::fenced`]):
+/// each then fails with [`Error::Fenced`] once another instance took the lease.
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    /// Whether the database is PostgreSQL.
+    postgres: bool,
+    /// The lease the writes need, if any.
+    fence: Option<std::sync::Arc<Fence>>,
 }
 
 fn hex<T: std::fmt::LowerHex>(value: &T) -> String {
@@ -216,7 +225,9 @@ impl Store {
         // SQLite syncs its log at checkpoints only (`synchronous = NORMAL`), as the scheduler
         // always did.
         let options = Options { postgres_connections: 8, sqlite_sync: SqliteSync::Normal };
-        Ok(Self { pool: poco_storage::open(url, &SCHEMA, options).await? })
+        let postgres = url.starts_with("postgres");
+        let pool = poco_storage::open(url, &SCHEMA, options).await?;
+        Ok(Self { pool, postgres, fence: None })
     }
 
     /// The first block whose events are not applied yet.
@@ -295,7 +306,7 @@ impl Store {
     /// reorganisation that replaces it undoes this), or, with no block, because it is too late
     /// for it to matter.
     pub async fn mark_initialized(&self, task_ids: &[B256], block: Option<u64>) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let block = block.map_or(0, |block| i64::try_from(block).unwrap_or(i64::MAX));
         for task_id in task_ids {
             sqlx::query(
@@ -372,7 +383,7 @@ impl Store {
         .bind(hex(&task_id))
         .bind(hex(&worker))
         .bind(now_ms())
-        .execute(&self.pool)
+        .fenced(self)
         .await?;
         Ok(inserted.rows_affected() == 1)
     }
@@ -388,7 +399,7 @@ impl Store {
         .bind(hex(&task_id))
         .bind(hex(&worker))
         .bind(now_ms())
-        .execute(&self.pool)
+        .fenced(self)
         .await?;
         Ok(released.rows_affected() == 1)
     }
@@ -409,7 +420,7 @@ impl Store {
         .bind(hex(&worker))
         .bind(state.as_str())
         .bind(result_hash.map(|h| hex(&h)))
-        .execute(&self.pool)
+        .fenced(self)
         .await?;
         Ok(())
     }
@@ -431,7 +442,7 @@ impl Store {
             .bind(hex(task_id))
             .bind(hex(&worker))
             .bind(now)
-            .execute(&self.pool)
+            .fenced(self)
             .await?;
         }
         Ok(())
@@ -451,7 +462,7 @@ impl Store {
         )
         .bind(assigned_before_ms)
         .bind(seen_before_ms)
-        .execute(&self.pool)
+        .fenced(self)
         .await?;
         Ok(done.rows_affected())
     }
@@ -467,7 +478,7 @@ impl Store {
         .bind(hex(&task_id))
         .bind(stage.as_str())
         .bind(i64::try_from(block).unwrap_or(i64::MAX))
-        .execute(&self.pool)
+        .fenced(self)
         .await?;
         Ok(())
     }
@@ -478,7 +489,7 @@ impl Store {
             .bind(hex(&task_id))
             .bind(hex(&worker))
             .bind(now_ms())
-            .execute(&self.pool)
+            .fenced(self)
             .await?;
         Ok(())
     }
@@ -488,7 +499,7 @@ impl Store {
     pub async fn clear_upload(&self, task_id: B256) -> Result<()> {
         sqlx::query("UPDATE tasks SET location = NULL, callback_data = NULL WHERE task_id = $1")
             .bind(hex(&task_id))
-            .execute(&self.pool)
+            .fenced(self)
             .await?;
         Ok(())
     }
@@ -504,7 +515,7 @@ impl Store {
             .bind(hex(&task_id))
             .bind(location.to_owned())
             .bind(hex(callback_data))
-            .execute(&self.pool)
+            .fenced(self)
             .await?;
         Ok(())
     }
@@ -527,7 +538,7 @@ impl Store {
         .bind(i64::from(tee))
         .bind(version.to_owned())
         .bind(now_ms())
-        .execute(&self.pool)
+        .fenced(self)
         .await?;
         Ok(())
     }
@@ -563,7 +574,7 @@ impl Store {
         sqlx::query("UPDATE workers SET unhealthy = $2 WHERE address = $1")
             .bind(hex(&address))
             .bind(json)
-            .execute(&self.pool)
+            .fenced(self)
             .await?;
         Ok(())
     }
@@ -590,8 +601,9 @@ impl Store {
         hash: B256,
         fresh_until: u64,
     ) -> Result<bool> {
+        let mut tx = self.write().await?;
         let accepted = poco_storage::replay::accept_once(
-            &self.pool,
+            &mut *tx,
             "worker",
             &hex(&worker),
             &hex(&hash),
@@ -604,15 +616,19 @@ impl Store {
         sqlx::query("UPDATE workers SET last_seen_ms = $2 WHERE address = $1")
             .bind(hex(&worker))
             .bind(now_ms())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(true)
     }
 
     /// Forgets the accepted requests stale since before `now_secs` (unix seconds): they would
     /// be refused as stale anyway.
     pub async fn prune_request_nonces(&self, now_secs: u64) -> Result<()> {
-        Ok(poco_storage::replay::forget_stale(&self.pool, now_secs).await?)
+        let mut tx = self.write().await?;
+        poco_storage::replay::forget_stale(&mut *tx, now_secs).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// How many workers were seen since `since_ms`.
@@ -638,7 +654,7 @@ impl Store {
             .bind(hex(&task_id))
             .bind(now_ms())
             .bind(message.into())
-            .execute(&self.pool)
+            .fenced(self)
             .await?;
         Ok(())
     }
@@ -672,6 +688,11 @@ const SCHEMA: Schema = Schema {
             version: 3,
             description: "hand back",
             sql: include_str!("../migrations/0003_hand_back.sql"),
+        },
+        Migration {
+            version: 4,
+            description: "lease",
+            sql: include_str!("../migrations/0004_lease.sql"),
         },
     ],
     legacy: Some(Legacy {
@@ -1122,5 +1143,199 @@ mod tests {
     #[ignore = "needs PostgreSQL"]
     async fn released_postgres_tasks_roll_back_to_what_they_were() {
         released_tasks_roll_back_to_what_they_were(Databases::postgres("scheduler_store")).await;
+    }
+
+    const POOL: Address = Address::repeat_byte(0x77);
+    const OTHER_POOL: Address = Address::repeat_byte(0x78);
+
+    /// The pool's lease: taken once free, by one holder at a time, renewed by its holder only,
+    /// taken over with the next token once expired, given up on release; the writes of a store
+    /// fenced by a lease that is no longer its holder's fail and change nothing.
+    async fn the_lease_elects_one_and_fences_the_others(mut databases: Databases) {
+        let store = Store::open(&databases.url("lease").await).await.unwrap();
+        let long = std::time::Duration::from_secs(60);
+        let none = std::time::Duration::ZERO;
+
+        // Acquire: the first holder gets token 1; nobody else while it holds, not even itself.
+        assert_eq!(store.lease(POOL).await.unwrap(), None);
+        let a = store.acquire_lease(POOL, "a", "http://a", long).await.unwrap().expect("free");
+        assert_eq!(a, 1);
+        assert_eq!(store.acquire_lease(POOL, "b", "http://b", long).await.unwrap(), None);
+        assert_eq!(store.acquire_lease(POOL, "a", "http://a", long).await.unwrap(), None);
+        let record = store.lease(POOL).await.unwrap().unwrap();
+        assert_eq!(
+            (record.holder.as_str(), record.url.as_str(), record.token),
+            ("a", "http://a", 1)
+        );
+        assert!(record.is_held());
+        assert!(record.expires_ms - record.now_ms > 50_000, "{record:?}");
+        assert_eq!(
+            store.acquire_lease(OTHER_POOL, "b", "http://b", long).await.unwrap(),
+            Some(1),
+            "each pool has its own lease"
+        );
+
+        // Renew: by its holder with its token only.
+        assert!(store.renew_lease(POOL, "a", a, long).await.unwrap());
+        assert!(!store.renew_lease(POOL, "b", a, long).await.unwrap());
+        assert!(!store.renew_lease(POOL, "a", a + 1, long).await.unwrap());
+
+        // Fencing: the holder's writes go through; a store without the lease writes nothing.
+        let fence_a = Fence::new(POOL, "a");
+        fence_a.set_token(a);
+        let as_a = store.fenced(fence_a);
+        as_a.register_worker(WORKER, 1, false, "test").await.unwrap();
+        as_a.log(TASK, "by a").await.unwrap();
+        let never = store.fenced(Fence::new(POOL, "b"));
+        assert!(matches!(never.log(TASK, "by b").await, Err(Error::Fenced { token: 0 })));
+
+        // Expiry and takeover: a lease renewed for no time is free; the next holder's token
+        // is one more, and the former holder can neither renew nor write.
+        assert!(store.renew_lease(POOL, "a", a, none).await.unwrap());
+        assert!(!store.lease(POOL).await.unwrap().unwrap().is_held());
+        let b = store.acquire_lease(POOL, "b", "http://b", long).await.unwrap().expect("expired");
+        assert_eq!(b, a + 1);
+        assert!(!store.renew_lease(POOL, "a", a, long).await.unwrap());
+        let fenced =
+            |outcome: Result<()>| matches!(outcome, Err(Error::Fenced { token }) if token == a);
+        let (first, _, changes) = story();
+        let task = first.task_id(U256::ZERO).unwrap();
+        assert!(fenced(as_a.apply(&changes[..1], 11, None).await), "chain changes");
+        assert_eq!(store.checkpoint().await.unwrap(), None, "nothing applied");
+        assert!(fenced(as_a.add_replica(task, WORKER).await.map(drop)), "replicas");
+        assert!(fenced(as_a.set_stage(task, Stage::Completed, 1).await), "stages");
+        assert!(fenced(as_a.set_uploader(task, WORKER).await), "uploaders");
+        assert!(fenced(as_a.mark_initialized(&[task], None).await), "initializations");
+        assert!(fenced(as_a.register_worker(OTHER, 1, false, "t").await), "workers");
+        assert!(fenced(as_a.accept_request(WORKER, CONSENSUS, u64::MAX).await.map(drop)));
+        assert!(fenced(as_a.expire_replicas(i64::MAX, i64::MAX).await.map(drop)));
+        assert!(fenced(as_a.log(TASK, "stale").await), "logs");
+        assert!(fenced(as_a.rollback(0, 0, true).await.map(drop)), "rollbacks");
+        assert_eq!(store.worker(OTHER).await.unwrap(), None);
+        assert_eq!(store.logs(TASK).await.unwrap().len(), 1, "only a's write while it held");
+
+        // The new holder writes.
+        let fence_b = Fence::new(POOL, "b");
+        fence_b.set_token(b);
+        let as_b = store.fenced(fence_b);
+        as_b.apply(&changes[..1], 11, None).await.unwrap();
+        assert!(as_b.add_replica(task, WORKER).await.unwrap());
+
+        // Release: by the holder only; then the lease is free at once.
+        assert!(!store.release_lease(POOL, "a", a).await.unwrap(), "a no longer holds it");
+        assert!(store.lease(POOL).await.unwrap().unwrap().is_held(), "a no longer holds it");
+        assert!(store.release_lease(POOL, "b", b).await.unwrap());
+        assert!(!store.lease(POOL).await.unwrap().unwrap().is_held());
+        assert_eq!(store.acquire_lease(POOL, "c", "", long).await.unwrap(), Some(b + 1));
+        store.pool.close().await;
+        databases.finish().await;
+    }
+
+    #[tokio::test]
+    async fn the_sqlite_lease_elects_one_and_fences_the_others() {
+        the_lease_elects_one_and_fences_the_others(Databases::sqlite()).await;
+    }
+
+    #[tokio::test]
+    #[ignore = "needs PostgreSQL"]
+    async fn the_postgres_lease_elects_one_and_fences_the_others() {
+        the_lease_elects_one_and_fences_the_others(Databases::postgres("scheduler_store")).await;
+    }
+
+    /// Instances starting at once elect exactly one; a takeover waits for the write the former
+    /// holder had begun under its lease (it commits first), and its next write fails.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    #[ignore = "needs PostgreSQL"]
+    async fn postgres_instances_starting_at_once_elect_one_and_takeovers_wait_for_writes() {
+        use std::time::Duration;
+        let mut databases = Databases::postgres("scheduler_store");
+        let url = databases.url("election").await;
+        let long = std::time::Duration::from_secs(60);
+        let mut stores = Vec::new();
+        for _ in 0..8 {
+            stores.push(Store::open(&url).await.unwrap());
+        }
+        let mut attempts = tokio::task::JoinSet::new();
+        for (index, store) in stores.iter().cloned().enumerate() {
+            attempts.spawn(async move {
+                let holder = format!("instance-{index}");
+                store
+                    .acquire_lease(POOL, &holder, "", long)
+                    .await
+                    .unwrap()
+                    .map(|token| (holder, token))
+            });
+        }
+        let winners: Vec<(String, i64)> = attempts.join_all().await.into_iter().flatten().collect();
+        assert_eq!(winners.len(), 1, "exactly one instance is elected: {winners:?}");
+        let (holder, token) = winners[0].clone();
+        assert_eq!(token, 1);
+
+        // The holder begins a write under its lease; meanwhile the lease runs out and another
+        // instance tries to take it over.
+        let store = stores[0].clone();
+        let fence = Fence::new(POOL, holder.clone());
+        fence.set_token(token);
+        let holder_store = store.fenced(fence);
+        assert!(store.renew_lease(POOL, &holder, token, std::time::Duration::ZERO).await.unwrap());
+        let mut write = holder_store.write().await.unwrap();
+        sqlx::query("INSERT INTO task_logs (task_id, at_ms, message) VALUES ($1, 1, 'late')")
+            .bind(hex(&TASK))
+            .execute(&mut *write)
+            .await
+            .unwrap();
+        let taker = stores[1].clone();
+        let takeover =
+            tokio::spawn(
+                async move { taker.acquire_lease(POOL, "taker", "", long).await.unwrap() },
+            );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(!takeover.is_finished(), "the takeover waits for the write in progress");
+        write.commit().await.unwrap();
+        let taken = tokio::time::timeout(std::time::Duration::from_secs(10), takeover)
+            .await
+            .expect("the takeover completes once the write is committed")
+            .unwrap();
+        assert_eq!(taken, Some(token + 1));
+        assert_eq!(store.logs(TASK).await.unwrap(), vec![(1, "late".to_owned())]);
+        assert!(matches!(holder_store.log(TASK, "stale").await, Err(Error::Fenced { .. })));
+
+        // The holder's own writes do not wait for each other: two are open at once.
+        let fence = Fence::new(POOL, "taker");
+        fence.set_token(token + 1);
+        let taker_store = stores[2].fenced(fence);
+        let first = taker_store.write().await.unwrap();
+        let second = tokio::time::timeout(Duration::from_secs(5), taker_store.write())
+            .await
+            .expect("a second write of the holder does not wait for the first")
+            .unwrap();
+        drop((first, second));
+
+        // A write left idle (its process paused) is ended by the server: the next takeover
+        // waits for it no longer than that, and the paused write commits nothing.
+        assert!(store.renew_lease(POOL, "taker", token + 1, Duration::ZERO).await.unwrap());
+        let mut paused = taker_store.write().await.unwrap();
+        sqlx::query("INSERT INTO task_logs (task_id, at_ms, message) VALUES ($1, 2, 'paused')")
+            .bind(hex(&TASK))
+            .execute(&mut *paused)
+            .await
+            .unwrap();
+        let asked = std::time::Instant::now();
+        let taken = tokio::time::timeout(
+            Duration::from_secs(10),
+            stores[3].acquire_lease(POOL, "third", "", long),
+        )
+        .await
+        .expect("the takeover completes once the idle write is ended")
+        .unwrap();
+        let waited = asked.elapsed();
+        assert_eq!(taken, Some(token + 2));
+        assert!(waited >= IDLE_WRITE_TIMEOUT / 2, "it waited for the idle write: {waited:?}");
+        assert!(paused.commit().await.is_err(), "the idle write was ended");
+        assert_eq!(store.logs(TASK).await.unwrap().len(), 1, "nothing of the idle write stuck");
+        for store in stores {
+            store.pool.close().await;
+        }
+        databases.finish().await;
     }
 }

@@ -5,13 +5,14 @@
 //! hash covers a random nonce). The table's columns: the signer's column (its name is the service's),
 //! `hash` and `expires` (unix seconds), with `(signer, hash)` unique.
 
-use sqlx::AnyPool;
+use sqlx::{Any, Executor};
 
-/// Records the request `hash` of `signer` as accepted until `fresh_until` (unix seconds);
+/// Records (through `executor`: a pool, a connection or a transaction) the request `hash` of
+/// `signer` as accepted until `fresh_until` (unix seconds);
 /// `false` if it already was: the request is a replay. `signer_column` names the table's signer
 /// column.
-pub async fn accept_once(
-    pool: &AnyPool,
+pub async fn accept_once<'c>(
+    executor: impl Executor<'c, Database = Any>,
     signer_column: &'static str,
     signer: &str,
     hash: &str,
@@ -26,17 +27,20 @@ pub async fn accept_once(
         .bind(signer)
         .bind(hash)
         .bind(i64::try_from(fresh_until).unwrap_or(i64::MAX))
-        .execute(pool)
+        .execute(executor)
         .await?;
     Ok(inserted.rows_affected() == 1)
 }
 
 /// Forgets the requests that are stale since before `now_secs` (unix seconds): they would be
 /// refused as stale anyway.
-pub async fn forget_stale(pool: &AnyPool, now_secs: u64) -> Result<(), sqlx::Error> {
+pub async fn forget_stale<'c>(
+    executor: impl Executor<'c, Database = Any>,
+    now_secs: u64,
+) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM request_nonces WHERE expires < $1")
         .bind(i64::try_from(now_secs).unwrap_or(i64::MAX))
-        .execute(pool)
+        .execute(executor)
         .await?;
     Ok(())
 }

@@ -16,7 +16,10 @@ use serde::{Deserialize, Serialize};
 
 use poco_primitives::Deal;
 
-pub use client::{Error, HAND_BACK_PATH, LogEntry, Result, SchedulerClient, TaskLogs};
+pub use client::{
+    Error, FAILOVER_PATIENCE, FAILOVER_REQUEST_TIMEOUT, HAND_BACK_PATH, LogEntry, Result,
+    STANDBY_CODE, SchedulerClient, TaskLogs,
+};
 
 /// A worker's registration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -86,7 +86,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Market(MarketCommand::Run(flags) | MarketCommand::Serve(flags)) => {
             services::market(&context, flags).await
         }
-        Command::Scheduler(command) => services::scheduler(&context, command).await,
+        Command::Scheduler(command) => Box::pin(services::scheduler(&context, command)).await,
         Command::Worker(command) => Box::pin(services::worker(&context, command)).await,
         Command::ResultStore(command) | Command::Results(command) => {
             services::results(&context, command).await

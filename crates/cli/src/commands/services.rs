@@ -64,7 +64,7 @@ impl SchedulerRun {
         layered!(self over file as SchedulerRun {
             workerpool, listen, public_url, db_url, results_urls, confirmations, admit,
             admit_workers, admit_file, heartbeat, worker_timeout, replica_timeout, upload_timeout,
-            bond_cache,
+            bond_cache, lease_ttl,
         })
     }
 }
@@ -297,11 +297,28 @@ pub(crate) async fn scheduler(context: &Context, command: SchedulerCommand) -> R
     if let Some(value) = options.bond_cache {
         config.bond_cache = std::time::Duration::from_secs(value);
     }
+    if let Some(ttl) = options.lease_ttl {
+        let ttl = std::time::Duration::from_secs(ttl.max(2));
+        config.lease = poco_scheduler::LeaseConfig {
+            ttl,
+            renew_every: ttl / 5,
+            margin: ttl * 3 / 10,
+            ..poco_scheduler::LeaseConfig::default()
+        };
+    }
     check_result_stores(&config.result_stores).await?;
     let listener = listen(options.listen.as_deref().unwrap_or("127.0.0.1:8070")).await?;
     let bound = listener.local_addr().map_err(|e| service("scheduler", e))?;
     let public = advertised("scheduler", options.public_url.as_deref(), bound)?;
+    config.instance_url = public.clone();
     announce(&format!("scheduler of {workerpool}"), bound, public.as_deref());
+    if config.database_url.starts_with("postgres") {
+        eprintln!(
+            "PostgreSQL: other instances of this pool's scheduler may share the database; the \
+             holder of the pool's lease acts (lease {:?}), the others stand by",
+            config.lease.ttl
+        );
+    }
     if let Some(url) = &public {
         eprintln!("workers join with `poco worker run --scheduler.url {url}`");
     }
@@ -408,7 +425,8 @@ fn admission(
 pub(crate) async fn worker(context: &Context, command: WorkerCommand) -> Result<(), Failure> {
     let WorkerCommand::Run(flags) = command;
     let options = flags.over(context.sections.worker.clone());
-    let scheduler_url = options.scheduler_url.ok_or_else(|| {
+    let mut scheduler_urls = options.scheduler_url.into_iter();
+    let scheduler_url = scheduler_urls.next().ok_or_else(|| {
         Failure::config(format!(
             "which scheduler? Pass --scheduler.url URL, or set `scheduler_url` in the [worker] \
              section of {}",
@@ -422,6 +440,7 @@ pub(crate) async fn worker(context: &Context, command: WorkerCommand) -> Result<
         client.wallet()?.clone(),
         options.data_dir.unwrap_or_else(|| "worker-data".into()),
     );
+    config.scheduler_urls.extend(scheduler_urls);
     config.slots = options.slots.unwrap_or(2).max(1);
     if let Some(mib) = options.memory_mib {
         config.memory_bytes = mib.max(1).saturating_mul(1 << 20);

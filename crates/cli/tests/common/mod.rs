@@ -315,12 +315,37 @@ impl Service {
         let deadline = Instant::now() + Duration::from_secs(60);
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
+                Ok(line) if line.contains(needle) => {
+                    self.log.push(line.clone());
+                    return line;
+                }
                 Ok(line) => self.log.push(line),
                 Err(_) => break,
             }
         }
         panic!("no line with {needle:?}; the service said: {:#?}", self.log);
+    }
+
+    /// Its process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Every line it wrote so far (those [`Service::line`] went through included).
+    pub(crate) fn lines(&mut self) -> &[String] {
+        while let Ok(line) = self.lines.try_recv() {
+            self.log.push(line);
+        }
+        &self.log
+    }
+
+    /// Sends it a signal (`STOP`, `CONT`, `KILL`...).
+    pub(crate) fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{name}"), self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{name}");
     }
 
     /// The exit code of a service that stops by itself (bounded: 60 s).

@@ -450,7 +450,7 @@ impl Store {
         next_block: u64,
         tip: Option<(B256, usize)>,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let now = now_ms();
         for located in changes {
             let change = &located.change;
@@ -538,7 +538,7 @@ impl Store {
         fork_point: u64,
         resync: bool,
     ) -> Result<Option<RolledBack>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let stored_checkpoint: Option<i64> =
             sqlx::query("SELECT next_block FROM checkpoint WHERE name = 'chain'")
                 .fetch_optional(&mut *tx)

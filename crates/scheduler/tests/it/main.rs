@@ -176,6 +176,13 @@ impl Pool {
         );
         config.result_stores.push(SECOND_RESULT_STORE.into());
         config.tick = Duration::from_millis(50);
+        // A killed scheduler's lease expires soon: its restart takes over quickly.
+        config.lease = poco_scheduler::LeaseConfig {
+            ttl: Duration::from_secs(2),
+            renew_every: Duration::from_millis(300),
+            margin: Duration::from_millis(600),
+            poll: Duration::from_millis(100),
+        };
         config.admission = self.admission.clone().unwrap_or_else(|| {
             Admission::AllowList(self.net.accounts().workers.iter().map(|k| k.address()).collect())
         });
@@ -209,9 +216,12 @@ impl Pool {
             let _ = stopped.await;
         }));
         self.scheduler = Some((handle, stop));
-        // Ready once it answers.
-        eventually("the scheduler answers", || async {
-            reqwest::get(format!("{}/health", self.url)).await.is_ok()
+        // Ready once it answers as the active instance (on PostgreSQL, a restart after a kill
+        // first waits for the lease of the killed one to expire).
+        eventually("the scheduler answers as the active instance", || async {
+            reqwest::get(format!("{}/health", self.url))
+                .await
+                .is_ok_and(|answer| answer.status().is_success())
         })
         .await;
     }

@@ -63,8 +63,10 @@ use crate::{
 /// How to run a worker.
 #[derive(Clone)]
 pub struct WorkerConfig {
-    /// The scheduler's URL.
-    pub scheduler_url: String,
+    /// The URLs of the pool's scheduler instances (at least one): requests go to the one that
+    /// answers as the active instance, and move to the next when it is unreachable or a
+    /// standby.
+    pub scheduler_urls: Vec<String>,
     /// The chain's JSON-RPC endpoint.
     pub rpc_url: String,
     /// The worker's wallet: signs requests and transactions, holds the stake.
@@ -154,7 +156,7 @@ impl WorkerConfig {
         data_dir: impl Into<PathBuf>,
     ) -> Self {
         Self {
-            scheduler_url: scheduler_url.into(),
+            scheduler_urls: vec![scheduler_url.into()],
             rpc_url: rpc_url.into(),
             wallet,
             data_dir: data_dir.into(),
@@ -177,7 +179,7 @@ impl WorkerConfig {
 impl std::fmt::Debug for WorkerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WorkerConfig")
-            .field("scheduler_url", &self.scheduler_url)
+            .field("scheduler_urls", &self.scheduler_urls)
             .field("worker", &self.wallet.address())
             .field("data_dir", &self.data_dir)
             .field("slots", &self.slots)
@@ -236,7 +238,7 @@ struct Worker {
 
 impl Worker {
     async fn start(config: WorkerConfig, executor: Arc<dyn Executor>) -> Result<Arc<Self>> {
-        let scheduler = SchedulerClient::new(&config.scheduler_url, config.wallet.clone());
+        let scheduler = SchedulerClient::with_urls(&config.scheduler_urls, config.wallet.clone());
         let pool = scheduler
             .register(&Registration {
                 slots: config.slots,
@@ -269,6 +271,7 @@ impl Worker {
         info!(
             worker = %config.wallet.address(),
             workerpool = %pool.workerpool,
+            scheduler = %scheduler.url(),
             recovered = recovered.len(),
             "worker registered"
         );
