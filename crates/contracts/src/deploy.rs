@@ -140,6 +140,28 @@ pub async fn deploy<P: Provider<Ethereum>>(
     deployed.deployment(chain_id, poco_block).ok_or(Error::DeploymentFailed { contract: "Poco" })
 }
 
+/// Deploys the whole protocol as [`deploy()`] does (the same contracts, in the same order, with
+/// the same arguments) on any EVM: `create` creates a contract from its creation code and
+/// returns its address and the block it was created in. An in-process EVM (the simulator) uses
+/// this to run the very contracts a chain runs.
+pub fn deploy_through<E: From<Error>>(
+    options: DeployOptions,
+    chain_id: u64,
+    mut create: impl FnMut(Component, Bytes) -> Result<(Address, u64), E>,
+) -> Result<Deployment, E> {
+    let mut deployed = Deployed { token: options.token, ..Deployed::default() };
+    let mut poco_block = 0;
+    for component in components(&options) {
+        let code = creation_code(component, &options, &deployed)?;
+        let (address, block) = create(component, code)?;
+        deployed.set(component, address);
+        poco_block = block;
+    }
+    Ok(deployed
+        .deployment(chain_id, poco_block)
+        .ok_or(Error::DeploymentFailed { contract: "Poco" })?)
+}
+
 /// The components `options` deploy, in order.
 fn components(options: &DeployOptions) -> Vec<Component> {
     Component::ALL

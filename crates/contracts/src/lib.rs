@@ -15,7 +15,7 @@ mod revert;
 
 pub use deploy::{
     Component, DeployOptions, Deployment, Journal, JournalStep, ResumeOptions, ResumeReport,
-    TokenInfo, check_token, deploy, resume,
+    TokenInfo, check_token, deploy, deploy_through, resume,
 };
 pub use error::Error;
 pub use revert::{LibraryError, Revert};
