@@ -18,8 +18,11 @@ use alloy::{
 use poco_chain::{ChainClient, ClientConfig};
 use poco_contracts::bindings::IPoco;
 
-use super::{Host, check_holdings, deal_of, deploy, expected_changes, holdings};
-use crate::common::{Anvil, Service, bound, root, serve_files_on};
+use super::{
+    Host, check_holdings, deal_of, deploy, expected_changes, hand_out, holdings, publish_app,
+    publish_pool,
+};
+use crate::common::{Anvil, Service, bound};
 
 /// Prices: the app's and the pool's, per task.
 const APP_PRICE: &str = "1 RLC";
@@ -102,51 +105,16 @@ fn a_trust_4_deal_completes_across_hosts_with_a_liar_and_a_killed_worker() {
         ["worker-0", "worker-1", "worker-2", "worker-3", "worker-4"].map(joined).into();
 
     // RLC for those who pay or stake, from the deployer who holds the supply.
-    for (host, amount) in std::iter::once((&requester, "20 RLC"))
-        .chain(std::iter::once((&pool_owner, "20 RLC")))
-        .chain(workers.iter().map(|w| (w, "10 RLC")))
-    {
-        let to = host.address().to_string();
-        deployer.json(&["wallet", "send", amount, "--to", &to]);
-    }
+    let mut shares = vec![(&requester, "20 RLC"), (&pool_owner, "20 RLC")];
+    shares.extend(workers.iter().map(|w| (w, "10 RLC")));
+    hand_out(&deployer, &shares);
 
     // The app, served over HTTP by a web server of its own (127.0.0.4).
-    let wasm = std::fs::read(root().join("apps/testing/argecho/argecho.wasm")).unwrap();
-    let files = serve_files_on("127.0.0.4", vec![("/argecho.wasm", wasm)]);
-    let app_url = format!("{files}/argecho.wasm");
-    let app = app_provider.json(&[
-        "app",
-        "deploy",
-        "--name",
-        "argecho",
-        "--file",
-        "apps/testing/argecho/argecho.wasm",
-        "--url",
-        &app_url,
-    ]);
-    let app = app["address"].as_str().unwrap().to_owned();
-    app_provider.json(&[
-        "order", "publish", "app", "--asset", &app, "--price", APP_PRICE, "--volume", VOLUME,
-    ]);
+    let app = publish_app(&app_provider, APP_PRICE, VOLUME);
 
     // The pool: registered, its stake deposited, its order published, its scheduler started
     // (127.0.0.5) with the five workers as its allow-list.
-    let pool = pool_owner.json(&["workerpool", "deploy", "--description", "consortium pool"]);
-    let pool = pool["address"].as_str().unwrap().to_owned();
-    pool_owner.json(&["account", "deposit", "20 RLC"]);
-    pool_owner.json(&[
-        "order",
-        "publish",
-        "workerpool",
-        "--asset",
-        &pool,
-        "--price",
-        POOL_PRICE,
-        "--volume",
-        VOLUME,
-        "--trust",
-        "4",
-    ]);
+    let pool = publish_pool(&pool_owner, "consortium pool", POOL_PRICE, VOLUME, "4");
     let worker_addresses: Vec<String> = workers.iter().map(|w| w.address().to_string()).collect();
     let database = format!("sqlite://{}", data.path().join("scheduler.db").display());
     let mut scheduler_args = vec![

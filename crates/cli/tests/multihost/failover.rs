@@ -26,9 +26,10 @@ use poco_test_utils::postgres::TestDatabase;
 use tempfile::TempDir;
 
 use super::{
-    Deployed, Host, NETWORK, Run, check_holdings, deal_of, deploy, expected_changes, holdings,
+    Deployed, Host, NETWORK, Run, check_holdings, deal_of, deploy, expected_changes, hand_out,
+    holdings, publish_app, publish_pool,
 };
-use crate::common::{Anvil, Service, bound, root, rpc, serve_files_on, with};
+use crate::common::{Anvil, Service, bound, rpc, with};
 
 /// The deal's tasks.
 const VOLUME: &str = "20";
@@ -108,46 +109,11 @@ impl Market {
         let requester = joined("requester");
         let workers: Vec<Host> =
             ["worker-0", "worker-1", "worker-2", "worker-3"].map(joined).into();
-        for (host, amount) in [(&requester, "20 RLC"), (&pool_owner, "20 RLC")]
-            .into_iter()
-            .chain(workers.iter().map(|w| (w, "10 RLC")))
-        {
-            deployer.json(&["wallet", "send", amount, "--to", &host.address().to_string()]);
-        }
-
-        let wasm = std::fs::read(root().join("apps/testing/argecho/argecho.wasm")).unwrap();
-        let files = serve_files_on("127.0.0.4", vec![("/argecho.wasm", wasm)]);
-        let app_url = format!("{files}/argecho.wasm");
-        let app = app_provider.json(&[
-            "app",
-            "deploy",
-            "--name",
-            "argecho",
-            "--file",
-            "apps/testing/argecho/argecho.wasm",
-            "--url",
-            &app_url,
-        ]);
-        let app = app["address"].as_str().unwrap().to_owned();
-        app_provider.json(&[
-            "order", "publish", "app", "--asset", &app, "--price", "0.1 RLC", "--volume", VOLUME,
-        ]);
-        let pool = pool_owner.json(&["workerpool", "deploy", "--description", "failover pool"]);
-        let pool = pool["address"].as_str().unwrap().to_owned();
-        pool_owner.json(&["account", "deposit", "20 RLC"]);
-        pool_owner.json(&[
-            "order",
-            "publish",
-            "workerpool",
-            "--asset",
-            &pool,
-            "--price",
-            "0.4 RLC",
-            "--volume",
-            VOLUME,
-            "--trust",
-            "2",
-        ]);
+        let mut shares = vec![(&requester, "20 RLC"), (&pool_owner, "20 RLC")];
+        shares.extend(workers.iter().map(|w| (w, "10 RLC")));
+        hand_out(&deployer, &shares);
+        let app = publish_app(&app_provider, "0.1 RLC", VOLUME);
+        let pool = publish_pool(&pool_owner, "failover pool", "0.4 RLC", VOLUME, "2");
         for worker in &workers {
             worker.json(&["account", "deposit", "5 RLC"]);
         }

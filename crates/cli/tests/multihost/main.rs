@@ -30,7 +30,7 @@ use poco_test_utils::task_payout_on_chain;
 use serde_json::Value;
 use tempfile::TempDir;
 
-use crate::common::{Service, json, poco_env, root, text, with};
+use crate::common::{Service, json, poco_env, root, serve_files_on, text, with};
 
 /// The development key that deploys the protocol (and so holds the new token's supply).
 const DEPLOYER_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
@@ -125,6 +125,38 @@ impl Host {
             .unwrap();
         Run { child, out, log, downloads }
     }
+}
+
+/// Sends RLC from `deployer` (who holds the supply) to each host, the amount beside it.
+fn hand_out(deployer: &Host, shares: &[(&Host, &str)]) {
+    for (host, amount) in shares {
+        deployer.json(&["wallet", "send", amount, "--to", &host.address().to_string()]);
+    }
+}
+
+/// `provider` deploys the `argecho` test app, served over HTTP by a web server of its own
+/// (127.0.0.4), and publishes its order for `volume` tasks at `price`: the app's address.
+fn publish_app(provider: &Host, price: &str, volume: &str) -> String {
+    let wasm = std::fs::read(root().join("apps/testing/argecho/argecho.wasm")).unwrap();
+    let files = serve_files_on("127.0.0.4", vec![("/argecho.wasm", wasm)]);
+    let url = format!("{files}/argecho.wasm");
+    let file = "apps/testing/argecho/argecho.wasm";
+    let app = provider.json(&["app", "deploy", "--name", "argecho", "--file", file, "--url", &url]);
+    let app = app["address"].as_str().unwrap().to_owned();
+    provider
+        .json(&["order", "publish", "app", "--asset", &app, "--price", price, "--volume", volume]);
+    app
+}
+
+/// `owner` registers a workerpool, deposits its stake (20 RLC) and publishes its order for
+/// `volume` tasks at `price` and `trust`: the pool's address.
+fn publish_pool(owner: &Host, description: &str, price: &str, volume: &str, trust: &str) -> String {
+    let pool = owner.json(&["workerpool", "deploy", "--description", description]);
+    let pool = pool["address"].as_str().unwrap().to_owned();
+    owner.json(&["account", "deposit", "20 RLC"]);
+    let order = ["--asset", &pool, "--price", price, "--volume", volume, "--trust", trust];
+    owner.json(&with(&["order", "publish", "workerpool"], &order));
+    pool
 }
 
 /// The protocol as `poco protocol deploy` put it on the chain.
