@@ -115,14 +115,18 @@ pub struct LeaseConfig {
     pub poll: Duration,
 }
 
+impl LeaseConfig {
+    /// A lease lasting `ttl` (at least 2 s), renewed five times within it, acted on until
+    /// 30% of it is left.
+    pub fn lasting(ttl: Duration) -> Self {
+        let ttl = ttl.max(Duration::from_secs(2));
+        Self { ttl, renew_every: ttl / 5, margin: ttl * 3 / 10, poll: Duration::from_millis(500) }
+    }
+}
+
 impl Default for LeaseConfig {
     fn default() -> Self {
-        Self {
-            ttl: Duration::from_secs(5),
-            renew_every: Duration::from_secs(1),
-            margin: Duration::from_millis(1_500),
-            poll: Duration::from_millis(500),
-        }
+        Self::lasting(Duration::from_secs(5))
     }
 }
 

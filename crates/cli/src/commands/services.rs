@@ -298,13 +298,7 @@ pub(crate) async fn scheduler(context: &Context, command: SchedulerCommand) -> R
         config.bond_cache = std::time::Duration::from_secs(value);
     }
     if let Some(ttl) = options.lease_ttl {
-        let ttl = std::time::Duration::from_secs(ttl.max(2));
-        config.lease = poco_scheduler::LeaseConfig {
-            ttl,
-            renew_every: ttl / 5,
-            margin: ttl * 3 / 10,
-            ..poco_scheduler::LeaseConfig::default()
-        };
+        config.lease = poco_scheduler::LeaseConfig::lasting(std::time::Duration::from_secs(ttl));
     }
     check_result_stores(&config.result_stores).await?;
     let listener = listen(options.listen.as_deref().unwrap_or("127.0.0.1:8070")).await?;
