@@ -20,7 +20,7 @@ use poco_contracts::bindings::IPoco;
 
 use super::{
     Host, check_holdings, deal_of, deploy, expected_changes, hand_out, holdings, publish_app,
-    publish_pool,
+    publish_pool, start_market_and_results,
 };
 use crate::common::{Anvil, Service, bound};
 
@@ -68,29 +68,11 @@ fn a_trust_4_deal_completes_across_hosts_with_a_liar_and_a_killed_worker() {
     // The market (127.0.0.2) and the result store (127.0.0.3), each on its host.
     let market_host = Host::new("owner");
     market_host.join(&network, &[]);
-    let data = tempfile::tempdir().unwrap();
-    let market_dir = data.path().join("market");
-    let mut market = market_host.service(&[
-        "market",
-        "run",
-        "--listen",
-        "127.0.0.2:0",
-        "--data.dir",
-        market_dir.to_str().unwrap(),
-    ]);
-    let market_url = format!("http://{}", bound(&market.line("market listening on")));
     let results_host = Host::new("owner");
     results_host.join(&network, &[]);
-    let results_dir = data.path().join("results");
-    let mut results = results_host.service(&[
-        "result-store",
-        "run",
-        "--listen",
-        "127.0.0.3:0",
-        "--storage",
-        results_dir.to_str().unwrap(),
-    ]);
-    let results_url = format!("http://{}", bound(&results.line("result store listening on")));
+    let data = tempfile::tempdir().unwrap();
+    let ((market, market_url), (results, results_url)) =
+        start_market_and_results(&market_host, &results_host, data.path());
 
     // Every other host joins the network, knowing the market and the result store.
     let joined = |role: &'static str| {

@@ -27,7 +27,7 @@ use tempfile::TempDir;
 
 use super::{
     Deployed, Host, NETWORK, Run, check_holdings, deal_of, deploy, expected_changes, hand_out,
-    holdings, publish_app, publish_pool,
+    holdings, publish_app, publish_pool, start_market_and_results,
 };
 use crate::common::{Anvil, Service, bound, rpc, with};
 
@@ -78,26 +78,8 @@ impl Market {
         let data = tempfile::tempdir().unwrap();
         let market_host = Host::new("owner");
         market_host.join(&network, &["--confirmations", "0"]);
-        let market_dir = data.path().join("market");
-        let mut market = market_host.service(&[
-            "market",
-            "run",
-            "--listen",
-            "127.0.0.2:0",
-            "--data.dir",
-            market_dir.to_str().unwrap(),
-        ]);
-        let market_url = format!("http://{}", bound(&market.line("market listening on")));
-        let results_dir = data.path().join("results");
-        let mut results = market_host.service(&[
-            "result-store",
-            "run",
-            "--listen",
-            "127.0.0.3:0",
-            "--storage",
-            results_dir.to_str().unwrap(),
-        ]);
-        let results_url = format!("http://{}", bound(&results.line("result store listening on")));
+        let ((market, market_url), (results, results_url)) =
+            start_market_and_results(&market_host, &market_host, data.path());
         let joined = |role: &'static str| {
             let host = Host::new(role);
             let urls = ["--market.url", &market_url, "--results.url", &results_url];

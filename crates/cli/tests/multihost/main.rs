@@ -30,7 +30,7 @@ use poco_test_utils::task_payout_on_chain;
 use serde_json::Value;
 use tempfile::TempDir;
 
-use crate::common::{Service, json, poco_env, root, serve_files_on, text, with};
+use crate::common::{Service, bound, json, poco_env, root, serve_files_on, text, with};
 
 /// The development key that deploys the protocol (and so holds the new token's supply).
 const DEPLOYER_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
@@ -125,6 +125,36 @@ impl Host {
             .unwrap();
         Run { child, out, log, downloads }
     }
+}
+
+/// The market on 127.0.0.2, run by `market_host`, and the result store on 127.0.0.3, run by
+/// `results_host`, their files under `data`: each service and its URL.
+fn start_market_and_results(
+    market_host: &Host,
+    results_host: &Host,
+    data: &Path,
+) -> ((Service, String), (Service, String)) {
+    let market_dir = data.join("market");
+    let mut market = market_host.service(&[
+        "market",
+        "run",
+        "--listen",
+        "127.0.0.2:0",
+        "--data.dir",
+        market_dir.to_str().unwrap(),
+    ]);
+    let market_url = format!("http://{}", bound(&market.line("market listening on")));
+    let results_dir = data.join("results");
+    let mut results = results_host.service(&[
+        "result-store",
+        "run",
+        "--listen",
+        "127.0.0.3:0",
+        "--storage",
+        results_dir.to_str().unwrap(),
+    ]);
+    let results_url = format!("http://{}", bound(&results.line("result store listening on")));
+    ((market, market_url), (results, results_url))
 }
 
 /// Sends RLC from `deployer` (who holds the supply) to each host, the amount beside it.
